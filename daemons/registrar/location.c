@@ -1,0 +1,699 @@
+/* location: bindings in a hash of AORs. An update is staged first (every
+ * check of RFC 3261 §10.3 steps 6-7 on every Contact), then written to the
+ * store in one transaction, then applied in memory: a REGISTER that fails
+ * on its third Contact leaves nothing half-applied, and a failed commit
+ * leaves memory as it was. Expiry is one sweep when the earliest binding is
+ * due: O(AORs) per sweep, no timer per binding. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "store.h"
+#include "store_loc.h"
+#include "bus.h"
+#include "sipuri.h"
+#include "log.h"
+#include "location.h"
+
+#define SWEEP_MS 1000
+
+struct location {
+	struct hash *aors;
+	uint32_t naors;
+	uint32_t nbindings;
+	struct store *st;
+	struct bus_pub *pub;
+	struct loc_opts opts;
+	struct tmr sweep;
+	uint64_t next_expiry;
+};
+
+static void binding_destructor(void *arg)
+{
+	struct binding *b = arg;
+
+	list_unlink(&b->le);
+	mem_deref(b->uri);
+	mem_deref(b->params);
+	mem_deref(b->callid);
+	mem_deref(b->path);
+	mem_deref(b->user_agent);
+	mem_deref(b->instance);
+}
+
+static void aor_destructor(void *arg)
+{
+	struct aor *a = arg;
+	struct le *le = a->bindings.head;
+
+	hash_unlink(&a->he);
+	while (le) {
+		struct binding *b = le->data;
+		le = le->next;
+		mem_deref(b);
+	}
+	mem_deref(a->user);
+}
+
+static bool aor_deref_h(struct le *le, void *arg)
+{
+	(void)arg;
+	mem_deref(le->data);
+	return false;
+}
+
+static void location_destructor(void *arg)
+{
+	struct location *loc = arg;
+
+	tmr_cancel(&loc->sweep);
+	hash_apply(loc->aors, aor_deref_h, NULL);
+	mem_deref(loc->aors);
+}
+
+static bool aor_cmp(struct le *le, void *arg)
+{
+	const struct aor *a = le->data;
+
+	return 0 == pl_strcmp(arg, a->user);
+}
+
+const struct aor *location_find(const struct location *loc,
+				const struct pl *user)
+{
+	return list_ledata(hash_lookup(loc->aors, hash_joaat_pl(user),
+				       aor_cmp, (void *)user));
+}
+
+static struct aor *aor_get(struct location *loc, const char *user)
+{
+	struct pl pl;
+	struct aor *a;
+
+	pl_set_str(&pl, user);
+	a = (struct aor *)location_find(loc, &pl);
+	if (a)
+		return a;
+	a = mem_zalloc(sizeof(*a), aor_destructor);
+	if (!a || str_dup(&a->user, user))
+		return mem_deref(a);
+	hash_append(loc->aors, hash_joaat_pl(&pl), &a->he, a);
+	++loc->naors;
+	return a;
+}
+
+static void aor_drop_if_empty(struct location *loc, struct aor *a)
+{
+	if (a->bindings.head)
+		return;
+	mem_deref(a);
+	--loc->naors;
+}
+
+/* keep bindings sorted by q, highest first (RFC 3261 §16.6 fork order) */
+static void insert_sorted(struct aor *a, struct binding *b)
+{
+	struct le *le;
+
+	for (le = a->bindings.head; le; le = le->next) {
+		const struct binding *o = le->data;
+		if (b->q > o->q) {
+			list_insert_before(&a->bindings, le, &b->le, b);
+			return;
+		}
+	}
+	list_append(&a->bindings, &b->le, b);
+}
+
+static void note_expiry(struct location *loc, uint64_t exp)
+{
+	if (!loc->next_expiry || exp < loc->next_expiry)
+		loc->next_expiry = exp;
+}
+
+/* ---- the bus ---- */
+
+static int print_src(struct re_printf *pf, const struct binding *b)
+{
+	return re_hprintf(pf, "%s:%J", sip_transp_name(b->tp), &b->src);
+}
+
+static int publish(struct location *loc, const struct aor *a,
+		   const char *user, const char *event)
+{
+	struct odict *o = NULL, *arr = NULL;
+	struct le *le;
+	char *aor = NULL;
+	unsigned i = 0;
+	int err;
+
+	if (!loc->pub)
+		return 0;
+	err = odict_alloc(&o, 8);
+	err = err ? err : odict_alloc(&arr, 8);
+	err = err ? err : re_sdprintf(&aor, "sip:%s@%s", user,
+				      loc->opts.domain);
+	if (err)
+		goto out;
+	err = odict_entry_add(o, "aor", ODICT_STRING, aor);
+	err = err ? err : odict_entry_add(o, "user", ODICT_STRING, user);
+	err = err ? err : odict_entry_add(o, "event", ODICT_STRING, event);
+
+	for (le = a ? a->bindings.head : NULL; le && !err; le = le->next) {
+		const struct binding *b = le->data;
+		struct odict *c = NULL;
+		char key[16], *src = NULL;
+
+		err = odict_alloc(&c, 8);
+		err = err ? err : re_sdprintf(&src, "%H", print_src, b);
+		err = err ? err : odict_entry_add(c, "uri", ODICT_STRING,
+						  b->uri);
+		err = err ? err : odict_entry_add(c, "expires", ODICT_INT,
+						  (int64_t)b->expires);
+		err = err ? err : odict_entry_add(c, "q", ODICT_INT,
+						  (int64_t)b->q);
+		err = err ? err : odict_entry_add(c, "received", ODICT_STRING,
+						  src);
+		if (!err && b->instance)
+			err = odict_entry_add(c, "instance", ODICT_STRING,
+					      b->instance);
+		if (!err && b->user_agent)
+			err = odict_entry_add(c, "user_agent", ODICT_STRING,
+					      b->user_agent);
+		if (!err && b->path)
+			err = odict_entry_add(c, "path", ODICT_STRING,
+					      b->path);
+		re_snprintf(key, sizeof(key), "%u", i++);
+		if (!err)
+			err = odict_entry_add(arr, key, ODICT_OBJECT, c);
+		mem_deref(c);
+		mem_deref(src);
+	}
+	if (!err)
+		err = odict_entry_add(o, "contacts", ODICT_ARRAY, arr);
+	if (err)
+		goto out;
+
+	if (a && a->bindings.head)
+		err = bus_pub_set(loc->pub, "reg", user, o);
+	else
+		err = bus_pub_del(loc->pub, "reg", user, o);
+ out:
+	if (err)
+		log_warn("bus: cannot publish reg for '%s': %m, ignoring",
+			 user, err);
+	mem_deref(aor);
+	mem_deref(arr);
+	mem_deref(o);
+	return err;
+}
+
+/* ---- store ---- */
+
+static int store_put(struct location *loc, const char *user,
+		     const struct binding *b)
+{
+	char tp[8], src[64];
+	struct loc_rec r = {
+		.aor = user, .uri = b->uri, .params = b->params,
+		.callid = b->callid, .cseq = b->cseq, .expires = b->expires,
+		.q = b->q, .tp = tp, .src = src, .path = b->path,
+		.user_agent = b->user_agent, .instance = b->instance,
+		.reg_id = b->reg_id, .updated = b->updated,
+	};
+
+	str_ncpy(tp, sip_transp_name(b->tp), sizeof(tp));
+	re_snprintf(src, sizeof(src), "%J", &b->src);
+	return loc_put(loc->st, &r);
+}
+
+static enum sip_transp tp_decode(const char *s)
+{
+	if (!str_casecmp(s, "TCP")) return SIP_TRANSP_TCP;
+	if (!str_casecmp(s, "TLS")) return SIP_TRANSP_TLS;
+	return SIP_TRANSP_UDP;
+}
+
+struct load_ctx {
+	struct location *loc;
+	uint64_t now;
+	int err;
+};
+
+static int dup_opt(char **dst, const char *s)
+{
+	return s && *s ? str_dup(dst, s) : 0;
+}
+
+static int load_h(const struct loc_rec *r, void *arg)
+{
+	struct load_ctx *c = arg;
+	struct binding *b;
+	struct aor *a;
+	int err;
+
+	if (r->expires <= c->now)
+		return 0;  /* expired while we were down: swept below */
+	a = aor_get(c->loc, r->aor);
+	if (!a)
+		return ENOMEM;
+	b = mem_zalloc(sizeof(*b), binding_destructor);
+	if (!b)
+		return ENOMEM;
+	err = str_dup(&b->uri, r->uri);
+	err |= dup_opt(&b->params, r->params);
+	err |= str_dup(&b->callid, r->callid);
+	err |= dup_opt(&b->path, r->path);
+	err |= dup_opt(&b->user_agent, r->user_agent);
+	err |= dup_opt(&b->instance, r->instance);
+	if (err || sa_decode(&b->src, r->src, strlen(r->src))) {
+		mem_deref(b);
+		return err ? ENOMEM : EBADMSG;
+	}
+	b->cseq = r->cseq;
+	b->expires = r->expires;
+	b->q = r->q;
+	b->tp = tp_decode(r->tp);
+	b->reg_id = r->reg_id;
+	b->updated = r->updated;
+	insert_sorted(a, b);
+	++c->loc->nbindings;
+	note_expiry(c->loc, b->expires);
+	return 0;
+}
+
+/* ---- expiry ---- */
+
+struct sweep_ctx {
+	struct location *loc;
+	uint64_t now;
+	struct list changed;   /* of struct changed */
+};
+
+struct changed {
+	struct le le;
+	char *user;
+};
+
+static void changed_destructor(void *arg)
+{
+	struct changed *c = arg;
+
+	list_unlink(&c->le);
+	mem_deref(c->user);
+}
+
+static bool sweep_aor_h(struct le *le, void *arg)
+{
+	struct sweep_ctx *c = arg;
+	struct aor *a = le->data;
+	struct le *ble = a->bindings.head;
+	bool any = false;
+
+	while (ble) {
+		struct binding *b = ble->data;
+		ble = ble->next;
+		if (b->expires > c->now) {
+			note_expiry(c->loc, b->expires);
+			continue;
+		}
+		if (loc_del(c->loc->st, a->user, b->uri))
+			continue;  /* kept; tried again next sweep */
+		log_info("'%s': binding '%s' expired", a->user, b->uri);
+		mem_deref(b);
+		--c->loc->nbindings;
+		any = true;
+	}
+	if (any) {
+		struct changed *ch = mem_zalloc(sizeof(*ch),
+						changed_destructor);
+		if (ch && !str_dup(&ch->user, a->user))
+			list_append(&c->changed, &ch->le, ch);
+		else
+			mem_deref(ch);
+	}
+	return false;
+}
+
+void location_expire(struct location *loc, uint64_t now)
+{
+	struct sweep_ctx c = { .loc = loc, .now = now };
+	struct le *le;
+
+	if (!loc->next_expiry || now < loc->next_expiry)
+		return;
+	loc->next_expiry = 0;
+	if (store_begin(loc->st))
+		return;
+	hash_apply(loc->aors, sweep_aor_h, &c);
+	if (store_commit(loc->st)) {
+		log_err("location: cannot commit expiries: %s",
+			store_errmsg(loc->st));
+		/* memory already dropped them; the store keeps rows that
+		 * the next load discards as expired */
+	}
+
+	/* publish and drop empty AORs after the walk: never change a hash
+	 * while hash_apply walks it */
+	le = c.changed.head;
+	while (le) {
+		struct changed *ch = le->data;
+		struct pl pl;
+		struct aor *a;
+
+		le = le->next;
+		pl_set_str(&pl, ch->user);
+		a = (struct aor *)location_find(loc, &pl);
+		publish(loc, a, ch->user, "expired");
+		if (a)
+			aor_drop_if_empty(loc, a);
+		mem_deref(ch);
+	}
+}
+
+static void sweep_h(void *arg)
+{
+	struct location *loc = arg;
+
+	location_expire(loc, (uint64_t)time(NULL));
+	tmr_start(&loc->sweep, SWEEP_MS, sweep_h, loc);
+}
+
+/* ---- public ---- */
+
+int location_alloc(struct location **locp, struct store *st,
+		   struct bus_pub *pub, const struct loc_opts *opts)
+{
+	struct location *loc;
+	int err;
+
+	if (!locp || !st || !opts)
+		return EINVAL;
+	loc = mem_zalloc(sizeof(*loc), location_destructor);
+	if (!loc)
+		return ENOMEM;
+	loc->st = st;
+	loc->pub = pub;
+	loc->opts = *opts;
+	tmr_init(&loc->sweep);
+	err = hash_alloc(&loc->aors, 16384);
+	if (err) {
+		mem_deref(loc);
+		return err;
+	}
+	tmr_start(&loc->sweep, SWEEP_MS, sweep_h, loc);
+	*locp = loc;
+	return 0;
+}
+
+static bool publish_all_h(struct le *le, void *arg)
+{
+	struct location *loc = arg;
+	const struct aor *a = le->data;
+
+	publish(loc, a, a->user, "registered");
+	return false;
+}
+
+int location_load(struct location *loc, uint64_t now)
+{
+	struct load_ctx c = { .loc = loc, .now = now };
+	int err;
+
+	err = loc_foreach(loc->st, load_h, &c);
+	if (err)
+		return err;
+	if (!loc->next_expiry)
+		loc->next_expiry = now;    /* sweep stale rows at once */
+	location_expire(loc, now);
+	hash_apply(loc->aors, publish_all_h, loc);
+	return 0;
+}
+
+uint32_t location_count(const struct location *loc)
+{
+	return loc ? loc->nbindings : 0;
+}
+
+/* What happens to one Contact of an update. */
+struct staged {
+	struct binding *old;   /* existing binding it matches, if any */
+	const struct loc_contact *c;
+	struct binding *nb;    /* the new binding, when expires > 0 */
+};
+
+static struct binding *match(const struct aor *a, const struct loc_contact *c)
+{
+	struct le *le;
+	struct uri cu;
+
+	if (uri_decode(&cu, &c->uri))
+		return NULL;
+	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+		struct binding *b = le->data;
+		struct uri bu;
+		struct pl bpl;
+
+		/* RFC 5626 §6: same instance and reg-id replace the flow */
+		if (b->instance && c->instance.l && b->reg_id && c->reg_id &&
+		    !pl_strcmp(&c->instance, b->instance) &&
+		    b->reg_id == c->reg_id)
+			return b;
+		pl_set_str(&bpl, b->uri);
+		if (!uri_decode(&bu, &bpl) && sipuri_equal(&bu, &cu))
+			return b;
+	}
+	return NULL;
+}
+
+static int build(struct binding **bp, const struct loc_update *u,
+		 const struct loc_contact *c, uint64_t now)
+{
+	struct binding *b = mem_zalloc(sizeof(*b), binding_destructor);
+	int err;
+
+	if (!b)
+		return ENOMEM;
+	err = pl_strdup(&b->uri, &c->uri);
+	err |= pl_strdup(&b->callid, &u->callid);
+	if (c->params && *c->params)
+		err |= str_dup(&b->params, c->params);
+	if (u->path)
+		err |= str_dup(&b->path, u->path);
+	if (pl_isset(&u->user_agent))
+		err |= pl_strdup(&b->user_agent, &u->user_agent);
+	if (pl_isset(&c->instance))
+		err |= pl_strdup(&b->instance, &c->instance);
+	if (err) {
+		mem_deref(b);
+		return ENOMEM;
+	}
+	b->cseq = u->cseq;
+	b->expires = now + c->expires;
+	b->q = c->q;
+	b->tp = u->tp;
+	b->src = u->src;
+	b->reg_id = c->reg_id;
+	b->updated = now;
+	*bp = b;
+	return 0;
+}
+
+static bool same_binding(const struct binding *a, const struct binding *b)
+{
+	return !str_cmp(a->uri, b->uri) && !str_cmp(a->params, b->params) &&
+		a->q == b->q && a->tp == b->tp && sa_cmp(&a->src, &b->src,
+							 SA_ALL) &&
+		!str_cmp(a->path, b->path) &&
+		!str_cmp(a->instance, b->instance);
+}
+
+/* RFC 3261 §10.3 step 7 for one existing binding */
+static bool cseq_ok(const struct binding *b, const struct loc_update *u)
+{
+	if (pl_strcmp(&u->callid, b->callid))
+		return true;
+	return u->cseq > b->cseq;
+}
+
+int location_apply(struct location *loc, const struct loc_update *u,
+		   uint64_t now, uint16_t *scode, const char **reason)
+{
+	struct staged *sg = NULL;
+	struct aor *a;
+	struct pl upl;
+	unsigned remaining = 0, i;
+	bool changed = false, added = false, removed = false;
+	struct le *le;
+	int err = 0;
+
+	pl_set_str(&upl, u->user);
+	a = (struct aor *)location_find(loc, &upl);
+
+	*scode = 200;
+	*reason = "OK";
+
+	if (u->remove_all) {
+		for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+			if (!cseq_ok(le->data, u)) {
+				*scode = 400;
+				*reason = "Out of order CSeq";
+				return 0;
+			}
+		}
+		if (!a)
+			return 0;
+		err = store_begin(loc->st);
+		for (le = a->bindings.head; le && !err; le = le->next) {
+			const struct binding *b = le->data;
+			err = loc_del(loc->st, a->user, b->uri);
+		}
+		err = err ? err : store_commit(loc->st);
+		if (err)
+			goto fail;
+		loc->nbindings -= list_count(&a->bindings);
+		le = a->bindings.head;
+		while (le) {
+			struct binding *b = le->data;
+			le = le->next;
+			mem_deref(b);
+		}
+		publish(loc, NULL, u->user, "unregistered");
+		aor_drop_if_empty(loc, a);
+		return 0;
+	}
+
+	if (!u->n)
+		return 0;   /* a query: the caller lists the bindings */
+
+	/* stage */
+	sg = mem_zalloc(u->n * sizeof(*sg), NULL);
+	if (!sg)
+		return ENOMEM;
+	for (i = 0; i < u->n; i++) {
+		sg[i].c = &u->c[i];
+		sg[i].old = match(a, &u->c[i]);
+		if (sg[i].old && !cseq_ok(sg[i].old, u)) {
+			*scode = 400;
+			*reason = "Out of order CSeq";
+			goto out;
+		}
+		/* a later Contact of the same request for the same binding
+		 * wins; the earlier one becomes a no-op */
+		for (unsigned j = 0; j < i; j++) {
+			if (sg[j].old && sg[j].old == sg[i].old)
+				sg[j].c = NULL;
+		}
+	}
+	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+		bool touched = false;
+		for (i = 0; i < u->n; i++)
+			if (sg[i].old == le->data && sg[i].c)
+				touched = true;
+		if (!touched)
+			++remaining;
+	}
+	for (i = 0; i < u->n; i++) {
+		if (!sg[i].c || !sg[i].c->expires)
+			continue;
+		bool dup = false;
+		for (unsigned j = i + 1; j < u->n; j++) {
+			if (!sg[j].old && sg[j].c && !sg[i].old &&
+			    !pl_cmp(&sg[j].c->uri, &sg[i].c->uri))
+				dup = true;
+		}
+		if (!dup)
+			++remaining;
+	}
+	if (remaining > loc->opts.max_contacts) {
+		*scode = 403;
+		*reason = "Too Many Contacts";
+		goto out;
+	}
+
+	/* build the new bindings */
+	for (i = 0; i < u->n; i++) {
+		if (!sg[i].c || !sg[i].c->expires)
+			continue;
+		err = build(&sg[i].nb, u, sg[i].c, now);
+		if (err)
+			goto out;
+	}
+
+	/* write through: one transaction for the whole request */
+	err = store_begin(loc->st);
+	for (i = 0; i < u->n && !err; i++) {
+		if (!sg[i].c)
+			continue;
+		if (sg[i].old && (!sg[i].nb ||
+				  str_cmp(sg[i].old->uri, sg[i].nb->uri)))
+			err = loc_del(loc->st, u->user, sg[i].old->uri);
+		if (!err && sg[i].nb)
+			err = store_put(loc, u->user, sg[i].nb);
+	}
+	err = err ? err : store_commit(loc->st);
+	if (err)
+		goto fail;
+
+	/* apply in memory: nothing below can fail but aor_get */
+	if (!a) {
+		a = aor_get(loc, u->user);
+		if (!a) {
+			err = ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < u->n; i++) {
+		if (!sg[i].c)
+			continue;
+		if (sg[i].old) {
+			if (!sg[i].nb || !same_binding(sg[i].old, sg[i].nb))
+				changed = true;
+			if (!sg[i].nb)
+				removed = true;
+			mem_deref(sg[i].old);
+			--loc->nbindings;
+			/* later stages may point at the same old binding */
+			for (unsigned j = i + 1; j < u->n; j++)
+				if (sg[j].old == sg[i].old)
+					sg[j].old = NULL;
+		}
+		else if (sg[i].nb) {
+			changed = true;
+			added = true;
+		}
+		if (sg[i].nb) {
+			/* a second Contact with the same new URI replaces */
+			struct binding *dupb = match(a, sg[i].c);
+			if (dupb) {
+				mem_deref(dupb);
+				--loc->nbindings;
+			}
+			insert_sorted(a, sg[i].nb);
+			++loc->nbindings;
+			note_expiry(loc, sg[i].nb->expires);
+			sg[i].nb = NULL;
+		}
+	}
+	if (changed)
+		publish(loc, a, u->user, added ? "registered" :
+			removed ? "unregistered" : "refreshed");
+	aor_drop_if_empty(loc, a);
+	goto out;
+
+ fail:
+	store_rollback(loc->st);
+	log_err("location: cannot store bindings of '%s': %m (%s)", u->user,
+		err, store_errmsg(loc->st));
+	*scode = 500;
+	*reason = "Server Internal Error";
+	err = 0;
+
+ out:
+	if (sg) {
+		for (i = 0; i < u->n; i++)
+			mem_deref(sg[i].nb);
+		mem_deref(sg);
+	}
+	return err;
+}

@@ -1,0 +1,77 @@
+/* location: the location service (RFC 3261 §10.3): each address-of-record's
+ * bindings in memory, written through to the store before any answer, and
+ * every change of a contact set published on the bus (`reg`). */
+#ifndef LP_LOCATION_H
+#define LP_LOCATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+
+struct store;
+struct bus_pub;
+struct location;
+
+struct binding {
+	struct le le;          /* in aor->bindings, highest q first */
+	char *uri;
+	char *params;          /* Contact params without expires */
+	char *callid;
+	uint32_t cseq;
+	uint64_t expires;      /* absolute seconds */
+	uint32_t q;            /* 0..1000 */
+	enum sip_transp tp;
+	struct sa src;
+	char *path;
+	char *user_agent;
+	char *instance;
+	uint32_t reg_id;
+	uint64_t updated;
+};
+
+struct aor {
+	struct le he;
+	char *user;
+	struct list bindings;
+};
+
+/* One Contact of a REGISTER, parsed. */
+struct loc_contact {
+	struct pl uri;
+	char *params;
+	uint32_t expires;      /* 0: remove */
+	uint32_t q;
+	struct pl instance;
+	uint32_t reg_id;
+};
+
+/* What one REGISTER asks for; applied whole or not at all. */
+struct loc_update {
+	const char *user;
+	struct pl callid;
+	uint32_t cseq;
+	enum sip_transp tp;
+	struct sa src;
+	const char *path;
+	struct pl user_agent;
+	bool remove_all;       /* Contact: * with Expires: 0 */
+	unsigned n;
+	struct loc_contact *c;
+};
+
+struct loc_opts {
+	uint32_t max_contacts;
+	const char *domain;
+};
+
+int  location_alloc(struct location **locp, struct store *st,
+		    struct bus_pub *pub, const struct loc_opts *opts);
+int  location_load(struct location *loc, uint64_t now);
+const struct aor *location_find(const struct location *loc,
+				const struct pl *user);
+int  location_apply(struct location *loc, const struct loc_update *u,
+		    uint64_t now, uint16_t *scode, const char **reason);
+uint32_t location_count(const struct location *loc);
+void location_expire(struct location *loc, uint64_t now);
+
+#endif

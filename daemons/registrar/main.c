@@ -1,0 +1,264 @@
+/* lamplight-registrar: the SIP edge. main() reads like a table of
+ * contents: configuration, stores, bus, location, transports, ready, loop,
+ * and the same in reverse. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "lp_config.h"
+#include "conf.h"
+#include "log.h"
+#include "daemon.h"
+#include "store.h"
+#include "store_users.h"
+#include "store_loc.h"
+#include "bus.h"
+#include "digest.h"
+#include "location.h"
+#include "registrar.h"
+
+struct app {
+	const char *conf_path;
+	struct conf *conf;
+	struct store *admin;
+	struct store *state;
+	struct bus *bus;
+	struct bus_pub *pub;
+	struct nonce_ctx *nonces;
+	struct location *loc;
+	struct sip *sip;
+	struct tls *tls;
+	struct lpdaemon *daemon;
+	struct registrar reg;
+};
+
+/* The nonce secret survives restarts, so outstanding nonces stay valid. */
+static int load_secret(struct app *a)
+{
+	uint8_t secret[DIGEST_SECRET_LEN];
+	char *hex = NULL;
+	int err;
+
+	err = store_meta_get(a->state, "nonce_secret", &hex);
+	if (err == ENOENT) {
+		char fresh[2 * DIGEST_SECRET_LEN + 1];
+		rand_bytes(secret, sizeof(secret));
+		re_snprintf(fresh, sizeof(fresh), "%w", secret,
+			    sizeof(secret));
+		err = store_meta_set(a->state, "nonce_secret", fresh);
+	}
+	else if (!err) {
+		if (strlen(hex) != 2 * DIGEST_SECRET_LEN ||
+		    str_hex(secret, sizeof(secret), hex))
+			err = EBADMSG;
+	}
+	mem_deref(hex);
+	if (err)
+		return err;
+	err = nonce_ctx_alloc(&a->nonces, secret, sizeof(secret),
+			      a->conf->nonce_lifetime,
+			      a->conf->nonce_cache_size);
+	memset(secret, 0, sizeof(secret));
+	return err;
+}
+
+static int open_transports(struct app *a)
+{
+	const struct conf *c = a->conf;
+	int err = 0;
+
+	err = sip_alloc(&a->sip, NULL, 4096, 4096, 4096,
+			"Lamplight/" LP_VERSION, NULL, NULL);
+	if (err)
+		return err;
+	if (c->tls_certificate) {
+		err = tls_alloc(&a->tls, TLS_METHOD_SSLV23,
+				c->tls_certificate, NULL);
+		if (err) {
+			log_err("tls_certificate '%s': %m", c->tls_certificate,
+				err);
+			return err;
+		}
+	}
+	for (unsigned i = 0; i < c->listen_count; i++) {
+		const struct conf_listen *l = &c->listen[i];
+		struct sa sa;
+
+		err = sa_set_str(&sa, l->addr, l->port);
+		if (err)
+			return err;
+		switch (l->tp) {
+		case CONF_TP_UDP:
+			err = sip_transp_add(a->sip, SIP_TRANSP_UDP, &sa);
+			break;
+		case CONF_TP_TCP:
+			err = sip_transp_add(a->sip, SIP_TRANSP_TCP, &sa);
+			break;
+		case CONF_TP_TLS:
+			err = sip_transp_add(a->sip, SIP_TRANSP_TLS, &sa,
+					     a->tls);
+			break;
+		}
+		if (err) {
+			log_err("listen %s:%J: %m", conf_tp_name(l->tp), &sa,
+				err);
+			return err;
+		}
+		log_info("listening on %s:%J", conf_tp_name(l->tp), &sa);
+	}
+	return 0;
+}
+
+static void reload_h(void *arg)
+{
+	struct app *a = arg;
+	struct conf *nc = NULL;
+	char *msg = NULL;
+
+	/* only the log level changes without a restart */
+	if (conf_load(&nc, a->conf_path, &msg)) {
+		log_warn("reload: %s, ignoring", msg ? msg : "error");
+	}
+	else {
+		log_set_level(nc->log_level);
+	}
+	mem_deref(nc);
+	mem_deref(msg);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: lamplight-registrar [-c FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf_path = NULL;
+	struct app a;
+	char *msg = NULL, *path = NULL;
+	struct store_opts so;
+	struct loc_opts lo;
+	int opt, err;
+
+	memset(&a, 0, sizeof(a));
+	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
+		switch (opt) {
+		case 'c': conf_path = optarg; break;
+		case 'V': printf("lamplight-registrar %s\n", LP_VERSION);
+			  return 0;
+		default:  usage(); return opt == 'h' ? 0 : 2;
+		}
+	}
+
+	a.conf_path = conf_path;
+	err = conf_load(&a.conf, conf_path, &msg);
+	if (err) {
+		fprintf(stderr, "lamplight-registrar: %s\n",
+			msg ? msg : "cannot read configuration");
+		mem_deref(msg);
+		return 1;
+	}
+	log_init("registrar", a.conf->log_level);
+
+	err = libre_init();
+	if (err)
+		goto out;
+	fd_setsize(0);
+	fd_setsize(65536);
+
+	err = store_mkdirs(a.conf->state_dir, false);
+	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		goto out;
+	}
+
+	/* stores */
+	err = users_open(&a.admin, a.conf->admin_db, false);
+	if (err) {
+		log_err("admin database '%s': %m", a.conf->admin_db, err);
+		goto out;
+	}
+	err = re_sdprintf(&path, "%s/registrar.db", a.conf->state_dir);
+	if (err)
+		goto out;
+	so.readonly = false;
+	so.sync_full = a.conf->store_sync_full;
+	err = loc_open(&a.state, path, &so);
+	if (err) {
+		log_err("state database '%s': %m", path, err);
+		goto out;
+	}
+	err = load_secret(&a);
+	if (err) {
+		log_err("nonce secret: %m", err);
+		goto out;
+	}
+
+	/* bus */
+	err = bus_alloc(&a.bus);
+	err = err ? err : bus_pub_alloc(&a.pub, a.bus,
+					a.conf->bus_registrar_pub,
+					a.conf->bus_registrar_snapshot,
+					a.conf->bus_heartbeat * 1000);
+	if (err) {
+		log_err("bus '%s' / '%s': %m", a.conf->bus_registrar_pub,
+			a.conf->bus_registrar_snapshot, err);
+		goto out;
+	}
+
+	/* location service, with what survived the last run */
+	lo.max_contacts = a.conf->reg_max_contacts;
+	lo.domain = a.conf->domain;
+	err = location_alloc(&a.loc, a.state, a.pub, &lo);
+	err = err ? err : location_load(a.loc, (uint64_t)time(NULL));
+	if (err) {
+		log_err("location: cannot load bindings: %m", err);
+		goto out;
+	}
+
+	/* SIP */
+	err = open_transports(&a);
+	if (err)
+		goto out;
+	a.reg.conf = a.conf;
+	a.reg.sip = a.sip;
+	a.reg.admin = a.admin;
+	a.reg.nonces = a.nonces;
+	a.reg.loc = a.loc;
+	err = registrar_listen(&a.reg);
+	if (err)
+		goto out;
+
+	err = daemon_alloc(&a.daemon, reload_h, &a);
+	if (err)
+		goto out;
+	log_notice("ready: domain '%s', %u binding(s) restored",
+		   a.conf->domain, location_count(a.loc));
+	daemon_ready(a.daemon, "serving");
+
+	err = daemon_run(a.daemon);
+
+ out:
+	if (err)
+		log_err("exiting: %m", err);
+	a.daemon = mem_deref(a.daemon);
+	a.reg.lsnr = mem_deref(a.reg.lsnr);
+	if (a.sip)
+		sip_close(a.sip, true);
+	a.sip = mem_deref(a.sip);
+	a.tls = mem_deref(a.tls);
+	a.loc = mem_deref(a.loc);
+	a.pub = mem_deref(a.pub);
+	a.bus = mem_deref(a.bus);
+	a.nonces = mem_deref(a.nonces);
+	a.state = mem_deref(a.state);
+	a.admin = mem_deref(a.admin);
+	mem_deref(path);
+	a.conf = mem_deref(a.conf);
+	libre_close();
+	return err ? 1 : 0;
+}

@@ -1,0 +1,620 @@
+/* registrar: request handling of lamplight-registrar. Every request is
+ * validated first (sipval); REGISTER is authenticated with digest (MD5,
+ * SHA-256, SHA-512-256, per user or global order), parsed into one staged
+ * location update, and answered 200 with every binding only after the
+ * store has committed it. Unknown users and wrong passwords get the same
+ * fresh challenge, so nobody can learn which users exist. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "digest.h"
+#include "sipval.h"
+#include "store_users.h"
+#include "location.h"
+#include "registrar.h"
+
+#define ALLOW "REGISTER, OPTIONS"
+#define MAX_CONTACTS_PER_REQUEST 32
+#define MAX_PATH_LEN 2048
+
+static const char *const supported[] = {"path", NULL};
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+bool registrar_is_local(const struct registrar *r, const struct uri *uri)
+{
+	const struct conf *c = r->conf;
+
+	if (!pl_strcasecmp(&uri->host, c->domain))
+		return true;
+	for (unsigned i = 0; i < c->listen_count; i++) {
+		if (!pl_strcasecmp(&uri->host, c->listen[i].addr) &&
+		    (!uri->port || uri->port == c->listen[i].port))
+			return true;
+	}
+	return false;
+}
+
+static void reply(struct registrar *r, const struct sip_msg *msg,
+		  uint16_t code, const char *reason)
+{
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, code, reason,
+			  "Content-Length: 0\r\n\r\n");
+}
+
+/* ---- authentication ---- */
+
+struct chall_ctx {
+	const struct registrar *r;
+	const enum digest_alg *algs;
+	unsigned nalgs;
+	bool stale;
+};
+
+static int print_challenges(struct re_printf *pf, const struct chall_ctx *c)
+{
+	char nonce[NONCE_LEN + 1];
+	int err;
+
+	err = nonce_make(c->r->nonces, c->r->conf->domain, now_s(), nonce);
+	for (unsigned i = 0; i < c->nalgs && !err; i++) {
+		struct digest_chall ch = {
+			.realm = c->r->conf->domain, .nonce = nonce,
+			.alg = c->algs[i], .stale = c->stale,
+		};
+		err = re_hprintf(pf, "WWW-Authenticate: %H\r\n",
+				 digest_chall_print, &ch);
+	}
+	return err;
+}
+
+static void challenge(struct registrar *r, const struct sip_msg *msg,
+		      const struct user_rec *u, bool stale)
+{
+	enum digest_alg algs[DIGEST_ALGS_MAX];
+	struct chall_ctx c = { .r = r, .stale = stale };
+
+	c.algs = r->conf->auth_algs;
+	c.nalgs = r->conf->auth_alg_count;
+	if (u && u->algs && !conf_parse_algs(algs, &c.nalgs, u->algs))
+		c.algs = algs;
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 401,
+			  "Unauthorized", "%HContent-Length: 0\r\n\r\n",
+			  print_challenges, &c);
+}
+
+static bool alg_allowed(const struct registrar *r, const struct user_rec *u,
+			enum digest_alg alg)
+{
+	enum digest_alg algs[DIGEST_ALGS_MAX];
+	const enum digest_alg *list = r->conf->auth_algs;
+	unsigned n = r->conf->auth_alg_count;
+
+	if (u && u->algs && !conf_parse_algs(algs, &n, u->algs))
+		list = algs;
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == alg)
+			return true;
+	return false;
+}
+
+struct find_cred {
+	const char *realm;
+	const struct sip_hdr *hdr;
+};
+
+static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		   void *arg)
+{
+	struct find_cred *f = arg;
+	struct pl realm;
+
+	(void)msg;
+	if (re_regex(hdr->val.p, hdr->val.l, "realm=\"[^\"]*\"", &realm))
+		return false;
+	if (pl_strcasecmp(&realm, f->realm))
+		return false;
+	f->hdr = hdr;
+	return true;
+}
+
+/* 0 and *userp set: the credentials are those of *userp; otherwise the
+ * reply was sent. The challenge offers the algorithms of the To user. */
+static int authenticate(struct registrar *r, const struct sip_msg *msg,
+			const struct pl *to_user, struct user_rec **userp)
+{
+	struct find_cred f = { .realm = r->conf->domain };
+	struct user_rec *to = NULL, *u = NULL;
+	struct digest_cred cred;
+	const char *why = NULL;
+	uint64_t now = now_s();
+	bool stale = false;
+	int err;
+
+	(void)users_get(r->admin, to_user, &to);
+
+	sip_msg_hdr_apply(msg, true, SIP_HDR_AUTHORIZATION, cred_h, &f);
+	if (!f.hdr)
+		goto challenge;
+	if (digest_cred_decode(&cred, &f.hdr->val)) {
+		why = "malformed credentials or unknown algorithm";
+		goto challenge;
+	}
+	err = nonce_check(r->nonces, r->conf->domain, &cred.r.nonce, now);
+	if (err == ETIMEDOUT) {
+		stale = true;          /* the client retries silently */
+		goto challenge;
+	}
+	if (err) {
+		why = "nonce not issued by us";
+		goto challenge;
+	}
+	if (to && !pl_strcmp(&cred.r.username, to->username)) {
+		u = to;
+		to = NULL;
+	}
+	else if (users_get(r->admin, &cred.r.username, &u)) {
+		why = "unknown user";
+		goto challenge;
+	}
+	if (!alg_allowed(r, u, cred.alg)) {
+		why = "algorithm not offered to this user";
+		goto challenge;
+	}
+	if (str_cmp(u->realm, r->conf->domain)) {
+		why = "password set for another realm (domain changed)";
+		goto challenge;
+	}
+	err = digest_verify(&cred, u->ha1[cred.alg], &msg->met);
+	if (err) {
+		why = err == EPROTO ? "qop other than auth" : "wrong password";
+		goto challenge;
+	}
+	err = nonce_count_use(r->nonces, &cred.r.nonce, &cred.r.nc, now);
+	if (err) {
+		why = err == EALREADY ? "nonce count replayed"
+				      : "bad nonce count";
+		goto challenge;
+	}
+
+	mem_deref(to);
+	*userp = u;
+	return 0;
+
+ challenge:
+	/* an unknown user and a wrong password: the same answer */
+	challenge(r, msg, to, stale);
+	if (why)
+		log_sip(LOG_NOTICE, msg, NULL, "REGISTER for '%r' from %J: "
+			"authentication failed: %s", to_user, &msg->src, why);
+	mem_deref(to);
+	mem_deref(u);
+	return EACCES;
+}
+
+/* ---- the REGISTER ---- */
+
+static int expires_param(uint32_t *v, const struct pl *pl)
+{
+	uint64_t x = 0;
+
+	if (!pl->l)
+		return EINVAL;
+	for (size_t i = 0; i < pl->l; i++) {
+		if (pl->p[i] < '0' || pl->p[i] > '9')
+			return EINVAL;
+		x = x * 10 + (uint64_t)(pl->p[i] - '0');
+		if (x > 0xffffffffULL)
+			x = 0xffffffffULL;   /* RFC 3261 §20.19 */
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+/* "0.5", "1", "1.000" -> 500, 1000, 1000 */
+static int q_param(uint32_t *q, const struct pl *pl)
+{
+	struct pl ip, fp;
+	uint32_t v;
+
+	if (re_regex(pl->p, pl->l, "[0-1]1[.]*[0-9]*", &ip, NULL, &fp) ||
+	    fp.l > 3 || (size_t)(fp.p + fp.l - pl->p) != pl->l)
+		return EINVAL;
+	v = (uint32_t)(ip.p[0] - '0') * 1000;
+	for (size_t i = 0; i < 3; i++)
+		v += (i < fp.l ? (uint32_t)(fp.p[i] - '0') : 0) *
+			(i == 0 ? 100 : i == 1 ? 10 : 1);
+	if (v > 1000)
+		return EINVAL;
+	*q = v;
+	return 0;
+}
+
+/* The Contact params we keep: all but expires (we print our own). */
+static int params_without_expires(char **out, const struct pl *params)
+{
+	struct mbuf *mb = mbuf_alloc(64);
+	struct pl rest = *params, p;
+	int err = 0;
+
+	if (!mb)
+		return ENOMEM;
+	while (!err && !re_regex(rest.p, rest.l, ";[^;]+", &p)) {
+		struct pl name;
+		size_t adv = (size_t)(p.p + p.l - rest.p);
+
+		if (re_regex(p.p, p.l, "[ \t]*[^ \t=]+", NULL, &name) ||
+		    pl_strcasecmp(&name, "expires"))
+			err = mbuf_printf(mb, ";%r", &p);
+		pl_advance(&rest, adv);
+	}
+	if (!err && mb->end) {
+		mb->pos = 0;
+		err = mbuf_strdup(mb, out, mb->end);
+	}
+	mem_deref(mb);
+	return err;
+}
+
+struct parse_ctx {
+	struct registrar *r;
+	const struct sip_msg *msg;
+	struct loc_update *u;
+	uint32_t dflt;         /* from Expires, or the configured default */
+	uint16_t code;
+	const char *reason;
+	bool star;
+	unsigned count;
+};
+
+static bool contact_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		      void *arg)
+{
+	struct parse_ctx *c = arg;
+	const struct conf *conf = c->r->conf;
+	struct loc_contact *lc;
+	struct sip_addr addr;
+	struct pl v;
+
+	(void)msg;
+	++c->count;
+	if (!pl_strcmp(&hdr->val, "*")) {
+		c->star = true;
+		return false;
+	}
+	if (c->u->n >= MAX_CONTACTS_PER_REQUEST) {
+		c->code = 403;
+		c->reason = "Too Many Contacts";
+		return true;
+	}
+	if (!sipval_addr_ok(&hdr->val, &addr)) {
+		c->code = 400;
+		c->reason = "Malformed Contact header";
+		return true;
+	}
+	if (!sipval_uri_scheme_ok(&addr.uri) || !addr.uri.host.l) {
+		c->code = 416;
+		c->reason = "Unsupported URI Scheme in Contact";
+		return true;
+	}
+	lc = &c->u->c[c->u->n];
+	memset(lc, 0, sizeof(*lc));
+	lc->uri = addr.auri;
+	lc->expires = c->dflt;
+	lc->q = 1000;
+	if (!msg_param_decode(&addr.params, "expires", &v) &&
+	    expires_param(&lc->expires, &v)) {
+		c->code = 400;
+		c->reason = "Malformed expires parameter";
+		return true;
+	}
+	if (!msg_param_decode(&addr.params, "q", &v) && q_param(&lc->q, &v)) {
+		c->code = 400;
+		c->reason = "Malformed q parameter";
+		return true;
+	}
+	if (!msg_param_decode(&addr.params, "+sip.instance", &v))
+		lc->instance = v;
+	if (!msg_param_decode(&addr.params, "reg-id", &v))
+		lc->reg_id = pl_u32(&v);
+	if (lc->expires && lc->expires < conf->reg_expires_min) {
+		c->code = 423;
+		c->reason = "Interval Too Brief";
+		return true;
+	}
+	if (lc->expires > conf->reg_expires_max)
+		lc->expires = conf->reg_expires_max;
+	if (params_without_expires(&lc->params, &addr.params)) {
+		c->code = 500;
+		c->reason = "Server Internal Error";
+		return true;
+	}
+	++c->u->n;
+	return false;
+}
+
+struct path_ctx {
+	struct mbuf *mb;
+	bool bad;
+};
+
+static bool path_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		   void *arg)
+{
+	struct path_ctx *p = arg;
+
+	(void)msg;
+	if (p->mb->end + hdr->val.l + 2 > MAX_PATH_LEN) {
+		p->bad = true;
+		return true;
+	}
+	if (mbuf_printf(p->mb, "%s%r", p->mb->end ? "," : "", &hdr->val))
+		p->bad = true;
+	return p->bad;
+}
+
+struct ok_ctx {
+	const struct aor *aor;
+	uint64_t now;
+	const char *path;
+	bool echo_path;
+};
+
+static int print_ok(struct re_printf *pf, const struct ok_ctx *c)
+{
+	struct le *le;
+	time_t t = (time_t)c->now;
+	int err = 0;
+
+	for (le = c->aor ? c->aor->bindings.head : NULL; le && !err;
+	     le = le->next) {
+		const struct binding *b = le->data;
+		uint64_t left = b->expires > c->now ? b->expires - c->now : 0;
+
+		err = re_hprintf(pf, "Contact: <%s>%s;expires=%llu\r\n",
+				 b->uri, b->params ? b->params : "",
+				 (unsigned long long)left);
+	}
+	if (!err && c->echo_path && c->path)
+		err = re_hprintf(pf, "Path: %s\r\n", c->path);
+	if (!err)
+		err = re_hprintf(pf, "Date: %H\r\nSupported: path\r\n"
+				 "Allow: " ALLOW "\r\n", fmt_gmtime, &t);
+	return err;
+}
+
+static void handle_register(struct registrar *r, const struct sip_msg *msg)
+{
+	const struct conf *conf = r->conf;
+	struct loc_contact contacts[MAX_CONTACTS_PER_REQUEST];
+	struct loc_update u;
+	struct parse_ctx pc;
+	struct path_ctx path = { NULL, false };
+	struct user_rec *user = NULL;
+	struct ok_ctx ok;
+	char *path_str = NULL;
+	char *uname = NULL;
+	uint16_t code;
+	const char *reason;
+	uint32_t dflt = conf->reg_expires_default;
+	int err;
+
+	memset(&u, 0, sizeof(u));
+	memset(&pc, 0, sizeof(pc));
+
+	/* RFC 3261 §10.3 step 1-3: our domain, an AOR of our domain */
+	if (!registrar_is_local(r, &msg->uri)) {
+		reply(r, msg, 403, "Domain Not Served Here");
+		return;
+	}
+	if (!sipval_uri_scheme_ok(&msg->to.uri) ||
+	    !registrar_is_local(r, &msg->to.uri)) {
+		reply(r, msg, 403, "Domain Not Served Here");
+		return;
+	}
+	if (!msg->to.uri.user.l || msg->to.uri.user.l > 64) {
+		reply(r, msg, 404, "Not Found");
+		return;
+	}
+	if (authenticate(r, msg, &msg->to.uri.user, &user))
+		return;
+	if (pl_strcmp(&msg->to.uri.user, user->username)) {
+		log_sip(LOG_NOTICE, msg, user->username, "REGISTER for '%r' "
+			"refused: a user registers only its own address",
+			&msg->to.uri.user);
+		reply(r, msg, 403, "Forbidden: Not Your Address");
+		goto out;
+	}
+
+	if (pl_isset(&msg->expires))
+		(void)expires_param(&dflt, &msg->expires);
+
+	u.user = user->username;
+	u.callid = msg->callid;
+	u.cseq = msg->cseq.num;
+	u.tp = msg->tp;
+	u.src = msg->src;
+	u.c = contacts;
+	{
+		const struct sip_hdr *ua = sip_msg_hdr(msg,
+						       SIP_HDR_USER_AGENT);
+		if (ua && ua->val.l <= 256)
+			u.user_agent = ua->val;
+	}
+
+	pc.r = r;
+	pc.msg = msg;
+	pc.u = &u;
+	pc.dflt = dflt;
+	if (sip_msg_hdr_apply(msg, true, SIP_HDR_CONTACT, contact_h, &pc)) {
+		if (pc.code == 423)
+			(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 423,
+					  "Interval Too Brief",
+					  "Min-Expires: %u\r\n"
+					  "Content-Length: 0\r\n\r\n",
+					  conf->reg_expires_min);
+		else
+			reply(r, msg, pc.code, pc.reason);
+		log_sip(LOG_NOTICE, msg, user->username, "REGISTER: %u %s",
+			pc.code, pc.reason);
+		goto out;
+	}
+	if (pc.star) {
+		/* RFC 3261 §10.3 step 6: "*" only alone, with Expires: 0 */
+		if (pc.count != 1 || !pl_isset(&msg->expires) || dflt != 0) {
+			reply(r, msg, 400, "Invalid wildcard Contact");
+			goto out;
+		}
+		u.remove_all = true;
+	}
+
+	/* RFC 3327: keep Path; echo it when the UA supports it */
+	path.mb = mbuf_alloc(128);
+	if (!path.mb) {
+		reply(r, msg, 500, "Server Internal Error");
+		goto out;
+	}
+	sip_msg_hdr_apply(msg, true, SIP_HDR_PATH, path_h, &path);
+	if (path.bad) {
+		reply(r, msg, 400, "Path too long");
+		goto out;
+	}
+	if (path.mb->end) {
+		path.mb->pos = 0;
+		if (mbuf_strdup(path.mb, &path_str, path.mb->end)) {
+			reply(r, msg, 500, "Server Internal Error");
+			goto out;
+		}
+		u.path = path_str;
+	}
+
+	err = location_apply(r->loc, &u, now_s(), &code, &reason);
+	if (err) {
+		log_sip(LOG_ERR, msg, user->username, "REGISTER: %m", err);
+		reply(r, msg, 500, "Server Internal Error");
+		goto out;
+	}
+	if (code != 200) {
+		log_sip(LOG_NOTICE, msg, user->username, "REGISTER: %u %s",
+			code, reason);
+		reply(r, msg, code, reason);
+		goto out;
+	}
+
+	ok.aor = location_find(r->loc, &msg->to.uri.user);
+	ok.now = now_s();
+	ok.path = path_str;
+	ok.echo_path = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "path");
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 200, "OK",
+			  "%HContent-Length: 0\r\n\r\n", print_ok, &ok);
+	log_sip(LOG_DEBUG, msg, user->username, "REGISTER from %J: 200, "
+		"%u contact(s) sent", &msg->src, u.n);
+
+ out:
+	for (unsigned i = 0; i < u.n; i++)
+		mem_deref(u.c[i].params);
+	mem_deref(uname);
+	mem_deref(path_str);
+	mem_deref(path.mb);
+	mem_deref(user);
+}
+
+/* ---- everything else ---- */
+
+static void handle_options(struct registrar *r, const struct sip_msg *msg)
+{
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 200, "OK",
+			  "Allow: " ALLOW "\r\n"
+			  "Accept: application/sdp\r\n"
+			  "Supported: path\r\n"
+			  "Content-Length: 0\r\n\r\n");
+}
+
+static bool is_known_method(const struct pl *met)
+{
+	static const char *known[] = {
+		"INVITE", "ACK", "BYE", "CANCEL", "SUBSCRIBE", "NOTIFY",
+		"PUBLISH", "MESSAGE", "REFER", "INFO", "UPDATE", "PRACK",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (!pl_strcmp(met, known[i]))
+			return true;
+	return false;
+}
+
+static bool request_h(const struct sip_msg *msg, void *arg)
+{
+	struct registrar *r = arg;
+	struct sipval_err e;
+	const struct conf *conf = r->conf;
+
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return true;   /* absorbed: nothing of ours to acknowledge */
+
+	if (msg->mb && msg->mb->end > conf->sip_max_message) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %zu bytes, over "
+			"sip_max_message", &msg->met, &msg->src,
+			msg->mb->end);
+		reply(r, msg, 513, "Message Too Large");
+		return true;
+	}
+
+	if (sipval_request(msg, supported, &e)) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
+			&msg->src, e.code, e.reason);
+		if (e.code == 420)
+			(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 420,
+					  e.reason, "Unsupported: %H\r\n"
+					  "Content-Length: 0\r\n\r\n",
+					  sipval_print_unsupported, msg,
+					  supported);
+		else
+			reply(r, msg, e.code, e.reason);
+		return true;
+	}
+
+	if (!pl_strcmp(&msg->met, "REGISTER")) {
+		handle_register(r, msg);
+		return true;
+	}
+
+	/* requests for someone else: we are no open relay */
+	if (!registrar_is_local(r, &msg->uri)) {
+		if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0)
+			reply(r, msg, 483, "Too Many Hops");
+		else
+			reply(r, msg, 403, "Relaying Denied");
+		return true;
+	}
+	if (!pl_strcmp(&msg->met, "OPTIONS")) {
+		handle_options(r, msg);
+		return true;
+	}
+	if (pl_isset(&msg->to.tag) || !pl_strcmp(&msg->met, "CANCEL") ||
+	    !pl_strcmp(&msg->met, "BYE")) {
+		reply(r, msg, 481, "Call/Transaction Does Not Exist");
+		return true;
+	}
+	if (is_known_method(&msg->met)) {
+		(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 405,
+				  "Method Not Allowed", "Allow: " ALLOW "\r\n"
+				  "Content-Length: 0\r\n\r\n");
+		return true;
+	}
+	(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 501,
+			  "Not Implemented", "Allow: " ALLOW "\r\n"
+			  "Content-Length: 0\r\n\r\n");
+	return true;
+}
+
+int registrar_listen(struct registrar *r)
+{
+	return sip_listen(&r->lsnr, r->sip, true, request_h, r);
+}

@@ -1,0 +1,26 @@
+/* registrar: the SIP side of lamplight-registrar: REGISTER with digest
+ * authentication, OPTIONS to the server, and a precise answer to every
+ * other request. */
+#ifndef LP_REGISTRAR_H
+#define LP_REGISTRAR_H
+
+#include <re.h>
+
+struct conf;
+struct store;
+struct nonce_ctx;
+struct location;
+
+struct registrar {
+	const struct conf *conf;
+	struct sip *sip;
+	struct sip_lsnr *lsnr;
+	struct store *admin;
+	struct nonce_ctx *nonces;
+	struct location *loc;
+};
+
+int  registrar_listen(struct registrar *r);
+bool registrar_is_local(const struct registrar *r, const struct uri *uri);
+
+#endif

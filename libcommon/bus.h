@@ -1,0 +1,75 @@
+/* bus: the ZeroMQ "clone" pattern inside libre's loop. A publisher keeps
+ * the current value of every key, publishes each change with a per-topic
+ * sequence number and answers snapshot requests; a subscriber asks for a
+ * snapshot at start, on a gap and when the publisher restarts, so nothing
+ * on the bus is the only copy of anything. Messages are JSON objects with
+ * a schema version `v` (docs/bus.md). */
+#ifndef LP_BUS_H
+#define LP_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+
+#define BUS_VERSION 1
+#define BUS_EPOCH_LEN 16
+
+struct bus;
+struct bus_pub;
+struct bus_sub;
+
+/* A decoded message; pointers into `root`, valid during the handler. */
+struct bus_msg {
+	const char *topic;
+	const char *key;
+	const char *type;      /* "set", "del", "hb", "snap-end" */
+	const char *epoch;
+	uint64_t seq;
+	uint64_t time;         /* milliseconds since the epoch */
+	const struct odict *data;
+	struct odict *root;
+};
+
+typedef void (bus_update_h)(const struct bus_msg *m, void *arg);
+typedef void (bus_reset_h)(void *arg);
+
+int  bus_alloc(struct bus **busp);
+
+int  bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
+		   const char *pub_ep, const char *snap_ep,
+		   uint32_t heartbeat_ms);
+int  bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
+		 const struct odict *data);
+int  bus_pub_del(struct bus_pub *pub, const char *topic, const char *key,
+		 const struct odict *data);
+uint64_t bus_pub_seq(const struct bus_pub *pub, const char *topic);
+
+int  bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
+		   const char *pub_ep, const char *snap_ep, const char *topic,
+		   bus_reset_h *reseth, bus_update_h *updh, void *arg);
+bool bus_sub_synced(const struct bus_sub *sub);
+uint32_t bus_sub_resyncs(const struct bus_sub *sub);
+
+/* Pure parts, unit-tested on their own. */
+int  bus_msg_encode(char **jsonp, const char *topic, const char *key,
+		    const char *type, uint64_t seq, const char *epoch,
+		    uint64_t time, const struct odict *data);
+int  bus_msg_decode(struct bus_msg *m, const char *json, size_t len);
+
+enum bus_seq_verdict {
+	BUS_SEQ_OK,            /* the next one: apply */
+	BUS_SEQ_DUP,           /* seen already: ignore */
+	BUS_SEQ_GAP,           /* something was lost: resync */
+	BUS_SEQ_NEWEPOCH,      /* the publisher restarted: resync */
+};
+
+struct bus_seqstate {
+	char epoch[BUS_EPOCH_LEN + 1];
+	uint64_t seq;
+};
+
+enum bus_seq_verdict bus_seq_check(const struct bus_seqstate *s,
+				   const char *epoch, uint64_t seq,
+				   bool heartbeat);
+
+#endif

@@ -1,0 +1,69 @@
+/* conf: the one configuration file every Lamplight program reads. */
+#ifndef LP_CONF_H
+#define LP_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "lp_config.h"
+
+#define CONF_DEFAULT_PATH LP_SYSCONFDIR "/lamplight/lamplight.conf"
+#define CONF_MAX_LISTEN 8
+
+enum conf_transport {
+	CONF_TP_UDP,
+	CONF_TP_TCP,
+	CONF_TP_TLS,
+};
+
+struct conf_listen {
+	enum conf_transport tp;
+	char addr[64];         /* a concrete IPv4 or IPv6 address */
+	uint16_t port;
+};
+
+/* Digest algorithms, in the order a challenge lists them. */
+enum digest_alg {
+	DIGEST_MD5 = 0,
+	DIGEST_SHA256,
+	DIGEST_SHA512_256,
+	DIGEST_ALG_COUNT
+};
+#define DIGEST_ALGS_MAX DIGEST_ALG_COUNT
+
+struct conf {
+	char *domain;
+	struct conf_listen listen[CONF_MAX_LISTEN];
+	unsigned listen_count;
+	char *tls_certificate;
+
+	char *state_dir;
+	char *runtime_dir;
+	char *admin_db;
+
+	char *log_level;
+
+	/* registrar */
+	uint32_t reg_expires_default;
+	uint32_t reg_expires_min;
+	uint32_t reg_expires_max;
+	uint32_t reg_max_contacts;
+	enum digest_alg auth_algs[DIGEST_ALGS_MAX];
+	unsigned auth_alg_count;
+	uint32_t nonce_lifetime;
+	uint32_t nonce_cache_size;
+	uint32_t sip_max_message;
+	bool store_sync_full;
+
+	/* bus endpoints of the registrar */
+	char *bus_registrar_pub;
+	char *bus_registrar_snapshot;
+	uint32_t bus_heartbeat;
+};
+
+int conf_load(struct conf **confp, const char *path, char **errmsg);
+int conf_parse(struct conf **confp, const char *text, size_t len,
+	       const char *name, char **errmsg);
+int conf_parse_algs(enum digest_alg *algs, unsigned *count, const char *s);
+const char *conf_tp_name(enum conf_transport tp);
+
+#endif

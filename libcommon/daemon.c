@@ -1,0 +1,134 @@
+/* daemon: sd_notify READY/STOPPING/RELOADING/STATUS, a watchdog timer at
+ * half of WatchdogSec, SIGHUP read from a signalfd inside libre's loop
+ * (re_main covers only INT, TERM and ALRM: LIBRE.md §2). */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <re.h>
+#include <systemd/sd-daemon.h>
+#include "log.h"
+#include "daemon.h"
+
+struct lpdaemon {
+	struct tmr wd;
+	uint64_t wd_ms;
+	int sigfd;
+	daemon_reload_h *reloadh;
+	void *arg;
+};
+
+static void destructor(void *arg)
+{
+	struct lpdaemon *d = arg;
+
+	tmr_cancel(&d->wd);
+	if (d->sigfd >= 0) {
+		fd_close(d->sigfd);
+		close(d->sigfd);
+	}
+}
+
+static void wd_h(void *arg)
+{
+	struct lpdaemon *d = arg;
+
+	sd_notify(0, "WATCHDOG=1");
+	tmr_start(&d->wd, d->wd_ms, wd_h, d);
+}
+
+static void sig_h(int flags, void *arg)
+{
+	struct lpdaemon *d = arg;
+	struct signalfd_siginfo si;
+
+	(void)flags;
+	/* drain: several signals may be pending (LIBRE.md §10) */
+	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo != SIGHUP)
+			continue;
+		log_notice("SIGHUP: reloading");
+		sd_notify(0, "RELOADING=1");
+		if (d->reloadh)
+			d->reloadh(d->arg);
+		sd_notify(0, "READY=1");
+	}
+}
+
+int daemon_alloc(struct lpdaemon **dp, daemon_reload_h *reloadh, void *arg)
+{
+	struct lpdaemon *d;
+	sigset_t set;
+	uint64_t usec = 0;
+	int err;
+
+	if (!dp)
+		return EINVAL;
+	d = mem_zalloc(sizeof(*d), destructor);
+	if (!d)
+		return ENOMEM;
+	d->sigfd = -1;
+	d->reloadh = reloadh;
+	d->arg = arg;
+	tmr_init(&d->wd);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0) {
+		err = errno;
+		goto out;
+	}
+	err = fd_listen(d->sigfd, FD_READ, sig_h, d);
+	if (err)
+		goto out;
+
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		d->wd_ms = usec / 2000;
+		if (!d->wd_ms)
+			d->wd_ms = 1;
+		tmr_start(&d->wd, d->wd_ms, wd_h, d);
+	}
+
+ out:
+	if (err)
+		mem_deref(d);
+	else
+		*dp = d;
+	return err;
+}
+
+void daemon_ready(struct lpdaemon *d, const char *status)
+{
+	(void)d;
+	sd_notifyf(0, "READY=1\nSTATUS=%s\nMAINPID=%lu", status,
+		   (unsigned long)getpid());
+}
+
+void daemon_status(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	re_vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sd_notifyf(0, "STATUS=%s", buf);
+}
+
+static void stop_h(int sig)
+{
+	log_notice("signal %d: stopping", sig);
+	sd_notify(0, "STOPPING=1");
+	re_cancel();
+}
+
+int daemon_run(struct lpdaemon *d)
+{
+	(void)d;
+	return re_main(stop_h);
+}

@@ -1,0 +1,368 @@
+/* digest: HA1 = H(user:realm:password) is what the admin database keeps;
+ * the response is H(HA1:nonce:nc:cnonce:qop:H(method:uri)), computed with
+ * OpenSSL EVP for every algorithm alike (libre 1.1.0 verifies MD5 only).
+ * Nonces are hex(time) hex(random) hex(HMAC-SHA256(secret,
+ * time random:realm))[:32], unique per challenge so that nonce counts of
+ * two clients never collide; any
+ * edge with the secret can check them, and a restart does not invalidate
+ * them when the secret is persisted. Nonce counts live in a hash with an
+ * LRU list in first-use order, capped; the oldest entries fall out first,
+ * which are also the first to expire. */
+#include <errno.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <re.h>
+#include "digest.h"
+
+static const EVP_MD *md(enum digest_alg alg)
+{
+	switch (alg) {
+	case DIGEST_MD5:        return EVP_md5();
+	case DIGEST_SHA256:     return EVP_sha256();
+	case DIGEST_SHA512_256: return EVP_sha512_256();
+	default:                return NULL;
+	}
+}
+
+size_t digest_hash_len(enum digest_alg alg)
+{
+	return alg == DIGEST_MD5 ? 16 : 32;
+}
+
+const char *digest_alg_name(enum digest_alg alg)
+{
+	switch (alg) {
+	case DIGEST_MD5:        return "MD5";
+	case DIGEST_SHA256:     return "SHA-256";
+	case DIGEST_SHA512_256: return "SHA-512-256";
+	default:                return "?";
+	}
+}
+
+int digest_alg_decode(enum digest_alg *algp, const struct pl *name)
+{
+	if (!name || !pl_isset(name) || !pl_strcasecmp(name, "MD5"))
+		*algp = DIGEST_MD5;
+	else if (!pl_strcasecmp(name, "SHA-256"))
+		*algp = DIGEST_SHA256;
+	else if (!pl_strcasecmp(name, "SHA-512-256"))
+		*algp = DIGEST_SHA512_256;
+	else
+		return ENOTSUP;
+	return 0;
+}
+
+static void tohex(char *out, const uint8_t *d, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2*i]   = hx[d[i] >> 4];
+		out[2*i+1] = hx[d[i] & 0xf];
+	}
+	out[2*n] = '\0';
+}
+
+/* hex = H(formatted text) */
+static int hash_hex(char *hex, enum digest_alg alg, const char *fmt, ...)
+{
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	char *text = NULL;
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = re_vsdprintf(&text, fmt, ap);
+	va_end(ap);
+	if (err)
+		return err;
+	if (!EVP_Digest(text, strlen(text), d, &dl, md(alg), NULL))
+		err = EPROTO;
+	else
+		tohex(hex, d, dl);
+	mem_deref(text);
+	return err;
+}
+
+int digest_ha1(char *hex, enum digest_alg alg, const char *user,
+	       const char *realm, const char *password)
+{
+	if (!hex || !user || !realm || !password || !md(alg))
+		return EINVAL;
+	return hash_hex(hex, alg, "%s:%s:%s", user, realm, password);
+}
+
+int digest_cred_decode(struct digest_cred *c, const struct pl *hval)
+{
+	struct pl alg;
+	int err;
+
+	if (!c || !hval)
+		return EINVAL;
+	memset(c, 0, sizeof(*c));
+	err = httpauth_digest_response_decode(&c->r, hval);
+	if (err)
+		return err;
+	if (re_regex(hval->p, hval->l, "algorithm=[~ \t\r\n,]+", &alg))
+		pl_set_str(&alg, "MD5");
+	else if (alg.l >= 2 && alg.p[0] == '"' && alg.p[alg.l-1] == '"') {
+		alg.p++;
+		alg.l -= 2;
+	}
+	return digest_alg_decode(&c->alg, &alg);
+}
+
+int digest_verify(const struct digest_cred *c, const char *ha1_hex,
+		  const struct pl *method)
+{
+	char ha2[DIGEST_HEX_MAX], resp[DIGEST_HEX_MAX];
+	size_t hl;
+	int err;
+
+	if (!c || !ha1_hex || !method)
+		return EINVAL;
+
+	/* qop=auth only; auth-int and the RFC 2069 form are refused */
+	if (!pl_isset(&c->r.qop) || pl_strcasecmp(&c->r.qop, "auth") ||
+	    !pl_isset(&c->r.nc) || !pl_isset(&c->r.cnonce))
+		return EPROTO;
+
+	hl = 2 * digest_hash_len(c->alg);
+	if (strlen(ha1_hex) != hl || c->r.response.l != hl)
+		return EACCES;
+
+	err = hash_hex(ha2, c->alg, "%r:%r", method, &c->r.uri);
+	if (err)
+		return err;
+	err = hash_hex(resp, c->alg, "%s:%r:%r:%r:%r:%s", ha1_hex,
+		       &c->r.nonce, &c->r.nc, &c->r.cnonce, &c->r.qop, ha2);
+	if (err)
+		return err;
+
+	/* constant time, case-insensitive hex */
+	{
+		uint8_t diff = 0;
+		for (size_t i = 0; i < hl; i++) {
+			char a = c->r.response.p[i];
+			if (a >= 'A' && a <= 'F')
+				a = (char)(a - 'A' + 'a');
+			diff |= (uint8_t)(a ^ resp[i]);
+		}
+		return diff ? EACCES : 0;
+	}
+}
+
+int digest_chall_print(struct re_printf *pf, const struct digest_chall *c)
+{
+	return re_hprintf(pf, "Digest realm=\"%s\", nonce=\"%s\", "
+			  "algorithm=%s, qop=\"auth\"%s",
+			  c->realm, c->nonce, digest_alg_name(c->alg),
+			  c->stale ? ", stale=true" : "");
+}
+
+/* ---- nonces ---- */
+
+struct nonce_ctx;
+
+struct nc_entry {
+	struct nonce_ctx *ctx;
+	struct le he;          /* in ctx->ht */
+	struct le le;          /* in ctx->lru, oldest first */
+	char nonce[NONCE_LEN + 1];
+	uint32_t nc;
+	uint64_t expires;
+};
+
+struct nonce_ctx {
+	uint8_t secret[DIGEST_SECRET_LEN];
+	size_t secret_len;
+	uint32_t lifetime;
+	uint32_t cap;
+	struct hash *ht;
+	struct list lru;
+	uint32_t count;        /* list_count() is O(N) */
+};
+
+static void nc_destructor(void *arg)
+{
+	struct nc_entry *e = arg;
+
+	hash_unlink(&e->he);
+	list_unlink(&e->le);
+	if (e->ctx)
+		--e->ctx->count;
+}
+
+static void ctx_destructor(void *arg)
+{
+	struct nonce_ctx *ctx = arg;
+	struct le *le = ctx->lru.head;
+
+	/* unlink one by one: LIBRE.md §3 on list_flush in 1.1.0 */
+	while (le) {
+		struct nc_entry *e = le->data;
+		le = le->next;
+		mem_deref(e);
+	}
+	mem_deref(ctx->ht);
+	memset(ctx->secret, 0, sizeof(ctx->secret));
+}
+
+int nonce_ctx_alloc(struct nonce_ctx **ctxp, const uint8_t *secret,
+		    size_t len, uint32_t lifetime, uint32_t cache_size)
+{
+	struct nonce_ctx *ctx;
+	int err;
+
+	if (!ctxp || !secret || !len || len > DIGEST_SECRET_LEN)
+		return EINVAL;
+	ctx = mem_zalloc(sizeof(*ctx), ctx_destructor);
+	if (!ctx)
+		return ENOMEM;
+	memcpy(ctx->secret, secret, len);
+	ctx->secret_len = len;
+	ctx->lifetime = lifetime;
+	ctx->cap = cache_size;
+	err = hash_alloc(&ctx->ht, 4096);
+	if (err)
+		mem_deref(ctx);
+	else
+		*ctxp = ctx;
+	return err;
+}
+
+static int nonce_mac(const struct nonce_ctx *ctx, const char *realm,
+		     const char *ts32, char out[33])
+{
+	uint8_t mac[EVP_MAX_MD_SIZE];
+	unsigned int ml = 0;
+	char *data = NULL;
+	int err;
+
+	err = re_sdprintf(&data, "%s:%s", ts32, realm);
+	if (err)
+		return err;
+	if (!HMAC(EVP_sha256(), ctx->secret, (int)ctx->secret_len,
+		  (uint8_t *)data, strlen(data), mac, &ml))
+		err = EPROTO;
+	else
+		tohex(out, mac, 16);
+	mem_deref(data);
+	return err;
+}
+
+int nonce_make(struct nonce_ctx *ctx, const char *realm, uint64_t now,
+	       char out[NONCE_LEN + 1])
+{
+	char ts[33], mac[33];
+	int err;
+
+	if (!ctx || !realm || !out)
+		return EINVAL;
+	re_snprintf(ts, sizeof(ts), "%016llx%016llx", (unsigned long long)now,
+		    (unsigned long long)rand_u64());
+	err = nonce_mac(ctx, realm, ts, mac);
+	if (err)
+		return err;
+	re_snprintf(out, NONCE_LEN + 1, "%s%s", ts, mac);
+	return 0;
+}
+
+/* 0: valid, ETIMEDOUT: ours but expired (stale), EBADMSG: not ours */
+int nonce_check(struct nonce_ctx *ctx, const char *realm,
+		const struct pl *nonce, uint64_t now)
+{
+	char ts[33], mac[33];
+	struct pl tpl;
+	uint64_t t;
+	uint8_t diff = 0;
+
+	if (!ctx || !nonce || nonce->l != NONCE_LEN)
+		return EBADMSG;
+	for (size_t i = 0; i < NONCE_LEN; i++) {
+		char ch = nonce->p[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return EBADMSG;
+	}
+	memcpy(ts, nonce->p, 32);
+	ts[32] = '\0';
+	if (nonce_mac(ctx, realm, ts, mac))
+		return EBADMSG;
+	for (size_t i = 0; i < 32; i++)
+		diff |= (uint8_t)(mac[i] ^ nonce->p[32 + i]);
+	if (diff)
+		return EBADMSG;
+
+	tpl.p = nonce->p;
+	tpl.l = 16;
+	t = pl_x64(&tpl);
+	if (t > now + 5 || now - t > ctx->lifetime)
+		return ETIMEDOUT;
+	return 0;
+}
+
+static bool nc_cmp(struct le *le, void *arg)
+{
+	const struct nc_entry *e = le->data;
+	const struct pl *n = arg;
+
+	return 0 == pl_strcmp(n, e->nonce);
+}
+
+/* Record nonce-count nc for a valid nonce; EALREADY if it is not higher
+ * than every count seen before with that nonce (a replay). */
+int nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
+		    const struct pl *ncpl, uint64_t now)
+{
+	struct nc_entry *e;
+	uint32_t nc;
+	struct pl tpl;
+
+	if (!ctx || !nonce || nonce->l != NONCE_LEN || !ncpl ||
+	    ncpl->l != 8)
+		return EINVAL;
+	nc = (uint32_t)pl_x32(ncpl);
+	if (!nc)
+		return EINVAL;
+
+	/* expire from the old end */
+	while (ctx->lru.head) {
+		e = ctx->lru.head->data;
+		if (e->expires > now)
+			break;
+		mem_deref(e);
+	}
+
+	e = list_ledata(hash_lookup(ctx->ht, hash_joaat_pl(nonce), nc_cmp,
+				    (void *)nonce));
+	if (e) {
+		if (nc <= e->nc)
+			return EALREADY;
+		e->nc = nc;
+		return 0;
+	}
+
+	if (ctx->cap && ctx->count >= ctx->cap && ctx->lru.head)
+		mem_deref(ctx->lru.head->data);
+
+	e = mem_zalloc(sizeof(*e), nc_destructor);
+	if (!e)
+		return ENOMEM;
+	pl_strcpy(nonce, e->nonce, sizeof(e->nonce));
+	e->nc = nc;
+	tpl.p = nonce->p;
+	tpl.l = 16;
+	e->expires = pl_x64(&tpl) + ctx->lifetime + 1;
+	hash_append(ctx->ht, hash_joaat_pl(nonce), &e->he, e);
+	list_append(&ctx->lru, &e->le, e);
+	e->ctx = ctx;
+	++ctx->count;
+	return 0;
+}
+
+uint32_t nonce_cache_count(const struct nonce_ctx *ctx)
+{
+	return ctx ? ctx->count : 0;
+}

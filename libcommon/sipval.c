@@ -1,0 +1,296 @@
+/* sipval: request validation, applied by every daemon as its first SIP
+ * listener. RFC 4475 torture messages drive what is checked here; each
+ * check names the RFC rule it enforces. */
+#include <string.h>
+#include <re.h>
+#include "sipval.h"
+
+static bool is_token_char(char c)
+{
+	/* RFC 3261 §25.1 token */
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return strchr("-.!%*_+`'~", c) != NULL && c != '\0';
+}
+
+static bool is_digits(const struct pl *pl, size_t maxlen)
+{
+	if (!pl->l || pl->l > maxlen)
+		return false;
+	for (size_t i = 0; i < pl->l; i++)
+		if (pl->p[i] < '0' || pl->p[i] > '9')
+			return false;
+	return true;
+}
+
+bool sipval_uri_scheme_ok(const struct uri *uri)
+{
+	return !pl_strcasecmp(&uri->scheme, "sip") ||
+	       !pl_strcasecmp(&uri->scheme, "sips");
+}
+
+/* ";name[=value]" repeated; an empty name (";;") is a syntax error
+ * (RFC 3261 §25.1 generic-param). Quoted values may hold anything. */
+bool sipval_params_ok(const struct pl *params)
+{
+	size_t i = 0;
+	const char *p = params->p;
+	size_t l = params->l;
+
+	while (i < l) {
+		size_t n = 0;
+
+		while (i < l && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'
+				 || p[i] == '\n'))
+			++i;
+		if (i >= l)
+			break;
+		if (p[i] != ';')
+			return false;
+		++i;
+		while (i < l && (p[i] == ' ' || p[i] == '\t'))
+			++i;
+		while (i < l && (is_token_char(p[i]) || p[i] == '[' ||
+				 p[i] == ']' || p[i] == ':'))
+			++i, ++n;
+		if (!n)
+			return false;
+		while (i < l && (p[i] == ' ' || p[i] == '\t'))
+			++i;
+		if (i < l && p[i] == '=') {
+			++i;
+			while (i < l && (p[i] == ' ' || p[i] == '\t'))
+				++i;
+			if (i < l && p[i] == '"') {
+				++i;
+				while (i < l && p[i] != '"') {
+					if (p[i] == '\\')
+						++i;
+					++i;
+				}
+				if (i >= l)
+					return false;
+				++i;
+			}
+			else {
+				size_t v = 0;
+				while (i < l && p[i] != ';' && p[i] != ' ' &&
+				       p[i] != '\t' && p[i] != '\r')
+					++i, ++v;
+				if (!v)
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* name-addr / addr-spec of From, To and Contact (RFC 3261 §20.10):
+ * balanced quotes, a display name that is a quoted string or tokens, and
+ * well-formed parameters. */
+bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
+{
+	int q = 0;
+
+	for (size_t i = 0; i < val->l; i++) {
+		if (val->p[i] == '\\' && q) {
+			++i;
+			continue;
+		}
+		if (val->p[i] == '"')
+			q ^= 1;
+	}
+	if (q)
+		return false;
+	if (sip_addr_decode(addr, val))
+		return false;
+	if (addr->dname.l && val->l && val->p[0] != '"' &&
+	    memchr(val->p, '<', val->l)) {
+		for (size_t i = 0; i < addr->dname.l; i++) {
+			char c = addr->dname.p[i];
+			if (!is_token_char(c) && c != ' ' && c != '\t')
+				return false;
+		}
+	}
+	if (!memchr(val->p, '<', val->l) && addr->uri.headers.l)
+		return false;  /* addr-spec with '?' must be in <> */
+	return sipval_params_ok(&addr->params);
+}
+
+static bool has_tag(const char *const *list, const struct pl *tag)
+{
+	for (; list && *list; list++)
+		if (!pl_strcasecmp(tag, *list))
+			return true;
+	return false;
+}
+
+static bool unsupported_h(const struct sip_hdr *hdr,
+			  const struct sip_msg *msg, void *arg)
+{
+	const char *const *supported = arg;
+
+	(void)msg;
+	return !has_tag(supported, &hdr->val);
+}
+
+int sipval_print_unsupported(struct re_printf *pf,
+			     const struct sip_msg *msg,
+			     const char *const *supported)
+{
+	struct le *le;
+	int err = 0;
+	bool first = true;
+
+	for (le = list_head(&msg->hdrl); le; le = le->next) {
+		const struct sip_hdr *h = le->data;
+
+		if (h->id != SIP_HDR_REQUIRE && h->id != SIP_HDR_PROXY_REQUIRE)
+			continue;
+		if (has_tag(supported, &h->val))
+			continue;
+		err |= re_hprintf(pf, "%s%r", first ? "" : ", ", &h->val);
+		first = false;
+	}
+	return err;
+}
+
+static bool date_ok(const struct pl *v)
+{
+	/* RFC 3261 §20.17: rfc1123-date, always "GMT" */
+	struct pl wk, d, mon, y, hh, mm, ss, zone;
+
+	if (re_regex(v->p, v->l,
+		     "[A-Za-z]3, [0-9]2 [A-Za-z]3 [0-9]4 [0-9]2:[0-9]2:[0-9]2 "
+		     "[A-Z]+", &wk, &d, &mon, &y, &hh, &mm, &ss, &zone))
+		return false;
+	return !pl_strcmp(&zone, "GMT") &&
+		(size_t)(zone.p + zone.l - v->p) == v->l;
+}
+
+#define FAIL(c, r) do { e->code = (c); e->reason = (r); return EBADMSG; } \
+	while (0)
+
+static bool vias_ok(const struct sip_msg *msg)
+{
+	struct le *le;
+
+	for (le = list_head(&msg->hdrl); le; le = le->next) {
+		const struct sip_hdr *h = le->data;
+		struct sip_via via;
+
+		if (h->id != SIP_HDR_VIA)
+			continue;
+		if (!h->val.l || sip_via_decode(&via, &h->val))
+			return false;
+		if (!sipval_params_ok(&via.params))
+			return false;
+	}
+	return true;
+}
+
+int sipval_request(const struct sip_msg *msg, const char *const *supported,
+		   struct sipval_err *e)
+{
+	struct sip_addr addr;
+	const struct sip_hdr *h;
+	struct pl mf;
+
+	if (!msg || !e)
+		return EINVAL;
+
+	if (pl_strcmp(&msg->ver, "SIP/2.0"))
+		FAIL(505, "Version Not Supported");
+
+	/* Request-URI: RFC 3261 §25.1, no LWS, no <>; §19.1.5: headers in
+	 * a Request-URI are not allowed */
+	for (size_t i = 0; i < msg->ruri.l; i++) {
+		char c = msg->ruri.p[i];
+		if (c == ' ' || c == '\t' || c == '<' || c == '>' ||
+		    c == '"')
+			FAIL(400, "Malformed Request-URI");
+	}
+	if (!sipval_uri_scheme_ok(&msg->uri)) {
+		if (!msg->uri.scheme.l)
+			FAIL(400, "Malformed Request-URI");
+		FAIL(416, "Unsupported URI Scheme");
+	}
+	if (!msg->uri.host.l)
+		FAIL(400, "Malformed Request-URI");
+	if (msg->uri.headers.l)
+		FAIL(400, "Headers not allowed in Request-URI");
+	if (msg->uri.af == AF_INET6 && msg->uri.host.p > msg->ruri.p &&
+	    msg->uri.host.p[-1] != '[')
+		FAIL(400, "IPv6 reference without brackets");
+
+	/* RFC 3261 §8.1.1: the six mandatory headers, once each */
+	if (!sip_msg_hdr(msg, SIP_HDR_VIA))
+		FAIL(400, "Missing Via header");
+	if (!sip_msg_hdr(msg, SIP_HDR_FROM))
+		FAIL(400, "Missing From header");
+	if (!sip_msg_hdr(msg, SIP_HDR_TO))
+		FAIL(400, "Missing To header");
+	if (!sip_msg_hdr(msg, SIP_HDR_CALL_ID) || !msg->callid.l)
+		FAIL(400, "Missing Call-ID header");
+	if (!sip_msg_hdr(msg, SIP_HDR_CSEQ))
+		FAIL(400, "Missing CSeq header");
+	if (sip_msg_hdr_count(msg, SIP_HDR_FROM) > 1)
+		FAIL(400, "Multiple From headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_TO) > 1)
+		FAIL(400, "Multiple To headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_CALL_ID) > 1)
+		FAIL(400, "Multiple Call-ID headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_CSEQ) > 1)
+		FAIL(400, "Multiple CSeq headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_MAX_FORWARDS) > 1)
+		FAIL(400, "Multiple Max-Forwards headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_CONTENT_LENGTH) > 1)
+		FAIL(400, "Multiple Content-Length headers");
+	if (sip_msg_hdr_count(msg, SIP_HDR_EXPIRES) > 1)
+		FAIL(400, "Multiple Expires headers");
+
+	if (!vias_ok(msg))
+		FAIL(400, "Malformed Via header");
+
+	h = sip_msg_hdr(msg, SIP_HDR_CSEQ);
+	{
+		struct pl num, met;
+		if (re_regex(h->val.p, h->val.l, "[0-9]+[ \t\r\n]+[^ \t\r\n]+",
+			     &num, NULL, &met) || num.l > 10 ||
+		    pl_u64(&num) > 0x7fffffffULL)
+			FAIL(400, "Malformed CSeq header");
+		if (pl_cmp(&met, &msg->met))
+			FAIL(400, "CSeq method does not match request");
+	}
+
+	mf = msg->maxfwd;
+	if (pl_isset(&mf) && (!is_digits(&mf, 3) || pl_u32(&mf) > 255))
+		FAIL(400, "Malformed Max-Forwards header");
+	if (pl_isset(&msg->expires) && !is_digits(&msg->expires, 10))
+		FAIL(400, "Malformed Expires header");
+	if (pl_isset(&msg->expires) && pl_u64(&msg->expires) > 0xffffffffULL)
+		FAIL(400, "Malformed Expires header");
+	if (pl_isset(&msg->clen) && !is_digits(&msg->clen, 10))
+		FAIL(400, "Malformed Content-Length header");
+
+	h = sip_msg_hdr(msg, SIP_HDR_FROM);
+	if (!sipval_addr_ok(&h->val, &addr))
+		FAIL(400, "Malformed From header");
+	h = sip_msg_hdr(msg, SIP_HDR_TO);
+	if (!sipval_addr_ok(&h->val, &addr))
+		FAIL(400, "Malformed To header");
+
+	h = sip_msg_hdr(msg, SIP_HDR_DATE);
+	if (h && !date_ok(&h->val))
+		FAIL(400, "Malformed Date header");
+
+	/* RFC 3261 §8.2.2.3 and §16.3: unknown Require / Proxy-Require */
+	if (sip_msg_hdr_apply(msg, true, SIP_HDR_REQUIRE, unsupported_h,
+			      (void *)supported) ||
+	    sip_msg_hdr_apply(msg, true, SIP_HDR_PROXY_REQUIRE,
+			      unsupported_h, (void *)supported))
+		FAIL(420, "Bad Extension");
+
+	return 0;
+}

@@ -1,0 +1,256 @@
+/* store_users: SQL for the users table of the admin database. Each user
+ * has one HA1 per digest algorithm, all computed from the password when it
+ * is set; the realm they were computed for is kept so that a change of
+ * domain is detected instead of failing every login silently. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "store_users.h"
+
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE users ("
+	" id INTEGER PRIMARY KEY,"
+	" username TEXT NOT NULL UNIQUE,"
+	" name TEXT NOT NULL DEFAULT '',"
+	" realm TEXT NOT NULL,"
+	" ha1_md5 TEXT NOT NULL,"
+	" ha1_sha256 TEXT NOT NULL,"
+	" ha1_sha512_256 TEXT NOT NULL,"
+	" algorithms TEXT,"
+	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
+	");",
+};
+
+int users_open(struct store **stp, const char *path, bool readonly)
+{
+	struct store_opts o = { .readonly = readonly, .sync_full = true };
+
+	return store_open(stp, path, migrations, ARRAY_SIZE(migrations),
+			  &o);
+}
+
+bool users_name_valid(const char *user)
+{
+	size_t n = user ? strlen(user) : 0;
+
+	if (!n || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = user[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-' || c == '+'))
+			return false;
+	}
+	return true;
+}
+
+static int hashes(char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX],
+		  const char *user, const char *realm, const char *password)
+{
+	for (int a = 0; a < DIGEST_ALG_COUNT; a++) {
+		int err = digest_ha1(ha1[a], (enum digest_alg)a, user, realm,
+				     password);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const char add_sql[] =
+	"INSERT INTO users (username, name, realm, ha1_md5, ha1_sha256, "
+	"ha1_sha512_256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+int users_add(struct store *st, const char *user, const char *name,
+	      const char *realm, const char *password)
+{
+	char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX];
+	sqlite3_stmt *s;
+	int err;
+
+	if (!st || !users_name_valid(user) || !realm || !password)
+		return EINVAL;
+	err = hashes(ha1, user, realm, password);
+	if (err)
+		return err;
+	s = store_stmt(st, add_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name ? name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, realm, -1, SQLITE_STATIC);
+	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
+		sqlite3_bind_text(s, 4 + a, ha1[a], -1, SQLITE_TRANSIENT);
+	return store_step_done(s);
+}
+
+static const char passwd_sql[] =
+	"UPDATE users SET realm = ?2, ha1_md5 = ?3, ha1_sha256 = ?4, "
+	"ha1_sha512_256 = ?5 WHERE username = ?1";
+
+int users_set_password(struct store *st, const char *user,
+		       const char *realm, const char *password)
+{
+	char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX];
+	sqlite3_stmt *s;
+	int err;
+
+	if (!st || !user || !realm || !password)
+		return EINVAL;
+	err = hashes(ha1, user, realm, password);
+	if (err)
+		return err;
+	s = store_stmt(st, passwd_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, realm, -1, SQLITE_STATIC);
+	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
+		sqlite3_bind_text(s, 3 + a, ha1[a], -1, SQLITE_TRANSIENT);
+	err = store_step_done(s);
+	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		err = ENOENT;
+	return err;
+}
+
+static const char algs_sql[] =
+	"UPDATE users SET algorithms = ?2 WHERE username = ?1";
+
+int users_set_algs(struct store *st, const char *user, const char *algs)
+{
+	sqlite3_stmt *s = store_stmt(st, algs_sql);
+	int err;
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	if (algs)
+		sqlite3_bind_text(s, 2, algs, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	err = store_step_done(s);
+	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		err = ENOENT;
+	return err;
+}
+
+static const char del_sql[] = "DELETE FROM users WHERE username = ?1";
+
+int users_del(struct store *st, const char *user)
+{
+	sqlite3_stmt *s = store_stmt(st, del_sql);
+	int err;
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	err = store_step_done(s);
+	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		err = ENOENT;
+	return err;
+}
+
+static void rec_destructor(void *arg)
+{
+	struct user_rec *u = arg;
+
+	mem_deref(u->username);
+	mem_deref(u->name);
+	mem_deref(u->realm);
+	mem_deref(u->algs);
+}
+
+static int rec_from_row(struct user_rec **up, sqlite3_stmt *s)
+{
+	struct user_rec *u = mem_zalloc(sizeof(*u), rec_destructor);
+	int err;
+
+	if (!u)
+		return ENOMEM;
+	err = str_dup(&u->username, (const char *)sqlite3_column_text(s, 0));
+	err |= str_dup(&u->name, (const char *)sqlite3_column_text(s, 1));
+	err |= str_dup(&u->realm, (const char *)sqlite3_column_text(s, 2));
+	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
+		str_ncpy(u->ha1[a], (const char *)sqlite3_column_text(s, 3+a),
+			 sizeof(u->ha1[a]));
+	if (sqlite3_column_type(s, 6) != SQLITE_NULL)
+		err |= str_dup(&u->algs,
+			       (const char *)sqlite3_column_text(s, 6));
+	if (err) {
+		mem_deref(u);
+		return ENOMEM;
+	}
+	*up = u;
+	return 0;
+}
+
+static const char get_sql[] =
+	"SELECT username, name, realm, ha1_md5, ha1_sha256, ha1_sha512_256, "
+	"algorithms FROM users WHERE username = ?1";
+
+int users_get(struct store *st, const struct pl *user,
+	      struct user_rec **recp)
+{
+	sqlite3_stmt *s;
+	int rc, err;
+
+	if (!st || !user || !recp)
+		return EINVAL;
+	s = store_stmt(st, get_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user->p, (int)user->l, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		err = rec_from_row(recp, s);
+	else
+		err = rc == SQLITE_DONE ? ENOENT : EIO;
+	sqlite3_reset(s);
+	return err;
+}
+
+static const char list_sql[] =
+	"SELECT username, name, realm, ha1_md5, ha1_sha256, ha1_sha512_256, "
+	"algorithms FROM users ORDER BY username";
+
+int users_foreach(struct store *st, users_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct user_rec *u;
+
+		err = rec_from_row(&u, s);
+		if (err)
+			break;
+		err = h(u, arg);
+		mem_deref(u);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = EIO;
+	sqlite3_reset(s);
+	return err;
+}
+
+static const char count_sql[] = "SELECT count(*) FROM users";
+
+int users_count(struct store *st, uint32_t *n)
+{
+	sqlite3_stmt *s = store_stmt(st, count_sql);
+	int err = EIO;
+
+	if (!s)
+		return EIO;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*n = (uint32_t)sqlite3_column_int64(s, 0);
+		err = 0;
+	}
+	sqlite3_reset(s);
+	return err;
+}

@@ -1,0 +1,32 @@
+/* store_users: the users of the admin database (names, HA1 hashes per
+ * digest algorithm, per-user algorithm choice). Never a clear password. */
+#ifndef LP_STORE_USERS_H
+#define LP_STORE_USERS_H
+
+#include "store.h"
+#include "digest.h"
+
+struct user_rec {
+	char *username;
+	char *name;
+	char *realm;
+	char *algs;            /* NULL: the configured auth_algorithms */
+	char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX];
+};
+
+typedef int (users_h)(const struct user_rec *u, void *arg);
+
+int  users_open(struct store **stp, const char *path, bool readonly);
+bool users_name_valid(const char *user);
+int  users_add(struct store *st, const char *user, const char *name,
+	       const char *realm, const char *password);
+int  users_set_password(struct store *st, const char *user,
+			const char *realm, const char *password);
+int  users_set_algs(struct store *st, const char *user, const char *algs);
+int  users_del(struct store *st, const char *user);
+int  users_get(struct store *st, const struct pl *user,
+	       struct user_rec **recp);
+int  users_foreach(struct store *st, users_h *h, void *arg);
+int  users_count(struct store *st, uint32_t *n);
+
+#endif

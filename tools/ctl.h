@@ -1,0 +1,11 @@
+/* ctl: the parts of lamplightctl that live in their own files. */
+#ifndef LP_CTL_H
+#define LP_CTL_H
+
+struct conf;
+
+int ctl_run(const struct conf *conf, const char *conf_path);
+int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
+	      unsigned timeout_s);
+
+#endif

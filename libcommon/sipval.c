@@ -105,10 +105,11 @@ bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
 		return false;
 	if (sip_addr_decode(addr, val))
 		return false;
-	if (addr->dname.l && val->l && val->p[0] != '"' &&
-	    memchr(val->p, '<', val->l)) {
-		for (size_t i = 0; i < addr->dname.l; i++) {
-			char c = addr->dname.p[i];
+	/* an unquoted display name is tokens and LWS only: libre keeps
+	 * just the last word of "Bell, Alexander <sip:...>" */
+	if (val->l && val->p[0] != '"' && memchr(val->p, '<', val->l)) {
+		for (size_t i = 0; i < val->l && val->p[i] != '<'; i++) {
+			char c = val->p[i];
 			if (!is_token_char(c) && c != ' ' && c != '\t')
 				return false;
 		}

@@ -1,0 +1,160 @@
+/* test_conf: the configuration file: every key, defaults, and errors that
+ * name the file and the line. */
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "tap.h"
+
+static int parse(struct conf **c, const char *text, char **msg)
+{
+	*msg = mem_deref(*msg);
+	return conf_parse(c, text, strlen(text), "test.conf", msg);
+}
+
+static void good(void)
+{
+	const char *text =
+		"# a comment\n"
+		"domain = office.example\n"
+		"listen = udp:127.0.0.1:5070\n"
+		"listen = tcp:[::1]:5070\n"
+		"listen = tls:127.0.0.1:5071\n"
+		"tls_certificate = /etc/lamplight/cert.pem\n"
+		"  state_dir=/var/tmp/lp   \r\n"
+		"runtime_dir = /run/lp\n"
+		"admin_db = /var/tmp/admin.db\n"
+		"log_level = debug\n"
+		"reg_expires_default = 1800\n"
+		"reg_expires_min = 30\n"
+		"reg_expires_max = 3600\n"
+		"reg_max_contacts = 4\n"
+		"auth_algorithms = sha-256, md5\n"
+		"nonce_lifetime = 60\n"
+		"nonce_cache_size = 1000\n"
+		"sip_max_message = 8000\n"
+		"store_sync_full = yes\n"
+		"bus_registrar_pub = tcp://127.0.0.1:7000\n"
+		"bus_registrar_snapshot = tcp://127.0.0.1:7001\n"
+		"bus_heartbeat = 2\n";
+	struct conf *c = NULL;
+	char *msg = NULL;
+	int err = parse(&c, text, &msg);
+
+	ok(!err, "a file with every key parses (%s)", msg ? msg : "");
+	if (err)
+		return;
+	ok(!strcmp(c->domain, "office.example"), "domain");
+	ok(c->listen_count == 3, "three listen addresses");
+	ok(c->listen[0].tp == CONF_TP_UDP && c->listen[0].port == 5070 &&
+	   !strcmp(c->listen[0].addr, "127.0.0.1"), "udp listen");
+	ok(c->listen[1].tp == CONF_TP_TCP && !strcmp(c->listen[1].addr,
+						     "::1"), "tcp on [::1]");
+	ok(c->listen[2].tp == CONF_TP_TLS && c->listen[2].port == 5071,
+	   "tls listen");
+	ok(!strcmp(c->state_dir, "/var/tmp/lp"), "spaces and CR trimmed");
+	ok(!strcmp(c->admin_db, "/var/tmp/admin.db"), "admin_db");
+	ok(c->reg_expires_default == 1800 && c->reg_expires_min == 30 &&
+	   c->reg_expires_max == 3600 && c->reg_max_contacts == 4,
+	   "registrar numbers");
+	ok(c->auth_alg_count == 2 && c->auth_algs[0] == DIGEST_SHA256 &&
+	   c->auth_algs[1] == DIGEST_MD5, "algorithms in the given order");
+	ok(c->store_sync_full, "boolean yes");
+	ok(!strcmp(c->bus_registrar_pub, "tcp://127.0.0.1:7000"), "bus");
+	ok(c->bus_heartbeat == 2 && c->sip_max_message == 8000 &&
+	   c->nonce_lifetime == 60 && c->nonce_cache_size == 1000,
+	   "caps and lifetimes");
+	mem_deref(c);
+	mem_deref(msg);
+}
+
+static void defaults(void)
+{
+	struct conf *c = NULL;
+	char *msg = NULL;
+
+	ok(!parse(&c, "", &msg), "an empty file is valid");
+	if (!c)
+		return;
+	ok(!strcmp(c->domain, "localhost"), "default domain");
+	ok(c->listen_count == 2 && c->listen[0].port == 5060,
+	   "default listen: udp and tcp 127.0.0.1:5060");
+	ok(!strcmp(c->admin_db, "/var/lib/lamplight/admin.db"),
+	   "admin_db follows state_dir");
+	ok(!strcmp(c->bus_registrar_pub,
+		   "ipc:///run/lamplight/registrar-pub.ipc"),
+	   "bus endpoints under runtime_dir");
+	ok(c->reg_expires_default == 3600 && c->reg_expires_min == 60 &&
+	   c->reg_expires_max == 7200 && c->reg_max_contacts == 10,
+	   "expiry and contact defaults");
+	ok(c->auth_alg_count == 1 && c->auth_algs[0] == DIGEST_MD5,
+	   "default challenge is MD5 alone (baresip 1.x and phones)");
+	mem_deref(c);
+	mem_deref(msg);
+}
+
+struct bad_case {
+	const char *text;
+	const char *msg;
+};
+
+static void bad(void)
+{
+	static const struct bad_case cases[] = {
+		{"domain = a\nfoo = 1\n", "test.conf:2: unknown key 'foo'"},
+		{"\n\n  nonsense\n", "test.conf:3: expected 'key = value'"},
+		{"reg_expires_min = 0\n",
+		 "test.conf:1: reg_expires_min = '0' is out of range"},
+		{"reg_max_contacts = ten\n",
+		 "test.conf:1: bad value 'ten' for reg_max_contacts"},
+		{"reg_expires_max = 99999999999\n",
+		 "test.conf:1: reg_expires_max = '99999999999' is out"},
+		{"listen = udp:0.0.0.0:5060\n",
+		 "test.conf:1: bad value 'udp:0.0.0.0:5060' for listen"},
+		{"listen = sctp:127.0.0.1:5060\n",
+		 "test.conf:1: bad value"},
+		{"listen = udp:127.0.0.1\n", "test.conf:1: bad value"},
+		{"listen = tls:127.0.0.1:5061\n",
+		 "test.conf: a tls listen address needs tls_certificate"},
+		{"auth_algorithms = md5, sha-1\n",
+		 "test.conf:1: bad value 'md5, sha-1' for auth_algorithms"},
+		{"auth_algorithms = md5,md5\n", "test.conf:1: bad value"},
+		{"store_sync_full = maybe\n", "test.conf:1: bad value"},
+		{"log_level = loud\n", "log_level 'loud' is not one of"},
+		{"reg_expires_min = 100\nreg_expires_max = 50\n",
+		 "need reg_expires_min <= reg_expires_default"},
+		{"domain =\n", "test.conf:1: bad value '' for domain"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct conf *c = NULL;
+		char *msg = NULL;
+		int err = parse(&c, cases[i].text, &msg);
+
+		ok(err && !c && msg && strstr(msg, cases[i].msg),
+		   "refused with '%s' (got '%s')", cases[i].msg,
+		   msg ? msg : "(none)");
+		mem_deref(msg);
+	}
+}
+
+static void file(void)
+{
+	struct conf *c = NULL;
+	char *msg = NULL;
+
+	ok(conf_load(&c, "/nonexistent/lamplight.conf", &msg) == ENOENT &&
+	   msg && strstr(msg, "/nonexistent/lamplight.conf"),
+	   "a missing file is an error naming it");
+	mem_deref(msg);
+}
+
+int main(void)
+{
+	libre_init();
+	good();
+	defaults();
+	bad();
+	file();
+	libre_close();
+	return tap_done();
+}

@@ -1,0 +1,189 @@
+/* test_location: RFC 3261 §10.3 binding rules on the location service:
+ * add, refresh, several contacts, remove one, remove all, out-of-order
+ * CSeq, the contact cap, RFC 5626 instance replacement, expiry, and a
+ * reload from the store (restart). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <re.h>
+#include "store.h"
+#include "store_loc.h"
+#include "location.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/lp-test-loc-XXXXXX";
+
+static struct loc_update upd(const char *callid, uint32_t cseq,
+			     struct loc_contact *c, unsigned n)
+{
+	struct loc_update u;
+
+	memset(&u, 0, sizeof(u));
+	u.user = "alice";
+	pl_set_str(&u.callid, callid);
+	u.cseq = cseq;
+	u.tp = SIP_TRANSP_UDP;
+	sa_set_str(&u.src, "192.0.2.1", 5060);
+	u.c = c;
+	u.n = n;
+	return u;
+}
+
+static struct loc_contact contact(const char *uri, uint32_t exp, uint32_t q)
+{
+	struct loc_contact c;
+
+	memset(&c, 0, sizeof(c));
+	pl_set_str(&c.uri, uri);
+	c.expires = exp;
+	c.q = q;
+	return c;
+}
+
+static unsigned nb(struct location *loc)
+{
+	struct pl a = PL("alice");
+	const struct aor *aor = location_find(loc, &a);
+
+	return aor ? list_count(&aor->bindings) : 0;
+}
+
+static const char *first_uri(struct location *loc)
+{
+	struct pl a = PL("alice");
+	const struct aor *aor = location_find(loc, &a);
+	const struct binding *b;
+
+	if (!aor || !aor->bindings.head)
+		return "";
+	b = aor->bindings.head->data;
+	return b->uri;
+}
+
+int main(void)
+{
+	struct store *st = NULL;
+	struct location *loc = NULL;
+	struct loc_opts o = { .max_contacts = 3, .domain = "example.com" };
+	struct loc_contact c[4];
+	struct loc_update u;
+	uint16_t code;
+	const char *reason;
+	char p[256];
+
+	libre_init();
+	if (!mkdtemp(dir))
+		return 1;
+	re_snprintf(p, sizeof(p), "%s/registrar.db", dir);
+	ok(!loc_open(&st, p, NULL), "store");
+	ok(!location_alloc(&loc, st, NULL, &o), "location service");
+
+	c[0] = contact("sip:alice@192.0.2.1:5060", 60, 1000);
+	u = upd("call-1", 1, c, 1);
+	ok(!location_apply(loc, &u, 1000, &code, &reason) && code == 200 &&
+	   nb(loc) == 1, "a first contact is bound");
+
+	u = upd("call-1", 2, c, 1);
+	c[0].expires = 120;
+	ok(!location_apply(loc, &u, 1010, &code, &reason) && code == 200 &&
+	   nb(loc) == 1, "a refresh keeps one binding");
+
+	u = upd("call-1", 2, c, 1);
+	ok(!location_apply(loc, &u, 1011, &code, &reason) && code == 400 &&
+	   !strcmp(reason, "Out of order CSeq"),
+	   "the same CSeq again in the same Call-ID: 400");
+	u = upd("call-1", 1, c, 1);
+	ok(!location_apply(loc, &u, 1011, &code, &reason) && code == 400,
+	   "an older CSeq: 400");
+	u = upd("call-other", 1, c, 1);
+	ok(!location_apply(loc, &u, 1012, &code, &reason) && code == 200,
+	   "another Call-ID may update the binding at any CSeq");
+
+	c[0] = contact("sip:alice@192.0.2.2:5060", 60, 500);
+	c[1] = contact("sip:alice@192.0.2.3:5060", 60, 900);
+	u = upd("call-2", 1, c, 2);
+	ok(!location_apply(loc, &u, 1020, &code, &reason) && code == 200 &&
+	   nb(loc) == 3, "two more contacts in one REGISTER: three bindings");
+	ok(!strcmp(first_uri(loc), "sip:alice@192.0.2.1:5060"),
+	   "highest q first");
+
+	c[0] = contact("sip:alice@192.0.2.4:5060", 60, 1000);
+	u = upd("call-3", 1, c, 1);
+	ok(!location_apply(loc, &u, 1030, &code, &reason) && code == 403 &&
+	   nb(loc) == 3, "a fourth contact over the cap of 3: 403, nothing "
+	   "changed");
+
+	c[0] = contact("sip:alice@192.0.2.3:5060", 60, 900);
+	c[1] = contact("sip:alice@192.0.2.9:5060", 60, 900);
+	c[2] = contact("sip:alice@192.0.2.8:5060", 60, 900);
+	u = upd("call-2", 1, c, 3);
+	ok(!location_apply(loc, &u, 1031, &code, &reason) && code == 400 &&
+	   nb(loc) == 3, "failing on one contact applies none of the others");
+
+	c[0] = contact("sip:alice@192.0.2.2:5060", 0, 1000);
+	u = upd("call-2", 2, c, 1);
+	ok(!location_apply(loc, &u, 1040, &code, &reason) && code == 200 &&
+	   nb(loc) == 2, "expires=0 removes one binding");
+
+	c[0] = contact("sip:ALICE@192.0.2.3:5060", 60, 900);
+	u = upd("call-9", 1, c, 1);
+	location_apply(loc, &u, 1041, &code, &reason);
+	ok(nb(loc) == 3, "user part compares case-sensitively (§19.1.4)");
+	c[0] = contact("sip:alice@192.0.2.3:5060;transport=udp", 60, 900);
+	u = upd("call-9", 2, c, 1);
+	location_apply(loc, &u, 1041, &code, &reason);
+	ok(nb(loc) == 3, "transport param set on one side only: a new URI "
+	   "(replaces nothing)");
+	c[0] = contact("sip:ALICE@192.0.2.3:5060", 0, 900);
+	c[1] = contact("sip:alice@192.0.2.3:5060;transport=udp", 0, 900);
+	u = upd("call-9", 3, c, 2);
+	location_apply(loc, &u, 1042, &code, &reason);
+	ok(nb(loc) == 2 && code == 200, "both removed again");
+
+	/* RFC 5626: same +sip.instance and reg-id replace the old flow */
+	c[0] = contact("sip:alice@192.0.2.50:5060", 60, 1000);
+	pl_set_str(&c[0].instance, "\"<urn:uuid:1>\"");
+	c[0].reg_id = 1;
+	u = upd("call-5", 1, c, 1);
+	location_apply(loc, &u, 1050, &code, &reason);
+	ok(nb(loc) == 3, "an outbound flow is bound");
+	c[0] = contact("sip:alice@192.0.2.51:6000", 60, 1000);
+	pl_set_str(&c[0].instance, "\"<urn:uuid:1>\"");
+	c[0].reg_id = 1;
+	u = upd("call-6", 1, c, 1);
+	location_apply(loc, &u, 1051, &code, &reason);
+	ok(nb(loc) == 3, "the same instance from a new address replaces it");
+
+	/* restart: reload from the store */
+	loc = mem_deref(loc);
+	ok(!location_alloc(&loc, st, NULL, &o) && !location_load(loc, 1060)
+	   && nb(loc) == 3, "a reload restores every binding");
+
+	location_expire(loc, 1079);
+	ok(nb(loc) == 3, "nothing expires early");
+	location_expire(loc, 1200);
+	ok(nb(loc) == 0 && location_count(loc) == 0,
+	   "every binding expires on time");
+
+	c[0] = contact("sip:alice@192.0.2.1:5060", 60, 1000);
+	c[1] = contact("sip:alice@192.0.2.2:5060", 60, 1000);
+	u = upd("call-7", 1, c, 2);
+	location_apply(loc, &u, 2000, &code, &reason);
+	u = upd("call-7", 1, c, 0);
+	u.remove_all = true;
+	ok(!location_apply(loc, &u, 2001, &code, &reason) && code == 400,
+	   "Contact: * with an old CSeq: 400");
+	u.cseq = 2;
+	ok(!location_apply(loc, &u, 2001, &code, &reason) && code == 200 &&
+	   nb(loc) == 0, "Contact: * removes every binding");
+	loc = mem_deref(loc);
+	ok(!location_alloc(&loc, st, NULL, &o) && !location_load(loc, 2002)
+	   && nb(loc) == 0, "and the store agrees");
+
+	mem_deref(loc);
+	mem_deref(st);
+	re_snprintf(p, sizeof(p), "rm -rf %s", dir);
+	if (system(p)) {}
+	libre_close();
+	return tap_done();
+}

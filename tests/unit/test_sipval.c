@@ -1,0 +1,158 @@
+/* test_sipval: request validation (RFC 3261 §8.1.1, §8.2.2.3, §20, §25)
+ * on decoded messages, and URI equality by RFC 3261 §19.1.4's own
+ * examples. */
+#include <string.h>
+#include <re.h>
+#include "sipval.h"
+#include "sipuri.h"
+#include "tap.h"
+
+static const char *base =
+	"REGISTER sip:example.com SIP/2.0\r\n"
+	"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"
+	"Max-Forwards: 70\r\n"
+	"From: <sip:alice@example.com>;tag=1\r\n"
+	"To: <sip:alice@example.com>\r\n"
+	"Call-ID: c1\r\n"
+	"CSeq: 1 REGISTER\r\n"
+	"%s"
+	"Content-Length: 0\r\n\r\n";
+
+static int check(const char *text, struct sipval_err *e)
+{
+	static const char *const sup[] = {"path", NULL};
+	struct sip_msg *msg = NULL;
+	struct mbuf *mb = mbuf_alloc(1024);
+	int err;
+
+	mbuf_write_str(mb, text);
+	mb->pos = 0;
+	err = sip_msg_decode(&msg, mb);
+	if (err) {
+		mem_deref(mb);
+		e->code = 0;
+		e->reason = "undecodable";
+		return -1;
+	}
+	memset(e, 0, sizeof(*e));
+	err = sipval_request(msg, sup, e);
+	mem_deref(msg);
+	mem_deref(mb);
+	return err;
+}
+
+static void with_extra(const char *extra, uint16_t code, const char *reason)
+{
+	char buf[2048];
+	struct sipval_err e;
+	int r;
+
+	re_snprintf(buf, sizeof(buf), base, extra);
+	r = check(buf, &e);
+	if (!code)
+		ok(r == 0, "valid with '%s'", extra);
+	else
+		ok(r != 0 && e.code == code && strstr(e.reason, reason),
+		   "%u '%s' for '%s' (got %u '%s')", code, reason, extra,
+		   e.code, e.reason ? e.reason : "");
+}
+
+static void replace(const char *from, const char *to, uint16_t code,
+		    const char *reason)
+{
+	char buf[2048], out[2048];
+	struct sipval_err e;
+	const char *p;
+	int r;
+
+	re_snprintf(buf, sizeof(buf), base, "");
+	p = strstr(buf, from);
+	if (!p) {
+		ok(0, "pattern '%s' not in base", from);
+		return;
+	}
+	re_snprintf(out, sizeof(out), "%b%s%s", buf, (size_t)(p - buf), to,
+		    p + strlen(from));
+	r = check(out, &e);
+	ok(r != 0 && e.code == code && e.reason && strstr(e.reason, reason),
+	   "%u '%s' when '%s' becomes '%s' (got %u '%s')", code, reason,
+	   from, to, e.code, e.reason ? e.reason : "");
+}
+
+static void validation(void)
+{
+	with_extra("", 0, NULL);
+	with_extra("Require: path\r\n", 0, NULL);
+	with_extra("Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n", 0, NULL);
+	with_extra("Expires: 4294967295\r\n", 0, NULL);
+	with_extra("Call-ID: c2\r\n", 400, "Multiple Call-ID");
+	with_extra("To: <sip:bob@example.com>\r\n", 400, "Multiple To");
+	with_extra("Content-Length: 3\r\n", 400, "Multiple Content-Length");
+	with_extra("Require: foo\r\n", 420, "Bad Extension");
+	with_extra("Proxy-Require: foo\r\n", 420, "Bad Extension");
+	with_extra("Date: Fri, 01 Jan 2010 16:00:00 EST\r\n", 400, "Date");
+	with_extra("Expires: 10000000000\r\n", 400, "Expires");
+	replace("Call-ID: c1\r\n", "", 400, "Missing Call-ID");
+	replace("CSeq: 1 REGISTER\r\n", "", 400, "Missing CSeq");
+	replace("From: <sip:alice@example.com>;tag=1\r\n", "", 400,
+		"Missing From");
+	replace("To: <sip:alice@example.com>\r\n", "", 400, "Missing To");
+	replace("CSeq: 1 REGISTER", "CSeq: 1 INVITE", 400,
+		"CSeq method does not match");
+	replace("CSeq: 1 REGISTER", "CSeq: 36893488147419103232 REGISTER",
+		400, "Malformed CSeq");
+	replace("Max-Forwards: 70", "Max-Forwards: 300", 400,
+		"Max-Forwards");
+	replace("REGISTER sip:example.com SIP/2.0",
+		"REGISTER sip:example.com?Route=x SIP/2.0", 400, "Headers");
+	replace("To: <sip:alice@example.com>",
+		"To: sip:alice@example.com;;tag=2", 400, "Malformed To");
+	replace("From: <sip:alice@example.com>",
+		"From: Bell, Alexander <sip:alice@example.com>", 400,
+		"Malformed From");
+	replace("To: <sip:alice@example.com>",
+		"To: \"Alice <sip:alice@example.com>", 400, "Malformed To");
+}
+
+static void uris(void)
+{
+	static const char *eq[][2] = {
+		{"sip:%61lice@atlanta.com;transport=TCP",
+		 "sip:alice@AtLanTa.CoM;Transport=tcp"},
+		{"sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"},
+		{"sip:carol@chicago.com;security=on",
+		 "sip:carol@chicago.com;newparam=5"},
+		{"sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+		 "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"},
+		{"sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+		 "sip:alice@atlanta.com?priority=urgent&subject=project%20x"},
+	};
+	static const char *ne[][2] = {
+		{"SIP:ALICE@AtLanTa.CoM;Transport=udp",
+		 "sip:alice@AtLanTa.CoM;Transport=UDP"},
+		{"sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"},
+		{"sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"},
+		{"sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp"},
+		{"sip:carol@chicago.com",
+		 "sip:carol@chicago.com?Subject=next%20meeting"},
+		{"sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"},
+		{"sip:carol@chicago.com;security=on",
+		 "sip:carol@chicago.com;security=off"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(eq); i++)
+		ok(sipuri_equal_str(eq[i][0], eq[i][1]),
+		   "§19.1.4 equal: %s == %s", eq[i][0], eq[i][1]);
+	for (size_t i = 0; i < ARRAY_SIZE(ne); i++)
+		ok(!sipuri_equal_str(ne[i][0], ne[i][1]),
+		   "§19.1.4 not equal: %s != %s", ne[i][0], ne[i][1]);
+}
+
+int main(void)
+{
+	libre_init();
+	validation();
+	uris();
+	libre_close();
+	return tap_done();
+}

@@ -1,0 +1,174 @@
+/* test_store: schema migrations (fresh, repeated, a failing one, a newer
+ * database), read-only opens, users and bindings through their store_*
+ * interfaces. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <re.h>
+#include "store.h"
+#include "store_users.h"
+#include "store_loc.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/lp-test-store-XXXXXX";
+
+static void path(char *out, size_t len, const char *name)
+{
+	re_snprintf(out, len, "%s/%s", dir, name);
+}
+
+static void migrations(void)
+{
+	static const char *const v1[] = {
+		"CREATE TABLE t (a INTEGER);",
+	};
+	static const char *const v2[] = {
+		"CREATE TABLE t (a INTEGER);",
+		"ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES (1, 'x');",
+	};
+	static const char *const v3bad[] = {
+		"CREATE TABLE t (a INTEGER);",
+		"ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES (1, 'x');",
+		"CREATE TABLE u (x); THIS IS NOT SQL;",
+	};
+	struct store_opts ro = { .readonly = true };
+	struct store *st = NULL;
+	char p[256];
+
+	path(p, sizeof(p), "sub/dir/m.db");
+	ok(!store_open(&st, p, v1, 1, NULL) && store_version(st) == 1,
+	   "a fresh database (and its folders) gets version 1");
+	st = mem_deref(st);
+	ok(!store_open(&st, p, v1, 1, NULL) && store_version(st) == 1,
+	   "reopening applies nothing again");
+	st = mem_deref(st);
+	ok(!store_open(&st, p, v2, 2, NULL) && store_version(st) == 2,
+	   "an upgrade applies only the new step");
+	st = mem_deref(st);
+	ok(store_open(&st, p, v3bad, 3, NULL) != 0 && !st,
+	   "a failing migration is an error");
+	ok(!store_open(&st, p, v2, 2, &ro) && store_version(st) == 2,
+	   "... and leaves the database at the old version");
+	st = mem_deref(st);
+	ok(store_open(&st, p, v1, 1, NULL) == EPROTO,
+	   "a database newer than the program is refused");
+	ok(store_open(&st, p, v1, 1, &ro) == EPROTO,
+	   "read-only open checks the version too");
+	ok(!store_open(&st, p, v2, 2, NULL), "reopen");
+	ok(!store_meta_set(st, "k", "v1") && !store_meta_set(st, "k", "v2"),
+	   "meta set twice");
+	{
+		char *v = NULL;
+		ok(!store_meta_get(st, "k", &v) && !strcmp(v, "v2"),
+		   "meta keeps the last value");
+		mem_deref(v);
+		ok(store_meta_get(st, "missing", &v) == ENOENT,
+		   "a missing meta key is ENOENT");
+	}
+	mem_deref(st);
+}
+
+static int count_h(const struct user_rec *u, void *arg)
+{
+	(void)u;
+	++*(int *)arg;
+	return 0;
+}
+
+static void users(void)
+{
+	struct store *st = NULL;
+	struct user_rec *u = NULL;
+	struct pl alice = PL("alice"), nobody = PL("nobody");
+	uint32_t n = 0;
+	int cnt = 0;
+	char p[256];
+
+	path(p, sizeof(p), "admin.db");
+	ok(!users_open(&st, p, false), "admin database");
+	ok(!users_add(st, "alice", "Alice", "example.com", "secret"),
+	   "add alice");
+	ok(users_add(st, "alice", "Alice", "example.com", "x") == EEXIST,
+	   "a second alice is refused");
+	ok(users_add(st, "bad user", NULL, "example.com", "x") == EINVAL,
+	   "a name with a space is refused");
+	ok(!users_get(st, &alice, &u) && !strcmp(u->name, "Alice") &&
+	   !strcmp(u->ha1[DIGEST_MD5], "b1726872c344b6dc8365b774f8fd6412")
+	   && strlen(u->ha1[DIGEST_SHA256]) == 64 && !u->algs,
+	   "alice has her HA1 per algorithm and no clear password");
+	u = mem_deref(u);
+	ok(!users_set_algs(st, "alice", "sha-256,md5") &&
+	   !users_get(st, &alice, &u) && !strcmp(u->algs, "sha-256,md5"),
+	   "per-user algorithms");
+	u = mem_deref(u);
+	ok(!users_set_password(st, "alice", "example.com", "new") &&
+	   !users_get(st, &alice, &u) &&
+	   strcmp(u->ha1[DIGEST_MD5], "b1726872c344b6dc8365b774f8fd6412"),
+	   "a new password changes the hashes");
+	u = mem_deref(u);
+	ok(users_get(st, &nobody, &u) == ENOENT, "unknown user: ENOENT");
+	ok(users_set_password(st, "nobody", "r", "p") == ENOENT,
+	   "password of an unknown user: ENOENT");
+	users_add(st, "bob", NULL, "example.com", "pw");
+	ok(!users_count(st, &n) && n == 2, "two users");
+	ok(!users_foreach(st, count_h, &cnt) && cnt == 2, "foreach visits 2");
+	ok(!users_del(st, "bob") && users_del(st, "bob") == ENOENT,
+	   "delete, then ENOENT");
+	mem_deref(st);
+}
+
+static int seen_h(const struct loc_rec *r, void *arg)
+{
+	char *out = arg;
+
+	strcat(out, r->uri);
+	strcat(out, r->path ? "+path;" : ";");
+	return 0;
+}
+
+static void bindings(void)
+{
+	struct store *st = NULL;
+	char p[256], seen[512] = "";
+	struct loc_rec r = {
+		.aor = "alice", .uri = "sip:alice@192.0.2.1:5060",
+		.callid = "c1", .cseq = 1, .expires = 100, .q = 500,
+		.tp = "UDP", .src = "192.0.2.1:5060", .updated = 1,
+	};
+
+	path(p, sizeof(p), "loc.db");
+	ok(!loc_open(&st, p, NULL), "location database");
+	ok(!loc_put(st, &r), "put a binding");
+	r.uri = "sip:alice@192.0.2.2:5060";
+	r.q = 1000;
+	r.path = "<sip:proxy.example.com;lr>";
+	ok(!loc_put(st, &r), "put another");
+	r.cseq = 2;
+	ok(!loc_put(st, &r), "put replaces the same (aor, uri)");
+	ok(!loc_foreach(st, seen_h, seen) &&
+	   !strcmp(seen, "sip:alice@192.0.2.2:5060+path;"
+		   "sip:alice@192.0.2.1:5060;"), "two rows, highest q first");
+	ok(!loc_del(st, "alice", "sip:alice@192.0.2.2:5060"), "delete one");
+	seen[0] = '\0';
+	loc_foreach(st, seen_h, seen);
+	ok(!strcmp(seen, "sip:alice@192.0.2.1:5060;"), "one row left");
+	r.callid = NULL;
+	ok(loc_put(st, &r) == EINVAL, "a record without Call-ID is refused");
+	mem_deref(st);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	libre_init();
+	if (!mkdtemp(dir))
+		return 1;
+	migrations();
+	users();
+	bindings();
+	re_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd)) {}
+	libre_close();
+	return tap_done();
+}

@@ -499,13 +499,20 @@ static int build(struct binding **bp, const struct loc_update *u,
 	return 0;
 }
 
+/* libre's str_cmp() says two NULLs differ */
+static bool streq(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return !strcmp(a, b);
+}
+
 static bool same_binding(const struct binding *a, const struct binding *b)
 {
-	return !str_cmp(a->uri, b->uri) && !str_cmp(a->params, b->params) &&
-		a->q == b->q && a->tp == b->tp && sa_cmp(&a->src, &b->src,
-							 SA_ALL) &&
-		!str_cmp(a->path, b->path) &&
-		!str_cmp(a->instance, b->instance);
+	return streq(a->uri, b->uri) && streq(a->params, b->params) &&
+		a->q == b->q && a->tp == b->tp &&
+		sa_cmp(&a->src, &b->src, SA_ALL) &&
+		streq(a->path, b->path) && streq(a->instance, b->instance);
 }
 
 /* RFC 3261 §10.3 step 7 for one existing binding */
@@ -626,7 +633,7 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		if (!sg[i].c)
 			continue;
 		if (sg[i].old && (!sg[i].nb ||
-				  str_cmp(sg[i].old->uri, sg[i].nb->uri)))
+				  !streq(sg[i].old->uri, sg[i].nb->uri)))
 			err = loc_del(loc->st, u->user, sg[i].old->uri);
 		if (!err && sg[i].nb)
 			err = store_put(loc, u->user, sg[i].nb);

@@ -1,0 +1,165 @@
+"""lptest: the integration harness: a scratch appliance (configuration,
+users, state) on 127.0.0.1 with ports of its own, the real daemons
+started and stopped, readiness learned from sd_notify, TAP output."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1."""
+    for _ in range(100):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            t.close()
+            continue
+        t.close()
+        u.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, desc, detail=None):
+        self.n += 1
+        desc = desc.replace("\n", " ").replace("#", " ")
+        if cond:
+            print("ok %d - %s" % (self.n, desc))
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, desc))
+            if detail is not None:
+                for line in str(detail).splitlines()[-20:]:
+                    print("# " + line)
+        sys.stdout.flush()
+        return cond
+
+    def skip(self, desc, why):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, desc, why))
+
+    def done(self):
+        print("1..%d" % self.n)
+        sys.stdout.flush()
+        return 1 if self.failed else 0
+
+
+class Appliance:
+    """A configuration, a state directory and the daemons, all scratch."""
+
+    def __init__(self, build, extra_conf="", domain="lamplight.test"):
+        self.build = os.path.abspath(build)
+        self.dir = tempfile.mkdtemp(prefix="lp-it-")
+        self.port = free_port()
+        self.domain = domain
+        self.conf = os.path.join(self.dir, "lamplight.conf")
+        self.procs = {}
+        with open(self.conf, "w") as f:
+            f.write("domain = %s\n" % domain)
+            f.write("listen = udp:127.0.0.1:%d\n" % self.port)
+            f.write("listen = tcp:127.0.0.1:%d\n" % self.port)
+            f.write("state_dir = %s/state\n" % self.dir)
+            f.write("runtime_dir = %s/run\n" % self.dir)
+            f.write("log_level = info\n")
+            f.write(extra_conf)
+
+    @property
+    def ctl_path(self):
+        return os.path.join(self.build, "tools", "lamplightctl")
+
+    @property
+    def registrar_path(self):
+        return os.path.join(self.build, "daemons", "registrar",
+                            "lamplight-registrar")
+
+    def ctl(self, *args, check=True, timeout=60):
+        r = subprocess.run([self.ctl_path, "-c", self.conf] + list(args),
+                           capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("lamplightctl %s: %s" % (args, r.stderr))
+        return r
+
+    def add_user(self, user, password, *extra):
+        return self.ctl("user", "add", user, "--password", password, *extra)
+
+    def start(self, name="registrar", timeout=10):
+        """Start a daemon; return when it said READY=1 (sd_notify)."""
+        path = {"registrar": self.registrar_path}[name]
+        nsock_path = os.path.join(self.dir, "notify-%s.sock" % name)
+        if os.path.exists(nsock_path):
+            os.unlink(nsock_path)
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(nsock_path)
+        env = dict(os.environ, NOTIFY_SOCKET=nsock_path)
+        env.pop("JOURNAL_STREAM", None)
+        log = open(os.path.join(self.dir, "%s.log" % name), "a")
+        p = subprocess.Popen([path, "-c", self.conf], stdout=log,
+                             stderr=subprocess.STDOUT, env=env)
+        self.procs[name] = p
+        deadline = time.time() + timeout
+        ready = False
+        ns.settimeout(0.2)
+        while time.time() < deadline and p.poll() is None:
+            try:
+                msg = ns.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if "READY=1" in msg.split("\n"):
+                ready = True
+                break
+        ns.close()
+        if not ready:
+            raise RuntimeError("%s not ready: %s" % (name, self.log(name)))
+        return p
+
+    def stop(self, name="registrar", sig=signal.SIGTERM):
+        p = self.procs.pop(name, None)
+        if p is None:
+            return None
+        p.send_signal(sig)
+        try:
+            return p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def alive(self, name="registrar"):
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+    def log(self, name="registrar"):
+        try:
+            with open(os.path.join(self.dir, "%s.log" % name)) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def close(self):
+        for name in list(self.procs):
+            self.stop(name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def build_dir():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    return os.path.join(ROOT, "build")

@@ -32,6 +32,11 @@ bool sipval_uri_scheme_ok(const struct uri *uri)
 
 /* ";name[=value]" repeated; an empty name (";;") is a syntax error
  * (RFC 3261 §25.1 generic-param). Quoted values may hold anything. */
+static bool is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 bool sipval_params_ok(const struct pl *params)
 {
 	size_t i = 0;
@@ -41,26 +46,25 @@ bool sipval_params_ok(const struct pl *params)
 	while (i < l) {
 		size_t n = 0;
 
-		while (i < l && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'
-				 || p[i] == '\n'))
+		while (i < l && is_lws(p[i]))
 			++i;
 		if (i >= l)
 			break;
 		if (p[i] != ';')
 			return false;
 		++i;
-		while (i < l && (p[i] == ' ' || p[i] == '\t'))
+		while (i < l && is_lws(p[i]))
 			++i;
 		while (i < l && (is_token_char(p[i]) || p[i] == '[' ||
 				 p[i] == ']' || p[i] == ':'))
 			++i, ++n;
 		if (!n)
 			return false;
-		while (i < l && (p[i] == ' ' || p[i] == '\t'))
+		while (i < l && is_lws(p[i]))
 			++i;
 		if (i < l && p[i] == '=') {
 			++i;
-			while (i < l && (p[i] == ' ' || p[i] == '\t'))
+			while (i < l && is_lws(p[i]))
 				++i;
 			if (i < l && p[i] == '"') {
 				++i;
@@ -75,8 +79,7 @@ bool sipval_params_ok(const struct pl *params)
 			}
 			else {
 				size_t v = 0;
-				while (i < l && p[i] != ';' && p[i] != ' ' &&
-				       p[i] != '\t' && p[i] != '\r')
+				while (i < l && p[i] != ';' && !is_lws(p[i]))
 					++i, ++v;
 				if (!v)
 					return false;
@@ -110,7 +113,7 @@ bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
 	if (val->l && val->p[0] != '"' && memchr(val->p, '<', val->l)) {
 		for (size_t i = 0; i < val->l && val->p[i] != '<'; i++) {
 			char c = val->p[i];
-			if (!is_token_char(c) && c != ' ' && c != '\t')
+			if (!is_token_char(c) && !is_lws(c))
 				return false;
 		}
 	}
@@ -173,19 +176,51 @@ static bool date_ok(const struct pl *v)
 #define FAIL(c, r) do { e->code = (c); e->reason = (r); return EBADMSG; } \
 	while (0)
 
+/* RFC 3261 §25.1 allows LWS around "/", ";" and "="; libre's Via parser
+ * does not. Drop LWS next to those separators, fold the rest to one
+ * space, then decode. */
+static bool via_ok(const struct pl *val)
+{
+	struct sip_via via;
+	struct mbuf *mb;
+	struct pl n;
+	bool ok = false, space = false;
+
+	if (!val->l)
+		return false;
+	mb = mbuf_alloc(val->l);
+	if (!mb)
+		return false;
+	for (size_t i = 0; i < val->l; i++) {
+		char c = val->p[i];
+		bool lws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+
+		if (lws) {
+			space = true;
+			continue;
+		}
+		if (space && mb->end && !strchr("/;=", c) &&
+		    !strchr("/;=", (char)mb->buf[mb->end - 1]))
+			(void)mbuf_write_u8(mb, ' ');
+		space = false;
+		(void)mbuf_write_u8(mb, (uint8_t)c);
+	}
+	n.p = (const char *)mb->buf;
+	n.l = mb->end;
+	if (!sip_via_decode(&via, &n) && sipval_params_ok(&via.params))
+		ok = true;
+	mem_deref(mb);
+	return ok;
+}
+
 static bool vias_ok(const struct sip_msg *msg)
 {
 	struct le *le;
 
 	for (le = list_head(&msg->hdrl); le; le = le->next) {
 		const struct sip_hdr *h = le->data;
-		struct sip_via via;
 
-		if (h->id != SIP_HDR_VIA)
-			continue;
-		if (!h->val.l || sip_via_decode(&via, &h->val))
-			return false;
-		if (!sipval_params_ok(&via.params))
+		if (h->id == SIP_HDR_VIA && !via_ok(&h->val))
 			return false;
 	}
 	return true;
@@ -266,7 +301,7 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 	}
 
 	mf = msg->maxfwd;
-	if (pl_isset(&mf) && (!is_digits(&mf, 3) || pl_u32(&mf) > 255))
+	if (pl_isset(&mf) && (!is_digits(&mf, 10) || pl_u32(&mf) > 255))
 		FAIL(400, "Malformed Max-Forwards header");
 	if (pl_isset(&msg->expires) && !is_digits(&msg->expires, 10))
 		FAIL(400, "Malformed Expires header");

@@ -124,40 +124,86 @@ bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
 
 static bool has_tag(const char *const *list, const struct pl *tag)
 {
+	struct pl t = *tag;
+
+	while (t.l && is_lws(*t.p))
+		pl_advance(&t, 1);
+	while (t.l && is_lws(t.p[t.l - 1]))
+		--t.l;
 	for (; list && *list; list++)
-		if (!pl_strcasecmp(tag, *list))
+		if (!pl_strcasecmp(&t, *list))
 			return true;
 	return false;
+}
+
+/* Calls h for each comma-separated option tag of a header value; stops
+ * and returns true when h does. */
+static bool each_tag(const struct pl *val,
+		     bool (*h)(const struct pl *tag, void *arg), void *arg)
+{
+	struct pl rest = *val;
+
+	while (rest.l) {
+		const char *c = pl_strchr(&rest, ',');
+		struct pl t = { rest.p, c ? (size_t)(c - rest.p) : rest.l };
+
+		if (c)
+			pl_advance(&rest, t.l + 1);
+		else
+			rest.l = 0;
+		while (t.l && is_lws(*t.p))
+			pl_advance(&t, 1);
+		while (t.l && is_lws(t.p[t.l - 1]))
+			--t.l;
+		if (t.l && h(&t, arg))
+			return true;
+	}
+	return false;
+}
+
+static bool tag_unknown_h(const struct pl *tag, void *arg)
+{
+	return !has_tag(arg, tag);
 }
 
 static bool unsupported_h(const struct sip_hdr *hdr,
 			  const struct sip_msg *msg, void *arg)
 {
-	const char *const *supported = arg;
-
 	(void)msg;
-	return !has_tag(supported, &hdr->val);
+	return each_tag(&hdr->val, tag_unknown_h, arg);
+}
+
+struct unsup_print {
+	struct re_printf *pf;
+	const char *const *supported;
+	bool first;
+	int err;
+};
+
+static bool tag_print_h(const struct pl *tag, void *arg)
+{
+	struct unsup_print *p = arg;
+
+	if (has_tag(p->supported, tag))
+		return false;
+	p->err |= re_hprintf(p->pf, "%s%r", p->first ? "" : ", ", tag);
+	p->first = false;
+	return false;
 }
 
 int sipval_print_unsupported(struct re_printf *pf,
-			     const struct sip_msg *msg,
-			     const char *const *supported)
+			     const struct sipval_unsup *u)
 {
+	struct unsup_print p = { pf, u->supported, true, 0 };
 	struct le *le;
-	int err = 0;
-	bool first = true;
 
-	for (le = list_head(&msg->hdrl); le; le = le->next) {
+	for (le = list_head(&u->msg->hdrl); le; le = le->next) {
 		const struct sip_hdr *h = le->data;
 
-		if (h->id != SIP_HDR_REQUIRE && h->id != SIP_HDR_PROXY_REQUIRE)
-			continue;
-		if (has_tag(supported, &h->val))
-			continue;
-		err |= re_hprintf(pf, "%s%r", first ? "" : ", ", &h->val);
-		first = false;
+		if (h->id == SIP_HDR_REQUIRE || h->id == SIP_HDR_PROXY_REQUIRE)
+			each_tag(&h->val, tag_print_h, &p);
 	}
-	return err;
+	return p.err;
 }
 
 static bool date_ok(const struct pl *v)

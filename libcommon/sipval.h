@@ -18,9 +18,13 @@ struct sipval_err {
 /* option tags we support, NULL terminated */
 int  sipval_request(const struct sip_msg *msg, const char *const *supported,
 		    struct sipval_err *e);
+/* %H argument for the Unsupported header of a 420 */
+struct sipval_unsup {
+	const struct sip_msg *msg;
+	const char *const *supported;
+};
 int  sipval_print_unsupported(struct re_printf *pf,
-			      const struct sip_msg *msg,
-			      const char *const *supported);
+			      const struct sipval_unsup *u);
 bool sipval_params_ok(const struct pl *params);
 bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr);
 bool sipval_uri_scheme_ok(const struct uri *uri);

@@ -569,12 +569,13 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	if (sipval_request(msg, supported, &e)) {
 		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
 			&msg->src, e.code, e.reason);
-		if (e.code == 420)
+		if (e.code == 420) {
+			struct sipval_unsup u = { msg, supported };
 			(void)sip_treplyf(NULL, NULL, r->sip, msg, false, 420,
 					  e.reason, "Unsupported: %H\r\n"
 					  "Content-Length: 0\r\n\r\n",
-					  sipval_print_unsupported, msg,
-					  supported);
+					  sipval_print_unsupported, &u);
+		}
 		else
 			reply(r, msg, e.code, e.reason);
 		return true;

@@ -158,9 +158,28 @@ class Appliance:
         except OSError:
             return ""
 
-    def close(self):
+    def sanitizer_reports(self):
+        """AddressSanitizer, LeakSanitizer or UBSan output in any log."""
+        found = []
+        for f in os.listdir(self.dir):
+            if not f.endswith(".log"):
+                continue
+            with open(os.path.join(self.dir, f), errors="replace") as fh:
+                text = fh.read()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                           "runtime error:"):
+                i = text.find(marker)
+                if i >= 0:
+                    found.append("%s: %s" % (f, text[i:i + 1500]))
+        return found
+
+    def close(self, tap=None):
         for name in list(self.procs):
             self.stop(name)
+        reports = self.sanitizer_reports()
+        if tap is not None:
+            tap.ok(not reports, "no sanitizer report from the daemons",
+                   "\n".join(reports))
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

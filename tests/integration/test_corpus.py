@@ -152,6 +152,6 @@ for proto in ("udp", "tcp"):
                 tap.ok(app.alive() and alive(app, proto),
                        "alive after %s over %s" % (m["name"], proto))
     finally:
-        app.close()
+        app.close(tap)
 
 sys.exit(tap.done())

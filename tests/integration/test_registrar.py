@@ -242,6 +242,11 @@ try:
        r.get("accept") and r.get("supported") is not None,
        "OPTIONS to the server: 200 with Allow, Accept, Supported",
        r and r.headers)
+    r = g.request("REGISTER", "sip:" + app.domain,
+                  ["Require: foo, path", "Proxy-Require: bar"])
+    ok(r and r.code == 420 and r.get("unsupported") == "foo, bar",
+       "RFC 3261 §8.2.2.3: Require: foo gets 420 with Unsupported: foo "
+       "(path is supported)", r and r.headers)
     r = g.request("FOO", "sip:" + app.domain, [])
     ok(r and r.code == 501 and r.get("allow"), "unknown method: 501 Allow")
     r = g.request("REGISTER", "sip:" + app.domain,
@@ -320,6 +325,6 @@ try:
     ok("binding(s) restored" in app.log(), "restart logs the restore")
     ok(app.alive(), "the registrar is alive at the end")
 finally:
-    app.close()
+    app.close(tap)
 
 sys.exit(tap.done())

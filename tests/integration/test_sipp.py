@@ -94,6 +94,6 @@ try:
     run("after a crash (SIGKILL) too", "query", "gina", "gina-pw",
         extra_field="127.0.0.1:%d" % port)
 finally:
-    app.close()
+    app.close(tap)
 
 sys.exit(tap.done())

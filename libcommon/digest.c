@@ -172,6 +172,7 @@ struct nc_entry {
 	struct le le;          /* in ctx->lru, oldest first */
 	char nonce[NONCE_LEN + 1];
 	uint32_t nc;
+	uint32_t req_hash;     /* of the request that used nc */
 	uint64_t expires;
 };
 
@@ -312,9 +313,11 @@ static bool nc_cmp(struct le *le, void *arg)
 }
 
 /* Record nonce-count nc for a valid nonce; EALREADY if it is not higher
- * than every count seen before with that nonce (a replay). */
+ * than every count seen before with that nonce (a replay), unless it is
+ * the very request that used it (same req_hash, e.g. of the Via branch):
+ * a retransmission, which must get the same answer. */
 int nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
-		    const struct pl *ncpl, uint64_t now)
+		    const struct pl *ncpl, uint32_t req_hash, uint64_t now)
 {
 	struct nc_entry *e;
 	uint32_t nc;
@@ -338,9 +341,12 @@ int nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
 	e = list_ledata(hash_lookup(ctx->ht, hash_joaat_pl(nonce), nc_cmp,
 				    (void *)nonce));
 	if (e) {
+		if (nc == e->nc && req_hash == e->req_hash)
+			return 0;
 		if (nc <= e->nc)
 			return EALREADY;
 		e->nc = nc;
+		e->req_hash = req_hash;
 		return 0;
 	}
 
@@ -352,6 +358,7 @@ int nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
 		return ENOMEM;
 	pl_strcpy(nonce, e->nonce, sizeof(e->nonce));
 	e->nc = nc;
+	e->req_hash = req_hash;
 	tpl.p = nonce->p;
 	tpl.l = 16;
 	e->expires = pl_x64(&tpl) + ctx->lifetime + 1;

@@ -46,7 +46,7 @@ int  nonce_make(struct nonce_ctx *ctx, const char *realm, uint64_t now,
 int  nonce_check(struct nonce_ctx *ctx, const char *realm,
 		 const struct pl *nonce, uint64_t now);
 int  nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
-		     const struct pl *nc, uint64_t now);
+		     const struct pl *nc, uint32_t req_hash, uint64_t now);
 uint32_t nonce_cache_count(const struct nonce_ctx *ctx);
 
 #endif

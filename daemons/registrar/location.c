@@ -515,12 +515,20 @@ static bool same_binding(const struct binding *a, const struct binding *b)
 		streq(a->path, b->path) && streq(a->instance, b->instance);
 }
 
-/* RFC 3261 §10.3 step 7 for one existing binding */
+/* RFC 3261 §10.3 step 7 for one existing binding: a lower CSeq in the
+ * same Call-ID fails the request. An equal one is the retransmission of
+ * the request that wrote the binding (we reply statelessly): a no-op. */
 static bool cseq_ok(const struct binding *b, const struct loc_update *u)
 {
 	if (pl_strcmp(&u->callid, b->callid))
 		return true;
-	return u->cseq > b->cseq;
+	return u->cseq >= b->cseq;
+}
+
+static bool is_retransmission(const struct binding *b,
+			      const struct loc_update *u)
+{
+	return !pl_strcmp(&u->callid, b->callid) && u->cseq == b->cseq;
 }
 
 int location_apply(struct location *loc, const struct loc_update *u,
@@ -584,6 +592,11 @@ int location_apply(struct location *loc, const struct loc_update *u,
 			*scode = 400;
 			*reason = "Out of order CSeq";
 			goto out;
+		}
+		if (sg[i].old && is_retransmission(sg[i].old, u)) {
+			sg[i].c = NULL;
+			sg[i].old = NULL;
+			continue;
 		}
 		/* a later Contact of the same request for the same binding
 		 * wins; the earlier one becomes a no-op */

@@ -203,6 +203,23 @@ try:
     r3 = e.request("REGISTER", "sip:" + app.domain, hdr + [auth])
     ok(r3 and r3.code == 200, "the next nonce count: 200")
 
+    # -- a retransmission (the same bytes: replies are stateless): 200 again
+    rt = ua("bob", "bobpw")
+    hdr = ["Contact: <%s>" % rt.contact_uri()]
+    r = rt.request("REGISTER", "sip:" + app.domain, hdr)
+    ch = sc.parse_challenge(r.get("www-authenticate"))
+    rt.nc = 0
+    auth = rt.auth_header(ch, "REGISTER", "sip:" + app.domain)
+    raw = rt.build("REGISTER", "sip:" + app.domain, hdr + [auth])
+    rt.t.send(raw)
+    r1 = sc.Response(rt.t.recv())
+    rt.t.send(raw)
+    r2 = sc.Response(rt.t.recv())
+    ok(r1.code == 200 and r2.code == 200 and
+       [c for c, _ in r1.contacts()] == [c for c, _ in r2.contacts()],
+       "a retransmitted REGISTER gets 200 again with the same bindings",
+       (r1, r2))
+
     # -- forged nonce
     fake = dict(ch, nonce="0" * 64)
     auth = e.auth_header(fake, "REGISTER", "sip:" + app.domain, nc=1)

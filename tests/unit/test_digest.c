@@ -113,13 +113,15 @@ static void nonces(void)
 	n1[40] = n2[40];
 	nonce_make(ctx, "example.com", 1000000, n1);
 
-	ok(!nonce_count_use(ctx, &p1, &nc1, 1000000), "nc 1 accepted");
-	ok(nonce_count_use(ctx, &p1, &nc1, 1000001) == EALREADY,
-	   "nc 1 again: replay");
-	ok(!nonce_count_use(ctx, &p1, &nc2, 1000002), "nc 2 accepted");
-	ok(nonce_count_use(ctx, &p1, &nc1, 1000003) == EALREADY,
+	ok(!nonce_count_use(ctx, &p1, &nc1, 7, 1000000), "nc 1 accepted");
+	ok(nonce_count_use(ctx, &p1, &nc1, 8, 1000001) == EALREADY,
+	   "nc 1 again in another request: replay");
+	ok(!nonce_count_use(ctx, &p1, &nc1, 7, 1000001),
+	   "nc 1 again in the same request (a retransmission): accepted");
+	ok(!nonce_count_use(ctx, &p1, &nc2, 7, 1000002), "nc 2 accepted");
+	ok(nonce_count_use(ctx, &p1, &nc1, 7, 1000003) == EALREADY,
 	   "a lower nc: replay");
-	ok(!nonce_count_use(ctx, &p2, &nc1, 1000003),
+	ok(!nonce_count_use(ctx, &p2, &nc1, 7, 1000003),
 	   "nc 1 with another nonce is fine");
 
 	/* the cache is capped at 3: the oldest falls out */
@@ -128,7 +130,7 @@ static void nonces(void)
 		struct pl p;
 		nonce_make(ctx, "example.com", 1000000, n);
 		pl_set_str(&p, n);
-		nonce_count_use(ctx, &p, &nc1, 1000004);
+		nonce_count_use(ctx, &p, &nc1, 7, 1000004);
 	}
 	ok(nonce_cache_count(ctx) == 3, "nonce cache capped (%u)",
 	   nonce_cache_count(ctx));
@@ -138,7 +140,7 @@ static void nonces(void)
 		struct pl p;
 		nonce_make(ctx, "example.com", 2000000, n);
 		pl_set_str(&p, n);
-		nonce_count_use(ctx, &p, &nc1, 2000000);
+		nonce_count_use(ctx, &p, &nc1, 7, 2000000);
 		ok(nonce_cache_count(ctx) == 1, "expired entries dropped");
 	}
 	mem_deref(ctx);

@@ -1,0 +1,300 @@
+"""bench: the same SIPp registration load against Lamplight and against
+Kamailio 5.6 (doing the same job as fast as it can), one after the other on
+loopback, and each figure for both with their ratio:
+
+- the highest rate of authenticated registrations (REGISTER, 401,
+  REGISTER, 200) sustained for STEP seconds with under 0.1 % failures;
+- p50 and p99 registration time at a fixed rate (median of 3 runs);
+- CPU seconds per 1,000 registrations at that rate (all server processes);
+- resident memory after the runs.
+
+Lamplight's state stays durable while measured: every binding change is
+committed to SQLite before the answer. Kamailio keeps usrloc in memory
+(db_mode 2, write-back), its fastest setting. Usage: bench/run (as root).
+"""
+
+import csv
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import lptest  # noqa: E402
+
+DOMAIN = "bench.test"
+USERS = int(os.environ.get("BENCH_USERS", "1000"))
+STEP = float(os.environ.get("BENCH_STEP", "5"))
+FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "500"))
+CLK = os.sysconf("SC_CLK_TCK")
+WORK = tempfile.mkdtemp(prefix="lp-bench-")
+
+
+def users_csv():
+    path = os.path.join(WORK, "users.csv")
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for i in range(USERS):
+            u = "u%05d" % i
+            f.write("%s;[authentication username=%s password=pw%05d];%s\n"
+                    % (u, u, i, DOMAIN))
+    return path
+
+
+def proc_cpu(pids):
+    t = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            t += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return t / CLK
+
+
+def proc_rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class Lamplight:
+    name = "Lamplight"
+
+    def __init__(self):
+        self.app = lptest.Appliance(os.path.join(ROOT, "build"),
+                                    "log_level = warning\n", DOMAIN)
+        self.port = self.app.port
+        p = os.path.join(WORK, "lp-users.csv")
+        with open(p, "w") as f:
+            for i in range(USERS):
+                f.write("u%05d,pw%05d,Bench %d\n" % (i, i, i))
+        self.app.ctl("user", "import", p)
+        self.proc = self.app.start()
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def stop(self):
+        self.app.close()
+
+
+class Kamailio:
+    name = "Kamailio"
+
+    def __init__(self):
+        self.dir = os.path.join(WORK, "kamailio")
+        os.makedirs(self.dir)
+        self.port = lptest.free_port()
+        db = os.path.join(self.dir, "kamailio.db")
+        schema = "/usr/share/kamailio/db_sqlite"
+        sql = ["CREATE TABLE version (table_name VARCHAR(32) NOT NULL, "
+               "table_version INTEGER DEFAULT 0 NOT NULL, "
+               "CONSTRAINT version_table_name_idx UNIQUE (table_name));"]
+        for f in ("auth_db-create.sql", "usrloc-create.sql"):
+            with open(os.path.join(schema, f)) as fh:
+                sql.append(fh.read())
+        sql.append("BEGIN;")
+        for i in range(USERS):
+            u = "u%05d" % i
+            ha1 = hashlib.md5(("%s:%s:pw%05d" % (u, DOMAIN, i))
+                              .encode()).hexdigest()
+            sql.append("INSERT INTO subscriber (username, domain, ha1) "
+                       "VALUES ('%s', '%s', '%s');" % (u, DOMAIN, ha1))
+        sql.append("COMMIT;")
+        subprocess.run(["sqlite3", db], input="\n".join(sql), text=True,
+                       check=True)
+        with open(os.path.join(ROOT, "bench", "kamailio.cfg.in")) as f:
+            cfg = f.read()
+        cfg = (cfg.replace("@PORT@", str(self.port)).replace("@DB@", db)
+               .replace("@CHILDREN@", os.environ.get("BENCH_KAM_CHILDREN",
+                                                     "2")))
+        self.cfg = os.path.join(self.dir, "kamailio.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(cfg)
+        self.log = open(os.path.join(self.dir, "kamailio.log"), "w")
+        self.proc = subprocess.Popen(
+            ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", "256",
+             "-M", "32", "-Y", os.path.join(self.dir, "run")],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
+        self.wait_ready()
+
+    def wait_ready(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.3)
+        msg = ("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;"
+               "branch=z9hG4bK-ready%%d;rport\r\nMax-Forwards: 70\r\n"
+               "From: <sip:b@%s>;tag=1\r\nTo: <sip:b@%s>\r\nCall-ID: r\r\n"
+               "CSeq: %%d OPTIONS\r\nContent-Length: 0\r\n\r\n"
+               % (DOMAIN, s.getsockname()[1], DOMAIN, DOMAIN))
+        for i in range(50):
+            if self.proc.poll() is not None:
+                raise RuntimeError("kamailio exited; see %s" % self.log.name)
+            s.sendto((msg % (i, i + 1)).encode(), ("127.0.0.1", self.port))
+            try:
+                s.recv(4096)
+                return
+            except socket.timeout:
+                continue
+        raise RuntimeError("kamailio not answering")
+
+    def pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [self.proc.pid] + [int(x) for x in out.split()]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def sipp(port, users, rate, seconds, rtt=False):
+    """One run; (successful, failed, response times in ms)."""
+    d = tempfile.mkdtemp(dir=WORK)
+    calls = int(rate * seconds)
+    cmd = ["sipp", "127.0.0.1:%d" % port, "-sf",
+           os.path.join(ROOT, "bench", "register.xml"), "-inf", users,
+           "-r", str(rate), "-rp", "1000", "-m", str(calls),
+           "-i", "127.0.0.1", "-p", str(lptest.free_port()), "-t", "u1",
+           "-nostdin", "-recv_timeout", "4000",
+           "-timeout", "%ds" % (seconds + 20), "-trace_stat", "-stf",
+           os.path.join(d, "stat.csv"), "-fd", "1"]
+    if rtt:
+        cmd += ["-trace_rtt", "-rtt_freq", "1"]
+    subprocess.run(cmd, cwd=d, capture_output=True, timeout=seconds + 60)
+    ok = failed = 0
+    try:
+        with open(os.path.join(d, "stat.csv")) as f:
+            rows = list(csv.reader(f, delimiter=";"))
+        head, last = rows[0], rows[-1]
+        ok = int(last[head.index("SuccessfulCall(C)")])
+        failed = int(last[head.index("FailedCall(C)")])
+    except (OSError, ValueError, IndexError):
+        pass
+    times = []
+    if rtt:
+        for f in os.listdir(d):
+            if f.endswith("_rtt.csv"):
+                with open(os.path.join(d, f)) as fh:
+                    for row in csv.reader(fh, delimiter=";"):
+                        try:
+                            times.append(float(row[1]))
+                        except (ValueError, IndexError):
+                            pass
+    shutil.rmtree(d, ignore_errors=True)
+    return ok, failed + max(0, calls - ok - failed), times
+
+
+def passes(ok, failed):
+    total = ok + failed
+    return total > 0 and failed / total < 0.001
+
+
+def max_rate(srv, users):
+    """Double until a step fails, then bisect three times."""
+    lo, hi, rate = 0, None, 500
+    while hi is None and rate <= 64000:
+        ok, failed = sipp(srv.port, users, rate, STEP)[:2]
+        print("  %-9s %6d/s: %d ok, %d failed" % (srv.name, rate, ok,
+                                                  failed))
+        sys.stdout.flush()
+        if passes(ok, failed):
+            lo, rate = rate, rate * 2
+        else:
+            hi = rate
+    for _ in range(3):
+        if hi is None:
+            break
+        rate = (lo + hi) // 2
+        ok, failed = sipp(srv.port, users, rate, STEP)[:2]
+        print("  %-9s %6d/s: %d ok, %d failed" % (srv.name, rate, ok,
+                                                  failed))
+        sys.stdout.flush()
+        if passes(ok, failed):
+            lo = rate
+        else:
+            hi = rate
+    return lo
+
+
+def pct(v, p):
+    v = sorted(v)
+    if not v:
+        return float("nan")
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def fixed(srv, users):
+    p50s, p99s, cpus = [], [], []
+    for _ in range(3):
+        pids = srv.pids()
+        c0 = proc_cpu(pids)
+        ok, failed, times = sipp(srv.port, users, FIXED_RATE, STEP, True)
+        c1 = proc_cpu(pids)
+        p50s.append(pct(times, 50))
+        p99s.append(pct(times, 99))
+        if ok:
+            cpus.append((c1 - c0) / ok * 1000)
+    return (statistics.median(p50s), statistics.median(p99s),
+            statistics.median(cpus) if cpus else float("nan"),
+            proc_rss_kib(srv.pids()))
+
+
+def main():
+    users = users_csv()
+    results = {}
+    for cls in (Lamplight, Kamailio):
+        srv = cls()
+        try:
+            print("%s: %d users, %s s steps" % (srv.name, USERS, STEP))
+            sipp(srv.port, users, 200, 2)      # warm up every user
+            rate = max_rate(srv, users)
+            p50, p99, cpu, rss = fixed(srv, users)
+            results[srv.name] = (rate, p50, p99, cpu, rss)
+        finally:
+            srv.stop()
+    lp, km = results["Lamplight"], results["Kamailio"]
+    print()
+    print("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "
+          "%d users)" % USERS)
+    print("%-38s %12s %12s %8s" % ("figure", "Lamplight", "Kamailio",
+                                   "ratio"))
+    rows = [
+        ("max rate with <0.1%% failures (/s)", 0, "%d", True),
+        ("p50 at %d/s (ms)" % FIXED_RATE, 1, "%.2f", False),
+        ("p99 at %d/s (ms)" % FIXED_RATE, 2, "%.2f", False),
+        ("CPU s per 1000 registrations", 3, "%.3f", False),
+        ("resident memory (KiB)", 4, "%d", False),
+    ]
+    for label, i, fmt, higher in rows:
+        a, b = lp[i], km[i]
+        ratio = (a / b if higher else b / a) if a and b else float("nan")
+        print("%-38s %12s %12s %7.2fx" % (label, fmt % a, fmt % b, ratio))
+    print("(ratio: how many times better Lamplight is; above 1 is better)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)

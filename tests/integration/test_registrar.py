@@ -204,7 +204,7 @@ try:
     ok(r3 and r3.code == 200, "the next nonce count: 200")
 
     # -- a retransmission (the same bytes: replies are stateless): 200 again
-    rt = ua("bob", "bobpw")
+    rt = ua("carol", "carolpw")
     hdr = ["Contact: <%s>" % rt.contact_uri()]
     r = rt.request("REGISTER", "sip:" + app.domain, hdr)
     ch = sc.parse_challenge(r.get("www-authenticate"))

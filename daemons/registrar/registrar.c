@@ -407,7 +407,6 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 	struct user_rec *user = NULL;
 	struct ok_ctx ok;
 	char *path_str = NULL;
-	char *uname = NULL;
 	uint16_t code;
 	const char *reason;
 	uint32_t dflt = conf->reg_expires_default;
@@ -527,7 +526,6 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
  out:
 	for (unsigned i = 0; i < u.n; i++)
 		mem_deref(u.c[i].params);
-	mem_deref(uname);
 	mem_deref(path_str);
 	mem_deref(path.mb);
 	mem_deref(user);

@@ -1,8 +1,8 @@
 /* digest: HA1 = H(user:realm:password) is what the admin database keeps;
  * the response is H(HA1:nonce:nc:cnonce:qop:H(method:uri)), computed with
  * OpenSSL EVP for every algorithm alike (libre 1.1.0 verifies MD5 only).
- * Nonces are hex(time) hex(random) hex(HMAC-SHA256(secret,
- * time random:realm))[:32], unique per challenge so that nonce counts of
+ * Nonces are hex(time) hex(counter) hex(HMAC-SHA256(secret,
+ * time counter:realm))[:32], unique per challenge so that nonce counts of
  * two clients never collide; any
  * edge with the secret can check them, and a restart does not invalidate
  * them when the secret is persisted. Nonce counts live in a hash with an
@@ -10,8 +10,8 @@
  * which are also the first to expire. */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <re.h>
 #include "digest.h"
 
@@ -94,23 +94,83 @@ int digest_ha1(char *hex, enum digest_alg alg, const char *user,
 	return hash_hex(hex, alg, "%s:%s:%s", user, realm, password);
 }
 
+static bool is_lws(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* One pass over `Digest name=value, name="value", ...` (RFC 7616 §3.4);
+ * libre's decoder runs a regular expression per field over the whole
+ * header, which showed as the largest cost of a REGISTER. */
 int digest_cred_decode(struct digest_cred *c, const struct pl *hval)
 {
-	struct pl alg;
-	int err;
+	struct pl alg = PL("MD5");
+	size_t i = 0, l;
+	const char *p;
 
 	if (!c || !hval)
 		return EINVAL;
 	memset(c, 0, sizeof(*c));
-	err = httpauth_digest_response_decode(&c->r, hval);
-	if (err)
-		return err;
-	if (re_regex(hval->p, hval->l, "algorithm=[~ \t\r\n,]+", &alg))
-		pl_set_str(&alg, "MD5");
-	else if (alg.l >= 2 && alg.p[0] == '"' && alg.p[alg.l-1] == '"') {
-		alg.p++;
-		alg.l -= 2;
+	p = hval->p;
+	l = hval->l;
+	while (i < l && is_lws(p[i]))
+		++i;
+	if (l - i < 6 || strncasecmp(p + i, "Digest", 6) ||
+	    (l - i > 6 && !is_lws(p[i + 6])))
+		return EBADMSG;
+	i += 6;
+
+	while (i < l) {
+		struct pl name, val;
+
+		while (i < l && (is_lws(p[i]) || p[i] == ','))
+			++i;
+		if (i >= l)
+			break;
+		name.p = p + i;
+		while (i < l && p[i] != '=' && !is_lws(p[i]) && p[i] != ',')
+			++i;
+		name.l = (size_t)(p + i - name.p);
+		while (i < l && is_lws(p[i]))
+			++i;
+		if (i >= l || p[i] != '=' || !name.l)
+			return EBADMSG;
+		++i;
+		while (i < l && is_lws(p[i]))
+			++i;
+		if (i < l && p[i] == '"') {
+			val.p = p + ++i;
+			while (i < l && p[i] != '"') {
+				if (p[i] == '\\')
+					++i;
+				++i;
+			}
+			if (i >= l)
+				return EBADMSG;
+			val.l = (size_t)(p + i - val.p);
+			++i;
+		}
+		else {
+			val.p = p + i;
+			while (i < l && p[i] != ',' && !is_lws(p[i]))
+				++i;
+			val.l = (size_t)(p + i - val.p);
+		}
+
+		if (!pl_strcasecmp(&name, "username"))    c->r.username = val;
+		else if (!pl_strcasecmp(&name, "realm"))  c->r.realm = val;
+		else if (!pl_strcasecmp(&name, "nonce"))  c->r.nonce = val;
+		else if (!pl_strcasecmp(&name, "uri"))    c->r.uri = val;
+		else if (!pl_strcasecmp(&name, "response")) c->r.response = val;
+		else if (!pl_strcasecmp(&name, "nc"))     c->r.nc = val;
+		else if (!pl_strcasecmp(&name, "cnonce")) c->r.cnonce = val;
+		else if (!pl_strcasecmp(&name, "qop"))    c->r.qop = val;
+		else if (!pl_strcasecmp(&name, "algorithm")) alg = val;
 	}
+	if (!pl_isset(&c->r.username) || !pl_isset(&c->r.realm) ||
+	    !pl_isset(&c->r.nonce) || !pl_isset(&c->r.uri) ||
+	    !pl_isset(&c->r.response))
+		return EBADMSG;
 	return digest_alg_decode(&c->alg, &alg);
 }
 
@@ -184,6 +244,13 @@ struct nonce_ctx {
 	struct hash *ht;
 	struct list lru;
 	uint32_t count;        /* list_count() is O(N) */
+	uint64_t counter;      /* makes each nonce unique; the HMAC makes it
+				* unforgeable, so no RAND_bytes per challenge */
+	/* HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed
+	 * once: each MAC is two context copies and two short hashes, where
+	 * OpenSSL 3's one-shot HMAC() fetches the algorithm every time */
+	EVP_MD *sha256;
+	EVP_MD_CTX *inner, *outer, *tmp;
 };
 
 static void nc_destructor(void *arg)
@@ -208,7 +275,54 @@ static void ctx_destructor(void *arg)
 		mem_deref(e);
 	}
 	mem_deref(ctx->ht);
+	EVP_MD_CTX_free(ctx->inner);
+	EVP_MD_CTX_free(ctx->outer);
+	EVP_MD_CTX_free(ctx->tmp);
+	EVP_MD_free(ctx->sha256);
 	memset(ctx->secret, 0, sizeof(ctx->secret));
+}
+
+static int hmac_init(struct nonce_ctx *ctx)
+{
+	uint8_t ipad[64], opad[64];
+
+	ctx->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ctx->inner = EVP_MD_CTX_new();
+	ctx->outer = EVP_MD_CTX_new();
+	ctx->tmp = EVP_MD_CTX_new();
+	if (!ctx->sha256 || !ctx->inner || !ctx->outer || !ctx->tmp)
+		return ENOMEM;
+	/* keys are at most 32 bytes here: no hashing of long keys */
+	memset(ipad, 0x36, sizeof(ipad));
+	memset(opad, 0x5c, sizeof(opad));
+	for (size_t i = 0; i < ctx->secret_len; i++) {
+		ipad[i] ^= ctx->secret[i];
+		opad[i] ^= ctx->secret[i];
+	}
+	if (!EVP_DigestInit_ex(ctx->inner, ctx->sha256, NULL) ||
+	    !EVP_DigestUpdate(ctx->inner, ipad, sizeof(ipad)) ||
+	    !EVP_DigestInit_ex(ctx->outer, ctx->sha256, NULL) ||
+	    !EVP_DigestUpdate(ctx->outer, opad, sizeof(opad)))
+		return EPROTO;
+	memset(ipad, 0, sizeof(ipad));
+	memset(opad, 0, sizeof(opad));
+	return 0;
+}
+
+int digest_hmac(struct nonce_ctx *ctx, const uint8_t *data, size_t len,
+		uint8_t out[32])
+{
+	uint8_t ih[EVP_MAX_MD_SIZE];
+	unsigned int il = 0, ol = 0;
+
+	if (!EVP_MD_CTX_copy_ex(ctx->tmp, ctx->inner) ||
+	    !EVP_DigestUpdate(ctx->tmp, data, len) ||
+	    !EVP_DigestFinal_ex(ctx->tmp, ih, &il) ||
+	    !EVP_MD_CTX_copy_ex(ctx->tmp, ctx->outer) ||
+	    !EVP_DigestUpdate(ctx->tmp, ih, il) ||
+	    !EVP_DigestFinal_ex(ctx->tmp, out, &ol))
+		return EPROTO;
+	return 0;
 }
 
 int nonce_ctx_alloc(struct nonce_ctx **ctxp, const uint8_t *secret,
@@ -226,7 +340,9 @@ int nonce_ctx_alloc(struct nonce_ctx **ctxp, const uint8_t *secret,
 	ctx->secret_len = len;
 	ctx->lifetime = lifetime;
 	ctx->cap = cache_size;
-	err = hash_alloc(&ctx->ht, 4096);
+	ctx->counter = rand_u64();
+	err = hmac_init(ctx);
+	err = err ? err : hash_alloc(&ctx->ht, 4096);
 	if (err)
 		mem_deref(ctx);
 	else
@@ -234,23 +350,19 @@ int nonce_ctx_alloc(struct nonce_ctx **ctxp, const uint8_t *secret,
 	return err;
 }
 
-static int nonce_mac(const struct nonce_ctx *ctx, const char *realm,
+static int nonce_mac(struct nonce_ctx *ctx, const char *realm,
 		     const char *ts32, char out[33])
 {
-	uint8_t mac[EVP_MAX_MD_SIZE];
-	unsigned int ml = 0;
-	char *data = NULL;
-	int err;
+	uint8_t mac[32];
+	char data[256];
+	int n, err;
 
-	err = re_sdprintf(&data, "%s:%s", ts32, realm);
-	if (err)
-		return err;
-	if (!HMAC(EVP_sha256(), ctx->secret, (int)ctx->secret_len,
-		  (uint8_t *)data, strlen(data), mac, &ml))
-		err = EPROTO;
-	else
+	n = re_snprintf(data, sizeof(data), "%s:%s", ts32, realm);
+	if (n < 0 || (size_t)n >= sizeof(data))
+		return EINVAL;     /* a realm over 200 bytes: not ours */
+	err = digest_hmac(ctx, (uint8_t *)data, (size_t)n, mac);
+	if (!err)
 		tohex(out, mac, 16);
-	mem_deref(data);
 	return err;
 }
 
@@ -263,7 +375,7 @@ int nonce_make(struct nonce_ctx *ctx, const char *realm, uint64_t now,
 	if (!ctx || !realm || !out)
 		return EINVAL;
 	re_snprintf(ts, sizeof(ts), "%016llx%016llx", (unsigned long long)now,
-		    (unsigned long long)rand_u64());
+		    (unsigned long long)ctx->counter++);
 	err = nonce_mac(ctx, realm, ts, mac);
 	if (err)
 		return err;

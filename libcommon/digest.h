@@ -48,5 +48,7 @@ int  nonce_check(struct nonce_ctx *ctx, const char *realm,
 int  nonce_count_use(struct nonce_ctx *ctx, const struct pl *nonce,
 		     const struct pl *nc, uint32_t req_hash, uint64_t now);
 uint32_t nonce_cache_count(const struct nonce_ctx *ctx);
+int  digest_hmac(struct nonce_ctx *ctx, const uint8_t *data, size_t len,
+		 uint8_t out[32]);
 
 #endif

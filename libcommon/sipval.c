@@ -92,7 +92,10 @@ bool sipval_params_ok(const struct pl *params)
 /* name-addr / addr-spec of From, To and Contact (RFC 3261 §20.10):
  * balanced quotes, a display name that is a quoted string or tokens, and
  * well-formed parameters. */
-bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
+/* What libre's decoder does not check of a raw name-addr: balanced
+ * quotes, and an unquoted display name of tokens only (libre keeps just
+ * the last word of "Bell, Alexander <sip:...>"). */
+static bool raw_addr_ok(const struct pl *val)
 {
 	int q = 0;
 
@@ -106,10 +109,6 @@ bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
 	}
 	if (q)
 		return false;
-	if (sip_addr_decode(addr, val))
-		return false;
-	/* an unquoted display name is tokens and LWS only: libre keeps
-	 * just the last word of "Bell, Alexander <sip:...>" */
 	if (val->l && val->p[0] != '"' && memchr(val->p, '<', val->l)) {
 		for (size_t i = 0; i < val->l && val->p[i] != '<'; i++) {
 			char c = val->p[i];
@@ -117,6 +116,25 @@ bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
 				return false;
 		}
 	}
+	return true;
+}
+
+/* From and To as libre decoded them (msg->from, msg->to) */
+static bool taddr_ok(const struct sip_taddr *t)
+{
+	if (!t->val.l || !t->auri.l || !raw_addr_ok(&t->val))
+		return false;
+	if (!memchr(t->val.p, '<', t->val.l) && t->uri.headers.l)
+		return false;
+	return sipval_params_ok(&t->params);
+}
+
+bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr)
+{
+	if (!raw_addr_ok(val))
+		return false;
+	if (sip_addr_decode(addr, val))
+		return false;
 	if (!memchr(val->p, '<', val->l) && addr->uri.headers.l)
 		return false;  /* addr-spec with '?' must be in <> */
 	return sipval_params_ok(&addr->params);
@@ -259,14 +277,25 @@ static bool via_ok(const struct pl *val)
 	return ok;
 }
 
+/* The top Via libre decoded already (msg->via); decode the others. */
 static bool vias_ok(const struct sip_msg *msg)
 {
 	struct le *le;
+	bool top = true;
 
 	for (le = list_head(&msg->hdrl); le; le = le->next) {
 		const struct sip_hdr *h = le->data;
 
-		if (h->id == SIP_HDR_VIA && !via_ok(&h->val))
+		if (h->id != SIP_HDR_VIA)
+			continue;
+		if (top && h->val.p == msg->via.val.p && msg->via.sentby.l) {
+			top = false;
+			if (!sipval_params_ok(&msg->via.params))
+				return false;
+			continue;
+		}
+		top = false;
+		if (!via_ok(&h->val))
 			return false;
 	}
 	return true;
@@ -275,7 +304,6 @@ static bool vias_ok(const struct sip_msg *msg)
 int sipval_request(const struct sip_msg *msg, const char *const *supported,
 		   struct sipval_err *e)
 {
-	struct sip_addr addr;
 	const struct sip_hdr *h;
 	struct pl mf;
 
@@ -337,12 +365,23 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 
 	h = sip_msg_hdr(msg, SIP_HDR_CSEQ);
 	{
-		struct pl num, met;
-		if (re_regex(h->val.p, h->val.l, "[0-9]+[ \t\r\n]+[^ \t\r\n]+",
-			     &num, NULL, &met) || num.l > 10 ||
-		    pl_u64(&num) > 0x7fffffffULL)
+		/* RFC 3261 §8.1.1.5: a number under 2**31, then the method;
+		 * libre's msg->cseq.num would have wrapped, so count digits */
+		size_t i = 0, n = 0;
+
+		while (i < h->val.l && is_lws(h->val.p[i]))
+			++i;
+		while (i + n < h->val.l && h->val.p[i + n] >= '0' &&
+		       h->val.p[i + n] <= '9')
+			++n;
+		if (!n || n > 10 || !msg->cseq.met.l)
 			FAIL(400, "Malformed CSeq header");
-		if (pl_cmp(&met, &msg->met))
+		{
+			struct pl num = { h->val.p + i, n };
+			if (pl_u64(&num) > 0x7fffffffULL)
+				FAIL(400, "Malformed CSeq header");
+		}
+		if (pl_cmp(&msg->cseq.met, &msg->met))
 			FAIL(400, "CSeq method does not match request");
 	}
 
@@ -356,11 +395,9 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 	if (pl_isset(&msg->clen) && !is_digits(&msg->clen, 10))
 		FAIL(400, "Malformed Content-Length header");
 
-	h = sip_msg_hdr(msg, SIP_HDR_FROM);
-	if (!sipval_addr_ok(&h->val, &addr))
+	if (!taddr_ok(&msg->from))
 		FAIL(400, "Malformed From header");
-	h = sip_msg_hdr(msg, SIP_HDR_TO);
-	if (!sipval_addr_ok(&h->val, &addr))
+	if (!taddr_ok(&msg->to))
 		FAIL(400, "Malformed To header");
 
 	h = sip_msg_hdr(msg, SIP_HDR_DATE);

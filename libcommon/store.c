@@ -21,6 +21,7 @@ struct store {
 	struct stmt_slot slots[STMT_MAX];
 	unsigned nslots;
 	bool in_tx;
+	int64_t data_version;
 };
 
 static void destructor(void *arg)
@@ -112,13 +113,17 @@ int store_version(struct store *st)
 	return v;
 }
 
+/* Prepared once: sqlite3_exec() would parse them on every request. */
+static const char begin_sql[] = "BEGIN IMMEDIATE";
+static const char commit_sql[] = "COMMIT";
+
 int store_begin(struct store *st)
 {
 	int err;
 
 	if (st->in_tx)
 		return EALREADY;
-	err = store_exec(st, "BEGIN IMMEDIATE");
+	err = store_step_done(store_stmt(st, begin_sql));
 	if (!err)
 		st->in_tx = true;
 	return err;
@@ -130,11 +135,30 @@ int store_commit(struct store *st)
 
 	if (!st->in_tx)
 		return 0;
-	err = store_exec(st, "COMMIT");
+	err = store_step_done(store_stmt(st, commit_sql));
 	if (err)
 		store_rollback(st);
 	st->in_tx = false;
 	return err;
+}
+
+/* Changes by other connections (lamplightctl writing the admin database)
+ * since the last call: PRAGMA data_version moves when they commit. */
+static const char data_version_sql[] = "PRAGMA data_version";
+
+bool store_changed(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, data_version_sql);
+	int64_t v = -1;
+
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	if (v == st->data_version)
+		return false;
+	st->data_version = v;
+	return true;
 }
 
 void store_rollback(struct store *st)

@@ -29,5 +29,6 @@ int  store_meta_get(struct store *st, const char *key, char **valp);
 int  store_meta_set(struct store *st, const char *key, const char *val);
 int  store_exec(struct store *st, const char *sql);
 int  store_mkdirs(const char *path, bool parent_only);
+bool store_changed(struct store *st);
 
 #endif

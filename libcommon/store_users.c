@@ -254,3 +254,112 @@ int users_count(struct store *st, uint32_t *n)
 	sqlite3_reset(s);
 	return err;
 }
+
+/* ---- the cache ---- */
+
+struct users_cache {
+	struct store *st;
+	struct hash *ht;
+	uint32_t count;
+	uint32_t max;
+};
+
+struct cached {
+	struct le he;
+	struct user_rec *rec;
+};
+
+static void cached_destructor(void *arg)
+{
+	struct cached *e = arg;
+
+	hash_unlink(&e->he);
+	mem_deref(e->rec);
+}
+
+static bool cached_deref_h(struct le *le, void *arg)
+{
+	(void)arg;
+	mem_deref(le->data);
+	return false;
+}
+
+static void cache_flush(struct users_cache *c)
+{
+	/* hash_apply with a handler that derefs: each element unlinks
+	 * itself, which libre's hash_apply tolerates (it reads next first) */
+	hash_apply(c->ht, cached_deref_h, NULL);
+	c->count = 0;
+}
+
+static void cache_destructor(void *arg)
+{
+	struct users_cache *c = arg;
+
+	cache_flush(c);
+	mem_deref(c->ht);
+}
+
+int users_cache_alloc(struct users_cache **cp, struct store *st,
+		      uint32_t max)
+{
+	struct users_cache *c;
+	int err;
+
+	if (!cp || !st)
+		return EINVAL;
+	c = mem_zalloc(sizeof(*c), cache_destructor);
+	if (!c)
+		return ENOMEM;
+	c->st = st;
+	c->max = max;
+	err = hash_alloc(&c->ht, 4096);
+	if (err) {
+		mem_deref(c);
+		return err;
+	}
+	(void)store_changed(st);
+	*cp = c;
+	return 0;
+}
+
+static bool cached_cmp(struct le *le, void *arg)
+{
+	const struct cached *e = le->data;
+
+	return 0 == pl_strcmp(arg, e->rec->username);
+}
+
+int users_cache_get(struct users_cache *c, const struct pl *user,
+		    struct user_rec **recp)
+{
+	struct cached *e;
+	struct user_rec *u = NULL;
+	uint32_t h;
+	int err;
+
+	if (!c || !user || !recp)
+		return EINVAL;
+	if (store_changed(c->st))
+		cache_flush(c);
+
+	h = hash_joaat_pl(user);
+	e = list_ledata(hash_lookup(c->ht, h, cached_cmp, (void *)user));
+	if (e) {
+		*recp = mem_ref(e->rec);
+		return 0;
+	}
+	err = users_get(c->st, user, &u);
+	if (err)
+		return err;
+	if (c->count < c->max) {
+		e = mem_zalloc(sizeof(*e), cached_destructor);
+		if (e) {
+			e->rec = mem_ref(u);
+			hash_append(c->ht, h, &e->he, e);
+			++c->count;
+		}
+	}
+	*recp = u;
+	return 0;
+}

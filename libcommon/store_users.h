@@ -29,4 +29,13 @@ int  users_get(struct store *st, const struct pl *user,
 int  users_foreach(struct store *st, users_h *h, void *arg);
 int  users_count(struct store *st, uint32_t *n);
 
+/* Users found before, in memory; emptied whenever another connection
+ * (lamplightctl, the admin page) changed the database. Only users that
+ * exist are kept, so names from the wire cannot grow it past `max`. */
+struct users_cache;
+int  users_cache_alloc(struct users_cache **cp, struct store *st,
+		       uint32_t max);
+int  users_cache_get(struct users_cache *c, const struct pl *user,
+		     struct user_rec **recp);
+
 #endif

@@ -447,6 +447,12 @@ static struct binding *match(const struct aor *a, const struct loc_contact *c)
 	struct le *le;
 	struct uri cu;
 
+	/* a refresh sends the same URI string: no decoding (O(1) each) */
+	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+		struct binding *b = le->data;
+		if (!pl_strcmp(&c->uri, b->uri))
+			return b;
+	}
 	if (uri_decode(&cu, &c->uri))
 		return NULL;
 	for (le = a ? a->bindings.head : NULL; le; le = le->next) {

@@ -24,6 +24,7 @@ struct app {
 	const char *conf_path;
 	struct conf *conf;
 	struct store *admin;
+	struct users_cache *users;
 	struct store *state;
 	struct bus *bus;
 	struct bus_pub *pub;
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
 
 	/* stores */
 	err = users_open(&a.admin, a.conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&a.users, a.admin, 100000);
 	if (err) {
 		log_err("admin database '%s': %m", a.conf->admin_db, err);
 		goto out;
@@ -226,7 +228,7 @@ int main(int argc, char **argv)
 		goto out;
 	a.reg.conf = a.conf;
 	a.reg.sip = a.sip;
-	a.reg.admin = a.admin;
+	a.reg.users = a.users;
 	a.reg.nonces = a.nonces;
 	a.reg.loc = a.loc;
 	err = registrar_listen(&a.reg);
@@ -256,6 +258,7 @@ int main(int argc, char **argv)
 	a.bus = mem_deref(a.bus);
 	a.nonces = mem_deref(a.nonces);
 	a.state = mem_deref(a.state);
+	a.users = mem_deref(a.users);
 	a.admin = mem_deref(a.admin);
 	mem_deref(path);
 	a.conf = mem_deref(a.conf);

@@ -113,22 +113,27 @@ static bool alg_allowed(const struct registrar *r, const struct user_rec *u,
 
 struct find_cred {
 	const char *realm;
-	const struct sip_hdr *hdr;
+	struct digest_cred cred;
+	int err;               /* of the last header of our realm */
+	bool found;
 };
 
+/* The Authorization header for our realm; others are for other hops. */
 static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 		   void *arg)
 {
 	struct find_cred *f = arg;
-	struct pl realm;
+	struct digest_cred c;
+	int err;
 
 	(void)msg;
-	if (re_regex(hdr->val.p, hdr->val.l, "realm=\"[^\"]*\"", &realm))
+	err = digest_cred_decode(&c, &hdr->val);
+	if (pl_isset(&c.r.realm) && pl_strcasecmp(&c.r.realm, f->realm))
 		return false;
-	if (pl_strcasecmp(&realm, f->realm))
-		return false;
-	f->hdr = hdr;
-	return true;
+	f->cred = c;
+	f->err = err;
+	f->found = true;
+	return err == 0;
 }
 
 /* 0 and *userp set: the credentials are those of *userp; otherwise the
@@ -138,22 +143,22 @@ static int authenticate(struct registrar *r, const struct sip_msg *msg,
 {
 	struct find_cred f = { .realm = r->conf->domain };
 	struct user_rec *to = NULL, *u = NULL;
-	struct digest_cred cred;
+	const struct digest_cred *cred = &f.cred;
 	const char *why = NULL;
 	uint64_t now = now_s();
 	bool stale = false;
 	int err;
 
-	(void)users_get(r->admin, to_user, &to);
+	(void)users_cache_get(r->users, to_user, &to);
 
 	sip_msg_hdr_apply(msg, true, SIP_HDR_AUTHORIZATION, cred_h, &f);
-	if (!f.hdr)
+	if (!f.found)
 		goto challenge;
-	if (digest_cred_decode(&cred, &f.hdr->val)) {
+	if (f.err) {
 		why = "malformed credentials or unknown algorithm";
 		goto challenge;
 	}
-	err = nonce_check(r->nonces, r->conf->domain, &cred.r.nonce, now);
+	err = nonce_check(r->nonces, r->conf->domain, &cred->r.nonce, now);
 	if (err == ETIMEDOUT) {
 		stale = true;          /* the client retries silently */
 		goto challenge;
@@ -162,15 +167,15 @@ static int authenticate(struct registrar *r, const struct sip_msg *msg,
 		why = "nonce not issued by us";
 		goto challenge;
 	}
-	if (to && !pl_strcmp(&cred.r.username, to->username)) {
+	if (to && !pl_strcmp(&cred->r.username, to->username)) {
 		u = to;
 		to = NULL;
 	}
-	else if (users_get(r->admin, &cred.r.username, &u)) {
+	else if (users_cache_get(r->users, &cred->r.username, &u)) {
 		why = "unknown user";
 		goto challenge;
 	}
-	if (!alg_allowed(r, u, cred.alg)) {
+	if (!alg_allowed(r, u, cred->alg)) {
 		why = "algorithm not offered to this user";
 		goto challenge;
 	}
@@ -178,12 +183,12 @@ static int authenticate(struct registrar *r, const struct sip_msg *msg,
 		why = "password set for another realm (domain changed)";
 		goto challenge;
 	}
-	err = digest_verify(&cred, u->ha1[cred.alg], &msg->met);
+	err = digest_verify(cred, u->ha1[cred->alg], &msg->met);
 	if (err) {
 		why = err == EPROTO ? "qop other than auth" : "wrong password";
 		goto challenge;
 	}
-	err = nonce_count_use(r->nonces, &cred.r.nonce, &cred.r.nc,
+	err = nonce_count_use(r->nonces, &cred->r.nonce, &cred->r.nc,
 			      hash_joaat_pl(&msg->via.branch), now);
 	if (err) {
 		why = err == EALREADY ? "nonce count replayed"

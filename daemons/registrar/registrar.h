@@ -7,7 +7,7 @@
 #include <re.h>
 
 struct conf;
-struct store;
+struct users_cache;
 struct nonce_ctx;
 struct location;
 
@@ -15,7 +15,7 @@ struct registrar {
 	const struct conf *conf;
 	struct sip *sip;
 	struct sip_lsnr *lsnr;
-	struct store *admin;
+	struct users_cache *users;
 	struct nonce_ctx *nonces;
 	struct location *loc;
 };

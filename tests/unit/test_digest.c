@@ -79,6 +79,23 @@ static void decode_errors(void)
 	   "no algorithm means MD5");
 	ok(digest_verify(&c, "0123456789abcdef0123456789abcdef", &reg) ==
 	   EPROTO, "no qop (RFC 2069 form) is refused");
+	{
+		struct pl basic = PL("Basic YWxhZGRpbjpvcGVuc2VzYW1l");
+		struct pl lws = PL("Digest  username = \"a\\\"b\" ,realm=\"r\","
+				   "\r\n nonce=n1,uri=\"sip:x\",  response="
+				   "\"00\",algorithm=\"SHA-256\"");
+		struct pl open_q = PL("Digest username=\"a, realm=\"r\"");
+		ok(digest_cred_decode(&c, &basic) == EBADMSG,
+		   "another scheme is refused");
+		ok(!digest_cred_decode(&c, &lws) &&
+		   !pl_strcmp(&c.r.username, "a\\\"b") &&
+		   !pl_strcmp(&c.r.nonce, "n1") &&
+		   !pl_strcmp(&c.r.uri, "sip:x") && c.alg == DIGEST_SHA256,
+		   "LWS, folding, escaped quotes, unquoted and quoted values "
+		   "(RFC 7616 §3.4)");
+		ok(digest_cred_decode(&c, &open_q) == EBADMSG,
+		   "an unterminated quoted string is refused");
+	}
 }
 
 static void nonces(void)
@@ -147,9 +164,32 @@ static void nonces(void)
 	mem_deref(other);
 }
 
+/* RFC 4231 §4.3, test case 2: key "Jefe" */
+static void hmac(void)
+{
+	static const char want[] = "5bdcc146bf60754e6a042426089575c7"
+				   "5a003f089d2739839dec58b964ec3843";
+	const char *data = "what do ya want for nothing?";
+	struct nonce_ctx *ctx = NULL;
+	uint8_t out[32];
+	char hex[65];
+
+	nonce_ctx_alloc(&ctx, (const uint8_t *)"Jefe", 4, 300, 10);
+	ok(ctx && !digest_hmac(ctx, (const uint8_t *)data, strlen(data), out),
+	   "HMAC-SHA256 computes");
+	re_snprintf(hex, sizeof(hex), "%w", out, sizeof(out));
+	ok(!strcmp(hex, want), "HMAC-SHA256 = RFC 4231 test case 2");
+	ok(!digest_hmac(ctx, (const uint8_t *)data, strlen(data), out),
+	   "and again from the same precomputed pads");
+	re_snprintf(hex, sizeof(hex), "%w", out, sizeof(out));
+	ok(!strcmp(hex, want), "with the same result");
+	mem_deref(ctx);
+}
+
 int main(void)
 {
 	libre_init();
+	hmac();
 	rfc7616();
 	known_ha1();
 	decode_errors();

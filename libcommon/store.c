@@ -2,9 +2,16 @@
  * array of SQL scripts; PRAGMA user_version counts those applied, and each
  * runs inside the transaction that bumps it, so a crash mid-migration leaves
  * the old version. Prepared statements are cached by the address of their
- * SQL text: O(N) lookup over a few dozen statements, no hashing cost. */
+ * SQL text: O(N) lookup over a few dozen statements, no hashing cost.
+ *
+ * With bg_checkpoint, the WAL is copied back into the database by a thread
+ * with its own connection (SQLite allows one per thread) every 500 ms, and
+ * never by a commit: with synchronous=NORMAL the checkpoint is the only
+ * fsync, and the event loop must not wait for the disk. */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <re.h>
 #include "store.h"
@@ -22,12 +29,68 @@ struct store {
 	unsigned nslots;
 	bool in_tx;
 	int64_t data_version;
+
+	pthread_t ckpt;
+	bool ckpt_running;
+	pthread_mutex_t ckpt_mx;
+	pthread_cond_t ckpt_cv;
+	bool ckpt_stop;
+	char *path;
 };
+
+static void *ckpt_main(void *arg)
+{
+	struct store *st = arg;
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 100);
+	/* a connection learns that the file is in WAL mode on its first
+	 * read; until then a checkpoint is a no-op */
+	(void)sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL,
+			   NULL, NULL);
+	pthread_mutex_lock(&st->ckpt_mx);
+	while (!st->ckpt_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec += 1;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mx, &ts);
+		if (st->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&st->ckpt_mx);
+		(void)sqlite3_wal_checkpoint_v2(db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+		pthread_mutex_lock(&st->ckpt_mx);
+	}
+	pthread_mutex_unlock(&st->ckpt_mx);
+	sqlite3_close_v2(db);
+	return NULL;
+}
 
 static void destructor(void *arg)
 {
 	struct store *st = arg;
 
+	if (st->ckpt_running) {
+		pthread_mutex_lock(&st->ckpt_mx);
+		st->ckpt_stop = true;
+		pthread_cond_signal(&st->ckpt_cv);
+		pthread_mutex_unlock(&st->ckpt_mx);
+		pthread_join(st->ckpt, NULL);
+	}
+	pthread_mutex_destroy(&st->ckpt_mx);
+	pthread_cond_destroy(&st->ckpt_cv);
+	mem_deref(st->path);
 	for (unsigned i = 0; i < st->nslots; i++)
 		sqlite3_finalize(st->slots[i].stmt);
 	if (st->db)
@@ -249,6 +312,11 @@ int store_open(struct store **stp, const char *path,
 	st = mem_zalloc(sizeof(*st), destructor);
 	if (!st)
 		return ENOMEM;
+	pthread_mutex_init(&st->ckpt_mx, NULL);
+	pthread_cond_init(&st->ckpt_cv, NULL);
+	err = str_dup(&st->path, path);
+	if (err)
+		goto out;
 
 	if (!ro) {
 		err = store_mkdirs(path, true);
@@ -276,6 +344,14 @@ int store_open(struct store **stp, const char *path,
 		err = migrate(st, migrations, n);
 		if (err)
 			goto out;
+		if (opts && opts->bg_checkpoint) {
+			err = store_exec(st, "PRAGMA wal_autocheckpoint = 0");
+			if (!err && pthread_create(&st->ckpt, NULL, ckpt_main,
+						   st) == 0)
+				st->ckpt_running = true;
+			if (err)
+				goto out;
+		}
 	}
 	else {
 		int v = store_version(st);

@@ -13,6 +13,7 @@ struct store;
 struct store_opts {
 	bool readonly;
 	bool sync_full;        /* fsync on every commit (power-loss safe) */
+	bool bg_checkpoint;    /* WAL checkpoints in a thread of their own */
 };
 
 int  store_open(struct store **stp, const char *path,

@@ -189,6 +189,7 @@ int main(int argc, char **argv)
 		goto out;
 	so.readonly = false;
 	so.sync_full = a.conf->store_sync_full;
+	so.bg_checkpoint = true;
 	err = loc_open(&a.state, path, &so);
 	if (err) {
 		log_err("state database '%s': %m", path, err);

@@ -10,6 +10,7 @@
  * fsync, and the event loop must not wait for the disk. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
@@ -345,12 +346,19 @@ int store_open(struct store **stp, const char *path,
 		if (err)
 			goto out;
 		if (opts && opts->bg_checkpoint) {
+			sigset_t all, old;
+
 			err = store_exec(st, "PRAGMA wal_autocheckpoint = 0");
-			if (!err && pthread_create(&st->ckpt, NULL, ckpt_main,
-						   st) == 0)
-				st->ckpt_running = true;
 			if (err)
 				goto out;
+			/* the thread must never take a signal meant for the
+			 * event loop (SIGHUP is read from a signalfd there):
+			 * it starts with every signal blocked */
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			if (pthread_create(&st->ckpt, NULL, ckpt_main, st) == 0)
+				st->ckpt_running = true;
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
 	}
 	else {

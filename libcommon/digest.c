@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <openssl/evp.h>
 #include <re.h>
+#include "lex.h"
 #include "digest.h"
 
 static const EVP_MD *md(enum digest_alg alg)
@@ -94,11 +95,6 @@ int digest_ha1(char *hex, enum digest_alg alg, const char *user,
 	return hash_hex(hex, alg, "%s:%s:%s", user, realm, password);
 }
 
-static bool is_lws(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
-}
-
 /* One pass over `Digest name=value, name="value", ...` (RFC 7616 §3.4);
  * libre's decoder runs a regular expression per field over the whole
  * header, which showed as the largest cost of a REGISTER. */
@@ -113,46 +109,43 @@ int digest_cred_decode(struct digest_cred *c, const struct pl *hval)
 	memset(c, 0, sizeof(*c));
 	p = hval->p;
 	l = hval->l;
-	while (i < l && is_lws(p[i]))
+	while (i < l && lex_is_lws(p[i]))
 		++i;
 	if (l - i < 6 || strncasecmp(p + i, "Digest", 6) ||
-	    (l - i > 6 && !is_lws(p[i + 6])))
+	    (l - i > 6 && !lex_is_lws(p[i + 6])))
 		return EBADMSG;
 	i += 6;
 
 	while (i < l) {
 		struct pl name, val;
 
-		while (i < l && (is_lws(p[i]) || p[i] == ','))
+		while (i < l && (lex_is_lws(p[i]) || p[i] == ','))
 			++i;
 		if (i >= l)
 			break;
 		name.p = p + i;
-		while (i < l && p[i] != '=' && !is_lws(p[i]) && p[i] != ',')
+		while (i < l && p[i] != '=' && !lex_is_lws(p[i]) && p[i] != ',')
 			++i;
 		name.l = (size_t)(p + i - name.p);
-		while (i < l && is_lws(p[i]))
+		while (i < l && lex_is_lws(p[i]))
 			++i;
 		if (i >= l || p[i] != '=' || !name.l)
 			return EBADMSG;
 		++i;
-		while (i < l && is_lws(p[i]))
+		while (i < l && lex_is_lws(p[i]))
 			++i;
 		if (i < l && p[i] == '"') {
-			val.p = p + ++i;
-			while (i < l && p[i] != '"') {
-				if (p[i] == '\\')
-					++i;
-				++i;
-			}
-			if (i >= l)
+			size_t end = lex_skip_quoted(p, l, i);
+
+			if (!end)
 				return EBADMSG;
-			val.l = (size_t)(p + i - val.p);
-			++i;
+			val.p = p + i + 1;
+			val.l = end - i - 2;
+			i = end;
 		}
 		else {
 			val.p = p + i;
-			while (i < l && p[i] != ',' && !is_lws(p[i]))
+			while (i < l && p[i] != ',' && !lex_is_lws(p[i]))
 				++i;
 			val.l = (size_t)(p + i - val.p);
 		}

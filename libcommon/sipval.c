@@ -3,6 +3,7 @@
  * check names the RFC rule it enforces. */
 #include <string.h>
 #include <re.h>
+#include "lex.h"
 #include "sipval.h"
 
 static bool is_token_char(char c)
@@ -32,11 +33,6 @@ bool sipval_uri_scheme_ok(const struct uri *uri)
 
 /* ";name[=value]" repeated; an empty name (";;") is a syntax error
  * (RFC 3261 §25.1 generic-param). Quoted values may hold anything. */
-static bool is_lws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 bool sipval_params_ok(const struct pl *params)
 {
 	size_t i = 0;
@@ -46,40 +42,34 @@ bool sipval_params_ok(const struct pl *params)
 	while (i < l) {
 		size_t n = 0;
 
-		while (i < l && is_lws(p[i]))
+		while (i < l && lex_is_lws(p[i]))
 			++i;
 		if (i >= l)
 			break;
 		if (p[i] != ';')
 			return false;
 		++i;
-		while (i < l && is_lws(p[i]))
+		while (i < l && lex_is_lws(p[i]))
 			++i;
 		while (i < l && (is_token_char(p[i]) || p[i] == '[' ||
 				 p[i] == ']' || p[i] == ':'))
 			++i, ++n;
 		if (!n)
 			return false;
-		while (i < l && is_lws(p[i]))
+		while (i < l && lex_is_lws(p[i]))
 			++i;
 		if (i < l && p[i] == '=') {
 			++i;
-			while (i < l && is_lws(p[i]))
+			while (i < l && lex_is_lws(p[i]))
 				++i;
 			if (i < l && p[i] == '"') {
-				++i;
-				while (i < l && p[i] != '"') {
-					if (p[i] == '\\')
-						++i;
-					++i;
-				}
-				if (i >= l)
+				i = lex_skip_quoted(p, l, i);
+				if (!i)
 					return false;
-				++i;
 			}
 			else {
 				size_t v = 0;
-				while (i < l && p[i] != ';' && !is_lws(p[i]))
+				while (i < l && p[i] != ';' && !lex_is_lws(p[i]))
 					++i, ++v;
 				if (!v)
 					return false;
@@ -112,7 +102,7 @@ static bool raw_addr_ok(const struct pl *val)
 	if (val->l && val->p[0] != '"' && memchr(val->p, '<', val->l)) {
 		for (size_t i = 0; i < val->l && val->p[i] != '<'; i++) {
 			char c = val->p[i];
-			if (!is_token_char(c) && !is_lws(c))
+			if (!is_token_char(c) && !lex_is_lws(c))
 				return false;
 		}
 	}
@@ -144,9 +134,9 @@ static bool has_tag(const char *const *list, const struct pl *tag)
 {
 	struct pl t = *tag;
 
-	while (t.l && is_lws(*t.p))
+	while (t.l && lex_is_lws(*t.p))
 		pl_advance(&t, 1);
-	while (t.l && is_lws(t.p[t.l - 1]))
+	while (t.l && lex_is_lws(t.p[t.l - 1]))
 		--t.l;
 	for (; list && *list; list++)
 		if (!pl_strcasecmp(&t, *list))
@@ -169,9 +159,9 @@ static bool each_tag(const struct pl *val,
 			pl_advance(&rest, t.l + 1);
 		else
 			rest.l = 0;
-		while (t.l && is_lws(*t.p))
+		while (t.l && lex_is_lws(*t.p))
 			pl_advance(&t, 1);
-		while (t.l && is_lws(t.p[t.l - 1]))
+		while (t.l && lex_is_lws(t.p[t.l - 1]))
 			--t.l;
 		if (t.l && h(&t, arg))
 			return true;
@@ -369,7 +359,7 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 		 * libre's msg->cseq.num would have wrapped, so count digits */
 		size_t i = 0, n = 0;
 
-		while (i < h->val.l && is_lws(h->val.p[i]))
+		while (i < h->val.l && lex_is_lws(h->val.p[i]))
 			++i;
 		while (i + n < h->val.l && h->val.p[i + n] >= '0' &&
 		       h->val.p[i + n] <= '9')

@@ -283,7 +283,10 @@ def fixed(srv, users):
 def main():
     users = users_csv()
     results = {}
+    only = os.environ.get("BENCH_ONLY")
     for cls in (Lamplight, Kamailio):
+        if only and cls.name != only:
+            continue
         srv = cls()
         try:
             print("%s: %d users, %s s steps" % (srv.name, USERS, STEP))
@@ -293,6 +296,9 @@ def main():
             results[srv.name] = (rate, p50, p99, cpu, rss)
         finally:
             srv.stop()
+    if only:
+        print(only, results[only])
+        return
     lp, km = results["Lamplight"], results["Kamailio"]
     print()
     print("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "

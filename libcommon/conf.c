@@ -10,7 +10,7 @@
 #include "lp_config.h"
 #include "conf.h"
 
-enum ktype { K_STR, K_U32, K_BOOL, K_LISTEN, K_ALGS };
+enum ktype { K_STR, K_U32, K_BOOL, K_LISTEN, K_ALGS, K_ROUTE };
 
 struct key {
 	const char *name;
@@ -45,6 +45,10 @@ static const struct key keys[] = {
 	{"bus_registrar_pub",      K_STR, OFF(bus_registrar_pub), 0, 0},
 	{"bus_registrar_snapshot", K_STR, OFF(bus_registrar_snapshot), 0, 0},
 	{"bus_heartbeat",          K_U32, OFF(bus_heartbeat), 1, 3600},
+	{"route_presence",         K_ROUTE, OFF(routes[0]), 0, 0},
+	{"route_imrelay",          K_ROUTE, OFF(routes[1]), 0, 0},
+	{"route_blf",              K_ROUTE, OFF(routes[2]), 0, 0},
+	{"route_timeout",          K_U32, OFF(route_timeout), 100, 60000},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -203,6 +207,13 @@ static int set_key(struct conf *c, const struct key *k, const struct pl *val)
 		++c->listen_count;
 		return 0;
 
+	case K_ROUTE: {
+		struct conf_listen *l;
+
+		l = (struct conf_listen *)(void *)((uint8_t *)c + k->off);
+		return parse_listen(l, val) ? EINVAL : 0;
+	}
+
 	case K_ALGS: {
 		char *s;
 		int err = pl_strdup(&s, val);
@@ -300,6 +311,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->sip_max_message = 65535;
 	c->store_sync_full = false;
 	c->bus_heartbeat = 5;
+	c->route_timeout = 4000;
 
 	while (pos < len) {
 		struct pl line, k, v;

@@ -54,6 +54,10 @@ struct conf {
 	uint32_t sip_max_message;
 	bool store_sync_full;
 
+	/* back daemons the edge routes to: presence, imrelay, blf */
+	struct conf_listen routes[3];
+	uint32_t route_timeout;  /* ms without an answer before 503 */
+
 	/* bus endpoints of the registrar */
 	char *bus_registrar_pub;
 	char *bus_registrar_snapshot;

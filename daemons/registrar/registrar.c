@@ -22,8 +22,10 @@
 #include "store_users.h"
 #include "location.h"
 #include "registrar.h"
+#include "auth.h"
+#include "route.h"
 
-#define ALLOW "REGISTER, OPTIONS"
+#define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE"
 #define MAX_CONTACTS_PER_REQUEST 32
 #define MAX_PATH_LEN 2048
 
@@ -53,162 +55,6 @@ static void reply(struct registrar *r, const struct sip_msg *msg,
 {
 	(void)sip_replyf(r->sip, msg, code, reason,
 			  "Content-Length: 0\r\n\r\n");
-}
-
-/* ---- authentication ---- */
-
-struct chall_ctx {
-	const struct registrar *r;
-	const enum digest_alg *algs;
-	unsigned nalgs;
-	bool stale;
-};
-
-static int print_challenges(struct re_printf *pf, const struct chall_ctx *c)
-{
-	char nonce[NONCE_LEN + 1];
-	int err;
-
-	err = nonce_make(c->r->nonces, c->r->conf->domain, now_s(), nonce);
-	for (unsigned i = 0; i < c->nalgs && !err; i++) {
-		struct digest_chall ch = {
-			.realm = c->r->conf->domain, .nonce = nonce,
-			.alg = c->algs[i], .stale = c->stale,
-		};
-		err = re_hprintf(pf, "WWW-Authenticate: %H\r\n",
-				 digest_chall_print, &ch);
-	}
-	return err;
-}
-
-static void challenge(struct registrar *r, const struct sip_msg *msg,
-		      const struct user_rec *u, bool stale)
-{
-	enum digest_alg algs[DIGEST_ALGS_MAX];
-	struct chall_ctx c = { .r = r, .stale = stale };
-
-	c.algs = r->conf->auth_algs;
-	c.nalgs = r->conf->auth_alg_count;
-	if (u && u->algs && !conf_parse_algs(algs, &c.nalgs, u->algs))
-		c.algs = algs;
-	(void)sip_replyf(r->sip, msg, 401,
-			  "Unauthorized", "%HContent-Length: 0\r\n\r\n",
-			  print_challenges, &c);
-}
-
-static bool alg_allowed(const struct registrar *r, const struct user_rec *u,
-			enum digest_alg alg)
-{
-	enum digest_alg algs[DIGEST_ALGS_MAX];
-	const enum digest_alg *list = r->conf->auth_algs;
-	unsigned n = r->conf->auth_alg_count;
-
-	if (u && u->algs && !conf_parse_algs(algs, &n, u->algs))
-		list = algs;
-	for (unsigned i = 0; i < n; i++)
-		if (list[i] == alg)
-			return true;
-	return false;
-}
-
-struct find_cred {
-	const char *realm;
-	struct digest_cred cred;
-	int err;               /* of the last header of our realm */
-	bool found;
-};
-
-/* The Authorization header for our realm; others are for other hops. */
-static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
-		   void *arg)
-{
-	struct find_cred *f = arg;
-	struct digest_cred c;
-	int err;
-
-	(void)msg;
-	err = digest_cred_decode(&c, &hdr->val);
-	if (pl_isset(&c.r.realm) && pl_strcasecmp(&c.r.realm, f->realm))
-		return false;
-	f->cred = c;
-	f->err = err;
-	f->found = true;
-	return err == 0;
-}
-
-/* 0 and *userp set: the credentials are those of *userp; otherwise the
- * reply was sent. The challenge offers the algorithms of the To user. */
-static int authenticate(struct registrar *r, const struct sip_msg *msg,
-			const struct pl *to_user, struct user_rec **userp)
-{
-	struct find_cred f = { .realm = r->conf->domain };
-	struct user_rec *to = NULL, *u = NULL;
-	const struct digest_cred *cred = &f.cred;
-	const char *why = NULL;
-	uint64_t now = now_s();
-	bool stale = false;
-	int err;
-
-	(void)users_cache_get(r->users, to_user, &to);
-
-	sip_msg_hdr_apply(msg, true, SIP_HDR_AUTHORIZATION, cred_h, &f);
-	if (!f.found)
-		goto challenge;
-	if (f.err) {
-		why = "malformed credentials or unknown algorithm";
-		goto challenge;
-	}
-	err = nonce_check(r->nonces, r->conf->domain, &cred->r.nonce, now);
-	if (err == ETIMEDOUT) {
-		stale = true;          /* the client retries silently */
-		goto challenge;
-	}
-	if (err) {
-		why = "nonce not issued by us";
-		goto challenge;
-	}
-	if (to && !pl_strcmp(&cred->r.username, to->username)) {
-		u = to;
-		to = NULL;
-	}
-	else if (users_cache_get(r->users, &cred->r.username, &u)) {
-		why = "unknown user";
-		goto challenge;
-	}
-	if (!alg_allowed(r, u, cred->alg)) {
-		why = "algorithm not offered to this user";
-		goto challenge;
-	}
-	if (str_cmp(u->realm, r->conf->domain)) {
-		why = "password set for another realm (domain changed)";
-		goto challenge;
-	}
-	err = digest_verify(cred, u->ha1[cred->alg], &msg->met);
-	if (err) {
-		why = err == EPROTO ? "qop other than auth" : "wrong password";
-		goto challenge;
-	}
-	err = nonce_count_use(r->nonces, &cred->r.nonce, &cred->r.nc,
-			      hash_joaat_pl(&msg->via.branch), now);
-	if (err) {
-		why = err == EALREADY ? "nonce count replayed"
-				      : "bad nonce count";
-		goto challenge;
-	}
-
-	mem_deref(to);
-	*userp = u;
-	return 0;
-
- challenge:
-	/* an unknown user and a wrong password: the same answer */
-	challenge(r, msg, to, stale);
-	if (why)
-		log_sip(LOG_NOTICE, msg, NULL, "REGISTER for '%r' from %J: "
-			"authentication failed: %s", to_user, &msg->src, why);
-	mem_deref(to);
-	mem_deref(u);
-	return EACCES;
 }
 
 /* ---- the REGISTER ---- */
@@ -434,7 +280,7 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 		reply(r, msg, 404, "Not Found");
 		return;
 	}
-	if (authenticate(r, msg, &msg->to.uri.user, &user))
+	if (auth_request(r, msg, AUTH_WWW, &msg->to.uri.user, &user))
 		return;
 	if (pl_strcmp(&msg->to.uri.user, user->username)) {
 		log_sip(LOG_NOTICE, msg, user->username, "REGISTER for '%r' "
@@ -612,6 +458,10 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	if (pl_isset(&msg->to.tag) || !pl_strcmp(&msg->met, "CANCEL") ||
 	    !pl_strcmp(&msg->met, "BYE")) {
 		reply(r, msg, 481, "Call/Transaction Does Not Exist");
+		return true;
+	}
+	if (route_handles(msg)) {
+		route_request(r, msg);
 		return true;
 	}
 	if (is_known_method(&msg->met)) {

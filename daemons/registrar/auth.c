@@ -1,0 +1,186 @@
+/* auth: digest authentication of requests from users, for REGISTER
+ * (401, WWW-Authenticate) and for everything else (407,
+ * Proxy-Authenticate): one nonce scheme, one verification. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "digest.h"
+#include "store_users.h"
+#include "registrar.h"
+#include "auth.h"
+
+static uint64_t now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+struct chall_ctx {
+	const struct registrar *r;
+	enum auth_kind kind;
+	const enum digest_alg *algs;
+	unsigned nalgs;
+	bool stale;
+};
+
+static int print_challenges(struct re_printf *pf, const struct chall_ctx *c)
+{
+	char nonce[NONCE_LEN + 1];
+	int err;
+
+	err = nonce_make(c->r->nonces, c->r->conf->domain, now_s(), nonce);
+	for (unsigned i = 0; i < c->nalgs && !err; i++) {
+		struct digest_chall ch = {
+			.realm = c->r->conf->domain, .nonce = nonce,
+			.alg = c->algs[i], .stale = c->stale,
+		};
+		err = re_hprintf(pf, "%s: %H\r\n",
+				 c->kind == AUTH_WWW ? "WWW-Authenticate"
+						     : "Proxy-Authenticate",
+				 digest_chall_print, &ch);
+	}
+	return err;
+}
+
+static void challenge(struct registrar *r, const struct sip_msg *msg,
+		      enum auth_kind kind, const struct user_rec *u,
+		      bool stale)
+{
+	enum digest_alg algs[DIGEST_ALGS_MAX];
+	struct chall_ctx c = { .r = r, .stale = stale, .kind = kind };
+
+	c.algs = r->conf->auth_algs;
+	c.nalgs = r->conf->auth_alg_count;
+	if (u && u->algs && !conf_parse_algs(algs, &c.nalgs, u->algs))
+		c.algs = algs;
+	if (kind == AUTH_WWW)
+		(void)sip_replyf(r->sip, msg, 401, "Unauthorized",
+				 "%HContent-Length: 0\r\n\r\n",
+				 print_challenges, &c);
+	else
+		(void)sip_replyf(r->sip, msg, 407,
+				 "Proxy Authentication Required",
+				 "%HContent-Length: 0\r\n\r\n",
+				 print_challenges, &c);
+}
+
+static bool alg_allowed(const struct registrar *r, const struct user_rec *u,
+			enum digest_alg alg)
+{
+	enum digest_alg algs[DIGEST_ALGS_MAX];
+	const enum digest_alg *list = r->conf->auth_algs;
+	unsigned n = r->conf->auth_alg_count;
+
+	if (u && u->algs && !conf_parse_algs(algs, &n, u->algs))
+		list = algs;
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == alg)
+			return true;
+	return false;
+}
+
+struct find_cred {
+	const char *realm;
+	struct digest_cred cred;
+	int err;               /* of the last header of our realm */
+	bool found;
+};
+
+/* The Authorization header for our realm; others are for other hops. */
+static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		   void *arg)
+{
+	struct find_cred *f = arg;
+	struct digest_cred c;
+	int err;
+
+	(void)msg;
+	err = digest_cred_decode(&c, &hdr->val);
+	if (pl_isset(&c.r.realm) && pl_strcasecmp(&c.r.realm, f->realm))
+		return false;
+	f->cred = c;
+	f->err = err;
+	f->found = true;
+	return err == 0;
+}
+
+/* 0 and *userp set: the credentials are those of *userp; otherwise the
+ * reply was sent. The challenge offers the algorithms of the user the
+ * request claims to be (To of a REGISTER, From of anything else). */
+int auth_request(struct registrar *r, const struct sip_msg *msg,
+		 enum auth_kind kind, const struct pl *to_user,
+		 struct user_rec **userp)
+{
+	struct find_cred f = { .realm = r->conf->domain };
+	struct user_rec *to = NULL, *u = NULL;
+	const struct digest_cred *cred = &f.cred;
+	const char *why = NULL;
+	uint64_t now = now_s();
+	bool stale = false;
+	int err;
+
+	(void)users_cache_get(r->users, to_user, &to);
+
+	sip_msg_hdr_apply(msg, true, kind == AUTH_WWW ? SIP_HDR_AUTHORIZATION
+			  : SIP_HDR_PROXY_AUTHORIZATION, cred_h, &f);
+	if (!f.found)
+		goto challenge;
+	if (f.err) {
+		why = "malformed credentials or unknown algorithm";
+		goto challenge;
+	}
+	err = nonce_check(r->nonces, r->conf->domain, &cred->r.nonce, now);
+	if (err == ETIMEDOUT) {
+		stale = true;          /* the client retries silently */
+		goto challenge;
+	}
+	if (err) {
+		why = "nonce not issued by us";
+		goto challenge;
+	}
+	if (to && !pl_strcmp(&cred->r.username, to->username)) {
+		u = to;
+		to = NULL;
+	}
+	else if (users_cache_get(r->users, &cred->r.username, &u)) {
+		why = "unknown user";
+		goto challenge;
+	}
+	if (!alg_allowed(r, u, cred->alg)) {
+		why = "algorithm not offered to this user";
+		goto challenge;
+	}
+	if (str_cmp(u->realm, r->conf->domain)) {
+		why = "password set for another realm (domain changed)";
+		goto challenge;
+	}
+	err = digest_verify(cred, u->ha1[cred->alg], &msg->met);
+	if (err) {
+		why = err == EPROTO ? "qop other than auth" : "wrong password";
+		goto challenge;
+	}
+	err = nonce_count_use(r->nonces, &cred->r.nonce, &cred->r.nc,
+			      hash_joaat_pl(&msg->via.branch), now);
+	if (err) {
+		why = err == EALREADY ? "nonce count replayed"
+				      : "bad nonce count";
+		goto challenge;
+	}
+
+	mem_deref(to);
+	*userp = u;
+	return 0;
+
+ challenge:
+	/* an unknown user and a wrong password: the same answer */
+	challenge(r, msg, kind, to, stale);
+	if (why)
+		log_sip(LOG_NOTICE, msg, NULL, "%r for '%r' from %J: "
+			"authentication failed: %s", &msg->met, to_user,
+			&msg->src, why);
+	mem_deref(to);
+	mem_deref(u);
+	return EACCES;
+}

@@ -1,0 +1,19 @@
+/* auth: digest authentication of requests from users (RFC 3261 §22). */
+#ifndef LP_AUTH_H
+#define LP_AUTH_H
+
+#include <re.h>
+
+struct registrar;
+struct user_rec;
+
+enum auth_kind {
+	AUTH_WWW,      /* REGISTER: 401, WWW-Authenticate, Authorization */
+	AUTH_PROXY,    /* others: 407, Proxy-Authenticate, Proxy-Authorization */
+};
+
+int auth_request(struct registrar *r, const struct sip_msg *msg,
+		 enum auth_kind kind, const struct pl *claimed,
+		 struct user_rec **userp);
+
+#endif

@@ -1,0 +1,22 @@
+/* route: out-of-dialog requests from users to the back daemon that owns
+ * them (DESIGN.md "Processes"), after authentication and with the
+ * identity the edge asserts. */
+#ifndef LP_ROUTE_H
+#define LP_ROUTE_H
+
+#include <stdbool.h>
+#include <re.h>
+
+struct registrar;
+
+enum route_service {
+	ROUTE_PRESENCE,
+	ROUTE_IMRELAY,
+	ROUTE_BLF,
+	ROUTE_COUNT
+};
+
+bool route_handles(const struct sip_msg *msg);
+void route_request(struct registrar *r, const struct sip_msg *msg);
+
+#endif

@@ -443,6 +443,17 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 
+	/* inside a dialog we Record-Routed: to the next hop */
+	if (route_is_ours(r, msg)) {
+		route_loose(r, msg);
+		return true;
+	}
+	/* a back daemon's request for a user or one of its devices */
+	if (route_from_backend(r, msg) && pl_strcmp(&msg->met, "OPTIONS")) {
+		route_to_user(r, msg);
+		return true;
+	}
+
 	/* requests for someone else: we are no open relay */
 	if (!registrar_is_local(r, &msg->uri)) {
 		if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0)

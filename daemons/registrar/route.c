@@ -1,45 +1,42 @@
-/* route: PUBLISH and SUBSCRIBE for presence and presence.winfo go to the
- * presence daemon, SUBSCRIBE for dialog to the BLF gateway, MESSAGE to the
- * IM relay. Each is challenged (407), its From must be the authenticated
- * user, any P-Asserted-Identity from outside is removed and the edge's own
- * added, and it is forwarded statefully (LIBRE.md §6.7): the back daemon's
- * final answer is relayed without our Via; silence past route_timeout
- * gets 503 with Retry-After, never nothing. */
+/* route: where the edge sends what it does not answer itself.
+ *
+ * - From users, out of dialog: PUBLISH and SUBSCRIBE for presence and
+ *   presence.winfo to the presence daemon, SUBSCRIBE for dialog to the BLF
+ *   gateway, MESSAGE to the IM relay; challenged (407), From must be the
+ *   authenticated user, P-Asserted-Identity replaced by the edge's.
+ *   SUBSCRIBE is Record-Routed with a flow token, so the dialog comes
+ *   back through us (RFC 3261 §16.6 step 4).
+ * - With our Route on top (loose routing, §16.4): from a back daemon, to
+ *   the device on the flow the token names (its UDP source, its TCP
+ *   connection); from a device, on to the back daemon, nowhere else.
+ * - From a back daemon, out of dialog, to a user: to every registered
+ *   device of that user on its flow, or to the one device the Request-URI
+ *   names. */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
 #include "conf.h"
 #include "log.h"
 #include "store_users.h"
+#include "location.h"
 #include "registrar.h"
 #include "auth.h"
+#include "flow.h"
+#include "fwd.h"
 #include "route.h"
+#include "sipuri.h"
 
-#define RETRY_AFTER 5          /* s, in 503s for a silent back daemon */
 #define ALLOW_EVENTS "presence, presence.winfo, dialog"
 
 static const char *service_name[ROUTE_COUNT] = {
 	"presence", "imrelay", "blf",
 };
 
-/* A request on its way to a back daemon and its answer on the way back. */
-struct fwd {
-	struct registrar *r;
-	struct sip_strans *st;
-	struct sip_request *req;
-	struct sip_msg *msg;
-	struct tmr tmr;
-	enum route_service svc;
-};
-
-static void fwd_destructor(void *arg)
+static void reply(struct registrar *r, const struct sip_msg *msg,
+		  uint16_t code, const char *reason)
 {
-	struct fwd *f = arg;
-
-	tmr_cancel(&f->tmr);
-	mem_deref(f->req);     /* still in flight: cancelled silently */
-	mem_deref(f->st);
-	mem_deref(f->msg);
+	(void)sip_replyf(r->sip, msg, code, reason,
+			 "Content-Length: 0\r\n\r\n");
 }
 
 bool route_handles(const struct sip_msg *msg)
@@ -47,6 +44,42 @@ bool route_handles(const struct sip_msg *msg)
 	return !pl_strcmp(&msg->met, "SUBSCRIBE") ||
 	       !pl_strcmp(&msg->met, "PUBLISH") ||
 	       !pl_strcmp(&msg->met, "MESSAGE");
+}
+
+static int conf_nexthop(char *buf, size_t sz, const struct conf_listen *l)
+{
+	struct sa sa;
+
+	if (sa_set_str(&sa, l->addr, l->port))
+		return EINVAL;
+	return fwd_nexthop_print(buf, sz, l->tp == CONF_TP_TCP ?
+				 SIP_TRANSP_TCP : l->tp == CONF_TP_TLS ?
+				 SIP_TRANSP_TLS : SIP_TRANSP_UDP, &sa);
+}
+
+/* Is this address one of the back daemons? */
+static bool is_backend_addr(const struct registrar *r, const struct sa *a)
+{
+	for (int i = 0; i < ROUTE_COUNT; i++) {
+		const struct conf_listen *l = &r->conf->routes[i];
+		struct sa sa;
+
+		if (l->port && !sa_set_str(&sa, l->addr, l->port) &&
+		    sa_cmp(&sa, a, SA_ALL))
+			return true;
+	}
+	return false;
+}
+
+static bool is_backend_uri(const struct registrar *r, const struct uri *u)
+{
+	struct sa sa;
+	char host[64];
+
+	if (pl_strcpy(&u->host, host, sizeof(host)) ||
+	    sa_set_str(&sa, host, u->port ? u->port : 5060))
+		return false;
+	return is_backend_addr(r, &sa);
 }
 
 /* -1 with the answer sent when no daemon owns the request */
@@ -57,139 +90,49 @@ static int service_of(struct registrar *r, const struct sip_msg *msg)
 
 	if (!pl_strcmp(&msg->met, "MESSAGE"))
 		return ROUTE_IMRELAY;
-
 	h = sip_msg_hdr(msg, SIP_HDR_EVENT);
-	if (!h || sipevent_event_decode(&ev, &h->val)) {
-		(void)sip_replyf(r->sip, msg, 489, "Bad Event",
-				 "Allow-Events: " ALLOW_EVENTS "\r\n"
-				 "Content-Length: 0\r\n\r\n");
-		return -1;
+	if (h && !sipevent_event_decode(&ev, &h->val)) {
+		if (!pl_strcasecmp(&ev.event, "presence") ||
+		    !pl_strcasecmp(&ev.event, "presence.winfo"))
+			return ROUTE_PRESENCE;
+		if (!pl_strcasecmp(&ev.event, "dialog") &&
+		    !pl_strcmp(&msg->met, "SUBSCRIBE"))
+			return ROUTE_BLF;
 	}
-	if (!pl_strcasecmp(&ev.event, "presence") ||
-	    !pl_strcasecmp(&ev.event, "presence.winfo"))
-		return ROUTE_PRESENCE;
-	if (!pl_strcasecmp(&ev.event, "dialog") &&
-	    !pl_strcmp(&msg->met, "SUBSCRIBE"))
-		return ROUTE_BLF;
 	(void)sip_replyf(r->sip, msg, 489, "Bad Event",
 			 "Allow-Events: " ALLOW_EVENTS "\r\n"
 			 "Content-Length: 0\r\n\r\n");
 	return -1;
 }
 
-static void unavailable(struct fwd *f, const char *why)
+/* <sip:EDGE;transport=T;lr;flow=TOKEN> for the address the request came
+ * in on: what the device and the back daemon send the dialog's requests
+ * to. */
+static int record_route(char *buf, size_t sz, struct registrar *r,
+			const struct sip_msg *msg)
 {
-	log_sip(LOG_WARNING, f->msg, NULL, "%r to %s: %s: 503",
-		&f->msg->met, service_name[f->svc], why);
-	(void)sip_treplyf(&f->st, NULL, f->r->sip, f->msg, false, 503,
-			  "Service Unavailable", "Retry-After: %u\r\n"
-			  "Content-Length: 0\r\n\r\n", RETRY_AFTER);
-}
+	char tok[FLOW_TOKEN_MAX + 1];
+	int err = flow_token_make(tok, sizeof(tok), r->nonces, msg->tp,
+				  &msg->src);
 
-static void timeout_h(void *arg)
-{
-	struct fwd *f = arg;
-
-	unavailable(f, "no answer");
-	mem_deref(f);
-}
-
-/* The answer of the back daemon, minus our Via, to the user. */
-static void resp_h(int err, const struct sip_msg *msg, void *arg)
-{
-	struct fwd *f = arg;
-	struct mbuf *mb = NULL;
-	struct sa dst;
-	struct pl rp;
-	struct le *le;
-	bool first_via = true;
-
-	if (err || !msg) {
-		unavailable(f, err ? "transport error" : "no answer");
-		goto out;
-	}
-	if (msg->scode < 200)
-		return;                /* non-INVITE: provisional stays here */
-
-	mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
-	if (!mb) {
-		unavailable(f, "out of memory");
-		goto out;
-	}
-	err = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", msg->scode, &msg->reason);
-	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
-		const struct sip_hdr *h = le->data;
-
-		if (h->id == SIP_HDR_VIA && first_via) {
-			first_via = false;
-			continue;
-		}
-		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
-	}
-	err = err ? err : mbuf_write_str(mb, "\r\n");
-	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
-					 mbuf_get_left(msg->mb));
-	if (err) {
-		unavailable(f, "cannot relay the answer");
-		goto out;
-	}
-	mb->pos = 0;
-	sip_reply_addr(&dst, f->msg,
-		       !msg_param_exists(&f->msg->via.params, "rport", &rp));
-	(void)sip_strans_reply(&f->st, f->r->sip, f->msg, &dst, msg->scode,
-			       mb);
- out:
-	f->req = NULL;         /* completed: libre has let go of it */
-	mem_deref(mb);
-	mem_deref(f);
-}
-
-/* Every header but Max-Forwards (decremented), outside identities and our
- * own credentials; then the asserted identity and the body. */
-static int build(struct mbuf *mb, const struct registrar *r,
-		 const struct sip_msg *msg, const struct user_rec *u)
-{
-	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
-	struct le *le;
-	int err = 0;
-
-	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
-		const struct sip_hdr *h = le->data;
-
-		switch (h->id) {
-		case SIP_HDR_MAX_FORWARDS:
-		case SIP_HDR_P_ASSERTED_IDENTITY:
-		case SIP_HDR_PROXY_AUTHORIZATION:
-			continue;
-		default:
-			break;
-		}
-		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
-	}
-	err = err ? err : mbuf_printf(mb, "Max-Forwards: %u\r\n"
-				      "P-Asserted-Identity: <sip:%s@%s>\r\n"
-				      "\r\n", mf ? mf - 1 : 0, u->username,
-				      r->conf->domain);
-	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
-					 mbuf_get_left(msg->mb));
-	mb->pos = 0;
-	return err;
+	if (err)
+		return err;
+	return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>",
+			   &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
+			   msg->tp == SIP_TRANSP_TLS ? "tls" : "udp",
+			   tok) < 0 ? ENOMEM : 0;
 }
 
 void route_request(struct registrar *r, const struct sip_msg *msg)
 {
-	const struct conf_listen *dst;
+	struct fwd_branch b;
+	struct fwd_opts o;
 	struct user_rec *u = NULL;
-	struct mbuf *mb = NULL;
-	struct fwd *f = NULL;
-	char uri[128];
-	struct uri route;
-	struct pl rpl;
-	int svc, err;
+	char rr[256];
+	int svc;
 
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
-		(void)sip_replyf(r->sip, msg, 483, "Too Many Hops",
-				 "Content-Length: 0\r\n\r\n");
+		reply(r, msg, 483, "Too Many Hops");
 		return;
 	}
 	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
@@ -201,9 +144,8 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 		log_sip(LOG_NOTICE, msg, u->username, "%r with From '%r': "
 			"refused, not the authenticated user", &msg->met,
 			&msg->from.auri);
-		(void)sip_replyf(r->sip, msg, 403, "Forbidden: From Is Not "
-				 "The Authenticated User",
-				 "Content-Length: 0\r\n\r\n");
+		reply(r, msg, 403, "Forbidden: From Is Not The Authenticated "
+		      "User");
 		goto out;
 	}
 
@@ -211,52 +153,190 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 	if (svc < 0)
 		goto out;
 
-	f = mem_zalloc(sizeof(*f), fwd_destructor);
-	if (!f) {
-		(void)sip_replyf(r->sip, msg, 500, "Server Internal Error",
+	memset(&b, 0, sizeof(b));
+	memset(&o, 0, sizeof(o));
+	o.pai_user = u->username;
+	o.timeout_code = 503;
+	o.what = service_name[svc];
+	if (!r->conf->routes[svc].port ||
+	    conf_nexthop(b.nexthop, sizeof(b.nexthop),
+			 &r->conf->routes[svc])) {
+		log_sip(LOG_WARNING, msg, u->username, "%r: no route_%s "
+			"configured: 503", &msg->met, service_name[svc]);
+		(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
+				 "Retry-After: 60\r\n"
 				 "Content-Length: 0\r\n\r\n");
 		goto out;
 	}
-	f->r = r;
-	f->svc = (enum route_service)svc;
-	f->msg = mem_ref((void *)msg);
-	tmr_init(&f->tmr);
-	err = sip_strans_alloc(&f->st, r->sip, msg, NULL, f);
-	if (err) {
-		(void)sip_replyf(r->sip, msg, 500, "Server Internal Error",
-				 "Content-Length: 0\r\n\r\n");
-		goto out;
+	if (!pl_strcmp(&msg->met, "SUBSCRIBE")) {
+		if (record_route(rr, sizeof(rr), r, msg)) {
+			reply(r, msg, 500, "Server Internal Error");
+			goto out;
+		}
+		o.record_route = rr;
 	}
-
-	dst = r->conf->routes[svc].port ? &r->conf->routes[svc] : NULL;
-	if (!dst) {
-		unavailable(f, "not configured (route_*)");
-		goto out;
-	}
-	re_snprintf(uri, sizeof(uri), "sip:%s%s%s:%u;transport=%s",
-		    strchr(dst->addr, ':') ? "[" : "", dst->addr,
-		    strchr(dst->addr, ':') ? "]" : "", dst->port,
-		    conf_tp_name(dst->tp));
-	pl_set_str(&rpl, uri);
-	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
-	if (!mb || uri_decode(&route, &rpl) || build(mb, r, msg, u)) {
-		unavailable(f, "cannot build the request");
-		goto out;
-	}
-	err = sip_request(&f->req, r->sip, true, msg->met.p, (int)msg->met.l,
-			  msg->ruri.p, (int)msg->ruri.l, &route, mb, 0, NULL,
-			  resp_h, f);
-	if (err) {
-		unavailable(f, "cannot send");
-		goto out;
-	}
-	tmr_start(&f->tmr, r->conf->route_timeout, timeout_h, f);
-	log_sip(LOG_DEBUG, msg, u->username, "%r to %s", &msg->met,
-		service_name[svc]);
-	f = NULL;              /* owned by the transaction until resp_h */
-
+	if (fwd_request(r, msg, &b, 1, &o))
+		reply(r, msg, 500, "Server Internal Error");
+	else
+		log_sip(LOG_DEBUG, msg, u->username, "%r to %s", &msg->met,
+			service_name[svc]);
  out:
-	mem_deref(f);
-	mem_deref(mb);
 	mem_deref(u);
+}
+
+/* ---- loose routing ---- */
+
+struct route_scan {
+	const struct registrar *r;
+	unsigned ours;         /* consecutive top Routes that are us */
+	bool done;
+	struct pl flow;
+	struct uri next;       /* the first Route that is not us */
+	bool has_next;
+};
+
+static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		    void *arg)
+{
+	struct route_scan *s = arg;
+	struct sip_addr a;
+	struct pl v;
+
+	(void)msg;
+	if (sip_addr_decode(&a, &hdr->val))
+		return true;
+	if (!s->done && registrar_is_local(s->r, &a.uri) &&
+	    !msg_param_exists(&a.uri.params, "lr", &v)) {
+		++s->ours;
+		if (!msg_param_decode(&a.uri.params, "flow", &v))
+			s->flow = v;
+		return false;
+	}
+	s->done = true;
+	s->next = a.uri;
+	s->has_next = true;
+	return true;
+}
+
+bool route_is_ours(const struct registrar *r, const struct sip_msg *msg)
+{
+	struct route_scan s;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
+	return s.ours > 0;
+}
+
+void route_loose(struct registrar *r, const struct sip_msg *msg)
+{
+	struct route_scan s;
+	struct fwd_branch b;
+	struct fwd_opts o;
+
+	memset(&s, 0, sizeof(s));
+	memset(&b, 0, sizeof(b));
+	memset(&o, 0, sizeof(o));
+	s.r = r;
+	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
+	o.pop_routes = s.ours;
+
+	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
+		reply(r, msg, 483, "Too Many Hops");
+		return;
+	}
+
+	if (is_backend_addr(r, &msg->src)) {
+		/* a back daemon, inside a dialog: to the device's flow */
+		enum sip_transp tp;
+		struct sa dst;
+
+		if (!pl_isset(&s.flow) ||
+		    flow_token_decode(&s.flow, r->nonces, &tp, &dst)) {
+			log_sip(LOG_NOTICE, msg, NULL, "%r from %J: bad flow "
+				"token: 403", &msg->met, &msg->src);
+			reply(r, msg, 403, "Forbidden: Invalid Flow Token");
+			return;
+		}
+		fwd_nexthop_print(b.nexthop, sizeof(b.nexthop), tp, &dst);
+		o.timeout_code = 408;
+		o.what = "to the device";
+	}
+	else {
+		/* a device, inside a dialog: on to the back daemon only */
+		const struct uri *to = s.has_next ? &s.next : &msg->uri;
+		char host[64];
+		struct sa sa;
+
+		if (!is_backend_uri(r, to) || pl_strcpy(&to->host, host,
+							sizeof(host)) ||
+		    sa_set_str(&sa, host, to->port ? to->port : 5060)) {
+			log_sip(LOG_NOTICE, msg, NULL, "%r from %J for '%r': "
+				"not a Lamplight service: 403", &msg->met,
+				&msg->src, &msg->ruri);
+			reply(r, msg, 403, "Forbidden: Not A Lamplight "
+			      "Service");
+			return;
+		}
+		fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
+				  SIP_TRANSP_UDP, &sa);
+		o.timeout_code = 503;
+		o.what = "to the back daemon";
+	}
+	if (fwd_request(r, msg, &b, 1, &o))
+		reply(r, msg, 500, "Server Internal Error");
+}
+
+/* ---- from back daemons to users ---- */
+
+static bool uri_matches(const struct uri *u, const char *s)
+{
+	struct pl pl;
+	struct uri b;
+
+	pl_set_str(&pl, s);
+	return !uri_decode(&b, &pl) && sipuri_equal(u, &b);
+}
+
+bool route_from_backend(const struct registrar *r, const struct sip_msg *msg)
+{
+	return is_backend_addr(r, &msg->src);
+}
+
+/* To user@our-domain: every device of the user. To a device's own
+ * contact URI: that device only, found among the bindings of the To user.
+ * Each on the flow its REGISTER came on. */
+void route_to_user(struct registrar *r, const struct sip_msg *msg)
+{
+	struct fwd_branch b[FWD_MAX_BRANCHES];
+	bool whole_user = registrar_is_local(r, &msg->uri);
+	const struct pl *user = whole_user ? &msg->uri.user
+					   : &msg->to.uri.user;
+	struct fwd_opts o;
+	const struct aor *a;
+	struct le *le;
+	unsigned n = 0;
+
+	memset(&o, 0, sizeof(o));
+	a = user->l ? location_find(r->loc, user) : NULL;
+	for (le = a ? a->bindings.head : NULL; le && n < FWD_MAX_BRANCHES;
+	     le = le->next) {
+		const struct binding *bd = le->data;
+
+		if (!whole_user && !uri_matches(&msg->uri, bd->uri))
+			continue;
+		memset(&b[n], 0, sizeof(b[n]));
+		str_ncpy(b[n].ruri, bd->uri, sizeof(b[n].ruri));
+		fwd_nexthop_print(b[n].nexthop, sizeof(b[n].nexthop), bd->tp,
+				  &bd->src);
+		++n;
+	}
+	if (!n) {
+		reply(r, msg, 480, "Temporarily Unavailable");
+		return;
+	}
+	o.timeout_code = 408;
+	o.what = "to the user's devices";
+	if (fwd_request(r, msg, b, n, &o))
+		reply(r, msg, 500, "Server Internal Error");
 }

@@ -39,6 +39,7 @@ class Stub:
         self.port = self.sock.getsockname()[1]
         self.code = code
         self.got = []
+        self.responses = []
         self.stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
@@ -49,6 +50,9 @@ class Stub:
             try:
                 data, src = self.sock.recvfrom(65535)
             except socket.timeout:
+                continue
+            if data.startswith(b"SIP/2.0"):
+                self.responses.append(data)
                 continue
             self.got.append(data)
             if self.code is None:
@@ -62,6 +66,27 @@ class Stub:
                    "X-Stub: yes\r\nContent-Length: 0\r\n\r\n" % (
                        self.code, "\r\n".join(keep), to)
             self.sock.sendto(resp.encode(), src)
+
+    def request(self, edge_port, lines, timeout=3.0):
+        """Send a request (list of lines, Via added) to the edge; its
+        final answer or None."""
+        branch = "z9hG4bKstub" + sc.rand(8)
+        text = "\r\n".join(
+            [lines[0], "Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s;rport" %
+             (self.port, branch)] + lines[1:]) + "\r\n"
+        if "Content-Length" not in text:
+            text += "Content-Length: 0\r\n"
+        text += "\r\n"
+        self.responses = []
+        self.sock.sendto(text.encode(), ("127.0.0.1", edge_port))
+        end = time.time() + timeout
+        while time.time() < end:
+            for raw in list(self.responses):
+                r = sc.Response(raw)
+                if branch in (r.get("via") or "") and r.code >= 200:
+                    return r
+            time.sleep(0.02)
+        return None
 
     def last(self):
         return sc.Response(b"SIP/2.0 200 X\r\n" +
@@ -84,6 +109,25 @@ app = lptest.Appliance(lptest.build_dir(), conf)
 
 def ua(user="alice", password="secret"):
     return sc.UA("127.0.0.1", app.port, app.domain, user, password)
+
+
+def answer(u, raw, code=200):
+    """Answer a request a device received, as a phone would."""
+    head = raw.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+    keep = [ln for ln in head if re.match(
+        r"(?i)(via|v|from|f|call-id|i|cseq|to|t)\s*:", ln)]
+    u.t.send(("SIP/2.0 %d OK\r\n%s\r\nContent-Length: 0\r\n\r\n" %
+              (code, "\r\n".join(keep))).encode())
+
+
+def incoming(u, method, timeout=3.0):
+    """The next request of that method the device receives, or None."""
+    end = time.time() + timeout
+    while time.time() < end:
+        raw = u.t.recv(max(0.05, end - time.time()))
+        if raw and raw.startswith(method.encode() + b" "):
+            return raw
+    return None
 
 
 def send(u, method, ruri, headers, body=b"", user=None, password=None):
@@ -160,6 +204,116 @@ try:
        len(blf.got) >= 1 and dt < 3.0,
        "SUBSCRIBE dialog reaches the BLF daemon; it stays silent: 503 "
        "with Retry-After after route_timeout (%.1f s)" % dt, r)
+
+    # ---- flows: back daemons reach devices on the flow they came from
+    bu = ua("bob", "bobpw")                          # UDP, behind "NAT"
+    nat_contact = "sip:bob@127.0.0.1:%d" % (bu.t.local[1] + 1)
+    r = bu.register(contacts=["<%s>" % nat_contact])
+    bt = sc.UA("127.0.0.1", app.port, app.domain, "bob", "bobpw", "tcp")
+    r2 = bt.register()
+    ok(r and r.code == 200 and r2 and r2.code == 200,
+       "bob registered from UDP (Contact port unreachable) and TCP")
+
+    # the dialog's Contact is no registered binding: only the flow token
+    # in the Record-Route can find this device
+    dlg_contact = "sip:bob@127.0.0.1:%d" % (bu.t.local[1] + 2)
+    r, _ = send(bu, "SUBSCRIBE", "sip:alice@" + app.domain,
+                ["Event: presence", "Contact: <%s>" % dlg_contact],
+                user="bob", password="bobpw")
+    got = presence.last()
+    rr = got.get("record-route") if got else None
+    ok(r and r.code == 202 and rr and "flow=" in rr and ";lr" in rr,
+       "SUBSCRIBE is Record-Routed with a flow token", rr)
+    callid = got.get("call-id")
+    ftag = re.search(r"tag=([^;>\s]+)", got.get("from")).group(1)
+    notify = ["NOTIFY %s SIP/2.0" % dlg_contact, "Route: " + rr,
+              "Max-Forwards: 70",
+              "From: <sip:alice@%s>;tag=stub" % app.domain,
+              "To: <sip:bob@%s>;tag=%s" % (app.domain, ftag),
+              "Call-ID: " + callid, "CSeq: 1 NOTIFY",
+              "Event: presence", "Subscription-State: active;expires=600"]
+
+    results = {}
+
+    def stub_notify():
+        results["r"] = presence.request(app.port, notify)
+
+    t = threading.Thread(target=stub_notify)
+    t.start()
+    raw = incoming(bu, "NOTIFY")
+    if raw:
+        answer(bu, raw)
+    t.join()
+    ok(raw is not None, "the NOTIFY reaches the UDP device at its source "
+       "port, by the flow token, not at its unreachable Contact port")
+    ok(results.get("r") and results["r"].code == 200,
+       "the device's 200 reaches the presence daemon", results.get("r"))
+
+    r, _ = send(bt, "SUBSCRIBE", "sip:alice@" + app.domain,
+                ["Event: presence", "Contact: <%s>" % bt.contact_uri()],
+                user="bob", password="bobpw")
+    got = presence.last()
+    rr_tcp = got.get("record-route")
+    ok(r and r.code == 202 and "transport=tcp" in rr_tcp,
+       "a TCP device's SUBSCRIBE: Record-Route on TCP", rr_tcp)
+    notify_tcp = ["NOTIFY %s SIP/2.0" % bt.contact_uri(),
+                  "Route: " + rr_tcp] + notify[2:]
+    notify_tcp[5] = "Call-ID: " + got.get("call-id")
+    t = threading.Thread(target=lambda: results.__setitem__(
+        "t", presence.request(app.port, notify_tcp)))
+    t.start()
+    raw = incoming(bt, "NOTIFY")
+    if raw:
+        answer(bt, raw)
+    t.join()
+    ok(raw is not None and results.get("t") and results["t"].code == 200,
+       "the NOTIFY reaches the TCP device on its own connection, and "
+       "its 200 comes back", results.get("t"))
+
+    # the device, inside the dialog: on to the back daemon only
+    raw_route = "Route: " + rr
+    n = len(presence.got)
+    r = bu.request("SUBSCRIBE", "sip:presence@127.0.0.1:%d" % presence.port,
+                   [raw_route, "Event: presence", "Expires: 600",
+                    "Contact: <%s>" % nat_contact])
+    ok(r and r.code == 202 and len(presence.got) == n + 1,
+       "an in-dialog re-SUBSCRIBE follows the Route to the presence "
+       "daemon", r)
+    r = bu.request("MESSAGE", "sip:mallory@192.0.2.77:5060",
+                   [raw_route, "Content-Type: text/plain"], b"x")
+    ok(r and r.code == 403, "the same Route towards anyone else: 403 "
+       "(no open relay)", r)
+    bad = notify[:]
+    bad[1] = re.sub(r"flow=[^;>]+", "flow=7531.00000000000000ff", rr)
+    bad[1] = "Route: " + bad[1]
+    r = presence.request(app.port, bad)
+    ok(r and r.code == 403, "a forged flow token: 403", r)
+
+    # a back daemon's MESSAGE to a user: every device
+    msg = ["MESSAGE sip:bob@%s SIP/2.0" % app.domain, "Max-Forwards: 70",
+           "From: <sip:alice@%s>;tag=im1" % app.domain,
+           "To: <sip:bob@%s>" % app.domain, "Call-ID: im-" + sc.rand(8),
+           "CSeq: 1 MESSAGE", "Content-Type: text/plain",
+           "Content-Length: 2"]
+    t = threading.Thread(target=lambda: results.__setitem__(
+        "m", imrelay.request(app.port, msg[:-1] + ["Content-Length: 0"])))
+    t.start()
+    got_u = incoming(bu, "MESSAGE")
+    got_t = incoming(bt, "MESSAGE")
+    if got_u:
+        answer(bu, got_u)
+    if got_t:
+        answer(bt, got_t, 486)
+    t.join()
+    ok(got_u is not None and got_t is not None,
+       "a MESSAGE from the IM relay to bob reaches both his devices")
+    ok(results.get("m") and results["m"].code == 200,
+       "one device's 200 is the answer (the other said 486)",
+       results.get("m"))
+    nob = msg[:]
+    nob[0] = "MESSAGE sip:carol@%s SIP/2.0" % app.domain
+    r = imrelay.request(app.port, nob[:-1] + ["Content-Length: 0"])
+    ok(r and r.code == 480, "to a user with no device: 480", r)
 
     # From spoofing: alice's credentials, From bob
     s = ua()

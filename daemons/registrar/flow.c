@@ -1,0 +1,79 @@
+/* flow: token = hex("T" "address:port") "." hex(HMAC-SHA256(secret, that
+ * text))[:16], T being u, t or s for UDP, TCP or TLS. The secret is the
+ * nonce secret, persisted, so tokens outlive a restart of the edge. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "digest.h"
+#include "flow.h"
+
+static int mac(struct nonce_ctx *key, const char *text, size_t len,
+	       char hex[17])
+{
+	uint8_t m[32];
+	int err = digest_hmac(key, (const uint8_t *)text, len, m);
+
+	if (!err)
+		re_snprintf(hex, 17, "%w", m, (size_t)8);
+	return err;
+}
+
+int flow_token_make(char *out, size_t sz, struct nonce_ctx *key,
+		    enum sip_transp tp, const struct sa *src)
+{
+	char text[64], m[17];
+	int n, err;
+
+	n = re_snprintf(text, sizeof(text), "%c%J",
+			tp == SIP_TRANSP_TCP ? 't' :
+			tp == SIP_TRANSP_TLS ? 's' : 'u', src);
+	if (n <= 0 || (size_t)n >= sizeof(text))
+		return EINVAL;
+	err = mac(key, text, (size_t)n, m);
+	if (err)
+		return err;
+	if (re_snprintf(out, sz, "%w.%s", text, (size_t)n, m) < 0)
+		return ENOMEM;
+	return 0;
+}
+
+int flow_token_decode(const struct pl *tok, struct nonce_ctx *key,
+		      enum sip_transp *tp, struct sa *addr)
+{
+	char text[64], m[17];
+	const char *dot;
+	size_t hl;
+	uint8_t diff = 0;
+
+	if (!tok || !tok->l || tok->l > FLOW_TOKEN_MAX)
+		return EINVAL;
+	dot = pl_strchr(tok, '.');
+	if (!dot)
+		return EBADMSG;
+	hl = (size_t)(dot - tok->p);
+	if (!hl || hl % 2 || hl / 2 >= sizeof(text) ||
+	    tok->l - hl - 1 != 16)
+		return EBADMSG;
+	for (size_t i = 0; i < hl / 2; i++) {
+		char h[3] = { tok->p[2*i], tok->p[2*i + 1], 0 };
+		uint8_t b;
+
+		if (str_hex(&b, 1, h))
+			return EBADMSG;
+		text[i] = (char)b;
+	}
+	text[hl / 2] = '\0';
+	if (mac(key, text, hl / 2, m))
+		return EBADMSG;
+	for (size_t i = 0; i < 16; i++)
+		diff |= (uint8_t)(m[i] ^ dot[1 + i]);
+	if (diff)
+		return EBADMSG;
+	switch (text[0]) {
+	case 'u': *tp = SIP_TRANSP_UDP; break;
+	case 't': *tp = SIP_TRANSP_TCP; break;
+	case 's': *tp = SIP_TRANSP_TLS; break;
+	default:  return EBADMSG;
+	}
+	return sa_decode(addr, text + 1, strlen(text + 1)) ? EBADMSG : 0;
+}

@@ -1,0 +1,288 @@
+/* fwd: one server transaction towards the sender, one client transaction
+ * per branch. Provisional answers stay here (non-INVITE). The first 2xx is
+ * relayed at once; otherwise, when every branch is done, the best answer
+ * (a 6xx, else the lowest code) is relayed without our Via. No answer from
+ * any branch within route_timeout gets timeout_code (503 comes with
+ * Retry-After). Non-INVITE branches cannot be cancelled: late answers of
+ * the other branches are absorbed. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "registrar.h"
+#include "fwd.h"
+
+#define RETRY_AFTER 5
+
+struct fwd;
+
+struct branch {
+	struct fwd *f;
+	struct sip_request *req;
+	bool done;
+};
+
+struct fwd {
+	struct registrar *r;
+	struct sip_strans *st;
+	struct sip_msg *msg;
+	struct tmr tmr;
+	struct branch b[FWD_MAX_BRANCHES];
+	unsigned n, pending;
+	struct mbuf *best;     /* the best final answer so far, relayable */
+	uint16_t best_code;
+	bool answered;
+	uint16_t timeout_code;
+	char what[48];
+};
+
+static void fwd_destructor(void *arg)
+{
+	struct fwd *f = arg;
+
+	tmr_cancel(&f->tmr);
+	for (unsigned i = 0; i < f->n; i++)
+		mem_deref(f->b[i].req);   /* in flight: cancelled silently */
+	mem_deref(f->best);
+	mem_deref(f->st);
+	mem_deref(f->msg);
+}
+
+int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
+		      const struct sa *addr)
+{
+	const char *t = tp == SIP_TRANSP_TCP ? "tcp" :
+			tp == SIP_TRANSP_TLS ? "tls" : "udp";
+
+	return re_snprintf(buf, sz, "sip:%J;transport=%s", addr, t) < 0 ?
+		ENOMEM : 0;
+}
+
+static void answer_code(struct fwd *f, uint16_t code, const char *reason)
+{
+	if (f->answered)
+		return;
+	f->answered = true;
+	if (code == 503)
+		(void)sip_treplyf(&f->st, NULL, f->r->sip, f->msg, false, 503,
+				  reason, "Retry-After: %u\r\n"
+				  "Content-Length: 0\r\n\r\n", RETRY_AFTER);
+	else
+		(void)sip_treplyf(&f->st, NULL, f->r->sip, f->msg, false, code,
+				  reason, "Content-Length: 0\r\n\r\n");
+}
+
+static void relay(struct fwd *f, struct mbuf *mb, uint16_t code)
+{
+	struct sa dst;
+	struct pl rp;
+
+	if (f->answered)
+		return;
+	f->answered = true;
+	mb->pos = 0;
+	sip_reply_addr(&dst, f->msg,
+		       !msg_param_exists(&f->msg->via.params, "rport", &rp));
+	(void)sip_strans_reply(&f->st, f->r->sip, f->msg, &dst, code, mb);
+}
+
+/* The answer as we relay it: every header but the top Via (ours). */
+static struct mbuf *strip_via(const struct sip_msg *msg)
+{
+	struct mbuf *mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
+	bool first = true;
+	struct le *le;
+	int err;
+
+	if (!mb)
+		return NULL;
+	err = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", msg->scode, &msg->reason);
+	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
+		const struct sip_hdr *h = le->data;
+
+		if (h->id == SIP_HDR_VIA && first) {
+			first = false;
+			continue;
+		}
+		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
+	}
+	err = err ? err : mbuf_write_str(mb, "\r\n");
+	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
+					 mbuf_get_left(msg->mb));
+	return err ? mem_deref(mb) : mb;
+}
+
+static bool better(uint16_t code, uint16_t best)
+{
+	if (!best)
+		return true;
+	if (code >= 600)
+		return best < 600;
+	return best < 600 && code < best;
+}
+
+static void branch_done(struct fwd *f)
+{
+	if (--f->pending)
+		return;
+	if (f->best)
+		relay(f, f->best, f->best_code);
+	else
+		answer_code(f, f->timeout_code, f->timeout_code == 503 ?
+			    "Service Unavailable" : "Request Timeout");
+	mem_deref(f);
+}
+
+static void resp_h(int err, const struct sip_msg *msg, void *arg)
+{
+	struct branch *b = arg;
+	struct fwd *f = b->f;
+
+	if (!err && msg && msg->scode < 200)
+		return;
+	b->req = NULL;         /* libre let go of it before calling us */
+	b->done = true;
+	if (!err && msg) {
+		if (msg->scode < 300 && !f->answered) {
+			struct mbuf *mb = strip_via(msg);
+			if (mb)
+				relay(f, mb, msg->scode);
+			mem_deref(mb);
+		}
+		else if (better(msg->scode, f->best_code)) {
+			mem_deref(f->best);
+			f->best = strip_via(msg);
+			f->best_code = f->best ? msg->scode : 0;
+		}
+	}
+	else {
+		log_sip(LOG_INFO, f->msg, NULL, "%r %s: branch failed: %m",
+			&f->msg->met, f->what, err ? err : ETIMEDOUT);
+	}
+	branch_done(f);
+}
+
+static void timeout_h(void *arg)
+{
+	struct fwd *f = arg;
+
+	log_sip(LOG_WARNING, f->msg, NULL, "%r %s: no answer in %u ms",
+		&f->msg->met, f->what, f->r->conf->route_timeout);
+	if (f->best)
+		relay(f, f->best, f->best_code);
+	else
+		answer_code(f, f->timeout_code, f->timeout_code == 503 ?
+			    "Service Unavailable" : "Request Timeout");
+	mem_deref(f);
+}
+
+/* Every header but Max-Forwards (decremented), P-Asserted-Identity and
+ * Proxy-Authorization, and our own Route when asked; then what we add. */
+static int build(struct mbuf *mb, const struct registrar *r,
+		 const struct sip_msg *msg, const struct fwd_opts *o)
+{
+	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
+	unsigned popped = 0;
+	struct le *le;
+	int err = 0;
+
+	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
+		const struct sip_hdr *h = le->data;
+
+		switch (h->id) {
+		case SIP_HDR_MAX_FORWARDS:
+		case SIP_HDR_P_ASSERTED_IDENTITY:
+		case SIP_HDR_PROXY_AUTHORIZATION:
+			continue;
+		case SIP_HDR_ROUTE:
+			if (popped < o->pop_routes) {
+				++popped;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
+	}
+	err = err ? err : mbuf_printf(mb, "Max-Forwards: %u\r\n",
+				      mf ? mf - 1 : 0);
+	if (!err && o->record_route)
+		err = mbuf_printf(mb, "Record-Route: %s\r\n",
+				  o->record_route);
+	if (!err && o->pai_user)
+		err = mbuf_printf(mb, "P-Asserted-Identity: <sip:%s@%s>\r\n",
+				  o->pai_user, r->conf->domain);
+	err = err ? err : mbuf_write_str(mb, "\r\n");
+	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
+					 mbuf_get_left(msg->mb));
+	mb->pos = 0;
+	return err;
+}
+
+int fwd_request(struct registrar *r, const struct sip_msg *msg,
+		const struct fwd_branch *br, unsigned n,
+		const struct fwd_opts *o)
+{
+	struct mbuf *mb = NULL;
+	struct fwd *f;
+	int err;
+
+	if (!r || !msg || !br || !n || n > FWD_MAX_BRANCHES || !o)
+		return EINVAL;
+	f = mem_zalloc(sizeof(*f), fwd_destructor);
+	if (!f)
+		return ENOMEM;
+	f->r = r;
+	f->msg = mem_ref((void *)msg);
+	f->timeout_code = o->timeout_code ? o->timeout_code : 408;
+	str_ncpy(f->what, o->what ? o->what : "", sizeof(f->what));
+	tmr_init(&f->tmr);
+	err = sip_strans_alloc(&f->st, r->sip, msg, NULL, f);
+	if (err)
+		goto out;
+	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
+	if (!mb || build(mb, r, msg, o)) {
+		err = ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct uri route;
+		struct pl pl;
+		const char *ruri = br[i].ruri[0] ? br[i].ruri : NULL;
+
+		pl_set_str(&pl, br[i].nexthop);
+		if (uri_decode(&route, &pl))
+			continue;
+		f->b[f->n].f = f;
+		mb->pos = 0;
+		err = sip_request(&f->b[f->n].req, r->sip, true, msg->met.p,
+				  (int)msg->met.l,
+				  ruri ? ruri : msg->ruri.p,
+				  ruri ? -1 : (int)msg->ruri.l, &route, mb,
+				  0, NULL, resp_h, &f->b[f->n]);
+		if (!err) {
+			++f->n;
+			++f->pending;
+		}
+	}
+	if (!f->pending) {
+		err = err ? err : EHOSTUNREACH;
+		goto out;
+	}
+	tmr_start(&f->tmr, r->conf->route_timeout, timeout_h, f);
+	f = NULL;              /* the branches own it until the last ends */
+	err = 0;
+
+ out:
+	if (f && f->st && err) {
+		answer_code(f, o->timeout_code == 503 ? 503 : 500,
+			    o->timeout_code == 503 ? "Service Unavailable"
+						   : "Server Internal Error");
+		err = 0;
+	}
+	mem_deref(f);
+	mem_deref(mb);
+	return err;
+}

@@ -1,0 +1,33 @@
+/* fwd: stateful forwarding of a non-INVITE request to one or several
+ * branches, and the relay of the best answer (RFC 3261 §16.6-16.7). */
+#ifndef LP_FWD_H
+#define LP_FWD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+
+struct registrar;
+
+#define FWD_MAX_BRANCHES 16
+
+struct fwd_branch {
+	char ruri[512];        /* Request-URI of this branch ("" : keep) */
+	char nexthop[128];     /* sip:ADDRESS:PORT;transport=T */
+};
+
+struct fwd_opts {
+	const char *pai_user;      /* assert this user; NULL: none */
+	unsigned pop_routes;       /* how many top Routes are ours */
+	const char *record_route;  /* a Record-Route value to add */
+	uint16_t timeout_code;     /* answer when no branch answers */
+	const char *what;          /* for the log: "to presence" */
+};
+
+int fwd_request(struct registrar *r, const struct sip_msg *msg,
+		const struct fwd_branch *b, unsigned n,
+		const struct fwd_opts *o);
+int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
+		      const struct sa *addr);
+
+#endif

@@ -49,6 +49,8 @@ static const struct key keys[] = {
 	{"route_imrelay",          K_ROUTE, OFF(routes[1]), 0, 0},
 	{"route_blf",              K_ROUTE, OFF(routes[2]), 0, 0},
 	{"route_timeout",          K_U32, OFF(route_timeout), 100, 60000},
+	{"probe_interval",         K_U32, OFF(probe_interval), 0, 3600},
+	{"probe_timeout",          K_U32, OFF(probe_timeout), 100, 60000},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -312,6 +314,8 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->store_sync_full = false;
 	c->bus_heartbeat = 5;
 	c->route_timeout = 4000;
+	c->probe_interval = 30;
+	c->probe_timeout = 4000;
 
 	while (pos < len) {
 		struct pl line, k, v;

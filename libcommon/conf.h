@@ -57,6 +57,8 @@ struct conf {
 	/* back daemons the edge routes to: presence, imrelay, blf */
 	struct conf_listen routes[3];
 	uint32_t route_timeout;  /* ms without an answer before 503 */
+	uint32_t probe_interval; /* s between OPTIONS to a device, 0: off */
+	uint32_t probe_timeout;  /* ms of silence that make it unreachable */
 
 	/* bus endpoints of the registrar */
 	char *bus_registrar_pub;

@@ -183,6 +183,9 @@ static int publish(struct location *loc, const struct aor *a,
 		if (!err && b->path)
 			err = odict_entry_add(c, "path", ODICT_STRING,
 					      b->path);
+		if (!err)
+			err = odict_entry_add(c, "reachable", ODICT_BOOL,
+					      !b->unreachable);
 		re_snprintf(key, sizeof(key), "%u", i++);
 		if (!err)
 			err = odict_entry_add(arr, key, ODICT_OBJECT, c);
@@ -501,6 +504,7 @@ static int build(struct binding **bp, const struct loc_update *u,
 	b->src = u->src;
 	b->reg_id = c->reg_id;
 	b->updated = now;
+	b->probed = now;
 	*bp = b;
 	return 0;
 }
@@ -673,7 +677,8 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		if (!sg[i].c)
 			continue;
 		if (sg[i].old) {
-			if (!sg[i].nb || !same_binding(sg[i].old, sg[i].nb))
+			if (!sg[i].nb || !same_binding(sg[i].old, sg[i].nb) ||
+			    sg[i].old->unreachable)
 				changed = true;
 			if (!sg[i].nb)
 				removed = true;
@@ -722,4 +727,63 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		mem_deref(sg);
 	}
 	return err;
+}
+
+struct foreach_ctx {
+	location_binding_h *h;
+	void *arg;
+};
+
+static bool foreach_aor_h(struct le *le, void *arg)
+{
+	struct foreach_ctx *c = arg;
+	const struct aor *a = le->data;
+	struct le *ble;
+
+	for (ble = a->bindings.head; ble; ble = ble->next)
+		c->h(a, ble->data, c->arg);
+	return false;
+}
+
+/* O(bindings). The handler must not add or remove bindings. */
+void location_foreach(struct location *loc, location_binding_h *h,
+		      void *arg)
+{
+	struct foreach_ctx c = { h, arg };
+
+	hash_apply(loc->aors, foreach_aor_h, &c);
+}
+
+struct binding *location_binding(struct location *loc, const char *user,
+				 const char *uri)
+{
+	struct pl upl;
+	const struct aor *a;
+	struct le *le;
+
+	pl_set_str(&upl, user);
+	a = location_find(loc, &upl);
+	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+		struct binding *b = le->data;
+		if (streq(b->uri, uri))
+			return b;
+	}
+	return NULL;
+}
+
+/* A probe's verdict; published when it changes what we said before. */
+void location_set_reachable(struct location *loc, const char *user,
+			    const char *uri, bool reachable)
+{
+	struct binding *b = location_binding(loc, user, uri);
+	struct pl upl;
+
+	if (!b || b->unreachable == !reachable)
+		return;
+	b->unreachable = !reachable;
+	log_info("'%s': binding '%s' %s", user, uri,
+		 reachable ? "answers again" : "stopped answering");
+	pl_set_str(&upl, user);
+	publish(loc, location_find(loc, &upl), user,
+		reachable ? "reachable" : "unreachable");
 }

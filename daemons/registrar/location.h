@@ -27,6 +27,8 @@ struct binding {
 	char *instance;
 	uint32_t reg_id;
 	uint64_t updated;
+	bool unreachable;      /* the last probe went unanswered (memory) */
+	uint64_t probed;       /* when it was last asked or heard from */
 };
 
 struct aor {
@@ -72,6 +74,15 @@ const struct aor *location_find(const struct location *loc,
 int  location_apply(struct location *loc, const struct loc_update *u,
 		    uint64_t now, uint16_t *scode, const char **reason);
 uint32_t location_count(const struct location *loc);
+
+typedef void (location_binding_h)(const struct aor *a,
+				  const struct binding *b, void *arg);
+void location_foreach(struct location *loc, location_binding_h *h,
+		      void *arg);
+struct binding *location_binding(struct location *loc, const char *user,
+				 const char *uri);
+void location_set_reachable(struct location *loc, const char *user,
+			    const char *uri, bool reachable);
 void location_expire(struct location *loc, uint64_t now);
 
 #endif

@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "location.h"
 #include "registrar.h"
+#include "probe.h"
 
 struct app {
 	const char *conf_path;
@@ -33,6 +34,7 @@ struct app {
 	struct sip *sip;
 	struct tls *tls;
 	struct lpdaemon *daemon;
+	struct prober *prober;
 	struct registrar reg;
 };
 
@@ -233,6 +235,7 @@ int main(int argc, char **argv)
 	a.reg.nonces = a.nonces;
 	a.reg.loc = a.loc;
 	err = registrar_listen(&a.reg);
+	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
 		goto out;
 
@@ -249,6 +252,7 @@ int main(int argc, char **argv)
 	if (err)
 		log_err("exiting: %m", err);
 	a.daemon = mem_deref(a.daemon);
+	a.prober = mem_deref(a.prober);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	if (a.sip)
 		sip_close(a.sip, true);

@@ -323,6 +323,8 @@ void route_to_user(struct registrar *r, const struct sip_msg *msg)
 	     le = le->next) {
 		const struct binding *bd = le->data;
 
+		if (bd->unreachable)
+			continue;      /* registered is not reachable */
 		if (!whole_user && !uri_matches(&msg->uri, bd->uri))
 			continue;
 		memset(&b[n], 0, sizeof(b[n]));

@@ -34,6 +34,27 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def free_port_pair():
+    """A port P with P and P+1 free (UDP and TCP): baresip listens for
+    TLS on its SIP port + 1."""
+    for _ in range(100):
+        p = free_port()
+        socks = []
+        try:
+            for port in (p, p + 1):
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    socks.append(s)
+                    s.bind(("127.0.0.1", port))
+            return p
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port pair")
+
+
 class Tap:
     def __init__(self):
         self.n = 0

@@ -21,7 +21,7 @@ app = lptest.Appliance(lptest.build_dir())
 def baresip(user, password, transport, seconds=6):
     d = os.path.join(app.dir, "baresip-%s-%s" % (user, transport))
     os.makedirs(d, exist_ok=True)
-    port = lptest.free_port()
+    port = lptest.free_port_pair()
     with open(os.path.join(d, "config"), "w") as f:
         f.write("poll_method epoll\n"
                 "sip_listen 127.0.0.1:%d\n"

@@ -179,8 +179,8 @@ static void timeout_h(void *arg)
 
 /* Every header but Max-Forwards (decremented), P-Asserted-Identity and
  * Proxy-Authorization, and our own Route when asked; then what we add. */
-static int build(struct mbuf *mb, const struct registrar *r,
-		 const struct sip_msg *msg, const struct fwd_opts *o)
+int fwd_build(struct mbuf *mb, const struct registrar *r,
+	      const struct sip_msg *msg, const struct fwd_opts *o)
 {
 	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
 	unsigned popped = 0;
@@ -221,6 +221,29 @@ static int build(struct mbuf *mb, const struct registrar *r,
 	return err;
 }
 
+/* ACK has no answer (RFC 3261 §17.1.1.3, §16.11): it is sent on
+ * without any transaction. */
+static int fwd_ack(struct registrar *r, const struct sip_msg *msg,
+		   const struct fwd_branch *br, const struct fwd_opts *o)
+{
+	struct mbuf *mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
+	struct uri route;
+	struct pl pl;
+	int err;
+
+	pl_set_str(&pl, br->nexthop);
+	if (!mb || uri_decode(&route, &pl) || fwd_build(mb, r, msg, o)) {
+		mem_deref(mb);
+		return ENOMEM;
+	}
+	err = sip_request(NULL, r->sip, false, "ACK", 3,
+			  br->ruri[0] ? br->ruri : msg->ruri.p,
+			  br->ruri[0] ? -1 : (int)msg->ruri.l, &route, mb, 0,
+			  NULL, NULL, NULL);
+	mem_deref(mb);
+	return err;
+}
+
 int fwd_request(struct registrar *r, const struct sip_msg *msg,
 		const struct fwd_branch *br, unsigned n,
 		const struct fwd_opts *o)
@@ -231,6 +254,8 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 
 	if (!r || !msg || !br || !n || n > FWD_MAX_BRANCHES || !o)
 		return EINVAL;
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return fwd_ack(r, msg, br, o);
 	f = mem_zalloc(sizeof(*f), fwd_destructor);
 	if (!f)
 		return ENOMEM;
@@ -243,7 +268,7 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 	if (err)
 		goto out;
 	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
-	if (!mb || build(mb, r, msg, o)) {
+	if (!mb || fwd_build(mb, r, msg, o)) {
 		err = ENOMEM;
 		goto out;
 	}

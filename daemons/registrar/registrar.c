@@ -24,8 +24,10 @@
 #include "registrar.h"
 #include "auth.h"
 #include "route.h"
+#include "call.h"
 
-#define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE"
+#define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
+	"ACK, CANCEL, BYE"
 #define MAX_CONTACTS_PER_REQUEST 32
 #define MAX_PATH_LEN 2048
 
@@ -412,8 +414,13 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	struct sipval_err e;
 	const struct conf *conf = r->conf;
 
-	if (!pl_strcmp(&msg->met, "ACK"))
-		return true;   /* absorbed: nothing of ours to acknowledge */
+	/* an ACK for a 2xx of a call follows the route; any other is for a
+	 * final answer of ours, already absorbed by its transaction */
+	if (!pl_strcmp(&msg->met, "ACK")) {
+		if (route_is_ours(r, msg))
+			route_loose(r, msg);
+		return true;
+	}
 
 	if (msg->mb && msg->mb->end > conf->sip_max_message) {
 		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %zu bytes, over "
@@ -473,6 +480,10 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	}
 	if (route_handles(msg)) {
 		route_request(r, msg);
+		return true;
+	}
+	if (!pl_strcmp(&msg->met, "INVITE")) {
+		call_invite(r, msg);
 		return true;
 	}
 	if (is_known_method(&msg->met)) {

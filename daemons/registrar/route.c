@@ -186,6 +186,28 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 
 /* ---- loose routing ---- */
 
+static bool uri_matches(const struct uri *u, const char *s);
+
+/* The device a request inside a call is for: a binding of the To user
+ * whose contact is the Request-URI. */
+static bool device_hop(struct registrar *r, const struct sip_msg *msg,
+		       struct fwd_branch *b)
+{
+	const struct aor *a = location_find(r->loc, &msg->to.uri.user);
+	struct le *le;
+
+	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
+		const struct binding *bd = le->data;
+
+		if (!uri_matches(&msg->uri, bd->uri))
+			continue;
+		fwd_nexthop_print(b->nexthop, sizeof(b->nexthop), bd->tp,
+				  &bd->src);
+		return true;
+	}
+	return false;
+}
+
 struct route_scan {
 	const struct registrar *r;
 	unsigned ours;         /* consecutive top Routes that are us */
@@ -263,14 +285,45 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 		o.what = "to the device";
 	}
 	else {
-		/* a device, inside a dialog: on to the back daemon only */
+		/* a device, inside a dialog: to a back daemon, or (a call)
+		 * to the other party's device */
 		const struct uri *to = s.has_next ? &s.next : &msg->uri;
-		char host[64];
-		struct sa sa;
+		enum sip_transp tp;
+		struct sa dst;
 
-		if (!is_backend_uri(r, to) || pl_strcpy(&to->host, host,
-							sizeof(host)) ||
-		    sa_set_str(&sa, host, to->port ? to->port : 5060)) {
+		if (is_backend_uri(r, to)) {
+			char host[64];
+			struct sa sa;
+
+			if (pl_strcpy(&to->host, host, sizeof(host)) ||
+			    sa_set_str(&sa, host, to->port ? to->port : 5060)) {
+				reply(r, msg, 400, "Bad Request-URI");
+				return;
+			}
+			fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
+					  SIP_TRANSP_UDP, &sa);
+			o.timeout_code = 503;
+			o.what = "to the back daemon";
+		}
+		else if (pl_isset(&s.flow) &&
+			 !flow_token_decode(&s.flow, r->nonces, &tp, &dst)) {
+			if (tp == msg->tp && sa_cmp(&dst, &msg->src, SA_ALL)) {
+				/* from the caller's flow: to the callee's
+				 * device, the binding the Request-URI names */
+				if (!device_hop(r, msg, &b)) {
+					reply(r, msg, 404, "Not Found");
+					return;
+				}
+			}
+			else {
+				/* from the callee: to the caller's flow */
+				fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
+						  tp, &dst);
+			}
+			o.timeout_code = 408;
+			o.what = "to the other party";
+		}
+		else {
 			log_sip(LOG_NOTICE, msg, NULL, "%r from %J for '%r': "
 				"not a Lamplight service: 403", &msg->met,
 				&msg->src, &msg->ruri);
@@ -278,10 +331,6 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			      "Service");
 			return;
 		}
-		fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
-				  SIP_TRANSP_UDP, &sa);
-		o.timeout_code = 503;
-		o.what = "to the back daemon";
 	}
 	if (fwd_request(r, msg, &b, 1, &o))
 		reply(r, msg, 500, "Server Internal Error");

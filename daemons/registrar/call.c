@@ -1,0 +1,297 @@
+/* call: an INVITE from an authenticated user to a user of our domain is
+ * forked in parallel to every reachable device of the callee, on each
+ * device's flow, Record-Routed with the caller's flow token so that the
+ * dialog's requests pass through the edge. 100 Trying goes back at once;
+ * provisional answers are relayed; the first 2xx is relayed and the other
+ * branches are CANCELled; a 6xx ends the call at once; otherwise, when
+ * every branch has ended, the best answer is relayed (the lowest code, so
+ * 486 from every device is 486). A CANCEL from the caller cancels every
+ * branch and answers the INVITE 487. Timer C (180 s) cancels a call no
+ * device answers. Unknown user: 404; no reachable device: 480. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "store_users.h"
+#include "location.h"
+#include "registrar.h"
+#include "auth.h"
+#include "flow.h"
+#include "fwd.h"
+#include "call.h"
+
+#define TIMER_C_MS (180 * 1000)
+
+struct call;
+
+struct cbranch {
+	struct call *c;
+	struct sip_request *req;
+	bool done;
+};
+
+struct call {
+	struct registrar *r;
+	struct sip_strans *st;
+	struct sip_msg *msg;
+	struct tmr timer_c;
+	struct cbranch b[FWD_MAX_BRANCHES];
+	unsigned n, pending;
+	struct mbuf *best;
+	uint16_t best_code;
+	bool final;            /* a final answer went to the caller */
+};
+
+static void call_destructor(void *arg)
+{
+	struct call *c = arg;
+
+	tmr_cancel(&c->timer_c);
+	for (unsigned i = 0; i < c->n; i++)
+		mem_deref(c->b[i].req);
+	mem_deref(c->best);
+	mem_deref(c->st);
+	mem_deref(c->msg);
+}
+
+static void reply(struct registrar *r, const struct sip_msg *msg,
+		  uint16_t code, const char *reason)
+{
+	(void)sip_replyf(r->sip, msg, code, reason,
+			 "Content-Length: 0\r\n\r\n");
+}
+
+/* the answer to relay: all but our Via */
+static struct mbuf *strip_via(const struct sip_msg *msg)
+{
+	struct mbuf *mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
+	bool first = true;
+	struct le *le;
+	int err;
+
+	if (!mb)
+		return NULL;
+	err = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", msg->scode, &msg->reason);
+	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
+		const struct sip_hdr *h = le->data;
+
+		if (h->id == SIP_HDR_VIA && first) {
+			first = false;
+			continue;
+		}
+		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
+	}
+	err = err ? err : mbuf_write_str(mb, "\r\n");
+	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
+					 mbuf_get_left(msg->mb));
+	if (err)
+		return mem_deref(mb);
+	mb->pos = 0;
+	return mb;
+}
+
+static void relay(struct call *c, struct mbuf *mb, uint16_t code)
+{
+	struct sa dst;
+	struct pl rp;
+
+	if (c->final || !c->st)
+		return;
+	sip_reply_addr(&dst, c->msg,
+		       !msg_param_exists(&c->msg->via.params, "rport", &rp));
+	mb->pos = 0;
+	(void)sip_strans_reply(&c->st, c->r->sip, c->msg, &dst, code, mb);
+	if (code >= 200)
+		c->final = true;
+}
+
+static void final_code(struct call *c, uint16_t code, const char *reason)
+{
+	if (c->final || !c->st)
+		return;
+	c->final = true;
+	(void)sip_treply(&c->st, c->r->sip, c->msg, code, reason);
+}
+
+static void cancel_others(struct call *c, const struct cbranch *keep)
+{
+	for (unsigned i = 0; i < c->n; i++) {
+		if (&c->b[i] != keep && !c->b[i].done && c->b[i].req)
+			sip_request_cancel(c->b[i].req);
+	}
+}
+
+static void branch_ended(struct call *c)
+{
+	if (c->pending && --c->pending)
+		return;
+	if (!c->final) {
+		if (c->best)
+			relay(c, c->best, c->best_code);
+		else
+			final_code(c, 408, "Request Timeout");
+	}
+	mem_deref(c);
+}
+
+static bool better(uint16_t code, uint16_t best)
+{
+	return !best || code < best;
+}
+
+static void resp_h(int err, const struct sip_msg *msg, void *arg)
+{
+	struct cbranch *b = arg;
+	struct call *c = b->c;
+	struct mbuf *mb;
+
+	if (!err && msg && msg->scode < 200) {
+		if (msg->scode > 100 && !c->final) {
+			mb = strip_via(msg);
+			if (mb)
+				relay(c, mb, msg->scode);
+			mem_deref(mb);
+		}
+		return;
+	}
+	b->req = NULL;         /* libre let go of it before calling us */
+	b->done = true;
+	if (!err && msg && msg->scode < 300) {
+		mb = strip_via(msg);
+		if (mb && !c->final) {
+			relay(c, mb, msg->scode);
+			cancel_others(c, b);
+		}
+		mem_deref(mb);
+	}
+	else if (!err && msg && msg->scode >= 600) {
+		mb = strip_via(msg);
+		if (mb && !c->final) {
+			relay(c, mb, msg->scode);
+			cancel_others(c, b);
+		}
+		mem_deref(mb);
+	}
+	else if (!err && msg && better(msg->scode, c->best_code)) {
+		mem_deref(c->best);
+		c->best = strip_via(msg);
+		c->best_code = c->best ? msg->scode : 0;
+	}
+	branch_ended(c);
+}
+
+/* the caller's CANCEL: libre has answered it 200 already */
+static void cancel_h(void *arg)
+{
+	struct call *c = arg;
+
+	log_sip(LOG_INFO, c->msg, NULL, "INVITE cancelled by the caller");
+	cancel_others(c, NULL);
+	final_code(c, 487, "Request Terminated");
+}
+
+static void timer_c_h(void *arg)
+{
+	struct call *c = arg;
+
+	log_sip(LOG_INFO, c->msg, NULL, "INVITE: no answer in %u s",
+		TIMER_C_MS / 1000);
+	cancel_others(c, NULL);
+	final_code(c, 480, "Temporarily Unavailable");
+}
+
+void call_invite(struct registrar *r, const struct sip_msg *msg)
+{
+	struct user_rec *u = NULL, *callee = NULL;
+	struct fwd_opts o;
+	struct mbuf *mb = NULL;
+	struct call *c = NULL;
+	const struct aor *a;
+	char rr[256], tok[FLOW_TOKEN_MAX + 1];
+	struct le *le;
+
+	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
+		reply(r, msg, 483, "Too Many Hops");
+		return;
+	}
+	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
+		return;
+	if (pl_strcmp(&msg->from.uri.user, u->username) ||
+	    !registrar_is_local(r, &msg->from.uri)) {
+		reply(r, msg, 403, "Forbidden: From Is Not The Authenticated "
+		      "User");
+		goto out;
+	}
+	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
+						&callee)) {
+		reply(r, msg, 404, "Not Found");
+		goto out;
+	}
+
+	c = mem_zalloc(sizeof(*c), call_destructor);
+	if (!c)
+		goto fail;
+	c->r = r;
+	c->msg = mem_ref((void *)msg);
+	tmr_init(&c->timer_c);
+	if (sip_strans_alloc(&c->st, r->sip, msg, cancel_h, c))
+		goto fail;
+	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
+
+	if (flow_token_make(tok, sizeof(tok), r->nonces, msg->tp, &msg->src))
+		goto fail;
+	re_snprintf(rr, sizeof(rr), "<sip:%J;transport=%s;lr;flow=%s>",
+		    &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
+		    msg->tp == SIP_TRANSP_TLS ? "tls" : "udp", tok);
+	memset(&o, 0, sizeof(o));
+	o.pai_user = u->username;
+	o.record_route = rr;
+	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
+	if (!mb || fwd_build(mb, r, msg, &o))
+		goto fail;
+
+	a = location_find(r->loc, &msg->uri.user);
+	for (le = a ? a->bindings.head : NULL;
+	     le && c->n < FWD_MAX_BRANCHES; le = le->next) {
+		const struct binding *bd = le->data;
+		char hop[128];
+		struct uri route;
+		struct pl pl;
+		struct cbranch *b = &c->b[c->n];
+
+		if (bd->unreachable)
+			continue;
+		fwd_nexthop_print(hop, sizeof(hop), bd->tp, &bd->src);
+		pl_set_str(&pl, hop);
+		if (uri_decode(&route, &pl))
+			continue;
+		b->c = c;
+		mb->pos = 0;
+		if (sip_request(&b->req, r->sip, true, "INVITE", 6, bd->uri,
+				-1, &route, mb, 0, NULL, resp_h, b))
+			continue;
+		++c->n;
+		++c->pending;
+	}
+	if (!c->pending) {
+		final_code(c, 480, "Temporarily Unavailable");
+		goto out;
+	}
+	tmr_start(&c->timer_c, TIMER_C_MS, timer_c_h, c);
+	log_sip(LOG_INFO, msg, u->username, "INVITE to '%r': %u device(s)",
+		&msg->uri.user, c->n);
+	c = NULL;              /* the branches own it until the last ends */
+	goto out;
+
+ fail:
+	if (c && c->st)
+		final_code(c, 500, "Server Internal Error");
+	else
+		reply(r, msg, 500, "Server Internal Error");
+ out:
+	mem_deref(c);
+	mem_deref(mb);
+	mem_deref(callee);
+	mem_deref(u);
+}

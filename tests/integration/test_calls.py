@@ -1,0 +1,270 @@
+"""test_calls: calls between users through the edge (RFC 3261 §16): the
+INVITE is challenged (407), forked to every device of the callee, 100
+Trying comes back, a 180 is relayed, the first 200 wins and the other
+device gets CANCEL; the ACK and the BYE follow the Record-Route in both
+directions, to each party's own flow. Busy everywhere gives 486; the
+caller's CANCEL gives 487 and reaches the ringing devices; an unknown user
+404, a user with no device 480.
+
+  alice            edge             bob@udp         bob@tcp
+  INVITE  ------>   (407, ACK, INVITE+auth)
+          <- 100    INVITE ------>  INVITE ------------->
+          <- 180 <--------------- 180
+          <- 200 <------------------------------------ 200
+                    CANCEL ------>  (200, 487, ACK)
+  ACK (Route) ->    ACK ---------------------------------->
+          <- BYE <------------------------------------- BYE (Route)
+"""
+
+import os
+import re
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lptest  # noqa: E402
+import sipclient as sc  # noqa: E402
+
+tap = lptest.Tap()
+ok = tap.ok
+app = lptest.Appliance(lptest.build_dir())
+SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n" \
+      b"t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+
+
+class Msg:
+    def __init__(self, raw):
+        self.raw = raw
+        head, _, self.body = raw.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        self.first = lines[0]
+        self.lines = lines[1:]
+        m = re.match(r"SIP/2\.0 (\d+)", self.first)
+        self.code = int(m.group(1)) if m else None
+        self.method = None if m else self.first.split()[0]
+
+    def all(self, name):
+        out = []
+        for ln in self.lines:
+            n, _, v = ln.partition(":")
+            if n.strip().lower() == name.lower():
+                out.append(v.strip())
+        return out
+
+    def get(self, name):
+        v = self.all(name)
+        return v[0] if v else None
+
+    def hdrs(self, *names):
+        return [ln for ln in self.lines
+                if ln.partition(":")[0].strip().lower() in names]
+
+
+class Phone:
+    def __init__(self, user, password, proto="udp"):
+        self.ua = sc.UA("127.0.0.1", app.port, app.domain, user, password,
+                        proto)
+        self.user = user
+
+    def register(self):
+        return self.ua.register()
+
+    @property
+    def contact(self):
+        return self.ua.contact_uri()
+
+    def via(self, branch):
+        ip, port = self.ua.t.local
+        return "Via: SIP/2.0/%s %s:%d;branch=%s;rport" % (
+            self.ua.proto.upper(), ip, port, branch)
+
+    def send(self, lines, body=b""):
+        text = "\r\n".join(lines) + "\r\nContent-Length: %d\r\n\r\n" % \
+            len(body)
+        self.ua.t.send(text.encode() + body)
+
+    def next(self, timeout=3.0, want=None):
+        """The next message (of a kind, if given)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            raw = self.ua.t.recv(max(0.05, end - time.time()))
+            if not raw:
+                continue
+            m = Msg(raw)
+            if want is None or m.method == want or m.code == want or \
+               (want == "final" and m.code and m.code >= 200):
+                return m
+        return None
+
+    def answer(self, req, code, reason="OK", tag=None, extra=()):
+        keep = req.hdrs("via", "from", "call-id", "cseq", "record-route")
+        to = req.get("to")
+        if tag and "tag=" not in to:
+            to += ";tag=" + tag
+        lines = ["SIP/2.0 %d %s" % (code, reason)] + keep + \
+            ["To: " + to] + list(extra)
+        self.send(lines)
+
+
+def invite_lines(caller, callee, callid, cseq, branch, auth=None):
+    lines = ["INVITE sip:%s@%s SIP/2.0" % (callee, app.domain),
+             caller.via(branch), "Max-Forwards: 70",
+             "From: <sip:%s@%s>;tag=a%s" % (caller.user, app.domain,
+                                            callid[:6]),
+             "To: <sip:%s@%s>" % (callee, app.domain),
+             "Call-ID: " + callid, "CSeq: %d INVITE" % cseq,
+             "Contact: <%s>" % caller.contact,
+             "Content-Type: application/sdp"]
+    if auth:
+        lines.append(auth)
+    return lines
+
+
+def ack_non2xx(caller, inv_lines, resp):
+    """Hop-by-hop ACK for a non-2xx final: same branch and CSeq."""
+    lines = ["ACK " + inv_lines[0].split()[1] + " SIP/2.0", inv_lines[1],
+             "Max-Forwards: 70", inv_lines[3], "To: " + resp.get("to"),
+             inv_lines[5], inv_lines[6].replace("INVITE", "ACK")]
+    caller.send(lines)
+
+
+def call(caller, callee, cseq=1):
+    """INVITE, 407, ACK, INVITE with credentials; returns its lines."""
+    callid = "c" + sc.rand(10)
+    br = "z9hG4bK" + sc.rand(10)
+    lines = invite_lines(caller, callee, callid, cseq, br)
+    caller.send(lines, SDP)
+    r = caller.next(want="final")
+    if not r or r.code != 407:
+        return None, r
+    ack_non2xx(caller, lines, r)
+    ch = sc.parse_challenge(r.get("proxy-authenticate"))
+    caller.ua.nc = 0
+    auth = caller.ua.auth_header(ch, "INVITE", lines[0].split()[1]).replace(
+        "Authorization:", "Proxy-Authorization:", 1)
+    br2 = "z9hG4bK" + sc.rand(10)
+    lines = invite_lines(caller, callee, callid, cseq + 1, br2, auth)
+    caller.send(lines, SDP)
+    return lines, r
+
+
+try:
+    for u in ("alice", "bob", "carol"):
+        app.add_user(u, u + "pw")
+    app.start()
+    alice = Phone("alice", "alicepw")
+    b1 = Phone("bob", "bobpw")
+    b2 = Phone("bob", "bobpw", "tcp")
+    ok(all(p.register().code == 200 for p in (alice, b1, b2)),
+       "alice, and bob on UDP and on TCP, registered")
+
+    # ---- answered on one device, cancelled on the other
+    inv, first = call(alice, "bob")
+    ok(first and first.code == 407, "INVITE without credentials: 407")
+    trying = alice.next(want=100)
+    ok(trying is not None, "100 Trying comes back at once")
+    i1 = b1.next(want="INVITE")
+    i2 = b2.next(want="INVITE")
+    ok(i1 is not None and i2 is not None,
+       "the INVITE is forked to both of bob's devices")
+    rr = i2.get("record-route") if i2 else None
+    ok(rr and "flow=" in rr and i2.get("p-asserted-identity") ==
+       "<sip:alice@%s>" % app.domain and i2.body == SDP,
+       "... Record-Routed, with alice's asserted identity and the SDP",
+       i2 and i2.lines)
+    b1.answer(i1, 180, "Ringing", tag="b1")
+    ring = alice.next(want=180)
+    ok(ring is not None and "tag=b1" in ring.get("to"),
+       "bob's 180 Ringing reaches alice")
+    b2.answer(i2, 200, "OK", tag="b2",
+              extra=["Contact: <%s>" % b2.contact,
+                     "Content-Type: application/sdp"])
+    fin = alice.next(want="final")
+    ok(fin is not None and fin.code == 200 and "tag=b2" in fin.get("to")
+       and fin.get("record-route") == rr and len(fin.all("via")) == 1,
+       "the TCP device's 200 reaches alice, with the Record-Route and "
+       "her Via only", fin and fin.lines)
+    cancel = b1.next(want="CANCEL")
+    ok(cancel is not None, "the other device gets CANCEL")
+    if cancel:
+        b1.answer(cancel, 200, "OK")
+        b1.answer(i1, 487, "Request Terminated", tag="b1")
+        ack = b1.next(want="ACK")
+        ok(ack is not None, "... and the edge ACKs its 487")
+
+    # the ACK for the 200 and a BYE from bob, both along the route
+    callid = inv[5].split(": ", 1)[1]
+    alice.send(["ACK %s SIP/2.0" % b2.contact,
+                alice.via("z9hG4bK" + sc.rand(8)), "Route: " + rr,
+                "Max-Forwards: 70", inv[3], "To: " + fin.get("to"),
+                "Call-ID: " + callid, "CSeq: 2 ACK"])
+    ack = b2.next(want="ACK")
+    ok(ack is not None, "alice's ACK reaches bob's TCP device through "
+       "the edge")
+    b2.send(["BYE %s SIP/2.0" % alice.contact,
+             b2.via("z9hG4bK" + sc.rand(8)), "Route: " + rr,
+             "Max-Forwards: 70", "From: " + fin.get("to"),
+             "To: " + inv[3].split(": ", 1)[1], "Call-ID: " + callid,
+             "CSeq: 1 BYE"])
+    bye = alice.next(want="BYE")
+    ok(bye is not None, "bob's BYE reaches alice on her flow")
+    if bye:
+        alice.answer(bye, 200, "OK")
+    done = b2.next(want=200)
+    ok(done is not None, "... and her 200 reaches bob")
+
+    # ---- busy everywhere
+    inv, _ = call(alice, "bob", 10)
+    alice.next(want=100)
+    i1, i2 = b1.next(want="INVITE"), b2.next(want="INVITE")
+    b1.answer(i1, 486, "Busy Here", tag="x1")
+    b2.answer(i2, 486, "Busy Here", tag="x2")
+    fin = alice.next(want="final")
+    ok(fin is not None and fin.code == 486, "busy on both devices: 486",
+       fin and fin.first)
+    if fin:
+        ack_non2xx(alice, inv, fin)
+
+    # ---- the caller cancels while it rings
+    inv, _ = call(alice, "bob", 20)
+    alice.next(want=100)
+    i1, i2 = b1.next(want="INVITE"), b2.next(want="INVITE")
+    # a branch is CANCELled only after a provisional (RFC 3261 §9.1)
+    b2.answer(i2, 100, "Trying")
+    b1.answer(i1, 180, "Ringing", tag="y1")
+    alice.next(want=180)
+    alice.send(["CANCEL " + inv[0].split()[1] + " SIP/2.0", inv[1],
+                "Max-Forwards: 70", inv[3], inv[4], inv[5],
+                inv[6].replace("INVITE", "CANCEL")])
+    got = [alice.next(want="final"), alice.next(want="final")]
+    codes = sorted(m.code for m in got if m)
+    ok(codes == [200, 487], "CANCEL: 200 for it, 487 for the INVITE",
+       codes)
+    for m in got:
+        if m and m.code == 487:
+            ack_non2xx(alice, inv, m)
+    c1, c2 = b1.next(want="CANCEL"), b2.next(want="CANCEL")
+    ok(c1 is not None and c2 is not None,
+       "both ringing devices get CANCEL")
+    for p, i, c in ((b1, i1, c1), (b2, i2, c2)):
+        if c:
+            p.answer(c, 200, "OK")
+            p.answer(i, 487, "Request Terminated", tag="z")
+
+    # ---- nobody there
+    inv, _ = call(alice, "nobody", 30)
+    fin = alice.next(want="final")
+    ok(fin is not None and fin.code == 404, "an unknown user: 404",
+       fin and fin.first)
+    if fin:
+        ack_non2xx(alice, inv, fin)
+    inv, _ = call(alice, "carol", 40)
+    fin = alice.next(want="final")
+    ok(fin is not None and fin.code == 480, "a user with no device: 480",
+       fin and fin.first)
+    ok(app.alive(), "the edge is alive")
+finally:
+    app.close(tap)
+
+sys.exit(tap.done())

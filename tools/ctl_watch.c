@@ -46,9 +46,9 @@ int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 	struct watch w = { .count = count };
 	int err;
 
-	if (strcmp(topic, "reg")) {
-		fprintf(stderr, "lamplightctl: unknown topic '%s' (reg)\n",
-			topic);
+	if (strcmp(topic, "reg") && strcmp(topic, "dialog")) {
+		fprintf(stderr, "lamplightctl: unknown topic '%s' (reg, "
+			"dialog)\n", topic);
 		return EINVAL;
 	}
 	tmr_init(&w.tmr);

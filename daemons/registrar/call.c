@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "flow.h"
 #include "fwd.h"
+#include "dialog.h"
 #include "call.h"
 
 #define TIMER_C_MS (180 * 1000)
@@ -131,6 +132,8 @@ static void branch_ended(struct call *c)
 			relay(c, c->best, c->best_code);
 		else
 			final_code(c, 408, "Request Timeout");
+		dialogs_end(c->r->dialogs, &c->msg->callid,
+			    c->best ? "rejected" : "failed");
 	}
 	mem_deref(c);
 }
@@ -152,24 +155,19 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 			if (mb)
 				relay(c, mb, msg->scode);
 			mem_deref(mb);
+			dialogs_response(c->r->dialogs, c->msg, msg);
 		}
 		return;
 	}
 	b->req = NULL;         /* libre let go of it before calling us */
 	b->done = true;
-	if (!err && msg && msg->scode < 300) {
+	if (!err && msg && (msg->scode < 300 || msg->scode >= 600)) {
+		/* the first 2xx wins; a 6xx ends the call everywhere */
 		mb = strip_via(msg);
 		if (mb && !c->final) {
 			relay(c, mb, msg->scode);
 			cancel_others(c, b);
-		}
-		mem_deref(mb);
-	}
-	else if (!err && msg && msg->scode >= 600) {
-		mb = strip_via(msg);
-		if (mb && !c->final) {
-			relay(c, mb, msg->scode);
-			cancel_others(c, b);
+			dialogs_response(c->r->dialogs, c->msg, msg);
 		}
 		mem_deref(mb);
 	}
@@ -189,6 +187,7 @@ static void cancel_h(void *arg)
 	log_sip(LOG_INFO, c->msg, NULL, "INVITE cancelled by the caller");
 	cancel_others(c, NULL);
 	final_code(c, 487, "Request Terminated");
+	dialogs_end(c->r->dialogs, &c->msg->callid, "cancelled");
 }
 
 static void timer_c_h(void *arg)
@@ -199,6 +198,7 @@ static void timer_c_h(void *arg)
 		TIMER_C_MS / 1000);
 	cancel_others(c, NULL);
 	final_code(c, 480, "Temporarily Unavailable");
+	dialogs_end(c->r->dialogs, &c->msg->callid, "no answer");
 }
 
 void call_invite(struct registrar *r, const struct sip_msg *msg)
@@ -279,6 +279,7 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		goto out;
 	}
 	tmr_start(&c->timer_c, TIMER_C_MS, timer_c_h, c);
+	dialogs_invite(r->dialogs, msg, u->username, callee->username);
 	log_sip(LOG_INFO, msg, u->username, "INVITE to '%r': %u device(s)",
 		&msg->uri.user, c->n);
 	c = NULL;              /* the branches own it until the last ends */

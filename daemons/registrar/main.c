@@ -20,6 +20,7 @@
 #include "location.h"
 #include "registrar.h"
 #include "probe.h"
+#include "dialog.h"
 
 struct app {
 	const char *conf_path;
@@ -35,6 +36,7 @@ struct app {
 	struct tls *tls;
 	struct lpdaemon *daemon;
 	struct prober *prober;
+	struct dialogs *dialogs;
 	struct registrar reg;
 };
 
@@ -234,6 +236,10 @@ int main(int argc, char **argv)
 	a.reg.users = a.users;
 	a.reg.nonces = a.nonces;
 	a.reg.loc = a.loc;
+	err = dialogs_alloc(&a.dialogs, a.pub, a.conf->domain);
+	if (err)
+		goto out;
+	a.reg.dialogs = a.dialogs;
 	err = registrar_listen(&a.reg);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
@@ -253,6 +259,7 @@ int main(int argc, char **argv)
 		log_err("exiting: %m", err);
 	a.daemon = mem_deref(a.daemon);
 	a.prober = mem_deref(a.prober);
+	a.dialogs = mem_deref(a.dialogs);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	if (a.sip)
 		sip_close(a.sip, true);

@@ -10,6 +10,7 @@ struct conf;
 struct users_cache;
 struct nonce_ctx;
 struct location;
+struct dialogs;
 
 struct registrar {
 	const struct conf *conf;
@@ -18,6 +19,7 @@ struct registrar {
 	struct users_cache *users;
 	struct nonce_ctx *nonces;
 	struct location *loc;
+	struct dialogs *dialogs;
 };
 
 int  registrar_listen(struct registrar *r);

@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "flow.h"
 #include "fwd.h"
+#include "dialog.h"
 #include "route.h"
 #include "sipuri.h"
 
@@ -332,6 +333,8 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			return;
 		}
 	}
+	if (!pl_strcmp(&msg->met, "BYE"))
+		dialogs_end(r->dialogs, &msg->callid, "bye");
 	if (fwd_request(r, msg, &b, 1, &o))
 		reply(r, msg, 500, "Server Internal Error");
 }

@@ -16,8 +16,10 @@ caller's CANCEL gives 487 and reaches the ringing devices; an unknown user
           <- BYE <------------------------------------- BYE (Route)
 """
 
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -158,6 +160,11 @@ try:
     b2 = Phone("bob", "bobpw", "tcp")
     ok(all(p.register().code == 200 for p in (alice, b1, b2)),
        "alice, and bob on UDP and on TCP, registered")
+    watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch",
+                              "dialog", "--timeout", "12"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    callids = []
 
     # ---- answered on one device, cancelled on the other
     inv, first = call(alice, "bob")
@@ -195,6 +202,7 @@ try:
 
     # the ACK for the 200 and a BYE from bob, both along the route
     callid = inv[5].split(": ", 1)[1]
+    callids.append(callid)
     alice.send(["ACK %s SIP/2.0" % b2.contact,
                 alice.via("z9hG4bK" + sc.rand(8)), "Route: " + rr,
                 "Max-Forwards: 70", inv[3], "To: " + fin.get("to"),
@@ -216,6 +224,7 @@ try:
 
     # ---- busy everywhere
     inv, _ = call(alice, "bob", 10)
+    callids.append(inv[5].split(": ", 1)[1])
     alice.next(want=100)
     i1, i2 = b1.next(want="INVITE"), b2.next(want="INVITE")
     b1.answer(i1, 486, "Busy Here", tag="x1")
@@ -228,6 +237,7 @@ try:
 
     # ---- the caller cancels while it rings
     inv, _ = call(alice, "bob", 20)
+    callids.append(inv[5].split(": ", 1)[1])
     alice.next(want=100)
     i1, i2 = b1.next(want="INVITE"), b2.next(want="INVITE")
     # a branch is CANCELled only after a provisional (RFC 3261 §9.1)
@@ -263,6 +273,43 @@ try:
     fin = alice.next(want="final")
     ok(fin is not None and fin.code == 480, "a user with no device: 480",
        fin and fin.first)
+    # ---- what a bus subscriber saw
+    evs = [json.loads(ln) for ln in watch.communicate(timeout=30)[0]
+           .splitlines() if ln.strip()]
+
+    def seq(user, cid):
+        return [(e["type"], e["data"]["state"], e["data"].get("reason"))
+                for e in evs if e["key"] == "%s/%s" % (user, cid)]
+
+    answered, busy, cancelled = callids
+    want = [("set", "trying", None), ("set", "early", None),
+            ("set", "confirmed", None), ("del", "terminated", "bye")]
+    ok(seq("alice", answered) == want and seq("bob", answered) == want,
+       "the bus shows trying, early, confirmed, terminated (bye) in "
+       "order for both users", (seq("alice", answered),
+                                seq("bob", answered)))
+    conf = [e["data"] for e in evs
+            if e["key"] in ("alice/" + answered, "bob/" + answered)
+            and e["data"]["state"] == "confirmed"]
+    a = [x for x in conf if x["user"] == "alice"]
+    b = [x for x in conf if x["user"] == "bob"]
+    ok(a and b and a[0]["direction"] == "initiator" and
+       b[0]["direction"] == "recipient" and a[0]["remote_tag"] == "b2" and
+       b[0]["local_tag"] == "b2" and a[0]["local_tag"] ==
+       b[0]["remote_tag"] and a[0]["peer"] == "sip:bob@" + app.domain and
+       b[0]["peer"] == "sip:alice@" + app.domain and
+       b[0]["peer_target"] == alice.contact and
+       a[0]["peer_target"] == b2.contact,
+       "each side's direction, tags, peer and target", conf)
+    ok(seq("alice", busy)[-1:] == [("del", "terminated", "rejected")] and
+       seq("bob", busy)[-1:] == [("del", "terminated", "rejected")],
+       "a busy call ends terminated (rejected) for both",
+       seq("alice", busy))
+    ok(seq("alice", cancelled)[-1:] ==
+       [("del", "terminated", "cancelled")] and
+       ("set", "early", None) in seq("bob", cancelled),
+       "a cancelled call: early, then terminated (cancelled)",
+       seq("bob", cancelled))
     ok(app.alive(), "the edge is alive")
 finally:
     app.close(tap)

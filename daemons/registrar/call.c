@@ -63,35 +63,6 @@ static void reply(struct registrar *r, const struct sip_msg *msg,
 			 "Content-Length: 0\r\n\r\n");
 }
 
-/* the answer to relay: all but our Via */
-static struct mbuf *strip_via(const struct sip_msg *msg)
-{
-	struct mbuf *mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
-	bool first = true;
-	struct le *le;
-	int err;
-
-	if (!mb)
-		return NULL;
-	err = mbuf_printf(mb, "SIP/2.0 %u %r\r\n", msg->scode, &msg->reason);
-	for (le = list_head(&msg->hdrl); le && !err; le = le->next) {
-		const struct sip_hdr *h = le->data;
-
-		if (h->id == SIP_HDR_VIA && first) {
-			first = false;
-			continue;
-		}
-		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
-	}
-	err = err ? err : mbuf_write_str(mb, "\r\n");
-	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
-					 mbuf_get_left(msg->mb));
-	if (err)
-		return mem_deref(mb);
-	mb->pos = 0;
-	return mb;
-}
-
 static void relay(struct call *c, struct mbuf *mb, uint16_t code)
 {
 	struct sa dst;
@@ -151,7 +122,7 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 
 	if (!err && msg && msg->scode < 200) {
 		if (msg->scode > 100 && !c->final) {
-			mb = strip_via(msg);
+			mb = fwd_strip_via(msg);
 			if (mb)
 				relay(c, mb, msg->scode);
 			mem_deref(mb);
@@ -163,7 +134,7 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	b->done = true;
 	if (!err && msg && (msg->scode < 300 || msg->scode >= 600)) {
 		/* the first 2xx wins; a 6xx ends the call everywhere */
-		mb = strip_via(msg);
+		mb = fwd_strip_via(msg);
 		if (mb && !c->final) {
 			relay(c, mb, msg->scode);
 			cancel_others(c, b);
@@ -173,7 +144,7 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	}
 	else if (!err && msg && better(msg->scode, c->best_code)) {
 		mem_deref(c->best);
-		c->best = strip_via(msg);
+		c->best = fwd_strip_via(msg);
 		c->best_code = c->best ? msg->scode : 0;
 	}
 	branch_ended(c);

@@ -88,7 +88,7 @@ static void relay(struct fwd *f, struct mbuf *mb, uint16_t code)
 }
 
 /* The answer as we relay it: every header but the top Via (ours). */
-static struct mbuf *strip_via(const struct sip_msg *msg)
+struct mbuf *fwd_strip_via(const struct sip_msg *msg)
 {
 	struct mbuf *mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
 	bool first = true;
@@ -110,7 +110,10 @@ static struct mbuf *strip_via(const struct sip_msg *msg)
 	err = err ? err : mbuf_write_str(mb, "\r\n");
 	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
 					 mbuf_get_left(msg->mb));
-	return err ? mem_deref(mb) : mb;
+	if (err)
+		return mem_deref(mb);
+	mb->pos = 0;
+	return mb;
 }
 
 static bool better(uint16_t code, uint16_t best)
@@ -145,14 +148,14 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	b->done = true;
 	if (!err && msg) {
 		if (msg->scode < 300 && !f->answered) {
-			struct mbuf *mb = strip_via(msg);
+			struct mbuf *mb = fwd_strip_via(msg);
 			if (mb)
 				relay(f, mb, msg->scode);
 			mem_deref(mb);
 		}
 		else if (better(msg->scode, f->best_code)) {
 			mem_deref(f->best);
-			f->best = strip_via(msg);
+			f->best = fwd_strip_via(msg);
 			f->best_code = f->best ? msg->scode : 0;
 		}
 	}

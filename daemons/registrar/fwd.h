@@ -31,5 +31,6 @@ int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 		      const struct sa *addr);
 int fwd_build(struct mbuf *mb, const struct registrar *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o);
+struct mbuf *fwd_strip_via(const struct sip_msg *msg);
 
 #endif

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "log.h"
 #include "registrar.h"
+#include "route.h"
 #include "fwd.h"
 
 #define RETRY_AFTER 5
@@ -187,6 +188,8 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 {
 	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
 	unsigned popped = 0;
+	/* our own Routes on top go, always (RFC 3261 §16.4) */
+	unsigned pop = route_ours_on_top(r, msg);
 	struct le *le;
 	int err = 0;
 
@@ -199,7 +202,7 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 		case SIP_HDR_PROXY_AUTHORIZATION:
 			continue;
 		case SIP_HDR_ROUTE:
-			if (popped < o->pop_routes) {
+			if (popped < pop) {
 				++popped;
 				continue;
 			}

@@ -18,7 +18,6 @@ struct fwd_branch {
 
 struct fwd_opts {
 	const char *pai_user;      /* assert this user; NULL: none */
-	unsigned pop_routes;       /* how many top Routes are ours */
 	const char *record_route;  /* a Record-Route value to add */
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */

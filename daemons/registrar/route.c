@@ -188,6 +188,8 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 /* ---- loose routing ---- */
 
 static bool uri_matches(const struct uri *u, const char *s);
+static bool route_ack_routable(struct registrar *r,
+			       const struct sip_msg *msg);
 
 /* The device a request inside a call is for: a binding of the To user
  * whose contact is the Request-URI. */
@@ -241,6 +243,11 @@ static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	return true;
 }
 
+/* Our Route on top of a request inside a dialog, or carrying a flow
+ * token: loose routing. Our Route on a new request without a token is an
+ * outbound-proxy route set preloaded by the phone (RFC 3261 §8.1.2): the
+ * request is ours to handle like any other, and fwd_build drops the
+ * Route. */
 bool route_is_ours(const struct registrar *r, const struct sip_msg *msg)
 {
 	struct route_scan s;
@@ -248,7 +255,18 @@ bool route_is_ours(const struct registrar *r, const struct sip_msg *msg)
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
-	return s.ours > 0;
+	return s.ours > 0 && (pl_isset(&msg->to.tag) || pl_isset(&s.flow));
+}
+
+unsigned route_ours_on_top(const struct registrar *r,
+			   const struct sip_msg *msg)
+{
+	struct route_scan s;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
+	return s.ours;
 }
 
 void route_loose(struct registrar *r, const struct sip_msg *msg)
@@ -257,12 +275,16 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 	struct fwd_branch b;
 	struct fwd_opts o;
 
+	/* an ACK is never answered: one we cannot route (the ACK of a
+	 * stateless 407 of ours, say) ends here */
+	if (!pl_strcmp(&msg->met, "ACK") && !route_ack_routable(r, msg))
+		return;
+
 	memset(&s, 0, sizeof(s));
 	memset(&b, 0, sizeof(b));
 	memset(&o, 0, sizeof(o));
 	s.r = r;
 	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
-	o.pop_routes = s.ours;
 
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
 		reply(r, msg, 483, "Too Many Hops");
@@ -337,6 +359,20 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 		dialogs_end(r->dialogs, &msg->callid, "bye");
 	if (fwd_request(r, msg, &b, 1, &o))
 		reply(r, msg, 500, "Server Internal Error");
+}
+
+/* An ACK goes on only along a dialog of ours: with a valid flow token. */
+static bool route_ack_routable(struct registrar *r, const struct sip_msg *msg)
+{
+	struct route_scan s;
+	enum sip_transp tp;
+	struct sa dst;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
+	return pl_isset(&s.flow) &&
+		!flow_token_decode(&s.flow, r->nonces, &tp, &dst);
 }
 
 /* ---- from back daemons to users ---- */

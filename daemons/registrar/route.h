@@ -19,6 +19,8 @@ enum route_service {
 bool route_handles(const struct sip_msg *msg);
 void route_request(struct registrar *r, const struct sip_msg *msg);
 bool route_is_ours(const struct registrar *r, const struct sip_msg *msg);
+unsigned route_ours_on_top(const struct registrar *r,
+			   const struct sip_msg *msg);
 void route_loose(struct registrar *r, const struct sip_msg *msg);
 bool route_from_backend(const struct registrar *r, const struct sip_msg *msg);
 void route_to_user(struct registrar *r, const struct sip_msg *msg);

@@ -1,11 +1,14 @@
 """test_baresip: a real soft client, baresip 1.0.0 from Debian (built on
 libre 1.1.0), registers to Lamplight over UDP and TCP and shows up in
-`lamplightctl status`; and the reason the default challenge is MD5 alone:
-this client gives up when SHA-256 is offered at all, even next to MD5.
+`lamplightctl status`; two of them call each other through Lamplight
+while a bus subscriber watches the call's states; and the reason the
+default challenge is MD5 alone: this client gives up when SHA-256 is
+offered at all, even next to MD5.
 
   baresip -> REGISTER ; <- 401 (MD5) ; -> REGISTER+auth ; <- 200
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +21,10 @@ tap = lptest.Tap()
 app = lptest.Appliance(lptest.build_dir())
 
 
-def baresip(user, password, transport, seconds=6):
+def baresip(user, password, transport, seconds=6, call=None):
+    """A baresip client; with call, one that dials that user at start.
+    Audio: L16 from a sine generator (no sound card here); it answers
+    calls by itself."""
     d = os.path.join(app.dir, "baresip-%s-%s" % (user, transport))
     os.makedirs(d, exist_ok=True)
     port = lptest.free_port_pair()
@@ -26,16 +32,24 @@ def baresip(user, password, transport, seconds=6):
         f.write("poll_method epoll\n"
                 "sip_listen 127.0.0.1:%d\n"
                 "module_path /usr/lib/baresip/modules\n"
+                "module l16.so\n"
+                "module ausine.so\n"
                 "module_app account.so\n"
+                "module_app menu.so\n"
+                "audio_source ausine,440\n"
+                "audio_player ausine,440\n"
                 "net_interface 127.0.0.1\n" % port)
     with open(os.path.join(d, "accounts"), "w") as f:
         f.write('<sip:%s@%s;transport=%s>;auth_pass=%s;'
-                'outbound="sip:127.0.0.1:%d;transport=%s";regint=600\n'
+                'outbound="sip:127.0.0.1:%d;transport=%s";regint=600;'
+                'answermode=auto\n'
                 % (user, app.domain, transport, password, app.port,
                    transport))
-    return subprocess.Popen(["baresip", "-f", d, "-t", str(seconds)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    cmd = ["baresip", "-f", d, "-t", str(seconds)]
+    if call:
+        cmd[1:1] = ["-e", "/dial sip:%s@%s" % (call, app.domain)]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def registered(user, transport, timeout=5.0):
@@ -64,6 +78,34 @@ try:
                "with its User-Agent" % tp.upper(), st + out)
         tap.ok("200 OK" in out, "baresip reports 200 OK over %s" %
                tp.upper(), out)
+
+    # two baresip clients call each other through Lamplight; a third
+    # party, a bus subscriber, sees every state of the call
+    callee = baresip("bob", "bob-pw", "udp", seconds=10)
+    registered("bob", "udp")
+    watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch",
+                              "dialog", "--timeout", "9"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    caller = baresip("alice", "alice-pw", "udp", seconds=4, call="bob")
+    co = caller.communicate(timeout=30)[0]
+    bo = callee.communicate(timeout=30)[0]
+    tap.ok("Call established: sip:bob@" + app.domain in co and
+           "Call established: sip:alice@" + app.domain in bo,
+           "alice calls bob through Lamplight; both say the call is "
+           "established", co[-1500:] + bo[-1500:])
+    tap.ok("terminated" in co and "terminated" in bo,
+           "alice hangs up; the BYE reaches bob", bo[-800:])
+    evs = [json.loads(ln) for ln in watch.communicate(timeout=30)[0]
+           .splitlines() if ln.strip()]
+    states = {}
+    for e in evs:
+        states.setdefault(e["data"]["user"], []).append(
+            e["data"]["state"])
+    want = ["trying", "early", "confirmed", "terminated"]
+    tap.ok(states.get("alice") == want and states.get("bob") == want,
+           "a bus subscriber sees trying, early, confirmed, terminated "
+           "for both users", states)
 
     p = baresip("carol", "carol-pw", "udp", seconds=3)
     out = p.communicate(timeout=20)[0]

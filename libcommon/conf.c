@@ -131,7 +131,7 @@ int conf_parse_algs(enum digest_alg *algs, unsigned *count, const char *s)
 /* "udp:127.0.0.1:5060", "tcp:[::1]:5060", "tls:127.0.0.1:5061" */
 static int parse_listen(struct conf_listen *l, const struct pl *val)
 {
-	struct pl tp, host, port;
+	struct pl tp, host;
 	struct sa sa;
 
 	if (re_regex(val->p, val->l, "[a-z]+:[^]+", &tp, &host))
@@ -149,7 +149,6 @@ static int parse_listen(struct conf_listen *l, const struct pl *val)
 		return EINVAL;
 	if (!sa_isset(&sa, SA_ADDR) || !sa_port(&sa))
 		return EINVAL;       /* libre binds no wildcard (LIBRE.md) */
-	(void)port;
 	if (re_snprintf(l->addr, sizeof(l->addr), "%j", &sa) < 0)
 		return EINVAL;
 	l->port = sa_port(&sa);

@@ -184,3 +184,34 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	mem_deref(u);
 	return EACCES;
 }
+
+/* What every out-of-dialog request of a user must pass before the edge
+ * forwards it: Max-Forwards left (483), credentials (407), and a From
+ * that is the authenticated user of our domain (403). 0 and *userp set,
+ * or the answer was sent. */
+int auth_from_user(struct registrar *r, const struct sip_msg *msg,
+		   struct user_rec **userp)
+{
+	struct user_rec *u = NULL;
+
+	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
+		(void)sip_replyf(r->sip, msg, 483, "Too Many Hops",
+				 "Content-Length: 0\r\n\r\n");
+		return EPERM;
+	}
+	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
+		return EACCES;
+	if (pl_strcmp(&msg->from.uri.user, u->username) ||
+	    !registrar_is_local(r, &msg->from.uri)) {
+		log_sip(LOG_NOTICE, msg, u->username, "%r with From '%r': "
+			"refused, not the authenticated user", &msg->met,
+			&msg->from.auri);
+		(void)sip_replyf(r->sip, msg, 403, "Forbidden: From Is Not The "
+				 "Authenticated User",
+				 "Content-Length: 0\r\n\r\n");
+		mem_deref(u);
+		return EPERM;
+	}
+	*userp = u;
+	return 0;
+}

@@ -15,5 +15,7 @@ enum auth_kind {
 int auth_request(struct registrar *r, const struct sip_msg *msg,
 		 enum auth_kind kind, const struct pl *claimed,
 		 struct user_rec **userp);
+int auth_from_user(struct registrar *r, const struct sip_msg *msg,
+		   struct user_rec **userp);
 
 #endif

@@ -179,21 +179,11 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 	struct mbuf *mb = NULL;
 	struct call *c = NULL;
 	const struct aor *a;
-	char rr[256], tok[FLOW_TOKEN_MAX + 1];
+	char rr[256];
 	struct le *le;
 
-	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
-		reply(r, msg, 483, "Too Many Hops");
+	if (auth_from_user(r, msg, &u))
 		return;
-	}
-	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
-		return;
-	if (pl_strcmp(&msg->from.uri.user, u->username) ||
-	    !registrar_is_local(r, &msg->from.uri)) {
-		reply(r, msg, 403, "Forbidden: From Is Not The Authenticated "
-		      "User");
-		goto out;
-	}
 	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
 						&callee)) {
 		reply(r, msg, 404, "Not Found");
@@ -210,11 +200,8 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		goto fail;
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
 
-	if (flow_token_make(tok, sizeof(tok), r->nonces, msg->tp, &msg->src))
+	if (flow_record_route(rr, sizeof(rr), r->nonces, msg))
 		goto fail;
-	re_snprintf(rr, sizeof(rr), "<sip:%J;transport=%s;lr;flow=%s>",
-		    &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
-		    msg->tp == SIP_TRANSP_TLS ? "tls" : "udp", tok);
 	memset(&o, 0, sizeof(o));
 	o.pai_user = u->username;
 	o.record_route = rr;

@@ -77,3 +77,19 @@ int flow_token_decode(const struct pl *tok, struct nonce_ctx *key,
 	}
 	return sa_decode(addr, text + 1, strlen(text + 1)) ? EBADMSG : 0;
 }
+
+/* <sip:EDGE;transport=T;lr;flow=TOKEN> for the address the request came
+ * in on: what both ends send the dialog's requests to. */
+int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
+		      const struct sip_msg *msg)
+{
+	char tok[FLOW_TOKEN_MAX + 1];
+	int err = flow_token_make(tok, sizeof(tok), key, msg->tp, &msg->src);
+
+	if (err)
+		return err;
+	return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>",
+			   &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
+			   msg->tp == SIP_TRANSP_TLS ? "tls" : "udp",
+			   tok) < 0 ? ENOMEM : 0;
+}

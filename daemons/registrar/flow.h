@@ -15,5 +15,7 @@ int flow_token_make(char *out, size_t sz, struct nonce_ctx *key,
 		    enum sip_transp tp, const struct sa *src);
 int flow_token_decode(const struct pl *tok, struct nonce_ctx *key,
 		      enum sip_transp *tp, struct sa *addr);
+int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
+		      const struct sip_msg *msg);
 
 #endif

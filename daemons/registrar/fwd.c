@@ -126,16 +126,21 @@ static bool better(uint16_t code, uint16_t best)
 	return best < 600 && code < best;
 }
 
-static void branch_done(struct fwd *f)
+/* The best answer we have, or timeout_code; then the forward is over. */
+static void finish(struct fwd *f)
 {
-	if (--f->pending)
-		return;
 	if (f->best)
 		relay(f, f->best, f->best_code);
 	else
 		answer_code(f, f->timeout_code, f->timeout_code == 503 ?
 			    "Service Unavailable" : "Request Timeout");
 	mem_deref(f);
+}
+
+static void branch_done(struct fwd *f)
+{
+	if (!--f->pending)
+		finish(f);
 }
 
 static void resp_h(int err, const struct sip_msg *msg, void *arg)
@@ -173,16 +178,11 @@ static void timeout_h(void *arg)
 
 	log_sip(LOG_WARNING, f->msg, NULL, "%r %s: no answer in %u ms",
 		&f->msg->met, f->what, f->r->conf->route_timeout);
-	if (f->best)
-		relay(f, f->best, f->best_code);
-	else
-		answer_code(f, f->timeout_code, f->timeout_code == 503 ?
-			    "Service Unavailable" : "Request Timeout");
-	mem_deref(f);
+	finish(f);
 }
 
-/* Every header but Max-Forwards (decremented), P-Asserted-Identity and
- * Proxy-Authorization, and our own Route when asked; then what we add. */
+/* Every header but Max-Forwards (decremented), P-Asserted-Identity,
+ * Proxy-Authorization and our own Routes on top; then what we add. */
 int fwd_build(struct mbuf *mb, const struct registrar *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o)
 {

@@ -106,24 +106,6 @@ static int service_of(struct registrar *r, const struct sip_msg *msg)
 	return -1;
 }
 
-/* <sip:EDGE;transport=T;lr;flow=TOKEN> for the address the request came
- * in on: what the device and the back daemon send the dialog's requests
- * to. */
-static int record_route(char *buf, size_t sz, struct registrar *r,
-			const struct sip_msg *msg)
-{
-	char tok[FLOW_TOKEN_MAX + 1];
-	int err = flow_token_make(tok, sizeof(tok), r->nonces, msg->tp,
-				  &msg->src);
-
-	if (err)
-		return err;
-	return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>",
-			   &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
-			   msg->tp == SIP_TRANSP_TLS ? "tls" : "udp",
-			   tok) < 0 ? ENOMEM : 0;
-}
-
 void route_request(struct registrar *r, const struct sip_msg *msg)
 {
 	struct fwd_branch b;
@@ -132,23 +114,8 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 	char rr[256];
 	int svc;
 
-	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
-		reply(r, msg, 483, "Too Many Hops");
+	if (auth_from_user(r, msg, &u))
 		return;
-	}
-	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
-		return;
-
-	/* the authenticated user speaks only for itself */
-	if (pl_strcmp(&msg->from.uri.user, u->username) ||
-	    !registrar_is_local(r, &msg->from.uri)) {
-		log_sip(LOG_NOTICE, msg, u->username, "%r with From '%r': "
-			"refused, not the authenticated user", &msg->met,
-			&msg->from.auri);
-		reply(r, msg, 403, "Forbidden: From Is Not The Authenticated "
-		      "User");
-		goto out;
-	}
 
 	svc = service_of(r, msg);
 	if (svc < 0)
@@ -170,7 +137,7 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 		goto out;
 	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE")) {
-		if (record_route(rr, sizeof(rr), r, msg)) {
+		if (flow_record_route(rr, sizeof(rr), r->nonces, msg)) {
 			reply(r, msg, 500, "Server Internal Error");
 			goto out;
 		}

@@ -187,8 +187,7 @@ static void checkpoints(void)
 	after = fsize(p);
 	ok(after > before + 100000, "the database file took the rows only "
 	   "from the checkpoint thread (%ld -> %ld bytes)", before, after);
-	mem_deref(st);
-	ok(1, "the thread stops with its store (no hang)");
+	mem_deref(st);         /* joins the thread: a hang times out */
 }
 
 int main(void)

@@ -273,9 +273,10 @@ struct topic {
 
 struct kv {
 	struct le he;
-	char *topic;
+	char *topic;           /* NULL in a subscriber's view: one topic */
 	char *key;
 	char *json;
+	bool fresh;            /* subscriber: seen in the current snapshot */
 };
 
 struct bus_pub {
@@ -441,6 +442,13 @@ static int pub_change(struct bus_pub *pub, const char *topic, const char *key,
 	return err;
 }
 
+int bus_pub_topic(struct bus_pub *pub, const char *topic)
+{
+	if (!pub || !topic)
+		return EINVAL;
+	return topic_get(pub, topic, true) ? 0 : ENOMEM;
+}
+
 int bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
 		const struct odict *data)
 {
@@ -591,6 +599,7 @@ struct bus_sub {
 	uint32_t npending;
 	struct tmr req_tmr;
 	uint32_t resyncs;
+	struct hash *view;     /* key -> last message: what we were told */
 	bus_reset_h *reseth;
 	bus_update_h *updh;
 	void *arg;
@@ -624,8 +633,76 @@ static void sub_destructor(void *arg)
 	zsock_close(&sub->dealer);
 	plist_clear(&sub->snap);
 	plist_clear(&sub->pending);
+	hash_apply(sub->view, kv_apply_deref, NULL);
+	mem_deref(sub->view);
 	mem_deref(sub->topic);
 	mem_deref(sub->bus);
+}
+
+static bool view_cmp(struct le *le, void *arg)
+{
+	const struct kv *kv = le->data;
+
+	return !strcmp(kv->key, arg);
+}
+
+/* Keep the subscriber's view in step with a message it applies. */
+static void view_apply(struct bus_sub *sub, const struct bus_msg *m,
+		       const struct pl *json)
+{
+	uint32_t h = hash_joaat_str(m->key);
+	struct kv *kv = list_ledata(hash_lookup(sub->view, h, view_cmp,
+						(void *)m->key));
+
+	if (!strcmp(m->type, "del")) {
+		mem_deref(kv);
+		return;
+	}
+	if (strcmp(m->type, "set"))
+		return;
+	if (!kv) {
+		kv = mem_zalloc(sizeof(*kv), kv_destructor);
+		if (!kv || str_dup(&kv->key, m->key)) {
+			mem_deref(kv);
+			return;
+		}
+		hash_append(sub->view, h, &kv->he, kv);
+	}
+	kv->json = mem_deref(kv->json);
+	(void)pl_strdup(&kv->json, json);
+	kv->fresh = true;
+}
+
+static bool view_unmark(struct le *le, void *arg)
+{
+	struct kv *kv = le->data;
+
+	(void)arg;
+	kv->fresh = false;
+	return false;
+}
+
+/* A key that the new snapshot does not hold is gone: say so with a `del`
+ * carrying its last value and "resync": true, then forget it. */
+static bool view_sweep(struct le *le, void *arg)
+{
+	struct bus_sub *sub = arg;
+	struct kv *kv = le->data;
+	struct bus_msg m;
+
+	if (kv->fresh)
+		return false;
+	if (kv->json && !bus_msg_decode(&m, kv->json, strlen(kv->json))) {
+		odict_entry_del(m.root, "type");
+		if (!odict_entry_add(m.root, "type", ODICT_STRING, "del") &&
+		    !odict_entry_add(m.root, "resync", ODICT_BOOL, true)) {
+			m.type = "del";
+			sub->updh(&m, sub->arg);
+		}
+		mem_deref(m.root);
+	}
+	mem_deref(kv);
+	return false;
 }
 
 static void request_snapshot(struct bus_sub *sub);
@@ -667,7 +744,8 @@ static void add_pending(struct bus_sub *sub, const struct pl *json)
 }
 
 /* Apply one live update; false if a resync was started. */
-static bool live(struct bus_sub *sub, const struct bus_msg *m)
+static bool live(struct bus_sub *sub, const struct bus_msg *m,
+		 const struct pl *json)
 {
 	bool hb = !strcmp(m->type, "hb");
 
@@ -676,6 +754,7 @@ static bool live(struct bus_sub *sub, const struct bus_msg *m)
 		if (hb)
 			return true;
 		sub->st.seq = m->seq;
+		view_apply(sub, m, json);
 		sub->updh(m, sub->arg);
 		return true;
 	case BUS_SEQ_DUP:
@@ -701,7 +780,7 @@ static void sub_recv_h(struct zsock *z, unsigned n, const struct pl *frames,
 	}
 	if (bus_msg_decode(&m, frames[1].p, frames[1].l))
 		return;
-	if (!strcmp(m.topic, sub->topic) && !live(sub, &m))
+	if (!strcmp(m.topic, sub->topic) && !live(sub, &m, &frames[1]))
 		add_pending(sub, &frames[1]);
 	mem_deref(m.root);
 }
@@ -717,16 +796,21 @@ static void finish_sync(struct bus_sub *sub, const struct bus_msg *end)
 
 	if (sub->reseth)
 		sub->reseth(sub->arg);
+	hash_apply(sub->view, view_unmark, NULL);
 	for (le = sub->snap.head; le; le = le->next) {
 		struct pending *p = le->data;
 		struct bus_msg m;
+		struct pl json;
 
 		if (bus_msg_decode(&m, p->json, strlen(p->json)))
 			continue;
+		pl_set_str(&json, p->json);
+		view_apply(sub, &m, &json);
 		sub->updh(&m, sub->arg);
 		mem_deref(m.root);
 	}
 	plist_clear(&sub->snap);
+	hash_apply(sub->view, view_sweep, sub);
 
 	/* what came while we waited, in order; a gap here starts over */
 	while ((le = sub->pending.head)) {
@@ -735,8 +819,11 @@ static void finish_sync(struct bus_sub *sub, const struct bus_msg *end)
 		bool ok = true;
 
 		if (!bus_msg_decode(&m, p->json, strlen(p->json))) {
+			struct pl json;
+
+			pl_set_str(&json, p->json);
 			if (!strcmp(m.topic, sub->topic))
-				ok = live(sub, &m);
+				ok = live(sub, &m, &json);
 			mem_deref(m.root);
 		}
 		if (!ok)
@@ -796,6 +883,7 @@ int bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
 	tmr_init(&sub->req_tmr);
 
 	err = str_dup(&sub->topic, topic);
+	err = err ? err : hash_alloc(&sub->view, 1024);
 	err = err ? err : re_sdprintf(&prefix, "%s:", topic);
 	if (err)
 		goto out;

@@ -38,6 +38,9 @@ int  bus_alloc(struct bus **busp);
 int  bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 		   const char *pub_ep, const char *snap_ep,
 		   uint32_t heartbeat_ms);
+/* Declare a topic before its first change, so that it has heartbeats from
+ * the start: a subscriber learns of a restart from them. */
+int  bus_pub_topic(struct bus_pub *pub, const char *topic);
 int  bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
 		 const struct odict *data);
 int  bus_pub_del(struct bus_pub *pub, const char *topic, const char *key,

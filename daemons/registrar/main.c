@@ -211,6 +211,8 @@ int main(int argc, char **argv)
 					a.conf->bus_registrar_pub,
 					a.conf->bus_registrar_snapshot,
 					a.conf->bus_heartbeat * 1000);
+	err = err ? err : bus_pub_topic(a.pub, "reg");
+	err = err ? err : bus_pub_topic(a.pub, "dialog");
 	if (err) {
 		log_err("bus '%s' / '%s': %m", a.conf->bus_registrar_pub,
 			a.conf->bus_registrar_snapshot, err);

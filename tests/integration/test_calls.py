@@ -19,6 +19,7 @@ caller's CANCEL gives 487 and reaches the ringing devices; an unknown user
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ import sipclient as sc  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
-app = lptest.Appliance(lptest.build_dir())
+app = lptest.Appliance(lptest.build_dir(), "bus_heartbeat = 1\n")
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n" \
       b"t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 
@@ -273,6 +274,8 @@ try:
     fin = alice.next(want="final")
     ok(fin is not None and fin.code == 480, "a user with no device: 480",
        fin and fin.first)
+    if fin:
+        ack_non2xx(alice, inv, fin)
     # ---- what a bus subscriber saw
     evs = [json.loads(ln) for ln in watch.communicate(timeout=30)[0]
            .splitlines() if ln.strip()]
@@ -311,6 +314,43 @@ try:
        "a cancelled call: early, then terminated (cancelled)",
        seq("bob", cancelled))
     ok(app.alive(), "the edge is alive")
+
+    # ---- the edge dies mid-call: the call is over for the bus
+    watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch",
+                              "dialog", "--timeout", "10"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    inv, _ = call(alice, "bob", 50)
+    callid = inv[5].split(": ", 1)[1]
+    alice.next(want=100)
+    i1, i2 = b1.next(want="INVITE"), b2.next(want="INVITE")
+    b1.answer(i1, 180, "Ringing", tag="k1")
+    b1.answer(i1, 200, "OK", tag="k1",
+              extra=["Contact: <%s>" % b1.contact,
+                     "Content-Type: application/sdp"])
+    fin = alice.next(want="final")
+    if fin and fin.code == 200:
+        alice.send(["ACK %s SIP/2.0" % b1.contact,
+                    alice.via("z9hG4bK" + sc.rand(8)),
+                    "Route: " + fin.get("record-route"),
+                    "Max-Forwards: 70", inv[3], "To: " + fin.get("to"),
+                    "Call-ID: " + callid, "CSeq: 51 ACK"])
+    time.sleep(0.5)
+    app.stop(sig=signal.SIGKILL)
+    app.start()
+    evs = [json.loads(ln) for ln in watch.communicate(timeout=30)[0]
+           .splitlines() if ln.strip()]
+    last = {}
+    for e in evs:
+        if e["key"] in ("alice/" + callid, "bob/" + callid):
+            last.setdefault(e["key"], []).append(
+                (e["type"], e["data"]["state"], e.get("resync", False)))
+    ok(fin is not None and fin.code == 200 and
+       all(last.get(k, [None])[-2:] == [("set", "confirmed", False),
+                                       ("del", "confirmed", True)]
+           for k in ("alice/" + callid, "bob/" + callid)),
+       "an edge killed mid-call and restarted: a bus subscriber gets "
+       "a del (resync) for the call of both users", last)
 finally:
     app.close(tap)
 

@@ -67,6 +67,8 @@ struct state {
 	char users[8][16];     /* last data "n" per key, "" when deleted */
 	unsigned resets;
 	unsigned updates;
+	unsigned gone;         /* bit per key: a `del` made by a resync */
+	bool gone_kept;        /* each carried the key's last value */
 	unsigned want;
 };
 
@@ -86,8 +88,17 @@ static void update_h(const struct bus_msg *m, void *arg)
 	++s->updates;
 	if (k >= 8)
 		return;
-	if (!strcmp(m->type, "del"))
+	if (!strcmp(m->type, "del")) {
+		const struct odict_entry *r;
+
+		r = odict_get_type(m->root, ODICT_BOOL, "resync");
+		if (r && r->u.boolean) {
+			s->gone |= 1u << k;
+			if (!m->data || !odict_string(m->data, "n"))
+				s->gone_kept = false;
+		}
 		s->users[k][0] = '\0';
+	}
 	else if (m->data && odict_string(m->data, "n"))
 		str_ncpy(s->users[k], odict_string(m->data, "n"),
 			 sizeof(s->users[k]));
@@ -172,11 +183,16 @@ static void clone_pattern(void)
 	ok(!bus_pub_alloc(&pub, bus, pe, se, 200), "publisher restarted");
 	set(pub, "5", "five");
 	s.want = 0;
+	s.gone = 0;
+	s.gone_kept = true;
 	run_until(2500);
 	ok(s.resets >= 2 && !strcmp(s.users[5], "five") && !s.users[1][0],
 	   "the subscriber resynced to the new publisher's state "
 	   "(resets %u)", s.resets);
 	ok(bus_sub_synced(sub), "and is in sync again");
+	ok(s.gone == ((1u << 1) | (1u << 4)) && s.gone_kept,
+	   "keys the new snapshot lacks are reported deleted, with their "
+	   "last value and \"resync\" (mask %#x)", s.gone);
 
 	mem_deref(sub);
 	mem_deref(pub);

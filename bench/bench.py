@@ -32,12 +32,16 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lptest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import latency  # noqa: E402
+import calls  # noqa: E402
 
 DOMAIN = "bench.test"
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
 STEP = float(os.environ.get("BENCH_STEP", "5"))
 FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "1000"))
 LAT_RATE = int(os.environ.get("BENCH_LATENCY_RATE", "300"))
+PARTS = os.environ.get("BENCH_PARTS", "reg,calls").split(",")
+CALL_RATE = int(os.environ.get("BENCH_CALL_RATE", "100"))
+CALL_FIXED_RATE = int(os.environ.get("BENCH_CALL_FIXED_RATE", "300"))
 CLK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # One client port for the whole run: every run registers the same contacts
@@ -45,16 +49,18 @@ WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # reg_max_contacts refuses them.
 SIPP_PORT = lptest.free_port()
 LAT_PORT = lptest.free_port()
+CALLEE_PORT = lptest.free_port()
 
 
-def users_csv():
-    path = os.path.join(WORK, "users.csv")
+def users_csv(name="users.csv", callee=None):
+    """SIPp's injection file: user, credentials, domain (and callee)."""
+    path = os.path.join(WORK, name)
     with open(path, "w") as f:
         f.write("SEQUENTIAL\n")
         for i in range(USERS):
             u = "u%05d" % i
-            f.write("%s;[authentication username=%s password=pw%05d];%s\n"
-                    % (u, u, i, DOMAIN))
+            f.write("%s;[authentication username=%s password=pw%05d];%s%s\n"
+                    % (u, u, i, DOMAIN, ";" + callee if callee else ""))
     return path
 
 
@@ -88,12 +94,14 @@ class Lamplight:
 
     def __init__(self):
         self.app = lptest.Appliance(os.path.join(ROOT, "build"),
-                                    "log_level = warning\n", DOMAIN)
+                                    "log_level = warning\nprobe_interval = 0\n",
+                                    DOMAIN)
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")
         with open(p, "w") as f:
             for i in range(USERS):
                 f.write("u%05d,pw%05d,Bench %d\n" % (i, i, i))
+            f.write("callee,calleepw,Callee\n")
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
 
@@ -126,9 +134,9 @@ class Kamailio:
         with open(os.path.join(schema, "auth_db-create.sql")) as fh:
             sql.append(fh.read())
         sql.append("BEGIN;")
-        for i in range(USERS):
-            u = "u%05d" % i
-            ha1 = hashlib.md5(("%s:%s:pw%05d" % (u, DOMAIN, i))
+        creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
+        for u, pw in creds + [("callee", "calleepw")]:
+            ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
                               .encode()).hexdigest()
             sql.append("INSERT INTO subscriber (username, domain, ha1) "
                        "VALUES ('%s', '%s', '%s');" % (u, DOMAIN, ha1))
@@ -185,12 +193,12 @@ class Kamailio:
             self.proc.kill()
 
 
-def sipp(port, users, rate, seconds, rtt=False):
+def sipp(port, users, rate, seconds, rtt=False, scenario="register.xml"):
     """One run; (successful, failed, response times in ms)."""
     d = tempfile.mkdtemp(dir=WORK)
     calls = int(rate * seconds)
     cmd = ["sipp", "127.0.0.1:%d" % port, "-sf",
-           os.path.join(ROOT, "bench", "register.xml"), "-inf", users,
+           os.path.join(ROOT, "bench", scenario), "-inf", users,
            "-r", str(rate), "-rp", "1000", "-m", str(calls),
            "-i", "127.0.0.1", "-p", str(SIPP_PORT), "-t", "u1",
            "-nostdin", "-recv_timeout", "4000",
@@ -227,11 +235,12 @@ def passes(ok, failed):
     return total > 0 and failed / total < 0.001
 
 
-def step(srv, users, rate):
+def step(srv, users, rate, scenario):
     """A rate passes if one of two tries has under 0.1 % failures: one
     noisy second on a shared 2-core machine must not end the search."""
     for attempt in (1, 2):
-        ok, failed = sipp(srv.port, users, rate, STEP)[:2]
+        ok, failed = sipp(srv.port, users, rate, STEP,
+                          scenario=scenario)[:2]
         print("  %-9s %6d/s: %d ok, %d failed%s" % (
             srv.name, rate, ok, failed, " (retry)" if attempt == 2 else ""))
         sys.stdout.flush()
@@ -240,11 +249,11 @@ def step(srv, users, rate):
     return False
 
 
-def max_rate(srv, users):
+def max_rate(srv, users, scenario="register.xml", rate=500):
     """Double until a step fails, then bisect three times."""
-    lo, hi, rate = 0, None, 500
+    lo, hi = 0, None
     while hi is None and rate <= 64000:
-        if step(srv, users, rate):
+        if step(srv, users, rate, scenario):
             lo, rate = rate, rate * 2
         else:
             hi = rate
@@ -252,7 +261,7 @@ def max_rate(srv, users):
         if hi is None:
             break
         rate = (lo + hi) // 2
-        if step(srv, users, rate):
+        if step(srv, users, rate, scenario):
             lo = rate
         else:
             hi = rate
@@ -285,8 +294,54 @@ def fixed(srv, users):
             proc_rss_kib(srv.pids()))
 
 
+def call_figures(srv, users):
+    """Calls from every user to one callee (SIPp answering at once):
+    the highest rate, set-up time at CALL_RATE, CPU per 1,000 calls."""
+    if not calls.register(srv.port, DOMAIN, "callee", "calleepw",
+                          CALLEE_PORT):
+        raise RuntimeError("%s: the callee did not register" % srv.name)
+    uas = subprocess.Popen(
+        ["sipp", "-sf", os.path.join(ROOT, "bench", "callee.xml"), "-i",
+         "127.0.0.1", "-p", str(CALLEE_PORT), "-t", "u1", "-nostdin"],
+        cwd=WORK, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rate = max_rate(srv, users, "call.xml", 250)
+        p50s, p99s, cpus = [], [], []
+        creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
+        for _ in range(3):
+            times, lost = calls.run(srv.port, DOMAIN, creds, "callee",
+                                    CALL_RATE, STEP, LAT_PORT)
+            p50s.append(pct(times, 50))
+            p99s.append(pct(times, 99))
+            pids = srv.pids()
+            c0 = proc_cpu(pids)
+            ok = sipp(srv.port, users, CALL_FIXED_RATE, STEP,
+                      scenario="call.xml")[0]
+            c1 = proc_cpu(pids)
+            if ok:
+                cpus.append((c1 - c0) / ok * 1000)
+    finally:
+        uas.terminate()
+        uas.wait()
+    return (rate, statistics.median(p50s), statistics.median(p99s),
+            statistics.median(cpus) if cpus else float("nan"))
+
+
+def table(title, lp, km, rows):
+    print()
+    print(title)
+    print("%-42s %12s %12s %8s" % ("figure", "Lamplight", "Kamailio",
+                                   "ratio"))
+    for label, i, fmt, higher in rows:
+        a, b = lp[i], km[i]
+        ratio = (a / b if higher else b / a) if a and b else float("nan")
+        print("%-42s %12s %12s %7.2fx" % (label, fmt % a, fmt % b, ratio))
+
+
 def main():
     users = users_csv()
+    callers = users_csv("callers.csv", "callee")
     results = {}
     only = os.environ.get("BENCH_ONLY")
     for cls in (Lamplight, Kamailio):
@@ -296,34 +351,39 @@ def main():
         try:
             print("%s: %d users, %s s steps" % (srv.name, USERS, STEP))
             sipp(srv.port, users, 200, 2)      # warm up every user
-            rate = max_rate(srv, users)
-            p50, p99, cpu, rss = fixed(srv, users)
-            results[srv.name] = (rate, p50, p99, cpu, rss)
+            nan = float("nan")
+            r = (nan,) * 5
+            if "reg" in PARTS:
+                rate = max_rate(srv, users)
+                r = (rate,) + fixed(srv, users)
+            c = call_figures(srv, callers) if "calls" in PARTS \
+                else (nan,) * 4
+            results[srv.name] = r + c
         finally:
             srv.stop()
     if only:
         print(only, results[only])
         return
     lp, km = results["Lamplight"], results["Kamailio"]
-    print()
-    print("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "
-          "%d users)" % USERS)
-    print("%-42s %12s %12s %8s" % ("figure", "Lamplight", "Kamailio",
-                                   "ratio"))
-    rows = [
-        ("max rate with <0.1% failures (/s)", 0, "%d", True),
-        ("p50 registration time at %d/s (ms)" % LAT_RATE, 1, "%.3f",
-         False),
-        ("p99 registration time at %d/s (ms)" % LAT_RATE, 2, "%.3f",
-         False),
-        ("CPU s per 1000 registrations at %d/s" % FIXED_RATE, 3, "%.3f",
-         False),
-        ("resident memory (KiB)", 4, "%d", False),
-    ]
-    for label, i, fmt, higher in rows:
-        a, b = lp[i], km[i]
-        ratio = (a / b if higher else b / a) if a and b else float("nan")
-        print("%-42s %12s %12s %7.2fx" % (label, fmt % a, fmt % b, ratio))
+    table("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "
+          "%d users)" % USERS, lp, km, [
+              ("max rate with <0.1% failures (/s)", 0, "%d", True),
+              ("p50 registration time at %d/s (ms)" % LAT_RATE, 1, "%.3f",
+               False),
+              ("p99 registration time at %d/s (ms)" % LAT_RATE, 2, "%.3f",
+               False),
+              ("CPU s per 1000 registrations at %d/s" % FIXED_RATE, 3,
+               "%.3f", False),
+              ("resident memory (KiB)", 4, "%d", False)])
+    table("calls (INVITE/407/INVITE/180/200/ACK/BYE/200 through the "
+          "proxy, UDP)", lp, km, [
+              ("max calls/s with <0.1% failures", 5, "%d", True),
+              ("p50 call set-up time at %d/s (ms)" % CALL_RATE, 6, "%.3f",
+               False),
+              ("p99 call set-up time at %d/s (ms)" % CALL_RATE, 7, "%.3f",
+               False),
+              ("CPU s per 1000 calls at %d/s" % CALL_FIXED_RATE, 8, "%.3f",
+               False)])
     print("(ratio: how many times better Lamplight is; above 1 is better)")
 
 

@@ -34,39 +34,38 @@ def _req(local, domain, user, callid, cseq, auth=""):
                 local[1], auth)).encode()
 
 
-def _auth(user, password, realm, nonce, domain):
-    uri = "sip:" + domain
+def auth(user, password, realm, nonce, uri, method="REGISTER",
+         header="Authorization"):
+    """An MD5 digest (qop=auth, nc 1) answering one challenge."""
     ha1 = hashlib.md5(("%s:%s:%s" % (user, realm, password)).encode())
-    ha2 = hashlib.md5(("REGISTER:%s" % uri).encode())
+    ha2 = hashlib.md5(("%s:%s" % (method, uri)).encode())
     resp = hashlib.md5(("%s:%s:00000001:0a4f113b:auth:%s" % (
         ha1.hexdigest(), nonce, ha2.hexdigest())).encode()).hexdigest()
-    return ('Authorization: Digest username="%s", realm="%s", nonce="%s", '
-            'uri="%s", response="%s", algorithm=MD5, cnonce="0a4f113b", '
-            'qop=auth, nc=00000001\r\n' % (user, realm, nonce, uri, resp))
+    return ('%s: Digest username="%s", realm="%s", nonce="%s", uri="%s", '
+            'response="%s", algorithm=MD5, cnonce="0a4f113b", qop=auth, '
+            'nc=00000001\r\n' % (header, user, realm, nonce, uri, resp))
 
 
-def run(port, domain, users, rate, seconds, local_port=0):
-    """(registration times in ms, registrations lost or refused);
-    users: [(user, password)]."""
+def udp_socket(port=0):
+    """A non-blocking UDP socket on 127.0.0.1 and its address."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", local_port))
+    s.bind(("127.0.0.1", port))
     s.setblocking(False)
-    local = s.getsockname()
-    dst = ("127.0.0.1", port)
-    total = int(rate * seconds)
-    pending = {}            # callid -> (start, user, password)
-    times = []
+    return s, s.getsockname()
+
+
+def paced(s, rate, total, seconds, start, receive, busy):
+    """The load loop both latency clients share: start(i) is called for
+    i = 0..total-1 at i/rate seconds; every datagram on socket s goes to
+    receive(data); it ends when all started and busy() is false, or
+    5 s after the last start was due."""
     started = 0
     t0 = time.perf_counter()
     deadline = t0 + seconds + 5
-    tag = os.urandom(4).hex()
-    while (started < total or pending) and time.perf_counter() < deadline:
+    while (started < total or busy()) and time.perf_counter() < deadline:
         now = time.perf_counter()
         while started < total and now >= t0 + started / rate:
-            user, pw = users[started % len(users)]
-            callid = "%s%07d" % (tag, started)
-            pending[callid.encode()] = (time.perf_counter(), user, pw)
-            s.sendto(_req(local, domain, user, callid, 1), dst)
+            start(started)
             started += 1
         wait = max(0.0, min(0.01, t0 + started / rate - now))
         r, _, _ = select.select([s], [], [], wait)
@@ -77,19 +76,41 @@ def run(port, domain, users, rate, seconds, local_port=0):
                 data = s.recv(65535)
             except BlockingIOError:
                 break
-            m, c = CODE.match(data), CALLID.search(data)
-            if not m or not c or c.group(1) not in pending:
-                continue
-            code = int(m.group(1))
-            start, user, pw = pending[c.group(1)]
-            if code == 401:
-                auth = _auth(user, pw, REALM.search(data).group(1).decode(),
-                             NONCE.search(data).group(1).decode(), domain)
-                s.sendto(_req(local, domain, user, c.group(1).decode(), 2,
-                              auth), dst)
-            elif code >= 200:
-                del pending[c.group(1)]
-                if code == 200:
-                    times.append((time.perf_counter() - start) * 1000.0)
+            receive(data)
+
+
+def run(port, domain, users, rate, seconds, local_port=0):
+    """(registration times in ms, registrations lost or refused);
+    users: [(user, password)]."""
+    s, local = udp_socket(local_port)
+    dst = ("127.0.0.1", port)
+    total = int(rate * seconds)
+    pending = {}            # callid -> (start, user, password)
+    times = []
+    tag = os.urandom(4).hex()
+
+    def start(i):
+        user, pw = users[i % len(users)]
+        callid = "%s%07d" % (tag, i)
+        pending[callid.encode()] = (time.perf_counter(), user, pw)
+        s.sendto(_req(local, domain, user, callid, 1), dst)
+
+    def receive(data):
+        m, c = CODE.match(data), CALLID.search(data)
+        if not m or not c or c.group(1) not in pending:
+            return
+        code = int(m.group(1))
+        t, user, pw = pending[c.group(1)]
+        if code == 401:
+            a = auth(user, pw, REALM.search(data).group(1).decode(),
+                     NONCE.search(data).group(1).decode(), "sip:" + domain)
+            s.sendto(_req(local, domain, user, c.group(1).decode(), 2, a),
+                     dst)
+        elif code >= 200:
+            del pending[c.group(1)]
+            if code == 200:
+                times.append((time.perf_counter() - t) * 1000.0)
+
+    paced(s, rate, total, seconds, start, receive, lambda: bool(pending))
     s.close()
     return times, total - len(times)

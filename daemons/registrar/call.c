@@ -22,8 +22,6 @@
 #include "dialog.h"
 #include "call.h"
 
-#define TIMER_C_MS (180 * 1000)
-
 struct call;
 
 struct cbranch {
@@ -36,7 +34,7 @@ struct call {
 	struct registrar *r;
 	struct sip_strans *st;
 	struct sip_msg *msg;
-	struct tmr timer_c;
+	struct tmrq_entry timer_c;
 	struct cbranch b[FWD_MAX_BRANCHES];
 	unsigned n, pending;
 	struct mbuf *best;
@@ -48,7 +46,7 @@ static void call_destructor(void *arg)
 {
 	struct call *c = arg;
 
-	tmr_cancel(&c->timer_c);
+	tmrq_cancel(&c->timer_c);
 	for (unsigned i = 0; i < c->n; i++)
 		mem_deref(c->b[i].req);
 	mem_deref(c->best);
@@ -73,7 +71,20 @@ static void relay(struct call *c, struct mbuf *mb, uint16_t code)
 	sip_reply_addr(&dst, c->msg,
 		       !msg_param_exists(&c->msg->via.params, "rport", &rp));
 	mb->pos = 0;
-	(void)sip_strans_reply(&c->st, c->r->sip, c->msg, &dst, code, mb);
+	if (code >= 200 && code < 300) {
+		/* The transaction ends with its 2xx (RFC 6026 lets it wait
+		 * 32 s to absorb INVITE retransmissions; libre's timer list
+		 * makes every such wait cost each later timer a walk past
+		 * it). The call record absorbs them instead
+		 * (dialogs_answered), and the callee's 2xx retransmissions
+		 * are relayed by fwd_response_h. */
+		(void)sip_send(c->r->sip, c->msg->sock, c->msg->tp, &dst, mb);
+		c->st = mem_deref(c->st);
+	}
+	else {
+		(void)sip_strans_reply(&c->st, c->r->sip, c->msg, &dst, code,
+				       mb);
+	}
 	if (code >= 200)
 		c->final = true;
 }
@@ -166,7 +177,7 @@ static void timer_c_h(void *arg)
 	struct call *c = arg;
 
 	log_sip(LOG_INFO, c->msg, NULL, "INVITE: no answer in %u s",
-		TIMER_C_MS / 1000);
+		CALL_TIMER_C_MS / 1000);
 	cancel_others(c, NULL);
 	final_code(c, 480, "Temporarily Unavailable");
 	dialogs_end(c->r->dialogs, &c->msg->callid, "no answer");
@@ -182,6 +193,11 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 	char rr[256];
 	struct le *le;
 
+	if (dialogs_answered(r->dialogs, msg)) {
+		log_sip(LOG_DEBUG, msg, NULL, "INVITE retransmitted after "
+			"its 2xx: absorbed");
+		return;
+	}
 	if (auth_from_user(r, msg, &u))
 		return;
 	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
@@ -195,7 +211,6 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		goto fail;
 	c->r = r;
 	c->msg = mem_ref((void *)msg);
-	tmr_init(&c->timer_c);
 	if (sip_strans_alloc(&c->st, r->sip, msg, cancel_h, c))
 		goto fail;
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
@@ -236,7 +251,7 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		final_code(c, 480, "Temporarily Unavailable");
 		goto out;
 	}
-	tmr_start(&c->timer_c, TIMER_C_MS, timer_c_h, c);
+	tmrq_start(&r->timer_c, &c->timer_c, timer_c_h, c);
 	dialogs_invite(r->dialogs, msg, u->username, callee->username);
 	log_sip(LOG_INFO, msg, u->username, "INVITE to '%r': %u device(s)",
 		&msg->uri.user, c->n);

@@ -239,6 +239,19 @@ void dialogs_response(struct dialogs *d, const struct sip_msg *inv,
 	publish(d, g, NULL);
 }
 
+/* An INVITE outside a dialog (no To-tag) for a call already answered,
+ * from the same caller: a retransmission whose 2xx crossed it. */
+bool dialogs_answered(struct dialogs *d, const struct sip_msg *inv)
+{
+	struct dlg *g;
+
+	if (!d || pl_isset(&inv->to.tag))
+		return false;
+	g = find(d, &inv->callid);
+	return g && !strcmp(g->state, "confirmed") &&
+		0 == pl_strcmp(&inv->from.tag, g->ftag);
+}
+
 void dialogs_end(struct dialogs *d, const struct pl *callid,
 		 const char *reason)
 {

@@ -14,6 +14,7 @@ void dialogs_invite(struct dialogs *d, const struct sip_msg *inv,
 		    const char *caller, const char *callee);
 void dialogs_response(struct dialogs *d, const struct sip_msg *inv,
 		      const struct sip_msg *resp);
+bool dialogs_answered(struct dialogs *d, const struct sip_msg *inv);
 void dialogs_end(struct dialogs *d, const struct pl *callid,
 		 const char *reason);
 

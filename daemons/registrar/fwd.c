@@ -28,7 +28,7 @@ struct fwd {
 	struct registrar *r;
 	struct sip_strans *st;
 	struct sip_msg *msg;
-	struct tmr tmr;
+	struct tmrq_entry tmr;
 	struct branch b[FWD_MAX_BRANCHES];
 	unsigned n, pending;
 	struct mbuf *best;     /* the best final answer so far, relayable */
@@ -42,7 +42,7 @@ static void fwd_destructor(void *arg)
 {
 	struct fwd *f = arg;
 
-	tmr_cancel(&f->tmr);
+	tmrq_cancel(&f->tmr);
 	for (unsigned i = 0; i < f->n; i++)
 		mem_deref(f->b[i].req);   /* in flight: cancelled silently */
 	mem_deref(f->best);
@@ -227,10 +227,15 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 	return err;
 }
 
-/* ACK has no answer (RFC 3261 §17.1.1.3, §16.11): it is sent on
- * without any transaction. */
-static int fwd_ack(struct registrar *r, const struct sip_msg *msg,
-		   const struct fwd_branch *br, const struct fwd_opts *o)
+/* Sent on without any transaction (RFC 3261 §16.11): ACK, which has no
+ * answer (§17.1.1.3), and requests inside a call between two devices,
+ * whose transactions the devices keep themselves; their answers come back
+ * through fwd_response_h. Nothing is held per request: a busy office's
+ * BYEs cost no timer (libre's timer list is sorted by insertion, so every
+ * timer held makes each new one dearer). */
+static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
+			 const struct fwd_branch *br,
+			 const struct fwd_opts *o)
 {
 	struct mbuf *mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
 	struct uri route;
@@ -242,7 +247,7 @@ static int fwd_ack(struct registrar *r, const struct sip_msg *msg,
 		mem_deref(mb);
 		return ENOMEM;
 	}
-	err = sip_request(NULL, r->sip, false, "ACK", 3,
+	err = sip_request(NULL, r->sip, false, msg->met.p, (int)msg->met.l,
 			  br->ruri[0] ? br->ruri : msg->ruri.p,
 			  br->ruri[0] ? -1 : (int)msg->ruri.l, &route, mb, 0,
 			  NULL, NULL, NULL);
@@ -260,8 +265,9 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 
 	if (!r || !msg || !br || !n || n > FWD_MAX_BRANCHES || !o)
 		return EINVAL;
-	if (!pl_strcmp(&msg->met, "ACK"))
-		return fwd_ack(r, msg, br, o);
+	if (!pl_strcmp(&msg->met, "ACK") ||
+	    (o->stateless && pl_strcmp(&msg->met, "INVITE")))
+		return fwd_stateless(r, msg, br, o);
 	f = mem_zalloc(sizeof(*f), fwd_destructor);
 	if (!f)
 		return ENOMEM;
@@ -269,7 +275,6 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 	f->msg = mem_ref((void *)msg);
 	f->timeout_code = o->timeout_code ? o->timeout_code : 408;
 	str_ncpy(f->what, o->what ? o->what : "", sizeof(f->what));
-	tmr_init(&f->tmr);
 	err = sip_strans_alloc(&f->st, r->sip, msg, NULL, f);
 	if (err)
 		goto out;
@@ -302,7 +307,7 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 		err = err ? err : EHOSTUNREACH;
 		goto out;
 	}
-	tmr_start(&f->tmr, r->conf->route_timeout, timeout_h, f);
+	tmrq_start(&r->route_tmr, &f->tmr, timeout_h, f);
 	f = NULL;              /* the branches own it until the last ends */
 	err = 0;
 
@@ -316,4 +321,83 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 	mem_deref(f);
 	mem_deref(mb);
 	return err;
+}
+
+struct via_find {
+	struct sip_via via;
+	unsigned n;
+};
+
+static bool second_via_h(const struct sip_hdr *hdr,
+			 const struct sip_msg *msg, void *arg)
+{
+	struct via_find *v = arg;
+
+	(void)msg;
+	if (++v->n < 2)
+		return false;
+	if (sip_via_decode(&v->via, &hdr->val))
+		v->n = 0;
+	return true;
+}
+
+/* Where an answer goes after us: the second Via, at the address it came
+ * from (received, rport: RFC 3581). */
+static int next_hop(struct sa *dst, enum sip_transp *tp,
+		    const struct sip_msg *msg)
+{
+	struct via_find v;
+	struct pl rec, rport;
+	uint32_t port;
+
+	memset(&v, 0, sizeof(v));
+	(void)sip_msg_hdr_apply(msg, true, SIP_HDR_VIA, second_via_h, &v);
+	if (v.n < 2)
+		return EBADMSG;
+	*tp = v.via.tp;
+	if (!msg_param_decode(&v.via.params, "received", &rec)) {
+		if (sa_set(dst, &rec, 0))
+			return EBADMSG;
+	}
+	else if (sa_isset(&v.via.addr, SA_ADDR)) {
+		*dst = v.via.addr;
+	}
+	else {
+		return EBADMSG;        /* a host name: not one of our peers */
+	}
+	port = sa_port(&v.via.addr) ? sa_port(&v.via.addr)
+				    : sip_transp_port(*tp, 0);
+	if (!msg_param_decode(&v.via.params, "rport", &rport) &&
+	    pl_u32(&rport))
+		port = pl_u32(&rport);
+	if (!port || port > 65535)
+		return EBADMSG;
+	sa_set_port(dst, (uint16_t)port);
+	return 0;
+}
+
+/* An answer that no client transaction of ours claims (libre's comes
+ * first): the answer to a request we sent on statelessly, or a 2xx
+ * retransmission after the INVITE transaction ended (RFC 6026). If the
+ * top Via is ours, it is removed and the answer sent to the next Via;
+ * anything else is dropped. */
+bool fwd_response_h(const struct sip_msg *msg, void *arg)
+{
+	struct registrar *r = arg;
+	struct sa laddr, dst;
+	enum sip_transp tp;
+	struct mbuf *mb;
+
+	if (sip_transp_laddr(r->sip, &laddr, msg->via.tp, NULL) ||
+	    !sa_cmp(&laddr, &msg->via.addr, SA_ALL) ||
+	    next_hop(&dst, &tp, msg)) {
+		log_sip(LOG_DEBUG, msg, NULL, "stray %u answer from %J: "
+			"dropped", msg->scode, &msg->src);
+		return true;
+	}
+	mb = fwd_strip_via(msg);
+	if (mb)
+		(void)sip_send(r->sip, NULL, tp, &dst, mb);
+	mem_deref(mb);
+	return true;
 }

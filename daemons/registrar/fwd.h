@@ -1,5 +1,7 @@
 /* fwd: stateful forwarding of a non-INVITE request to one or several
- * branches, and the relay of the best answer (RFC 3261 §16.6-16.7). */
+ * branches, and the relay of the best answer (RFC 3261 §16.6-16.7);
+ * stateless forwarding of ACK and of requests inside a call, and the
+ * stateless relay of answers no transaction of ours claims (§16.11). */
 #ifndef LP_FWD_H
 #define LP_FWD_H
 
@@ -21,6 +23,7 @@ struct fwd_opts {
 	const char *record_route;  /* a Record-Route value to add */
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */
+	bool stateless;            /* send on without a transaction */
 };
 
 int fwd_request(struct registrar *r, const struct sip_msg *msg,
@@ -31,5 +34,6 @@ int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 int fwd_build(struct mbuf *mb, const struct registrar *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o);
 struct mbuf *fwd_strip_via(const struct sip_msg *msg);
+bool fwd_response_h(const struct sip_msg *msg, void *arg);
 
 #endif

@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "location.h"
 #include "registrar.h"
+#include "call.h"
 #include "probe.h"
 #include "dialog.h"
 
@@ -242,6 +243,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	a.reg.dialogs = a.dialogs;
+	tmrq_init(&a.reg.timer_c, CALL_TIMER_C_MS);
+	tmrq_init(&a.reg.route_tmr, a.conf->route_timeout);
 	err = registrar_listen(&a.reg);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
@@ -263,9 +266,12 @@ int main(int argc, char **argv)
 	a.prober = mem_deref(a.prober);
 	a.dialogs = mem_deref(a.dialogs);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
+	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
 	if (a.sip)
 		sip_close(a.sip, true);
 	a.sip = mem_deref(a.sip);
+	tmrq_close(&a.reg.timer_c);
+	tmrq_close(&a.reg.route_tmr);
 	a.tls = mem_deref(a.tls);
 	a.loc = mem_deref(a.loc);
 	a.pub = mem_deref(a.pub);

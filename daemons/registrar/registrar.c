@@ -24,6 +24,7 @@
 #include "registrar.h"
 #include "auth.h"
 #include "route.h"
+#include "fwd.h"
 #include "call.h"
 
 #define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
@@ -500,5 +501,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 
 int registrar_listen(struct registrar *r)
 {
-	return sip_listen(&r->lsnr, r->sip, true, request_h, r);
+	int err = sip_listen(&r->lsnr, r->sip, true, request_h, r);
+
+	return err ? err : sip_listen(&r->lsnr_resp, r->sip, false,
+				      fwd_response_h, r);
 }

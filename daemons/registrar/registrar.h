@@ -5,6 +5,7 @@
 #define LP_REGISTRAR_H
 
 #include <re.h>
+#include "tmrq.h"
 
 struct conf;
 struct users_cache;
@@ -16,10 +17,13 @@ struct registrar {
 	const struct conf *conf;
 	struct sip *sip;
 	struct sip_lsnr *lsnr;
+	struct sip_lsnr *lsnr_resp;  /* answers no transaction claims */
 	struct users_cache *users;
 	struct nonce_ctx *nonces;
 	struct location *loc;
 	struct dialogs *dialogs;
+	struct tmrq timer_c;        /* calls no device answered yet */
+	struct tmrq route_tmr;      /* forwards waiting for an answer */
 };
 
 int  registrar_listen(struct registrar *r);

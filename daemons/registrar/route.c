@@ -312,6 +312,7 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			}
 			o.timeout_code = 408;
 			o.what = "to the other party";
+			o.stateless = true;
 		}
 		else {
 			log_sip(LOG_NOTICE, msg, NULL, "%r from %J for '%r': "

@@ -201,6 +201,9 @@ class Appliance:
         if tap is not None:
             tap.ok(not reports, "no sanitizer report from the daemons",
                    "\n".join(reports))
+        if os.environ.get("LP_KEEP"):
+            print("# kept %s" % self.dir)
+            return
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

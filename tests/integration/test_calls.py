@@ -329,6 +329,20 @@ try:
               extra=["Contact: <%s>" % b1.contact,
                      "Content-Type: application/sdp"])
     fin = alice.next(want="final")
+    # the 200 again, as a phone resends it until the ACK comes: relayed,
+    # though the INVITE's transaction ended with the first (RFC 6026)
+    b1.answer(i1, 200, "OK", tag="k1",
+              extra=["Contact: <%s>" % b1.contact,
+                     "Content-Type: application/sdp"])
+    again = alice.next(want=200)
+    ok(again is not None and again.get("call-id") == callid and
+       len(again.all("via")) == 1,
+       "a retransmitted 200 reaches the caller, without the edge's Via")
+    # and the INVITE again, as if it had crossed the 200: absorbed
+    alice.send(inv, SDP)
+    ok(b1.next(timeout=1.0, want="INVITE") is None and
+       b2.next(timeout=0.2, want="INVITE") is None,
+       "an INVITE retransmitted after the 200 reaches no device again")
     if fin and fin.code == 200:
         alice.send(["ACK %s SIP/2.0" % b1.contact,
                     alice.via("z9hG4bK" + sc.rand(8)),

@@ -61,15 +61,30 @@ static void reply(struct registrar *r, const struct sip_msg *msg,
 			 "Content-Length: 0\r\n\r\n");
 }
 
+static void caller_addr(struct sa *dst, const struct call *c)
+{
+	struct pl rp;
+
+	sip_reply_addr(dst, c->msg,
+		       !msg_param_exists(&c->msg->via.params, "rport", &rp));
+}
+
+static void send_2xx(struct call *c, struct mbuf *mb)
+{
+	struct sa dst;
+
+	caller_addr(&dst, c);
+	mb->pos = 0;
+	(void)sip_send(c->r->sip, c->msg->sock, c->msg->tp, &dst, mb);
+}
+
 static void relay(struct call *c, struct mbuf *mb, uint16_t code)
 {
 	struct sa dst;
-	struct pl rp;
 
 	if (c->final || !c->st)
 		return;
-	sip_reply_addr(&dst, c->msg,
-		       !msg_param_exists(&c->msg->via.params, "rport", &rp));
+	caller_addr(&dst, c);
 	mb->pos = 0;
 	if (code >= 200 && code < 300) {
 		/* The transaction ends with its 2xx (RFC 6026 lets it wait
@@ -78,7 +93,7 @@ static void relay(struct call *c, struct mbuf *mb, uint16_t code)
 		 * it). The call record absorbs them instead
 		 * (dialogs_answered), and the callee's 2xx retransmissions
 		 * are relayed by fwd_response_h. */
-		(void)sip_send(c->r->sip, c->msg->sock, c->msg->tp, &dst, mb);
+		send_2xx(c, mb);
 		c->st = mem_deref(c->st);
 	}
 	else {
@@ -150,6 +165,13 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 			relay(c, mb, msg->scode);
 			cancel_others(c, b);
 			dialogs_response(c->r->dialogs, c->msg, msg);
+		}
+		else if (mb && msg->scode < 300) {
+			/* another device answered too, before its CANCEL:
+			 * every 2xx goes to the caller (RFC 3261 §16.7
+			 * step 5), who ACKs and BYEs the one it does not
+			 * want */
+			send_2xx(c, mb);
 		}
 		mem_deref(mb);
 	}

@@ -28,6 +28,7 @@
 #include "call.h"
 
 #define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
+	"REFER, " \
 	"ACK, CANCEL, BYE"
 #define MAX_CONTACTS_PER_REQUEST 32
 #define MAX_PATH_LEN 2048
@@ -470,8 +471,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 			reply(r, msg, 403, "Relaying Denied");
 		return true;
 	}
-	if (!pl_strcmp(&msg->met, "OPTIONS")) {
-		handle_options(r, msg);
+	if (!pl_strcmp(&msg->met, "OPTIONS") && !msg->uri.user.l) {
+		handle_options(r, msg);    /* to the server itself */
 		return true;
 	}
 	if (pl_isset(&msg->to.tag) || !pl_strcmp(&msg->met, "CANCEL") ||
@@ -485,6 +486,11 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	}
 	if (!pl_strcmp(&msg->met, "INVITE")) {
 		call_invite(r, msg);
+		return true;
+	}
+	if (!pl_strcmp(&msg->met, "OPTIONS") ||
+	    !pl_strcmp(&msg->met, "REFER")) {
+		route_user_to_user(r, msg);
 		return true;
 	}
 	if (is_known_method(&msg->met)) {

@@ -362,7 +362,10 @@ bool route_from_backend(const struct registrar *r, const struct sip_msg *msg)
 /* To user@our-domain: every device of the user. To a device's own
  * contact URI: that device only, found among the bindings of the To user.
  * Each on the flow its REGISTER came on. */
-void route_to_user(struct registrar *r, const struct sip_msg *msg)
+/* To every reachable device of the user the request names, as `pai_user`
+ * (NULL: a back daemon's request, whose identity it asserts itself). */
+static void to_devices(struct registrar *r, const struct sip_msg *msg,
+		       const char *pai_user, const char *record_route)
 {
 	struct fwd_branch b[FWD_MAX_BRANCHES];
 	bool whole_user = registrar_is_local(r, &msg->uri);
@@ -395,6 +398,40 @@ void route_to_user(struct registrar *r, const struct sip_msg *msg)
 	}
 	o.timeout_code = 408;
 	o.what = "to the user's devices";
+	o.pai_user = pai_user;
+	o.record_route = record_route;
 	if (fwd_request(r, msg, b, n, &o))
 		reply(r, msg, 500, "Server Internal Error");
+}
+
+void route_to_user(struct registrar *r, const struct sip_msg *msg)
+{
+	to_devices(r, msg, NULL, NULL);
+}
+
+/* OPTIONS to a user (RFC 3261 §11: what can bob's phones do) and REFER
+ * outside a dialog (RFC 3515: ask bob's phone to call someone), from a
+ * user: admitted like every request from a user, then forked to the
+ * user's devices with the asserted identity. A REFER makes a dialog (its
+ * NOTIFYs come back): it is Record-Routed. */
+void route_user_to_user(struct registrar *r, const struct sip_msg *msg)
+{
+	struct user_rec *u = NULL, *callee = NULL;
+	char rr[256];
+	bool refer = !pl_strcmp(&msg->met, "REFER");
+
+	if (auth_from_user(r, msg, &u))
+		return;
+	if (users_cache_get(r->users, &msg->uri.user, &callee)) {
+		reply(r, msg, 404, "Not Found");
+		goto out;
+	}
+	if (refer && flow_record_route(rr, sizeof(rr), r->nonces, msg)) {
+		reply(r, msg, 500, "Server Internal Error");
+		goto out;
+	}
+	to_devices(r, msg, u->username, refer ? rr : NULL);
+ out:
+	mem_deref(callee);
+	mem_deref(u);
 }

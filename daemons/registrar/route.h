@@ -24,5 +24,6 @@ unsigned route_ours_on_top(const struct registrar *r,
 void route_loose(struct registrar *r, const struct sip_msg *msg);
 bool route_from_backend(const struct registrar *r, const struct sip_msg *msg);
 void route_to_user(struct registrar *r, const struct sip_msg *msg);
+void route_user_to_user(struct registrar *r, const struct sip_msg *msg);
 
 #endif

@@ -110,15 +110,19 @@ class Phone:
         self.send(lines)
 
 
-def invite_lines(caller, callee, callid, cseq, branch, auth=None):
-    lines = ["INVITE sip:%s@%s SIP/2.0" % (callee, app.domain),
+def invite_lines(caller, callee, callid, cseq, branch, auth=None,
+                 method="INVITE"):
+    lines = ["%s sip:%s@%s SIP/2.0" % (method, callee, app.domain),
              caller.via(branch), "Max-Forwards: 70",
              "From: <sip:%s@%s>;tag=a%s" % (caller.user, app.domain,
                                             callid[:6]),
              "To: <sip:%s@%s>" % (callee, app.domain),
-             "Call-ID: " + callid, "CSeq: %d INVITE" % cseq,
-             "Contact: <%s>" % caller.contact,
-             "Content-Type: application/sdp"]
+             "Call-ID: " + callid, "CSeq: %d %s" % (cseq, method),
+             "Contact: <%s>" % caller.contact]
+    if method == "INVITE":
+        lines.append("Content-Type: application/sdp")
+    else:
+        lines.append("Refer-To: <sip:carol@%s>" % app.domain)
     if auth:
         lines.append(auth)
     return lines
@@ -132,23 +136,27 @@ def ack_non2xx(caller, inv_lines, resp):
     caller.send(lines)
 
 
-def call(caller, callee, cseq=1):
-    """INVITE, 407, ACK, INVITE with credentials; returns its lines."""
+def call(caller, callee, cseq=1, method="INVITE"):
+    """INVITE (or another method), 407, ACK, the same with credentials;
+    returns its lines and the 407."""
     callid = "c" + sc.rand(10)
     br = "z9hG4bK" + sc.rand(10)
-    lines = invite_lines(caller, callee, callid, cseq, br)
-    caller.send(lines, SDP)
+    body = SDP if method == "INVITE" else b""
+    lines = invite_lines(caller, callee, callid, cseq, br, method=method)
+    caller.send(lines, body)
     r = caller.next(want="final")
     if not r or r.code != 407:
         return None, r
-    ack_non2xx(caller, lines, r)
+    if method == "INVITE":
+        ack_non2xx(caller, lines, r)
     ch = sc.parse_challenge(r.get("proxy-authenticate"))
     caller.ua.nc = 0
-    auth = caller.ua.auth_header(ch, "INVITE", lines[0].split()[1]).replace(
+    auth = caller.ua.auth_header(ch, method, lines[0].split()[1]).replace(
         "Authorization:", "Proxy-Authorization:", 1)
     br2 = "z9hG4bK" + sc.rand(10)
-    lines = invite_lines(caller, callee, callid, cseq + 1, br2, auth)
-    caller.send(lines, SDP)
+    lines = invite_lines(caller, callee, callid, cseq + 1, br2, auth,
+                         method)
+    caller.send(lines, body)
     return lines, r
 
 
@@ -315,6 +323,29 @@ try:
        seq("bob", cancelled))
     ok(app.alive(), "the edge is alive")
 
+    # ---- OPTIONS and REFER to a user: admitted, then to the devices
+    for method in ("OPTIONS", "REFER"):
+        req, first = call(alice, "bob", 60, method)
+        got = [b1.next(want=method), b2.next(want=method)]
+        ok(first is not None and first.code == 407 and
+           all(g is not None and g.get("p-asserted-identity") ==
+               "<sip:alice@%s>" % app.domain for g in got) and
+           all(("flow=" in (g.get("record-route") or "")) ==
+               (method == "REFER") for g in got if g),
+           "%s to bob: 407, then to both devices with alice's asserted "
+           "identity%s" % (method, ", Record-Routed" if method == "REFER"
+                           else ""), [g and g.lines for g in got])
+        if got[0]:
+            b1.answer(got[0], 200, "OK", tag="o1")
+        fin = alice.next(want="final")
+        ok(fin is not None and fin.code == 200,
+           "... and a device's 200 comes back to alice", fin and fin.first)
+        if got[1]:
+            b2.answer(got[1], 200, "OK", tag="o2")
+    r = alice.ua.request("OPTIONS", "sip:" + app.domain, [], timeout=3)
+    ok(r is not None and r.code == 200,
+       "OPTIONS to the server itself: 200 from the edge")
+
     # ---- the edge dies mid-call: the call is over for the bus
     watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch",
                               "dialog", "--timeout", "10"],
@@ -338,6 +369,15 @@ try:
     ok(again is not None and again.get("call-id") == callid and
        len(again.all("via")) == 1,
        "a retransmitted 200 reaches the caller, without the edge's Via")
+    # bob's other device answers too, before any CANCEL (it had sent no
+    # provisional, so none was sent yet): that 200 goes to alice as well
+    # (RFC 3261 §16.7 step 5)
+    b2.answer(i2, 200, "OK", tag="k2",
+              extra=["Contact: <%s>" % b2.contact,
+                     "Content-Type: application/sdp"])
+    second = alice.next(want=200)
+    ok(second is not None and "tag=k2" in (second.get("to") or ""),
+       "a second device's 200 reaches the caller too", second and second.lines)
     # and the INVITE again, as if it had crossed the 200: absorbed
     alice.send(inv, SDP)
     ok(b1.next(timeout=1.0, want="INVITE") is None and

@@ -51,6 +51,28 @@ static const struct key keys[] = {
 	{"route_timeout",          K_U32, OFF(route_timeout), 100, 60000},
 	{"probe_interval",         K_U32, OFF(probe_interval), 0, 3600},
 	{"probe_timeout",          K_U32, OFF(probe_timeout), 100, 60000},
+	{"publish_expires_min",    K_U32, OFF(publish_expires_min), 1, 86400},
+	{"publish_expires_default", K_U32, OFF(publish_expires_default), 1,
+	 86400 * 7},
+	{"publish_expires_max",    K_U32, OFF(publish_expires_max), 1,
+	 86400 * 7},
+	{"subscribe_expires_min",  K_U32, OFF(subscribe_expires_min), 1,
+	 86400},
+	{"subscribe_expires_default", K_U32, OFF(subscribe_expires_default),
+	 1, 86400 * 7},
+	{"subscribe_expires_max",  K_U32, OFF(subscribe_expires_max), 1,
+	 86400 * 7},
+	{"subscribe_max_per_watcher", K_U32, OFF(subscribe_max_per_watcher),
+	 1, 100000},
+	{"subscribe_max_per_presentity", K_U32,
+	 OFF(subscribe_max_per_presentity), 1, 1000000},
+	{"notify_min_interval",    K_U32, OFF(notify_min_interval), 0,
+	 3600000},
+	{"pidf_max_size",          K_U32, OFF(pidf_max_size), 512, 65535},
+	{"presence_default_policy", K_STR, OFF(presence_default_policy), 0,
+	 0},
+	{"bus_presence_pub",       K_STR, OFF(bus_presence_pub), 0, 0},
+	{"bus_presence_snapshot",  K_STR, OFF(bus_presence_snapshot), 0, 0},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -68,6 +90,9 @@ static void destructor(void *arg)
 	mem_deref(c->log_level);
 	mem_deref(c->bus_registrar_pub);
 	mem_deref(c->bus_registrar_snapshot);
+	mem_deref(c->presence_default_policy);
+	mem_deref(c->bus_presence_pub);
+	mem_deref(c->bus_presence_snapshot);
 }
 
 const char *conf_tp_name(enum conf_transport tp)
@@ -235,6 +260,11 @@ static int set_default(char **sp, const char *fmt, const char *a)
 	return re_sdprintf(sp, fmt, a);
 }
 
+static bool bounds_ok(uint32_t min, uint32_t dfl, uint32_t max)
+{
+	return min <= dfl && dfl <= max;
+}
+
 static int finish(struct conf *c, char **errmsg, const char *name)
 {
 	int err = 0;
@@ -244,6 +274,7 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	err |= set_default(&c->state_dir, "%s", "/var/lib/lamplight");
 	err |= set_default(&c->runtime_dir, "%s", "/run/lamplight");
 	err |= set_default(&c->log_level, "%s", "info");
+	err |= set_default(&c->presence_default_policy, "%s", "allow");
 	if (err)
 		return ENOMEM;
 	err = set_default(&c->admin_db, "%s/admin.db", c->state_dir);
@@ -251,6 +282,10 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 			   c->runtime_dir);
 	err |= set_default(&c->bus_registrar_snapshot,
 			   "ipc://%s/registrar-snap.ipc", c->runtime_dir);
+	err |= set_default(&c->bus_presence_pub, "ipc://%s/presence-pub.ipc",
+			   c->runtime_dir);
+	err |= set_default(&c->bus_presence_snapshot,
+			   "ipc://%s/presence-snap.ipc", c->runtime_dir);
 	if (err)
 		return ENOMEM;
 
@@ -268,6 +303,24 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	    c->reg_expires_default > c->reg_expires_max) {
 		re_sdprintf(errmsg, "%s: need reg_expires_min <= "
 			    "reg_expires_default <= reg_expires_max", name);
+		return EINVAL;
+	}
+	if (!bounds_ok(c->publish_expires_min, c->publish_expires_default,
+		       c->publish_expires_max) ||
+	    !bounds_ok(c->subscribe_expires_min,
+		       c->subscribe_expires_default,
+		       c->subscribe_expires_max)) {
+		re_sdprintf(errmsg, "%s: need publish_ and subscribe_expires_"
+			    "min <= _default <= _max", name);
+		return EINVAL;
+	}
+	if (str_casecmp(c->presence_default_policy, "allow") &&
+	    str_casecmp(c->presence_default_policy, "confirm") &&
+	    str_casecmp(c->presence_default_policy, "block") &&
+	    str_casecmp(c->presence_default_policy, "polite-block")) {
+		re_sdprintf(errmsg, "%s: presence_default_policy '%s' is not "
+			    "one of allow, confirm, block, polite-block",
+			    name, c->presence_default_policy);
 		return EINVAL;
 	}
 	for (unsigned i = 0; i < c->listen_count; i++) {
@@ -315,6 +368,16 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->route_timeout = 4000;
 	c->probe_interval = 30;
 	c->probe_timeout = 4000;
+	c->publish_expires_min = 60;
+	c->publish_expires_default = 3600;
+	c->publish_expires_max = 7200;
+	c->subscribe_expires_min = 60;
+	c->subscribe_expires_default = 3600;
+	c->subscribe_expires_max = 7200;
+	c->subscribe_max_per_watcher = 500;
+	c->subscribe_max_per_presentity = 10000;
+	c->notify_min_interval = 0;
+	c->pidf_max_size = 16384;
 
 	while (pos < len) {
 		struct pl line, k, v;

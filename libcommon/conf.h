@@ -64,6 +64,21 @@ struct conf {
 	char *bus_registrar_pub;
 	char *bus_registrar_snapshot;
 	uint32_t bus_heartbeat;
+
+	/* presence */
+	uint32_t publish_expires_min;
+	uint32_t publish_expires_default;
+	uint32_t publish_expires_max;
+	uint32_t subscribe_expires_min;
+	uint32_t subscribe_expires_default;
+	uint32_t subscribe_expires_max;
+	uint32_t subscribe_max_per_watcher;
+	uint32_t subscribe_max_per_presentity;
+	uint32_t notify_min_interval;  /* ms */
+	uint32_t pidf_max_size;
+	char *presence_default_policy; /* allow, confirm, block, ... */
+	char *bus_presence_pub;
+	char *bus_presence_snapshot;
 };
 
 int conf_load(struct conf **confp, const char *path, char **errmsg);

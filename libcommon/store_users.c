@@ -20,6 +20,15 @@ static const char *const migrations[] = {
 	" algorithms TEXT,"
 	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
 	");",
+	/* 2: who may watch whose presence (SQL in store_rules.c) */
+	"CREATE TABLE watcher_rules ("
+	" owner TEXT NOT NULL,"
+	" watcher TEXT NOT NULL,"
+	" action TEXT NOT NULL CHECK (action IN ('allow', 'block', "
+	"'polite-block', 'confirm')),"
+	" updated INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
+	" PRIMARY KEY (owner, watcher)"
+	") WITHOUT ROWID;",
 };
 
 int users_open(struct store **stp, const char *path, bool readonly)

@@ -7,5 +7,7 @@ struct conf;
 int ctl_run(const struct conf *conf, const char *conf_path);
 int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 	      unsigned timeout_s);
+int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
+		const char *watcher);
 
 #endif

@@ -28,6 +28,8 @@
 struct child {
 	const char *name;      /* for the prefix */
 	const char *binary;
+	int route;             /* back daemon: its conf->routes index, the
+				* address it listens on; unset: not run */
 	pid_t pid;
 	int out;               /* read end of its stdout+stderr */
 	char buf[4096];
@@ -38,7 +40,8 @@ struct child {
 };
 
 static struct child children[] = {
-	{ "registrar", "lamplight-registrar", 0, -1, "", 0, 0, 0, 0 },
+	{ "registrar", "lamplight-registrar", -1, 0, -1, "", 0, 0, 0, 0 },
+	{ "presence", "lamplight-presence", 0, 0, -1, "", 0, 0, 0, 0 },
 };
 #define NCHILD (sizeof(children) / sizeof(children[0]))
 
@@ -270,7 +273,6 @@ int ctl_run(const struct conf *conf, const char *conf_path)
 	uint64_t deadline;
 	bool failed = false;
 
-	(void)conf;
 	signal(SIGUSR1, usr1_h);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -297,8 +299,15 @@ int ctl_run(const struct conf *conf, const char *conf_path)
 		return err;
 	}
 
-	for (size_t i = 0; i < NCHILD && !err; i++)
-		err = spawn(&children[i], conf_path, notify);
+	for (size_t i = 0; i < NCHILD && !err; i++) {
+		struct child *c = &children[i];
+
+		if (c->route >= 0 && !conf->routes[c->route].port) {
+			c->ready = true;      /* not configured: not run */
+			continue;
+		}
+		err = spawn(c, conf_path, notify);
+	}
 
 	deadline = mono_ms() + START_TIMEOUT_MS;
 	while (!err && !all(true) && !stop_requested) {

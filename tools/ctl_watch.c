@@ -46,15 +46,21 @@ int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 	struct watch w = { .count = count };
 	int err;
 
-	if (strcmp(topic, "reg") && strcmp(topic, "dialog")) {
+	const char *pub_ep = conf->bus_registrar_pub;
+	const char *snap_ep = conf->bus_registrar_snapshot;
+
+	if (!strcmp(topic, "pres")) {
+		pub_ep = conf->bus_presence_pub;
+		snap_ep = conf->bus_presence_snapshot;
+	}
+	else if (strcmp(topic, "reg") && strcmp(topic, "dialog")) {
 		fprintf(stderr, "lamplightctl: unknown topic '%s' (reg, "
-			"dialog)\n", topic);
+			"dialog, pres)\n", topic);
 		return EINVAL;
 	}
 	tmr_init(&w.tmr);
 	err = bus_alloc(&bus);
-	err = err ? err : bus_sub_alloc(&sub, bus, conf->bus_registrar_pub,
-					conf->bus_registrar_snapshot, topic,
+	err = err ? err : bus_sub_alloc(&sub, bus, pub_ep, snap_ep, topic,
 					NULL, update_h, &w);
 	if (err) {
 		fprintf(stderr, "lamplightctl: bus: %s\n", strerror(err));

@@ -1,5 +1,6 @@
 /* lamplightctl: the command-line tool: users (add, del, passwd, list,
- * import, algorithms), status of registrations, bus watch, and `run`,
+ * import, algorithms), watcher rules, status of registrations, bus watch,
+ * and `run`,
  * which starts every daemon in the foreground. */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +29,11 @@ static void usage(FILE *f)
 "  user import FILE.csv        (lines: user,password,name)\n"
 "  status                      who is registered, from where, until when\n"
 "  watch [TOPIC] [--count N] [--timeout S]   print bus events as JSON\n"
+"                              (TOPIC: reg, dialog, pres)\n"
+"  watcher allow|block|polite-block|confirm OWNER WATCHER|*\n"
+"                              who may watch OWNER's presence\n"
+"  watcher del OWNER WATCHER|*\n"
+"  watcher list [OWNER]\n"
 "  run                         start every daemon in the foreground\n"
 "LIST is digest algorithms in challenge order: md5, sha-256, "
 "sha-512-256\n");
@@ -385,6 +391,12 @@ int main(int argc, char **argv)
 			topic = argv[first++];
 		if (!parse_opts(argc, argv, first, &o))
 			err = ctl_watch(conf, topic, o.count, o.timeout);
+	}
+	else if (!strcmp(argv[i], "watcher") && i + 1 < argc &&
+		 i + 4 >= argc) {
+		err = ctl_watcher(conf, argv[i + 1],
+				  i + 2 < argc ? argv[i + 2] : NULL,
+				  i + 3 < argc ? argv[i + 3] : NULL);
 	}
 	else if (!strcmp(argv[i], "run") && i + 1 == argc) {
 		err = ctl_run(conf, conf_path);

@@ -117,6 +117,11 @@ class Appliance:
         return os.path.join(self.build, "daemons", "registrar",
                             "lamplight-registrar")
 
+    @property
+    def presence_path(self):
+        return os.path.join(self.build, "daemons", "presence",
+                            "lamplight-presence")
+
     def ctl(self, *args, check=True, timeout=60):
         r = subprocess.run([self.ctl_path, "-c", self.conf] + list(args),
                            capture_output=True, text=True, timeout=timeout)
@@ -129,7 +134,8 @@ class Appliance:
 
     def start(self, name="registrar", timeout=10):
         """Start a daemon; return when it said READY=1 (sd_notify)."""
-        path = {"registrar": self.registrar_path}[name]
+        path = {"registrar": self.registrar_path,
+                "presence": self.presence_path}[name]
         nsock_path = os.path.join(self.dir, "notify-%s.sock" % name)
         if os.path.exists(nsock_path):
             os.unlink(nsock_path)

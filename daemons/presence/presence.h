@@ -1,0 +1,55 @@
+/* presence: the state of lamplight-presence that its modules share, passed
+ * explicitly (no globals): configuration, stores, bus, SIP, notifier, and
+ * every presentity. */
+#ifndef LP_PRESENCE_H
+#define LP_PRESENCE_H
+
+#include <re.h>
+#include "conf.h"
+
+struct store;
+struct users_cache;
+struct bus_pub;
+struct bus_msg;
+struct notifier;
+struct evpkg;
+struct presentity;
+
+struct presence {
+	const struct conf *conf;
+	struct sip *sip;
+	struct sip_lsnr *lsnr;
+	struct store *st;          /* presence.db: publications, subs */
+	struct store *admin;       /* users (the cache's connection) */
+	struct store *rules;       /* watcher rules: a connection of its own,
+				    * so that store_changed sees each change */
+	struct users_cache *users;
+	struct bus_pub *pub;
+	struct notifier *not;
+	struct hash *ents;         /* struct presentity, by user */
+	struct hash *etags;        /* struct publication, by entity tag */
+	struct tmr tmr;            /* once a second: expiry, rule changes */
+	char contact[96];          /* our Contact URI */
+};
+
+/* presentity.c: what we know of each user, composed into one document */
+int  pres_init(struct presence *p);
+void pres_close(struct presence *p);
+int  pres_load(struct presence *p);
+void pres_reg_h(const struct bus_msg *m, void *arg);
+void pres_dialog_h(const struct bus_msg *m, void *arg);
+int  pres_body(struct mbuf *mb, struct presence *p, const char *user,
+	       bool polite);
+void pres_tick(struct presence *p);
+
+/* publish.c: PUBLISH (RFC 3903) */
+void publish_request(struct presence *p, const struct sip_msg *msg,
+		     const char *user);
+
+/* watchers.c: the presence and presence.winfo packages and who may
+ * watch whom */
+extern const struct evpkg *const watchers_pkgs;
+extern const unsigned watchers_npkgs;
+void watchers_rules_changed(struct presence *p);
+
+#endif

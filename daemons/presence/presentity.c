@@ -1,0 +1,612 @@
+/* presentity: each user's presence, composed from every source we have:
+ * each device's publication (RFC 3903), the registration state (`reg` on
+ * the bus: no reachable device is closed, whatever was published) and the
+ * call state (`dialog`: a confirmed call adds on-the-phone). The composed
+ * document is printed from a model, never copied from a publisher; when
+ * it changes it goes on the bus (`pres`) and to every watcher.
+ *
+ * Composition: every live publication's tuples, in publication order,
+ * their ids made unique; without a publication, one tuple of our own
+ * ("lp-reg"), open while a device is reachable. The person (activities,
+ * mood, place) comes from the latest publication that has one; the
+ * latest note wins. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "store.h"
+#include "store_pubs.h"
+#include "bus.h"
+#include "pidf.h"
+#include "notifier.h"
+#include "presence.h"
+#include "publication.h"
+
+#define MAX_CALLS 32           /* per user: more is a flood, not an office */
+
+struct call {
+	struct le le;
+	char *callid;
+	bool confirmed;
+	bool ringing;          /* the user's phone rings */
+};
+
+struct presentity {
+	struct le he;
+	struct presence *p;
+	char *user;
+	struct list pubs;      /* struct publication, oldest first */
+	struct list calls;
+	uint32_t devices;      /* reachable registered devices */
+	char *doc;             /* the last document composed */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void call_destructor(void *arg)
+{
+	struct call *c = arg;
+
+	list_unlink(&c->le);
+	mem_deref(c->callid);
+}
+
+static void pub_destructor(void *arg)
+{
+	struct publication *pb = arg;
+
+	list_unlink(&pb->le);
+	hash_unlink(&pb->he);
+	mem_deref(pb->doc);
+}
+
+static void ent_destructor(void *arg)
+{
+	struct presentity *e = arg;
+
+	hash_unlink(&e->he);
+	list_flush(&e->pubs);
+	list_flush(&e->calls);
+	mem_deref(e->user);
+	mem_deref(e->doc);
+}
+
+static bool ent_cmp(struct le *le, void *arg)
+{
+	const struct presentity *e = le->data;
+	return !strcmp(e->user, arg);
+}
+
+static struct presentity *ent_find(struct presence *p, const char *user,
+				   bool create)
+{
+	uint32_t h = hash_joaat_str(user);
+	struct presentity *e;
+
+	e = list_ledata(hash_lookup(p->ents, h, ent_cmp, (void *)user));
+	if (e || !create)
+		return e;
+	e = mem_zalloc(sizeof(*e), ent_destructor);
+	if (!e || str_dup(&e->user, user))
+		return mem_deref(e);
+	e->p = p;
+	hash_append(p->ents, h, &e->he, e);
+	return e;
+}
+
+/* ---- composition ---- */
+
+static bool id_taken(const struct pidf *m, const char *id)
+{
+	for (struct le *le = m->tuples.head; le; le = le->next) {
+		const struct pidf_tuple *t = le->data;
+		if (!strcmp(t->id, id))
+			return true;
+	}
+	return false;
+}
+
+static int add_tuple(struct pidf *m, const struct pidf_tuple *t, bool open)
+{
+	char id[80];
+	struct pidf_tuple *nt;
+	int err;
+
+	str_ncpy(id, t->id, sizeof(id));
+	for (unsigned i = 2; id_taken(m, id) && i < 100; i++)
+		re_snprintf(id, sizeof(id), "%s-%u", t->id, i);
+	err = pidf_tuple_add(m, id, open, t->contact, t->note);
+	if (err)
+		return err == E2BIG ? 0 : err;
+	nt = m->tuples.tail->data;
+	nt->priority = t->priority;
+	if (t->timestamp)
+		err = str_dup(&nt->timestamp, t->timestamp);
+	return err;
+}
+
+static const char *call_state(const struct presentity *e)
+{
+	bool ringing = false;
+
+	for (struct le *le = e ? e->calls.head : NULL; le; le = le->next) {
+		const struct call *c = le->data;
+		if (c->confirmed)
+			return "on-the-phone";
+		ringing |= c->ringing;
+	}
+	return ringing ? "ringing" : "idle";
+}
+
+static int compose(struct pidf **mp, struct presence *p,
+		   const struct presentity *e, const char *user, bool polite)
+{
+	const struct publication *person = NULL, *noted = NULL;
+	char entity[160], aor[160];
+	bool reachable = e && e->devices > 0;
+	struct pidf *m = NULL;
+	struct le *le;
+	int err;
+
+	re_snprintf(entity, sizeof(entity), "sip:%s@%s", user,
+		    p->conf->domain);
+	str_ncpy(aor, entity, sizeof(aor));
+	err = pidf_alloc(&m, entity);
+	if (err)
+		return err;
+
+	if (polite) {
+		/* polite-block: the watcher sees someone who is offline */
+		err = pidf_tuple_add(m, "lp-reg", false, NULL, NULL);
+		goto out;
+	}
+	for (le = e ? e->pubs.head : NULL; le && !err; le = le->next) {
+		const struct publication *pb = le->data;
+
+		for (struct le *t = pb->doc->tuples.head; t && !err;
+		     t = t->next)
+			err = add_tuple(m, t->data, reachable &&
+					((struct pidf_tuple *)t->data)->open);
+		if (pb->doc->person)
+			person = pb;
+		if (pb->doc->note)
+			noted = pb;
+		else {
+			for (struct le *t = pb->doc->tuples.head; t;
+			     t = t->next)
+				if (((struct pidf_tuple *)t->data)->note)
+					noted = pb;
+		}
+	}
+	if (!err && list_isempty(&m->tuples))
+		err = pidf_tuple_add(m, "lp-reg", reachable, aor, NULL);
+	if (err)
+		goto out;
+
+	if (person) {
+		const struct pidf *d = person->doc;
+
+		m->person = true;
+		err = d->person_id ? str_dup(&m->person_id, d->person_id) : 0;
+		for (unsigned i = 0; i < d->nact && !err; i++)
+			err = pidf_token_add(m->activities, &m->nact,
+					     d->activities[i]);
+		for (unsigned i = 0; i < d->nmood && !err; i++)
+			err = pidf_token_add(m->moods, &m->nmood, d->moods[i]);
+		if (!err && d->place)
+			m->place = mem_ref(d->place);
+	}
+	if (!err && noted) {
+		const char *note = noted->doc->note;
+
+		for (struct le *t = noted->doc->tuples.head; !note && t;
+		     t = t->next)
+			note = ((struct pidf_tuple *)t->data)->note;
+		err = note ? str_dup(&m->note, note) : 0;
+	}
+	if (!err && !strcmp(call_state(e), "on-the-phone")) {
+		m->person = true;
+		err = pidf_token_add(m->activities, &m->nact, "on-the-phone");
+	}
+	if (!err && m->person && !m->person_id)
+		err = str_dup(&m->person_id, "lp-person");
+ out:
+	if (err)
+		mem_deref(m);
+	else
+		*mp = m;
+	return err;
+}
+
+int pres_body(struct mbuf *mb, struct presence *p, const char *user,
+	      bool polite)
+{
+	struct presentity *e = ent_find(p, user, false);
+	struct pidf *m = NULL;
+	int err;
+
+	if (e && e->doc && !polite)
+		return mbuf_write_str(mb, e->doc);
+	err = compose(&m, p, e, user, polite);
+	if (!err)
+		err = mbuf_printf(mb, "%H", pidf_print, m);
+	mem_deref(m);
+	return err;
+}
+
+/* ---- the bus ---- */
+
+static int publish_bus(struct presence *p, const struct presentity *e,
+		       const struct pidf *m)
+{
+	struct odict *o = NULL, *acts = NULL;
+	int err;
+
+	err = odict_alloc(&o, 16);
+	err = err ? err : odict_alloc(&acts, 8);
+	if (err)
+		goto out;
+	for (unsigned i = 0; i < m->nact && !err; i++) {
+		char key[8];
+		re_snprintf(key, sizeof(key), "%u", i);
+		err = odict_entry_add(acts, key, ODICT_STRING,
+				      m->activities[i]);
+	}
+	err = err ? err : odict_entry_add(o, "user", ODICT_STRING, e->user);
+	err = err ? err : odict_entry_add(o, "basic", ODICT_STRING,
+					  pidf_open(m) ? "open" : "closed");
+	err = err ? err : odict_entry_add(o, "activities", ODICT_ARRAY, acts);
+	err = err ? err : odict_entry_add(o, "note", ODICT_STRING,
+					  m->note ? m->note : "");
+	err = err ? err : odict_entry_add(o, "call", ODICT_STRING,
+					  call_state(e));
+	err = err ? err : odict_entry_add(o, "devices", ODICT_INT,
+					  (int64_t)e->devices);
+	err = err ? err : odict_entry_add(o, "publications", ODICT_INT,
+					  (int64_t)list_count(&e->pubs));
+	err = err ? err : odict_entry_add(o, "pidf", ODICT_STRING, e->doc);
+	err = err ? err : bus_pub_set(p->pub, "pres", e->user, o);
+ out:
+	mem_deref(acts);
+	mem_deref(o);
+	return err;
+}
+
+/* Compose again; when the document changed, tell the bus and every
+ * watcher. A user with nothing left to say is forgotten. */
+static void update(struct presentity *e)
+{
+	struct presence *p = e->p;
+	struct pidf *m = NULL;
+	char *doc = NULL;
+	int err;
+
+	err = compose(&m, p, e, e->user, false);
+	err = err ? err : re_sdprintf(&doc, "%H", pidf_print, m);
+	if (err) {
+		log_err("presence of '%s': cannot compose: %m", e->user, err);
+		goto out;
+	}
+	if (e->doc && !strcmp(e->doc, doc))
+		goto out;
+	mem_deref(e->doc);
+	e->doc = doc;
+	doc = NULL;
+	if (publish_bus(p, e, m))
+		log_warn("presence of '%s': bus: cannot publish, ignoring",
+			 e->user);
+	notifier_changed(p->not, "presence", e->user);
+	log_debug("presence of '%s': %s, %s", e->user,
+		  pidf_open(m) ? "open" : "closed", call_state(e));
+	if (list_isempty(&e->pubs) && list_isempty(&e->calls) &&
+	    !e->devices) {
+		struct odict *o = NULL;
+
+		if (!odict_alloc(&o, 4) &&
+		    !odict_entry_add(o, "user", ODICT_STRING, e->user))
+			(void)bus_pub_del(p->pub, "pres", e->user, o);
+		mem_deref(o);
+		mem_deref(e);
+	}
+ out:
+	mem_deref(doc);
+	mem_deref(m);
+}
+
+void pres_reg_h(const struct bus_msg *m, void *arg)
+{
+	struct presence *p = arg;
+	const struct odict_entry *ce;
+	struct presentity *e;
+	uint32_t n = 0;
+
+	if (!m->key || !m->key[0])
+		return;
+	if (!strcmp(m->type, "set")) {
+		ce = odict_get_type(m->data, ODICT_ARRAY, "contacts");
+		for (struct le *le = ce ? ce->u.odict->lst.head : NULL; le;
+		     le = le->next) {
+			const struct odict_entry *c = le->data;
+			bool reach = true;
+
+			if (c->type != ODICT_OBJECT)
+				continue;
+			(void)odict_get_boolean(c->u.odict, &reach,
+						"reachable");
+			n += reach ? 1 : 0;
+		}
+	}
+	else if (strcmp(m->type, "del")) {
+		return;
+	}
+	e = ent_find(p, m->key, n > 0);
+	if (!e || e->devices == n)
+		return;
+	e->devices = n;
+	update(e);
+}
+
+void pres_dialog_h(const struct bus_msg *m, void *arg)
+{
+	struct presence *p = arg;
+	const char *user = m->data ? odict_string(m->data, "user") : NULL;
+	const char *callid = m->data ? odict_string(m->data, "call_id") : NULL;
+	const char *state = m->data ? odict_string(m->data, "state") : NULL;
+	const char *dir = m->data ? odict_string(m->data, "direction") : NULL;
+	bool gone = !strcmp(m->type, "del") ||
+		(state && !strcmp(state, "terminated"));
+	struct presentity *e;
+	struct call *c = NULL;
+
+	if (!user || !callid || !state)
+		return;
+	e = ent_find(p, user, !gone);
+	if (!e)
+		return;
+	for (struct le *le = e->calls.head; le; le = le->next) {
+		struct call *x = le->data;
+		if (!strcmp(x->callid, callid)) {
+			c = x;
+			break;
+		}
+	}
+	if (gone) {
+		if (!c)
+			return;
+		mem_deref(c);
+		update(e);
+		return;
+	}
+	if (!c) {
+		if (list_count(&e->calls) >= MAX_CALLS)
+			return;
+		c = mem_zalloc(sizeof(*c), call_destructor);
+		if (!c || str_dup(&c->callid, callid)) {
+			mem_deref(c);
+			return;
+		}
+		list_append(&e->calls, &c->le, c);
+	}
+	c->confirmed = !strcmp(state, "confirmed");
+	c->ringing = !strcmp(state, "early") && dir &&
+		!strcmp(dir, "recipient");
+	update(e);
+}
+
+/* ---- publications ---- */
+
+static bool pub_cmp(struct le *le, void *arg)
+{
+	const struct publication *pb = le->data;
+	return !pl_strcmp(arg, pb->etag);
+}
+
+struct publication *pub_find(struct presence *p, const struct pl *etag)
+{
+	return list_ledata(hash_lookup(p->etags, hash_joaat_pl(etag),
+				       pub_cmp, (void *)etag));
+}
+
+const char *pub_user(const struct publication *pb)
+{
+	return pb->e->user;
+}
+
+/* A new publication, or a refresh or modification of `pb` (it gets a new
+ * entity tag, RFC 3903 §6). Written to the store before it counts. */
+int pub_put(struct presence *p, struct publication *pb, const char *user,
+	    struct pidf *doc, const struct pl *raw, uint32_t expires,
+	    const char **etagp)
+{
+	struct pubs_rec r;
+	struct presentity *e;
+	struct mbuf *mb = NULL;
+	char etag[PUB_ETAG_LEN + 1];
+	bool fresh = pb == NULL;
+	int err;
+
+	re_snprintf(etag, sizeof(etag), "%016llx",
+		    (unsigned long long)rand_u64());
+	e = pb ? pb->e : ent_find(p, user, true);
+	if (!e)
+		return ENOMEM;
+	if (fresh && list_count(&e->pubs) >= PUB_MAX_PER_USER)
+		return E2BIG;
+
+	/* the document as stored: what we were sent, or what we had */
+	if (!raw) {
+		mb = mbuf_alloc(1024);
+		if (!mb)
+			return ENOMEM;
+		err = mbuf_printf(mb, "%H", pidf_print, pb->doc);
+		if (err)
+			goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	r.etag = etag;
+	r.user = e->user;
+	r.expires = (uint64_t)time(NULL) + expires;
+	r.updated = now_ms();
+	r.doc = raw ? raw->p : (const char *)mb->buf;
+	r.doclen = raw ? raw->l : mb->end;
+	err = store_begin(p->st);
+	if (err)
+		goto out;
+	err = pubs_put(p->st, &r);
+	if (!err && pb)
+		err = pubs_del(p->st, pb->etag);
+	if (err) {
+		store_rollback(p->st);
+		goto out;
+	}
+	err = store_commit(p->st);
+	if (err)
+		goto out;
+
+	if (!pb) {
+		pb = mem_zalloc(sizeof(*pb), pub_destructor);
+		if (!pb) {
+			err = ENOMEM;
+			goto out;
+		}
+		pb->e = e;
+	}
+	else {
+		hash_unlink(&pb->he);
+		list_unlink(&pb->le);
+	}
+	str_ncpy(pb->etag, etag, sizeof(pb->etag));
+	pb->expires = r.expires;
+	pb->updated = r.updated;
+	if (doc) {
+		mem_deref(pb->doc);
+		pb->doc = mem_ref(doc);
+	}
+	list_append(&e->pubs, &pb->le, pb);   /* the latest is last */
+	hash_append(p->etags, hash_joaat_str(pb->etag), &pb->he, pb);
+	*etagp = pb->etag;
+	update(e);
+ out:
+	if (err && fresh && list_isempty(&e->pubs) &&
+	    list_isempty(&e->calls) && !e->devices)
+		mem_deref(e);
+	mem_deref(mb);
+	return err;
+}
+
+int pub_remove(struct presence *p, struct publication *pb)
+{
+	struct presentity *e = pb->e;
+	int err = pubs_del(p->st, pb->etag);
+
+	if (err)
+		return err;
+	mem_deref(pb);
+	update(e);
+	return 0;
+}
+
+static int load_h(const struct pubs_rec *r, void *arg)
+{
+	struct presence *p = arg;
+	struct publication *pb;
+	struct presentity *e;
+	struct pidf *doc = NULL;
+	struct pidf_err pe;
+
+	if (r->expires <= (uint64_t)time(NULL) ||
+	    strlen(r->etag) > PUB_ETAG_LEN ||
+	    pidf_parse(&doc, (const uint8_t *)r->doc, r->doclen,
+		       p->conf->pidf_max_size, &pe)) {
+		(void)pubs_del(p->st, r->etag);
+		return 0;
+	}
+	e = ent_find(p, r->user, true);
+	pb = mem_zalloc(sizeof(*pb), pub_destructor);
+	if (!e || !pb) {
+		mem_deref(doc);
+		mem_deref(pb);
+		return ENOMEM;
+	}
+	pb->e = e;
+	pb->doc = doc;
+	pb->expires = r->expires;
+	pb->updated = r->updated;
+	str_ncpy(pb->etag, r->etag, sizeof(pb->etag));
+	list_append(&e->pubs, &pb->le, pb);
+	hash_append(p->etags, hash_joaat_str(pb->etag), &pb->he, pb);
+	return 0;
+}
+
+static bool compose_h(struct le *le, void *arg)
+{
+	(void)arg;
+	update(le->data);
+	return false;
+}
+
+int pres_load(struct presence *p)
+{
+	int err = pubs_foreach(p->st, load_h, p);
+
+	if (!err)
+		hash_apply(p->ents, compose_h, NULL);
+	return err;
+}
+
+#define EXPIRE_BATCH 256
+
+struct expiry {
+	uint64_t now;
+	struct publication *v[EXPIRE_BATCH];
+	unsigned n;
+};
+
+static bool expire_h(struct le *le, void *arg)
+{
+	struct publication *pb = le->data;
+	struct expiry *x = arg;
+
+	if (pb->expires <= x->now)
+		x->v[x->n++] = pb;
+	return x->n >= EXPIRE_BATCH;   /* the rest next second */
+}
+
+/* Collected first, removed after: removing changes the table. */
+void pres_tick(struct presence *p)
+{
+	struct expiry x;
+
+	x.now = (uint64_t)time(NULL);
+	x.n = 0;
+	hash_apply(p->etags, expire_h, &x);
+	for (unsigned i = 0; i < x.n; i++) {
+		log_info("publication '%s' of '%s' expired", x.v[i]->etag,
+			 x.v[i]->e->user);
+		(void)pub_remove(p, x.v[i]);
+	}
+}
+
+int pres_init(struct presence *p)
+{
+	int err = hash_alloc(&p->ents, 4096);
+
+	return err ? err : hash_alloc(&p->etags, 4096);
+}
+
+/* The presentities own their publications; the tag table only finds
+ * them, so it is emptied by their destructors, never flushed. */
+void pres_close(struct presence *p)
+{
+	hash_flush(p->ents);
+	p->etags = mem_deref(p->etags);
+	p->ents = mem_deref(p->ents);
+}

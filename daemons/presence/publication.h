@@ -1,0 +1,33 @@
+/* publication: one device's presence publication (RFC 3903), shared by
+ * presentity.c (which owns and composes them) and publish.c (which
+ * answers PUBLISH). */
+#ifndef LP_PUBLICATION_H
+#define LP_PUBLICATION_H
+
+#include <re.h>
+
+#define PUB_ETAG_LEN 16
+#define PUB_MAX_PER_USER 16    /* devices publishing for one user */
+
+struct presence;
+struct presentity;
+struct pidf;
+
+struct publication {
+	struct le le;          /* the presentity's, oldest first */
+	struct le he;          /* presence.etags */
+	struct presentity *e;
+	char etag[PUB_ETAG_LEN + 1];
+	uint64_t expires;      /* s since 1970 */
+	uint64_t updated;      /* ms since 1970 */
+	struct pidf *doc;
+};
+
+struct publication *pub_find(struct presence *p, const struct pl *etag);
+const char *pub_user(const struct publication *pb);
+int pub_put(struct presence *p, struct publication *pb, const char *user,
+	    struct pidf *doc, const struct pl *raw, uint32_t expires,
+	    const char **etagp);
+int pub_remove(struct presence *p, struct publication *pb);
+
+#endif

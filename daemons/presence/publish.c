@@ -1,0 +1,185 @@
+/* publish: PUBLISH for the presence event package (RFC 3903, RFC 3856).
+ *
+ *   initial:  no SIP-If-Match, a body      -> 200, SIP-ETag, Expires
+ *   refresh:  SIP-If-Match, no body        -> 200, a new SIP-ETag
+ *   modify:   SIP-If-Match, a body         -> 200, a new SIP-ETag
+ *   remove:   SIP-If-Match, Expires: 0     -> 200
+ *
+ * A user publishes only their own presence: the Request-URI and the
+ * document's entity must both name the user the edge asserted (403). An
+ * unknown entity tag gets 412, another package 489, another body type 415
+ * with Accept, too brief an expiry 423 with Min-Expires, a document that
+ * is not a safe PIDF document 400 (or 413) with the reason. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "pidf.h"
+#include "presence.h"
+#include "publication.h"
+
+static void reply(struct presence *p, const struct sip_msg *msg,
+		  uint16_t code, const char *reason)
+{
+	(void)sip_treplyf(NULL, NULL, p->sip, msg, false, code, reason,
+			  "Content-Length: 0\r\n\r\n");
+}
+
+static void refuse(struct presence *p, const struct sip_msg *msg,
+		   const char *user, uint16_t code, const char *reason)
+{
+	log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': %u %s",
+		user ? user : "?", code, reason);
+	reply(p, msg, code, reason);
+}
+
+/* 0 and the granted expiry, or the answer is sent */
+static int expiry(struct presence *p, const struct sip_msg *msg,
+		  const char *user, uint32_t *exp)
+{
+	const struct conf *c = p->conf;
+	uint64_t v = 0;
+
+	if (!pl_isset(&msg->expires)) {
+		*exp = c->publish_expires_default;
+		return 0;
+	}
+	for (size_t i = 0; i < msg->expires.l; i++) {
+		char ch = msg->expires.p[i];
+		if (ch < '0' || ch > '9') {
+			refuse(p, msg, user, 400, "Bad Request: Bad Expires");
+			return EBADMSG;
+		}
+		v = v * 10 + (uint64_t)(ch - '0');
+		if (v > 0xffffffffULL)
+			v = 0xffffffffULL;
+	}
+	if (v && v < c->publish_expires_min) {
+		log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': expires "
+			"%llu: 423", user, (unsigned long long)v);
+		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 423,
+				  "Interval Too Brief", "Min-Expires: %u\r\n"
+				  "Content-Length: 0\r\n\r\n",
+				  c->publish_expires_min);
+		return EBADMSG;
+	}
+	*exp = v > c->publish_expires_max ? c->publish_expires_max :
+		(uint32_t)v;
+	return 0;
+}
+
+void publish_request(struct presence *p, const struct sip_msg *msg,
+		     const char *user)
+{
+	const struct sip_hdr *eh = sip_msg_hdr(msg, SIP_HDR_EVENT);
+	const struct sip_hdr *im = sip_msg_xhdr(msg, "SIP-If-Match");
+	size_t blen = mbuf_get_left(msg->mb);
+	struct publication *pb = NULL;
+	struct sipevent_event ev;
+	struct pidf *doc = NULL;
+	struct pidf_err pe;
+	const char *etag = NULL;
+	uint32_t exp;
+	int err;
+
+	if (!user) {
+		refuse(p, msg, NULL, 403, "Forbidden: No Asserted Identity");
+		return;
+	}
+	if (!eh || sipevent_event_decode(&ev, &eh->val) ||
+	    pl_strcasecmp(&ev.event, "presence")) {
+		log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s' for another "
+			"event package: 489", user);
+		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 489,
+				  "Bad Event", "Allow-Events: presence\r\n"
+				  "Content-Length: 0\r\n\r\n");
+		return;
+	}
+	if (pl_strcmp(&msg->uri.user, user)) {
+		refuse(p, msg, user, 403, "Forbidden: Not Your Presence");
+		return;
+	}
+	if (expiry(p, msg, user, &exp))
+		return;
+
+	if (im) {
+		pb = im->val.l == PUB_ETAG_LEN ? pub_find(p, &im->val) : NULL;
+		if (!pb || strcmp(pub_user(pb), user)) {
+			refuse(p, msg, user, 412, "Conditional Request "
+			       "Failed");
+			return;
+		}
+	}
+	if (blen) {
+		if (!msg_ctype_cmp(&msg->ctyp, "application", "pidf+xml")) {
+			log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': "
+				"Content-Type '%r': 415", user,
+				&msg->ctyp.type);
+			(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 415,
+					  "Unsupported Media Type",
+					  "Accept: application/pidf+xml\r\n"
+					  "Content-Length: 0\r\n\r\n");
+			return;
+		}
+		if (pidf_parse(&doc, mbuf_buf(msg->mb), blen,
+			       p->conf->pidf_max_size, &pe)) {
+			refuse(p, msg, user, pe.code, pe.reason);
+			return;
+		}
+		if (!pidf_entity_is(doc, user, p->conf->domain)) {
+			refuse(p, msg, user, 403, "Forbidden: Entity Is Not "
+			       "The Publisher");
+			goto out;
+		}
+	}
+	else if (!pb) {
+		refuse(p, msg, user, 400, "Bad Request: Initial PUBLISH "
+		       "Without Body");
+		return;
+	}
+
+	if (!exp) {
+		if (!pb) {
+			refuse(p, msg, user, 400, "Bad Request: Expires 0 "
+			       "Without SIP-If-Match");
+			goto out;
+		}
+		err = pub_remove(p, pb);
+		if (err) {
+			log_err("PUBLISH from '%s': cannot remove: %m", user,
+				err);
+			reply(p, msg, 500, "Server Internal Error");
+			goto out;
+		}
+		log_sip(LOG_INFO, msg, user, "publication of '%s' removed",
+			user);
+		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
+				  "Expires: 0\r\nContent-Length: 0\r\n\r\n");
+		goto out;
+	}
+
+	{
+		struct pl raw = { (const char *)mbuf_buf(msg->mb), blen };
+
+		err = pub_put(p, pb, user, doc, doc ? &raw : NULL, exp,
+			      &etag);
+	}
+	if (err == E2BIG) {
+		refuse(p, msg, user, 403, "Forbidden: Too Many "
+		       "Publications");
+		goto out;
+	}
+	if (err) {
+		log_err("PUBLISH from '%s': cannot store: %m", user, err);
+		reply(p, msg, 500, "Server Internal Error");
+		goto out;
+	}
+	log_sip(LOG_DEBUG, msg, user, "PUBLISH from '%s': %s, etag %s",
+		user, pb ? (doc ? "modified" : "refreshed") : "new", etag);
+	(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
+			  "SIP-ETag: %s\r\nExpires: %u\r\n"
+			  "Content-Length: 0\r\n\r\n", etag, exp);
+ out:
+	mem_deref(doc);
+}

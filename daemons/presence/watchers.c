@@ -1,0 +1,196 @@
+/* watchers: the two event packages of lamplight-presence and who may
+ * watch whom.
+ *
+ * presence (RFC 3856): a watcher gets the composed document of a user
+ * who exists (404 otherwise), as the owner's rules decide (the semantics
+ * of RFC 5025): allow, block (403, or terminated;reason=rejected when the
+ * rule comes later), polite-block (the watcher sees the user offline),
+ * confirm (202, pending until the owner decides). A rule names a watcher,
+ * or "*" for anyone; without one the configured default applies. Users
+ * always see their own presence.
+ *
+ * presence.winfo (RFC 3857, RFC 3858): a user, and nobody else, sees who
+ * watches them and who waits, in full state, at every change. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "store.h"
+#include "store_users.h"
+#include "store_rules.h"
+#include "notifier.h"
+#include "pidf.h"
+#include "presence.h"
+
+enum { MARK_POLITE = 1 };
+
+static enum rule_action decide(struct presence *p, const char *owner,
+			       const char *watcher)
+{
+	enum rule_action a = RULE_NONE;
+
+	if (!strcmp(owner, watcher))
+		return RULE_ALLOW;
+	if (rules_get(p->rules, owner, watcher, &a) || a == RULE_NONE)
+		if (rules_get(p->rules, owner, "*", &a))
+			a = RULE_NONE;
+	if (a == RULE_NONE &&
+	    rule_action_parse(&a, p->conf->presence_default_policy))
+		a = RULE_ALLOW;
+	return a;
+}
+
+static bool user_exists(struct presence *p, const char *user)
+{
+	struct user_rec *u = NULL;
+	struct pl pl;
+	int err;
+
+	pl_set_str(&pl, user);
+	err = users_cache_get(p->users, &pl, &u);
+	mem_deref(u);
+	return !err;
+}
+
+static uint16_t presence_authorize(struct nsub *s, void *arg)
+{
+	struct presence *p = arg;
+
+	if (!user_exists(p, nsub_presentity(s)))
+		return 404;
+	switch (decide(p, nsub_presentity(s), nsub_watcher(s))) {
+	case RULE_BLOCK:
+		return 403;
+	case RULE_CONFIRM:
+		nsub_set_state(s, NSUB_PENDING, NULL);
+		return 0;
+	case RULE_POLITE_BLOCK:
+		nsub_set_mark(s, MARK_POLITE);
+		nsub_set_state(s, NSUB_ACTIVE, NULL);
+		return 0;
+	default:
+		nsub_set_mark(s, 0);
+		nsub_set_state(s, NSUB_ACTIVE, NULL);
+		return 0;
+	}
+}
+
+static int presence_body(struct mbuf *mb, struct nsub *s, void *arg)
+{
+	return pres_body(mb, arg, nsub_presentity(s),
+			 nsub_mark(s) & MARK_POLITE);
+}
+
+/* A watcher came, went or changed state: the owner's winfo watchers hear
+ * of it. */
+static void presence_changed(struct nsub *s, void *arg)
+{
+	struct presence *p = arg;
+
+	log_info("watcher '%s' of '%s': %s%s%s", nsub_watcher(s),
+		 nsub_presentity(s), nsub_state(s) == NSUB_ACTIVE ? "active" :
+		 nsub_state(s) == NSUB_PENDING ? "pending" : "terminated",
+		 nsub_reason(s) ? ", " : "",
+		 nsub_reason(s) ? nsub_reason(s) : "");
+	notifier_changed(p->not, "presence.winfo", nsub_presentity(s));
+}
+
+static uint16_t winfo_authorize(struct nsub *s, void *arg)
+{
+	(void)arg;
+	if (strcmp(nsub_watcher(s), nsub_presentity(s)))
+		return 403;    /* only the owner sees their watchers */
+	nsub_set_state(s, NSUB_ACTIVE, NULL);
+	return 0;
+}
+
+struct winfo_ctx {
+	struct mbuf *mb;
+	const char *domain;
+	int err;
+};
+
+static void watcher_h(struct nsub *s, void *arg)
+{
+	struct winfo_ctx *w = arg;
+	enum nsub_state st = nsub_state(s);
+
+	if (w->err || st == NSUB_TERMINATED)
+		return;
+	w->err = mbuf_printf(w->mb, "<watcher id=\"%H\" event=\"subscribe\" "
+			     "status=\"%s\">sip:%H@%H</watcher>\n",
+			     pidf_print_escaped, nsub_id(s),
+			     st == NSUB_ACTIVE ? "active" : "pending",
+			     pidf_print_escaped, nsub_watcher(s),
+			     pidf_print_escaped, w->domain);
+}
+
+/* RFC 3858: version counts this subscription's NOTIFYs from 0. */
+static int winfo_body(struct mbuf *mb, struct nsub *s, void *arg)
+{
+	struct presence *p = arg;
+	struct winfo_ctx w = { mb, p->conf->domain, 0 };
+	int err;
+
+	err = mbuf_printf(mb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			  "<watcherinfo xmlns=\"urn:ietf:params:xml:ns:"
+			  "watcherinfo\" version=\"%u\" state=\"full\">\n"
+			  "<watcher-list resource=\"sip:%H@%H\" "
+			  "package=\"presence\">\n",
+			  nsub_version(s) ? nsub_version(s) - 1 : 0,
+			  pidf_print_escaped, nsub_presentity(s),
+			  pidf_print_escaped, p->conf->domain);
+	if (err)
+		return err;
+	notifier_foreach(p->not, "presence", nsub_presentity(s), watcher_h,
+			 &w);
+	if (w.err)
+		return w.err;
+	return mbuf_printf(mb, "</watcher-list>\n</watcherinfo>\n");
+}
+
+static const struct evpkg pkgs[] = {
+	{ "presence", "application/pidf+xml", presence_authorize,
+	  presence_body, presence_changed },
+	{ "presence.winfo", "application/watcherinfo+xml", winfo_authorize,
+	  winfo_body, NULL },
+};
+const struct evpkg *const watchers_pkgs = pkgs;
+const unsigned watchers_npkgs = ARRAY_SIZE(pkgs);
+
+static void reeval_h(struct nsub *s, void *arg)
+{
+	struct presence *p = arg;
+	uint8_t mark;
+
+	if (strcmp(nsub_event(s), "presence") ||
+	    nsub_state(s) == NSUB_TERMINATED)
+		return;
+	switch (decide(p, nsub_presentity(s), nsub_watcher(s))) {
+	case RULE_BLOCK:
+		nsub_set_state(s, NSUB_TERMINATED, "rejected");
+		return;
+	case RULE_CONFIRM:
+		return;        /* a decision already made stands */
+	case RULE_POLITE_BLOCK:
+		mark = MARK_POLITE;
+		break;
+	default:
+		mark = 0;
+		break;
+	}
+	if (mark != nsub_mark(s)) {
+		nsub_set_mark(s, mark);
+		nsub_notify(s);
+	}
+	if (nsub_state(s) == NSUB_PENDING)
+		nsub_set_state(s, NSUB_ACTIVE, NULL);
+}
+
+/* A rule changed (lamplightctl, the admin page), or we just started:
+ * every subscription is decided again. */
+void watchers_rules_changed(struct presence *p)
+{
+	notifier_all(p->not, reeval_h, p);
+}

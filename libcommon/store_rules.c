@@ -1,0 +1,121 @@
+/* store_rules: SQL for the watcher_rules table of the admin database (its
+ * schema is migration 2 in store_users.c, where the database is opened). */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "store_rules.h"
+
+static const char *const names[] = {
+	"none", "allow", "block", "polite-block", "confirm",
+};
+
+int rule_action_parse(enum rule_action *a, const char *s)
+{
+	for (size_t i = 1; i < ARRAY_SIZE(names); i++) {
+		if (s && !strcmp(s, names[i])) {
+			*a = (enum rule_action)i;
+			return 0;
+		}
+	}
+	return EINVAL;
+}
+
+const char *rule_action_name(enum rule_action a)
+{
+	return (size_t)a < ARRAY_SIZE(names) ? names[a] : "?";
+}
+
+static const char set_sql[] =
+	"INSERT OR REPLACE INTO watcher_rules (owner, watcher, action, "
+	"updated) VALUES (?1, ?2, ?3, strftime('%s','now'))";
+
+int rules_set(struct store *st, const char *owner, const char *watcher,
+	      enum rule_action a)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !owner || !watcher || a == RULE_NONE ||
+	    (size_t)a >= ARRAY_SIZE(names))
+		return EINVAL;
+	s = store_stmt(st, set_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, names[a], -1, SQLITE_STATIC);
+	return store_step_done(s);
+}
+
+static const char del_sql[] =
+	"DELETE FROM watcher_rules WHERE owner = ?1 AND watcher = ?2";
+
+int rules_del(struct store *st, const char *owner, const char *watcher)
+{
+	sqlite3_stmt *s = store_stmt(st, del_sql);
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
+	return store_step_done(s);
+}
+
+static const char get_sql[] =
+	"SELECT action FROM watcher_rules WHERE owner = ?1 AND watcher = ?2";
+
+int rules_get(struct store *st, const char *owner, const char *watcher,
+	      enum rule_action *a)
+{
+	sqlite3_stmt *s = store_stmt(st, get_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		if (rule_action_parse(a,
+				      (const char *)sqlite3_column_text(s, 0)))
+			err = EBADMSG;
+	}
+	else if (rc == SQLITE_DONE) {
+		*a = RULE_NONE;
+	}
+	else {
+		err = EIO;
+	}
+	sqlite3_reset(s);
+	return err;
+}
+
+static const char list_sql[] =
+	"SELECT owner, watcher, action FROM watcher_rules "
+	"WHERE ?1 IS NULL OR owner = ?1 ORDER BY owner, watcher";
+
+int rules_foreach(struct store *st, const char *owner, rules_h *h,
+		  void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	if (owner)
+		sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		enum rule_action a;
+
+		if (rule_action_parse(&a,
+				      (const char *)sqlite3_column_text(s, 2)))
+			continue;
+		err = h((const char *)sqlite3_column_text(s, 0),
+			(const char *)sqlite3_column_text(s, 1), a, arg);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = EIO;
+	sqlite3_reset(s);
+	return err;
+}

@@ -1,0 +1,85 @@
+/* ctl_watcher: `lamplightctl watcher`: who may watch whose presence. A
+ * rule is an action (allow, block, polite-block, confirm) for an owner and
+ * a watcher, or "*" for anyone; the presence daemon applies a change to
+ * existing subscriptions within a second. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "store.h"
+#include "store_users.h"
+#include "store_rules.h"
+#include "ctl.h"
+
+static int print_h(const char *owner, const char *watcher,
+		   enum rule_action a, void *arg)
+{
+	(void)arg;
+	printf("%-20s %-20s %s\n", owner, watcher, rule_action_name(a));
+	return 0;
+}
+
+static bool user_known(struct store *st, const char *user)
+{
+	struct user_rec *u = NULL;
+	struct pl pl;
+	int err;
+
+	pl_set_str(&pl, user);
+	err = users_get(st, &pl, &u);
+	mem_deref(u);
+	return !err;
+}
+
+int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
+		const char *watcher)
+{
+	struct store *st = NULL;
+	enum rule_action a = RULE_NONE;
+	int err;
+
+	if (strcmp(verb, "list") && strcmp(verb, "del") &&
+	    rule_action_parse(&a, verb)) {
+		fprintf(stderr, "lamplightctl: unknown watcher action '%s' "
+			"(allow, block, polite-block, confirm, del, list)\n",
+			verb);
+		return EINVAL;
+	}
+	err = users_open(&st, conf->admin_db, false);
+	if (err) {
+		fprintf(stderr, "lamplightctl: admin database '%s': %s\n",
+			conf->admin_db, strerror(err));
+		return err;
+	}
+	if (!strcmp(verb, "list")) {
+		printf("%-20s %-20s %s\n", "OWNER", "WATCHER", "ACTION");
+		err = rules_foreach(st, owner, print_h, NULL);
+		goto out;
+	}
+	if (!owner || !watcher) {
+		fprintf(stderr, "lamplightctl: watcher %s OWNER WATCHER\n",
+			verb);
+		err = EINVAL;
+		goto out;
+	}
+	if (!user_known(st, owner)) {
+		fprintf(stderr, "lamplightctl: no user '%s'\n", owner);
+		err = ENOENT;
+		goto out;
+	}
+	if (strcmp(watcher, "*") && !users_name_valid(watcher)) {
+		fprintf(stderr, "lamplightctl: bad watcher '%s' (a user name "
+			"or *)\n", watcher);
+		err = EINVAL;
+		goto out;
+	}
+	err = a == RULE_NONE ? rules_del(st, owner, watcher) :
+		rules_set(st, owner, watcher, a);
+	if (err)
+		fprintf(stderr, "lamplightctl: cannot write the rule: %s\n",
+			strerror(err));
+ out:
+	mem_deref(st);
+	return err;
+}

@@ -68,7 +68,7 @@ static const struct key keys[] = {
 	 OFF(subscribe_max_per_presentity), 1, 1000000},
 	{"notify_min_interval",    K_U32, OFF(notify_min_interval), 0,
 	 3600000},
-	{"pidf_max_size",          K_U32, OFF(pidf_max_size), 512, 65535},
+	{"pidf_max_size",          K_U32, OFF(pidf_max_size), 512, 7000},
 	{"presence_default_policy", K_STR, OFF(presence_default_policy), 0,
 	 0},
 	{"bus_presence_pub",       K_STR, OFF(bus_presence_pub), 0, 0},
@@ -377,7 +377,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->subscribe_max_per_watcher = 500;
 	c->subscribe_max_per_presentity = 10000;
 	c->notify_min_interval = 0;
-	c->pidf_max_size = 16384;
+	c->pidf_max_size = 6000;
 
 	while (pos < len) {
 		struct pl line, k, v;

@@ -211,7 +211,8 @@ static int sub_strings(struct nsub *s, const struct pl v[F_COUNT])
 		return ENOMEM;
 	p = blk;
 	for (int i = 0; i < F_COUNT; i++) {
-		memcpy(p, v[i].p, v[i].l);
+		if (v[i].l)    /* an absent value has no pointer at all */
+			memcpy(p, v[i].p, v[i].l);
 		p[v[i].l] = '\0';
 		s->f[i] = p;
 		p += v[i].l + 1;

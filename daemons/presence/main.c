@@ -84,6 +84,17 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 				  "Content-Length: 0\r\n\r\n");
 		return true;
 	}
+	/* libre reads 8 KiB of a datagram: a longer one arrives cut short */
+	if (pl_isset(&msg->clen) &&
+	    pl_u32(&msg->clen) > mbuf_get_left(msg->mb)) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: body shorter than "
+			"its Content-Length (%r), cut in transit: 513",
+			&msg->met, &msg->src, &msg->clen);
+		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 513,
+				  "Message Too Large",
+				  "Content-Length: 0\r\n\r\n");
+		return true;
+	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
 		notifier_request(p->not, msg,
 				 asserted_user(p, msg, user, sizeof(user)));

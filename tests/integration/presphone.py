@@ -4,7 +4,9 @@ dialog (tags, route set, target) for refreshes, answers every NOTIFY it
 receives with a code of the test's choosing (or not at all) and keeps
 them in order."""
 
+import queue
 import re
+import threading
 import time
 
 import sipclient as sc
@@ -88,25 +90,61 @@ class Phone:
                         password or user + "-pw", proto)
         self.notifies = []
         self.notify_code = 200     # None: do not answer
+        self.responses = queue.Queue()
+        self.stop = False
+        # a phone answers at all times, not only when the test looks
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                m = self.pump(0.1)
+            except (OSError, ValueError):
+                if self.stop:
+                    return
+                time.sleep(0.05)
+                continue
+            if m is not None:
+                self.responses.put(m)
 
     @property
     def aor(self):
         return "sip:%s@%s" % (self.user, self.app.domain)
 
     def register(self, expires=None):
-        r = self.ua.register(expires=expires)
-        return r
+        """REGISTER (401, then with credentials): the final answer."""
+        contact = "<%s>" % self.ua.contact_uri()
+        ruri = "sip:" + self.app.domain
+        hdrs = ["Contact: " + contact]
+        if expires is not None:
+            hdrs.append("Expires: %d" % expires)
+        ua = self.ua
+        r = self.transact(ua.build("REGISTER", ruri, hdrs).decode()
+                          .split("\r\n")[:-3])
+        if r is None or r.code != 401:
+            return r
+        ch = sc.parse_challenge(r.get("www-authenticate"))
+        ua.nc = 0
+        return self.transact(ua.build("REGISTER", ruri, hdrs + [
+            ua.auth_header(ch, "REGISTER", ruri)]).decode()
+            .split("\r\n")[:-3])
 
     def _send(self, lines, body=b""):
         text = "\r\n".join(lines) + "\r\nContent-Length: %d\r\n\r\n" % \
             len(body)
         self.ua.t.send(text.encode() + body)
 
-    def _answer(self, req, code):
+    def _answer(self, req, code, dialog=False):
         keep = ["%s: %s" % (n, v) for n, v in req.headers
-                if n in ("via", "from", "to", "call-id", "cseq")]
+                if n in ("via", "from", "call-id", "cseq") or
+                (n == "record-route" and dialog)]
+        to = req.get("to")
+        if dialog and ";tag=" not in to:
+            to += ";tag=" + sc.rand(8)
+        extra = ["Contact: <%s>" % self.ua.contact_uri()] if dialog else []
         self._send(["SIP/2.0 %d %s" % (code, "OK" if code < 300 else "X")]
-                   + keep)
+                   + keep + ["To: " + to] + extra)
 
     def pump(self, timeout):
         """Receive one message; requests are answered and kept; a
@@ -120,17 +158,26 @@ class Phone:
                 self.notifies.append(m)
                 if self.notify_code is not None:
                     self._answer(m, self.notify_code)
+            elif m.method == "INVITE":
+                self._answer(m, 200, dialog=True)   # answers at once
             elif m.method != "ACK":
                 self._answer(m, 200)
             return None
         return m
 
     def transact(self, lines, body=b"", timeout=3.0):
+        """Send a request; its final answer (matched by CSeq) or None."""
+        cseq = [ln for ln in lines if ln.lower().startswith("cseq:")][0]
+        cseq = cseq.split(":", 1)[1].strip()
         self._send(lines, body)
         end = time.time() + timeout
         while time.time() < end:
-            m = self.pump(max(0.05, end - time.time()))
-            if m and m.code >= 200:
+            try:
+                m = self.responses.get(timeout=max(0.01,
+                                                   end - time.time()))
+            except queue.Empty:
+                return None
+            if m.code >= 200 and m.get("cseq") == cseq:
                 return m
         return None
 
@@ -140,11 +187,12 @@ class Phone:
         callid = callid or sc.rand(12) + "@test"
         ftag = ftag or sc.rand(8)
         ip, port = self.ua.t.local
+        via = []
 
         def lines(c, extra=()):
-            return (["%s %s SIP/2.0" % (method, ruri),
-                     "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
-                         self.ua.proto.upper(), ip, port, sc.rand(10)),
+            via[:] = ["Via: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
+                self.ua.proto.upper(), ip, port, sc.rand(10))]
+            return (["%s %s SIP/2.0" % (method, ruri), via[0],
                      "Max-Forwards: 70",
                      "From: <%s>;tag=%s" % (self.aor, ftag),
                      "To: <%s>%s" % (to or ruri,
@@ -154,6 +202,12 @@ class Phone:
                     ["Route: " + r for r in routes] + list(headers) +
                     list(extra))
         r = self.transact(lines(cseq), body)
+        if r is not None and r.code == 407 and method == "INVITE":
+            # the ACK of a non-2xx final answer: hop by hop, same branch
+            self._send(["ACK %s SIP/2.0" % ruri, via[0], "Max-Forwards: 70",
+                        "From: <%s>;tag=%s" % (self.aor, ftag),
+                        "To: " + r.get("to"), "Call-ID: " + callid,
+                        "CSeq: %d ACK" % cseq])
         if r is not None and r.code == 407 and auth:
             ch = sc.parse_challenge(r.get("proxy-authenticate"))
             self.ua.nc = 0
@@ -198,6 +252,40 @@ class Phone:
             ftag=d.ftag, auth=False, routes=d.routes)
         return r
 
+    def call(self, callee):
+        """INVITE the callee through the edge (its phone answers at
+        once) and ACK the 200: the call's dialog."""
+        sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+               b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+        r, callid, ftag, cseq = self.request(
+            "INVITE", "sip:%s@%s" % (callee, self.app.domain),
+            ["Content-Type: application/sdp"], sdp)
+        if r is None or r.code != 200:
+            return r, None
+        d = Dialog(callid, ftag, "sip:%s@%s" % (callee, self.app.domain),
+                   r, cseq)
+        d.routes = list(reversed(d.routes))    # the UAC's route set
+        self.in_dialog("ACK", d, cseq=cseq)
+        return r, d
+
+    def in_dialog(self, method, d, cseq=None):
+        ip, port = self.ua.t.local
+        if cseq is None:
+            d.cseq += 1
+            cseq = d.cseq
+        lines = ["%s %s SIP/2.0" % (method, d.target),
+                 "Via: SIP/2.0/%s %s:%d;branch=z9hG4bK%s;rport" % (
+                     self.ua.proto.upper(), ip, port, sc.rand(10)),
+                 "Max-Forwards: 70",
+                 "From: <%s>;tag=%s" % (self.aor, d.ftag),
+                 "To: <%s>;tag=%s" % (d.to_uri, d.ttag),
+                 "Call-ID: " + d.callid, "CSeq: %d %s" % (cseq, method)] + \
+            ["Route: " + rt for rt in d.routes]
+        if method == "ACK":
+            self._send(lines)
+            return None
+        return self.transact(lines)
+
     def wait_notify(self, pred=None, timeout=4.0, callid=None):
         """The first NOTIFY kept (and not yet taken) that matches."""
         end = time.time() + timeout
@@ -209,12 +297,9 @@ class Phone:
                     return self.notifies.pop(i)
             if time.time() >= end:
                 return None
-            self.pump(min(0.2, max(0.01, end - time.time())))
-
-    def drain(self, seconds=0.3):
-        end = time.time() + seconds
-        while time.time() < end:
-            self.pump(0.05)
+            time.sleep(0.02)
 
     def close(self):
+        self.stop = True
+        self.thread.join()
         self.ua.close()

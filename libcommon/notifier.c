@@ -291,14 +291,16 @@ static int sub_save(struct nsub *s)
 	return subs_put(s->n->st, &r);
 }
 
-/* The subscription is over: out of the store, the package told. */
+/* The subscription is over: out of the store, and the package told,
+ * unless it heard already (nsub_set_state told it of the termination). */
 static void sub_end(struct nsub *s)
 {
 	struct notifier *n = s->n;
+	bool told = s->state == NSUB_TERMINATED;
 
 	(void)subs_del(n->st, s->f[F_CALLID], s->f[F_LTAG]);
 	s->state = NSUB_TERMINATED;
-	if (s->pkg->changed)
+	if (!told && s->pkg->changed)
 		s->pkg->changed(s, n->arg);
 	mem_deref(s);
 }

@@ -1,0 +1,88 @@
+"""test_baresip_presence: real soft clients, baresip 1.0.0 (Debian) with
+its presence and contact modules, through Lamplight: alice's client
+subscribes to bob (a contact marked presence=p2p) and shows him go online
+when his client registers and publishes, and offline when it quits;
+bob's client's own PUBLISH (pubint) is accepted, and removed when it
+quits.
+
+  alice(baresip) -- SUBSCRIBE bob --> edge -> presence   (407, 200, NOTIFY)
+  bob(baresip)   -- REGISTER, PUBLISH -->                 alice <- NOTIFY open
+  bob quits      -- REGISTER 0, PUBLISH Expires 0 -->     alice <- NOTIFY closed
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lptest  # noqa: E402
+
+tap = lptest.Tap()
+app = lptest.Appliance(lptest.build_dir(),
+                       "route_presence = udp:127.0.0.1:%d\n"
+                       "bus_heartbeat = 1\n" % lptest.free_port())
+
+
+def baresip(user, seconds, contacts=""):
+    d = os.path.join(app.dir, "baresip-%s" % user)
+    os.makedirs(d, exist_ok=True)
+    port = lptest.free_port_pair()
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write("poll_method epoll\n"
+                "sip_listen 127.0.0.1:%d\n"
+                "module_path /usr/lib/baresip/modules\n"
+                "module l16.so\nmodule ausine.so\n"
+                "module_app account.so\nmodule_app contact.so\n"
+                "module_app presence.so\nmodule_app menu.so\n"
+                "audio_source ausine,440\naudio_player ausine,440\n"
+                "net_interface 127.0.0.1\n" % port)
+    with open(os.path.join(d, "accounts"), "w") as f:
+        f.write('<sip:%s@%s;transport=udp>;auth_pass=%s-pw;'
+                'outbound="sip:127.0.0.1:%d;transport=udp";regint=600;'
+                'pubint=600\n' % (user, app.domain, user, app.port))
+    with open(os.path.join(d, "contacts"), "w") as f:
+        f.write(contacts)
+    return subprocess.Popen(["baresip", "-f", d, "-t", str(seconds)],
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+try:
+    app.add_user("alice", "alice-pw")
+    app.add_user("bob", "bob-pw")
+    app.start()
+    app.start("presence")
+
+    alice = baresip("alice", 14, '"Bob" <sip:bob@%s>;presence=p2p\n' %
+                    app.domain)
+    time.sleep(3)
+    bob = baresip("bob", 5)
+    time.sleep(2.5)
+    w = app.ctl("watch", "pres", "--count", "20", "--timeout", "1",
+                check=False).stdout
+    bout = bob.communicate(timeout=30)[0]
+    aout = alice.communicate(timeout=40)[0]
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", aout)
+    online = plain.find("<sip:bob@%s> changed status from Offline to "
+                        "Online" % app.domain)
+    offline = plain.find("<sip:bob@%s> changed status from Online to "
+                         "Offline" % app.domain)
+    tap.ok("200 OK" in bout, "bob's baresip registers", bout[-800:])
+    tap.ok(online >= 0, "alice's baresip shows bob go online when his "
+           "client registers and publishes", plain[-1500:])
+    tap.ok(offline > online >= 0, "and offline when it quits",
+           plain[-1500:])
+    tap.ok('"publications":1' in w and '"key":"bob"' in w,
+           "bob's client's PUBLISH was taken (the pres topic counts it)",
+           w[-1500:])
+    log = app.log("presence")
+    tap.ok("publication of 'bob' removed" in log and
+           not re.search(r"PUBLISH from 'bob': [45]\d\d", log),
+           "bob's client removes its publication when it quits; no "
+           "PUBLISH of baresip was refused", log[-1500:])
+finally:
+    app.close(tap)
+
+sys.exit(tap.done())

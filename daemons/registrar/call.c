@@ -237,7 +237,7 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		goto fail;
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
 
-	if (flow_record_route(rr, sizeof(rr), r->nonces, msg))
+	if (flow_record_route(rr, sizeof(rr), r->nonces, msg, NULL))
 		goto fail;
 	memset(&o, 0, sizeof(o));
 	o.pai_user = u->username;

@@ -78,18 +78,33 @@ int flow_token_decode(const struct pl *tok, struct nonce_ctx *key,
 	return sa_decode(addr, text + 1, strlen(text + 1)) ? EBADMSG : 0;
 }
 
+static const char *tp_name(enum sip_transp tp)
+{
+	return tp == SIP_TRANSP_TCP ? "tcp" : tp == SIP_TRANSP_TLS ? "tls" :
+		"udp";
+}
+
 /* <sip:EDGE;transport=T;lr;flow=TOKEN> for the address the request came
- * in on: what both ends send the dialog's requests to. */
+ * in on: what both ends send the dialog's requests to. When the request
+ * leaves on another transport (a TCP phone's SUBSCRIBE to a back daemon
+ * on UDP), the edge Record-Routes twice (RFC 5658): on top the address
+ * the next hop reaches it on, then the one the phone does; each end then
+ * sends on its own transport, and the edge pops both. `out` NULL: the
+ * request leaves on the transport it came on. */
 int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
-		      const struct sip_msg *msg)
+		      const struct sip_msg *msg, const struct flow_out *out)
 {
 	char tok[FLOW_TOKEN_MAX + 1];
 	int err = flow_token_make(tok, sizeof(tok), key, msg->tp, &msg->src);
 
 	if (err)
 		return err;
+	if (out && out->tp != msg->tp)
+		return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>"
+				   ", <sip:%J;transport=%s;lr;flow=%s>",
+				   &out->laddr, tp_name(out->tp), tok,
+				   &msg->dst, tp_name(msg->tp), tok) < 0 ?
+			ENOMEM : 0;
 	return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>",
-			   &msg->dst, msg->tp == SIP_TRANSP_TCP ? "tcp" :
-			   msg->tp == SIP_TRANSP_TLS ? "tls" : "udp",
-			   tok) < 0 ? ENOMEM : 0;
+			   &msg->dst, tp_name(msg->tp), tok) < 0 ? ENOMEM : 0;
 }

@@ -15,7 +15,13 @@ int flow_token_make(char *out, size_t sz, struct nonce_ctx *key,
 		    enum sip_transp tp, const struct sa *src);
 int flow_token_decode(const struct pl *tok, struct nonce_ctx *key,
 		      enum sip_transp *tp, struct sa *addr);
+/* Where a request leaves: its transport and our address on it. */
+struct flow_out {
+	enum sip_transp tp;
+	struct sa laddr;
+};
+
 int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
-		      const struct sip_msg *msg);
+		      const struct sip_msg *msg, const struct flow_out *out);
 
 #endif

@@ -111,7 +111,9 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 	struct fwd_branch b;
 	struct fwd_opts o;
 	struct user_rec *u = NULL;
-	char rr[256];
+	struct flow_out out;
+	struct sa to;
+	char rr[512];
 	int svc;
 
 	if (auth_from_user(r, msg, &u))
@@ -137,7 +139,13 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 		goto out;
 	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE")) {
-		if (flow_record_route(rr, sizeof(rr), r->nonces, msg)) {
+		const struct conf_listen *l = &r->conf->routes[svc];
+
+		out.tp = l->tp == CONF_TP_TCP ? SIP_TRANSP_TCP :
+			l->tp == CONF_TP_TLS ? SIP_TRANSP_TLS : SIP_TRANSP_UDP;
+		if (sa_set_str(&to, l->addr, l->port) ||
+		    sip_transp_laddr(r->sip, &out.laddr, out.tp, &to) ||
+		    flow_record_route(rr, sizeof(rr), r->nonces, msg, &out)) {
 			reply(r, msg, 500, "Server Internal Error");
 			goto out;
 		}
@@ -426,7 +434,7 @@ void route_user_to_user(struct registrar *r, const struct sip_msg *msg)
 		reply(r, msg, 404, "Not Found");
 		goto out;
 	}
-	if (refer && flow_record_route(rr, sizeof(rr), r->nonces, msg)) {
+	if (refer && flow_record_route(rr, sizeof(rr), r->nonces, msg, NULL)) {
 		reply(r, msg, 500, "Server Internal Error");
 		goto out;
 	}

@@ -40,7 +40,8 @@ app = lptest.Appliance(lptest.build_dir(),
                        "route_timeout = 1000\n"
                        "bus_heartbeat = 1\n"
                        "publish_expires_min = 10\n"
-                       "subscribe_expires_min = 2\n" % pport)
+                       "subscribe_expires_min = 2\n"
+                       "subscribe_max_per_watcher = 6\n" % pport)
 
 
 def basic(n):
@@ -65,11 +66,23 @@ def phone(user, proto="udp"):
 
 
 try:
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gus", "hal"):
         app.add_user(u, u + "-pw")
     app.start()
     app.start("presence")
     D = app.domain
+
+    # ---- a publication that will expire (checked at the end) ----
+    hal, gus = phone("hal"), phone("gus")
+    hal.register()
+    r = hal.publish(pidf("hal", D, note="Short-lived"), expires=10)
+    ok(r is not None and r.code == 200 and r.get("expires") == "10",
+       "a publication for 10 s", r)
+    hal_published = time.time()
+    r, halsub = gus.subscribe("hal")
+    n = gus.wait_notify()
+    ok(n is not None and "Short-lived" in n.text(),
+       "its watcher sees it", n and n.text())
 
     # ---- a watcher, a registration, publications ----
     alice, bob = phone("alice"), phone("bob")
@@ -336,6 +349,34 @@ try:
     ok(r is not None and r.code == 481,
        "a NOTIFY answered 481 ends the subscription", r)
 
+    # ---- rate control: RFC 6446 max-rate, changes merged ----
+    slow = phone("erin")
+    hdrs = ["Event: presence;max-rate=1", "Expires: 600",
+            "Accept: application/pidf+xml"]
+    r, _, _, _ = slow.request("SUBSCRIBE", "sip:bob@" + D, hdrs)
+    first = slow.wait_notify()
+    t0 = time.time()
+    for i in range(4):
+        bob.publish(pidf("bob", D, note="step %d" % i))
+    last = slow.wait_notify(has("step 3"), timeout=6)
+    t1 = time.time()
+    got = [m for m in slow.notifies]
+    ok(r is not None and r.code == 200 and first is not None and
+       last is not None and t1 - t0 >= 0.8 and
+       len(got) + 1 <= int(t1 - t0) + 1,
+       "max-rate=1: four quick changes, at most one NOTIFY a second, the "
+       "changes merged and the last state delivered (%.1f s)" % (t1 - t0),
+       (r, first, last, got))
+
+    # ---- caps ----
+    codes = []
+    for u in ("alice", "bob", "carol", "dave", "erin", "hal", "alice"):
+        r, _ = gus.subscribe(u)
+        codes.append(r.code if r else None)
+    ok(codes.count(403) >= 1 and codes[-1] == 403 and
+       all(c in (200, 403) for c in codes),
+       "subscribe_max_per_watcher (6): past it, 403", codes)
+
     # ---- the bus ----
     w = app.ctl("watch", "pres", "--count", "50", "--timeout", "2",
                 check=False)
@@ -346,6 +387,16 @@ try:
        "<presence" in bobs[-1]["data"]["pidf"],
        "lamplightctl watch pres: bob's composed presence on the bus",
        w.stdout[-1500:] + w.stderr)
+
+    # ---- the publication of 10 s is gone ----
+    left = 10.5 - (time.time() - hal_published)
+    if left > 0:
+        time.sleep(left)
+    n = gus.wait_notify(lambda m: "Short-lived" not in m.text() and
+                        "hal@" in m.text(), timeout=4)
+    ok(n is not None and basic(n) == ["open"],
+       "a publication not refreshed expires on time; the watcher sees the "
+       "registration's state again", n and n.text())
 
     # ---- restarts ----
     time.sleep(0.5)

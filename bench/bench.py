@@ -33,13 +33,18 @@ import lptest  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import latency  # noqa: E402
 import calls  # noqa: E402
+import presence  # noqa: E402
 
 DOMAIN = "bench.test"
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
 STEP = float(os.environ.get("BENCH_STEP", "5"))
 FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "1000"))
 LAT_RATE = int(os.environ.get("BENCH_LATENCY_RATE", "300"))
-PARTS = os.environ.get("BENCH_PARTS", "reg,calls").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "reg,calls,pres").split(",")
+FANOUT = int(os.environ.get("BENCH_FANOUT", "1000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
+SUBS_PER_USER = int(os.environ.get("BENCH_SUBS_PER_USER", "50"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "35"))
 CALL_RATE = int(os.environ.get("BENCH_CALL_RATE", "100"))
 CALL_FIXED_RATE = int(os.environ.get("BENCH_CALL_FIXED_RATE", "300"))
 CLK = os.sysconf("SC_CLK_TCK")
@@ -76,26 +81,40 @@ def proc_cpu(pids):
     return t / CLK
 
 
-def proc_rss_kib(pids):
+def proc_mem_kib(pids, path, field):
+    """The sum of a /proc/PID/<path> field over the processes (KiB)."""
     total = 0
     for p in pids:
         try:
-            with open("/proc/%d/status" % p) as f:
+            with open("/proc/%d/%s" % (p, path)) as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
         except OSError:
             pass
     return total
 
 
+def proc_pss_kib(pids):
+    """Proportional set size: shared pages (Kamailio's shared memory)
+    split between the processes that map them, counted once in all."""
+    return proc_mem_kib(pids, "smaps_rollup", "Pss:")
+
+
+def proc_rss_kib(pids):
+    return proc_mem_kib(pids, "status", "VmRSS:")
+
+
 class Lamplight:
     name = "Lamplight"
 
     def __init__(self):
-        self.app = lptest.Appliance(os.path.join(ROOT, "build"),
-                                    "log_level = warning\nprobe_interval = 0\n",
-                                    DOMAIN)
+        self.app = lptest.Appliance(
+            os.path.join(ROOT, "build"),
+            "log_level = warning\nprobe_interval = 0\n"
+            "route_presence = udp:127.0.0.1:%d\n"
+            "subscribe_max_per_watcher = 1000\n" % lptest.free_port(),
+            DOMAIN)
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")
         with open(p, "w") as f:
@@ -104,9 +123,10 @@ class Lamplight:
             f.write("callee,calleepw,Callee\n")
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
+        self.pres = self.app.start("presence")
 
     def pids(self):
-        return [self.proc.pid]
+        return [self.proc.pid, self.pres.pid]
 
     def stop(self):
         self.app.close()
@@ -123,12 +143,16 @@ class Kamailio:
         # lock that auth_db's reads wait for
         db = os.path.join(self.dir, "auth.db")
         locdb = os.path.join(self.dir, "location.db")
+        presdb = os.path.join(self.dir, "presence.db")
         schema = "/usr/share/kamailio/db_sqlite"
         version = ("CREATE TABLE version (table_name VARCHAR(32) NOT NULL, "
                    "table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT "
                    "version_table_name_idx UNIQUE (table_name));")
         with open(os.path.join(schema, "usrloc-create.sql")) as fh:
             subprocess.run(["sqlite3", locdb], input=version + fh.read(),
+                           text=True, check=True)
+        with open(os.path.join(schema, "presence-create.sql")) as fh:
+            subprocess.run(["sqlite3", presdb], input=version + fh.read(),
                            text=True, check=True)
         sql = [version]
         with open(os.path.join(schema, "auth_db-create.sql")) as fh:
@@ -146,7 +170,7 @@ class Kamailio:
         with open(os.path.join(ROOT, "bench", "kamailio.cfg.in")) as f:
             cfg = f.read()
         cfg = (cfg.replace("@PORT@", str(self.port)).replace("@DB@", db)
-               .replace("@LOCDB@", locdb)
+               .replace("@LOCDB@", locdb).replace("@PRESDB@", presdb)
                .replace("@CHILDREN@", os.environ.get("BENCH_KAM_CHILDREN",
                                                      "2")))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
@@ -328,6 +352,35 @@ def call_figures(srv, users):
             statistics.median(cpus) if cpus else float("nan"))
 
 
+def pres_figures(srv, users):
+    """PUBLISH rate (SIPp, three PUBLISHes a call), the time from a
+    PUBLISH to the last of FANOUT watchers' NOTIFYs (p50/p99 over ROUNDS),
+    and memory per subscription with USERS * SUBS_PER_USER of them."""
+    calls_s = max_rate(srv, users, "publish.xml", 250)
+    c = presence.Client(srv.port, DOMAIN)
+    pairs = [("u%05d" % i, "pw%05d" % i, "u00000")
+             for i in range(min(FANOUT, USERS))]
+    n = presence.subscribe(c, pairs)
+    c.drain(2)
+    times, missed = presence.fanout(c, "u00000", "pw00000", n, ROUNDS)
+    print("  %-9s fan-out: %d watchers, %d rounds, %d missed" % (
+        srv.name, n, len(times), missed))
+    pss0 = proc_pss_kib(srv.pids())
+    c2 = presence.Client(srv.port, DOMAIN)
+    pairs = [("u%05d" % w, "pw%05d" % w, "u%05d" % ((w + 1 + k) % USERS))
+             for w in range(USERS) for k in range(SUBS_PER_USER)]
+    t0 = time.time()
+    n2 = presence.subscribe(c2, pairs)
+    # transactions end (SIP keeps a non-INVITE server transaction 32 s
+    # after its answer): what stays is what the subscriptions cost
+    c2.drain(SETTLE)
+    pss1 = proc_pss_kib(srv.pids())
+    print("  %-9s %d of %d subscriptions in %.1f s; PSS %d -> %d KiB" % (
+        srv.name, n2, len(pairs), time.time() - t0, pss0, pss1))
+    per = (pss1 - pss0) * 1024.0 / n2 if n2 else float("nan")
+    return (calls_s * 3, pct(times, 50), pct(times, 99), per, n2)
+
+
 def table(title, lp, km, rows):
     print()
     print(title)
@@ -360,7 +413,8 @@ def main():
                 r = (rate,) + fixed(srv, users)
             c = call_figures(srv, callers) if "calls" in PARTS \
                 else (nan,) * 4
-            results[srv.name] = r + c
+            p = pres_figures(srv, users) if "pres" in PARTS else (nan,) * 5
+            results[srv.name] = r + c + p
         finally:
             srv.stop()
     for name, r in results.items():
@@ -387,6 +441,15 @@ def main():
                False),
               ("CPU s per 1000 calls at %d/s" % CALL_FIXED_RATE, 8, "%.3f",
                False)])
+    table("presence (PUBLISH/SUBSCRIBE/NOTIFY, MD5 digest, UDP; Lamplight "
+          "durable, Kamailio in memory)", lp, km, [
+              ("PUBLISH/s with <0.1% failures", 9, "%d", True),
+              ("p50 PUBLISH to last of %d NOTIFYs (ms)" % FANOUT, 10,
+               "%.1f", False),
+              ("p99 PUBLISH to last of %d NOTIFYs (ms)" % FANOUT, 11,
+               "%.1f", False),
+              ("bytes per subscription (%d subs)" %
+               (USERS * SUBS_PER_USER), 12, "%.0f", False)])
     print("(ratio: how many times better Lamplight is; above 1 is better)")
 
 

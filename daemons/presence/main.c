@@ -19,8 +19,11 @@
 #include "pidf.h"
 #include "notifier.h"
 #include "presence.h"
+#include "sockbuf.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
+/* the answers to a fan-out of NOTIFYs arrive at once */
+#define UDP_RCVBUF (8 * 1024 * 1024)
 
 struct app {
 	const char *conf_path;
@@ -166,6 +169,9 @@ static int open_sip(struct presence *p)
 		log_err("listen udp:%J: %m", &sa, err);
 		return err;
 	}
+	if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, NULL))
+		log_warn("udp:%J: cannot enlarge the receive buffer, ignoring",
+			 &sa);
 	re_snprintf(p->contact, sizeof(p->contact), "sip:presence@%J", &sa);
 	log_info("listening on udp:%J", &sa);
 	return 0;

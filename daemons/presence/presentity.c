@@ -438,8 +438,19 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 	e = pb ? pb->e : ent_find(p, user, true);
 	if (!e)
 		return ENOMEM;
-	if (fresh && list_count(&e->pubs) >= PUB_MAX_PER_USER)
-		return E2BIG;
+	/* at the cap, the oldest publication makes room: a phone that
+	 * restarts and forgets its entity tag must not lock its user out
+	 * until the old ones expire */
+	if (fresh && list_count(&e->pubs) >= PUB_MAX_PER_USER) {
+		struct publication *old = e->pubs.head->data;
+
+		log_info("publications of '%s': %u, the cap: '%s' removed",
+			 e->user, list_count(&e->pubs), old->etag);
+		err = pubs_del(p->st, old->etag);
+		if (err)
+			return err;
+		mem_deref(old);
+	}
 
 	/* the document as stored: what we were sent, or what we had */
 	if (!raw) {

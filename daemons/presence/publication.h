@@ -7,7 +7,7 @@
 #include <re.h>
 
 #define PUB_ETAG_LEN 16
-#define PUB_MAX_PER_USER 16    /* devices publishing for one user */
+#define PUB_MAX_PER_USER 16    /* per user; a new one evicts the oldest */
 
 struct presence;
 struct presentity;

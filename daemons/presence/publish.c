@@ -165,11 +165,6 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 		err = pub_put(p, pb, user, doc, doc ? &raw : NULL, exp,
 			      &etag);
 	}
-	if (err == E2BIG) {
-		refuse(p, msg, user, 403, "Forbidden: Too Many "
-		       "Publications");
-		goto out;
-	}
 	if (err) {
 		log_err("PUBLISH from '%s': cannot store: %m", user, err);
 		reply(p, msg, 500, "Server Internal Error");

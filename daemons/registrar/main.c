@@ -22,6 +22,11 @@
 #include "call.h"
 #include "probe.h"
 #include "dialog.h"
+#include "sockbuf.h"
+
+/* Bursts of answers (a NOTIFY fan-out) and of REGISTERs: room for
+ * thousands of datagrams (the kernel clamps it to rmem_max). */
+#define UDP_RCVBUF (8 * 1024 * 1024)
 
 struct app {
 	const char *conf_path;
@@ -112,6 +117,16 @@ static int open_transports(struct app *a)
 			log_err("listen %s:%J: %m", conf_tp_name(l->tp), &sa,
 				err);
 			return err;
+		}
+		if (l->tp == CONF_TP_UDP) {
+			int got = 0;
+
+			if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, &got))
+				log_warn("udp:%J: cannot enlarge the receive "
+					 "buffer, ignoring", &sa);
+			else
+				log_debug("udp:%J: receive buffer %d bytes",
+					  &sa, got);
 		}
 		log_info("listening on %s:%J", conf_tp_name(l->tp), &sa);
 	}

@@ -349,6 +349,18 @@ try:
     ok(r is not None and r.code == 481,
        "a NOTIFY answered 481 ends the subscription", r)
 
+    # ---- a phone that forgets its entity tags: the oldest goes ----
+    tags = []
+    for i in range(17):
+        r = dave.publish(pidf("dave", D, note="boot %d" % i))
+        tags.append(r.get("sip-etag") if r and r.code == 200 else None)
+    r = dave.publish(etag=tags[0]) if tags[0] else None
+    r2 = dave.publish(etag=tags[-1]) if tags[-1] else None
+    ok(all(tags) and r is not None and r.code == 412 and
+       r2 is not None and r2.code == 200,
+       "17 publications of one user (the cap is 16): all taken, the "
+       "oldest evicted (412), the newest alive", (tags, r, r2))
+
     # ---- rate control: RFC 6446 max-rate, changes merged ----
     slow = phone("erin")
     hdrs = ["Event: presence;max-rate=1", "Expires: 600",

@@ -259,9 +259,10 @@ def passes(ok, failed):
     return total > 0 and failed / total < 0.001
 
 
-def step(srv, users, rate, scenario):
+def step(srv, users, rate, scenario, cool=0):
     """A rate passes if one of two tries has under 0.1 % failures: one
-    noisy second on a shared 2-core machine must not end the search."""
+    noisy second on a shared 2-core machine must not end the search.
+    After a failed try, `cool` seconds of rest."""
     for attempt in (1, 2):
         ok, failed = sipp(srv.port, users, rate, STEP,
                           scenario=scenario)[:2]
@@ -270,14 +271,15 @@ def step(srv, users, rate, scenario):
         sys.stdout.flush()
         if passes(ok, failed):
             return True
+        time.sleep(cool)
     return False
 
 
-def max_rate(srv, users, scenario="register.xml", rate=500):
+def max_rate(srv, users, scenario="register.xml", rate=500, cool=0):
     """Double until a step fails, then bisect three times."""
     lo, hi = 0, None
     while hi is None and rate <= 64000:
-        if step(srv, users, rate, scenario):
+        if step(srv, users, rate, scenario, cool):
             lo, rate = rate, rate * 2
         else:
             hi = rate
@@ -285,7 +287,7 @@ def max_rate(srv, users, scenario="register.xml", rate=500):
         if hi is None:
             break
         rate = (lo + hi) // 2
-        if step(srv, users, rate, scenario):
+        if step(srv, users, rate, scenario, cool):
             lo = rate
         else:
             hi = rate
@@ -353,10 +355,11 @@ def call_figures(srv, users):
 
 
 def pres_figures(srv, users):
-    """PUBLISH rate (SIPp, three PUBLISHes a call), the time from a
-    PUBLISH to the last of FANOUT watchers' NOTIFYs (p50/p99 over ROUNDS),
-    and memory per subscription with USERS * SUBS_PER_USER of them."""
-    calls_s = max_rate(srv, users, "publish.xml", 250)
+    """The time from a PUBLISH to the last of FANOUT watchers' NOTIFYs
+    (p50/p99 over ROUNDS), memory per subscription with USERS *
+    SUBS_PER_USER of them, then the PUBLISH rate (SIPp, three PUBLISHes a
+    call), each failed step followed by a pause of SETTLE s: the
+    transactions of an overload (32 s each) must not sink the next step."""
     c = presence.Client(srv.port, DOMAIN)
     pairs = [("u%05d" % i, "pw%05d" % i, "u00000")
              for i in range(min(FANOUT, USERS))]
@@ -365,19 +368,22 @@ def pres_figures(srv, users):
     times, missed = presence.fanout(c, "u00000", "pw00000", n, ROUNDS)
     print("  %-9s fan-out: %d watchers, %d rounds, %d missed" % (
         srv.name, n, len(times), missed))
+    c.drain(SETTLE)
     pss0 = proc_pss_kib(srv.pids())
     c2 = presence.Client(srv.port, DOMAIN)
     pairs = [("u%05d" % w, "pw%05d" % w, "u%05d" % ((w + 1 + k) % USERS))
              for w in range(USERS) for k in range(SUBS_PER_USER)]
     t0 = time.time()
     n2 = presence.subscribe(c2, pairs)
+    took = time.time() - t0
     # transactions end (SIP keeps a non-INVITE server transaction 32 s
     # after its answer): what stays is what the subscriptions cost
     c2.drain(SETTLE)
     pss1 = proc_pss_kib(srv.pids())
     print("  %-9s %d of %d subscriptions in %.1f s; PSS %d -> %d KiB" % (
-        srv.name, n2, len(pairs), time.time() - t0, pss0, pss1))
+        srv.name, n2, len(pairs), took, pss0, pss1))
     per = (pss1 - pss0) * 1024.0 / n2 if n2 else float("nan")
+    calls_s = max_rate(srv, users, "publish.xml", 250, cool=SETTLE)
     return (calls_s * 3, pct(times, 50), pct(times, 99), per, n2)
 
 

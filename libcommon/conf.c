@@ -68,6 +68,7 @@ static const struct key keys[] = {
 	 OFF(subscribe_max_per_presentity), 1, 1000000},
 	{"notify_min_interval",    K_U32, OFF(notify_min_interval), 0,
 	 3600000},
+	{"notify_timeout",         K_U32, OFF(notify_timeout), 500, 32000},
 	{"pidf_max_size",          K_U32, OFF(pidf_max_size), 512, 7000},
 	{"presence_default_policy", K_STR, OFF(presence_default_policy), 0,
 	 0},
@@ -377,6 +378,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->subscribe_max_per_watcher = 500;
 	c->subscribe_max_per_presentity = 10000;
 	c->notify_min_interval = 0;
+	c->notify_timeout = 5000;
 	c->pidf_max_size = 6000;
 
 	while (pos < len) {

@@ -75,6 +75,7 @@ struct conf {
 	uint32_t subscribe_max_per_watcher;
 	uint32_t subscribe_max_per_presentity;
 	uint32_t notify_min_interval;  /* ms */
+	uint32_t notify_timeout;       /* ms */
 	uint32_t pidf_max_size;
 	char *presence_default_policy; /* allow, confirm, block, ... */
 	char *bus_presence_pub;

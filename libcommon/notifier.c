@@ -5,8 +5,9 @@
  * Memory: one block per subscription for all its strings. Indexes: by
  * dialog (Call-ID, our tag) for in-dialog SUBSCRIBE, by package and
  * presentity for fan-out, a count per watcher for the cap. Timing: one
- * 100 ms tick moves throttled and retried subscriptions back to the send
- * queue and, every second, ends the expired ones: O(N) a second over all
+ * 100 ms tick gives up on NOTIFYs unanswered for notify_timeout, moves
+ * throttled and retried subscriptions back to the send queue and, every
+ * second, ends the expired ones: O(N) a second over all
  * subscriptions, cheaper than libre's sorted timer list with one timer
  * each. Sending: a 0 ms timer takes everything queued in one loop pass,
  * writes each CSeq and version in one transaction, then sends. */
@@ -46,7 +47,7 @@ struct wcount {
 struct nsub {
 	struct le he;          /* n->dialogs */
 	struct le le_grp;      /* grp->subs */
-	struct le le_q;        /* n->ready or n->waiting */
+	struct le le_q;        /* n->ready, n->waiting or n->inflight */
 	struct notifier *n;
 	const struct evpkg *pkg;
 	struct group *grp;
@@ -57,6 +58,7 @@ struct nsub {
 	const char *reason;    /* with terminated: a static string */
 	uint64_t expires;      /* s since 1970 */
 	uint64_t next_ok;      /* jiffies: not before */
+	uint64_t sent;         /* jiffies: the NOTIFY in flight left */
 	uint32_t rseq, lseq, version, min_interval;
 	uint8_t state, fails;
 	uint8_t mark;          /* the package's own */
@@ -82,6 +84,7 @@ struct notifier {
 	struct hash *watchers;
 	struct list ready;
 	struct list waiting;
+	struct list inflight;  /* NOTIFYs not answered yet, oldest first */
 	struct tmr tmr_flush;
 	struct tmr tmr_tick;
 	unsigned ticks;
@@ -411,6 +414,10 @@ static int send_notify(struct nsub *s)
 	err = sip_request(&s->req, n->sip, true, "NOTIFY", 6, s->f[F_TARGET],
 			  (int)strlen(s->f[F_TARGET]), &hop, mb, 0, NULL,
 			  resp_h, s);
+	if (!err) {
+		s->sent = tmr_jiffies();
+		list_append(&n->inflight, &s->le_q, s);
+	}
  out:
 	mem_deref(body);
 	mem_deref(mb);
@@ -441,6 +448,7 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	if (!err && msg && msg->scode < 200)
 		return;
 	s->req = NULL;         /* libre let go of it before calling us */
+	list_unlink(&s->le_q);
 	if (s->final_sent) {
 		sub_end(s);
 		return;
@@ -557,6 +565,19 @@ static void tick_h(void *arg)
 	struct le *le;
 
 	tmr_start(&n->tmr_tick, TICK_MS, tick_h, n);
+	/* oldest first: the first one still in time ends the scan */
+	while ((le = n->inflight.head)) {
+		struct nsub *s = le->data;
+
+		if (s->sent + n->o.notify_timeout > now)
+			break;
+		list_unlink(&s->le_q);
+		s->req = mem_deref(s->req);   /* libre stops resending it */
+		if (s->final_sent)
+			sub_end(s);
+		else
+			retry_later(s, "no answer");
+	}
 	for (le = n->waiting.head; le; ) {
 		struct nsub *s = le->data;
 
@@ -1158,6 +1179,8 @@ int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 	n->sip = sip;
 	n->st = st;
 	n->o = *o;
+	if (!n->o.notify_timeout)
+		n->o.notify_timeout = 32000;   /* RFC 3261 Timer F */
 	n->pkgs = pkgs;
 	n->npkgs = npkgs;
 	n->reporth = reporth;

@@ -44,6 +44,7 @@ struct notifier_opts {
 	uint32_t max_per_watcher;     /* per watcher, all packages */
 	uint32_t max_per_presentity;  /* per package and presentity */
 	uint32_t min_interval;        /* ms between NOTIFYs, 0: none */
+	uint32_t notify_timeout;      /* ms without an answer: a failure */
 };
 
 /* What happened that a log should say (a refusal, a subscription ended):

@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 	no.max_per_watcher = a.conf->subscribe_max_per_watcher;
 	no.max_per_presentity = a.conf->subscribe_max_per_presentity;
 	no.min_interval = a.conf->notify_min_interval;
+	no.notify_timeout = a.conf->notify_timeout;
 	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
 			     watchers_npkgs, report_h, p);
 	if (err)

@@ -227,30 +227,65 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 	return err;
 }
 
+/* The branch of a request we send on statelessly: the same for every
+ * retransmission of the request it came from (RFC 3261 §16.11), so that
+ * the next hop's transaction absorbs them; another for another request. */
+static uint64_t stateless_branch(const struct sip_msg *msg)
+{
+	uint64_t a = hash_joaat_pl(&msg->via.branch);
+	uint64_t b = hash_joaat_pl(&msg->via.sentby) ^
+		hash_joaat_pl(&msg->met) ^ ((uint64_t)msg->cseq.num << 7);
+
+	return a << 32 | (b & 0xffffffffu);
+}
+
 /* Sent on without any transaction (RFC 3261 §16.11): ACK, which has no
- * answer (§17.1.1.3), and requests inside a call between two devices,
- * whose transactions the devices keep themselves; their answers come back
- * through fwd_response_h. Nothing is held per request: a busy office's
- * BYEs cost no timer (libre's timer list is sorted by insertion, so every
- * timer held makes each new one dearer). */
+ * answer (§17.1.1.3), and requests inside a dialog (a call between two
+ * devices, a subscription between a device and a back daemon), whose
+ * transactions the two ends keep themselves; their answers come back
+ * through fwd_response_h. Nothing is held per request: a thousand NOTIFYs
+ * of one PUBLISH cost no timer (libre's timer list is sorted by
+ * insertion, so every timer held makes each new one dearer). */
 static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
 			 const struct fwd_branch *br,
 			 const struct fwd_opts *o)
 {
 	struct mbuf *mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
+	enum sip_transp tp = SIP_TRANSP_UDP;
+	struct sa dst, laddr;
 	struct uri route;
-	struct pl pl;
+	struct pl pl, tpv;
 	int err;
 
 	pl_set_str(&pl, br->nexthop);
-	if (!mb || uri_decode(&route, &pl) || fwd_build(mb, r, msg, o)) {
-		mem_deref(mb);
-		return ENOMEM;
+	if (!mb || uri_decode(&route, &pl) ||
+	    sa_set(&dst, &route.host, route.port)) {
+		err = EINVAL;
+		goto out;
 	}
-	err = sip_request(NULL, r->sip, false, msg->met.p, (int)msg->met.l,
-			  br->ruri[0] ? br->ruri : msg->ruri.p,
-			  br->ruri[0] ? -1 : (int)msg->ruri.l, &route, mb, 0,
-			  NULL, NULL, NULL);
+	if (!msg_param_decode(&route.params, "transport", &tpv))
+		tp = !pl_strcasecmp(&tpv, "tcp") ? SIP_TRANSP_TCP :
+			!pl_strcasecmp(&tpv, "tls") ? SIP_TRANSP_TLS :
+			SIP_TRANSP_UDP;
+	err = sip_transp_laddr(r->sip, &laddr, tp, &dst);
+	if (err)
+		goto out;
+	if (br->ruri[0])
+		err = mbuf_printf(mb, "%r %s SIP/2.0\r\n", &msg->met, br->ruri);
+	else
+		err = mbuf_printf(mb, "%r %r SIP/2.0\r\n", &msg->met,
+				  &msg->ruri);
+	err = err ? err : mbuf_printf(mb, "Via: SIP/2.0/%s %J;branch=z9hG4bK"
+				      "%016llx;rport\r\n",
+				      sip_transp_name(tp), &laddr,
+				      (unsigned long long)
+				      stateless_branch(msg));
+	err = err ? err : fwd_build(mb, r, msg, o);
+	if (err)
+		goto out;
+	mb->pos = 0;
+	err = sip_send(r->sip, NULL, tp, &dst, mb);
+ out:
 	mem_deref(mb);
 	return err;
 }

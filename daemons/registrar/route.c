@@ -279,8 +279,8 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			return;
 		}
 		fwd_nexthop_print(b.nexthop, sizeof(b.nexthop), tp, &dst);
-		o.timeout_code = 408;
 		o.what = "to the device";
+		o.stateless = true;    /* the back daemon keeps its own */
 	}
 	else {
 		/* a device, inside a dialog: to a back daemon, or (a call)
@@ -300,8 +300,8 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			}
 			fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
 					  SIP_TRANSP_UDP, &sa);
-			o.timeout_code = 503;
 			o.what = "to the back daemon";
+			o.stateless = true;    /* the device keeps its own */
 		}
 		else if (pl_isset(&s.flow) &&
 			 !flow_token_decode(&s.flow, r->nonces, &tp, &dst)) {

@@ -41,7 +41,8 @@ app = lptest.Appliance(lptest.build_dir(),
                        "bus_heartbeat = 1\n"
                        "publish_expires_min = 10\n"
                        "subscribe_expires_min = 2\n"
-                       "subscribe_max_per_watcher = 6\n" % pport)
+                       "subscribe_max_per_watcher = 6\n"
+                       "notify_timeout = 1000\n" % pport)
 
 
 def basic(n):

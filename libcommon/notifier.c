@@ -52,13 +52,15 @@ struct nsub {
 	const struct evpkg *pkg;
 	struct group *grp;
 	struct wcount *wc;
-	struct sip_request *req;
+	struct mbuf *out;      /* the NOTIFY in flight, for retransmission */
 	char *strs;
 	const char *f[F_COUNT];
 	const char *reason;    /* with terminated: a static string */
 	uint64_t expires;      /* s since 1970 */
 	uint64_t next_ok;      /* jiffies: not before */
 	uint64_t sent;         /* jiffies: the NOTIFY in flight left */
+	uint64_t next_retx;    /* jiffies: send it again (UDP) */
+	uint32_t retx_iv;      /* ms: Timer E's current interval */
 	uint32_t rseq, lseq, version, min_interval;
 	uint8_t state, fails;
 	uint8_t mark;          /* the package's own */
@@ -72,6 +74,7 @@ struct nsub {
 
 struct notifier {
 	struct sip *sip;
+	struct sip_lsnr *lsnr_resp;  /* answers to our NOTIFYs */
 	struct store *st;
 	struct notifier_opts o;
 	char *contact;
@@ -196,7 +199,7 @@ static void sub_destructor(void *arg)
 		mem_deref(s->wc);
 	if (s->n && s->n->count)
 		--s->n->count;
-	mem_deref(s->req);     /* in flight: dropped silently */
+	mem_deref(s->out);
 	mem_deref(s->strs);
 }
 
@@ -346,8 +349,6 @@ static bool with_body(const struct nsub *s)
 		s->reason && !strcmp(s->reason, "timeout");
 }
 
-static void resp_h(int err, const struct sip_msg *msg, void *arg);
-
 static int next_hop(struct uri *u, const struct nsub *s)
 {
 	struct pl pl;
@@ -363,14 +364,49 @@ static int next_hop(struct uri *u, const struct nsub *s)
 	return uri_decode(u, &pl) ? EBADMSG : 0;
 }
 
+/* Where the NOTIFY goes: the first Route (the edge), else the target. */
+static int hop_addr(struct sa *dst, enum sip_transp *tp, const struct nsub *s)
+{
+	struct uri hop;
+	struct pl v;
+
+	if (next_hop(&hop, s) || sa_set(dst, &hop.host, hop.port ? hop.port
+					: 5060))
+		return EBADMSG;
+	*tp = SIP_TRANSP_UDP;
+	if (!msg_param_decode(&hop.params, "transport", &v))
+		*tp = !pl_strcasecmp(&v, "tcp") ? SIP_TRANSP_TCP :
+			!pl_strcasecmp(&v, "tls") ? SIP_TRANSP_TLS :
+			SIP_TRANSP_UDP;
+	return 0;
+}
+
+static int send_out(struct nsub *s)
+{
+	enum sip_transp tp;
+	struct sa dst;
+
+	if (hop_addr(&dst, &tp, s))
+		return EBADMSG;
+	s->out->pos = 0;
+	return sip_send(s->n->sip, NULL, tp, &dst, s->out);
+}
+
+/* Sent without a libre transaction: libre's timer list is sorted by
+ * insertion, and a client transaction holds three timers (E, F, K) of
+ * mixed lengths, so a fan-out of thousands made each one dearer. Ours:
+ * the answer is matched by dialog and CSeq (resp_listen_h), Timer E and
+ * notify_timeout run on the tick over the NOTIFYs in flight. */
 static int send_notify(struct nsub *s)
 {
 	struct notifier *n = s->n;
 	struct mbuf *mb = NULL, *body = NULL;
-	struct uri hop;
+	enum sip_transp tp;
+	struct sa dst, laddr;
 	int err;
 
-	err = next_hop(&hop, s);
+	err = hop_addr(&dst, &tp, s);
+	err = err ? err : sip_transp_laddr(n->sip, &laddr, tp, &dst);
 	if (err)
 		return err;
 	if (with_body(s)) {
@@ -386,7 +422,10 @@ static int send_notify(struct nsub *s)
 		err = ENOMEM;
 		goto out;
 	}
-	err = mbuf_printf(mb, "Max-Forwards: 70\r\n");
+	err = mbuf_printf(mb, "NOTIFY %s SIP/2.0\r\n"
+			  "Via: SIP/2.0/%s %J;branch=z9hG4bK%s.%x;rport\r\n"
+			  "Max-Forwards: 70\r\n", s->f[F_TARGET],
+			  sip_transp_name(tp), &laddr, s->f[F_LTAG], s->lseq);
 	if (!err && s->f[F_ROUTE][0])
 		err = mbuf_printf(mb, "Route: %s\r\n", s->f[F_ROUTE]);
 	err = err ? err : mbuf_printf(mb,
@@ -409,15 +448,19 @@ static int send_notify(struct nsub *s)
 		err = mbuf_printf(mb, "Content-Length: 0\r\n\r\n");
 	if (err)
 		goto out;
-	mb->pos = 0;
 	s->final_sent = s->state == NSUB_TERMINATED;
-	err = sip_request(&s->req, n->sip, true, "NOTIFY", 6, s->f[F_TARGET],
-			  (int)strlen(s->f[F_TARGET]), &hop, mb, 0, NULL,
-			  resp_h, s);
-	if (!err) {
-		s->sent = tmr_jiffies();
-		list_append(&n->inflight, &s->le_q, s);
+	mem_deref(s->out);
+	s->out = mb;
+	mb = NULL;
+	err = send_out(s);
+	if (err) {
+		s->out = mem_deref(s->out);
+		goto out;
 	}
+	s->sent = tmr_jiffies();
+	s->retx_iv = tp == SIP_TRANSP_UDP ? 500 : 0;   /* T1 */
+	s->next_retx = s->sent + s->retx_iv;
+	list_append(&n->inflight, &s->le_q, s);
  out:
 	mem_deref(body);
 	mem_deref(mb);
@@ -440,14 +483,13 @@ static void retry_later(struct nsub *s, const char *why)
 	queue(s);
 }
 
+/* The final answer to the NOTIFY in flight (err: none came). */
 static void resp_h(int err, const struct sip_msg *msg, void *arg)
 {
 	struct nsub *s = arg;
 	uint16_t code;
 
-	if (!err && msg && msg->scode < 200)
-		return;
-	s->req = NULL;         /* libre let go of it before calling us */
+	s->out = mem_deref(s->out);
 	list_unlink(&s->le_q);
 	if (s->final_sent) {
 		sub_end(s);
@@ -526,7 +568,7 @@ static void queue(struct nsub *s)
 {
 	struct notifier *n = s->n;
 
-	if (s->req) {
+	if (s->out) {
 		s->pending = true;     /* coalesces: the latest state goes */
 		return;
 	}
@@ -565,18 +607,26 @@ static void tick_h(void *arg)
 	struct le *le;
 
 	tmr_start(&n->tmr_tick, TICK_MS, tick_h, n);
-	/* oldest first: the first one still in time ends the scan */
-	while ((le = n->inflight.head)) {
+	/* NOTIFYs in flight: resent on Timer E (UDP: 0.5, 1, 2, 4, 4 s),
+	 * given up after notify_timeout */
+	for (le = n->inflight.head; le; ) {
 		struct nsub *s = le->data;
 
-		if (s->sent + n->o.notify_timeout > now)
-			break;
-		list_unlink(&s->le_q);
-		s->req = mem_deref(s->req);   /* libre stops resending it */
-		if (s->final_sent)
-			sub_end(s);
-		else
-			retry_later(s, "no answer");
+		le = le->next;
+		if (s->sent + n->o.notify_timeout <= now) {
+			if (s->final_sent) {
+				sub_end(s);
+				continue;
+			}
+			resp_h(ETIMEDOUT, NULL, s);
+			continue;
+		}
+		if (s->retx_iv && s->next_retx <= now) {
+			s->retx_iv = s->retx_iv * 2 > 4000 ? 4000 :
+				s->retx_iv * 2;   /* T2 */
+			s->next_retx = now + s->retx_iv;
+			(void)send_out(s);
+		}
 	}
 	for (le = n->waiting.head; le; ) {
 		struct nsub *s = le->data;
@@ -592,6 +642,25 @@ static void tick_h(void *arg)
 		uint64_t t = now_s();
 		hash_apply(n->dialogs, expire_h, &t);
 	}
+}
+
+/* Answers to our NOTIFYs: the From tag is our tag, so the dialog finds
+ * the subscription; an answer to an older CSeq is absorbed. */
+static bool resp_listen_h(const struct sip_msg *msg, void *arg)
+{
+	struct notifier *n = arg;
+	struct dlg_find d = { msg->callid, msg->from.tag };
+	struct nsub *s;
+
+	if (pl_strcmp(&msg->cseq.met, "NOTIFY"))
+		return false;
+	s = list_ledata(hash_lookup(n->dialogs,
+				    dialog_hash(&msg->callid, &msg->from.tag),
+				    dialog_cmp, &d));
+	if (!s || !s->out || msg->cseq.num != s->lseq || msg->scode < 200)
+		return true;
+	resp_h(0, msg, s);
+	return true;
 }
 
 /* ---- state ---- */
@@ -1154,6 +1223,7 @@ static void destructor(void *arg)
 
 	tmr_cancel(&n->tmr_flush);
 	tmr_cancel(&n->tmr_tick);
+	mem_deref(n->lsnr_resp);
 	/* subscriptions first: they unlink from groups and counts */
 	hash_flush(n->dialogs);
 	mem_deref(n->dialogs);
@@ -1192,6 +1262,8 @@ int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 	err = err ? err : hash_alloc(&n->dialogs, 4096);
 	err = err ? err : hash_alloc(&n->groups, 1024);
 	err = err ? err : hash_alloc(&n->watchers, 1024);
+	err = err ? err : sip_listen(&n->lsnr_resp, sip, false, resp_listen_h,
+				     n);
 	if (err)
 		goto out;
 	tmr_start(&n->tmr_tick, TICK_MS, tick_h, n);

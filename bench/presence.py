@@ -209,13 +209,13 @@ class Client:
             self.poll(0.05)
 
 
-def subscribe(c, pairs, expires=3600):
+def subscribe(c, pairs, expires=3600, timeout=600.0):
     """pairs: (watcher, password, target); the number that got 2xx."""
     txs = [Tx("SUBSCRIBE", "sip:%s@%s" % (target, c.domain), w, pw,
               ["Event: presence", "Expires: %d" % expires,
                "Accept: application/pidf+xml"], "")
            for w, pw, target in pairs]
-    return c.run(txs)
+    return c.run(txs, timeout=timeout)
 
 
 def publish_once(c, user, pw, note, etag=None, timed=False):

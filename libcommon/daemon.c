@@ -1,10 +1,14 @@
 /* daemon: sd_notify READY/STOPPING/RELOADING/STATUS, a watchdog timer at
  * half of WatchdogSec, SIGHUP read from a signalfd inside libre's loop
- * (re_main covers only INT, TERM and ALRM: LIBRE.md §2). */
+ * (re_main covers only INT, TERM and ALRM: LIBRE.md §2), and freed memory
+ * given back to the system every TRIM_MS: a burst (SIP keeps each
+ * transaction 32 s) leaves free heap that glibc keeps otherwise, and an
+ * appliance's resident size should say what it holds. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <re.h>
@@ -12,8 +16,11 @@
 #include "log.h"
 #include "daemon.h"
 
+#define TRIM_MS 10000   /* malloc_trim: a few ms for a large heap */
+
 struct lpdaemon {
 	struct tmr wd;
+	struct tmr trim;
 	uint64_t wd_ms;
 	int sigfd;
 	daemon_reload_h *reloadh;
@@ -25,6 +32,7 @@ static void destructor(void *arg)
 	struct lpdaemon *d = arg;
 
 	tmr_cancel(&d->wd);
+	tmr_cancel(&d->trim);
 	if (d->sigfd >= 0) {
 		fd_close(d->sigfd);
 		close(d->sigfd);
@@ -37,6 +45,14 @@ static void wd_h(void *arg)
 
 	sd_notify(0, "WATCHDOG=1");
 	tmr_start(&d->wd, d->wd_ms, wd_h, d);
+}
+
+static void trim_h(void *arg)
+{
+	struct lpdaemon *d = arg;
+
+	(void)malloc_trim(0);
+	tmr_start(&d->trim, TRIM_MS, trim_h, d);
 }
 
 static void sig_h(int flags, void *arg)
@@ -73,6 +89,8 @@ int daemon_alloc(struct lpdaemon **dp, daemon_reload_h *reloadh, void *arg)
 	d->reloadh = reloadh;
 	d->arg = arg;
 	tmr_init(&d->wd);
+	tmr_init(&d->trim);
+	tmr_start(&d->trim, TRIM_MS, trim_h, d);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);

@@ -9,6 +9,7 @@
  * never by a commit: with synchronous=NORMAL the checkpoint is the only
  * fsync, and the event loop must not wait for the disk. */
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -162,6 +163,31 @@ int store_step_done(sqlite3_stmt *s)
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : sqlerr(rc);
+}
+
+/* A statement that returns no rows, its ?1..?n bound to the n texts. */
+int store_run_text(struct store *st, const char *sql, unsigned n, ...)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	va_list ap;
+
+	if (!s)
+		return EIO;
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++)
+		sqlite3_bind_text(s, (int)i + 1, va_arg(ap, const char *), -1,
+				  SQLITE_STATIC);
+	va_end(ap);
+	return store_step_done(s);
+}
+
+/* The end of a loop over rows: what the last step said, reset. */
+int store_rows_end(sqlite3_stmt *s, int rc, int err)
+{
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = EIO;
+	sqlite3_reset(s);
+	return err;
 }
 
 int store_version(struct store *st)

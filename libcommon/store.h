@@ -25,6 +25,8 @@ int  store_commit(struct store *st);
 void store_rollback(struct store *st);
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 int  store_step_done(sqlite3_stmt *s);
+int  store_run_text(struct store *st, const char *sql, unsigned n, ...);
+int  store_rows_end(sqlite3_stmt *s, int rc, int err);
 const char *store_errmsg(struct store *st);
 int  store_meta_get(struct store *st, const char *key, char **valp);
 int  store_meta_set(struct store *st, const char *key, const char *val);

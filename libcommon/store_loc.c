@@ -77,13 +77,7 @@ static const char del_sql[] = "DELETE FROM bindings WHERE aor = ?1 AND uri = ?2"
 
 int loc_del(struct store *st, const char *aor, const char *uri)
 {
-	sqlite3_stmt *s = store_stmt(st, del_sql);
-
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, aor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, uri, -1, SQLITE_STATIC);
-	return store_step_done(s);
+	return store_run_text(st, del_sql, 2, aor, uri);
 }
 
 static const char list_sql[] =
@@ -120,8 +114,5 @@ int loc_foreach(struct store *st, loc_h *h, void *arg)
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = EIO;
-	sqlite3_reset(s);
-	return err;
+	return store_rows_end(s, rc, err);
 }

@@ -49,12 +49,7 @@ static const char del_sql[] = "DELETE FROM pubs WHERE etag = ?1";
 
 int pubs_del(struct store *st, const char *etag)
 {
-	sqlite3_stmt *s = store_stmt(st, del_sql);
-
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, etag, -1, SQLITE_STATIC);
-	return store_step_done(s);
+	return store_run_text(st, del_sql, 1, etag);
 }
 
 static const char list_sql[] =
@@ -82,8 +77,5 @@ int pubs_foreach(struct store *st, pubs_h *h, void *arg)
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = EIO;
-	sqlite3_reset(s);
-	return err;
+	return store_rows_end(s, rc, err);
 }

@@ -32,18 +32,10 @@ static const char set_sql[] =
 int rules_set(struct store *st, const char *owner, const char *watcher,
 	      enum rule_action a)
 {
-	sqlite3_stmt *s;
-
 	if (!st || !owner || !watcher || a == RULE_NONE ||
 	    (size_t)a >= ARRAY_SIZE(names))
 		return EINVAL;
-	s = store_stmt(st, set_sql);
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, names[a], -1, SQLITE_STATIC);
-	return store_step_done(s);
+	return store_run_text(st, set_sql, 3, owner, watcher, names[a]);
 }
 
 static const char del_sql[] =
@@ -51,13 +43,7 @@ static const char del_sql[] =
 
 int rules_del(struct store *st, const char *owner, const char *watcher)
 {
-	sqlite3_stmt *s = store_stmt(st, del_sql);
-
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
-	return store_step_done(s);
+	return store_run_text(st, del_sql, 2, owner, watcher);
 }
 
 static const char get_sql[] =
@@ -114,8 +100,5 @@ int rules_foreach(struct store *st, const char *owner, rules_h *h,
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = EIO;
-	sqlite3_reset(s);
-	return err;
+	return store_rows_end(s, rc, err);
 }

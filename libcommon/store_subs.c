@@ -90,13 +90,7 @@ static const char del_sql[] =
 
 int subs_del(struct store *st, const char *callid, const char *ltag)
 {
-	sqlite3_stmt *s = store_stmt(st, del_sql);
-
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, callid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ltag, -1, SQLITE_STATIC);
-	return store_step_done(s);
+	return store_run_text(st, del_sql, 2, callid, ltag);
 }
 
 static const char list_sql[] =
@@ -136,8 +130,5 @@ int subs_foreach(struct store *st, subs_h *h, void *arg)
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = EIO;
-	sqlite3_reset(s);
-	return err;
+	return store_rows_end(s, rc, err);
 }

@@ -88,6 +88,12 @@ static void defaults(void)
 	   "expiry and contact defaults");
 	ok(c->auth_alg_count == 1 && c->auth_algs[0] == DIGEST_MD5,
 	   "default challenge is MD5 alone (baresip 1.x and phones)");
+	ok(!strcmp(c->presence_default_policy, "allow") &&
+	   c->pidf_max_size == 6000 && c->notify_timeout == 5000 &&
+	   c->subscribe_max_per_watcher == 500 &&
+	   !strcmp(c->bus_presence_pub,
+		   "ipc:///run/lamplight/presence-pub.ipc"),
+	   "presence defaults");
 	mem_deref(c);
 	mem_deref(msg);
 }
@@ -123,6 +129,12 @@ static void bad(void)
 		{"reg_expires_min = 100\nreg_expires_max = 50\n",
 		 "need reg_expires_min <= reg_expires_default"},
 		{"domain =\n", "test.conf:1: bad value '' for domain"},
+		{"presence_default_policy = maybe\n",
+		 "presence_default_policy 'maybe' is not one of"},
+		{"subscribe_expires_min = 5000\n",
+		 "need publish_ and subscribe_expires_min <= _default"},
+		{"pidf_max_size = 65535\n",
+		 "test.conf:1: pidf_max_size = '65535' is out of range"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {

@@ -1,0 +1,147 @@
+/* test_store_pres: the presence daemon's database (subscriptions and
+ * publications, store_subs and store_pubs) and the watcher rules of the
+ * admin database (store_rules): what is written is what is read back,
+ * after a reopen too (a restart), and deletions and bad values. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <re.h>
+#include "store.h"
+#include "store_subs.h"
+#include "store_pubs.h"
+#include "store_users.h"
+#include "store_rules.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/lp-test-pres-XXXXXX";
+
+struct seen {
+	unsigned n;
+	uint32_t lseq, version;
+	char route[256];
+	char doc[64];
+};
+
+static int sub_h(const struct subs_rec *r, void *arg)
+{
+	struct seen *s = arg;
+
+	++s->n;
+	s->lseq = r->lseq;
+	s->version = r->version;
+	str_ncpy(s->route, r->route, sizeof(s->route));
+	return 0;
+}
+
+static int pub_h(const struct pubs_rec *r, void *arg)
+{
+	struct seen *s = arg;
+
+	++s->n;
+	str_ncpy(s->doc, r->doc, r->doclen < sizeof(s->doc) ?
+		 r->doclen + 1 : sizeof(s->doc));
+	return 0;
+}
+
+static void subs_and_pubs(void)
+{
+	struct subs_rec r = {
+		.callid = "c1", .ltag = "l1", .rtag = "r1",
+		.event = "presence", .event_id = "", .watcher = "alice",
+		.presentity = "bob", .local_uri = "sip:bob@x",
+		.remote_uri = "sip:alice@x", .target = "sip:alice@192.0.2.1",
+		.route = "<sip:192.0.2.9;lr;flow=abc>",
+		.ctype = "application/pidf+xml", .rseq = 2, .lseq = 1,
+		.version = 1, .expires = 4000000000ULL, .state = 1,
+	};
+	struct pubs_rec pr = {
+		.etag = "e1", .user = "bob", .expires = 4000000000ULL,
+		.updated = 1, .doc = "<presence/>", .doclen = 11,
+	};
+	struct store *st = NULL;
+	struct seen s;
+	char p[256];
+
+	re_snprintf(p, sizeof(p), "%s/presence.db", dir);
+	ok(!pres_open(&st, p, NULL) && store_version(st) == 2,
+	   "the presence database has both tables (version 2)");
+	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
+	   "a subscription stored, its CSeq and version moved on");
+	ok(!pubs_put(st, &pr), "a publication stored");
+	r.callid = NULL;
+	ok(subs_put(st, &r) == EINVAL, "a subscription without Call-ID: "
+	   "EINVAL");
+	st = mem_deref(st);
+
+	ok(!pres_open(&st, p, NULL), "reopened (a restart)");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach(st, sub_h, &s) && s.n == 1 && s.lseq == 7 &&
+	   s.version == 5 && !strcmp(s.route, "<sip:192.0.2.9;lr;flow=abc>"),
+	   "the subscription comes back with CSeq 7, version 5, its route");
+	memset(&s, 0, sizeof(s));
+	ok(!pubs_foreach(st, pub_h, &s) && s.n == 1 &&
+	   !strcmp(s.doc, "<presence/>"), "the publication comes back");
+	ok(!subs_del(st, "c1", "l1") && !pubs_del(st, "e1"), "both deleted");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach(st, sub_h, &s) && !pubs_foreach(st, pub_h, &s) &&
+	   s.n == 0, "nothing left");
+	mem_deref(st);
+}
+
+static int rule_h(const char *owner, const char *watcher,
+		  enum rule_action a, void *arg)
+{
+	unsigned *n = arg;
+
+	(void)owner;
+	(void)watcher;
+	(void)a;
+	++*n;
+	return 0;
+}
+
+static void rules(void)
+{
+	struct store *st = NULL;
+	enum rule_action a = RULE_ALLOW;
+	unsigned n = 0;
+	char p[256];
+
+	re_snprintf(p, sizeof(p), "%s/admin.db", dir);
+	ok(!users_open(&st, p, false), "the admin database opens");
+	ok(!rules_get(st, "bob", "alice", &a) && a == RULE_NONE,
+	   "no rule: RULE_NONE");
+	ok(!rules_set(st, "bob", "alice", RULE_POLITE_BLOCK) &&
+	   !rules_get(st, "bob", "alice", &a) && a == RULE_POLITE_BLOCK,
+	   "polite-block written and read");
+	ok(!rules_set(st, "bob", "alice", RULE_ALLOW) &&
+	   !rules_get(st, "bob", "alice", &a) && a == RULE_ALLOW,
+	   "a second rule for the same pair replaces the first");
+	ok(!rules_set(st, "bob", "*", RULE_CONFIRM) &&
+	   !rules_foreach(st, "bob", rule_h, &n) && n == 2,
+	   "bob has two rules (alice and *)");
+	ok(rules_set(st, "bob", "carol", RULE_NONE) == EINVAL,
+	   "RULE_NONE is not a rule");
+	ok(rule_action_parse(&a, "polite-block") == 0 &&
+	   a == RULE_POLITE_BLOCK && rule_action_parse(&a, "maybe") ==
+	   EINVAL && !strcmp(rule_action_name(RULE_CONFIRM), "confirm"),
+	   "action names both ways");
+	ok(!rules_del(st, "bob", "alice") &&
+	   !rules_get(st, "bob", "alice", &a) && a == RULE_NONE,
+	   "a deleted rule is gone");
+	mem_deref(st);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	if (!mkdtemp(dir))
+		return 1;
+	subs_and_pubs();
+	rules();
+	re_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		ok(0, "cleanup");
+	return tap_done();
+}

@@ -67,7 +67,6 @@ struct nsub {
 	bool pending;          /* send again when the one in flight ends */
 	bool queued;
 	bool final_sent;       /* the NOTIFY in flight says terminated */
-	bool isnew;
 	bool was_active;
 	bool authorizing;      /* inside the package's authorize */
 };
@@ -552,7 +551,6 @@ static void flush_h(void *arg)
 		if (s->state == NSUB_ACTIVE)
 			s->was_active = true;
 		err = send_notify(s);
-		s->isnew = false;
 		if (s->min_interval)
 			s->next_ok = tmr_jiffies() + s->min_interval;
 		if (err) {
@@ -725,11 +723,6 @@ uint64_t nsub_expires(const struct nsub *s)
 	return s->expires;
 }
 
-bool nsub_new(const struct nsub *s)
-{
-	return s->isnew;
-}
-
 uint8_t nsub_mark(const struct nsub *s)
 {
 	return s->mark;
@@ -765,12 +758,6 @@ static const struct evpkg *pkg_named(const struct notifier *n,
 
 	pl_set_str(&pl, event);
 	return pkg_find(n, &pl);
-}
-
-bool notifier_handles(const struct notifier *n, const struct sip_msg *msg)
-{
-	(void)n;
-	return !pl_strcmp(&msg->met, "SUBSCRIBE");
 }
 
 struct accept_ctx {
@@ -955,7 +942,6 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		goto fail;
 	s->n = n;
 	s->pkg = pkg;
-	s->isnew = true;
 	re_snprintf(ltag, sizeof(ltag), "%016llx",
 		    (unsigned long long)msg->tag);
 	v[F_CALLID] = msg->callid;

@@ -59,7 +59,6 @@ int  notifier_alloc(struct notifier **np, struct sip *sip,
 		    const struct evpkg *pkgs, unsigned npkgs,
 		    notifier_report_h *reporth, void *arg);
 int  notifier_load(struct notifier *n);
-bool notifier_handles(const struct notifier *n, const struct sip_msg *msg);
 void notifier_request(struct notifier *n, const struct sip_msg *msg,
 		      const char *watcher);
 void notifier_changed(struct notifier *n, const char *event,
@@ -79,7 +78,6 @@ const char *nsub_id(const struct nsub *s);
 const char *nsub_reason(const struct nsub *s);
 uint32_t nsub_version(const struct nsub *s);
 uint64_t nsub_expires(const struct nsub *s);
-bool nsub_new(const struct nsub *s);
 /* A byte for the package (not stored: set it again in authorize and
  * after a restart, which authorizes every loaded subscription again). */
 uint8_t nsub_mark(const struct nsub *s);

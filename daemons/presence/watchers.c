@@ -164,8 +164,14 @@ static void reeval_h(struct nsub *s, void *arg)
 	struct presence *p = arg;
 	uint8_t mark;
 
-	if (strcmp(nsub_event(s), "presence") ||
-	    nsub_state(s) == NSUB_TERMINATED)
+	if (nsub_state(s) == NSUB_TERMINATED)
+		return;
+	if (!user_exists(p, nsub_presentity(s))) {
+		/* the user was deleted: nothing more to watch */
+		nsub_set_state(s, NSUB_TERMINATED, "noresource");
+		return;
+	}
+	if (strcmp(nsub_event(s), "presence"))
 		return;
 	switch (decide(p, nsub_presentity(s), nsub_watcher(s))) {
 	case RULE_BLOCK:
@@ -188,8 +194,9 @@ static void reeval_h(struct nsub *s, void *arg)
 		nsub_set_state(s, NSUB_ACTIVE, NULL);
 }
 
-/* A rule changed (lamplightctl, the admin page), or we just started:
- * every subscription is decided again. */
+/* A rule or a user changed (lamplightctl, the admin page), or we just
+ * started: every subscription is decided again; those to a user who is
+ * gone end with reason noresource. */
 void watchers_rules_changed(struct presence *p)
 {
 	notifier_all(p->not, reeval_h, p);

@@ -67,7 +67,8 @@ def phone(user, proto="udp"):
 
 
 try:
-    for u in ("alice", "bob", "carol", "dave", "erin", "gus", "hal"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gus", "hal",
+              "ivy"):
         app.add_user(u, u + "-pw")
     app.start()
     app.start("presence")
@@ -400,6 +401,17 @@ try:
        "<presence" in bobs[-1]["data"]["pidf"],
        "lamplightctl watch pres: bob's composed presence on the bus",
        w.stdout[-1500:] + w.stderr)
+
+    # ---- a user deleted: subscriptions to them end ----
+    r, _ = erin.subscribe("ivy")
+    erin.wait_notify(lambda m: "ivy@" in (m.get("from") or ""))
+    app.ctl("user", "del", "ivy")
+    n = erin.wait_notify(lambda m: "ivy@" in (m.get("from") or "") and
+                         (state(m) or "").startswith("terminated"))
+    ok(r is not None and r.code == 200 and n is not None and
+       state(n) == "terminated;reason=noresource",
+       "a watched user is deleted: NOTIFY terminated;reason=noresource",
+       n and n.raw)
 
     # ---- the publication of 10 s is gone ----
     left = 10.5 - (time.time() - hal_published)

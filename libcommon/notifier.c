@@ -19,6 +19,7 @@
 #include <re.h>
 #include "store.h"
 #include "store_subs.h"
+#include "sipval.h"
 #include "notifier.h"
 
 #define TICK_MS 100
@@ -794,31 +795,17 @@ static bool accept_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 static int want_expires(struct notifier *n, const struct sip_msg *msg,
 			uint32_t *exp)
 {
-	uint64_t v = 0;
+	int err = sipval_expiry(exp, &msg->expires, n->o.expires_dfl,
+				n->o.expires_min, n->o.expires_max);
 
-	if (!pl_isset(&msg->expires)) {
-		*exp = n->o.expires_dfl;
-		return 0;
-	}
-	for (size_t i = 0; i < msg->expires.l; i++) {
-		char c = msg->expires.p[i];
-		if (c < '0' || c > '9') {
-			answer(n, msg, 400, "Bad Request: Bad Expires");
-			return 400;
-		}
-		v = v * 10 + (uint64_t)(c - '0');
-		if (v > 0xffffffffULL)
-			v = 0xffffffffULL;
-	}
-	if (v && v < n->o.expires_min) {
+	if (err == EINVAL)
+		answer(n, msg, 400, "Bad Request: Bad Expires");
+	else if (err)
 		(void)sip_treplyf(NULL, NULL, n->sip, msg, false, 423,
 				  "Interval Too Brief", "Min-Expires: %u\r\n"
 				  "Content-Length: 0\r\n\r\n",
 				  n->o.expires_min);
-		return 423;
-	}
-	*exp = v > n->o.expires_max ? n->o.expires_max : (uint32_t)v;
-	return 0;
+	return err;
 }
 
 /* RFC 6446 max-rate (notifications a second, "0.5"): the least interval

@@ -403,3 +403,37 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 
 	return 0;
 }
+
+int sipval_expires(uint32_t *v, const struct pl *pl)
+{
+	uint64_t x = 0;
+
+	if (!v || !pl || !pl->l)
+		return EINVAL;
+	for (size_t i = 0; i < pl->l; i++) {
+		if (pl->p[i] < '0' || pl->p[i] > '9')
+			return EINVAL;
+		x = x * 10 + (uint64_t)(pl->p[i] - '0');
+		if (x > 0xffffffffULL)
+			x = 0xffffffffULL;
+	}
+	*v = (uint32_t)x;
+	return 0;
+}
+
+int sipval_expiry(uint32_t *grant, const struct pl *hdr, uint32_t dfl,
+		  uint32_t min, uint32_t max)
+{
+	uint32_t v;
+
+	if (!pl_isset(hdr)) {
+		*grant = dfl;
+		return 0;
+	}
+	if (sipval_expires(&v, hdr))
+		return EINVAL;
+	if (v && v < min)
+		return ERANGE;
+	*grant = v > max ? max : v;
+	return 0;
+}

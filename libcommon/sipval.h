@@ -28,5 +28,13 @@ int  sipval_print_unsupported(struct re_printf *pf,
 bool sipval_params_ok(const struct pl *params);
 bool sipval_addr_ok(const struct pl *val, struct sip_addr *addr);
 bool sipval_uri_scheme_ok(const struct uri *uri);
+/* An expiry in seconds (delta-seconds, RFC 3261 §20.19: larger values
+ * saturate at 2^32-1); EINVAL when not all digits. */
+int  sipval_expires(uint32_t *v, const struct pl *pl);
+/* The expiry to grant for an Expires header (unset: dfl, 0 stays 0,
+ * above max: max): 0, EINVAL for a bad number (400), ERANGE when under
+ * min (423 with Min-Expires). */
+int  sipval_expiry(uint32_t *grant, const struct pl *hdr, uint32_t dfl,
+		   uint32_t min, uint32_t max);
 
 #endif

@@ -2,7 +2,7 @@
  * a table of contents: configuration, stores, bus, SIP, what survived the
  * last run, ready, loop, and the same in reverse. It takes SIP from the
  * edge alone (403 for anyone else) and reads the user from the edge's
- * P-Asserted-Identity. */
+ * P-Asserted-Identity (libcommon/backend.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include "pidf.h"
 #include "notifier.h"
 #include "presence.h"
+#include "backend.h"
 #include "sockbuf.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
@@ -35,75 +36,25 @@ struct app {
 	struct presence p;
 };
 
-/* The edge's own addresses: UDP by address and port, TCP by address. */
-static bool from_edge(const struct presence *p, const struct sip_msg *msg)
-{
-	const struct conf *c = p->conf;
-
-	for (unsigned i = 0; i < c->listen_count; i++) {
-		const struct conf_listen *l = &c->listen[i];
-		struct sa sa;
-
-		if (sa_set_str(&sa, l->addr, l->port))
-			continue;
-		if (msg->tp == SIP_TRANSP_UDP && l->tp == CONF_TP_UDP &&
-		    sa_cmp(&sa, &msg->src, SA_ALL))
-			return true;
-		if (msg->tp == SIP_TRANSP_TCP && l->tp == CONF_TP_TCP &&
-		    sa_cmp(&sa, &msg->src, SA_ADDR))
-			return true;
-	}
-	return false;
-}
-
-/* The user the edge asserted: <sip:USER@DOMAIN>, or NULL. */
-static const char *asserted_user(const struct presence *p,
-				 const struct sip_msg *msg, char *buf,
-				 size_t sz)
-{
-	const struct sip_hdr *h = sip_msg_hdr(msg,
-					      SIP_HDR_P_ASSERTED_IDENTITY);
-	struct sip_addr a;
-
-	if (!h || sip_addr_decode(&a, &h->val) || !a.uri.user.l ||
-	    pl_strcasecmp(&a.uri.host, p->conf->domain) ||
-	    pl_strcpy(&a.uri.user, buf, sz))
-		return NULL;
-	return buf;
-}
-
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	struct presence *p = arg;
+	struct sipval_err e;
 	char user[80];
 
 	if (!pl_strcmp(&msg->met, "ACK"))
 		return true;
-	if (!from_edge(p, msg)) {
-		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: not the edge: 403",
-			&msg->met, &msg->src);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 403,
-				  "Forbidden: Not From The Edge",
-				  "Content-Length: 0\r\n\r\n");
-		return true;
-	}
-	/* libre reads 8 KiB of a datagram: a longer one arrives cut short */
-	if (pl_isset(&msg->clen) &&
-	    pl_u32(&msg->clen) > mbuf_get_left(msg->mb)) {
-		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: body shorter than "
-			"its Content-Length (%r), cut in transit: 513",
-			&msg->met, &msg->src, &msg->clen);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 513,
-				  "Message Too Large",
-				  "Content-Length: 0\r\n\r\n");
+	if (backend_admit(p->conf, msg, user, sizeof(user), &e)) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
+			&msg->src, e.code, e.reason);
+		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, e.code,
+				  e.reason, "Content-Length: 0\r\n\r\n");
 		return true;
 	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
-		notifier_request(p->not, msg,
-				 asserted_user(p, msg, user, sizeof(user)));
+		notifier_request(p->not, msg, user[0] ? user : NULL);
 	else if (!pl_strcmp(&msg->met, "PUBLISH"))
-		publish_request(p, msg,
-				asserted_user(p, msg, user, sizeof(user)));
+		publish_request(p, msg, user[0] ? user : NULL);
 	else if (!pl_strcmp(&msg->met, "OPTIONS"))
 		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
 				  "Allow: " ALLOW "\r\n"

@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "log.h"
 #include "pidf.h"
+#include "sipval.h"
 #include "presence.h"
 #include "publication.h"
 
@@ -39,34 +40,23 @@ static int expiry(struct presence *p, const struct sip_msg *msg,
 		  const char *user, uint32_t *exp)
 {
 	const struct conf *c = p->conf;
-	uint64_t v = 0;
+	int err = sipval_expiry(exp, &msg->expires,
+				c->publish_expires_default,
+				c->publish_expires_min,
+				c->publish_expires_max);
 
-	if (!pl_isset(&msg->expires)) {
-		*exp = c->publish_expires_default;
-		return 0;
+	if (err == EINVAL) {
+		refuse(p, msg, user, 400, "Bad Request: Bad Expires");
 	}
-	for (size_t i = 0; i < msg->expires.l; i++) {
-		char ch = msg->expires.p[i];
-		if (ch < '0' || ch > '9') {
-			refuse(p, msg, user, 400, "Bad Request: Bad Expires");
-			return EBADMSG;
-		}
-		v = v * 10 + (uint64_t)(ch - '0');
-		if (v > 0xffffffffULL)
-			v = 0xffffffffULL;
-	}
-	if (v && v < c->publish_expires_min) {
+	else if (err) {
 		log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': expires "
-			"%llu: 423", user, (unsigned long long)v);
+			"'%r': 423", user, &msg->expires);
 		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 423,
 				  "Interval Too Brief", "Min-Expires: %u\r\n"
 				  "Content-Length: 0\r\n\r\n",
 				  c->publish_expires_min);
-		return EBADMSG;
 	}
-	*exp = v > c->publish_expires_max ? c->publish_expires_max :
-		(uint32_t)v;
-	return 0;
+	return err;
 }
 
 void publish_request(struct presence *p, const struct sip_msg *msg,

@@ -63,23 +63,6 @@ static void reply(struct registrar *r, const struct sip_msg *msg,
 
 /* ---- the REGISTER ---- */
 
-static int expires_param(uint32_t *v, const struct pl *pl)
-{
-	uint64_t x = 0;
-
-	if (!pl->l)
-		return EINVAL;
-	for (size_t i = 0; i < pl->l; i++) {
-		if (pl->p[i] < '0' || pl->p[i] > '9')
-			return EINVAL;
-		x = x * 10 + (uint64_t)(pl->p[i] - '0');
-		if (x > 0xffffffffULL)
-			x = 0xffffffffULL;   /* RFC 3261 §20.19 */
-	}
-	*v = (uint32_t)x;
-	return 0;
-}
-
 /* "0.5", "1", "1.000" -> 500, 1000, 1000 */
 static int q_param(uint32_t *q, const struct pl *pl)
 {
@@ -172,7 +155,7 @@ static bool contact_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	lc->expires = c->dflt;
 	lc->q = 1000;
 	if (!msg_param_decode(&addr.params, "expires", &v) &&
-	    expires_param(&lc->expires, &v)) {
+	    sipval_expires(&lc->expires, &v)) {
 		c->code = 400;
 		c->reason = "Malformed expires parameter";
 		return true;
@@ -295,7 +278,7 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 	}
 
 	if (pl_isset(&msg->expires))
-		(void)expires_param(&dflt, &msg->expires);
+		(void)sipval_expires(&dflt, &msg->expires);
 
 	u.user = user->username;
 	u.callid = msg->callid;

@@ -213,6 +213,31 @@ class Appliance:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def baresip_home(app, name, account, apps=()):
+    """A baresip configuration folder for a client of `app`: SIP on a free
+    port pair of 127.0.0.1 (baresip listens for TLS on port + 1), L16
+    audio from a sine generator (no sound card here), the account line,
+    and the application modules `apps` besides account and menu."""
+    d = os.path.join(app.dir, "baresip-" + name)
+    os.makedirs(d, exist_ok=True)
+    port = free_port_pair()
+    mods = "".join("module_app %s.so\n" % m
+                   for m in ("account",) + tuple(apps) + ("menu",))
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write("poll_method epoll\n"
+                "sip_listen 127.0.0.1:%d\n"
+                "module_path /usr/lib/baresip/modules\n"
+                "module l16.so\n"
+                "module ausine.so\n"
+                "%s"
+                "audio_source ausine,440\n"
+                "audio_player ausine,440\n"
+                "net_interface 127.0.0.1\n" % (port, mods))
+    with open(os.path.join(d, "accounts"), "w") as f:
+        f.write(account + "\n")
+    return d
+
+
 def build_dir():
     if len(sys.argv) > 1:
         return sys.argv[1]

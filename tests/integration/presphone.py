@@ -47,10 +47,7 @@ class Msg:
         self.code = int(m.group(1)) if m else None
         self.reason = m.group(2) if m else None
         self.method = None if m else self.first.split()[0]
-        self.headers = []
-        for ln in lines[1:]:
-            n, _, v = ln.partition(":")
-            self.headers.append((n.strip().lower(), v.strip()))
+        self.headers = sc.parse_headers(lines[1:])
 
     def all(self, name):
         return [v for n, v in self.headers if n == name.lower()]

@@ -16,6 +16,19 @@ def rand(n=10):
                    for _ in range(n))
 
 
+def parse_headers(lines):
+    """[(lower-case name, value)], folded lines joined."""
+    headers = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and headers:
+            n, v = headers[-1]
+            headers[-1] = (n, v + " " + line.strip())
+            continue
+        n, _, v = line.partition(":")
+        headers.append((n.strip().lower(), v.strip()))
+    return headers
+
+
 class Response:
     def __init__(self, raw):
         self.raw = raw
@@ -26,14 +39,7 @@ class Response:
             raise ValueError("not a response: %r" % lines[0])
         self.code = int(m.group(1))
         self.reason = m.group(2)
-        self.headers = []
-        for line in lines[1:]:
-            if line[:1] in (" ", "\t") and self.headers:
-                n, v = self.headers[-1]
-                self.headers[-1] = (n, v + " " + line.strip())
-                continue
-            n, _, v = line.partition(":")
-            self.headers.append((n.strip().lower(), v.strip()))
+        self.headers = parse_headers(lines[1:])
 
     def all(self, name):
         return [v for n, v in self.headers if n == name.lower()]

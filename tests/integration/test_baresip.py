@@ -25,26 +25,12 @@ def baresip(user, password, transport, seconds=6, call=None):
     """A baresip client; with call, one that dials that user at start.
     Audio: L16 from a sine generator (no sound card here); it answers
     calls by itself."""
-    d = os.path.join(app.dir, "baresip-%s-%s" % (user, transport))
-    os.makedirs(d, exist_ok=True)
-    port = lptest.free_port_pair()
-    with open(os.path.join(d, "config"), "w") as f:
-        f.write("poll_method epoll\n"
-                "sip_listen 127.0.0.1:%d\n"
-                "module_path /usr/lib/baresip/modules\n"
-                "module l16.so\n"
-                "module ausine.so\n"
-                "module_app account.so\n"
-                "module_app menu.so\n"
-                "audio_source ausine,440\n"
-                "audio_player ausine,440\n"
-                "net_interface 127.0.0.1\n" % port)
-    with open(os.path.join(d, "accounts"), "w") as f:
-        f.write('<sip:%s@%s;transport=%s>;auth_pass=%s;'
-                'outbound="sip:127.0.0.1:%d;transport=%s";regint=600;'
-                'answermode=auto\n'
-                % (user, app.domain, transport, password, app.port,
-                   transport))
+    d = lptest.baresip_home(
+        app, "%s-%s" % (user, transport),
+        '<sip:%s@%s;transport=%s>;auth_pass=%s;'
+        'outbound="sip:127.0.0.1:%d;transport=%s";regint=600;'
+        'answermode=auto' % (user, app.domain, transport, password,
+                             app.port, transport))
     cmd = ["baresip", "-f", d, "-t", str(seconds)]
     if call:
         cmd[1:1] = ["-e", "/dial sip:%s@%s" % (call, app.domain)]

@@ -26,22 +26,11 @@ app = lptest.Appliance(lptest.build_dir(),
 
 
 def baresip(user, seconds, contacts=""):
-    d = os.path.join(app.dir, "baresip-%s" % user)
-    os.makedirs(d, exist_ok=True)
-    port = lptest.free_port_pair()
-    with open(os.path.join(d, "config"), "w") as f:
-        f.write("poll_method epoll\n"
-                "sip_listen 127.0.0.1:%d\n"
-                "module_path /usr/lib/baresip/modules\n"
-                "module l16.so\nmodule ausine.so\n"
-                "module_app account.so\nmodule_app contact.so\n"
-                "module_app presence.so\nmodule_app menu.so\n"
-                "audio_source ausine,440\naudio_player ausine,440\n"
-                "net_interface 127.0.0.1\n" % port)
-    with open(os.path.join(d, "accounts"), "w") as f:
-        f.write('<sip:%s@%s;transport=udp>;auth_pass=%s-pw;'
-                'outbound="sip:127.0.0.1:%d;transport=udp";regint=600;'
-                'pubint=600\n' % (user, app.domain, user, app.port))
+    d = lptest.baresip_home(
+        app, user, '<sip:%s@%s;transport=udp>;auth_pass=%s-pw;'
+        'outbound="sip:127.0.0.1:%d;transport=udp";regint=600;'
+        'pubint=600' % (user, app.domain, user, app.port),
+        apps=("contact", "presence"))
     with open(os.path.join(d, "contacts"), "w") as f:
         f.write(contacts)
     return subprocess.Popen(["baresip", "-f", d, "-t", str(seconds)],

@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import presphone as pp  # noqa: E402
+import sipclient as sc  # noqa: E402
 from presphone import Phone, pidf  # noqa: E402
 
 tap = lptest.Tap()
@@ -230,6 +231,23 @@ try:
        r)
     r, _ = carol.subscribe("bob", event="message-summary")
     ok(r is not None and r.code == 489, "an unknown package: 489", r)
+
+    # ---- only the edge may talk to the presence daemon ----
+    t = sc.Transport("127.0.0.1", pport)
+    t.send(("SUBSCRIBE sip:bob@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;"
+            "branch=z9hG4bKdirect1;rport\r\nMax-Forwards: 70\r\n"
+            "From: <sip:mallory@%s>;tag=m1\r\nTo: <sip:bob@%s>\r\n"
+            "Call-ID: direct1\r\nCSeq: 1 SUBSCRIBE\r\n"
+            "P-Asserted-Identity: <sip:alice@%s>\r\nEvent: presence\r\n"
+            "Contact: <sip:mallory@%s:%d>\r\nContent-Length: 0\r\n\r\n"
+            % (D, t.local[0], t.local[1], D, D, D, t.local[0],
+               t.local[1])).encode())
+    raw = t.recv(3)
+    t.close()
+    ok(raw is not None and raw.startswith(b"SIP/2.0 403 Forbidden: Not "
+                                          b"From The Edge"),
+       "SUBSCRIBE straight to the presence daemon, with a forged asserted "
+       "identity: 403, not from the edge", raw)
 
     # ---- a call changes the composed state ----
     r, call = carol.call("bob")

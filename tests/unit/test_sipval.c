@@ -1,6 +1,7 @@
 /* test_sipval: request validation (RFC 3261 §8.1.1, §8.2.2.3, §20, §25)
  * on decoded messages, and URI equality by RFC 3261 §19.1.4's own
  * examples. */
+#include <errno.h>
 #include <string.h>
 #include <re.h>
 #include "sipval.h"
@@ -148,11 +149,39 @@ static void uris(void)
 		   "§19.1.4 not equal: %s != %s", ne[i][0], ne[i][1]);
 }
 
+/* RFC 3261 §20.19 delta-seconds, and the grant rule every expiry shares
+ * (REGISTER, SUBSCRIBE, PUBLISH): unset -> default, 0 stays 0, under the
+ * minimum -> 423, over the maximum -> the maximum. */
+static void expiries(void)
+{
+	struct pl none = PL_INIT, zero = PL("0"), small = PL("5");
+	struct pl big = PL("99999999999"), bad = PL("12a"), mid = PL("600");
+	struct pl over = PL("9000");
+	uint32_t v = 1;
+
+	ok(!sipval_expires(&v, &big) && v == 0xffffffffu,
+	   "a huge expiry saturates at 2^32-1");
+	ok(sipval_expires(&v, &bad) == EINVAL, "'12a' is not an expiry");
+	ok(!sipval_expiry(&v, &none, 3600, 60, 7200) && v == 3600,
+	   "no Expires: the default");
+	ok(!sipval_expiry(&v, &zero, 3600, 60, 7200) && v == 0,
+	   "Expires: 0 stays 0 (remove, unsubscribe)");
+	ok(sipval_expiry(&v, &small, 3600, 60, 7200) == ERANGE,
+	   "under the minimum: ERANGE (423)");
+	ok(!sipval_expiry(&v, &mid, 3600, 60, 7200) && v == 600,
+	   "in range: as asked");
+	ok(!sipval_expiry(&v, &over, 3600, 60, 7200) && v == 7200,
+	   "over the maximum: the maximum");
+	ok(sipval_expiry(&v, &bad, 3600, 60, 7200) == EINVAL,
+	   "a bad number: EINVAL (400)");
+}
+
 int main(void)
 {
 	libre_init();
 	validation();
 	uris();
+	expiries();
 	libre_close();
 	return tap_done();
 }

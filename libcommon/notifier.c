@@ -21,6 +21,8 @@
 #include "store_subs.h"
 #include "sipval.h"
 #include "notifier.h"
+#include "reqtag.h"
+#include "sipreply.h"
 
 #define TICK_MS 100
 #define MAX_FAILS 5            /* NOTIFY failures in a row that end it */
@@ -54,6 +56,9 @@ struct nsub {
 	struct group *grp;
 	struct wcount *wc;
 	struct mbuf *out;      /* the NOTIFY in flight, for retransmission */
+	struct sa hop;         /* where NOTIFYs go, once hop_ok */
+	uint8_t hop_tp;
+	bool hop_ok;
 	char *strs;
 	const char *f[F_COUNT];
 	const char *reason;    /* with terminated: a static string */
@@ -92,6 +97,7 @@ struct notifier {
 	struct tmr tmr_tick;
 	unsigned ticks;
 	uint32_t count;
+	uint64_t salt;         /* of our To-tags, see subscribe_new */
 };
 
 static void queue(struct nsub *s);
@@ -364,20 +370,26 @@ static int next_hop(struct uri *u, const struct nsub *s)
 	return uri_decode(u, &pl) ? EBADMSG : 0;
 }
 
-/* Where the NOTIFY goes: the first Route (the edge), else the target. */
-static int hop_addr(struct sa *dst, enum sip_transp *tp, const struct nsub *s)
+/* Where the NOTIFY goes: the first Route (the edge), else the target;
+ * worked out once per subscription and target. */
+static int hop_addr(struct sa *dst, enum sip_transp *tp, struct nsub *s)
 {
 	struct uri hop;
 	struct pl v;
 
-	if (next_hop(&hop, s) || sa_set(dst, &hop.host, hop.port ? hop.port
-					: 5060))
-		return EBADMSG;
-	*tp = SIP_TRANSP_UDP;
-	if (!msg_param_decode(&hop.params, "transport", &v))
-		*tp = !pl_strcasecmp(&v, "tcp") ? SIP_TRANSP_TCP :
-			!pl_strcasecmp(&v, "tls") ? SIP_TRANSP_TLS :
-			SIP_TRANSP_UDP;
+	if (!s->hop_ok) {
+		if (next_hop(&hop, s) || sa_set(&s->hop, &hop.host, hop.port ?
+						hop.port : 5060))
+			return EBADMSG;
+		s->hop_tp = SIP_TRANSP_UDP;
+		if (!msg_param_decode(&hop.params, "transport", &v))
+			s->hop_tp = !pl_strcasecmp(&v, "tcp") ? SIP_TRANSP_TCP :
+				!pl_strcasecmp(&v, "tls") ? SIP_TRANSP_TLS :
+				SIP_TRANSP_UDP;
+		s->hop_ok = true;
+	}
+	*dst = s->hop;
+	*tp = (enum sip_transp)s->hop_tp;
 	return 0;
 }
 
@@ -739,8 +751,7 @@ void nsub_set_mark(struct nsub *s, uint8_t mark)
 static void answer(struct notifier *n, const struct sip_msg *msg,
 		   uint16_t code, const char *reason)
 {
-	(void)sip_treplyf(NULL, NULL, n->sip, msg, false, code, reason,
-			  "Content-Length: 0\r\n\r\n");
+	(void)sipreply(n->sip, msg, 0, false, code, reason, NULL);
 }
 
 static const struct evpkg *pkg_find(const struct notifier *n,
@@ -801,10 +812,10 @@ static int want_expires(struct notifier *n, const struct sip_msg *msg,
 	if (err == EINVAL)
 		answer(n, msg, 400, "Bad Request: Bad Expires");
 	else if (err)
-		(void)sip_treplyf(NULL, NULL, n->sip, msg, false, 423,
-				  "Interval Too Brief", "Min-Expires: %u\r\n"
-				  "Content-Length: 0\r\n\r\n",
-				  n->o.expires_min);
+		(void)sipreply(n->sip, msg, 0, false, 423,
+			       "Interval Too Brief", "Min-Expires: %u\r\n"
+			       "Content-Length: 0\r\n\r\n",
+			       n->o.expires_min);
 	return err;
 }
 
@@ -849,23 +860,45 @@ static bool rr_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	return j->err != 0 || j->mb->end > MAX_ROUTE;
 }
 
+/* Answered without a server transaction: a retransmission of the
+ * request finds the subscription it made (its To-tag is a function of
+ * the request) and is answered again from it. */
 static void reply_ok(struct notifier *n, const struct sip_msg *msg,
 		     const struct nsub *s)
 {
 	uint64_t now = now_s();
 	uint64_t left = s->expires > now ? s->expires - now : 0;
+	struct pl tag;
 
-	if (s->state == NSUB_PENDING)
-		(void)sip_treplyf(NULL, NULL, n->sip, msg, true, 202,
-				  "Accepted", "Contact: <%s>\r\n"
-				  "Expires: %llu\r\nContent-Length: 0\r\n\r\n",
-				  n->contact, (unsigned long long)left);
-	else
-		(void)sip_treplyf(NULL, NULL, n->sip, msg, true, 200, "OK",
-				  "Contact: <%s>\r\nExpires: %llu\r\n"
-				  "Content-Length: 0\r\n\r\n", n->contact,
-				  (unsigned long long)left);
+	pl_set_str(&tag, s->f[F_LTAG]);
+	(void)sipreply(n->sip, msg, pl_x64(&tag), true,
+		       s->state == NSUB_PENDING ? 202 : 200,
+		       s->state == NSUB_PENDING ? "Accepted" : "OK",
+		       "Contact: <%s>\r\nExpires: %llu\r\n"
+		       "Content-Length: 0\r\n\r\n", n->contact,
+		       (unsigned long long)left);
 }
+
+/* Our To-tag for a new subscription: the same for every retransmission
+ * of the SUBSCRIBE that makes it, and salted, so that nobody else's
+ * request (another watcher's) can name it. */
+static uint64_t new_ltag(const struct notifier *n, const struct sip_msg *msg,
+			 const struct evpkg *pkg,
+			 const struct sipevent_event *ev, const char *watcher)
+{
+	struct reqtag t;
+
+	reqtag_init(&t, n->salt);
+	reqtag_str(&t, watcher);
+	reqtag_pl(&t, &msg->callid);
+	reqtag_pl(&t, &msg->from.tag);
+	reqtag_str(&t, pkg->event);
+	reqtag_pl(&t, &ev->id);
+	return t.h ? t.h : 1;
+}
+
+static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
+			      struct nsub *s);
 
 static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 			  const struct evpkg *pkg,
@@ -900,9 +933,9 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 	if (acc.seen && !acc.ok) {
 		report(n, LOG_NOTICE, msg, "SUBSCRIBE to %s accepting no %s: "
 		       "406", pkg->event, pkg->ctype);
-		(void)sip_treplyf(NULL, NULL, n->sip, msg, false, 406,
-				  "Not Acceptable", "Accept: %s\r\n"
-				  "Content-Length: 0\r\n\r\n", pkg->ctype);
+		(void)sipreply(n->sip, msg, 0, false, 406, "Not Acceptable",
+			       "Accept: %s\r\nContent-Length: 0\r\n\r\n",
+			       pkg->ctype);
 		return;
 	}
 	if (want_expires(n, msg, &exp))
@@ -924,13 +957,27 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		goto out;
 	}
 
+	re_snprintf(ltag, sizeof(ltag), "%016llx",
+		    (unsigned long long)new_ltag(n, msg, pkg, ev, watcher));
+	{
+		/* the dialog this request makes exists: it is a
+		 * retransmission (answered again), or the same dialog made
+		 * again, which refreshes it */
+		struct dlg_find d = { msg->callid, { ltag, 16 } };
+		struct nsub *old = list_ledata(hash_lookup(n->dialogs,
+			dialog_hash(&d.callid, &d.ltag), dialog_cmp, &d));
+
+		if (old) {
+			subscribe_refresh(n, msg, old);
+			goto out;
+		}
+	}
+
 	s = mem_zalloc(sizeof(*s), sub_destructor);
 	if (!s)
 		goto fail;
 	s->n = n;
 	s->pkg = pkg;
-	re_snprintf(ltag, sizeof(ltag), "%016llx",
-		    (unsigned long long)msg->tag);
 	v[F_CALLID] = msg->callid;
 	pl_set_str(&v[F_LTAG], ltag);
 	v[F_RTAG] = msg->from.tag;
@@ -999,22 +1046,25 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 	mem_deref(rr.mb);
 }
 
-static void subscribe_in_dialog(struct notifier *n, const struct sip_msg *msg,
-				const struct evpkg *pkg)
+/* A SUBSCRIBE inside the subscription's dialog: a refresh, an
+ * unsubscribe (Expires: 0), or a retransmission of the last one (the
+ * same CSeq: answered again, nothing else). */
+static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
+			      struct nsub *s)
 {
 	const struct sip_hdr *ch = sip_msg_hdr(msg, SIP_HDR_CONTACT);
-	struct dlg_find d = { msg->callid, msg->to.tag };
 	struct sip_addr contact;
-	struct nsub *s;
-	uint32_t h, exp;
+	uint32_t exp;
 
-	h = dialog_hash(&msg->callid, &msg->to.tag);
-	s = list_ledata(hash_lookup(n->dialogs, h, dialog_cmp, &d));
-	if (!s || pl_strcmp(&msg->from.tag, s->f[F_RTAG]) || s->pkg != pkg) {
+	if (pl_strcmp(&msg->from.tag, s->f[F_RTAG])) {
 		answer(n, msg, 481, "Subscription Does Not Exist");
 		return;
 	}
-	if (msg->cseq.num <= s->rseq) {
+	if (msg->cseq.num == s->rseq) {
+		reply_ok(n, msg, s);
+		return;
+	}
+	if (msg->cseq.num < s->rseq) {
 		answer(n, msg, 500, "Server Internal Error: CSeq Out Of "
 		       "Order");
 		return;
@@ -1035,6 +1085,7 @@ static void subscribe_in_dialog(struct notifier *n, const struct sip_msg *msg,
 			pl_set_str(&v[i], s->f[i]);
 		v[F_TARGET] = contact.auri;
 		(void)sub_strings(s, v);     /* target refresh */
+		s->hop_ok = false;
 	}
 	s->expires = now_s() + exp;
 	if (exp && sub_save(s)) {
@@ -1046,6 +1097,22 @@ static void subscribe_in_dialog(struct notifier *n, const struct sip_msg *msg,
 		nsub_set_state(s, NSUB_TERMINATED, "timeout");
 	else
 		queue(s);  /* RFC 6665 §4.2.1.2: a NOTIFY after each refresh */
+}
+
+static void subscribe_in_dialog(struct notifier *n, const struct sip_msg *msg,
+				const struct evpkg *pkg)
+{
+	struct dlg_find d = { msg->callid, msg->to.tag };
+	struct nsub *s;
+
+	s = list_ledata(hash_lookup(n->dialogs,
+				    dialog_hash(&msg->callid, &msg->to.tag),
+				    dialog_cmp, &d));
+	if (!s || s->pkg != pkg) {
+		answer(n, msg, 481, "Subscription Does Not Exist");
+		return;
+	}
+	subscribe_refresh(n, msg, s);
 }
 
 void notifier_request(struct notifier *n, const struct sip_msg *msg,
@@ -1065,10 +1132,9 @@ void notifier_request(struct notifier *n, const struct sip_msg *msg,
 				    n->pkgs[i].event);
 		report(n, LOG_NOTICE, msg, "SUBSCRIBE for an event package we "
 		       "do not serve: 489");
-		(void)sip_treplyf(NULL, NULL, n->sip, msg, false, 489,
-				  "Bad Event", "Allow-Events: %b\r\n"
-				  "Content-Length: 0\r\n\r\n",
-				  mb ? mb->buf : NULL, mb ? mb->end : 0);
+		(void)sipreply(n->sip, msg, 0, false, 489, "Bad Event",
+			       "Allow-Events: %b\r\nContent-Length: 0\r\n\r\n",
+			       mb ? mb->buf : NULL, mb ? mb->end : 0);
 		mem_deref(mb);
 		return;
 	}
@@ -1228,6 +1294,7 @@ int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 	n->npkgs = npkgs;
 	n->reporth = reporth;
 	n->arg = arg;
+	n->salt = rand_u64();
 	tmr_init(&n->tmr_flush);
 	tmr_init(&n->tmr_tick);
 	err = str_dup(&n->contact, o->contact);

@@ -21,6 +21,7 @@
 #include "presence.h"
 #include "backend.h"
 #include "sockbuf.h"
+#include "sipreply.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
 /* the answers to a fan-out of NOTIFYs arrive at once */
@@ -47,8 +48,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	if (backend_admit(p->conf, msg, user, sizeof(user), &e)) {
 		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
 			&msg->src, e.code, e.reason);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, e.code,
-				  e.reason, "Content-Length: 0\r\n\r\n");
+		(void)sipreply(p->sip, msg, 0, false, e.code, e.reason,
+			       NULL);
 		return true;
 	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
@@ -56,14 +57,14 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	else if (!pl_strcmp(&msg->met, "PUBLISH"))
 		publish_request(p, msg, user[0] ? user : NULL);
 	else if (!pl_strcmp(&msg->met, "OPTIONS"))
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
-				  "Allow: " ALLOW "\r\n"
-				  "Allow-Events: presence, presence.winfo\r\n"
-				  "Content-Length: 0\r\n\r\n");
+		(void)sipreply(p->sip, msg, 0, false, 200, "OK",
+			       "Allow: " ALLOW "\r\n"
+			       "Allow-Events: presence, presence.winfo\r\n"
+			       "Content-Length: 0\r\n\r\n");
 	else
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 405,
-				  "Method Not Allowed", "Allow: " ALLOW "\r\n"
-				  "Content-Length: 0\r\n\r\n");
+		(void)sipreply(p->sip, msg, 0, false, 405,
+			       "Method Not Allowed", "Allow: " ALLOW "\r\n"
+			       "Content-Length: 0\r\n\r\n");
 	return true;
 }
 
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
 	}
 
 	/* SIP and the notifier */
+	p->salt = rand_u64();
 	err = open_sip(p);
 	err = err ? err : pres_init(p);
 	if (err)

@@ -30,6 +30,7 @@ struct presence {
 	struct hash *etags;        /* struct publication, by entity tag */
 	struct tmr tmr;            /* once a second: expiry, rule changes */
 	char contact[96];          /* our Contact URI */
+	uint64_t salt;             /* of entity tags, see publish.c */
 };
 
 /* presentity.c: what we know of each user, composed into one document */

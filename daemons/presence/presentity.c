@@ -420,21 +420,20 @@ const char *pub_user(const struct publication *pb)
 	return pb->e->user;
 }
 
-/* A new publication, or a refresh or modification of `pb` (it gets a new
- * entity tag, RFC 3903 §6). Written to the store before it counts. */
+/* A new publication, or a refresh or modification of `pb`, under the new
+ * entity tag `etag` (RFC 3903 §6). Written to the store before it counts. */
 int pub_put(struct presence *p, struct publication *pb, const char *user,
 	    struct pidf *doc, const struct pl *raw, uint32_t expires,
-	    const char **etagp)
+	    const char *etag)
 {
 	struct pubs_rec r;
 	struct presentity *e;
 	struct mbuf *mb = NULL;
-	char etag[PUB_ETAG_LEN + 1];
 	bool fresh = pb == NULL;
 	int err;
 
-	re_snprintf(etag, sizeof(etag), "%016llx",
-		    (unsigned long long)rand_u64());
+	if (strlen(etag) != PUB_ETAG_LEN)
+		return EINVAL;
 	e = pb ? pb->e : ent_find(p, user, true);
 	if (!e)
 		return ENOMEM;
@@ -503,7 +502,6 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 	}
 	list_append(&e->pubs, &pb->le, pb);   /* the latest is last */
 	hash_append(p->etags, hash_joaat_str(pb->etag), &pb->he, pb);
-	*etagp = pb->etag;
 	update(e);
  out:
 	if (err && fresh && list_isempty(&e->pubs) &&

@@ -27,7 +27,7 @@ struct publication *pub_find(struct presence *p, const struct pl *etag);
 const char *pub_user(const struct publication *pb);
 int pub_put(struct presence *p, struct publication *pb, const char *user,
 	    struct pidf *doc, const struct pl *raw, uint32_t expires,
-	    const char **etagp);
+	    const char *etag);
 int pub_remove(struct presence *p, struct publication *pb);
 
 #endif

@@ -9,22 +9,31 @@
  * document's entity must both name the user the edge asserted (403). An
  * unknown entity tag gets 412, another package 489, another body type 415
  * with Accept, too brief an expiry 423 with Min-Expires, a document that
- * is not a safe PIDF document 400 (or 413) with the reason. */
+ * is not a safe PIDF document 400 (or 413) with the reason.
+ *
+ * Answers leave without a server transaction. The entity tag a request
+ * makes is a function of it (the user, the tag it names, Call-ID and
+ * CSeq), so a retransmission whose answer was lost finds the publication
+ * the first one made and gets the same answer, instead of making a
+ * second publication. A retransmitted removal finds nothing: 412, which
+ * a phone that meant to remove its publication can live with. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <re.h>
 #include "conf.h"
 #include "log.h"
 #include "pidf.h"
 #include "sipval.h"
+#include "sipreply.h"
+#include "reqtag.h"
 #include "presence.h"
 #include "publication.h"
 
 static void reply(struct presence *p, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
-	(void)sip_treplyf(NULL, NULL, p->sip, msg, false, code, reason,
-			  "Content-Length: 0\r\n\r\n");
+	(void)sipreply(p->sip, msg, 0, false, code, reason, NULL);
 }
 
 static void refuse(struct presence *p, const struct sip_msg *msg,
@@ -51,17 +60,55 @@ static int expiry(struct presence *p, const struct sip_msg *msg,
 	else if (err) {
 		log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': expires "
 			"'%r': 423", user, &msg->expires);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 423,
-				  "Interval Too Brief", "Min-Expires: %u\r\n"
-				  "Content-Length: 0\r\n\r\n",
-				  c->publish_expires_min);
+		(void)sipreply(p->sip, msg, 0, false, 423,
+			       "Interval Too Brief", "Min-Expires: %u\r\n"
+			       "Content-Length: 0\r\n\r\n",
+			       c->publish_expires_min);
 	}
 	return err;
+}
+
+/* The entity tag the request makes (see the top of this file). */
+static void new_etag(char *etag, const struct presence *p,
+		     const struct sip_msg *msg, const char *user,
+		     const struct sip_hdr *im)
+{
+	struct reqtag t;
+
+	reqtag_init(&t, p->salt);
+	reqtag_str(&t, user);
+	reqtag_pl(&t, im ? &im->val : NULL);
+	reqtag_pl(&t, &msg->callid);
+	reqtag_u32(&t, msg->cseq.num);
+	re_snprintf(etag, PUB_ETAG_LEN + 1, "%016llx",
+		    (unsigned long long)t.h);
+}
+
+/* A retransmission of a request that made a publication still there:
+ * the same answer again. */
+static bool answered_before(struct presence *p, const struct sip_msg *msg,
+			    const char *user, const char *etag)
+{
+	struct publication *pb;
+	uint64_t now = (uint64_t)time(NULL);
+	struct pl pl;
+
+	pl_set_str(&pl, etag);
+	pb = pub_find(p, &pl);
+	if (!pb || strcmp(pub_user(pb), user))
+		return false;
+	(void)sipreply(p->sip, msg, 0, false, 200, "OK",
+		       "SIP-ETag: %s\r\nExpires: %llu\r\n"
+		       "Content-Length: 0\r\n\r\n", etag,
+		       (unsigned long long)(pb->expires > now ?
+					    pb->expires - now : 0));
+	return true;
 }
 
 void publish_request(struct presence *p, const struct sip_msg *msg,
 		     const char *user)
 {
+	char etag[PUB_ETAG_LEN + 1];
 	const struct sip_hdr *eh = sip_msg_hdr(msg, SIP_HDR_EVENT);
 	const struct sip_hdr *im = sip_msg_xhdr(msg, "SIP-If-Match");
 	size_t blen = mbuf_get_left(msg->mb);
@@ -69,7 +116,6 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 	struct sipevent_event ev;
 	struct pidf *doc = NULL;
 	struct pidf_err pe;
-	const char *etag = NULL;
 	uint32_t exp;
 	int err;
 
@@ -81,9 +127,9 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 	    pl_strcasecmp(&ev.event, "presence")) {
 		log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s' for another "
 			"event package: 489", user);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 489,
-				  "Bad Event", "Allow-Events: presence\r\n"
-				  "Content-Length: 0\r\n\r\n");
+		(void)sipreply(p->sip, msg, 0, false, 489, "Bad Event",
+			       "Allow-Events: presence\r\n"
+			       "Content-Length: 0\r\n\r\n");
 		return;
 	}
 	if (pl_strcmp(&msg->uri.user, user)) {
@@ -91,6 +137,9 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 		return;
 	}
 	if (expiry(p, msg, user, &exp))
+		return;
+	new_etag(etag, p, msg, user, im);
+	if (answered_before(p, msg, user, etag))
 		return;
 
 	if (im) {
@@ -106,10 +155,10 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 			log_sip(LOG_NOTICE, msg, user, "PUBLISH from '%s': "
 				"Content-Type '%r': 415", user,
 				&msg->ctyp.type);
-			(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 415,
-					  "Unsupported Media Type",
-					  "Accept: application/pidf+xml\r\n"
-					  "Content-Length: 0\r\n\r\n");
+			(void)sipreply(p->sip, msg, 0, false, 415,
+				       "Unsupported Media Type",
+				       "Accept: application/pidf+xml\r\n"
+				       "Content-Length: 0\r\n\r\n");
 			return;
 		}
 		if (pidf_parse(&doc, mbuf_buf(msg->mb), blen,
@@ -144,8 +193,8 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 		}
 		log_sip(LOG_INFO, msg, user, "publication of '%s' removed",
 			user);
-		(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
-				  "Expires: 0\r\nContent-Length: 0\r\n\r\n");
+		(void)sipreply(p->sip, msg, 0, false, 200, "OK",
+			       "Expires: 0\r\nContent-Length: 0\r\n\r\n");
 		goto out;
 	}
 
@@ -153,7 +202,7 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 		struct pl raw = { (const char *)mbuf_buf(msg->mb), blen };
 
 		err = pub_put(p, pb, user, doc, doc ? &raw : NULL, exp,
-			      &etag);
+			      etag);
 	}
 	if (err) {
 		log_err("PUBLISH from '%s': cannot store: %m", user, err);
@@ -162,9 +211,9 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 	}
 	log_sip(LOG_DEBUG, msg, user, "PUBLISH from '%s': %s, etag %s",
 		user, pb ? (doc ? "modified" : "refreshed") : "new", etag);
-	(void)sip_treplyf(NULL, NULL, p->sip, msg, false, 200, "OK",
-			  "SIP-ETag: %s\r\nExpires: %u\r\n"
-			  "Content-Length: 0\r\n\r\n", etag, exp);
+	(void)sipreply(p->sip, msg, 0, false, 200, "OK",
+		       "SIP-ETag: %s\r\nExpires: %u\r\n"
+		       "Content-Length: 0\r\n\r\n", etag, exp);
  out:
 	mem_deref(doc);
 }

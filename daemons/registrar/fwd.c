@@ -1,10 +1,18 @@
-/* fwd: one server transaction towards the sender, one client transaction
- * per branch. Provisional answers stay here (non-INVITE). The first 2xx is
- * relayed at once; otherwise, when every branch is done, the best answer
- * (a 6xx, else the lowest code) is relayed without our Via. No answer from
- * any branch within route_timeout gets timeout_code (503 comes with
- * Retry-After). Non-INVITE branches cannot be cancelled: late answers of
- * the other branches are absorbed. */
+/* fwd: how the edge sends requests on.
+ *
+ * - A user's request to its back daemon (fwd_backend): as a stateless
+ *   proxy would, holding the request only until the answer, for a 503
+ *   when none comes within route_timeout.
+ * - A back daemon's request to a user's devices (fwd_request): one server
+ *   transaction towards the sender, one client transaction per branch.
+ *   Provisional answers stay here (non-INVITE). The first 2xx is relayed
+ *   at once; otherwise, when every branch is done, the best answer (a
+ *   6xx, else the lowest code) is relayed without our Via. No answer from
+ *   any branch within route_timeout gets timeout_code (503 comes with
+ *   Retry-After). Non-INVITE branches cannot be cancelled: late answers of
+ *   the other branches are absorbed.
+ * - ACK and requests inside a dialog: statelessly (fwd_stateless), and
+ *   their answers relayed statelessly (fwd_response_h). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -189,7 +197,7 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
 	unsigned popped = 0;
 	/* our own Routes on top go, always (RFC 3261 §16.4) */
-	unsigned pop = route_ours_on_top(r, msg);
+	unsigned pop = o->top ? o->top->ours : route_ours_on_top(r, msg);
 	struct le *le;
 	int err = 0;
 
@@ -257,16 +265,26 @@ static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
 	struct pl pl, tpv;
 	int err;
 
-	pl_set_str(&pl, br->nexthop);
-	if (!mb || uri_decode(&route, &pl) ||
-	    sa_set(&dst, &route.host, route.port)) {
-		err = EINVAL;
+	if (!mb) {
+		err = ENOMEM;
 		goto out;
 	}
-	if (!msg_param_decode(&route.params, "transport", &tpv))
-		tp = !pl_strcasecmp(&tpv, "tcp") ? SIP_TRANSP_TCP :
-			!pl_strcasecmp(&tpv, "tls") ? SIP_TRANSP_TLS :
-			SIP_TRANSP_UDP;
+	if (br->has_addr) {
+		dst = br->addr;
+		tp = br->tp;
+	}
+	else {
+		pl_set_str(&pl, br->nexthop);
+		if (uri_decode(&route, &pl) ||
+		    sa_set(&dst, &route.host, route.port)) {
+			err = EINVAL;
+			goto out;
+		}
+		if (!msg_param_decode(&route.params, "transport", &tpv))
+			tp = !pl_strcasecmp(&tpv, "tcp") ? SIP_TRANSP_TCP :
+				!pl_strcasecmp(&tpv, "tls") ? SIP_TRANSP_TLS :
+				SIP_TRANSP_UDP;
+	}
 	err = sip_transp_laddr(r->sip, &laddr, tp, &dst);
 	if (err)
 		goto out;
@@ -288,6 +306,126 @@ static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
  out:
 	mem_deref(mb);
 	return err;
+}
+
+/* ---- to a back daemon, holding only what a 503 needs ----
+ *
+ * A user's out-of-dialog request goes to its back daemon as it would
+ * statelessly (RFC 3261 §16.11: the branch is a function of the request,
+ * so a retransmission is sent on again with the same one and the back
+ * daemon's transaction absorbs it), and the answer comes back through
+ * fwd_response_h. What we keep, only until the answer, is the request:
+ * if no final answer comes within route_timeout, the sender gets 503 with
+ * Retry-After, as from a stateful proxy. A libre server and client
+ * transaction would instead hold the request and both answers for 32 s
+ * after it ended (Timer J and K) and walk libre's timer list for each
+ * retransmission timer; at a few thousand requests a second that is the
+ * edge's whole core. */
+struct pending {
+	struct le he;
+	struct tmrq_entry tmr;
+	struct registrar *r;
+	struct sip_msg *msg;
+	uint64_t branch;
+	char what[32];
+};
+
+static void pending_destructor(void *arg)
+{
+	struct pending *p = arg;
+
+	tmrq_cancel(&p->tmr);
+	hash_unlink(&p->he);
+	--p->r->npending;
+	mem_deref(p->msg);
+}
+
+static bool pending_cmp(struct le *le, void *arg)
+{
+	const struct pending *p = le->data;
+
+	return p->branch == *(const uint64_t *)arg;
+}
+
+static struct pending *pending_find(struct registrar *r, uint64_t branch)
+{
+	return list_ledata(hash_lookup(r->pending, (uint32_t)branch,
+				       pending_cmp, &branch));
+}
+
+static void pending_timeout_h(void *arg)
+{
+	struct pending *p = arg;
+
+	log_sip(LOG_WARNING, p->msg, NULL, "%r %s: no answer in %u ms: 503",
+		&p->msg->met, p->what, p->r->conf->route_timeout);
+	(void)sip_replyf(p->r->sip, p->msg, 503, "Service Unavailable",
+			 "Retry-After: %u\r\n"
+			 "Content-Length: 0\r\n\r\n", RETRY_AFTER);
+	mem_deref(p);
+}
+
+int fwd_backend(struct registrar *r, const struct sip_msg *msg,
+		const char *nexthop, const struct fwd_opts *o)
+{
+	struct fwd_branch b;
+	struct pending *p;
+	uint64_t branch;
+	int err;
+
+	if (!r || !msg || !nexthop || !o || !r->pending)
+		return EINVAL;
+	branch = stateless_branch(msg);
+	p = pending_find(r, branch);
+	if (!p) {
+		if (r->npending >= FWD_MAX_PENDING)
+			return EBUSY;
+		p = mem_zalloc(sizeof(*p), pending_destructor);
+		if (!p)
+			return ENOMEM;
+		p->r = r;
+		p->branch = branch;
+		p->msg = mem_ref((void *)msg);
+		str_ncpy(p->what, o->what ? o->what : "", sizeof(p->what));
+		hash_append(r->pending, (uint32_t)branch, &p->he, p);
+		++r->npending;
+		tmrq_start(&r->route_tmr, &p->tmr, pending_timeout_h, p);
+	}
+	/* else: a retransmission, sent on again; the first one's timer
+	 * still runs */
+	memset(&b, 0, sizeof(b));
+	str_ncpy(b.nexthop, nexthop, sizeof(b.nexthop));
+	err = fwd_stateless(r, msg, &b, o);
+	if (err)
+		mem_deref(p);
+	return err;
+}
+
+/* An answer to a request of fwd_backend: a final one ends the wait. */
+static void pending_answered(struct registrar *r, const struct sip_msg *msg)
+{
+	struct pl br = msg->via.branch;
+	struct pending *p;
+
+	if (msg->scode < 200 || br.l != 7 + 16 || !r->pending)
+		return;
+	br.p += 7;
+	br.l -= 7;
+	p = pending_find(r, pl_x64(&br));
+	mem_deref(p);
+}
+
+int fwd_open(struct registrar *r)
+{
+	return hash_alloc(&r->pending, 4096);
+}
+
+void fwd_close(struct registrar *r)
+{
+	if (!r || !r->pending)
+		return;
+	hash_flush(r->pending);
+	r->pending = mem_deref(r->pending);
 }
 
 int fwd_request(struct registrar *r, const struct sip_msg *msg,
@@ -430,6 +568,7 @@ bool fwd_response_h(const struct sip_msg *msg, void *arg)
 			"dropped", msg->scode, &msg->src);
 		return true;
 	}
+	pending_answered(r, msg);
 	mb = fwd_strip_via(msg);
 	if (mb)
 		(void)sip_send(r->sip, NULL, tp, &dst, mb);

@@ -1,6 +1,7 @@
 /* fwd: stateful forwarding of a non-INVITE request to one or several
- * branches, and the relay of the best answer (RFC 3261 §16.6-16.7);
- * stateless forwarding of ACK and of requests inside a call, and the
+ * branches, and the relay of the best answer (RFC 3261 §16.6-16.7); a
+ * user's request to a back daemon, held only until its answer (503 when
+ * none comes); stateless forwarding of ACK and of requests inside a call, and the
  * stateless relay of answers no transaction of ours claims (§16.11). */
 #ifndef LP_FWD_H
 #define LP_FWD_H
@@ -10,12 +11,17 @@
 #include <re.h>
 
 struct registrar;
+struct route_top;
 
 #define FWD_MAX_BRANCHES 16
+#define FWD_MAX_PENDING  20000  /* requests at back daemons unanswered */
 
 struct fwd_branch {
 	char ruri[512];        /* Request-URI of this branch ("" : keep) */
 	char nexthop[128];     /* sip:ADDRESS:PORT;transport=T */
+	struct sa addr;        /* the same, read (stateless only) */
+	enum sip_transp tp;
+	bool has_addr;
 };
 
 struct fwd_opts {
@@ -24,11 +30,16 @@ struct fwd_opts {
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */
 	bool stateless;            /* send on without a transaction */
+	const struct route_top *top;  /* our Routes, if read already */
 };
 
 int fwd_request(struct registrar *r, const struct sip_msg *msg,
 		const struct fwd_branch *b, unsigned n,
 		const struct fwd_opts *o);
+int fwd_backend(struct registrar *r, const struct sip_msg *msg,
+		const char *nexthop, const struct fwd_opts *o);
+int fwd_open(struct registrar *r);
+void fwd_close(struct registrar *r);
 int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 		      const struct sa *addr);
 int fwd_build(struct mbuf *mb, const struct registrar *r,

@@ -20,6 +20,7 @@
 #include "location.h"
 #include "registrar.h"
 #include "call.h"
+#include "fwd.h"
 #include "probe.h"
 #include "dialog.h"
 #include "sockbuf.h"
@@ -260,7 +261,8 @@ int main(int argc, char **argv)
 	a.reg.dialogs = a.dialogs;
 	tmrq_init(&a.reg.timer_c, CALL_TIMER_C_MS);
 	tmrq_init(&a.reg.route_tmr, a.conf->route_timeout);
-	err = registrar_listen(&a.reg);
+	err = fwd_open(&a.reg);
+	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
 		goto out;
@@ -285,6 +287,7 @@ int main(int argc, char **argv)
 	if (a.sip)
 		sip_close(a.sip, true);
 	a.sip = mem_deref(a.sip);
+	fwd_close(&a.reg);
 	tmrq_close(&a.reg.timer_c);
 	tmrq_close(&a.reg.route_tmr);
 	a.tls = mem_deref(a.tls);

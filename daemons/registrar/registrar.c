@@ -398,12 +398,14 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	struct registrar *r = arg;
 	struct sipval_err e;
 	const struct conf *conf = r->conf;
+	struct route_top top;
 
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */
 	if (!pl_strcmp(&msg->met, "ACK")) {
-		if (route_is_ours(r, msg))
-			route_loose(r, msg);
+		route_scan(&top, r, msg);
+		if (route_is_ours(&top, msg))
+			route_loose(r, msg, &top);
 		return true;
 	}
 
@@ -436,8 +438,9 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	}
 
 	/* inside a dialog we Record-Routed: to the next hop */
-	if (route_is_ours(r, msg)) {
-		route_loose(r, msg);
+	route_scan(&top, r, msg);
+	if (route_is_ours(&top, msg)) {
+		route_loose(r, msg, &top);
 		return true;
 	}
 	/* a back daemon's request for a user or one of its devices */

@@ -24,6 +24,8 @@ struct registrar {
 	struct dialogs *dialogs;
 	struct tmrq timer_c;        /* calls no device answered yet */
 	struct tmrq route_tmr;      /* forwards waiting for an answer */
+	struct hash *pending;       /* fwd_backend's, by branch */
+	uint32_t npending;
 };
 
 int  registrar_listen(struct registrar *r);

@@ -114,7 +114,7 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 	struct flow_out out;
 	struct sa to;
 	char rr[512];
-	int svc;
+	int svc, err;
 
 	if (auth_from_user(r, msg, &u))
 		return;
@@ -151,11 +151,18 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 		}
 		o.record_route = rr;
 	}
-	if (fwd_request(r, msg, &b, 1, &o))
-		reply(r, msg, 500, "Server Internal Error");
-	else
+	err = fwd_backend(r, msg, b.nexthop, &o);
+	if (err) {
+		log_sip(LOG_WARNING, msg, u->username, "%r to %s: %m: 503",
+			&msg->met, service_name[svc], err);
+		(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
+				 "Retry-After: 5\r\n"
+				 "Content-Length: 0\r\n\r\n");
+	}
+	else {
 		log_sip(LOG_DEBUG, msg, u->username, "%r to %s", &msg->met,
 			service_name[svc]);
+	}
  out:
 	mem_deref(u);
 }
@@ -164,7 +171,7 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 
 static bool uri_matches(const struct uri *u, const char *s);
 static bool route_ack_routable(struct registrar *r,
-			       const struct sip_msg *msg);
+			       const struct route_top *s);
 
 /* The device a request inside a call is for: a binding of the To user
  * whose contact is the Request-URI. */
@@ -186,19 +193,10 @@ static bool device_hop(struct registrar *r, const struct sip_msg *msg,
 	return false;
 }
 
-struct route_scan {
-	const struct registrar *r;
-	unsigned ours;         /* consecutive top Routes that are us */
-	bool done;
-	struct pl flow;
-	struct uri next;       /* the first Route that is not us */
-	bool has_next;
-};
-
 static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 		    void *arg)
 {
-	struct route_scan *s = arg;
+	struct route_top *s = arg;
 	struct sip_addr a;
 	struct pl v;
 
@@ -218,48 +216,49 @@ static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	return true;
 }
 
+/* Once per request: every later step reads the result. */
+void route_scan(struct route_top *t, const struct registrar *r,
+		const struct sip_msg *msg)
+{
+	memset(t, 0, sizeof(*t));
+	t->r = r;
+	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, t);
+}
+
 /* Our Route on top of a request inside a dialog, or carrying a flow
  * token: loose routing. Our Route on a new request without a token is an
  * outbound-proxy route set preloaded by the phone (RFC 3261 §8.1.2): the
  * request is ours to handle like any other, and fwd_build drops the
  * Route. */
-bool route_is_ours(const struct registrar *r, const struct sip_msg *msg)
+bool route_is_ours(const struct route_top *t, const struct sip_msg *msg)
 {
-	struct route_scan s;
-
-	memset(&s, 0, sizeof(s));
-	s.r = r;
-	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
-	return s.ours > 0 && (pl_isset(&msg->to.tag) || pl_isset(&s.flow));
+	return t->ours > 0 && (pl_isset(&msg->to.tag) || pl_isset(&t->flow));
 }
 
 unsigned route_ours_on_top(const struct registrar *r,
 			   const struct sip_msg *msg)
 {
-	struct route_scan s;
+	struct route_top t;
 
-	memset(&s, 0, sizeof(s));
-	s.r = r;
-	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
-	return s.ours;
+	route_scan(&t, r, msg);
+	return t.ours;
 }
 
-void route_loose(struct registrar *r, const struct sip_msg *msg)
+void route_loose(struct registrar *r, const struct sip_msg *msg,
+		 const struct route_top *top)
 {
-	struct route_scan s;
+	const struct route_top s = *top;
 	struct fwd_branch b;
 	struct fwd_opts o;
 
 	/* an ACK is never answered: one we cannot route (the ACK of a
 	 * stateless 407 of ours, say) ends here */
-	if (!pl_strcmp(&msg->met, "ACK") && !route_ack_routable(r, msg))
+	if (!pl_strcmp(&msg->met, "ACK") && !route_ack_routable(r, &s))
 		return;
 
-	memset(&s, 0, sizeof(s));
 	memset(&b, 0, sizeof(b));
 	memset(&o, 0, sizeof(o));
-	s.r = r;
-	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
+	o.top = &s;
 
 	if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0) {
 		reply(r, msg, 483, "Too Many Hops");
@@ -279,6 +278,9 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 			return;
 		}
 		fwd_nexthop_print(b.nexthop, sizeof(b.nexthop), tp, &dst);
+		b.addr = dst;
+		b.tp = tp;
+		b.has_addr = true;
 		o.what = "to the device";
 		o.stateless = true;    /* the back daemon keeps its own */
 	}
@@ -338,17 +340,14 @@ void route_loose(struct registrar *r, const struct sip_msg *msg)
 }
 
 /* An ACK goes on only along a dialog of ours: with a valid flow token. */
-static bool route_ack_routable(struct registrar *r, const struct sip_msg *msg)
+static bool route_ack_routable(struct registrar *r,
+			       const struct route_top *s)
 {
-	struct route_scan s;
 	enum sip_transp tp;
 	struct sa dst;
 
-	memset(&s, 0, sizeof(s));
-	s.r = r;
-	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, &s);
-	return pl_isset(&s.flow) &&
-		!flow_token_decode(&s.flow, r->nonces, &tp, &dst);
+	return pl_isset(&s->flow) &&
+		!flow_token_decode(&s->flow, r->nonces, &tp, &dst);
 }
 
 /* ---- from back daemons to users ---- */

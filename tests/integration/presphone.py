@@ -87,6 +87,7 @@ class Phone:
                         password or user + "-pw", proto)
         self.notifies = []
         self.notify_code = 200     # None: do not answer
+        self.last_request = None
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -130,7 +131,15 @@ class Phone:
     def _send(self, lines, body=b""):
         text = "\r\n".join(lines) + "\r\nContent-Length: %d\r\n\r\n" % \
             len(body)
+        if not lines[0].startswith("SIP/2.0"):
+            self.last_request = (lines, body)
         self.ua.t.send(text.encode() + body)
+
+    def resend(self, timeout=3.0):
+        """The last request again, byte for byte, as a phone
+        retransmits when the answer was lost: its final answer."""
+        lines, body = self.last_request
+        return self.transact(lines, body, timeout)
 
     def _answer(self, req, code, dialog=False):
         keep = ["%s: %s" % (n, v) for n, v in req.headers

@@ -69,7 +69,7 @@ def phone(user, proto="udp"):
 
 try:
     for u in ("alice", "bob", "carol", "dave", "erin", "gus", "hal",
-              "ivy"):
+              "ivy", "kim", "lee"):
         app.add_user(u, u + "-pw")
     app.start()
     app.start("presence")
@@ -380,6 +380,47 @@ try:
        r2 is not None and r2.code == 200,
        "17 publications of one user (the cap is 16): all taken, the "
        "oldest evicted (412), the newest alive", (tags, r, r2))
+
+    # ---- retransmissions: the answer was lost, the phone sends again;
+    # the daemons keep no transactions, their state answers ----
+    kim, lee = phone("kim"), phone("lee")
+    r1 = kim.publish(pidf("kim", D, note="once"))
+    r2 = kim.resend()
+    ok(r1 is not None and r1.code == 200 and r2 is not None and
+       r2.code == 200 and r2.get("sip-etag") == r1.get("sip-etag"),
+       "a retransmitted initial PUBLISH gets the same SIP-ETag",
+       (r1, r2))
+    r, lsub = lee.subscribe("kim")
+    r2 = lee.resend()
+    n = lee.wait_notify(has("once"))
+    time.sleep(0.5)
+    ok(r is not None and r.code == 200 and r2 is not None and
+       r2.code == 200 and r2.get("to") == r.get("to") and n is not None and
+       n.text().count("<tuple") == 1 and
+       not [m for m in lee.notifies if m.get("call-id") == lsub.callid],
+       "a retransmitted SUBSCRIBE: the same dialog (To-tag) and one "
+       "NOTIFY; the retransmitted PUBLISH made no second tuple",
+       (r, r2, n, lee.notifies))
+    e1 = r1.get("sip-etag") if r1 else None
+    r1 = kim.publish(pidf("kim", D, note="twice"), etag=e1)
+    r2 = kim.resend()
+    r3 = kim.publish(etag=e1)
+    ok(r1 is not None and r1.code == 200 and r2 is not None and
+       r2.code == 200 and r1.get("sip-etag") != e1 and
+       r2.get("sip-etag") == r1.get("sip-etag") and
+       r3 is not None and r3.code == 412,
+       "a retransmitted modify gets the same new SIP-ETag; a new request "
+       "with the old one gets 412", (r1, r2, r3))
+    n = lee.wait_notify(has("twice"))
+    r1 = lee.refresh(lsub)
+    r2 = lee.resend()
+    n2 = lee.wait_notify()
+    time.sleep(0.5)
+    ok(r1 is not None and r1.code == 200 and r2 is not None and
+       r2.code == 200 and n is not None and n2 is not None and
+       not lee.notifies,
+       "a retransmitted refresh: answered again, one NOTIFY for the "
+       "refresh", (r1, r2, n2, lee.notifies))
 
     # ---- rate control: RFC 6446 max-rate, changes merged ----
     slow = phone("erin")

@@ -102,6 +102,27 @@ try:
        "MESSAGE: to the IM relay", r)
     ok(imrelay.last().body == b"hello", "... with its body")
 
+    # a retransmission (the same bytes again: the answer was lost) is
+    # sent on with the same branch, for the back daemon's transaction to
+    # absorb, and its answer comes back again
+    r = a.request("MESSAGE", bob, ["Content-Type: text/plain"], b"x")
+    ch = sc.parse_challenge(r.get("proxy-authenticate")) if r else None
+    a.nc = 0
+    auth = a.auth_header(ch, "MESSAGE", bob).replace(
+        "Authorization:", "Proxy-Authorization:", 1) if ch else ""
+    raw = a.build("MESSAGE", bob, ["Content-Type: text/plain", auth], b"x")
+    n = len(imrelay.got)
+    codes = []
+    for _ in range(2):
+        a.t.send(raw)
+        got = a.t.recv(3.0)
+        codes.append(got and sc.Response(got).code)
+    vias = [sc.Response(b"SIP/2.0 200 X\r\n" + m.split(b"\r\n", 1)[1])
+            .get("via") for m in imrelay.got[n:]]
+    ok(codes == [200, 200] and len(vias) == 2 and vias[0] == vias[1],
+       "a retransmitted MESSAGE goes on with the same branch and is "
+       "answered again", (codes, vias))
+
     r, _ = send(a, "SUBSCRIBE", bob, ["Event: message-summary",
                                      "Contact: <%s>" % a.contact_uri()])
     ok(r and r.code == 489 and "dialog" in (r.get("allow-events") or ""),

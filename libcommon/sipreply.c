@@ -4,15 +4,16 @@
 #include <re.h>
 #include "sipreply.h"
 
-/* The top Via as the sender's next hop reads it: where it came from in
- * received, and in rport if asked for (RFC 3581 §4); true if rport was
- * asked for. */
-static int top_via(struct mbuf *mb, const struct sip_msg *msg,
-		   const struct sip_hdr *h, bool *rport)
+/* The top Via as the next hop back reads it: where the request came
+ * from in received, and in rport if asked for (RFC 3581 §4); *rport
+ * tells whether rport was asked for. */
+int sipreply_top_via(struct mbuf *mb, const struct sip_msg *msg,
+		     const struct sip_hdr *h, bool *rport)
 {
 	struct pl rp;
 	int err;
 
+	*rport = false;
 	if (!msg_param_exists(&msg->via.params, "rport", &rp)) {
 		/* everything but the empty rport, then ours */
 		struct pl a = { h->val.p, (size_t)(rp.p - h->val.p) };
@@ -56,7 +57,8 @@ int sipreply(struct sip *sip, const struct sip_msg *msg, uint64_t totag,
 		case SIP_HDR_VIA:
 			if (first) {
 				first = false;
-				err = top_via(mb, msg, h, &rport);
+				err = sipreply_top_via(mb, msg, h,
+						       &rport);
 			}
 			else {
 				err = mbuf_printf(mb, "%r: %r\r\n", &h->name,

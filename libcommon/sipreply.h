@@ -21,4 +21,9 @@ int sipreply(struct sip *sip, const struct sip_msg *msg, uint64_t totag,
 	     bool rec_route, uint16_t scode, const char *reason,
 	     const char *fmt, ...);
 
+/* Header `h`, the top Via of `msg`, printed with received and rport as
+ * RFC 3581 §4 wants of a proxy or UAS (also before forwarding). */
+int sipreply_top_via(struct mbuf *mb, const struct sip_msg *msg,
+		     const struct sip_hdr *h, bool *rport);
+
 #endif

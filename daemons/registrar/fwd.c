@@ -21,6 +21,7 @@
 #include "registrar.h"
 #include "route.h"
 #include "fwd.h"
+#include "sipreply.h"
 
 #define RETRY_AFTER 5
 
@@ -198,6 +199,7 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 	unsigned popped = 0;
 	/* our own Routes on top go, always (RFC 3261 §16.4) */
 	unsigned pop = o->top ? o->top->ours : route_ours_on_top(r, msg);
+	bool top_via = true, rport;
 	struct le *le;
 	int err = 0;
 
@@ -205,6 +207,16 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 		const struct sip_hdr *h = le->data;
 
 		switch (h->id) {
+		case SIP_HDR_VIA:
+			/* the sender's, with where it really came from
+			 * (RFC 3581 §4): its answer, relayed without state,
+			 * finds the way back through a NAT */
+			if (top_via) {
+				top_via = false;
+				err = sipreply_top_via(mb, msg, h, &rport);
+				continue;
+			}
+			break;
 		case SIP_HDR_MAX_FORWARDS:
 		case SIP_HDR_P_ASSERTED_IDENTITY:
 		case SIP_HDR_PROXY_AUTHORIZATION:

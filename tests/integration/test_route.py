@@ -123,6 +123,32 @@ try:
        "a retransmitted MESSAGE goes on with the same branch and is "
        "answered again", (codes, vias))
 
+    # behind a NAT: the Via names a port nobody listens on, with rport;
+    # the back daemon's answer, relayed without state, still comes back
+    # to where the request came from (RFC 3581)
+    def natted(raw):
+        port = a.t.local[1]
+        return raw.replace(b"127.0.0.1:%d;" % port,
+                           b"127.0.0.1:%d;" % (port + 1), 1)
+    a.t.send(natted(a.build("MESSAGE", bob, ["Content-Type: text/plain"],
+                            b"n")))
+    got = a.t.recv(3.0)
+    ch = sc.parse_challenge(sc.Response(got).get("proxy-authenticate")) \
+        if got else None
+    a.nc = 0
+    auth = a.auth_header(ch, "MESSAGE", bob).replace(
+        "Authorization:", "Proxy-Authorization:", 1) if ch else ""
+    n = len(imrelay.got)
+    a.t.send(natted(a.build("MESSAGE", bob, ["Content-Type: text/plain",
+                                             auth], b"n")))
+    got = a.t.recv(3.0)
+    fwd = imrelay.got[n:]
+    ok(got and sc.Response(got).code == 200 and fwd and
+       b";rport=%d;received=127.0.0.1" % a.t.local[1] in fwd[0],
+       "a MESSAGE from behind a NAT: forwarded with received and rport "
+       "in the phone's Via, and the answer comes back to its real port",
+       (got, fwd[:1]))
+
     r, _ = send(a, "SUBSCRIBE", bob, ["Event: message-summary",
                                      "Contact: <%s>" % a.contact_uri()])
     ok(r and r.code == 489 and "dialog" in (r.get("allow-events") or ""),

@@ -74,6 +74,7 @@ static const struct key keys[] = {
 	 0},
 	{"bus_presence_pub",       K_STR, OFF(bus_presence_pub), 0, 0},
 	{"bus_presence_snapshot",  K_STR, OFF(bus_presence_snapshot), 0, 0},
+	{"blf_busy_activities",    K_STR, OFF(blf_busy_activities), 0, 0},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -94,6 +95,7 @@ static void destructor(void *arg)
 	mem_deref(c->presence_default_policy);
 	mem_deref(c->bus_presence_pub);
 	mem_deref(c->bus_presence_snapshot);
+	mem_deref(c->blf_busy_activities);
 }
 
 const char *conf_tp_name(enum conf_transport tp)
@@ -276,6 +278,7 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	err |= set_default(&c->runtime_dir, "%s", "/run/lamplight");
 	err |= set_default(&c->log_level, "%s", "info");
 	err |= set_default(&c->presence_default_policy, "%s", "allow");
+	err |= set_default(&c->blf_busy_activities, "%s", "busy");
 	if (err)
 		return ENOMEM;
 	err = set_default(&c->admin_db, "%s/admin.db", c->state_dir);

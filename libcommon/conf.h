@@ -80,6 +80,7 @@ struct conf {
 	char *presence_default_policy; /* allow, confirm, block, ... */
 	char *bus_presence_pub;
 	char *bus_presence_snapshot;
+	char *blf_busy_activities;     /* RPID activities: the lamp is busy */
 };
 
 int conf_load(struct conf **confp, const char *path, char **errmsg);

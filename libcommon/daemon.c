@@ -5,6 +5,8 @@
  * transaction 32 s) leaves free heap that glibc keeps otherwise, and an
  * appliance's resident size should say what it holds. */
 #include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 #include <sys/signalfd.h>
 #include <re.h>
 #include <systemd/sd-daemon.h>
+#include "lp_config.h"
+#include "conf.h"
 #include "log.h"
 #include "daemon.h"
 
@@ -149,4 +153,55 @@ int daemon_run(struct lpdaemon *d)
 {
 	(void)d;
 	return re_main(stop_h);
+}
+
+/* What SIGHUP changes in every daemon: the log level (the rest needs a
+ * restart). A configuration that does not load is ignored, with a log
+ * line. */
+void daemon_reload_log_level(const char *conf_path)
+{
+	struct conf *nc = NULL;
+	char *msg = NULL;
+
+	if (conf_load(&nc, conf_path, &msg))
+		log_warn("reload: %s, ignoring", msg ? msg : "error");
+	else
+		log_set_level(nc->log_level);
+	mem_deref(nc);
+	mem_deref(msg);
+}
+
+/* The command line every daemon takes (-c FILE, -h, -V), its
+ * configuration, then its log named `name`. 0: go on with *confp and
+ * *pathp set; otherwise the status to exit with (what went wrong is on
+ * stderr). */
+int daemon_args(int argc, char **argv, const char *name,
+		const char **pathp, struct conf **confp)
+{
+	char *msg = NULL;
+	int opt;
+
+	*pathp = NULL;
+	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
+		switch (opt) {
+		case 'c':
+			*pathp = optarg;
+			break;
+		case 'V':
+			printf("lamplight-%s %s\n", name, LP_VERSION);
+			return -1;
+		default:
+			fprintf(stderr, "usage: lamplight-%s [-c FILE]\n",
+				name);
+			return opt == 'h' ? -1 : 2;
+		}
+	}
+	if (conf_load(confp, *pathp, &msg)) {
+		fprintf(stderr, "lamplight-%s: %s\n", name,
+			msg ? msg : "cannot read configuration");
+		mem_deref(msg);
+		return 1;
+	}
+	log_init(name, (*confp)->log_level);
+	return 0;
 }

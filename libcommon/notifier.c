@@ -98,6 +98,7 @@ struct notifier {
 	unsigned ticks;
 	uint32_t count;
 	uint64_t salt;         /* of our To-tags, see subscribe_new */
+	bool held;             /* NOTIFYs wait: see notifier_hold */
 };
 
 static void queue(struct nsub *s);
@@ -536,7 +537,7 @@ static void flush_h(void *arg)
 	struct le *le;
 	bool tx;
 
-	if (list_isempty(&n->ready))
+	if (list_isempty(&n->ready) || n->held)
 		return;
 	/* one transaction for every CSeq of this pass, before they leave */
 	tx = !store_begin(n->st);
@@ -1165,6 +1166,20 @@ static void notify_h(struct nsub *s, void *arg)
 	(void)arg;
 	if (s->state == NSUB_ACTIVE)
 		queue(s);
+}
+
+void notifier_hold(struct notifier *n, bool hold)
+{
+	if (!n || n->held == hold)
+		return;
+	n->held = hold;
+	if (!hold && !list_isempty(&n->ready))
+		tmr_start(&n->tmr_flush, 0, flush_h, n);
+}
+
+bool notifier_held(const struct notifier *n)
+{
+	return n && n->held;
 }
 
 void notifier_changed(struct notifier *n, const char *event,

@@ -61,6 +61,11 @@ int  notifier_alloc(struct notifier **np, struct sip *sip,
 int  notifier_load(struct notifier *n);
 void notifier_request(struct notifier *n, const struct sip_msg *msg,
 		      const char *watcher);
+/* While held, NOTIFYs wait (and coalesce): a daemon that has just
+ * started holds them until it knows the state again (its bus snapshots),
+ * so that no watcher is told a state that was never true. */
+void notifier_hold(struct notifier *n, bool hold);
+bool notifier_held(const struct notifier *n);
 void notifier_changed(struct notifier *n, const char *event,
 		      const char *presentity);
 void notifier_foreach(struct notifier *n, const char *event,

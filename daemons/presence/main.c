@@ -4,11 +4,8 @@
  * edge alone (403 for anyone else) and reads the user from the edge's
  * P-Asserted-Identity (libcommon/backend.c). */
 #include <errno.h>
-#include <getopt.h>
-#include <stdio.h>
 #include <string.h>
 #include <re.h>
-#include "lp_config.h"
 #include "conf.h"
 #include "log.h"
 #include "daemon.h"
@@ -20,12 +17,10 @@
 #include "notifier.h"
 #include "presence.h"
 #include "backend.h"
-#include "sockbuf.h"
+#include "backsip.h"
 #include "sipreply.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
-/* the answers to a fan-out of NOTIFYs arrive at once */
-#define UDP_RCVBUF (8 * 1024 * 1024)
 
 struct app {
 	const char *conf_path;
@@ -68,16 +63,6 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	return true;
 }
 
-static void report_h(int prio, const struct sip_msg *msg, const char *text,
-		     void *arg)
-{
-	(void)arg;
-	if (msg)
-		log_sip(prio, msg, NULL, "%s", text);
-	else
-		log_msg(prio, "%s", text);
-}
-
 static void tick_h(void *arg)
 {
 	struct presence *p = arg;
@@ -91,47 +76,8 @@ static void tick_h(void *arg)
 static void reload_h(void *arg)
 {
 	struct app *a = arg;
-	struct conf *nc = NULL;
-	char *msg = NULL;
 
-	if (conf_load(&nc, a->conf_path, &msg))
-		log_warn("reload: %s, ignoring", msg ? msg : "error");
-	else
-		log_set_level(nc->log_level);
-	mem_deref(nc);
-	mem_deref(msg);
-}
-
-static int open_sip(struct presence *p)
-{
-	const struct conf_listen *l = &p->conf->routes[0];
-	struct sa sa;
-	int err;
-
-	if (!l->port || l->tp != CONF_TP_UDP) {
-		log_err("route_presence must be set to udp:ADDRESS:PORT: it "
-			"is where the presence daemon listens");
-		return EINVAL;
-	}
-	err = sa_set_str(&sa, l->addr, l->port);
-	err = err ? err : sip_alloc(&p->sip, NULL, 4096, 4096, 4096,
-				    "Lamplight/" LP_VERSION, NULL, NULL);
-	err = err ? err : sip_transp_add(p->sip, SIP_TRANSP_UDP, &sa);
-	if (err) {
-		log_err("listen udp:%J: %m", &sa, err);
-		return err;
-	}
-	if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, NULL))
-		log_warn("udp:%J: cannot enlarge the receive buffer, ignoring",
-			 &sa);
-	re_snprintf(p->contact, sizeof(p->contact), "sip:presence@%J", &sa);
-	log_info("listening on udp:%J", &sa);
-	return 0;
-}
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: lamplight-presence [-c FILE]\n");
+	daemon_reload_log_level(a->conf_path);
 }
 
 int main(int argc, char **argv)
@@ -140,28 +86,14 @@ int main(int argc, char **argv)
 	struct presence *p = &a.p;
 	struct store_opts so = { .bg_checkpoint = true };
 	struct notifier_opts no;
-	char *msg = NULL, *path = NULL;
-	int opt, err;
+	char *path = NULL;
+	int err;
 
 	memset(&a, 0, sizeof(a));
-	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
-		switch (opt) {
-		case 'c': a.conf_path = optarg; break;
-		case 'V': printf("lamplight-presence %s\n", LP_VERSION);
-			  return 0;
-		default:  usage(); return opt == 'h' ? 0 : 2;
-		}
-	}
-
-	err = conf_load(&a.conf, a.conf_path, &msg);
-	if (err) {
-		fprintf(stderr, "lamplight-presence: %s\n",
-			msg ? msg : "cannot read configuration");
-		mem_deref(msg);
-		return 1;
-	}
+	err = daemon_args(argc, argv, "presence", &a.conf_path, &a.conf);
+	if (err)
+		return err < 0 ? 0 : err;
 	p->conf = a.conf;
-	log_init("presence", a.conf->log_level);
 	pidf_init();
 
 	err = libre_init();
@@ -211,21 +143,15 @@ int main(int argc, char **argv)
 
 	/* SIP and the notifier */
 	p->salt = rand_u64();
-	err = open_sip(p);
+	err = backsip_listen(&p->sip, p->conf, 0,
+			     "route_presence", "presence", p->contact,
+			     sizeof(p->contact));
 	err = err ? err : pres_init(p);
 	if (err)
 		goto out;
-	memset(&no, 0, sizeof(no));
-	no.contact = p->contact;
-	no.expires_min = a.conf->subscribe_expires_min;
-	no.expires_dfl = a.conf->subscribe_expires_default;
-	no.expires_max = a.conf->subscribe_expires_max;
-	no.max_per_watcher = a.conf->subscribe_max_per_watcher;
-	no.max_per_presentity = a.conf->subscribe_max_per_presentity;
-	no.min_interval = a.conf->notify_min_interval;
-	no.notify_timeout = a.conf->notify_timeout;
+	backsip_notifier_opts(&no, a.conf, p->contact);
 	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
-			     watchers_npkgs, report_h, p);
+			     watchers_npkgs, backsip_report_h, p);
 	if (err)
 		goto out;
 

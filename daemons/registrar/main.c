@@ -2,8 +2,6 @@
  * contents: configuration, stores, bus, location, transports, ready, loop,
  * and the same in reverse. */
 #include <errno.h>
-#include <getopt.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -137,53 +135,22 @@ static int open_transports(struct app *a)
 static void reload_h(void *arg)
 {
 	struct app *a = arg;
-	struct conf *nc = NULL;
-	char *msg = NULL;
 
-	/* only the log level changes without a restart */
-	if (conf_load(&nc, a->conf_path, &msg)) {
-		log_warn("reload: %s, ignoring", msg ? msg : "error");
-	}
-	else {
-		log_set_level(nc->log_level);
-	}
-	mem_deref(nc);
-	mem_deref(msg);
-}
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: lamplight-registrar [-c FILE]\n");
+	daemon_reload_log_level(a->conf_path);
 }
 
 int main(int argc, char **argv)
 {
-	const char *conf_path = NULL;
 	struct app a;
-	char *msg = NULL, *path = NULL;
+	char *path = NULL;
 	struct store_opts so;
 	struct loc_opts lo;
-	int opt, err;
+	int err;
 
 	memset(&a, 0, sizeof(a));
-	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
-		switch (opt) {
-		case 'c': conf_path = optarg; break;
-		case 'V': printf("lamplight-registrar %s\n", LP_VERSION);
-			  return 0;
-		default:  usage(); return opt == 'h' ? 0 : 2;
-		}
-	}
-
-	a.conf_path = conf_path;
-	err = conf_load(&a.conf, conf_path, &msg);
-	if (err) {
-		fprintf(stderr, "lamplight-registrar: %s\n",
-			msg ? msg : "cannot read configuration");
-		mem_deref(msg);
-		return 1;
-	}
-	log_init("registrar", a.conf->log_level);
+	err = daemon_args(argc, argv, "registrar", &a.conf_path, &a.conf);
+	if (err)
+		return err < 0 ? 0 : err;
 
 	err = libre_init();
 	if (err)

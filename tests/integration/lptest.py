@@ -122,6 +122,10 @@ class Appliance:
         return os.path.join(self.build, "daemons", "presence",
                             "lamplight-presence")
 
+    @property
+    def blf_path(self):
+        return os.path.join(self.build, "daemons", "blf", "lamplight-blf")
+
     def ctl(self, *args, check=True, timeout=60):
         r = subprocess.run([self.ctl_path, "-c", self.conf] + list(args),
                            capture_output=True, text=True, timeout=timeout)
@@ -135,7 +139,8 @@ class Appliance:
     def start(self, name="registrar", timeout=10):
         """Start a daemon; return when it said READY=1 (sd_notify)."""
         path = {"registrar": self.registrar_path,
-                "presence": self.presence_path}[name]
+                "presence": self.presence_path,
+                "blf": self.blf_path}[name]
         nsock_path = os.path.join(self.dir, "notify-%s.sock" % name)
         if os.path.exists(nsock_path):
             os.unlink(nsock_path)

@@ -88,6 +88,8 @@ class Phone:
         self.notifies = []
         self.notify_code = 200     # None: do not answer
         self.last_request = None
+        self.ring = False          # True: INVITEs ring (180) until answer()
+        self.ringing = []
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -141,13 +143,13 @@ class Phone:
         lines, body = self.last_request
         return self.transact(lines, body, timeout)
 
-    def _answer(self, req, code, dialog=False):
+    def _answer(self, req, code, dialog=False, tag=None):
         keep = ["%s: %s" % (n, v) for n, v in req.headers
                 if n in ("via", "from", "call-id", "cseq") or
                 (n == "record-route" and dialog)]
         to = req.get("to")
         if dialog and ";tag=" not in to:
-            to += ";tag=" + sc.rand(8)
+            to += ";tag=" + (tag or sc.rand(8))
         extra = ["Contact: <%s>" % self.ua.contact_uri()] if dialog else []
         self._send(["SIP/2.0 %d %s" % (code, "OK" if code < 300 else "X")]
                    + keep + ["To: " + to] + extra)
@@ -164,6 +166,10 @@ class Phone:
                 self.notifies.append(m)
                 if self.notify_code is not None:
                     self._answer(m, self.notify_code)
+            elif m.method == "INVITE" and self.ring:
+                tag = sc.rand(8)                  # rings until answer()
+                self.ringing.append((m, tag))
+                self._answer(m, 180, dialog=True, tag=tag)
             elif m.method == "INVITE":
                 self._answer(m, 200, dialog=True)   # answers at once
             elif m.method != "ACK":
@@ -222,6 +228,17 @@ class Phone:
             cseq += 1
             r = self.transact(lines(cseq, [a]), body)
         return r, callid, ftag, cseq
+
+    def answer(self, code=200, timeout=3.0):
+        """Answer the oldest ringing INVITE (200 makes the call)."""
+        end = time.time() + timeout
+        while not self.ringing and time.time() < end:
+            time.sleep(0.02)
+        if not self.ringing:
+            return False
+        m, tag = self.ringing.pop(0)
+        self._answer(m, code, dialog=True, tag=tag)
+        return True
 
     def publish(self, body=b"", etag=None, expires=None, ruri=None,
                 ctype="application/pidf+xml", event="presence"):

@@ -22,6 +22,24 @@ tap = lptest.Tap()
 ok = tap.ok
 app = lptest.Appliance(lptest.build_dir())
 
+
+def run_until_ready(conf):
+    """lamplightctl run in the background; its output up to the line
+    that says every daemon is ready (at most 15 s)."""
+    p = subprocess.Popen([app.ctl_path, "-c", conf, "run"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    lines = []
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        line = p.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "all daemons ready" in line:
+            break
+    return p, lines
+
 try:
     r = app.ctl("user", "add", "alice", "--name", "Alice Liddell")
     m = re.match(r"user alice password (\S{16})$", r.stdout.strip())
@@ -113,18 +131,7 @@ try:
        "lamplightctl too", r.stderr)
 
     # run: all daemons in the foreground
-    p = subprocess.Popen([app.ctl_path, "-c", app.conf, "run"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True)
-    lines = []
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "all daemons ready" in line:
-            break
+    p, lines = run_until_ready(app.conf)
     ok(any("all daemons ready" in ln for ln in lines),
        "run: every daemon reported READY=1", "".join(lines))
     ok(any(ln.startswith("registrar ") and "|" in ln for ln in lines),
@@ -144,6 +151,22 @@ try:
         freed = False
     s.close()
     ok(freed, "run: the SIP port is free again (daemon gone)")
+
+    # run with the back daemons configured: each starts, prefixed
+    conf2 = app.conf + ".back"
+    with open(app.conf) as f, open(conf2, "w") as g:
+        g.write(f.read() + "route_presence = udp:127.0.0.1:%d\n"
+                "route_blf = udp:127.0.0.1:%d\n" % (lptest.free_port(),
+                                                    lptest.free_port()))
+    p, lines = run_until_ready(conf2)
+    p.send_signal(signal.SIGTERM)
+    rest = p.communicate(timeout=20)[0]
+    ok(any("all daemons ready" in ln for ln in lines) and
+       any(ln.startswith("presence ") for ln in lines) and
+       any(ln.startswith("blf ") for ln in lines) and p.returncode == 0,
+       "run with route_presence and route_blf: the presence daemon and "
+       "the BLF gateway start too, and stop with SIGTERM",
+       "".join(lines) + rest)
 
     # run with a daemon that cannot start (port taken): non-zero
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -1,0 +1,42 @@
+/* blf: the state of lamplight-blf that its modules share, passed
+ * explicitly (no globals): configuration, stores, SIP, the notifier, and
+ * each watched user's lamp. */
+#ifndef LP_BLF_H
+#define LP_BLF_H
+
+#include <stdbool.h>
+#include <re.h>
+#include "conf.h"
+
+struct store;
+struct users_cache;
+struct notifier;
+struct evpkg;
+struct bus_msg;
+
+#define BLF_MAX_BUSY 16        /* activities that light a lamp */
+
+struct blf {
+	const struct conf *conf;
+	struct sip *sip;
+	struct sip_lsnr *lsnr;
+	struct store *st;          /* blf.db: subscriptions */
+	struct store *admin;       /* users (the cache's connection) */
+	struct users_cache *users;
+	struct notifier *not;
+	struct hash *lamps;        /* struct lamp, by user */
+	struct tmr tmr;            /* once a second: ended calls go */
+	char contact[96];          /* our Contact URI */
+	char busy[BLF_MAX_BUSY][32];
+	unsigned nbusy;
+};
+
+/* lamps.c: each user's calls and presence, as dialog-info */
+int  lamps_init(struct blf *b);
+void lamps_close(struct blf *b);
+void lamps_dialog_h(const struct bus_msg *m, void *arg);
+void lamps_pres_h(const struct bus_msg *m, void *arg);
+void lamps_tick(struct blf *b);
+extern const struct evpkg lamps_pkg;
+
+#endif

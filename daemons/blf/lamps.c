@@ -1,0 +1,360 @@
+/* lamps: what a BLF key shows for each user, as dialog-info (RFC 4235).
+ *
+ * A user's lamp is composed from two topics of the bus: the user's calls
+ * (`dialog`, from the edge: trying, early, confirmed, terminated, one key
+ * per user and call) and the user's presence (`pres`, from the presence
+ * daemon: RPID activities). Every NOTIFY carries the full state:
+ *
+ *   calls         one <dialog> per call, with its Call-ID and tags, its
+ *                 direction, and both parties' identity and target (what
+ *                 a phone needs for directed pickup with Replaces)
+ *   no call, an activity of blf_busy_activities (do not disturb)
+ *                 one confirmed <dialog>: the lamp shows busy
+ *   neither       one terminated <dialog>: idle (phones want at least one
+ *                 dialog element)
+ *
+ * An ended call stays in the document as terminated until the next
+ * change or for END_KEEP_S, so that a watcher sees it end; then the lamp
+ * is idle without another NOTIFY. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "log.h"
+#include "notifier.h"
+#include "store_users.h"
+#include "bus.h"
+#include "blf.h"
+
+#define MAX_CALLS 16           /* per user; past it the oldest go */
+#define END_KEEP_S 5
+#define MAX_FIELD 256
+
+struct call {
+	struct le le;          /* lamp->calls, oldest first */
+	char *callid;
+	char *dir, *state, *ltag, *rtag, *peer, *peer_target;
+	uint64_t ended;        /* s since 1970, 0 while it lasts */
+};
+
+struct lamp {
+	struct le he;          /* b->lamps */
+	char *user;
+	struct list calls;
+	bool busy;             /* presence says do not disturb */
+};
+
+static void call_destructor(void *arg)
+{
+	struct call *c = arg;
+
+	list_unlink(&c->le);
+	mem_deref(c->callid);
+	mem_deref(c->dir);
+	mem_deref(c->state);
+	mem_deref(c->ltag);
+	mem_deref(c->rtag);
+	mem_deref(c->peer);
+	mem_deref(c->peer_target);
+}
+
+static void lamp_destructor(void *arg)
+{
+	struct lamp *l = arg;
+
+	hash_unlink(&l->he);
+	list_flush(&l->calls);
+	mem_deref(l->user);
+}
+
+static bool lamp_cmp(struct le *le, void *arg)
+{
+	const struct lamp *l = le->data;
+
+	return !strcmp(l->user, arg);
+}
+
+static struct lamp *lamp_find(struct blf *b, const char *user, bool make)
+{
+	struct lamp *l = list_ledata(hash_lookup(b->lamps,
+						 hash_joaat_str(user),
+						 lamp_cmp, (void *)user));
+
+	if (l || !make)
+		return l;
+	l = mem_zalloc(sizeof(*l), lamp_destructor);
+	if (!l || str_dup(&l->user, user))
+		return mem_deref(l);
+	hash_append(b->lamps, hash_joaat_str(user), &l->he, l);
+	return l;
+}
+
+/* Nothing left to show: the lamp goes. */
+static void lamp_tidy(struct lamp *l)
+{
+	if (list_isempty(&l->calls) && !l->busy)
+		mem_deref(l);
+}
+
+static struct call *call_find(struct lamp *l, const char *callid)
+{
+	for (struct le *le = l->calls.head; le; le = le->next) {
+		struct call *c = le->data;
+
+		if (!strcmp(c->callid, callid))
+			return c;
+	}
+	return NULL;
+}
+
+static int set_field(char **f, const struct odict *d, const char *key)
+{
+	const char *v = odict_string(d, key);
+
+	if (!v)
+		v = "";
+	if (strlen(v) > MAX_FIELD)
+		return EOVERFLOW;
+	*f = mem_deref(*f);
+	return str_dup(f, v);
+}
+
+/* "user/call-id" -> the user part */
+static int key_user(char *user, size_t sz, const char *key)
+{
+	const char *slash = strchr(key, '/');
+
+	if (!slash || slash == key || (size_t)(slash - key) >= sz)
+		return EINVAL;
+	memcpy(user, key, (size_t)(slash - key));
+	user[slash - key] = '\0';
+	return 0;
+}
+
+void lamps_dialog_h(const struct bus_msg *m, void *arg)
+{
+	struct blf *b = arg;
+	const struct odict *d = m->data;
+	const char *callid = d ? odict_string(d, "call_id") : NULL;
+	bool gone = !strcmp(m->type, "del");
+	char user[128];
+	struct lamp *l;
+	struct call *c;
+	int err = 0;
+
+	if (!m->key || !callid || strlen(callid) > MAX_FIELD ||
+	    key_user(user, sizeof(user), m->key) ||
+	    (!gone && strcmp(m->type, "set")))
+		return;
+	l = lamp_find(b, user, !gone);
+	if (!l)
+		return;
+	c = call_find(l, callid);
+	if (!c) {
+		if (gone)
+			return;        /* never seen: nothing to end */
+		if (list_count(&l->calls) >= MAX_CALLS)
+			mem_deref(l->calls.head->data);
+		c = mem_zalloc(sizeof(*c), call_destructor);
+		if (!c || str_dup(&c->callid, callid)) {
+			mem_deref(c);
+			lamp_tidy(l);
+			return;
+		}
+		list_append(&l->calls, &c->le, c);
+	}
+	err |= set_field(&c->dir, d, "direction");
+	err |= set_field(&c->ltag, d, "local_tag");
+	err |= set_field(&c->rtag, d, "remote_tag");
+	err |= set_field(&c->peer, d, "peer");
+	err |= set_field(&c->peer_target, d, "peer_target");
+	c->state = mem_deref(c->state);
+	err |= str_dup(&c->state, gone ? "terminated" :
+		       odict_string(d, "state") ?
+		       odict_string(d, "state") : "trying");
+	if (err) {
+		log_warn("dialog '%s': cannot keep the call: %m", m->key, err);
+		mem_deref(c);
+		lamp_tidy(l);
+		return;
+	}
+	c->ended = gone ? (uint64_t)time(NULL) : 0;
+	notifier_changed(b->not, "dialog", user);
+}
+
+static bool is_busy(const struct blf *b, const struct odict *d)
+{
+	const struct odict_entry *e = odict_get_type(d, ODICT_ARRAY,
+						     "activities");
+
+	for (struct le *le = e ? e->u.odict->lst.head : NULL; le;
+	     le = le->next) {
+		const struct odict_entry *a = le->data;
+
+		if (a->type != ODICT_STRING)
+			continue;
+		for (unsigned i = 0; i < b->nbusy; i++)
+			if (!strcmp(a->u.str, b->busy[i]))
+				return true;
+	}
+	return false;
+}
+
+void lamps_pres_h(const struct bus_msg *m, void *arg)
+{
+	struct blf *b = arg;
+	bool busy;
+	struct lamp *l;
+
+	if (!m->key || !m->key[0] || strlen(m->key) >= 128)
+		return;
+	if (!strcmp(m->type, "set"))
+		busy = m->data && is_busy(b, m->data);
+	else if (!strcmp(m->type, "del"))
+		busy = false;
+	else
+		return;
+	l = lamp_find(b, m->key, busy);
+	if (!l || l->busy == busy)
+		return;
+	l->busy = busy;
+	notifier_changed(b->not, "dialog", m->key);
+	lamp_tidy(l);
+}
+
+/* Ended calls leave the document quietly: the watchers saw them end. */
+static bool tick_h(struct le *le, void *arg)
+{
+	struct lamp *l = le->data;
+	uint64_t now = *(uint64_t *)arg;
+
+	for (struct le *e = l->calls.head; e; ) {
+		struct call *c = e->data;
+
+		e = e->next;
+		if (c->ended && c->ended + END_KEEP_S <= now)
+			mem_deref(c);
+	}
+	lamp_tidy(l);
+	return false;
+}
+
+void lamps_tick(struct blf *b)
+{
+	uint64_t now = (uint64_t)time(NULL);
+
+	hash_apply(b->lamps, tick_h, &now);
+}
+
+/* ---- the dialog package ---- */
+
+static int xml_esc(struct re_printf *pf, const char *s)
+{
+	int err = 0;
+
+	for (; s && *s && !err; s++) {
+		switch (*s) {
+		case '&':  err = re_hprintf(pf, "&amp;"); break;
+		case '<':  err = re_hprintf(pf, "&lt;"); break;
+		case '>':  err = re_hprintf(pf, "&gt;"); break;
+		case '"':  err = re_hprintf(pf, "&quot;"); break;
+		case '\'': err = re_hprintf(pf, "&apos;"); break;
+		default:   err = pf->vph(s, 1, pf->arg); break;
+		}
+	}
+	return err;
+}
+
+static int print_call(struct mbuf *mb, const struct blf *b,
+		      const char *user, const struct call *c)
+{
+	int err;
+
+	/* the id is ours: unique per user and call */
+	err = mbuf_printf(mb, "<dialog id=\"%08x\" call-id=\"%H\"",
+			  hash_joaat_str(c->callid) ^ hash_joaat_str(user),
+			  xml_esc, c->callid);
+	if (!err && c->ltag[0])
+		err = mbuf_printf(mb, " local-tag=\"%H\"", xml_esc, c->ltag);
+	if (!err && c->rtag[0])
+		err = mbuf_printf(mb, " remote-tag=\"%H\"", xml_esc, c->rtag);
+	if (!err && c->dir[0])
+		err = mbuf_printf(mb, " direction=\"%H\"", xml_esc, c->dir);
+	err = err ? err : mbuf_printf(mb, ">\n<state>%H</state>\n"
+				      "<local><identity>sip:%H@%H</identity>"
+				      "</local>\n", xml_esc, c->state,
+				      xml_esc, user, xml_esc, b->conf->domain);
+	if (!err && c->peer[0]) {
+		err = mbuf_printf(mb, "<remote><identity>%H</identity>",
+				  xml_esc, c->peer);
+		if (!err && c->peer_target[0])
+			err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_esc,
+					  c->peer_target);
+		err = err ? err : mbuf_printf(mb, "</remote>\n");
+	}
+	return err ? err : mbuf_printf(mb, "</dialog>\n");
+}
+
+static int lamp_body(struct mbuf *mb, struct nsub *s, void *arg)
+{
+	struct blf *b = arg;
+	const char *user = nsub_presentity(s);
+	struct lamp *l = lamp_find(b, user, false);
+	/* the first NOTIFY of a subscription is version 0 */
+	uint32_t version = nsub_version(s) ? nsub_version(s) - 1 : 0;
+	int err;
+
+	err = mbuf_printf(mb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+			  "<dialog-info xmlns=\"urn:ietf:params:xml:ns:"
+			  "dialog-info\" version=\"%u\" state=\"full\" "
+			  "entity=\"sip:%H@%H\">\n", version, xml_esc, user,
+			  xml_esc, b->conf->domain);
+	if (!err && l && !list_isempty(&l->calls)) {
+		for (struct le *le = l->calls.head; le && !err; le = le->next)
+			err = print_call(mb, b, user, le->data);
+	}
+	else if (!err && l && l->busy) {
+		err = mbuf_printf(mb, "<dialog id=\"lamplight-busy\">\n"
+				  "<state>confirmed</state>\n</dialog>\n");
+	}
+	else if (!err) {
+		err = mbuf_printf(mb, "<dialog id=\"lamplight-idle\">\n"
+				  "<state>terminated</state>\n</dialog>\n");
+	}
+	return err ? err : mbuf_printf(mb, "</dialog-info>\n");
+}
+
+/* Any user of the office may watch any other's lamp; an unknown user
+ * gets 404. */
+static uint16_t lamp_authorize(struct nsub *s, void *arg)
+{
+	struct blf *b = arg;
+	struct user_rec *u = NULL;
+	struct pl pl;
+	int err;
+
+	pl_set_str(&pl, nsub_presentity(s));
+	err = users_cache_get(b->users, &pl, &u);
+	mem_deref(u);
+	if (err)
+		return 404;
+	nsub_set_state(s, NSUB_ACTIVE, NULL);
+	return 0;
+}
+
+const struct evpkg lamps_pkg = {
+	"dialog", "application/dialog-info+xml", lamp_authorize, lamp_body,
+	NULL,
+};
+
+int lamps_init(struct blf *b)
+{
+	return hash_alloc(&b->lamps, 1024);
+}
+
+void lamps_close(struct blf *b)
+{
+	if (b->lamps)
+		hash_flush(b->lamps);
+	b->lamps = mem_deref(b->lamps);
+}

@@ -1,0 +1,232 @@
+/* lamplight-blf: the BLF gateway behind the edge: SUBSCRIBE for the
+ * dialog event package (RFC 4235), its NOTIFYs composed from the calls and
+ * the presence on the bus (lamps.c). main() reads like a table of
+ * contents: configuration, stores, SIP, what survived the last run, bus,
+ * ready, loop, and the same in reverse. It takes SIP from the edge alone
+ * (403 for anyone else) and reads the user from the edge's
+ * P-Asserted-Identity (libcommon/backend.c). */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "daemon.h"
+#include "store.h"
+#include "store_users.h"
+#include "store_subs.h"
+#include "bus.h"
+#include "notifier.h"
+#include "blf.h"
+#include "backend.h"
+#include "backsip.h"
+#include "sipreply.h"
+
+#define ALLOW "SUBSCRIBE, OPTIONS"
+#define TICK_MS 100
+#define HOLD_MAX_MS 3000
+
+struct app {
+	const char *conf_path;
+	struct conf *conf;
+	struct bus *bus;
+	struct bus_sub *sub_dialog;
+	struct bus_sub *sub_pres;
+	struct lpdaemon *daemon;
+	struct blf b;
+	uint64_t started;      /* jiffies */
+	unsigned ticks;
+};
+
+static bool request_h(const struct sip_msg *msg, void *arg)
+{
+	struct blf *b = arg;
+	struct sipval_err e;
+	char user[80];
+
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return true;
+	if (backend_admit(b->conf, msg, user, sizeof(user), &e)) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
+			&msg->src, e.code, e.reason);
+		(void)sipreply(b->sip, msg, 0, false, e.code, e.reason,
+			       NULL);
+		return true;
+	}
+	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
+		notifier_request(b->not, msg, user[0] ? user : NULL);
+	else if (!pl_strcmp(&msg->met, "OPTIONS"))
+		(void)sipreply(b->sip, msg, 0, false, 200, "OK",
+			       "Allow: " ALLOW "\r\n"
+			       "Allow-Events: dialog\r\n"
+			       "Content-Length: 0\r\n\r\n");
+	else
+		(void)sipreply(b->sip, msg, 0, false, 405,
+			       "Method Not Allowed", "Allow: " ALLOW "\r\n"
+			       "Content-Length: 0\r\n\r\n");
+	return true;
+}
+
+/* NOTIFYs wait after a start until both snapshots (calls, presence)
+ * are in, or HOLD_MAX_MS: a lamp must not show idle for a call that
+ * rings. */
+static void tick_h(void *arg)
+{
+	struct app *a = arg;
+	struct blf *b = &a->b;
+
+	tmr_start(&b->tmr, TICK_MS, tick_h, a);
+	if (notifier_held(b->not) &&
+	    ((bus_sub_synced(a->sub_dialog) && bus_sub_synced(a->sub_pres)) ||
+	     tmr_jiffies() - a->started >= HOLD_MAX_MS)) {
+		log_info("state known (calls %s, presence %s): notifying",
+			 bus_sub_synced(a->sub_dialog) ? "synced" : "not synced",
+			 bus_sub_synced(a->sub_pres) ? "synced" : "not synced");
+		notifier_hold(b->not, false);
+	}
+	if (++a->ticks % (1000 / TICK_MS) == 0)
+		lamps_tick(b);
+}
+
+static void reload_h(void *arg)
+{
+	struct app *a = arg;
+
+	daemon_reload_log_level(a->conf_path);
+}
+
+/* blf_busy_activities: "busy, do-not-disturb" */
+static int busy_list(struct blf *b, const char *list)
+{
+	struct pl rest, word;
+
+	pl_set_str(&rest, list ? list : "");
+	b->nbusy = 0;
+	while (!re_regex(rest.p, rest.l, "[^, \t]+", &word)) {
+		if (b->nbusy >= BLF_MAX_BUSY ||
+		    word.l >= sizeof(b->busy[0]))
+			return EOVERFLOW;
+		pl_strcpy(&word, b->busy[b->nbusy++], sizeof(b->busy[0]));
+		rest.l -= (size_t)(word.p + word.l - rest.p);
+		rest.p = word.p + word.l;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct app a;
+	struct blf *b = &a.b;
+	struct store_opts so = { .bg_checkpoint = true };
+	struct notifier_opts no;
+	char *path = NULL;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	err = daemon_args(argc, argv, "blf", &a.conf_path, &a.conf);
+	if (err)
+		return err < 0 ? 0 : err;
+	b->conf = a.conf;
+	err = libre_init();
+	if (err)
+		goto out;
+	if (busy_list(b, a.conf->blf_busy_activities)) {
+		log_err("blf_busy_activities: at most %u names of at most "
+			"31 characters", BLF_MAX_BUSY);
+		err = EINVAL;
+		goto out;
+	}
+	fd_setsize(0);
+	fd_setsize(65536);
+	tmr_init(&b->tmr);
+
+	err = store_mkdirs(a.conf->state_dir, false);
+	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		goto out;
+	}
+
+	/* stores */
+	err = users_open(&b->admin, a.conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&b->users, b->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a.conf->admin_db, err);
+		goto out;
+	}
+	err = re_sdprintf(&path, "%s/blf.db", a.conf->state_dir);
+	if (err)
+		goto out;
+	so.sync_full = a.conf->store_sync_full;
+	err = subs_open(&b->st, path, &so);
+	if (err) {
+		log_err("state database '%s': %m", path, err);
+		goto out;
+	}
+
+	/* SIP and the notifier */
+	err = backsip_listen(&b->sip, b->conf, 2, "route_blf", "blf",
+			     b->contact, sizeof(b->contact));
+	err = err ? err : lamps_init(b);
+	if (err)
+		goto out;
+	backsip_notifier_opts(&no, a.conf, b->contact);
+	err = notifier_alloc(&b->not, b->sip, b->st, &no, &lamps_pkg, 1,
+			     backsip_report_h, b);
+	if (err)
+		goto out;
+	notifier_hold(b->not, true);
+	a.started = tmr_jiffies();
+
+	/* the subscriptions that survived the last run; the calls and
+	 * presence come from the snapshots of the bus */
+	err = notifier_load(b->not);
+	if (err) {
+		log_err("cannot load state: %m", err);
+		goto out;
+	}
+
+	err = bus_alloc(&a.bus);
+	err = err ? err : bus_sub_alloc(&a.sub_dialog, a.bus,
+					a.conf->bus_registrar_pub,
+					a.conf->bus_registrar_snapshot,
+					"dialog", NULL, lamps_dialog_h, b);
+	err = err ? err : bus_sub_alloc(&a.sub_pres, a.bus,
+					a.conf->bus_presence_pub,
+					a.conf->bus_presence_snapshot,
+					"pres", NULL, lamps_pres_h, b);
+	err = err ? err : sip_listen(&b->lsnr, b->sip, true, request_h, b);
+	if (err)
+		goto out;
+	tmr_start(&b->tmr, TICK_MS, tick_h, &a);
+
+	err = daemon_alloc(&a.daemon, reload_h, &a);
+	if (err)
+		goto out;
+	log_notice("ready: domain '%s', %u subscription(s) restored",
+		   a.conf->domain, notifier_count(b->not));
+	daemon_ready(a.daemon, "serving");
+
+	err = daemon_run(a.daemon);
+
+ out:
+	if (err)
+		log_err("exiting: %m", err);
+	tmr_cancel(&b->tmr);
+	a.daemon = mem_deref(a.daemon);
+	a.sub_pres = mem_deref(a.sub_pres);
+	a.sub_dialog = mem_deref(a.sub_dialog);
+	b->lsnr = mem_deref(b->lsnr);
+	if (b->sip)
+		sip_close(b->sip, true);
+	b->not = mem_deref(b->not);
+	b->sip = mem_deref(b->sip);
+	lamps_close(b);
+	a.bus = mem_deref(a.bus);
+	b->st = mem_deref(b->st);
+	b->users = mem_deref(b->users);
+	b->admin = mem_deref(b->admin);
+	mem_deref(path);
+	a.conf = mem_deref(a.conf);
+	libre_close();
+	return err ? 1 : 0;
+}

@@ -1,0 +1,226 @@
+"""test_blf: the BLF gateway behind the real edge, with the presence
+daemon, driven by test phones: a desk phone's busy lamp for a colleague.
+
+  alice -- SUBSCRIBE bob (Event: dialog) -> edge -> blf
+        <- 200, NOTIFY: idle (one terminated dialog), version 0
+  carol -- INVITE bob; bob's phone rings  -> alice <- early, recipient,
+                                             Call-ID, tags, carol's identity
+                                             and target (for pickup)
+        bob answers                       -> alice <- confirmed
+  carol -- BYE                            -> alice <- terminated
+  dave  -- PUBLISH busy                   -> a watcher of dave <- busy lamp
+        -- PUBLISH available              -> idle again
+
+and: versions rise by one per NOTIFY and CSeq with them, 404 for an
+unknown user, 489 stays at the edge for unknown packages, two calls at
+once are two dialogs, and a restart of the BLF daemon in the middle of a
+ringing call: the next NOTIFY continues version and CSeq and shows the
+call as it is; when it ends the lamp goes out.
+"""
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lptest  # noqa: E402
+from presphone import Phone, pidf  # noqa: E402
+
+tap = lptest.Tap()
+ok = tap.ok
+pport, bport = lptest.free_port(), lptest.free_port()
+app = lptest.Appliance(lptest.build_dir(),
+                       "route_presence = udp:127.0.0.1:%d\n"
+                       "route_blf = udp:127.0.0.1:%d\n"
+                       "route_timeout = 2000\n"
+                       "bus_heartbeat = 1\n"
+                       "blf_busy_activities = busy, meeting\n"
+                       "probe_interval = 0\n" % (pport, bport))
+phones = []
+
+
+def phone(user):
+    p = Phone(app, user)
+    phones.append(p)
+    return p
+
+
+def version(n):
+    m = re.search(r'<dialog-info [^>]*version="(\d+)"', n.text()) if n \
+        else None
+    return int(m.group(1)) if m else None
+
+
+def states(n):
+    return re.findall(r"<state>(\w+)</state>", n.text()) if n else []
+
+
+def has(text):
+    return lambda n: text in n.text()
+
+
+def dsub(watcher, user):
+    return watcher.subscribe(user, event="dialog",
+                             accept="application/dialog-info+xml")
+
+
+def call_async(caller, callee, out):
+    """caller calls callee in the background; out gets (answer, dialog)."""
+    t = threading.Thread(target=lambda: out.append(caller.call(callee)),
+                         daemon=True)
+    t.start()
+    return t
+
+
+try:
+    for u in ("alice", "bob", "carol", "dave", "erin"):
+        app.add_user(u, u + "-pw")
+    app.start()
+    app.start("presence")
+    app.start("blf")
+    D = app.domain
+
+    alice, bob, carol, dave, erin = (phone(u) for u in
+                                     ("alice", "bob", "carol", "dave",
+                                      "erin"))
+    bob.ring = True
+    ok(bob.register() is not None, "bob registers (his phone rings)")
+
+    r, sub = dsub(alice, "bob")
+    n0 = alice.wait_notify()
+    ok(r is not None and r.code == 200 and sub is not None and
+       sub.routes and "flow=" in sub.routes[0],
+       "SUBSCRIBE dialog through the edge: 200, Record-Routed", r)
+    ok(n0 is not None and n0.get("event") == "dialog" and
+       n0.get("content-type") == "application/dialog-info+xml" and
+       (n0.get("subscription-state") or "").startswith("active") and
+       'state="full"' in n0.text() and
+       'entity="sip:bob@%s"' % D in n0.text() and version(n0) == 0 and
+       states(n0) == ["terminated"] and "<dialog id=" in n0.text(),
+       "the first NOTIFY: full state, entity, version 0, one idle "
+       "(terminated) dialog element", n0 and n0.raw)
+
+    # ---- a call: ringing, answered, ended ----
+    out = []
+    t = call_async(carol, "bob", out)
+    early = alice.wait_notify(lambda m: "early" in states(m))
+    txt = early.text() if early else ""
+    ok(early is not None and 'direction="recipient"' in txt and
+       "call-id=" in txt and "local-tag=" in txt and
+       "remote-tag=" in txt and
+       "<identity>sip:carol@%s</identity>" % D in txt and
+       re.search(r'<target uri="sip:carol@[^"]+"/>', txt),
+       "bob's phone rings: early, recipient, Call-ID and both tags, "
+       "carol's identity and target (what pickup needs)", txt)
+    bob.answer(200)
+    t.join(5)
+    conf = alice.wait_notify(lambda m: "confirmed" in states(m))
+    ok(out and out[0][0] is not None and out[0][0].code == 200 and
+       conf is not None and 'direction="recipient"' in conf.text(),
+       "bob answers: confirmed", (out, conf and conf.text()))
+    d = out[0][1] if out else None
+    if d:
+        carol.in_dialog("BYE", d)
+    end = alice.wait_notify(lambda m: "terminated" in states(m) and
+                            "call-id=" in m.text())
+    ok(end is not None, "carol hangs up: terminated", end and end.text())
+    seen = [n0, early, conf, end]
+    vs = [version(n) for n in seen]
+    cs = [n.cseq for n in seen if n]
+    ok(None not in vs and vs == sorted(vs) and len(set(vs)) == 4 and
+       cs == sorted(cs) and len(set(cs)) == 4,
+       "versions and CSeqs rise with each NOTIFY", (vs, cs))
+    # every NOTIFY between, taken or not, counted: versions without gaps
+    alice.notifies = []
+
+    # ---- the caller's side ----
+    r, csub = dsub(alice, "carol")
+    alice.wait_notify(lambda m: "carol@" in (m.get("from") or ""))
+    out = []
+    t = call_async(carol, "bob", out)
+    n = alice.wait_notify(lambda m: "carol@" in (m.get("from") or "") and
+                          'direction="initiator"' in m.text())
+    ok(n is not None and ("early" in states(n) or "trying" in states(n)) and
+       "<identity>sip:bob@%s</identity>" % D in n.text(),
+       "the caller's lamp: initiator, bob as the remote party",
+       n and n.text())
+    bob.answer(486)
+    t.join(5)
+    n = alice.wait_notify(lambda m: "carol@" in (m.get("from") or "") and
+                          "terminated" in states(m))
+    ok(out and out[0][0] is not None and out[0][0].code == 486 and
+       n is not None,
+       "bob is busy (486): the caller's lamp goes out", (out, n))
+
+    # ---- two calls at once: two dialogs ----
+    alice.notifies = []
+    o1, o2 = [], []
+    t1 = call_async(carol, "bob", o1)
+    t2 = call_async(erin, "bob", o2)
+    two = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                            states(m).count("early") == 2, timeout=6)
+    ok(two is not None, "two calls ringing at once: two early dialogs",
+       two and two.text())
+    bob.answer(486)
+    bob.answer(486)
+    t1.join(5)
+    t2.join(5)
+
+    # ---- presence: do not disturb lights the lamp ----
+    r, dsub_ = dsub(erin, "dave")
+    erin.wait_notify(lambda m: "dave@" in (m.get("from") or ""))
+    dave.register()
+    dave.publish(pidf("dave", D, activity="busy"))
+    n = erin.wait_notify(lambda m: "lamplight-busy" in m.text())
+    ok(n is not None and states(n) == ["confirmed"],
+       "dave publishes busy: his lamp shows busy (one confirmed dialog)",
+       n and n.text())
+    dave.publish(pidf("dave", D, note="back"))
+    n = erin.wait_notify(lambda m: "dave@" in (m.get("from") or "") and
+                         states(m) == ["terminated"])
+    ok(n is not None, "dave available again: idle", n and n.text())
+
+    # ---- refusals ----
+    r, _ = dsub(alice, "nobody")
+    ok(r is not None and r.code == 404, "a dialog SUBSCRIBE for an unknown "
+       "user: 404", r)
+    r, _ = alice.subscribe("bob", event="dialog", accept="text/plain")
+    ok(r is not None and r.code == 406, "accepting no dialog-info: 406", r)
+
+    # ---- restart in the middle of a ringing call ----
+    alice.notifies = []
+    out = []
+    t = call_async(carol, "bob", out)
+    before = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                               "early" in states(m))
+    app.stop("blf", signal.SIGKILL)
+    app.start("blf")
+    r = alice.refresh(sub, event="dialog")
+    after = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                              m.cseq > (before.cseq if before else 0))
+    ok(before is not None and after is not None and
+       after.cseq == before.cseq + 1 and
+       version(after) == version(before) + 1 and
+       "early" in states(after) and r is not None and r.code == 200,
+       "BLF daemon killed mid-call and started: the refresh succeeds, the "
+       "next NOTIFY continues CSeq and version and shows the call ringing",
+       (before and before.text(), after and after.text(), r))
+    bob.answer(200)
+    t.join(5)
+    if out and out[0][1]:
+        carol.in_dialog("BYE", out[0][1])
+    n = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                          "confirmed" not in states(m) and
+                          "early" not in states(m) and
+                          "terminated" in states(m))
+    ok(n is not None, "when the call ends the lamp goes out",
+       n and n.text())
+finally:
+    for p in phones:
+        p.close()
+    app.close(tap)
+
+sys.exit(tap.done())

@@ -7,7 +7,9 @@
  *
  *   calls         one <dialog> per call, with its Call-ID and tags, its
  *                 direction, and both parties' identity and target (what
- *                 a phone needs for directed pickup with Replaces)
+ *                 a phone needs for directed pickup with Replaces); the
+ *                 callee's side from the moment a phone rings (early),
+ *                 the caller's from the INVITE (trying)
  *   no call, an activity of blf_busy_activities (do not disturb)
  *                 one confirmed <dialog>: the lamp shows busy
  *   neither       one terminated <dialog>: idle (phones want at least one
@@ -145,6 +147,13 @@ void lamps_dialog_h(const struct bus_msg *m, void *arg)
 	if (!m->key || !callid || strlen(callid) > MAX_FIELD ||
 	    key_user(user, sizeof(user), m->key) ||
 	    (!gone && strcmp(m->type, "set")))
+		return;
+	/* the callee's side shows from the moment a phone rings (early):
+	 * an INVITE on its way is not yet a call at this user's desk */
+	l = lamp_find(b, user, false);
+	if (!gone && !str_cmp(odict_string(d, "direction"), "recipient") &&
+	    !str_cmp(odict_string(d, "state"), "trying") &&
+	    !(l && call_find(l, callid)))
 		return;
 	l = lamp_find(b, user, !gone);
 	if (!l)

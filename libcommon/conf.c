@@ -75,6 +75,11 @@ static const struct key keys[] = {
 	{"bus_presence_pub",       K_STR, OFF(bus_presence_pub), 0, 0},
 	{"bus_presence_snapshot",  K_STR, OFF(bus_presence_snapshot), 0, 0},
 	{"blf_busy_activities",    K_STR, OFF(blf_busy_activities), 0, 0},
+	{"blf_single_dialog",      K_BOOL, OFF(blf_single_dialog), 0, 0},
+	{"blf_initiator_confirmed", K_BOOL, OFF(blf_initiator_confirmed), 0,
+	 0},
+	{"blf_idle_between",       K_BOOL, OFF(blf_idle_between), 0, 0},
+	{"blf_early_while_busy",   K_BOOL, OFF(blf_early_while_busy), 0, 0},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -368,6 +373,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->nonce_cache_size = 100000;
 	c->sip_max_message = 65535;
 	c->store_sync_full = false;
+	c->blf_early_while_busy = true;
 	c->bus_heartbeat = 5;
 	c->route_timeout = 4000;
 	c->probe_interval = 30;

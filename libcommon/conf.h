@@ -81,6 +81,10 @@ struct conf {
 	char *bus_presence_pub;
 	char *bus_presence_snapshot;
 	char *blf_busy_activities;     /* RPID activities: the lamp is busy */
+	bool blf_single_dialog;        /* phone quirks, docs/configuration */
+	bool blf_initiator_confirmed;
+	bool blf_idle_between;
+	bool blf_early_while_busy;
 };
 
 int conf_load(struct conf **confp, const char *path, char **errmsg);

@@ -37,6 +37,7 @@ void lamps_close(struct blf *b);
 void lamps_dialog_h(const struct bus_msg *m, void *arg);
 void lamps_pres_h(const struct bus_msg *m, void *arg);
 void lamps_tick(struct blf *b);
+void lamps_owed(struct blf *b);
 extern const struct evpkg lamps_pkg;
 
 #endif

@@ -44,6 +44,16 @@ struct lamp {
 	char *user;
 	struct list calls;
 	bool busy;             /* presence says do not disturb */
+	bool owed;             /* a NOTIFY to send on the next tick */
+};
+
+/* What a lamp shows, remembered per subscription (nsub_mark) for
+ * blf_idle_between. */
+enum lamp_show {
+	SHOW_UNKNOWN = 0,
+	SHOW_IDLE,
+	SHOW_BUSY,
+	SHOW_RINGING,
 };
 
 static void call_destructor(void *arg)
@@ -255,6 +265,25 @@ void lamps_tick(struct blf *b)
 	hash_apply(b->lamps, tick_h, &now);
 }
 
+/* The NOTIFYs owed after an idle one (blf_idle_between): each goes after
+ * the one in flight is answered. */
+static bool owed_h(struct le *le, void *arg)
+{
+	struct lamp *l = le->data;
+	struct blf *b = arg;
+
+	if (l->owed) {
+		l->owed = false;
+		notifier_changed(b->not, "dialog", l->user);
+	}
+	return false;
+}
+
+void lamps_owed(struct blf *b)
+{
+	hash_apply(b->lamps, owed_h, b);
+}
+
 /* ---- the dialog package ---- */
 
 static int xml_esc(struct re_printf *pf, const char *s)
@@ -274,6 +303,72 @@ static int xml_esc(struct re_printf *pf, const char *s)
 	return err;
 }
 
+/* The state a watcher is shown for a call: with blf_initiator_confirmed,
+ * a caller's call that is not yet answered shows as confirmed (phones
+ * that would blink for an outgoing call). */
+static const char *shown_state(const struct blf *b, const struct call *c)
+{
+	if (b->conf->blf_initiator_confirmed && !c->ended &&
+	    !strcmp(c->dir, "initiator") &&
+	    (!strcmp(c->state, "trying") || !strcmp(c->state, "early")))
+		return "confirmed";
+	return c->state;
+}
+
+static bool ringing(const struct blf *b, const struct call *c)
+{
+	return !strcmp(shown_state(b, c), "early") &&
+		!strcmp(c->dir, "recipient");
+}
+
+static bool talking(const struct blf *b, const struct call *c)
+{
+	const char *st = shown_state(b, c);
+
+	return !c->ended && strcmp(st, "terminated") &&
+		(strcmp(st, "early") || strcmp(c->dir, "recipient"));
+}
+
+/* The one call blf_single_dialog shows: a ringing one first (with
+ * blf_early_while_busy, so that a phone can offer pickup) or an answered
+ * one first, then one being placed, then the last to end. */
+static const struct call *the_call(const struct blf *b,
+				   const struct lamp *l)
+{
+	const struct call *ring = NULL, *talk = NULL, *last = NULL;
+
+	for (struct le *le = l->calls.head; le; le = le->next) {
+		const struct call *c = le->data;
+
+		if (ringing(b, c) && !ring)
+			ring = c;
+		else if (talking(b, c) && !talk)
+			talk = c;
+		last = c;
+	}
+	if (b->conf->blf_early_while_busy)
+		return ring ? ring : talk ? talk : last;
+	return talk ? talk : ring ? ring : last;
+}
+
+static enum lamp_show lamp_shows(const struct blf *b, const struct lamp *l)
+{
+	enum lamp_show show = SHOW_IDLE;
+
+	for (struct le *le = l ? l->calls.head : NULL; le; le = le->next) {
+		const struct call *c = le->data;
+
+		if (ringing(b, c) && (show == SHOW_IDLE ||
+				      b->conf->blf_early_while_busy))
+			show = SHOW_RINGING;
+		else if (talking(b, c) && show != SHOW_RINGING)
+			show = SHOW_BUSY;
+	}
+	if (show == SHOW_IDLE && l && l->busy)
+		show = SHOW_BUSY;
+	return show;
+}
+
 static int print_call(struct mbuf *mb, const struct blf *b,
 		      const char *user, const struct call *c)
 {
@@ -291,7 +386,7 @@ static int print_call(struct mbuf *mb, const struct blf *b,
 		err = mbuf_printf(mb, " direction=\"%H\"", xml_esc, c->dir);
 	err = err ? err : mbuf_printf(mb, ">\n<state>%H</state>\n"
 				      "<local><identity>sip:%H@%H</identity>"
-				      "</local>\n", xml_esc, c->state,
+				      "</local>\n", xml_esc, shown_state(b, c),
 				      xml_esc, user, xml_esc, b->conf->domain);
 	if (!err && c->peer[0]) {
 		err = mbuf_printf(mb, "<remote><identity>%H</identity>",
@@ -304,11 +399,16 @@ static int print_call(struct mbuf *mb, const struct blf *b,
 	return err ? err : mbuf_printf(mb, "</dialog>\n");
 }
 
+static const char idle_dialog[] =
+	"<dialog id=\"lamplight-idle\">\n<state>terminated</state>\n"
+	"</dialog>\n";
+
 static int lamp_body(struct mbuf *mb, struct nsub *s, void *arg)
 {
 	struct blf *b = arg;
 	const char *user = nsub_presentity(s);
 	struct lamp *l = lamp_find(b, user, false);
+	enum lamp_show show = lamp_shows(b, l);
 	/* the first NOTIFY of a subscription is version 0 */
 	uint32_t version = nsub_version(s) ? nsub_version(s) - 1 : 0;
 	int err;
@@ -318,17 +418,35 @@ static int lamp_body(struct mbuf *mb, struct nsub *s, void *arg)
 			  "dialog-info\" version=\"%u\" state=\"full\" "
 			  "entity=\"sip:%H@%H\">\n", version, xml_esc, user,
 			  xml_esc, b->conf->domain);
-	if (!err && l && !list_isempty(&l->calls)) {
-		for (struct le *le = l->calls.head; le && !err; le = le->next)
-			err = print_call(mb, b, user, le->data);
+	if (err)
+		return err;
+	if (b->conf->blf_idle_between && l &&
+	    nsub_mark(s) == SHOW_BUSY && show == SHOW_RINGING) {
+		/* busy to ringing goes through idle (Polycom): the ringing
+		 * follows once this NOTIFY is answered */
+		err = mbuf_write_str(mb, idle_dialog);
+		nsub_set_mark(s, SHOW_IDLE);
+		l->owed = true;
 	}
-	else if (!err && l && l->busy) {
+	else if (l && !list_isempty(&l->calls)) {
+		if (b->conf->blf_single_dialog) {
+			err = print_call(mb, b, user, the_call(b, l));
+		}
+		else {
+			for (struct le *le = l->calls.head; le && !err;
+			     le = le->next)
+				err = print_call(mb, b, user, le->data);
+		}
+		nsub_set_mark(s, (uint8_t)show);
+	}
+	else if (l && l->busy) {
 		err = mbuf_printf(mb, "<dialog id=\"lamplight-busy\">\n"
 				  "<state>confirmed</state>\n</dialog>\n");
+		nsub_set_mark(s, SHOW_BUSY);
 	}
-	else if (!err) {
-		err = mbuf_printf(mb, "<dialog id=\"lamplight-idle\">\n"
-				  "<state>terminated</state>\n</dialog>\n");
+	else {
+		err = mbuf_write_str(mb, idle_dialog);
+		nsub_set_mark(s, SHOW_IDLE);
 	}
 	return err ? err : mbuf_printf(mb, "</dialog-info>\n");
 }

@@ -83,6 +83,7 @@ static void tick_h(void *arg)
 			 bus_sub_synced(a->sub_pres) ? "synced" : "not synced");
 		notifier_hold(b->not, false);
 	}
+	lamps_owed(b);
 	if (++a->ticks % (1000 / TICK_MS) == 0)
 		lamps_tick(b);
 }

@@ -12,10 +12,11 @@ daemon, driven by test phones: a desk phone's busy lamp for a colleague.
         -- PUBLISH available              -> idle again
 
 and: versions rise by one per NOTIFY and CSeq with them, 404 for an
-unknown user, 489 stays at the edge for unknown packages, two calls at
-once are two dialogs, and a restart of the BLF daemon in the middle of a
-ringing call: the next NOTIFY continues version and CSeq and shows the
-call as it is; when it ends the lamp goes out.
+unknown user, 406, two calls at once are two dialogs, a restart of the
+BLF daemon in the middle of a ringing call (the next NOTIFY continues
+version and CSeq and shows the call as it is; when it ends the lamp goes
+out), and the phone quirks: one dialog only, busy to ringing through
+idle, the caller's side shown confirmed.
 """
 
 import os
@@ -217,6 +218,58 @@ try:
                           "early" not in states(m) and
                           "terminated" in states(m))
     ok(n is not None, "when the call ends the lamp goes out",
+       n and n.text())
+
+    # ---- phone quirks, each a switch ----
+    time.sleep(5.5)                  # the ended calls leave the documents
+    with open(app.conf, "a") as f:
+        f.write("blf_single_dialog = yes\nblf_initiator_confirmed = yes\n"
+                "blf_idle_between = yes\n")
+    app.stop("blf")
+    app.start("blf")
+    r, esub = dsub(alice, "erin")
+    alice.wait_notify(lambda m: "erin@" in (m.get("from") or ""))
+    time.sleep(0.5)
+    alice.notifies = []
+
+    def of(user):
+        return lambda m: user + "@" in (m.get("from") or "")
+    o1 = []
+    t1 = call_async(carol, "bob", o1)
+    bob.answer(200)
+    t1.join(5)
+    busy = alice.wait_notify(lambda m: of("bob")(m) and
+                             "confirmed" in states(m))
+    o2 = []
+    t2 = call_async(erin, "bob", o2)
+    between = alice.wait_notify(lambda m: of("bob")(m) and busy and
+                                m.cseq > busy.cseq)
+    ring = alice.wait_notify(lambda m: of("bob")(m) and between and
+                             m.cseq > between.cseq and
+                             "early" in states(m))
+    ok(busy is not None and between is not None and ring is not None and
+       states(between) == ["terminated"] and states(ring) == ["early"] and
+       ring.cseq == between.cseq + 1 and
+       "call-id=" not in between.text(),
+       "blf_idle_between and blf_single_dialog: busy to ringing goes "
+       "through one idle NOTIFY, then one early dialog (the ringing call "
+       "before the answered one: blf_early_while_busy)",
+       (busy and busy.text(), between and between.text(),
+        ring and ring.text()))
+    n = alice.wait_notify(lambda m: of("erin")(m) and
+                          'direction="initiator"' in m.text())
+    ok(n is not None and states(n) == ["confirmed"],
+       "blf_initiator_confirmed: erin's call, still ringing at bob, shows "
+       "confirmed on her lamp", n and n.text())
+    bob.answer(486)
+    t2.join(5)
+    if o1 and o1[0][1]:
+        carol.in_dialog("BYE", o1[0][1])
+    n = alice.wait_notify(lambda m: of("bob")(m) and
+                          states(m) == ["terminated"] and
+                          "call-id=" in m.text(), timeout=6)
+    ok(n is not None and n.text().count("<dialog ") == 1,
+       "single dialog: the last call's end, one dialog element",
        n and n.text())
 finally:
     for p in phones:

@@ -75,6 +75,7 @@ static const struct key keys[] = {
 	{"bus_presence_pub",       K_STR, OFF(bus_presence_pub), 0, 0},
 	{"bus_presence_snapshot",  K_STR, OFF(bus_presence_snapshot), 0, 0},
 	{"blf_busy_activities",    K_STR, OFF(blf_busy_activities), 0, 0},
+	{"pickup_prefix",          K_STR, OFF(pickup_prefix), 0, 0},
 	{"blf_single_dialog",      K_BOOL, OFF(blf_single_dialog), 0, 0},
 	{"blf_initiator_confirmed", K_BOOL, OFF(blf_initiator_confirmed), 0,
 	 0},
@@ -101,6 +102,7 @@ static void destructor(void *arg)
 	mem_deref(c->bus_presence_pub);
 	mem_deref(c->bus_presence_snapshot);
 	mem_deref(c->blf_busy_activities);
+	mem_deref(c->pickup_prefix);
 }
 
 const char *conf_tp_name(enum conf_transport tp)
@@ -284,6 +286,7 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	err |= set_default(&c->log_level, "%s", "info");
 	err |= set_default(&c->presence_default_policy, "%s", "allow");
 	err |= set_default(&c->blf_busy_activities, "%s", "busy");
+	err |= set_default(&c->pickup_prefix, "%s", "**");
 	if (err)
 		return ENOMEM;
 	err = set_default(&c->admin_db, "%s/admin.db", c->state_dir);

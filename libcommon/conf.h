@@ -81,6 +81,7 @@ struct conf {
 	char *bus_presence_pub;
 	char *bus_presence_snapshot;
 	char *blf_busy_activities;     /* RPID activities: the lamp is busy */
+	char *pickup_prefix;           /* dialled before a user: pickup */
 	bool blf_single_dialog;        /* phone quirks, docs/configuration */
 	bool blf_initiator_confirmed;
 	bool blf_idle_between;

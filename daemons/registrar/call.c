@@ -7,7 +7,14 @@
  * every branch has ended, the best answer is relayed (the lowest code, so
  * 486 from every device is 486). A CANCEL from the caller cancels every
  * branch and answers the INVITE 487. Timer C (180 s) cancels a call no
- * device answers. Unknown user: 404; no reachable device: 480. */
+ * device answers. Unknown user: 404; no reachable device: 480.
+ *
+ * Call pickup (RFC 3891): an INVITE that names a ringing call, with
+ * Replaces (directed pickup, built from the dialog-info a BLF key got),
+ * or by dialling pickup_prefix and the user (the edge finds the user's
+ * ringing call and adds the Replaces itself), goes to the caller's device
+ * on its flow; the caller's phone replaces its ringing call with the
+ * picker and CANCELs the first INVITE, which ends the ringing branches. */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -31,9 +38,12 @@ struct cbranch {
 };
 
 struct call {
+	struct le he;          /* r->calls, by Call-ID, while it rings */
 	struct registrar *r;
 	struct sip_strans *st;
 	struct sip_msg *msg;
+	char callee[64];       /* the user called */
+	char rtag[64];         /* the first ringing device's To-tag */
 	struct tmrq_entry timer_c;
 	struct cbranch b[FWD_MAX_BRANCHES];
 	unsigned n, pending;
@@ -47,6 +57,7 @@ static void call_destructor(void *arg)
 	struct call *c = arg;
 
 	tmrq_cancel(&c->timer_c);
+	hash_unlink(&c->he);
 	for (unsigned i = 0; i < c->n; i++)
 		mem_deref(c->b[i].req);
 	mem_deref(c->best);
@@ -100,8 +111,10 @@ static void relay(struct call *c, struct mbuf *mb, uint16_t code)
 		(void)sip_strans_reply(&c->st, c->r->sip, c->msg, &dst, code,
 				       mb);
 	}
-	if (code >= 200)
+	if (code >= 200) {
 		c->final = true;
+		hash_unlink(&c->he);   /* no longer ringing */
+	}
 }
 
 static void final_code(struct call *c, uint16_t code, const char *reason)
@@ -109,6 +122,7 @@ static void final_code(struct call *c, uint16_t code, const char *reason)
 	if (c->final || !c->st)
 		return;
 	c->final = true;
+	hash_unlink(&c->he);
 	(void)sip_treply(&c->st, c->r->sip, c->msg, code, reason);
 }
 
@@ -147,6 +161,9 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	struct mbuf *mb;
 
 	if (!err && msg && msg->scode < 200) {
+		if (msg->scode > 100 && !c->rtag[0] && msg->to.tag.l &&
+		    msg->to.tag.l < sizeof(c->rtag))
+			pl_strcpy(&msg->to.tag, c->rtag, sizeof(c->rtag));
 		if (msg->scode > 100 && !c->final) {
 			mb = fwd_strip_via(msg);
 			if (mb)
@@ -205,34 +222,31 @@ static void timer_c_h(void *arg)
 	dialogs_end(c->r->dialogs, &c->msg->callid, "no answer");
 }
 
-void call_invite(struct registrar *r, const struct sip_msg *msg)
+/* A branch of a call: where it goes and what its Request-URI is. */
+struct target {
+	char ruri[512];
+	enum sip_transp tp;
+	struct sa dst;
+};
+
+/* Fork `msg` from `caller` to the targets (the caller answered 100 at
+ * once), asserting the caller, Record-Routed; `extra`: header lines to
+ * add (a Replaces), or NULL. */
+static void fork_call(struct registrar *r, const struct sip_msg *msg,
+		      const char *caller, const char *callee,
+		      const struct target *t, unsigned n, const char *extra)
 {
-	struct user_rec *u = NULL, *callee = NULL;
 	struct fwd_opts o;
 	struct mbuf *mb = NULL;
-	struct call *c = NULL;
-	const struct aor *a;
+	struct call *c;
 	char rr[256];
-	struct le *le;
-
-	if (dialogs_answered(r->dialogs, msg)) {
-		log_sip(LOG_DEBUG, msg, NULL, "INVITE retransmitted after "
-			"its 2xx: absorbed");
-		return;
-	}
-	if (auth_from_user(r, msg, &u))
-		return;
-	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
-						&callee)) {
-		reply(r, msg, 404, "Not Found");
-		goto out;
-	}
 
 	c = mem_zalloc(sizeof(*c), call_destructor);
 	if (!c)
 		goto fail;
 	c->r = r;
 	c->msg = mem_ref((void *)msg);
+	str_ncpy(c->callee, callee, sizeof(c->callee));
 	if (sip_strans_alloc(&c->st, r->sip, msg, cancel_h, c))
 		goto fail;
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
@@ -240,30 +254,26 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 	if (flow_record_route(rr, sizeof(rr), r->nonces, msg, NULL))
 		goto fail;
 	memset(&o, 0, sizeof(o));
-	o.pai_user = u->username;
+	o.pai_user = caller;
 	o.record_route = rr;
+	o.extra = extra;
 	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
 	if (!mb || fwd_build(mb, r, msg, &o))
 		goto fail;
 
-	a = location_find(r->loc, &msg->uri.user);
-	for (le = a ? a->bindings.head : NULL;
-	     le && c->n < FWD_MAX_BRANCHES; le = le->next) {
-		const struct binding *bd = le->data;
+	for (unsigned i = 0; i < n && c->n < FWD_MAX_BRANCHES; i++) {
 		char hop[128];
 		struct uri route;
 		struct pl pl;
 		struct cbranch *b = &c->b[c->n];
 
-		if (bd->unreachable)
-			continue;
-		fwd_nexthop_print(hop, sizeof(hop), bd->tp, &bd->src);
+		fwd_nexthop_print(hop, sizeof(hop), t[i].tp, &t[i].dst);
 		pl_set_str(&pl, hop);
 		if (uri_decode(&route, &pl))
 			continue;
 		b->c = c;
 		mb->pos = 0;
-		if (sip_request(&b->req, r->sip, true, "INVITE", 6, bd->uri,
+		if (sip_request(&b->req, r->sip, true, "INVITE", 6, t[i].ruri,
 				-1, &route, mb, 0, NULL, resp_h, b))
 			continue;
 		++c->n;
@@ -274,9 +284,10 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
 		goto out;
 	}
 	tmrq_start(&r->timer_c, &c->timer_c, timer_c_h, c);
-	dialogs_invite(r->dialogs, msg, u->username, callee->username);
-	log_sip(LOG_INFO, msg, u->username, "INVITE to '%r': %u device(s)",
-		&msg->uri.user, c->n);
+	hash_append(r->calls, hash_joaat_pl(&msg->callid), &c->he, c);
+	dialogs_invite(r->dialogs, msg, caller, callee);
+	log_sip(LOG_INFO, msg, caller, "INVITE to '%s': %u device(s)%s",
+		callee, c->n, extra ? " (pickup)" : "");
 	c = NULL;              /* the branches own it until the last ends */
 	goto out;
 
@@ -288,6 +299,172 @@ void call_invite(struct registrar *r, const struct sip_msg *msg)
  out:
 	mem_deref(c);
 	mem_deref(mb);
+}
+
+struct ring_find {
+	const struct pl *callid;   /* by Call-ID, or */
+	const char *callee;        /* the ringing call of this user */
+};
+
+static bool ringing_cmp(struct le *le, void *arg)
+{
+	const struct call *c = le->data;
+	const struct ring_find *f = arg;
+
+	if (c->final || !c->rtag[0])
+		return false;          /* answered, or no phone rings yet */
+	if (f->callid)
+		return !pl_cmp(f->callid, &c->msg->callid);
+	return !str_cmp(c->callee, f->callee);
+}
+
+static bool ringing_apply(struct le *le, void *arg)
+{
+	return ringing_cmp(le, arg);
+}
+
+/* Send the picker's INVITE to the caller's device of the ringing call
+ * `c`, with `replaces` (NULL: the INVITE carries its own). */
+static void pick_up(struct registrar *r, const struct sip_msg *msg,
+		    const char *picker, const struct call *c,
+		    const char *replaces)
+{
+	const struct sip_hdr *ch = sip_msg_hdr(c->msg, SIP_HDR_CONTACT);
+	struct sip_addr contact;
+	struct target t;
+	struct pl rp;
+	char extra[512], who[64];
+
+	memset(&t, 0, sizeof(t));
+	if (!ch || sip_addr_decode(&contact, &ch->val) ||
+	    pl_strcpy(&contact.auri, t.ruri, sizeof(t.ruri))) {
+		reply(r, msg, 480, "Temporarily Unavailable: Caller Has No "
+		      "Contact");
+		return;
+	}
+	/* the caller's flow: where its INVITE came from */
+	sip_reply_addr(&t.dst, c->msg,
+		       !msg_param_exists(&c->msg->via.params, "rport", &rp));
+	t.tp = c->msg->tp;
+	if (replaces)
+		re_snprintf(extra, sizeof(extra), "Replaces: %s\r\n",
+			    replaces);
+	/* the call is now between the picker and the caller's user */
+	if (pl_strcpy(&c->msg->from.uri.user, who, sizeof(who)))
+		who[0] = '\0';
+	fork_call(r, msg, picker, who, &t, 1, replaces ? extra : NULL);
+}
+
+/* Directed pickup: the Replaces names a call that rings at the edge;
+ * the picker may pick up any user of the domain. */
+static void pickup_replaces(struct registrar *r, const struct sip_msg *msg,
+			    const struct sip_hdr *rh, const char *picker)
+{
+	struct pl callid, totag, fromtag;
+	struct ring_find f;
+	struct call *c;
+
+	if (re_regex(rh->val.p, rh->val.l, "[^; \t]+", &callid) ||
+	    msg_param_decode(&rh->val, "to-tag", &totag) ||
+	    msg_param_decode(&rh->val, "from-tag", &fromtag)) {
+		reply(r, msg, 400, "Bad Request: Bad Replaces");
+		return;
+	}
+	f.callid = &callid;
+	f.callee = NULL;
+	c = list_ledata(hash_lookup(r->calls, hash_joaat_pl(&callid),
+				    ringing_cmp, &f));
+	/* RFC 3891 §3: to-tag is the caller's own tag, from-tag the
+	 * ringing phone's */
+	if (!c || pl_cmp(&totag, &c->msg->from.tag) ||
+	    pl_strcmp(&fromtag, c->rtag)) {
+		log_sip(LOG_NOTICE, msg, picker, "pickup of call '%r': no such "
+			"ringing call: 481", &callid);
+		reply(r, msg, 481, "Call/Transaction Does Not Exist");
+		return;
+	}
+	log_sip(LOG_INFO, msg, picker, "picks up '%s''s call '%r'",
+		c->callee, &callid);
+	pick_up(r, msg, picker, c, NULL);
+}
+
+/* Pickup by code: pickup_prefix then the user ("**bob"). */
+static void pickup_code(struct registrar *r, const struct sip_msg *msg,
+			const char *picker)
+{
+	size_t plen = strlen(r->conf->pickup_prefix);
+	struct pl user = { msg->uri.user.p + plen, msg->uri.user.l - plen };
+	struct ring_find f;
+	struct call *c;
+	char callee[64], rep[512];
+
+	if (pl_strcpy(&user, callee, sizeof(callee)) || !user.l) {
+		reply(r, msg, 404, "Not Found");
+		return;
+	}
+	f.callid = NULL;
+	f.callee = callee;
+	c = list_ledata(hash_apply(r->calls, ringing_apply, &f));
+	if (!c) {
+		log_sip(LOG_INFO, msg, picker, "pickup of '%s': nothing "
+			"rings: 480", callee);
+		reply(r, msg, 480, "Temporarily Unavailable: Nothing Rings "
+		      "There");
+		return;
+	}
+	re_snprintf(rep, sizeof(rep), "%r;to-tag=%r;from-tag=%s",
+		    &c->msg->callid, &c->msg->from.tag, c->rtag);
+	log_sip(LOG_INFO, msg, picker, "picks up '%s''s call '%r' by code",
+		callee, &c->msg->callid);
+	pick_up(r, msg, picker, c, rep);
+}
+
+void call_invite(struct registrar *r, const struct sip_msg *msg)
+{
+	struct target t[FWD_MAX_BRANCHES];
+	struct user_rec *u = NULL, *callee = NULL;
+	const struct sip_hdr *rh = sip_msg_xhdr(msg, "Replaces");
+	const char *prefix = r->conf->pickup_prefix;
+	const struct aor *a;
+	struct le *le;
+	unsigned n = 0;
+
+	if (dialogs_answered(r->dialogs, msg)) {
+		log_sip(LOG_DEBUG, msg, NULL, "INVITE retransmitted after "
+			"its 2xx: absorbed");
+		return;
+	}
+	if (auth_from_user(r, msg, &u))
+		return;
+	if (rh) {
+		pickup_replaces(r, msg, rh, u->username);
+		goto out;
+	}
+	if (prefix[0] && msg->uri.user.l > strlen(prefix) &&
+	    !strncmp(msg->uri.user.p, prefix, strlen(prefix))) {
+		pickup_code(r, msg, u->username);
+		goto out;
+	}
+	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
+						&callee)) {
+		reply(r, msg, 404, "Not Found");
+		goto out;
+	}
+
+	a = location_find(r->loc, &msg->uri.user);
+	for (le = a ? a->bindings.head : NULL;
+	     le && n < FWD_MAX_BRANCHES; le = le->next) {
+		const struct binding *bd = le->data;
+
+		if (bd->unreachable)
+			continue;
+		str_ncpy(t[n].ruri, bd->uri, sizeof(t[n].ruri));
+		t[n].tp = bd->tp;
+		t[n].dst = bd->src;
+		++n;
+	}
+	fork_call(r, msg, u->username, callee->username, t, n, NULL);
+ out:
 	mem_deref(callee);
 	mem_deref(u);
 }

@@ -240,6 +240,8 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 	if (!err && o->pai_user)
 		err = mbuf_printf(mb, "P-Asserted-Identity: <sip:%s@%s>\r\n",
 				  o->pai_user, r->conf->domain);
+	if (!err && o->extra)
+		err = mbuf_write_str(mb, o->extra);
 	err = err ? err : mbuf_write_str(mb, "\r\n");
 	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
 					 mbuf_get_left(msg->mb));

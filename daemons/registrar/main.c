@@ -229,6 +229,7 @@ int main(int argc, char **argv)
 	tmrq_init(&a.reg.timer_c, CALL_TIMER_C_MS);
 	tmrq_init(&a.reg.route_tmr, a.conf->route_timeout);
 	err = fwd_open(&a.reg);
+	err = err ? err : hash_alloc(&a.reg.calls, 1024);
 	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
@@ -255,6 +256,7 @@ int main(int argc, char **argv)
 		sip_close(a.sip, true);
 	a.sip = mem_deref(a.sip);
 	fwd_close(&a.reg);
+	a.reg.calls = mem_deref(a.reg.calls);
 	tmrq_close(&a.reg.timer_c);
 	tmrq_close(&a.reg.route_tmr);
 	a.tls = mem_deref(a.tls);

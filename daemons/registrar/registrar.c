@@ -449,6 +449,12 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 
+	/* a call pickup names the caller's device, not one of us */
+	if (!pl_strcmp(&msg->met, "INVITE") && !pl_isset(&msg->to.tag) &&
+	    sip_msg_xhdr(msg, "Replaces")) {
+		call_invite(r, msg);
+		return true;
+	}
 	/* requests for someone else: we are no open relay */
 	if (!registrar_is_local(r, &msg->uri)) {
 		if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0)

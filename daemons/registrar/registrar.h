@@ -25,6 +25,7 @@ struct registrar {
 	struct tmrq timer_c;        /* calls no device answered yet */
 	struct tmrq route_tmr;      /* forwards waiting for an answer */
 	struct hash *pending;       /* fwd_backend's, by branch */
+	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
 	uint32_t npending;
 };
 

@@ -90,6 +90,7 @@ class Phone:
         self.last_request = None
         self.ring = False          # True: INVITEs ring (180) until answer()
         self.ringing = []
+        self.invites = []          # every INVITE received
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -167,10 +168,12 @@ class Phone:
                 if self.notify_code is not None:
                     self._answer(m, self.notify_code)
             elif m.method == "INVITE" and self.ring:
+                self.invites.append(m)
                 tag = sc.rand(8)                  # rings until answer()
                 self.ringing.append((m, tag))
                 self._answer(m, 180, dialog=True, tag=tag)
             elif m.method == "INVITE":
+                self.invites.append(m)
                 self._answer(m, 200, dialog=True)   # answers at once
             elif m.method != "ACK":
                 self._answer(m, 200)

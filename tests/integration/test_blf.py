@@ -170,6 +170,67 @@ try:
     t1.join(5)
     t2.join(5)
 
+    # ---- call pickup (RFC 3891) ----
+    SDP = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+           b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    alice.notifies = []
+    out = []
+    t = call_async(carol, "bob", out)
+    early = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                              "early" in states(m))
+    # the ringing dialog (calls that just ended are still listed)
+    txt = [d for d in re.findall(r"<dialog .*?</dialog>", early.text(),
+                                 re.S) if "<state>early<" in d][0] \
+        if early else ""
+    cid = re.search(r'call-id="([^"]+)"', txt)
+    btag = re.search(r'local-tag="([^"]+)"', txt)
+    ctag = re.search(r'remote-tag="([^"]+)"', txt)
+    target = re.search(r'<target uri="([^"]+)"', txt)
+    rep = "%s;to-tag=%s;from-tag=%s" % (cid.group(1), ctag.group(1),
+                                       btag.group(1)) if early else ""
+    n = len(carol.invites)
+    r, _, _, _ = alice.request("INVITE", target.group(1) if target else "",
+                               ["Replaces: " + rep,
+                                "Content-Type: application/sdp"], SDP)
+    got = carol.invites[n:]
+    ok(r is not None and r.code == 200 and got and
+       got[0].get("replaces") == rep and
+       (got[0].get("p-asserted-identity") or "").startswith(
+           "<sip:alice@") and got[0].get("record-route"),
+       "directed pickup: alice's INVITE with Replaces, built from the "
+       "dialog-info, reaches carol's phone (asserted alice, Record-Routed) "
+       "and carol's 200 comes back", (r, got and got[0].raw))
+    bob.answer(486)
+    t.join(5)
+
+    out = []
+    t = call_async(carol, "bob", out)
+    alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                      "early" in states(m) and
+                      (not cid or cid.group(1) not in m.text()))
+    n = len(carol.invites)
+    r, _, _, _ = alice.request("INVITE", "sip:**bob@" + D,
+                               ["Content-Type: application/sdp"], SDP)
+    got = carol.invites[n:]
+    rep = got[0].get("replaces") if got else ""
+    ok(r is not None and r.code == 200 and rep and
+       re.match(r"[^;]+;to-tag=[^;]+;from-tag=[^;]+$", rep) and
+       got[0].get("call-id") != rep.split(";")[0],
+       "pickup by code (**bob): the edge finds bob's ringing call and "
+       "sends carol's phone the INVITE with Replaces", (r, rep))
+    bob.answer(486)
+    t.join(5)
+    r, _, _, _ = alice.request("INVITE", "sip:**dave@" + D,
+                               ["Content-Type: application/sdp"], SDP)
+    ok(r is not None and r.code == 480,
+       "pickup by code with nothing ringing: 480", r)
+    r, _, _, _ = alice.request("INVITE", "sip:bob@" + D,
+                               ["Replaces: nosuchcall@x;to-tag=a;"
+                                "from-tag=b", "Content-Type: "
+                                "application/sdp"], SDP)
+    ok(r is not None and r.code == 481,
+       "Replaces naming no ringing call: 481", r)
+
     # ---- presence: do not disturb lights the lamp ----
     r, dsub_ = dsub(erin, "dave")
     erin.wait_notify(lambda m: "dave@" in (m.get("from") or ""))

@@ -30,7 +30,11 @@ struct app {
 	struct bus_sub *sub_dialog;
 	struct lpdaemon *daemon;
 	struct presence p;
+	struct tmr tmr_hold;
+	uint64_t started;      /* jiffies */
 };
+
+#define HOLD_MAX_MS 3000
 
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
@@ -61,6 +65,25 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 			       "Method Not Allowed", "Allow: " ALLOW "\r\n"
 			       "Content-Length: 0\r\n\r\n");
 	return true;
+}
+
+/* After a start NOTIFYs wait until the registrations and calls are
+ * known again (both snapshots in, or HOLD_MAX_MS): a watcher must not be
+ * told that a registered user went offline. */
+static void hold_h(void *arg)
+{
+	struct app *a = arg;
+
+	if ((bus_sub_synced(a->sub_reg) && bus_sub_synced(a->sub_dialog)) ||
+	    tmr_jiffies() - a->started >= HOLD_MAX_MS) {
+		log_info("state known (registrations %s, calls %s): notifying",
+			 bus_sub_synced(a->sub_reg) ? "synced" : "not synced",
+			 bus_sub_synced(a->sub_dialog) ? "synced" :
+			 "not synced");
+		notifier_hold(a->p.not, false);
+		return;
+	}
+	tmr_start(&a->tmr_hold, 50, hold_h, a);
 }
 
 static void tick_h(void *arg)
@@ -150,10 +173,12 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	backsip_notifier_opts(&no, a.conf, p->contact);
+	a.started = tmr_jiffies();
 	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
 			     watchers_npkgs, backsip_report_h, p);
 	if (err)
 		goto out;
+	notifier_hold(p->not, true);
 
 	/* what survived the last run: publications, then subscriptions,
 	 * each decided again by today's rules */
@@ -177,6 +202,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	tmr_start(&p->tmr, 1000, tick_h, p);
+	tmr_start(&a.tmr_hold, 50, hold_h, &a);
 
 	err = daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
@@ -191,6 +217,7 @@ int main(int argc, char **argv)
 	if (err)
 		log_err("exiting: %m", err);
 	tmr_cancel(&p->tmr);
+	tmr_cancel(&a.tmr_hold);
 	a.daemon = mem_deref(a.daemon);
 	a.sub_dialog = mem_deref(a.sub_dialog);
 	a.sub_reg = mem_deref(a.sub_reg);

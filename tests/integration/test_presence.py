@@ -494,9 +494,11 @@ try:
         app.start("presence")
         n = alice.wait_notify()
         ok(before is not None and n is not None and
-           n.cseq == before.cseq + 1 and "before %s" % what in n.text(),
+           n.cseq == before.cseq + 1 and "before %s" % what in n.text()
+           and set(basic(n)) == {"open"},
            "presence daemon %s and started: the watcher's next NOTIFY "
-           "has the next CSeq and the state kept" % what, (before, n))
+           "has the next CSeq and the state kept (open: it waited for "
+           "the registrations)" % what, (before, n and n.text()))
         r = alice.refresh(sub)
         ok(r is not None and r.code == 200,
            "after the daemon was %s, the watcher's refresh succeeds" % what,

@@ -22,6 +22,7 @@ struct blf {
 	struct sip_lsnr *lsnr;
 	struct store *st;          /* blf.db: subscriptions */
 	struct store *admin;       /* users (the cache's connection) */
+	struct store *admin_watch; /* the same database: store_changed */
 	struct users_cache *users;
 	struct notifier *not;
 	struct hash *lamps;        /* struct lamp, by user */
@@ -38,6 +39,7 @@ void lamps_dialog_h(const struct bus_msg *m, void *arg);
 void lamps_pres_h(const struct bus_msg *m, void *arg);
 void lamps_tick(struct blf *b);
 void lamps_owed(struct blf *b);
+void lamps_users_changed(struct blf *b);
 extern const struct evpkg lamps_pkg;
 
 #endif

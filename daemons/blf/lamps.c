@@ -469,6 +469,27 @@ static uint16_t lamp_authorize(struct nsub *s, void *arg)
 	return 0;
 }
 
+static void gone_h(struct nsub *s, void *arg)
+{
+	struct blf *b = arg;
+	struct user_rec *u = NULL;
+	struct pl pl;
+
+	if (nsub_state(s) == NSUB_TERMINATED)
+		return;
+	pl_set_str(&pl, nsub_presentity(s));
+	if (users_cache_get(b->users, &pl, &u))
+		nsub_set_state(s, NSUB_TERMINATED, "noresource");
+	mem_deref(u);
+}
+
+/* A user was deleted (or anything in the users changed): every lamp of
+ * a user who is gone goes out for good (terminated;reason=noresource). */
+void lamps_users_changed(struct blf *b)
+{
+	notifier_all(b->not, gone_h, b);
+}
+
 const struct evpkg lamps_pkg = {
 	"dialog", "application/dialog-info+xml", lamp_authorize, lamp_body,
 	NULL,

@@ -84,8 +84,11 @@ static void tick_h(void *arg)
 		notifier_hold(b->not, false);
 	}
 	lamps_owed(b);
-	if (++a->ticks % (1000 / TICK_MS) == 0)
+	if (++a->ticks % (1000 / TICK_MS) == 0) {
 		lamps_tick(b);
+		if (store_changed(b->admin_watch))
+			lamps_users_changed(b);
+	}
 }
 
 static void reload_h(void *arg)
@@ -149,6 +152,8 @@ int main(int argc, char **argv)
 
 	/* stores */
 	err = users_open(&b->admin, a.conf->admin_db, false);
+	err = err ? err : users_open(&b->admin_watch, a.conf->admin_db,
+				     false);
 	err = err ? err : users_cache_alloc(&b->users, b->admin, 100000);
 	if (err) {
 		log_err("admin database '%s': %m", a.conf->admin_db, err);
@@ -185,6 +190,8 @@ int main(int argc, char **argv)
 		log_err("cannot load state: %m", err);
 		goto out;
 	}
+	(void)store_changed(b->admin_watch);
+	lamps_users_changed(b);
 
 	err = bus_alloc(&a.bus);
 	err = err ? err : bus_sub_alloc(&a.sub_dialog, a.bus,
@@ -226,6 +233,7 @@ int main(int argc, char **argv)
 	b->st = mem_deref(b->st);
 	b->users = mem_deref(b->users);
 	b->admin = mem_deref(b->admin);
+	b->admin_watch = mem_deref(b->admin_watch);
 	mem_deref(path);
 	a.conf = mem_deref(a.conf);
 	libre_close();

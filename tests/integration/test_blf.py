@@ -77,7 +77,7 @@ def call_async(caller, callee, out):
 
 
 try:
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "gus"):
         app.add_user(u, u + "-pw")
     app.start()
     app.start("presence")
@@ -251,6 +251,18 @@ try:
        "user: 404", r)
     r, _ = alice.subscribe("bob", event="dialog", accept="text/plain")
     ok(r is not None and r.code == 406, "accepting no dialog-info: 406", r)
+
+    # ---- a watched user deleted: the lamp goes out for good ----
+    r, _ = dsub(erin, "gus")
+    erin.wait_notify(lambda m: "gus@" in (m.get("from") or ""))
+    app.ctl("user", "del", "gus")
+    n = erin.wait_notify(lambda m: "gus@" in (m.get("from") or "") and
+                         (m.get("subscription-state") or "").startswith(
+                             "terminated"))
+    ok(r is not None and r.code == 200 and n is not None and
+       n.get("subscription-state") == "terminated;reason=noresource",
+       "a watched user is deleted: NOTIFY terminated;reason=noresource",
+       n and n.raw)
 
     # ---- restart in the middle of a ringing call ----
     alice.notifies = []

@@ -8,7 +8,9 @@ loopback, and each figure for both with their ratio:
   microsecond by bench/latency.py (median of 3 runs);
 - CPU seconds per 1,000 registrations under SIPp at a fixed rate (all
   server processes; median of 3 runs);
-- resident memory after the runs.
+- resident memory after the runs;
+- calls (bench/calls.py), presence (bench/presence.py) and busy lamps
+  (bench/blf.py): see bench/README.md.
 
 Lamplight's state stays durable while measured: every binding change is
 committed to SQLite before the answer. Kamailio keeps usrloc in memory
@@ -34,19 +36,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import latency  # noqa: E402
 import calls  # noqa: E402
 import presence  # noqa: E402
+import blf  # noqa: E402
 
 DOMAIN = "bench.test"
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
 STEP = float(os.environ.get("BENCH_STEP", "5"))
 FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "1000"))
 LAT_RATE = int(os.environ.get("BENCH_LATENCY_RATE", "300"))
-PARTS = os.environ.get("BENCH_PARTS", "reg,calls,pres").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "reg,calls,pres,blf").split(",")
 FANOUT = int(os.environ.get("BENCH_FANOUT", "1000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
 SUBS_PER_USER = int(os.environ.get("BENCH_SUBS_PER_USER", "50"))
 SETTLE = float(os.environ.get("BENCH_SETTLE", "35"))
 CALL_RATE = int(os.environ.get("BENCH_CALL_RATE", "100"))
 CALL_FIXED_RATE = int(os.environ.get("BENCH_CALL_FIXED_RATE", "300"))
+BLF_PHONES = int(os.environ.get("BENCH_BLF_PHONES", "200"))
+BLF_WATCH = int(os.environ.get("BENCH_BLF_WATCH", "20"))
+BLF_RATE = float(os.environ.get("BENCH_BLF_RATE", "20"))
+BLF_SECONDS = float(os.environ.get("BENCH_BLF_SECONDS", "20"))
 CLK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # One client port for the whole run: every run registers the same contacts
@@ -113,7 +120,9 @@ class Lamplight:
             os.path.join(ROOT, "build"),
             "log_level = warning\nprobe_interval = 0\n"
             "route_presence = udp:127.0.0.1:%d\n"
-            "subscribe_max_per_watcher = 1000\n" % lptest.free_port(),
+            "route_blf = udp:127.0.0.1:%d\n"
+            "subscribe_max_per_watcher = 1000\n" % (lptest.free_port(),
+                                                     lptest.free_port()),
             DOMAIN)
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")
@@ -124,9 +133,10 @@ class Lamplight:
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
         self.pres = self.app.start("presence")
+        self.blf = self.app.start("blf")
 
     def pids(self):
-        return [self.proc.pid, self.pres.pid]
+        return [self.proc.pid, self.pres.pid, self.blf.pid]
 
     def stop(self):
         self.app.close()
@@ -181,9 +191,10 @@ class Kamailio:
         with open(self.cfg, "w") as f:
             f.write(cfg)
         self.log = open(os.path.join(self.dir, "kamailio.log"), "w")
+        defs = ["-A", "WITH_BLF"] if pres else []
         self.proc = subprocess.Popen(
             ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", "256",
-             "-M", "32", "-Y", os.path.join(self.dir, "run")],
+             "-M", "32", "-Y", os.path.join(self.dir, "run")] + defs,
             stdout=self.log, stderr=subprocess.STDOUT)
         os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
         self.wait_ready()
@@ -393,6 +404,22 @@ def pres_figures(srv, users):
     return (calls_s * 3, pct(times, 50), pct(times, 99), per, n2)
 
 
+def blf_figures(srv, users):
+    """An office of BLF_PHONES desk phones each watching BLF_WATCH
+    colleagues, calls at BLF_RATE a second for BLF_SECONDS: p50/p99 from
+    the callee's 180 to the last watcher's early NOTIFY, NOTIFYs a
+    second, and the memory (PSS) the office added."""
+    creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
+    pss0 = proc_pss_kib(srv.pids())
+    r = blf.run(srv.port, DOMAIN, creds, BLF_PHONES, BLF_WATCH, BLF_RATE,
+                BLF_SECONDS)
+    pss1 = proc_pss_kib(srv.pids())
+    print("  %-9s busy lamps: %d subscriptions, %d calls (%d lost), %d "
+          "missed" % (srv.name, r["subs"], r["calls"], r["lost"],
+                      r["missed"]))
+    return (r["p50"], r["p99"], r["notifies_s"], pss1 - pss0)
+
+
 def table(title, lp, km, rows):
     print()
     print(title)
@@ -401,6 +428,9 @@ def table(title, lp, km, rows):
     for label, i, fmt, higher in rows:
         a, b = lp[i], km[i]
         if a != a or b != b:   # NaN: a part not measured (BENCH_PARTS)
+            continue
+        if higher is None:     # a description, neither better nor worse
+            print("%-42s %12s %12s %8s" % (label, fmt % a, fmt % b, "-"))
             continue
         ratio = (a / b if higher else b / a) if a and b else float("nan")
         print("%-42s %12s %12s %7.2fx" % (label, fmt % a, fmt % b, ratio))
@@ -431,7 +461,13 @@ def main():
                 srv.stop()
                 srv = cls(pres=True)
                 p = pres_figures(srv, users)
-            results[srv.name] = r + c + p
+            b = (nan,) * 4
+            if "blf" in PARTS:
+                # a fresh server again: an office and its calls
+                srv.stop()
+                srv = cls(pres=True)
+                b = blf_figures(srv, users)
+            results[srv.name] = r + c + p + b
         finally:
             srv.stop()
     for name, r in results.items():
@@ -467,6 +503,14 @@ def main():
                "%.1f", False),
               ("bytes per subscription (%d subs)" %
                (USERS * SUBS_PER_USER), 12, "%.0f", False)])
+    table("busy lamps (%d phones x %d colleagues, %g calls/s, 180 then "
+          "200 after 0.3 s)" % (BLF_PHONES, BLF_WATCH, BLF_RATE), lp, km, [
+              ("p50 180 Ringing to last early NOTIFY (ms)", 14, "%.2f",
+               False),
+              ("p99 180 Ringing to last early NOTIFY (ms)", 15, "%.2f",
+               False),
+              ("NOTIFYs/s during the calls", 16, "%.0f", None),
+              ("memory the office added (PSS KiB)", 17, "%d", False)])
     print("(ratio: how many times better Lamplight is; above 1 is better)")
 
 

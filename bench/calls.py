@@ -93,7 +93,7 @@ class Call:
 
 def run(port, domain, users, callee, rate, seconds, local_port=0):
     """(set-up times in ms, calls lost or refused); users:
-    [(user, password)]."""
+    [(user, password)]; callee: a user name, or a list to take in turn."""
     s, local = latency.udp_socket(local_port)
     dst = ("127.0.0.1", port)
     total = int(rate * seconds)
@@ -103,7 +103,9 @@ def run(port, domain, users, callee, rate, seconds, local_port=0):
 
     def start(i):
         user, pw = users[i % len(users)]
-        c = Call(local, domain, user, pw, callee, "%s%07d" % (tag, i))
+        who = callee[i % len(callee)] if isinstance(callee, list) \
+            else callee
+        c = Call(local, domain, user, pw, who, "%s%07d" % (tag, i))
         calls[c.callid.encode()] = c
         s.sendto(c.invite(), dst)
 

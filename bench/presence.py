@@ -209,11 +209,12 @@ class Client:
             self.poll(0.05)
 
 
-def subscribe(c, pairs, expires=3600, timeout=600.0):
+def subscribe(c, pairs, expires=3600, timeout=600.0, event="presence",
+              accept="application/pidf+xml"):
     """pairs: (watcher, password, target); the number that got 2xx."""
     txs = [Tx("SUBSCRIBE", "sip:%s@%s" % (target, c.domain), w, pw,
-              ["Event: presence", "Expires: %d" % expires,
-               "Accept: application/pidf+xml"], "")
+              ["Event: " + event, "Expires: %d" % expires,
+               "Accept: " + accept], "")
            for w, pw, target in pairs]
     return c.run(txs, timeout=timeout)
 

@@ -232,6 +232,18 @@ class Phone:
             r = self.transact(lines(cseq, [a]), body)
         return r, callid, ftag, cseq
 
+    def cancel(self):
+        """CANCEL the last request sent (an INVITE still ringing): the
+        same Via, From, To, Call-ID and CSeq number (RFC 3261 §9.1)."""
+        lines, _ = self.last_request
+        keep = [ln for ln in lines[1:] if ln.split(":", 1)[0].lower() in
+                ("via", "from", "to", "call-id", "max-forwards", "route")]
+        cseq = [ln for ln in lines if ln.lower().startswith("cseq:")][0]
+        num = cseq.split(":", 1)[1].split()[0]
+        ruri = lines[0].split()[1]
+        self._send(["CANCEL %s SIP/2.0" % ruri] + keep +
+                   ["CSeq: %s CANCEL" % num])
+
     def answer(self, code=200, timeout=3.0):
         """Answer the oldest ringing INVITE (200 makes the call)."""
         end = time.time() + timeout

@@ -156,6 +156,23 @@ try:
        n is not None,
        "bob is busy (486): the caller's lamp goes out", (out, n))
 
+    # ---- the caller gives up while it rings ----
+    alice.notifies = []
+    out = []
+    t = call_async(carol, "bob", out)
+    rang = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                             "early" in states(m))
+    carol.cancel()
+    t.join(5)
+    gone = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                             "early" not in states(m))
+    bob.ringing = []
+    ok(rang is not None and out and out[0][0] is not None and
+       out[0][0].code == 487 and gone is not None and
+       "terminated" in states(gone),
+       "carol cancels while bob's phone rings: 487, and bob's lamp shows "
+       "the call terminated", (out, gone and gone.text()))
+
     # ---- two calls at once: two dialogs ----
     alice.notifies = []
     o1, o2 = [], []
@@ -292,6 +309,23 @@ try:
                           "terminated" in states(m))
     ok(n is not None, "when the call ends the lamp goes out",
        n and n.text())
+
+    # ---- the edge restarts while a call rings: no lamp stays lit ----
+    alice.notifies = []
+    out = []
+    t = call_async(carol, "bob", out)
+    rang = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                             "early" in states(m))
+    app.stop("registrar")
+    app.start()
+    gone = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                             "early" not in states(m), timeout=8)
+    t.join(5)
+    bob.ringing = []
+    ok(rang is not None and gone is not None and
+       "confirmed" not in states(gone),
+       "the edge restarts while bob's phone rings: its new snapshot has "
+       "no call, and bob's lamp goes out", gone and gone.text())
 
     # ---- phone quirks, each a switch ----
     time.sleep(5.5)                  # the ended calls leave the documents

@@ -102,3 +102,21 @@ int rules_foreach(struct store *st, const char *owner, rules_h *h,
 	}
 	return store_rows_end(s, rc, err);
 }
+
+/* What applies to `watcher` for `owner`: the owner always sees
+ * themselves; a rule for the watcher, else the owner's "*" rule, else
+ * the configured default (`default_policy`, allow if unreadable). */
+enum rule_action rules_decide(struct store *st, const char *default_policy,
+			      const char *owner, const char *watcher)
+{
+	enum rule_action a = RULE_NONE;
+
+	if (!strcmp(owner, watcher))
+		return RULE_ALLOW;
+	if (rules_get(st, owner, watcher, &a) || a == RULE_NONE)
+		if (rules_get(st, owner, "*", &a))
+			a = RULE_NONE;
+	if (a == RULE_NONE && rule_action_parse(&a, default_policy))
+		a = RULE_ALLOW;
+	return a;
+}

@@ -1,6 +1,7 @@
 /* store_rules: who may watch whose presence (the semantics of RFC 5025:
  * allow, block, polite-block, confirm), in the admin database. Written by
- * lamplightctl and the admin page, read by the presence daemon. */
+ * lamplightctl and the admin page, read by the presence daemon (and by
+ * the edge: who may see a user's lamp may pick up the user's calls). */
 #ifndef LP_STORE_RULES_H
 #define LP_STORE_RULES_H
 
@@ -26,5 +27,7 @@ int  rules_get(struct store *st, const char *owner, const char *watcher,
 	       enum rule_action *a);
 int  rules_foreach(struct store *st, const char *owner, rules_h *h,
 		   void *arg);
+enum rule_action rules_decide(struct store *st, const char *default_policy,
+			      const char *owner, const char *watcher);
 
 #endif

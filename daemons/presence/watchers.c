@@ -28,17 +28,8 @@ enum { MARK_POLITE = 1 };
 static enum rule_action decide(struct presence *p, const char *owner,
 			       const char *watcher)
 {
-	enum rule_action a = RULE_NONE;
-
-	if (!strcmp(owner, watcher))
-		return RULE_ALLOW;
-	if (rules_get(p->rules, owner, watcher, &a) || a == RULE_NONE)
-		if (rules_get(p->rules, owner, "*", &a))
-			a = RULE_NONE;
-	if (a == RULE_NONE &&
-	    rule_action_parse(&a, p->conf->presence_default_policy))
-		a = RULE_ALLOW;
-	return a;
+	return rules_decide(p->rules, p->conf->presence_default_policy,
+			    owner, watcher);
 }
 
 static bool user_exists(struct presence *p, const char *user)

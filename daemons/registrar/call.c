@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "log.h"
 #include "store_users.h"
+#include "store_rules.h"
 #include "location.h"
 #include "registrar.h"
 #include "auth.h"
@@ -335,6 +336,13 @@ static void pick_up(struct registrar *r, const struct sip_msg *msg,
 	struct pl rp;
 	char extra[512], who[64];
 
+	if (rules_decide(r->admin, r->conf->presence_default_policy,
+			 c->callee, picker) != RULE_ALLOW) {
+		log_sip(LOG_NOTICE, msg, picker, "may not pick up '%s''s "
+			"calls (watcher rules): 403", c->callee);
+		reply(r, msg, 403, "Forbidden: Not Allowed To Pick Up");
+		return;
+	}
 	memset(&t, 0, sizeof(t));
 	if (!ch || sip_addr_decode(&contact, &ch->val) ||
 	    pl_strcpy(&contact.auri, t.ruri, sizeof(t.ruri))) {

@@ -220,6 +220,7 @@ int main(int argc, char **argv)
 	a.reg.conf = a.conf;
 	a.reg.sip = a.sip;
 	a.reg.users = a.users;
+	a.reg.admin = a.admin;
 	a.reg.nonces = a.nonces;
 	a.reg.loc = a.loc;
 	err = dialogs_alloc(&a.dialogs, a.pub, a.conf->domain);

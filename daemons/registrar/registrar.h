@@ -12,6 +12,7 @@ struct users_cache;
 struct nonce_ctx;
 struct location;
 struct dialogs;
+struct store;
 
 struct registrar {
 	const struct conf *conf;
@@ -19,6 +20,7 @@ struct registrar {
 	struct sip_lsnr *lsnr;
 	struct sip_lsnr *lsnr_resp;  /* answers no transaction claims */
 	struct users_cache *users;
+	struct store *admin;        /* the admin database: watcher rules */
 	struct nonce_ctx *nonces;
 	struct location *loc;
 	struct dialogs *dialogs;

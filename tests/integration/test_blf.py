@@ -237,6 +237,21 @@ try:
        "sends carol's phone the INVITE with Replaces", (r, rep))
     bob.answer(486)
     t.join(5)
+    # who may not see bob's presence may not pick up his calls
+    app.ctl("watcher", "block", "bob", "erin")
+    out = []
+    t = call_async(carol, "bob", out)
+    alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
+                      "early" in states(m) and
+                      (not cid or cid.group(1) not in m.text()))
+    r, _, _, _ = erin.request("INVITE", "sip:**bob@" + D,
+                              ["Content-Type: application/sdp"], SDP)
+    ok(r is not None and r.code == 403,
+       "erin, blocked from bob's presence, may not pick up his call: 403",
+       r)
+    bob.answer(486)
+    t.join(5)
+    app.ctl("watcher", "del", "bob", "erin")
     r, _, _, _ = alice.request("INVITE", "sip:**dave@" + D,
                                ["Content-Type: application/sdp"], SDP)
     ok(r is not None and r.code == 480,

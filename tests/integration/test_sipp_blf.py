@@ -2,8 +2,10 @@
 bob's busy lamp through the edge while carol calls bob: his phone rings,
 he answers, carol hangs up; the SIPp phone must see idle, early (as the
 recipient, carol as the remote party), confirmed, terminated, then its
-unsubscribe and the final NOTIFY. Over UDP and TCP; the caller and the
-callee are the Python test phones.
+unsubscribe and the final NOTIFY. Over UDP and TCP. Then
+tests/sipp/blf_calls.xml watches hal through a cancelled call, a busy
+one, and two calls at once. The callers and callees are the Python test
+phones.
 """
 
 import os
@@ -27,15 +29,16 @@ app = lptest.Appliance(lptest.build_dir(),
                                                  lptest.free_port()))
 
 
-def start_sipp(watcher, watched, transport):
+def start_sipp(watcher, watched, transport, scenario="blf_watch"):
     fd, csv = tempfile.mkstemp(suffix=".csv", dir=app.dir)
     with os.fdopen(fd, "w") as f:
         f.write("SEQUENTIAL\n%s;[authentication username=%s password=%s];"
                 "%s;%s\n" % (watcher, watcher, watcher + "-pw", app.domain,
                              watched))
-    err = os.path.join(app.dir, "sipp-err-blf-%s.log" % transport)
+    err = os.path.join(app.dir, "sipp-err-%s-%s.log" % (scenario,
+                                                         transport))
     cmd = ["sipp", "127.0.0.1:%d" % app.port, "-sf",
-           os.path.join(SCEN, "blf_watch.xml"), "-inf", csv, "-m", "1",
+           os.path.join(SCEN, scenario + ".xml"), "-inf", csv, "-m", "1",
            "-i", "127.0.0.1", "-p", str(lptest.free_port()), "-t",
            transport, "-timeout", "20", "-timeout_error", "-nostdin",
            "-trace_err", "-error_file", err]
@@ -60,7 +63,7 @@ def finish(p, err):
 
 phones = []
 try:
-    for u in ("alice", "bob", "carol", "dave"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "hal"):
         app.add_user(u, u + "-pw")
     app.start()
     app.start("presence")
@@ -89,6 +92,48 @@ try:
                "calling, bob the recipient), confirmed, terminated; "
                "unsubscribe and the final NOTIFY" %
                ("UDP" if tp == "u1" else "TCP"), text)
+
+    # a cancelled call, a busy one, two at once
+    hal, erin = Phone(app, "hal"), Phone(app, "erin")
+    phones += [hal, erin]
+    hal.ring = True
+    hal.register()
+    p, err = start_sipp("alice", "hal", "u1", "blf_calls")
+    time.sleep(1.0)
+    steps = []
+
+    def ring(caller):
+        out = []
+        t = threading.Thread(target=lambda: out.append(caller.call("hal")),
+                             daemon=True)
+        t.start()
+        time.sleep(0.6)
+        return t, out
+
+    t, out = ring(carol)
+    carol.cancel()
+    t.join(5)
+    steps.append(out[0][0].code if out and out[0][0] else None)
+    hal.ringing = []
+    time.sleep(0.6)
+    t, out = ring(carol)
+    hal.answer(486)
+    t.join(5)
+    steps.append(out[0][0].code if out and out[0][0] else None)
+    time.sleep(0.6)
+    t1, o1 = ring(carol)
+    t2, o2 = ring(erin)
+    hal.answer(486)
+    time.sleep(0.6)
+    hal.answer(486)
+    t1.join(5)
+    t2.join(5)
+    steps += [o[0][0].code if o and o[0][0] else None for o in (o1, o2)]
+    good, text = finish(p, err)
+    tap.ok(good and steps == [487, 486, 486, 486],
+           "SIPp desk phone: hal's lamp through a cancelled call (487), a "
+           "busy one (486), two calls ringing at once (two early dialogs) "
+           "refused one after the other", (steps, text))
     tap.ok(app.alive("blf"), "the BLF daemon is alive")
 finally:
     for ph in phones:

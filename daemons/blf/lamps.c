@@ -35,7 +35,7 @@
 struct call {
 	struct le le;          /* lamp->calls, oldest first */
 	char *callid;
-	char *dir, *state, *ltag, *rtag, *peer, *peer_target;
+	char *dir, *state, *ltag, *rtag, *peer, *peer_target, *target;
 	uint64_t ended;        /* s since 1970, 0 while it lasts */
 };
 
@@ -68,6 +68,7 @@ static void call_destructor(void *arg)
 	mem_deref(c->rtag);
 	mem_deref(c->peer);
 	mem_deref(c->peer_target);
+	mem_deref(c->target);
 }
 
 static void lamp_destructor(void *arg)
@@ -187,6 +188,7 @@ void lamps_dialog_h(const struct bus_msg *m, void *arg)
 	err |= set_field(&c->rtag, d, "remote_tag");
 	err |= set_field(&c->peer, d, "peer");
 	err |= set_field(&c->peer_target, d, "peer_target");
+	err |= set_field(&c->target, d, "local_target");
 	c->state = mem_deref(c->state);
 	err |= str_dup(&c->state, gone ? "terminated" :
 		       odict_string(d, "state") ?
@@ -385,9 +387,13 @@ static int print_call(struct mbuf *mb, const struct blf *b,
 	if (!err && c->dir[0])
 		err = mbuf_printf(mb, " direction=\"%H\"", xml_esc, c->dir);
 	err = err ? err : mbuf_printf(mb, ">\n<state>%H</state>\n"
-				      "<local><identity>sip:%H@%H</identity>"
-				      "</local>\n", xml_esc, shown_state(b, c),
-				      xml_esc, user, xml_esc, b->conf->domain);
+				      "<local><identity>sip:%H@%H</identity>",
+				      xml_esc, shown_state(b, c), xml_esc,
+				      user, xml_esc, b->conf->domain);
+	if (!err && c->target[0])
+		err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_esc,
+				  c->target);
+	err = err ? err : mbuf_write_str(mb, "</local>\n");
 	if (!err && c->peer[0]) {
 		err = mbuf_printf(mb, "<remote><identity>%H</identity>",
 				  xml_esc, c->peer);

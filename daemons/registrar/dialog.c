@@ -136,6 +136,10 @@ static void publish_one(struct dialogs *d, const struct dlg *g,
 					  initiator ?
 					  (g->callee_target ? g->callee_target
 					   : "") : g->caller_target);
+	err = err ? err : odict_entry_add(o, "local_target", ODICT_STRING,
+					  initiator ? g->caller_target :
+					  (g->callee_target ? g->callee_target
+					   : ""));
 	if (!err && reason)
 		err = odict_entry_add(o, "reason", ODICT_STRING, reason);
 	if (err)

@@ -113,9 +113,12 @@ try:
        "call-id=" in txt and "local-tag=" in txt and
        "remote-tag=" in txt and
        "<identity>sip:carol@%s</identity>" % D in txt and
-       re.search(r'<target uri="sip:carol@[^"]+"/>', txt),
+       re.search(r'<target uri="sip:carol@[^"]+"/>', txt) and
+       re.search(r'<local><identity>sip:bob@[^<]+</identity>'
+                 r'<target uri="sip:bob@[^"]+"/></local>', txt),
        "bob's phone rings: early, recipient, Call-ID and both tags, "
-       "carol's identity and target (what pickup needs)", txt)
+       "carol's identity and target (what pickup needs), bob's own "
+       "ringing device as the local target", txt)
     bob.answer(200)
     t.join(5)
     conf = alice.wait_notify(lambda m: "confirmed" in states(m))

@@ -76,6 +76,7 @@ static const struct key keys[] = {
 	{"bus_presence_snapshot",  K_STR, OFF(bus_presence_snapshot), 0, 0},
 	{"blf_busy_activities",    K_STR, OFF(blf_busy_activities), 0, 0},
 	{"pickup_prefix",          K_STR, OFF(pickup_prefix), 0, 0},
+	{"blf_unregistered",       K_STR, OFF(blf_unregistered), 0, 0},
 	{"blf_single_dialog",      K_BOOL, OFF(blf_single_dialog), 0, 0},
 	{"blf_initiator_confirmed", K_BOOL, OFF(blf_initiator_confirmed), 0,
 	 0},
@@ -103,6 +104,7 @@ static void destructor(void *arg)
 	mem_deref(c->bus_presence_snapshot);
 	mem_deref(c->blf_busy_activities);
 	mem_deref(c->pickup_prefix);
+	mem_deref(c->blf_unregistered);
 }
 
 const char *conf_tp_name(enum conf_transport tp)
@@ -287,6 +289,7 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	err |= set_default(&c->presence_default_policy, "%s", "allow");
 	err |= set_default(&c->blf_busy_activities, "%s", "busy");
 	err |= set_default(&c->pickup_prefix, "%s", "**");
+	err |= set_default(&c->blf_unregistered, "%s", "idle");
 	if (err)
 		return ENOMEM;
 	err = set_default(&c->admin_db, "%s/admin.db", c->state_dir);
@@ -324,6 +327,12 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 		       c->subscribe_expires_max)) {
 		re_sdprintf(errmsg, "%s: need publish_ and subscribe_expires_"
 			    "min <= _default <= _max", name);
+		return EINVAL;
+	}
+	if (str_casecmp(c->blf_unregistered, "idle") &&
+	    str_casecmp(c->blf_unregistered, "offline")) {
+		re_sdprintf(errmsg, "%s: blf_unregistered '%s' is not idle "
+			    "or offline", name, c->blf_unregistered);
 		return EINVAL;
 	}
 	if (str_casecmp(c->presence_default_policy, "allow") &&

@@ -82,6 +82,7 @@ struct conf {
 	char *bus_presence_snapshot;
 	char *blf_busy_activities;     /* RPID activities: the lamp is busy */
 	char *pickup_prefix;           /* dialled before a user: pickup */
+	char *blf_unregistered;        /* idle, offline */
 	bool blf_single_dialog;        /* phone quirks, docs/configuration */
 	bool blf_initiator_confirmed;
 	bool blf_idle_between;

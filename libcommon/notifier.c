@@ -333,6 +333,11 @@ static int print_substate(struct re_printf *pf, const struct nsub *s)
 		return re_hprintf(pf, "pending;expires=%llu",
 				  (unsigned long long)left);
 	default:
+		if (s->reason && !strcmp(s->reason, "probation") &&
+		    s->n->o.retry_after)
+			return re_hprintf(pf, "terminated;reason=probation;"
+					  "retry-after=%u",
+					  s->n->o.retry_after);
 		return re_hprintf(pf, "terminated;reason=%s",
 				  s->reason ? s->reason : "noresource");
 	}

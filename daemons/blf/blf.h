@@ -15,6 +15,7 @@ struct evpkg;
 struct bus_msg;
 
 #define BLF_MAX_BUSY 16        /* activities that light a lamp */
+#define BLF_OFFLINE_RETRY 60   /* s: retry-after for an offline lamp */
 
 struct blf {
 	const struct conf *conf;
@@ -28,6 +29,7 @@ struct blf {
 	struct hash *lamps;        /* struct lamp, by user */
 	struct tmr tmr;            /* once a second: ended calls go */
 	char contact[96];          /* our Contact URI */
+	bool reg_known;            /* the registrations' snapshot is in */
 	char busy[BLF_MAX_BUSY][32];
 	unsigned nbusy;
 };
@@ -37,6 +39,8 @@ int  lamps_init(struct blf *b);
 void lamps_close(struct blf *b);
 void lamps_dialog_h(const struct bus_msg *m, void *arg);
 void lamps_pres_h(const struct bus_msg *m, void *arg);
+void lamps_reg_h(const struct bus_msg *m, void *arg);
+void lamps_sweep_offline(struct blf *b);
 void lamps_tick(struct blf *b);
 void lamps_owed(struct blf *b);
 void lamps_users_changed(struct blf *b);

@@ -45,6 +45,7 @@ struct lamp {
 	struct list calls;
 	bool busy;             /* presence says do not disturb */
 	bool owed;             /* a NOTIFY to send on the next tick */
+	uint32_t devices;      /* reachable registered devices (reg) */
 };
 
 /* What a lamp shows, remembered per subscription (nsub_mark) for
@@ -105,8 +106,81 @@ static struct lamp *lamp_find(struct blf *b, const char *user, bool make)
 /* Nothing left to show: the lamp goes. */
 static void lamp_tidy(struct lamp *l)
 {
-	if (list_isempty(&l->calls) && !l->busy)
+	if (list_isempty(&l->calls) && !l->busy && !l->devices)
 		mem_deref(l);
+}
+
+static bool offline_mode(const struct blf *b)
+{
+	return !str_casecmp(b->conf->blf_unregistered, "offline");
+}
+
+/* With blf_unregistered = offline, a user with no reachable device and
+ * no call has no lamp to show: each subscription ends with
+ * terminated;reason=probation;retry-after (RFC 6665 §4.1.3), which phones
+ * show as offline, and they subscribe again later. */
+static bool offline(const struct blf *b, const struct lamp *l)
+{
+	return offline_mode(b) && b->reg_known &&
+		(!l || (!l->devices && list_isempty(&l->calls)));
+}
+
+static void offline_h(struct nsub *s, void *arg)
+{
+	(void)arg;
+	if (nsub_state(s) != NSUB_TERMINATED)
+		nsub_set_state(s, NSUB_TERMINATED, "probation");
+}
+
+static void sweep_h(struct nsub *s, void *arg)
+{
+	struct blf *b = arg;
+
+	if (offline(b, lamp_find(b, nsub_presentity(s), false)))
+		offline_h(s, b);
+}
+
+/* Once the registrations are known (after a start): the lamps of users
+ * with no device go offline (blf_unregistered = offline). */
+void lamps_sweep_offline(struct blf *b)
+{
+	if (offline_mode(b))
+		notifier_all(b->not, sweep_h, b);
+}
+
+void lamps_reg_h(const struct bus_msg *m, void *arg)
+{
+	struct blf *b = arg;
+	const struct odict_entry *ce;
+	struct lamp *l;
+	uint32_t n = 0;
+
+	if (!m->key || !m->key[0] || strlen(m->key) >= 128)
+		return;
+	if (!strcmp(m->type, "set")) {
+		ce = odict_get_type(m->data, ODICT_ARRAY, "contacts");
+		for (struct le *le = ce ? ce->u.odict->lst.head : NULL; le;
+		     le = le->next) {
+			const struct odict_entry *c = le->data;
+			bool reach = true;
+
+			if (c->type != ODICT_OBJECT)
+				continue;
+			(void)odict_get_boolean(c->u.odict, &reach,
+						"reachable");
+			n += reach ? 1 : 0;
+		}
+	}
+	else if (strcmp(m->type, "del")) {
+		return;
+	}
+	l = lamp_find(b, m->key, n > 0);
+	if (!l || l->devices == n)
+		return;
+	l->devices = n;
+	if (offline(b, l))
+		notifier_foreach(b->not, "dialog", m->key, offline_h, b);
+	lamp_tidy(l);
 }
 
 static struct call *call_find(struct lamp *l, const char *callid)
@@ -471,7 +545,10 @@ static uint16_t lamp_authorize(struct nsub *s, void *arg)
 	mem_deref(u);
 	if (err)
 		return 404;
-	nsub_set_state(s, NSUB_ACTIVE, NULL);
+	if (offline(b, lamp_find(b, nsub_presentity(s), false)))
+		nsub_set_state(s, NSUB_TERMINATED, "probation");
+	else
+		nsub_set_state(s, NSUB_ACTIVE, NULL);
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct app {
 	struct bus *bus;
 	struct bus_sub *sub_dialog;
 	struct bus_sub *sub_pres;
+	struct bus_sub *sub_reg;
 	struct lpdaemon *daemon;
 	struct blf b;
 	uint64_t started;      /* jiffies */
@@ -76,12 +77,22 @@ static void tick_h(void *arg)
 
 	tmr_start(&b->tmr, TICK_MS, tick_h, a);
 	if (notifier_held(b->not) &&
-	    ((bus_sub_synced(a->sub_dialog) && bus_sub_synced(a->sub_pres)) ||
+	    ((bus_sub_synced(a->sub_dialog) && bus_sub_synced(a->sub_pres) &&
+	      bus_sub_synced(a->sub_reg)) ||
 	     tmr_jiffies() - a->started >= HOLD_MAX_MS)) {
-		log_info("state known (calls %s, presence %s): notifying",
+		log_info("state known (calls %s, presence %s, registrations "
+			 "%s): notifying",
 			 bus_sub_synced(a->sub_dialog) ? "synced" : "not synced",
-			 bus_sub_synced(a->sub_pres) ? "synced" : "not synced");
+			 bus_sub_synced(a->sub_pres) ? "synced" : "not synced",
+			 bus_sub_synced(a->sub_reg) ? "synced" : "not synced");
+		b->reg_known = bus_sub_synced(a->sub_reg);
+		if (b->reg_known)
+			lamps_sweep_offline(b);
 		notifier_hold(b->not, false);
+	}
+	if (!b->reg_known && bus_sub_synced(a->sub_reg)) {
+		b->reg_known = true;
+		lamps_sweep_offline(b);
 	}
 	lamps_owed(b);
 	if (++a->ticks % (1000 / TICK_MS) == 0) {
@@ -176,6 +187,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	backsip_notifier_opts(&no, a.conf, b->contact);
+	no.retry_after = BLF_OFFLINE_RETRY;
 	err = notifier_alloc(&b->not, b->sip, b->st, &no, &lamps_pkg, 1,
 			     backsip_report_h, b);
 	if (err)
@@ -202,6 +214,10 @@ int main(int argc, char **argv)
 					a.conf->bus_presence_pub,
 					a.conf->bus_presence_snapshot,
 					"pres", NULL, lamps_pres_h, b);
+	err = err ? err : bus_sub_alloc(&a.sub_reg, a.bus,
+					a.conf->bus_registrar_pub,
+					a.conf->bus_registrar_snapshot,
+					"reg", NULL, lamps_reg_h, b);
 	err = err ? err : sip_listen(&b->lsnr, b->sip, true, request_h, b);
 	if (err)
 		goto out;
@@ -222,6 +238,7 @@ int main(int argc, char **argv)
 	tmr_cancel(&b->tmr);
 	a.daemon = mem_deref(a.daemon);
 	a.sub_pres = mem_deref(a.sub_pres);
+	a.sub_reg = mem_deref(a.sub_reg);
 	a.sub_dialog = mem_deref(a.sub_dialog);
 	b->lsnr = mem_deref(b->lsnr);
 	if (b->sip)

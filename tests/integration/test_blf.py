@@ -15,8 +15,9 @@ and: versions rise by one per NOTIFY and CSeq with them, 404 for an
 unknown user, 406, two calls at once are two dialogs, a restart of the
 BLF daemon in the middle of a ringing call (the next NOTIFY continues
 version and CSeq and shows the call as it is; when it ends the lamp goes
-out), and the phone quirks: one dialog only, busy to ringing through
-idle, the caller's side shown confirmed.
+out), the phone quirks: one dialog only, busy to ringing through idle,
+the caller's side shown confirmed, and unregistered users shown offline
+(blf_unregistered = offline).
 """
 
 import os
@@ -396,6 +397,29 @@ try:
     ok(n is not None and n.text().count("<dialog ") == 1,
        "single dialog: the last call's end, one dialog element",
        n and n.text())
+
+    # ---- blf_unregistered = offline ----
+    with open(app.conf, "a") as f:
+        f.write("blf_unregistered = offline\n")
+    app.stop("blf")
+    app.start("blf")
+    time.sleep(0.5)
+    r, _ = dsub(alice, "alice")       # alice never registered
+    n = alice.wait_notify(lambda m: "alice@" in (m.get("from") or ""))
+    ok(r is not None and r.code == 200 and n is not None and
+       n.get("subscription-state") ==
+       "terminated;reason=probation;retry-after=60",
+       "offline: the lamp of a user without a device ends with "
+       "terminated;reason=probation;retry-after=60 (phones show offline "
+       "and subscribe again later)", (r, n and n.raw))
+    erin.notifies = []
+    dave.register(expires=0)
+    n = erin.wait_notify(lambda m: "dave@" in (m.get("from") or "") and
+                         (m.get("subscription-state") or "").startswith(
+                             "terminated"))
+    ok(n is not None and "reason=probation" in n.get("subscription-state"),
+       "offline: dave unregisters, the lamp watching him ends the same way",
+       n and n.raw)
 finally:
     for p in phones:
         p.close()

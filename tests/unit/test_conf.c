@@ -94,6 +94,12 @@ static void defaults(void)
 	   !strcmp(c->bus_presence_pub,
 		   "ipc:///run/lamplight/presence-pub.ipc"),
 	   "presence defaults");
+	ok(!strcmp(c->blf_busy_activities, "busy") &&
+	   !strcmp(c->blf_unregistered, "idle") &&
+	   !strcmp(c->pickup_prefix, "**") && !c->blf_single_dialog &&
+	   !c->blf_initiator_confirmed && !c->blf_idle_between &&
+	   c->blf_early_while_busy,
+	   "busy-lamp and pickup defaults");
 	mem_deref(c);
 	mem_deref(msg);
 }
@@ -131,6 +137,9 @@ static void bad(void)
 		{"domain =\n", "test.conf:1: bad value '' for domain"},
 		{"presence_default_policy = maybe\n",
 		 "presence_default_policy 'maybe' is not one of"},
+		{"blf_unregistered = gone\n",
+		 "blf_unregistered 'gone' is not idle or offline"},
+		{"blf_single_dialog = sometimes\n", "test.conf:1: bad value"},
 		{"subscribe_expires_min = 5000\n",
 		 "need publish_ and subscribe_expires_min <= _default"},
 		{"pidf_max_size = 65535\n",

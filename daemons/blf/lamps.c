@@ -26,6 +26,7 @@
 #include "notifier.h"
 #include "store_users.h"
 #include "bus.h"
+#include "regtopic.h"
 #include "blf.h"
 
 #define MAX_CALLS 16           /* per user; past it the oldest go */
@@ -151,29 +152,11 @@ void lamps_sweep_offline(struct blf *b)
 void lamps_reg_h(const struct bus_msg *m, void *arg)
 {
 	struct blf *b = arg;
-	const struct odict_entry *ce;
 	struct lamp *l;
-	uint32_t n = 0;
+	uint32_t n;
 
-	if (!m->key || !m->key[0] || strlen(m->key) >= 128)
+	if (regtopic_devices(m, &n) || strlen(m->key) >= 128)
 		return;
-	if (!strcmp(m->type, "set")) {
-		ce = odict_get_type(m->data, ODICT_ARRAY, "contacts");
-		for (struct le *le = ce ? ce->u.odict->lst.head : NULL; le;
-		     le = le->next) {
-			const struct odict_entry *c = le->data;
-			bool reach = true;
-
-			if (c->type != ODICT_OBJECT)
-				continue;
-			(void)odict_get_boolean(c->u.odict, &reach,
-						"reachable");
-			n += reach ? 1 : 0;
-		}
-	}
-	else if (strcmp(m->type, "del")) {
-		return;
-	}
 	l = lamp_find(b, m->key, n > 0);
 	if (!l || l->devices == n)
 		return;

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store_pubs.h"
 #include "bus.h"
+#include "regtopic.h"
 #include "pidf.h"
 #include "notifier.h"
 #include "presence.h"
@@ -324,29 +325,11 @@ static void update(struct presentity *e)
 void pres_reg_h(const struct bus_msg *m, void *arg)
 {
 	struct presence *p = arg;
-	const struct odict_entry *ce;
 	struct presentity *e;
-	uint32_t n = 0;
+	uint32_t n;
 
-	if (!m->key || !m->key[0])
+	if (regtopic_devices(m, &n))
 		return;
-	if (!strcmp(m->type, "set")) {
-		ce = odict_get_type(m->data, ODICT_ARRAY, "contacts");
-		for (struct le *le = ce ? ce->u.odict->lst.head : NULL; le;
-		     le = le->next) {
-			const struct odict_entry *c = le->data;
-			bool reach = true;
-
-			if (c->type != ODICT_OBJECT)
-				continue;
-			(void)odict_get_boolean(c->u.odict, &reach,
-						"reachable");
-			n += reach ? 1 : 0;
-		}
-	}
-	else if (strcmp(m->type, "del")) {
-		return;
-	}
 	e = ent_find(p, m->key, n > 0);
 	if (!e || e->devices == n)
 		return;

@@ -250,12 +250,13 @@ int main(int argc, char **argv)
 		log_err("exiting: %m", err);
 	a.daemon = mem_deref(a.daemon);
 	a.prober = mem_deref(a.prober);
-	a.dialogs = mem_deref(a.dialogs);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
+	/* closing SIP ends the calls in progress, which tell the dialogs */
 	if (a.sip)
 		sip_close(a.sip, true);
 	a.sip = mem_deref(a.sip);
+	a.dialogs = mem_deref(a.dialogs);
 	fwd_close(&a.reg);
 	a.reg.calls = mem_deref(a.reg.calls);
 	tmrq_close(&a.reg.timer_c);

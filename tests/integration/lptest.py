@@ -190,6 +190,16 @@ class Appliance:
         except OSError:
             return ""
 
+    def wait_log(self, texts, name="registrar", timeout=3.0):
+        """The daemon's log once it holds every one of texts (a daemon
+        writes its log line after its answer), or as it is at timeout."""
+        end = time.time() + timeout
+        while True:
+            log = self.log(name)
+            if all(t in log for t in texts) or time.time() >= end:
+                return log
+            time.sleep(0.05)
+
     def sanitizer_reports(self):
         """AddressSanitizer, LeakSanitizer or UBSan output in any log."""
         found = []

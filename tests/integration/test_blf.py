@@ -69,6 +69,14 @@ def dsub(watcher, user):
                              accept="application/dialog-info+xml")
 
 
+def ring_callid(callee, timeout=3.0):
+    """The Call-ID of the call ringing at callee's phone now."""
+    end = time.time() + timeout
+    while not callee.ringing and time.time() < end:
+        time.sleep(0.02)
+    return callee.ringing[-1][0].get("call-id") if callee.ringing else None
+
+
 def call_async(caller, callee, out):
     """caller calls callee in the background; out gets (answer, dialog)."""
     t = threading.Thread(target=lambda: out.append(caller.call(callee)),
@@ -197,12 +205,17 @@ try:
     alice.notifies = []
     out = []
     t = call_async(carol, "bob", out)
+    ringing = ring_callid(bob)
+
+    def ringing_dialog(m):
+        return [d for d in re.findall(r"<dialog .*?</dialog>", m.text(),
+                                      re.S)
+                if "<state>early<" in d and
+                'call-id="%s"' % ringing in d]
     early = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
-                              "early" in states(m))
+                              ringing_dialog(m))
     # the ringing dialog (calls that just ended are still listed)
-    txt = [d for d in re.findall(r"<dialog .*?</dialog>", early.text(),
-                                 re.S) if "<state>early<" in d][0] \
-        if early else ""
+    txt = ringing_dialog(early)[0] if early else ""
     cid = re.search(r'call-id="([^"]+)"', txt)
     btag = re.search(r'local-tag="([^"]+)"', txt)
     ctag = re.search(r'remote-tag="([^"]+)"', txt)

@@ -145,8 +145,10 @@ try:
        "wrong password and unknown user: both 401")
     ok(rw and rn and shape(rw) == shape(rn),
        "... and the two answers look alike", (shape(rw), shape(rn)))
-    ok("authentication failed: wrong password" in app.log() and
-       "unknown user" in app.log(), "each refusal is logged with why")
+    log = app.wait_log(["authentication failed: wrong password",
+                        "unknown user"])
+    ok("authentication failed: wrong password" in log and
+       "unknown user" in log, "each refusal is logged with why")
 
     # -- someone else's address with one's own credentials
     b = ua("bob", "bobpw")

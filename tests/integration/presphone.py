@@ -91,6 +91,7 @@ class Phone:
         self.ring = False          # True: INVITEs ring (180) until answer()
         self.ringing = []
         self.invites = []          # every INVITE received
+        self.seen = set()          # (Call-ID, CSeq) of NOTIFYs kept
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -164,7 +165,12 @@ class Phone:
         m = Msg(raw)
         if m.method:
             if m.method == "NOTIFY":
-                self.notifies.append(m)
+                # a retransmission (our answer was slow or lost) is
+                # answered again, not kept twice
+                key = (m.get("call-id"), m.get("cseq"))
+                if key not in self.seen:
+                    self.seen.add(key)
+                    self.notifies.append(m)
                 if self.notify_code is not None:
                     self._answer(m, self.notify_code)
             elif m.method == "INVITE" and self.ring:

@@ -69,12 +69,23 @@ def dsub(watcher, user):
                              accept="application/dialog-info+xml")
 
 
-def ring_callid(callee, timeout=3.0):
-    """The Call-ID of the call ringing at callee's phone now."""
+def call_state(m, callid):
+    """The state a NOTIFY shows for the call with this Call-ID, or None."""
+    for d in re.findall(r"<dialog .*?</dialog>", m.text(), re.S):
+        if 'call-id="%s"' % callid in d:
+            st = re.search(r"<state>(\w+)</state>", d)
+            return st.group(1) if st else None
+    return None
+
+
+def ring_callid(callee, n0, timeout=3.0):
+    """The Call-ID of the first INVITE callee's phone got after it had
+    n0 of them."""
     end = time.time() + timeout
-    while not callee.ringing and time.time() < end:
+    while len(callee.invites) <= n0 and time.time() < end:
         time.sleep(0.02)
-    return callee.ringing[-1][0].get("call-id") if callee.ringing else None
+    return callee.invites[n0].get("call-id") \
+        if len(callee.invites) > n0 else None
 
 
 def call_async(caller, callee, out):
@@ -171,13 +182,14 @@ try:
     # ---- the caller gives up while it rings ----
     alice.notifies = []
     out = []
+    n0 = len(bob.invites)
     t = call_async(carol, "bob", out)
-    rang = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
-                             "early" in states(m))
+    cancelled = ring_callid(bob, n0)
+    rang = alice.wait_notify(lambda m: call_state(m, cancelled) == "early")
     carol.cancel()
     t.join(5)
-    gone = alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
-                             "early" not in states(m))
+    gone = alice.wait_notify(lambda m: call_state(m, cancelled) ==
+                             "terminated")
     bob.ringing = []
     ok(rang is not None and out and out[0][0] is not None and
        out[0][0].code == 487 and gone is not None and
@@ -204,8 +216,9 @@ try:
            b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n")
     alice.notifies = []
     out = []
+    n0 = len(bob.invites)
     t = call_async(carol, "bob", out)
-    ringing = ring_callid(bob)
+    ringing = ring_callid(bob, n0)
 
     def ringing_dialog(m):
         return [d for d in re.findall(r"<dialog .*?</dialog>", m.text(),
@@ -238,10 +251,11 @@ try:
     t.join(5)
 
     out = []
+    n0 = len(bob.invites)
     t = call_async(carol, "bob", out)
+    ringing = ring_callid(bob, n0)
     alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
-                      "early" in states(m) and
-                      (not cid or cid.group(1) not in m.text()))
+                      ringing_dialog(m))
     n = len(carol.invites)
     r, _, _, _ = alice.request("INVITE", "sip:**bob@" + D,
                                ["Content-Type: application/sdp"], SDP)
@@ -257,10 +271,11 @@ try:
     # who may not see bob's presence may not pick up his calls
     app.ctl("watcher", "block", "bob", "erin")
     out = []
+    n0 = len(bob.invites)
     t = call_async(carol, "bob", out)
+    ringing = ring_callid(bob, n0)
     alice.wait_notify(lambda m: "bob@" in (m.get("from") or "") and
-                      "early" in states(m) and
-                      (not cid or cid.group(1) not in m.text()))
+                      ringing_dialog(m))
     r, _, _, _ = erin.request("INVITE", "sip:**bob@" + D,
                               ["Content-Type: application/sdp"], SDP)
     ok(r is not None and r.code == 403,

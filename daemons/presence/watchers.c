@@ -23,7 +23,9 @@
 #include "pidf.h"
 #include "presence.h"
 
-enum { MARK_POLITE = 1 };
+/* nsub_mark bits: polite-block (the watcher sees the owner offline);
+ * approved (it waited, then a rule let it in: its winfo event). */
+enum { MARK_POLITE = 1, MARK_APPROVED = 2 };
 
 static enum rule_action decide(struct presence *p, const char *owner,
 			       const char *watcher)
@@ -102,17 +104,34 @@ struct winfo_ctx {
 	int err;
 };
 
+/* RFC 3857 §3.3's event: what last happened to this watcher. A
+ * terminated one is listed until its last NOTIFY is answered, with the
+ * reason it ended. */
+static const char *winfo_event(const struct nsub *s)
+{
+	const char *r = nsub_reason(s);
+
+	if (nsub_state(s) != NSUB_TERMINATED)
+		return nsub_mark(s) & MARK_APPROVED ? "approved" : "subscribe";
+	if (r && (!strcmp(r, "rejected") || !strcmp(r, "timeout") ||
+		  !strcmp(r, "noresource") || !strcmp(r, "probation") ||
+		  !strcmp(r, "giveup")))
+		return r;
+	return "deactivated";
+}
+
 static void watcher_h(struct nsub *s, void *arg)
 {
 	struct winfo_ctx *w = arg;
 	enum nsub_state st = nsub_state(s);
 
-	if (w->err || st == NSUB_TERMINATED)
+	if (w->err)
 		return;
-	w->err = mbuf_printf(w->mb, "<watcher id=\"%H\" event=\"subscribe\" "
+	w->err = mbuf_printf(w->mb, "<watcher id=\"%H\" event=\"%s\" "
 			     "status=\"%s\">sip:%H@%H</watcher>\n",
-			     pidf_print_escaped, nsub_id(s),
-			     st == NSUB_ACTIVE ? "active" : "pending",
+			     pidf_print_escaped, nsub_id(s), winfo_event(s),
+			     st == NSUB_ACTIVE ? "active" :
+			     st == NSUB_PENDING ? "pending" : "terminated",
 			     pidf_print_escaped, nsub_watcher(s),
 			     pidf_print_escaped, w->domain);
 }
@@ -177,12 +196,15 @@ static void reeval_h(struct nsub *s, void *arg)
 		mark = 0;
 		break;
 	}
-	if (mark != nsub_mark(s)) {
-		nsub_set_mark(s, mark);
+	if (mark != (nsub_mark(s) & MARK_POLITE)) {
+		nsub_set_mark(s, (uint8_t)(mark |
+					   (nsub_mark(s) & MARK_APPROVED)));
 		nsub_notify(s);
 	}
-	if (nsub_state(s) == NSUB_PENDING)
+	if (nsub_state(s) == NSUB_PENDING) {
+		nsub_set_mark(s, (uint8_t)(nsub_mark(s) | MARK_APPROVED));
 		nsub_set_state(s, NSUB_ACTIVE, NULL);
+	}
 }
 
 /* A rule or a user changed (lamplightctl, the admin page), or we just

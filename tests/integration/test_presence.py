@@ -300,6 +300,10 @@ try:
        basic(n) == ["open"],
        "the rule becomes allow: carol's subscription is active with "
        "bob's presence", n and n.raw)
+    n = bobw.wait_notify(lambda m: 'event="approved" status="active">'
+                         'sip:carol@' in m.text())
+    ok(n is not None, "bob's winfo: carol approved (RFC 3857 event)",
+       bobw.notifies and bobw.notifies[-1].text())
 
     dave = phone("dave")
     app.ctl("watcher", "polite-block", "bob", "dave")
@@ -315,6 +319,10 @@ try:
     ok(n is not None and state(n) == "terminated;reason=rejected",
        "the rule becomes block: carol's subscription ends rejected",
        n and n.raw)
+    n = bobw.wait_notify(lambda m: 'event="rejected" status="terminated">'
+                         'sip:carol@' in m.text())
+    ok(n is not None, "bob's winfo: carol's subscription rejected",
+       bobw.notifies and bobw.notifies[-1].text())
     r, _ = carol.subscribe("bob")
     ok(r is not None and r.code == 403, "a blocked watcher: 403", r)
 

@@ -28,6 +28,7 @@
 #define MAX_FAILS 5            /* NOTIFY failures in a row that end it */
 #define MAX_ROUTE 1024
 #define MAX_STR 512
+#define MIN_RATE_FLOOR_MS 200  /* the fastest min-rate we keep to */
 
 enum {
 	F_CALLID, F_LTAG, F_RTAG, F_EVID, F_WATCHER, F_PRES, F_LURI,
@@ -51,6 +52,7 @@ struct nsub {
 	struct le he;          /* n->dialogs */
 	struct le le_grp;      /* grp->subs */
 	struct le le_q;        /* n->ready, n->waiting or n->inflight */
+	struct le le_min;      /* n->minrate, with an RFC 6446 min-rate */
 	struct notifier *n;
 	const struct evpkg *pkg;
 	struct group *grp;
@@ -68,6 +70,7 @@ struct nsub {
 	uint64_t next_retx;    /* jiffies: send it again (UDP) */
 	uint32_t retx_iv;      /* ms: Timer E's current interval */
 	uint32_t rseq, lseq, version, min_interval;
+	uint32_t max_interval; /* ms: a NOTIFY at least this often, 0: no */
 	uint8_t state, fails;
 	uint8_t mark;          /* the package's own */
 	bool pending;          /* send again when the one in flight ends */
@@ -93,6 +96,7 @@ struct notifier {
 	struct list ready;
 	struct list waiting;
 	struct list inflight;  /* NOTIFYs not answered yet, oldest first */
+	struct list minrate;   /* subscriptions with a min-rate */
 	struct tmr tmr_flush;
 	struct tmr tmr_tick;
 	unsigned ticks;
@@ -197,6 +201,7 @@ static void sub_destructor(void *arg)
 
 	hash_unlink(&s->he);
 	list_unlink(&s->le_q);
+	list_unlink(&s->le_min);
 	if (s->grp) {
 		list_unlink(&s->le_grp);
 		if (!--s->grp->n)
@@ -655,6 +660,14 @@ static void tick_h(void *arg)
 		s->queued = false;
 		queue(s);
 	}
+	/* RFC 6446 min-rate: the state again when nothing changed */
+	for (le = n->minrate.head; le; le = le->next) {
+		struct nsub *s = le->data;
+
+		if (s->state == NSUB_ACTIVE && !s->out && !s->queued &&
+		    s->sent + s->max_interval <= now)
+			queue(s);
+	}
 	if (++n->ticks % (1000 / TICK_MS) == 0) {
 		uint64_t t = now_s();
 		hash_apply(n->dialogs, expire_h, &t);
@@ -825,29 +838,48 @@ static int want_expires(struct notifier *n, const struct sip_msg *msg,
 	return err;
 }
 
-/* RFC 6446 max-rate (notifications a second, "0.5"): the least interval
- * between NOTIFYs, in ms; the configured minimum applies to all. */
+/* An RFC 6446 rate parameter (notifications a second, "0.5") as the
+ * interval between NOTIFYs in ms, at most an hour; 0 when absent. */
+static uint32_t rate_param(const struct sipevent_event *ev, const char *name)
+{
+	struct pl v, ip, fp;
+	uint64_t milli, iv;
+
+	if (msg_param_decode(&ev->params, name, &v) ||
+	    re_regex(v.p, v.l, "[0-9]+[.]*[0-9]*", &ip, NULL, &fp))
+		return 0;
+	/* milli-notifications a second */
+	milli = pl_u64(&ip) * 1000;
+	for (size_t i = 0, m = 100; i < fp.l && m; i++, m /= 10)
+		milli += (uint64_t)(fp.p[i] - '0') * m;
+	if (!milli)
+		return 0;
+	iv = 1000000 / milli;
+	return iv > 3600000 ? 3600000 : iv ? (uint32_t)iv : 1;
+}
+
+/* max-rate: the least interval between NOTIFYs, in ms; the configured
+ * minimum applies to all. */
 static uint32_t rate_interval(const struct notifier *n,
 			      const struct sipevent_event *ev)
 {
-	uint32_t ms = n->o.min_interval;
-	struct pl v, ip, fp;
+	uint32_t ms = rate_param(ev, "max-rate");
 
-	if (!msg_param_decode(&ev->params, "max-rate", &v) &&
-	    !re_regex(v.p, v.l, "[0-9]+[.]*[0-9]*", &ip, NULL, &fp)) {
-		/* milli-notifications a second */
-		uint64_t milli = pl_u64(&ip) * 1000;
-		for (size_t i = 0, m = 100; i < fp.l && m; i++, m /= 10)
-			milli += (uint64_t)(fp.p[i] - '0') * m;
-		if (milli) {
-			uint64_t iv = 1000000 / milli;
-			if (iv > 3600000)
-				iv = 3600000;
-			if (iv > ms)
-				ms = (uint32_t)iv;
-		}
-	}
-	return ms;
+	return ms > n->o.min_interval ? ms : n->o.min_interval;
+}
+
+/* min-rate: a NOTIFY at least this often, even without a change, but
+ * never more often than max-rate allows; at least MIN_RATE_FLOOR_MS. */
+static uint32_t min_rate_interval(const struct sipevent_event *ev,
+				  uint32_t min_interval)
+{
+	uint32_t ms = rate_param(ev, "min-rate");
+
+	if (!ms)
+		return 0;
+	if (ms < MIN_RATE_FLOOR_MS)
+		ms = MIN_RATE_FLOOR_MS;
+	return ms < min_interval ? min_interval : ms;
 }
 
 struct rr_join {
@@ -1000,6 +1032,7 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 	s->rseq = msg->cseq.num;
 	s->expires = now_s() + exp;
 	s->min_interval = rate_interval(n, ev);
+	s->max_interval = min_rate_interval(ev, s->min_interval);
 	s->state = NSUB_ACTIVE;
 
 	g = group_find(n, pkg->event, s->f[F_PRES], false);
@@ -1039,6 +1072,8 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		goto out;
 	}
 	reply_ok(n, msg, s);
+	if (s->max_interval && exp)
+		list_append(&n->minrate, &s->le_min, s);
 	if (pkg->changed && exp)
 		pkg->changed(s, n->arg);
 	queue(s);

@@ -449,6 +449,20 @@ try:
        "changes merged and the last state delivered (%.1f s)" % (t1 - t0),
        (r, first, last, got))
 
+    # ---- RFC 6446 min-rate: the state again without a change ----
+    r, msub = lee.subscribe("kim", event="presence;min-rate=2")
+    t0 = time.time()
+    lee.wait_notify(lambda m: "kim@" in (m.get("from") or ""))
+    time.sleep(2.2)
+    again = [m for m in lee.notifies if "kim@" in (m.get("from") or "")]
+    r2 = lee.refresh(msub, expires=0, event="presence")
+    ok(r is not None and r.code == 200 and 3 <= len(again) <= 6 and
+       all("twice" in m.text() for m in again),
+       "min-rate=2: with nothing changing, the state again about every "
+       "0.5 s (%d NOTIFYs in %.1f s)" % (len(again) + 1,
+                                         time.time() - t0),
+       (r, len(again), r2))
+
     # ---- caps ----
     codes = []
     for u in ("alice", "bob", "carol", "dave", "erin", "hal", "alice"):

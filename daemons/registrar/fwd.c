@@ -307,8 +307,8 @@ static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
 	else
 		err = mbuf_printf(mb, "%r %r SIP/2.0\r\n", &msg->met,
 				  &msg->ruri);
-	err = err ? err : mbuf_printf(mb, "Via: SIP/2.0/%s %J;branch=z9hG4bK"
-				      "%016llx;rport\r\n",
+	err = err ? err : mbuf_printf(mb, "Via: SIP/2.0/%s %J;branch="
+				      FWD_BRANCH "%016llx;rport\r\n",
 				      sip_transp_name(tp), &laddr,
 				      (unsigned long long)
 				      stateless_branch(msg));
@@ -418,15 +418,21 @@ int fwd_backend(struct registrar *r, const struct sip_msg *msg,
 /* An answer to a request of fwd_backend: a final one ends the wait. */
 static void pending_answered(struct registrar *r, const struct sip_msg *msg)
 {
+	const size_t plen = sizeof(FWD_BRANCH) - 1;
 	struct pl br = msg->via.branch;
-	struct pending *p;
 
-	if (msg->scode < 200 || br.l != 7 + 16 || !r->pending)
+	if (msg->scode < 200 || br.l != plen + 16 ||
+	    strncmp(br.p, FWD_BRANCH, plen))
 		return;
-	br.p += 7;
-	br.l -= 7;
-	p = pending_find(r, pl_x64(&br));
-	mem_deref(p);
+	br.p += plen;
+	br.l -= plen;
+	fwd_answered(r, pl_x64(&br));
+}
+
+void fwd_answered(struct registrar *r, uint64_t branch)
+{
+	if (r->pending)
+		mem_deref(pending_find(r, branch));
 }
 
 int fwd_open(struct registrar *r)

@@ -15,6 +15,10 @@ struct route_top;
 
 #define FWD_MAX_BRANCHES 16
 #define FWD_MAX_PENDING  20000  /* requests at back daemons unanswered */
+/* the branch of what we send on statelessly: then 16 hex digits. Not
+ * libre's own ("z9hG4bK" and 16 hex digits), so that its answers can be
+ * told from the answers to libre's client transactions */
+#define FWD_BRANCH "z9hG4bKlp"
 
 struct fwd_branch {
 	char ruri[512];        /* Request-URI of this branch ("" : keep) */
@@ -40,6 +44,7 @@ int fwd_request(struct registrar *r, const struct sip_msg *msg,
 int fwd_backend(struct registrar *r, const struct sip_msg *msg,
 		const char *nexthop, const struct fwd_opts *o);
 int fwd_open(struct registrar *r);
+void fwd_answered(struct registrar *r, uint64_t branch);
 void fwd_close(struct registrar *r);
 int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 		      const struct sa *addr);

@@ -19,6 +19,7 @@
 #include "registrar.h"
 #include "call.h"
 #include "fwd.h"
+#include "fastpath.h"
 #include "probe.h"
 #include "dialog.h"
 #include "sockbuf.h"
@@ -231,6 +232,7 @@ int main(int argc, char **argv)
 	tmrq_init(&a.reg.route_tmr, a.conf->route_timeout);
 	err = fwd_open(&a.reg);
 	err = err ? err : hash_alloc(&a.reg.calls, 1024);
+	err = err ? err : fastpath_alloc(&a.reg.fast);
 	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
@@ -252,6 +254,7 @@ int main(int argc, char **argv)
 	a.prober = mem_deref(a.prober);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
+	a.reg.fast = mem_deref(a.reg.fast);   /* its helpers, on SIP's sockets */
 	/* closing SIP ends the calls in progress, which tell the dialogs */
 	if (a.sip)
 		sip_close(a.sip, true);

@@ -26,6 +26,7 @@
 #include "route.h"
 #include "fwd.h"
 #include "call.h"
+#include "fastpath.h"
 
 #define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
 	"REFER, " \
@@ -400,6 +401,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	const struct conf *conf = r->conf;
 	struct route_top top;
 
+	fastpath_attach(r, msg);
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */
 	if (!pl_strcmp(&msg->met, "ACK")) {

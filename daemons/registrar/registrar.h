@@ -28,6 +28,7 @@ struct registrar {
 	struct tmrq route_tmr;      /* forwards waiting for an answer */
 	struct hash *pending;       /* fwd_backend's, by branch */
 	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
+	struct fastpath *fast;      /* answers relayed before libre decodes */
 	uint32_t npending;
 };
 

@@ -207,6 +207,33 @@ try:
     ok(results.get("r") and results["r"].code == 200,
        "the device's 200 reaches the presence daemon", results.get("r"))
 
+    # the same answer in other forms: the Vias on one line, compact
+    # names; the edge relays the plain form before libre decodes it and
+    # leaves these to libre, and either way the answer arrives
+    for form in ("joined", "compact"):
+        notify[6] = "CSeq: %d NOTIFY" % (2 if form == "joined" else 3)
+        t = threading.Thread(target=stub_notify)
+        t.start()
+        raw = incoming(bu, "NOTIFY")
+        if raw:
+            head = raw.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+            vias = [ln.split(":", 1)[1].strip() for ln in head
+                    if ln.lower().startswith("via:")]
+            keep = [ln for ln in head if re.match(
+                r"(?i)(from|call-id|cseq|to)\s*:", ln)]
+            # compact: the edge's own Via as "v:" (the stub here reads
+            # only the long form of what is relayed to it)
+            via = ["Via: " + ", ".join(vias)] if form == "joined" else \
+                ["v: " + vias[0]] + ["Via: " + v for v in vias[1:]]
+            bu.t.send(("SIP/2.0 200 OK\r\n%s\r\nContent-Length: 0\r\n"
+                       "\r\n" % "\r\n".join(via + keep)).encode())
+        t.join()
+        ok(raw is not None and results.get("r") and
+           results["r"].code == 200,
+           "a device's 200 with its Vias %s reaches the presence daemon"
+           % ("on one line" if form == "joined" else "in compact form"),
+           results.get("r"))
+
     r, _ = send(bt, "SUBSCRIBE", "sip:alice@" + app.domain,
                 ["Event: presence", "Contact: <%s>" % bt.contact_uri()],
                 user="bob", password="bobpw")

@@ -1,0 +1,244 @@
+/* fastpath: the answers to what the edge sent on without state (a back
+ * daemon's NOTIFY to a phone, a user's request to a back daemon), relayed
+ * before libre decodes them. libre's sip_msg_decode parses every header
+ * and draws an OpenSSL random number per message; in a fan-out of
+ * NOTIFYs that is most of the edge's time. An answer qualifies only in
+ * its plainest form: UDP both ways, the top Via ours on a line of its own
+ * with our stateless branch, the next Via on a line of its own, no
+ * folded lines. Anything else goes on to libre (fwd_response_h). */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "registrar.h"
+#include "fwd.h"
+#include "fastpath.h"
+
+#define MAX_SOCKS 8
+
+struct fpsock {
+	struct udp_helper *uh;
+	struct udp_sock *us;
+	struct registrar *r;
+	char laddr[64];        /* ours, as our Via prints it */
+	size_t llen;
+};
+
+struct fastpath {
+	struct fpsock socks[MAX_SOCKS];
+};
+
+struct line {
+	const char *p;         /* the line, without its CRLF */
+	size_t l;
+	const char *next;      /* the line after it */
+};
+
+/* The next line of [p, end): false at the end of the head. */
+static bool next_line(struct line *ln, const char *p, const char *end)
+{
+	const char *e = p;
+
+	while (e + 1 < end && !(e[0] == '\r' && e[1] == '\n'))
+		++e;
+	if (e + 1 >= end)
+		return false;
+	ln->p = p;
+	ln->l = (size_t)(e - p);
+	ln->next = e + 2;
+	return ln->l > 0;
+}
+
+/* "Via:" or "v:" (any case, spaces before the colon): its value. */
+static bool via_value(const struct line *ln, struct pl *val)
+{
+	size_t i = 0, n;
+
+	while (i < ln->l && ln->p[i] != ':' && ln->p[i] != ' ' &&
+	       ln->p[i] != '\t')
+		++i;
+	n = i;
+	if (!((n == 3 && !strncasecmp(ln->p, "via", 3)) ||
+	      (n == 1 && (ln->p[0] == 'v' || ln->p[0] == 'V'))))
+		return false;
+	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
+		++i;
+	if (i >= ln->l || ln->p[i] != ':')
+		return false;
+	++i;
+	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
+		++i;
+	val->p = ln->p + i;
+	val->l = ln->l - i;
+	return true;
+}
+
+static bool has_comma(const struct pl *v)
+{
+	return memchr(v->p, ',', v->l) != NULL;
+}
+
+/* "SIP/2.0/UDP sent-by;params": sent-by and params, UDP only. */
+static bool via_udp(const struct pl *v, struct pl *sentby, struct pl *params)
+{
+	const char *sp, *semi;
+
+	if (v->l < 12 || strncasecmp(v->p, "SIP/2.0/UDP", 11) ||
+	    (v->p[11] != ' ' && v->p[11] != '\t'))
+		return false;
+	sp = v->p + 12;
+	while (sp < v->p + v->l && (*sp == ' ' || *sp == '\t'))
+		++sp;
+	semi = memchr(sp, ';', (size_t)(v->p + v->l - sp));
+	sentby->p = sp;
+	sentby->l = (size_t)((semi ? semi : v->p + v->l) - sp);
+	params->p = semi ? semi : v->p + v->l;
+	params->l = (size_t)(v->p + v->l - params->p);
+	while (sentby->l && (sentby->p[sentby->l - 1] == ' ' ||
+			     sentby->p[sentby->l - 1] == '\t'))
+		--sentby->l;
+	return sentby->l > 0;
+}
+
+/* Where the answer goes: received and rport, else the sent-by. */
+static bool next_dst(struct sa *dst, const struct pl *sentby,
+		     const struct pl *params)
+{
+	struct pl host = *sentby, port = PL_INIT, rec, rport;
+	char buf[64];
+
+	if (host.l && host.p[0] == '[') {
+		const char *rb = memchr(host.p, ']', host.l);
+
+		if (!rb)
+			return false;
+		if ((size_t)(rb + 1 - host.p) < host.l && rb[1] == ':') {
+			port.p = rb + 2;
+			port.l = host.l - (size_t)(rb + 2 - host.p);
+		}
+		host.p += 1;
+		host.l = (size_t)(rb - host.p);
+	}
+	else {
+		const char *c = memchr(host.p, ':', host.l);
+
+		if (c) {
+			port.p = c + 1;
+			port.l = host.l - (size_t)(c + 1 - host.p);
+			host.l = (size_t)(c - host.p);
+		}
+	}
+	if (!msg_param_decode(params, "received", &rec))
+		host = rec;
+	if (!msg_param_decode(params, "rport", &rport) && rport.l)
+		port = rport;
+	if (pl_strcpy(&host, buf, sizeof(buf)) ||
+	    sa_set_str(dst, buf, port.l ? (uint16_t)pl_u32(&port) : 5060))
+		return false;
+	return sa_port(dst) != 0;
+}
+
+static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
+{
+	struct fpsock *fs = arg;
+	const char *start = (const char *)mbuf_buf(mb);
+	const char *end = start + mbuf_get_left(mb);
+	struct line ln, top = { NULL, 0, NULL }, second = { NULL, 0, NULL };
+	struct pl v, sentby, params, br;
+	const size_t plen = sizeof(FWD_BRANCH) - 1;
+	struct mbuf *out;
+	struct sa dst;
+	unsigned vias = 0;
+	uint16_t code;
+
+	(void)src;
+	if (mbuf_get_left(mb) < 12 || memcmp(start, "SIP/2.0 ", 8) ||
+	    start[8] < '1' || start[8] > '6')
+		return false;
+	code = (uint16_t)((start[8] - '0') * 100 + (start[9] - '0') * 10 +
+			  (start[10] - '0'));
+	if (!next_line(&ln, start, end))
+		return false;
+	/* the head: the first two Vias, each a line of its own */
+	for (const char *p = ln.next; vias < 2; p = ln.next) {
+		if (!next_line(&ln, p, end))
+			return false;
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
+			return false;          /* folded: libre's */
+		if (!via_value(&ln, &v))
+			continue;
+		if (has_comma(&v))
+			return false;
+		if (vias++ == 0)
+			top = ln;
+		else
+			second = ln;
+	}
+	/* the top one ours, with our stateless branch */
+	(void)via_value(&top, &v);
+	if (!via_udp(&v, &sentby, &params) || sentby.l != fs->llen ||
+	    memcmp(sentby.p, fs->laddr, fs->llen) ||
+	    msg_param_decode(&params, "branch", &br) ||
+	    br.l != plen + 16 || strncmp(br.p, FWD_BRANCH, plen))
+		return false;
+	/* the next one: where the answer goes, over UDP */
+	(void)via_value(&second, &v);
+	if (!via_udp(&v, &sentby, &params) ||
+	    !next_dst(&dst, &sentby, &params))
+		return false;
+
+	out = mbuf_alloc(mbuf_get_left(mb));
+	if (!out)
+		return false;
+	(void)mbuf_write_mem(out, (const uint8_t *)start,
+			     (size_t)(top.p - start));
+	(void)mbuf_write_mem(out, (const uint8_t *)top.next,
+			     (size_t)(end - top.next));
+	out->pos = 0;
+	(void)udp_send(fs->us, &dst, out);
+	mem_deref(out);
+	if (code >= 200) {
+		br.p += plen;
+		br.l -= plen;
+		fwd_answered(fs->r, pl_x64(&br));
+	}
+	return true;
+}
+
+void fastpath_attach(struct registrar *r, const struct sip_msg *msg)
+{
+	struct fpsock *free_slot = NULL;
+	struct fastpath *fp = r->fast;
+	struct sa laddr;
+
+	if (!fp || msg->tp != SIP_TRANSP_UDP || !msg->sock)
+		return;
+	for (int i = 0; i < MAX_SOCKS; i++) {
+		if (fp->socks[i].us == msg->sock)
+			return;
+		if (!fp->socks[i].us && !free_slot)
+			free_slot = &fp->socks[i];
+	}
+	if (!free_slot || udp_local_get(msg->sock, &laddr))
+		return;
+	free_slot->us = msg->sock;
+	free_slot->r = r;
+	re_snprintf(free_slot->laddr, sizeof(free_slot->laddr), "%J", &laddr);
+	free_slot->llen = strlen(free_slot->laddr);
+	if (udp_register_helper(&free_slot->uh, free_slot->us, 0, NULL,
+				recv_h, free_slot))
+		memset(free_slot, 0, sizeof(*free_slot));
+}
+
+static void destructor(void *arg)
+{
+	struct fastpath *fp = arg;
+
+	for (int i = 0; i < MAX_SOCKS; i++)
+		mem_deref(fp->socks[i].uh);
+}
+
+int fastpath_alloc(struct fastpath **fpp)
+{
+	*fpp = mem_zalloc(sizeof(**fpp), destructor);
+	return *fpp ? 0 : ENOMEM;
+}

@@ -7,6 +7,9 @@
 #include "log.h"
 #include "notifier.h"
 #include "sockbuf.h"
+#include "bus.h"
+#include "backend.h"
+#include "sipreply.h"
 #include "backsip.h"
 
 /* the answers to a fan-out of NOTIFYs arrive at once */
@@ -63,4 +66,93 @@ void backsip_report_h(int prio, const struct sip_msg *msg, const char *text,
 		log_sip(prio, msg, NULL, "%s", text);
 	else
 		log_msg(prio, "%s", text);
+}
+
+bool backsip_admit(struct sip *sip, const struct conf *c,
+		   const struct sip_msg *msg, char *user, size_t sz)
+{
+	struct sipval_err e;
+
+	if (!pl_strcmp(&msg->met, "ACK"))
+		return false;
+	if (backend_admit(c, msg, user, sz, &e)) {
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
+			&msg->src, e.code, e.reason);
+		(void)sipreply(sip, msg, 0, false, e.code, e.reason, NULL);
+		return false;
+	}
+	return true;
+}
+
+void backsip_other(struct sip *sip, const struct sip_msg *msg,
+		   const char *allow, const char *events)
+{
+	if (!pl_strcmp(&msg->met, "OPTIONS"))
+		(void)sipreply(sip, msg, 0, false, 200, "OK",
+			       "Allow: %s\r\nAllow-Events: %s\r\n"
+			       "Content-Length: 0\r\n\r\n", allow, events);
+	else
+		(void)sipreply(sip, msg, 0, false, 405, "Method Not Allowed",
+			       "Allow: %s\r\nContent-Length: 0\r\n\r\n",
+			       allow);
+}
+
+#define HOLD_MAX_SUBS 4
+
+struct backsip_hold {
+	struct tmr tmr;
+	struct notifier *n;
+	struct bus_sub *subs[HOLD_MAX_SUBS];
+	unsigned nsubs;
+	uint64_t started;      /* jiffies */
+	backsip_known_h *h;
+	void *arg;
+};
+
+static void hold_destructor(void *arg)
+{
+	struct backsip_hold *hd = arg;
+
+	tmr_cancel(&hd->tmr);
+}
+
+static void hold_h(void *arg)
+{
+	struct backsip_hold *hd = arg;
+	bool synced = true;
+
+	for (unsigned i = 0; i < hd->nsubs; i++)
+		synced = synced && bus_sub_synced(hd->subs[i]);
+	if (!synced && tmr_jiffies() - hd->started < BACKSIP_HOLD_MS) {
+		tmr_start(&hd->tmr, 50, hold_h, hd);
+		return;
+	}
+	log_info("the bus's state is %s: notifying",
+		 synced ? "in" : "not all in after 3 s");
+	if (hd->h)
+		hd->h(synced, hd->arg);
+	notifier_hold(hd->n, false);
+}
+
+int backsip_hold(struct backsip_hold **hp, struct notifier *n,
+		 struct bus_sub *const *subs, unsigned nsubs,
+		 backsip_known_h *h, void *arg)
+{
+	struct backsip_hold *hd;
+
+	if (!hp || !n || nsubs > HOLD_MAX_SUBS)
+		return EINVAL;
+	hd = mem_zalloc(sizeof(*hd), hold_destructor);
+	if (!hd)
+		return ENOMEM;
+	hd->n = n;
+	memcpy(hd->subs, subs, nsubs * sizeof(*subs));
+	hd->nsubs = nsubs;
+	hd->started = tmr_jiffies();
+	hd->h = h;
+	hd->arg = arg;
+	notifier_hold(n, true);
+	tmr_start(&hd->tmr, 50, hold_h, hd);
+	*hp = hd;
+	return 0;
 }

@@ -17,13 +17,10 @@
 #include "bus.h"
 #include "notifier.h"
 #include "blf.h"
-#include "backend.h"
 #include "backsip.h"
-#include "sipreply.h"
 
 #define ALLOW "SUBSCRIBE, OPTIONS"
 #define TICK_MS 100
-#define HOLD_MAX_MS 3000
 
 struct app {
 	const char *conf_path;
@@ -34,64 +31,45 @@ struct app {
 	struct bus_sub *sub_reg;
 	struct lpdaemon *daemon;
 	struct blf b;
-	uint64_t started;      /* jiffies */
+	struct backsip_hold *hold;
 	unsigned ticks;
 };
 
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	struct blf *b = arg;
-	struct sipval_err e;
 	char user[80];
 
-	if (!pl_strcmp(&msg->met, "ACK"))
+	if (!backsip_admit(b->sip, b->conf, msg, user, sizeof(user)))
 		return true;
-	if (backend_admit(b->conf, msg, user, sizeof(user), &e)) {
-		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
-			&msg->src, e.code, e.reason);
-		(void)sipreply(b->sip, msg, 0, false, e.code, e.reason,
-			       NULL);
-		return true;
-	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
 		notifier_request(b->not, msg, user[0] ? user : NULL);
-	else if (!pl_strcmp(&msg->met, "OPTIONS"))
-		(void)sipreply(b->sip, msg, 0, false, 200, "OK",
-			       "Allow: " ALLOW "\r\n"
-			       "Allow-Events: dialog\r\n"
-			       "Content-Length: 0\r\n\r\n");
 	else
-		(void)sipreply(b->sip, msg, 0, false, 405,
-			       "Method Not Allowed", "Allow: " ALLOW "\r\n"
-			       "Content-Length: 0\r\n\r\n");
+		backsip_other(b->sip, msg, ALLOW, "dialog");
 	return true;
 }
 
-/* NOTIFYs wait after a start until both snapshots (calls, presence)
- * are in, or HOLD_MAX_MS: a lamp must not show idle for a call that
- * rings. */
+/* The bus's state is in (or 3 s passed): with the registrations known,
+ * the lamps of users without a device may go offline. */
+static void known_h(bool synced, void *arg)
+{
+	struct app *a = arg;
+
+	(void)synced;
+	a->b.reg_known = bus_sub_synced(a->sub_reg);
+	if (a->b.reg_known)
+		lamps_sweep_offline(&a->b);
+}
+
 static void tick_h(void *arg)
 {
 	struct app *a = arg;
 	struct blf *b = &a->b;
 
 	tmr_start(&b->tmr, TICK_MS, tick_h, a);
-	if (notifier_held(b->not) &&
-	    ((bus_sub_synced(a->sub_dialog) && bus_sub_synced(a->sub_pres) &&
-	      bus_sub_synced(a->sub_reg)) ||
-	     tmr_jiffies() - a->started >= HOLD_MAX_MS)) {
-		log_info("state known (calls %s, presence %s, registrations "
-			 "%s): notifying",
-			 bus_sub_synced(a->sub_dialog) ? "synced" : "not synced",
-			 bus_sub_synced(a->sub_pres) ? "synced" : "not synced",
-			 bus_sub_synced(a->sub_reg) ? "synced" : "not synced");
-		b->reg_known = bus_sub_synced(a->sub_reg);
-		if (b->reg_known)
-			lamps_sweep_offline(b);
-		notifier_hold(b->not, false);
-	}
-	if (!b->reg_known && bus_sub_synced(a->sub_reg)) {
-		b->reg_known = true;
+	if (!b->reg_known && !notifier_held(b->not) &&
+	    bus_sub_synced(a->sub_reg)) {
+		b->reg_known = true;   /* later than the hold waited */
 		lamps_sweep_offline(b);
 	}
 	lamps_owed(b);
@@ -192,8 +170,6 @@ int main(int argc, char **argv)
 			     backsip_report_h, b);
 	if (err)
 		goto out;
-	notifier_hold(b->not, true);
-	a.started = tmr_jiffies();
 
 	/* the subscriptions that survived the last run; the calls and
 	 * presence come from the snapshots of the bus */
@@ -219,6 +195,14 @@ int main(int argc, char **argv)
 					a.conf->bus_registrar_snapshot,
 					"reg", NULL, lamps_reg_h, b);
 	err = err ? err : sip_listen(&b->lsnr, b->sip, true, request_h, b);
+	if (!err) {
+		/* a lamp must not show idle for a call that rings: NOTIFYs
+		 * wait for the calls, presence and registrations */
+		struct bus_sub *const subs[] = { a.sub_dialog, a.sub_pres,
+						 a.sub_reg };
+
+		err = backsip_hold(&a.hold, b->not, subs, 3, known_h, &a);
+	}
 	if (err)
 		goto out;
 	tmr_start(&b->tmr, TICK_MS, tick_h, &a);
@@ -237,6 +221,7 @@ int main(int argc, char **argv)
 		log_err("exiting: %m", err);
 	tmr_cancel(&b->tmr);
 	a.daemon = mem_deref(a.daemon);
+	a.hold = mem_deref(a.hold);
 	a.sub_pres = mem_deref(a.sub_pres);
 	a.sub_reg = mem_deref(a.sub_reg);
 	a.sub_dialog = mem_deref(a.sub_dialog);

@@ -16,9 +16,7 @@
 #include "pidf.h"
 #include "notifier.h"
 #include "presence.h"
-#include "backend.h"
 #include "backsip.h"
-#include "sipreply.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
 
@@ -30,60 +28,23 @@ struct app {
 	struct bus_sub *sub_dialog;
 	struct lpdaemon *daemon;
 	struct presence p;
-	struct tmr tmr_hold;
-	uint64_t started;      /* jiffies */
+	struct backsip_hold *hold;
 };
-
-#define HOLD_MAX_MS 3000
 
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	struct presence *p = arg;
-	struct sipval_err e;
 	char user[80];
 
-	if (!pl_strcmp(&msg->met, "ACK"))
+	if (!backsip_admit(p->sip, p->conf, msg, user, sizeof(user)))
 		return true;
-	if (backend_admit(p->conf, msg, user, sizeof(user), &e)) {
-		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
-			&msg->src, e.code, e.reason);
-		(void)sipreply(p->sip, msg, 0, false, e.code, e.reason,
-			       NULL);
-		return true;
-	}
 	if (!pl_strcmp(&msg->met, "SUBSCRIBE"))
 		notifier_request(p->not, msg, user[0] ? user : NULL);
 	else if (!pl_strcmp(&msg->met, "PUBLISH"))
 		publish_request(p, msg, user[0] ? user : NULL);
-	else if (!pl_strcmp(&msg->met, "OPTIONS"))
-		(void)sipreply(p->sip, msg, 0, false, 200, "OK",
-			       "Allow: " ALLOW "\r\n"
-			       "Allow-Events: presence, presence.winfo\r\n"
-			       "Content-Length: 0\r\n\r\n");
 	else
-		(void)sipreply(p->sip, msg, 0, false, 405,
-			       "Method Not Allowed", "Allow: " ALLOW "\r\n"
-			       "Content-Length: 0\r\n\r\n");
+		backsip_other(p->sip, msg, ALLOW, "presence, presence.winfo");
 	return true;
-}
-
-/* After a start NOTIFYs wait until the registrations and calls are
- * known again (both snapshots in, or HOLD_MAX_MS): a watcher must not be
- * told that a registered user went offline. */
-static void hold_h(void *arg)
-{
-	struct app *a = arg;
-
-	if ((bus_sub_synced(a->sub_reg) && bus_sub_synced(a->sub_dialog)) ||
-	    tmr_jiffies() - a->started >= HOLD_MAX_MS) {
-		log_info("state known (registrations %s, calls %s): notifying",
-			 bus_sub_synced(a->sub_reg) ? "synced" : "not synced",
-			 bus_sub_synced(a->sub_dialog) ? "synced" :
-			 "not synced");
-		notifier_hold(a->p.not, false);
-		return;
-	}
-	tmr_start(&a->tmr_hold, 50, hold_h, a);
 }
 
 static void tick_h(void *arg)
@@ -173,12 +134,10 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	backsip_notifier_opts(&no, a.conf, p->contact);
-	a.started = tmr_jiffies();
 	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
 			     watchers_npkgs, backsip_report_h, p);
 	if (err)
 		goto out;
-	notifier_hold(p->not, true);
 
 	/* what survived the last run: publications, then subscriptions,
 	 * each decided again by today's rules */
@@ -202,7 +161,15 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	tmr_start(&p->tmr, 1000, tick_h, p);
-	tmr_start(&a.tmr_hold, 50, hold_h, &a);
+	/* a watcher must not be told that a registered user went offline:
+	 * NOTIFYs wait for the registrations and calls */
+	{
+		struct bus_sub *const subs[] = { a.sub_reg, a.sub_dialog };
+
+		err = backsip_hold(&a.hold, p->not, subs, 2, NULL, NULL);
+		if (err)
+			goto out;
+	}
 
 	err = daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
@@ -217,7 +184,7 @@ int main(int argc, char **argv)
 	if (err)
 		log_err("exiting: %m", err);
 	tmr_cancel(&p->tmr);
-	tmr_cancel(&a.tmr_hold);
+	a.hold = mem_deref(a.hold);
 	a.daemon = mem_deref(a.daemon);
 	a.sub_dialog = mem_deref(a.sub_dialog);
 	a.sub_reg = mem_deref(a.sub_reg);

@@ -87,10 +87,14 @@ bool backsip_admit(struct sip *sip, const struct conf *c,
 void backsip_other(struct sip *sip, const struct sip_msg *msg,
 		   const char *allow, const char *events)
 {
-	if (!pl_strcmp(&msg->met, "OPTIONS"))
+	if (!pl_strcmp(&msg->met, "OPTIONS") && events)
 		(void)sipreply(sip, msg, 0, false, 200, "OK",
 			       "Allow: %s\r\nAllow-Events: %s\r\n"
 			       "Content-Length: 0\r\n\r\n", allow, events);
+	else if (!pl_strcmp(&msg->met, "OPTIONS"))
+		(void)sipreply(sip, msg, 0, false, 200, "OK",
+			       "Allow: %s\r\nContent-Length: 0\r\n\r\n",
+			       allow);
 	else
 		(void)sipreply(sip, msg, 0, false, 405, "Method Not Allowed",
 			       "Allow: %s\r\nContent-Length: 0\r\n\r\n",

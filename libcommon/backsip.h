@@ -32,7 +32,8 @@ void backsip_report_h(int prio, const struct sip_msg *msg, const char *text,
  * `user` the asserted user ("" when none). */
 bool backsip_admit(struct sip *sip, const struct conf *c,
 		   const struct sip_msg *msg, char *user, size_t sz);
-/* OPTIONS (200 with Allow and Allow-Events) or any other method (405). */
+/* OPTIONS (200 with Allow, and Allow-Events unless `events` is NULL) or
+ * any other method (405). */
 void backsip_other(struct sip *sip, const struct sip_msg *msg,
 		   const char *allow, const char *events);
 

@@ -82,6 +82,12 @@ static const struct key keys[] = {
 	 0},
 	{"blf_idle_between",       K_BOOL, OFF(blf_idle_between), 0, 0},
 	{"blf_early_while_busy",   K_BOOL, OFF(blf_early_while_busy), 0, 0},
+	{"im_max_size",            K_U32, OFF(im_max_size), 0, 64000},
+	{"im_udp_max",             K_U32, OFF(im_udp_max), 500, 64000},
+	{"im_deliver_wait",        K_U32, OFF(im_deliver_wait), 100, 30000},
+	{"im_store_expiry",        K_U32, OFF(im_store_expiry), 1,
+	 86400 * 365},
+	{"im_store_max",           K_U32, OFF(im_store_max), 0, 100000},
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -401,6 +407,11 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->notify_min_interval = 0;
 	c->notify_timeout = 5000;
 	c->pidf_max_size = 6000;
+	c->im_max_size = 61440;
+	c->im_udp_max = 1300;
+	c->im_deliver_wait = 3000;
+	c->im_store_expiry = 7 * 86400;
+	c->im_store_max = 1000;
 
 	while (pos < len) {
 		struct pl line, k, v;

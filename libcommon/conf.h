@@ -87,6 +87,11 @@ struct conf {
 	bool blf_initiator_confirmed;
 	bool blf_idle_between;
 	bool blf_early_while_busy;
+	uint32_t im_max_size;          /* bytes of a MESSAGE body */
+	uint32_t im_udp_max;           /* bytes of a MESSAGE to a UDP device */
+	uint32_t im_deliver_wait;      /* ms before an undelivered one is kept */
+	uint32_t im_store_expiry;      /* s a kept message waits */
+	uint32_t im_store_max;         /* kept messages per user */
 };
 
 int conf_load(struct conf **confp, const char *path, char **errmsg);

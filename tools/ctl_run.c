@@ -42,6 +42,7 @@ struct child {
 static struct child children[] = {
 	{ "registrar", "lamplight-registrar", -1, 0, -1, "", 0, 0, 0, 0 },
 	{ "presence", "lamplight-presence", 0, 0, -1, "", 0, 0, 0, 0 },
+	{ "imrelay", "lamplight-imrelay", 1, 0, -1, "", 0, 0, 0, 0 },
 	{ "blf", "lamplight-blf", 2, 0, -1, "", 0, 0, 0, 0 },
 };
 #define NCHILD (sizeof(children) / sizeof(children[0]))

@@ -20,6 +20,7 @@
 #include "call.h"
 #include "fwd.h"
 #include "fastpath.h"
+#include "udpwide.h"
 #include "probe.h"
 #include "dialog.h"
 #include "sockbuf.h"
@@ -140,6 +141,24 @@ static void reload_h(void *arg)
 	daemon_reload_log_level(a->conf_path);
 }
 
+/* A MESSAGE of up to 64 KiB comes to a UDP address of ours from the IM
+ * relay (and may from a phone): libre's UDP sockets are made to read
+ * whole datagrams (libcommon/udpwide.h). */
+static int wide_alloc(struct udpwide **wp, const struct conf *c)
+{
+	struct sa sa[8];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < c->listen_count && n < 8; i++) {
+		const struct conf_listen *l = &c->listen[i];
+
+		if (l->tp == CONF_TP_UDP && !sa_set_str(&sa[n], l->addr,
+							 l->port))
+			++n;
+	}
+	return udpwide_alloc(wp, sa, n);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a;
@@ -234,6 +253,7 @@ int main(int argc, char **argv)
 	err = err ? err : hash_alloc(&a.reg.calls, 1024);
 	err = err ? err : fastpath_alloc(&a.reg.fast);
 	err = err ? err : registrar_listen(&a.reg);
+	err = err ? err : wide_alloc(&a.reg.wide, a.conf);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
 	if (err)
 		goto out;
@@ -254,6 +274,7 @@ int main(int argc, char **argv)
 	a.prober = mem_deref(a.prober);
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
+	a.reg.wide = mem_deref(a.reg.wide);
 	a.reg.fast = mem_deref(a.reg.fast);   /* its helpers, on SIP's sockets */
 	/* closing SIP ends the calls in progress, which tell the dialogs */
 	if (a.sip)

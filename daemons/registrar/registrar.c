@@ -27,6 +27,7 @@
 #include "fwd.h"
 #include "call.h"
 #include "fastpath.h"
+#include "udpwide.h"
 
 #define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
 	"REFER, " \
@@ -401,6 +402,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	const struct conf *conf = r->conf;
 	struct route_top top;
 
+	if (udpwide_take(r->wide, msg))
+		return true;
 	fastpath_attach(r, msg);
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */

@@ -29,6 +29,7 @@ struct registrar {
 	struct hash *pending;       /* fwd_backend's, by branch */
 	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
 	struct fastpath *fast;      /* answers relayed before libre decodes */
+	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
 	uint32_t npending;
 };
 

@@ -126,6 +126,11 @@ class Appliance:
     def blf_path(self):
         return os.path.join(self.build, "daemons", "blf", "lamplight-blf")
 
+    @property
+    def imrelay_path(self):
+        return os.path.join(self.build, "daemons", "imrelay",
+                            "lamplight-imrelay")
+
     def ctl(self, *args, check=True, timeout=60):
         r = subprocess.run([self.ctl_path, "-c", self.conf] + list(args),
                            capture_output=True, text=True, timeout=timeout)
@@ -140,7 +145,8 @@ class Appliance:
         """Start a daemon; return when it said READY=1 (sd_notify)."""
         path = {"registrar": self.registrar_path,
                 "presence": self.presence_path,
-                "blf": self.blf_path}[name]
+                "blf": self.blf_path,
+                "imrelay": self.imrelay_path}[name]
         nsock_path = os.path.join(self.dir, "notify-%s.sock" % name)
         if os.path.exists(nsock_path):
             os.unlink(nsock_path)

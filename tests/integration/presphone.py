@@ -92,6 +92,10 @@ class Phone:
         self.ringing = []
         self.invites = []          # every INVITE received
         self.seen = set()          # (Call-ID, CSeq) of NOTIFYs kept
+        self.messages = []         # MESSAGEs, each transaction once
+        self.message_branches = set()
+        self.message_code = 200    # None: do not answer
+        self.message_delay = 0.0   # seconds before the answer
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -181,6 +185,20 @@ class Phone:
             elif m.method == "INVITE":
                 self.invites.append(m)
                 self._answer(m, 200, dialog=True)   # answers at once
+            elif m.method == "MESSAGE":
+                # a retransmission (the same top Via branch) is not a
+                # second message; a new transaction is, even if the same
+                br = re.search(r"branch=([^;,\s]+)", m.get("via") or "")
+                br = br.group(1) if br else None
+                if br not in self.message_branches:
+                    self.message_branches.add(br)
+                    self.messages.append(m)
+                if self.message_code is not None:
+                    if self.message_delay:
+                        threading.Timer(self.message_delay, self._answer,
+                                        (m, self.message_code)).start()
+                    else:
+                        self._answer(m, self.message_code)
             elif m.method != "ACK":
                 self._answer(m, 200)
             return None
@@ -203,7 +221,8 @@ class Phone:
         return None
 
     def request(self, method, ruri, headers, body=b"", to=None, ttag=None,
-                callid=None, cseq=1, ftag=None, auth=True, routes=()):
+                callid=None, cseq=1, ftag=None, auth=True, routes=(),
+                timeout=3.0):
         """A request; a 407 is answered once with credentials."""
         callid = callid or sc.rand(12) + "@test"
         ftag = ftag or sc.rand(8)
@@ -222,7 +241,7 @@ class Phone:
                      "Contact: <%s>" % self.ua.contact_uri()] +
                     ["Route: " + r for r in routes] + list(headers) +
                     list(extra))
-        r = self.transact(lines(cseq), body)
+        r = self.transact(lines(cseq), body, timeout)
         if r is not None and r.code == 407 and method == "INVITE":
             # the ACK of a non-2xx final answer: hop by hop, same branch
             self._send(["ACK %s SIP/2.0" % ruri, via[0], "Max-Forwards: 70",
@@ -235,7 +254,7 @@ class Phone:
             a = self.ua.auth_header(ch, method, ruri).replace(
                 "Authorization:", "Proxy-Authorization:", 1)
             cseq += 1
-            r = self.transact(lines(cseq, [a]), body)
+            r = self.transact(lines(cseq, [a]), body, timeout)
         return r, callid, ftag, cseq
 
     def cancel(self):
@@ -329,6 +348,20 @@ class Phone:
             self._send(lines)
             return None
         return self.transact(lines)
+
+    def message(self, target, body, ctype="text/plain", extra=(),
+                ruri=None, timeout=6.0):
+        """MESSAGE to a user through the edge: the final answer."""
+        hdrs = (["Content-Type: " + ctype] if ctype else []) + list(extra)
+        return self.request("MESSAGE", ruri or "sip:%s@%s" % (
+            target, self.app.domain), hdrs, body, timeout=timeout)[0]
+
+    def wait_messages(self, n, timeout=5.0):
+        """The MESSAGEs received once there are n (or at timeout)."""
+        end = time.time() + timeout
+        while len(self.messages) < n and time.time() < end:
+            time.sleep(0.02)
+        return list(self.messages)
 
     def wait_notify(self, pred=None, timeout=4.0, callid=None):
         """The first NOTIFY kept (and not yet taken) that matches."""

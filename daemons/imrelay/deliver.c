@@ -1,0 +1,873 @@
+/* deliver: each user's mailbox, and getting messages to its devices.
+ *
+ * A mailbox holds the user's reachable devices (from the registrar's
+ * `reg` topic) and the user's kept messages in the order they came. A
+ * delivery sends one message to every device the mailbox allows, each
+ * copy through the edge (Request-URI: the device's contact, which the
+ * edge sends on the device's flow), and ends at the first 2xx or when
+ * every copy failed.
+ *
+ * - Online (relay.c): a sender waits; the first 2xx answers it 200.
+ * - Kept: the queue's head alone is in delivery, so a user gets kept
+ *   messages in the order they were sent. A kept message leaves the
+ *   store only on a 2xx; when every copy fails it is tried again after
+ *   2, 4, 8 ... 300 s, and at once when a device registers.
+ *
+ * Copies go without a libre client transaction: each has a branch that
+ * is a function of (message, attempt, device), and the attempt number is
+ * in the store before the copy leaves. After a restart the relay sends
+ * the attempt that was in flight again with the same branch: the edge's
+ * transaction for it (kept 32 s) absorbs it and answers with what the
+ * device said, so a device that had the message does not get it twice.
+ * Another attempt is another CSeq, so that no device takes it for a
+ * merged request (RFC 3261 §8.2.2.2). */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "bus.h"
+#include "reqtag.h"
+#include "store.h"
+#include "store_msgs.h"
+#include "imrelay.h"
+
+#define BRANCH_PREFIX "z9hG4bKim"
+#define HDR_SPARE 400          /* request line, Via, Max-Forwards, CSeq and
+				* the edge's Via, on top of the head */
+
+struct device {
+	struct le le;
+	char *uri;
+	enum sip_transp tp;
+	struct sa addr;        /* where its REGISTER came from */
+};
+
+struct qent {
+	struct le le;
+	uint64_t id;
+	uint64_t expires;      /* s since 1970 */
+	uint32_t attempt;      /* the last one begun */
+	bool resend;           /* loaded at start with an attempt begun */
+	struct delivery *live;
+};
+
+struct mbox {
+	struct le he;
+	struct imrelay *r;
+	char *user;
+	struct list devices;
+	struct list queue;     /* struct qent, oldest first */
+	uint32_t nkept;
+	uint32_t nlive;        /* deliveries that point here */
+	uint64_t next_try;     /* jiffies */
+	unsigned fails;
+};
+
+struct delivery {
+	struct imrelay *r;
+	struct mbox *mb;
+	struct incoming *in;   /* the sender waiting; NULL when none */
+	struct qent *q;        /* the kept copy, when there is one */
+	struct mbuf *head;     /* To ... body */
+	uint64_t cid;
+	uint32_t attempt;
+	struct list attempts;
+	unsigned pending;
+	uint16_t best;         /* the best failure so far */
+	bool ok;
+};
+
+struct attempt {
+	struct le le;          /* delivery->attempts */
+	struct le he;          /* r->attempts */
+	struct le lq;          /* r->inflight */
+	struct delivery *d;
+	uint64_t branch;
+	struct mbuf *out;
+	uint64_t sent;
+	uint64_t next_retx;
+	uint32_t retx_iv;
+	uint16_t code;
+};
+
+static void mbox_run(struct mbox *mb);
+
+bool im_temporary(uint16_t code)
+{
+	return code == 0 || code == 404 || code == 408 || code == 480 ||
+		code == 481 || (code >= 500 && code < 600);
+}
+
+/* ---- mailboxes ---- */
+
+static void device_destructor(void *arg)
+{
+	struct device *dv = arg;
+
+	list_unlink(&dv->le);
+	mem_deref(dv->uri);
+}
+
+static void mbox_destructor(void *arg)
+{
+	struct mbox *mb = arg;
+
+	hash_unlink(&mb->he);
+	list_flush(&mb->devices);
+	list_flush(&mb->queue);
+	mem_deref(mb->user);
+}
+
+static bool mbox_cmp(struct le *le, void *arg)
+{
+	const struct mbox *mb = le->data;
+
+	return !strcmp(mb->user, arg);
+}
+
+static struct mbox *mbox_find(struct imrelay *r, const char *user,
+			      bool create)
+{
+	struct mbox *mb = list_ledata(hash_lookup(r->mboxes,
+						  hash_joaat_str(user),
+						  mbox_cmp, (void *)user));
+
+	if (mb || !create)
+		return mb;
+	mb = mem_zalloc(sizeof(*mb), mbox_destructor);
+	if (!mb || str_dup(&mb->user, user))
+		return mem_deref(mb);
+	mb->r = r;
+	hash_append(r->mboxes, hash_joaat_str(user), &mb->he, mb);
+	return mb;
+}
+
+/* A mailbox with nothing in it and nothing pointing at it goes */
+static void mbox_tidy(struct mbox *mb)
+{
+	if (mb && list_isempty(&mb->devices) && list_isempty(&mb->queue) &&
+	    !mb->nlive)
+		mem_deref(mb);
+}
+
+uint32_t deliver_kept(struct imrelay *r, const char *user)
+{
+	const struct mbox *mb = mbox_find(r, user, false);
+
+	return mb ? mb->nkept : 0;
+}
+
+static void qent_destructor(void *arg)
+{
+	struct qent *q = arg;
+
+	list_unlink(&q->le);
+}
+
+static void qent_drop(struct mbox *mb, struct qent *q)
+{
+	--mb->nkept;
+	mem_deref(q);
+}
+
+/* ---- the request ---- */
+
+static bool dname_ok(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+static int head_build(struct delivery *d, const struct im_msg *m)
+{
+	const struct conf *c = d->r->conf;
+	bool dname = m->from_name[0] && dname_ok(m->from_name);
+	int err;
+
+	d->head = mbuf_alloc(512 + m->bodylen);
+	if (!d->head)
+		return ENOMEM;
+	err = mbuf_printf(d->head, "To: <sip:%s@%s>\r\n"
+			  "From: %s%s%s<sip:%s@%s>;tag=%016llx\r\n"
+			  "Call-ID: im%016llx@%J\r\n",
+			  m->user, c->domain, dname ? "\"" : "",
+			  dname ? m->from_name : "", dname ? "\" " : "",
+			  m->sender, c->domain,
+			  (unsigned long long)(d->cid ^ 0x5bd1e995u),
+			  (unsigned long long)d->cid, &d->r->laddr);
+	if (!err && m->date[0])
+		err = mbuf_printf(d->head, "Date: %s\r\n", m->date);
+	if (!err && m->ctype[0])
+		err = mbuf_printf(d->head, "Content-Type: %s\r\n", m->ctype);
+	err = err ? err : mbuf_printf(d->head, "Content-Length: %zu\r\n\r\n",
+				      m->bodylen);
+	if (!err && m->bodylen)
+		err = mbuf_write_mem(d->head, m->body, m->bodylen);
+	return err;
+}
+
+static bool fits(const struct delivery *d, const struct device *dv)
+{
+	return dv->tp != SIP_TRANSP_UDP ||
+		d->head->end + HDR_SPARE + strlen(dv->uri) <=
+		d->r->conf->im_udp_max;
+}
+
+static bool is_origin(const struct device *dv, const char *origin)
+{
+	char s[80];
+
+	if (!origin[0])
+		return false;
+	re_snprintf(s, sizeof(s), "%s:%J", sip_transp_name(dv->tp),
+		    &dv->addr);
+	return !strcasecmp(s, origin);
+}
+
+/* ---- attempts ---- */
+
+static void attempt_destructor(void *arg)
+{
+	struct attempt *a = arg;
+
+	list_unlink(&a->le);
+	list_unlink(&a->lq);
+	hash_unlink(&a->he);
+	mem_deref(a->out);
+}
+
+static void delivery_destructor(void *arg)
+{
+	struct delivery *d = arg;
+
+	list_flush(&d->attempts);
+	if (d->q && d->q->live == d)
+		d->q->live = NULL;
+	mem_deref(d->head);
+	if (d->mb) {
+		--d->mb->nlive;
+		mbox_tidy(d->mb);
+	}
+}
+
+static int attempt_send(struct attempt *a)
+{
+	a->out->pos = 0;
+	return sip_send(a->d->r->sip, NULL, SIP_TRANSP_UDP, &a->d->r->edge,
+			a->out);
+}
+
+static int attempt_new(struct delivery *d, const struct device *dv)
+{
+	struct imrelay *r = d->r;
+	struct attempt *a;
+	struct reqtag t;
+	int err;
+
+	a = mem_zalloc(sizeof(*a), attempt_destructor);
+	if (!a)
+		return ENOMEM;
+	a->d = d;
+	reqtag_init(&t, r->salt);
+	reqtag_u32(&t, (uint32_t)d->cid);
+	reqtag_u32(&t, (uint32_t)(d->cid >> 32));
+	reqtag_u32(&t, d->attempt);
+	reqtag_str(&t, dv->uri);
+	a->branch = t.h;
+	a->out = mbuf_alloc(d->head->end + 512);
+	if (!a->out) {
+		mem_deref(a);
+		return ENOMEM;
+	}
+	err = mbuf_printf(a->out, "MESSAGE %s SIP/2.0\r\n"
+			  "Via: SIP/2.0/UDP %J;branch=" BRANCH_PREFIX
+			  "%016llx;rport\r\n"
+			  "Max-Forwards: 70\r\n"
+			  "CSeq: %u MESSAGE\r\n",
+			  dv->uri, &r->laddr, (unsigned long long)a->branch,
+			  d->attempt + 1);
+	err = err ? err : mbuf_write_mem(a->out, d->head->buf,
+					 d->head->end);
+	if (err) {
+		mem_deref(a);
+		return err;
+	}
+	list_append(&d->attempts, &a->le, a);
+	hash_append(r->attempts, (uint32_t)a->branch, &a->he, a);
+	a->sent = tmr_jiffies();
+	a->retx_iv = 500;      /* T1: UDP to the edge */
+	a->next_retx = a->sent + a->retx_iv;
+	list_append(&r->inflight, &a->lq, a);
+	++d->pending;
+	(void)attempt_send(a);
+	return 0;
+}
+
+/* A copy to each device the message may go to: the number sent */
+static unsigned delivery_send(struct delivery *d, const char *origin,
+			      bool *too_big)
+{
+	unsigned n = 0;
+
+	*too_big = false;
+	for (struct le *le = d->mb ? d->mb->devices.head : NULL; le;
+	     le = le->next) {
+		const struct device *dv = le->data;
+
+		if (is_origin(dv, origin))
+			continue;
+		if (!fits(d, dv)) {
+			*too_big = true;
+			continue;
+		}
+		if (!attempt_new(d, dv))
+			++n;
+	}
+	return n;
+}
+
+static struct delivery *delivery_alloc(struct imrelay *r, struct mbox *mb,
+				       const struct im_msg *m, uint64_t cid,
+				       uint32_t attempt)
+{
+	struct delivery *d = mem_zalloc(sizeof(*d), delivery_destructor);
+
+	if (!d)
+		return NULL;
+	d->r = r;
+	d->cid = cid;
+	d->attempt = attempt;
+	if (head_build(d, m))
+		return mem_deref(d);
+	d->mb = mb;
+	++mb->nlive;
+	return d;
+}
+
+/* The first 2xx */
+static void delivery_ok(struct delivery *d)
+{
+	struct imrelay *r = d->r;
+	struct qent *q = d->q;
+
+	d->ok = true;
+	if (d->in) {
+		struct incoming *in = d->in;
+
+		d->in = NULL;
+		relay_done(in, 200);
+	}
+	if (q) {
+		int err = msgs_del(r->st, q->id);
+
+		if (err)
+			log_err("imrelay.db: cannot delete message %llu: %m",
+				(unsigned long long)q->id, err);
+		log_info("message %llu delivered to '%s'",
+			 (unsigned long long)q->id, d->mb->user);
+		d->q = NULL;
+		d->mb->fails = 0;
+		qent_drop(d->mb, q);
+		mbox_run(d->mb);
+	}
+}
+
+/* Every copy has its final answer */
+static void delivery_end(struct delivery *d)
+{
+	struct mbox *mb = d->mb;
+	uint16_t code = d->best ? d->best : 408;
+
+	if (!d->ok && d->in) {
+		struct incoming *in = d->in;
+
+		d->in = NULL;
+		relay_done(in, code);   /* may keep it: a new copy */
+	}
+	else if (!d->ok && d->q) {
+		struct qent *q = d->q;
+
+		if (!im_temporary(code)) {
+			log_notice("message %llu for '%s' refused by every "
+				   "device (%u): dropped",
+				   (unsigned long long)q->id, mb->user, code);
+			(void)msgs_del(d->r->st, q->id);
+			d->q = NULL;
+			qent_drop(mb, q);
+		}
+		else {
+			++mb->fails;
+			mb->next_try = tmr_jiffies() + 1000ULL *
+				(mb->fails >= 9 ? IM_RETRY_MAX_S :
+				 MIN(1u << mb->fails, IM_RETRY_MAX_S));
+			log_info("message %llu for '%s' not delivered (%u), "
+				 "again in %llu s", (unsigned long long)q->id,
+				 mb->user, code, (unsigned long long)
+				 ((mb->next_try - tmr_jiffies()) / 1000));
+		}
+	}
+	++mb->nlive;           /* mb outlives d */
+	mem_deref(d);
+	--mb->nlive;
+	mbox_run(mb);
+	mbox_tidy(mb);
+}
+
+static void attempt_final(struct attempt *a, uint16_t code)
+{
+	struct delivery *d = a->d;
+
+	a->code = code;
+	list_unlink(&a->lq);
+	hash_unlink(&a->he);
+	a->out = mem_deref(a->out);
+	--d->pending;
+	if (code >= 200 && code < 300) {
+		if (!d->ok)
+			delivery_ok(d);
+	}
+	else if (!d->best || (im_temporary(d->best) &&
+			      !im_temporary(code)) ||
+		 (im_temporary(d->best) == im_temporary(code) &&
+		  code < d->best)) {
+		d->best = code;  /* a refusal says more than a silence */
+	}
+	if (!d->pending)
+		delivery_end(d);
+}
+
+static bool branch_cmp(struct le *le, void *arg)
+{
+	const struct attempt *a = le->data;
+
+	return a->branch == *(const uint64_t *)arg;
+}
+
+bool deliver_resp_h(const struct sip_msg *msg, void *arg)
+{
+	struct imrelay *r = arg;
+	struct attempt *a;
+	struct pl hex;
+	uint64_t b;
+
+	if (pl_strcmp(&msg->cseq.met, "MESSAGE"))
+		return false;
+	if (msg->via.branch.l != sizeof(BRANCH_PREFIX) - 1 + 16 ||
+	    memcmp(msg->via.branch.p, BRANCH_PREFIX,
+		   sizeof(BRANCH_PREFIX) - 1))
+		return true;
+	hex.p = msg->via.branch.p + sizeof(BRANCH_PREFIX) - 1;
+	hex.l = 16;
+	b = pl_x64(&hex);
+	a = list_ledata(hash_lookup(r->attempts, (uint32_t)b, branch_cmp,
+				    &b));
+	if (!a || msg->scode < 200)
+		return true;
+	attempt_final(a, msg->scode);
+	return true;
+}
+
+/* ---- online ---- */
+
+enum deliver_verdict deliver_online(struct imrelay *r,
+				    const struct im_msg *m, uint64_t key,
+				    struct incoming *in,
+				    struct delivery **dp)
+{
+	struct mbox *mb;
+	struct delivery *d;
+	bool too_big;
+
+	*dp = NULL;
+	if (!r->reg_known)
+		return DELIVER_KEEP;
+	mb = mbox_find(r, m->user, false);
+	if (!mb)
+		return DELIVER_KEEP;
+	if (!list_isempty(&mb->queue))
+		return DELIVER_QUEUED;
+	d = delivery_alloc(r, mb, m, key, 0);
+	if (!d)
+		return DELIVER_KEEP;
+	d->in = in;
+	if (!delivery_send(d, m->origin, &too_big)) {
+		d->in = NULL;
+		mem_deref(d);
+		return too_big ? DELIVER_TOO_BIG :
+			list_isempty(&mb->devices) ? DELIVER_KEEP :
+			DELIVER_NOWHERE;
+	}
+	*dp = d;
+	return DELIVER_SENT;
+}
+
+void deliver_detach(struct delivery *d)
+{
+	if (d)
+		d->in = NULL;
+}
+
+/* ---- kept ---- */
+
+static int keep_date(char *buf, size_t sz, const char *date)
+{
+	time_t now = time(NULL);
+
+	if (date[0])
+		return re_snprintf(buf, sz, "%s", date) < 0 ? EOVERFLOW : 0;
+	return re_snprintf(buf, sz, "%H", fmt_gmtime, &now) < 0 ?
+		EOVERFLOW : 0;
+}
+
+int deliver_keep(struct imrelay *r, const struct im_msg *m,
+		 struct delivery *d)
+{
+	const struct conf *c = r->conf;
+	struct msgs_rec rec;
+	struct mbox *mb;
+	struct qent *q;
+	char date[80];
+	int err;
+
+	mb = mbox_find(r, m->user, true);
+	if (!mb)
+		return ENOMEM;
+	if (mb->nkept >= c->im_store_max) {
+		mbox_tidy(mb);
+		return EOVERFLOW;
+	}
+	q = mem_zalloc(sizeof(*q), qent_destructor);
+	err = q ? keep_date(date, sizeof(date), m->date) : ENOMEM;
+	if (err)
+		goto out;
+	memset(&rec, 0, sizeof(rec));
+	rec.user = m->user;
+	rec.sender = m->sender;
+	rec.from_name = m->from_name;
+	rec.date = date;
+	rec.ctype = m->ctype;
+	rec.origin = m->origin;
+	rec.body = m->body;
+	rec.bodylen = m->bodylen;
+	rec.created = (uint64_t)time(NULL) * 1000;
+	rec.expires = (uint64_t)time(NULL) + c->im_store_expiry;
+	rec.attempt = 0;
+	err = msgs_add(r->st, &rec);
+	if (err) {
+		log_err("imrelay.db: cannot keep a message for '%s': %m",
+			m->user, err);
+		goto out;
+	}
+	q->id = rec.id;
+	q->expires = rec.expires;
+	list_append(&mb->queue, &q->le, q);
+	++mb->nkept;
+	log_info("message %llu from '%s' kept for '%s' (%u kept)",
+		 (unsigned long long)q->id, m->sender, m->user, mb->nkept);
+	if (d && !d->ok) {
+		/* the online copies still in flight are now the kept one's */
+		q->live = d;
+		d->q = q;
+		d->in = NULL;
+	}
+	q = NULL;
+	mbox_run(mb);
+ out:
+	mem_deref(q);
+	if (err)
+		mbox_tidy(mb);
+	return err;
+}
+
+struct run_ctx {
+	struct mbox *mb;
+	struct qent *q;
+	int err;
+};
+
+static int kept_h(const struct msgs_rec *rec, void *arg)
+{
+	struct run_ctx *x = arg;
+	struct mbox *mb = x->mb;
+	struct imrelay *r = mb->r;
+	struct qent *q = x->q;
+	struct im_msg m = {
+		rec->user, rec->sender, rec->from_name, rec->date,
+		rec->ctype, rec->origin, rec->body, rec->bodylen,
+	};
+	struct reqtag t;
+	struct delivery *d;
+	uint32_t attempt;
+	bool too_big;
+	int err;
+
+	/* after a restart, the attempt in flight is sent again as it was;
+	 * otherwise a new one, written down before it leaves */
+	attempt = q->resend ? q->attempt : q->attempt + 1;
+	reqtag_init(&t, r->salt);
+	reqtag_str(&t, "kept");
+	reqtag_u32(&t, (uint32_t)q->id);
+	reqtag_u32(&t, (uint32_t)(q->id >> 32));
+	d = delivery_alloc(r, mb, &m, t.h, attempt);
+	if (!d)
+		return ENOMEM;
+	if (!q->resend) {
+		err = msgs_set_attempt(r->st, q->id, attempt);
+		if (err) {
+			mem_deref(d);
+			return err;
+		}
+	}
+	q->attempt = attempt;
+	q->resend = false;
+	d->q = q;
+	q->live = d;
+	if (!delivery_send(d, m.origin, &too_big)) {
+		/* too big for every device there is: it waits for one it
+		 * fits; otherwise all there is, is the sender's own */
+		mem_deref(d);
+		x->err = too_big ? ENODEV : ESRCH;
+	}
+	return 0;
+}
+
+/* The queue's head goes when nothing holds it back. One too big for
+ * every device the user has now (all UDP) waits for one it fits, and
+ * the next goes meanwhile; one sent to self, when the user has no other
+ * device, has nowhere to go and is dropped. */
+static void mbox_run(struct mbox *mb)
+{
+	struct le *le;
+
+	if (!mb || !mb->r->reg_known || list_isempty(&mb->devices) ||
+	    tmr_jiffies() < mb->next_try)
+		return;
+	for (le = mb->queue.head; le; ) {
+		struct run_ctx x = { mb, le->data, 0 };
+		int err;
+
+		le = le->next;
+		if (x.q->live)
+			return;
+		err = msgs_get(mb->r->st, x.q->id, kept_h, &x);
+		if (err == ENOENT) {
+			log_warn("message %llu for '%s' is no longer in "
+				 "imrelay.db", (unsigned long long)x.q->id,
+				 mb->user);
+			qent_drop(mb, x.q);
+			continue;
+		}
+		if (err) {
+			log_err("imrelay.db: message %llu: %m",
+				(unsigned long long)x.q->id, err);
+			mb->next_try = tmr_jiffies() + 5000;
+			return;
+		}
+		if (x.err == ESRCH) {
+			log_notice("message %llu from '%s' to self: no other "
+				   "device: dropped",
+				   (unsigned long long)x.q->id, mb->user);
+			(void)msgs_del(mb->r->st, x.q->id);
+			qent_drop(mb, x.q);
+			continue;
+		}
+		if (x.err != ENODEV)
+			return;
+	}
+}
+
+static int load_h(const struct msgs_rec *rec, void *arg)
+{
+	struct imrelay *r = arg;
+	struct mbox *mb = mbox_find(r, rec->user, true);
+	struct qent *q;
+
+	if (!mb)
+		return ENOMEM;
+	q = mem_zalloc(sizeof(*q), qent_destructor);
+	if (!q)
+		return ENOMEM;
+	q->id = rec->id;
+	q->expires = rec->expires;
+	q->attempt = rec->attempt;
+	q->resend = rec->attempt > 0;
+	list_append(&mb->queue, &q->le, q);
+	++mb->nkept;
+	return 0;
+}
+
+int deliver_load(struct imrelay *r)
+{
+	return msgs_foreach(r->st, load_h, r);
+}
+
+/* ---- devices, from `reg` ---- */
+
+static int device_add(struct mbox *mb, const struct odict *c)
+{
+	const char *uri = odict_string(c, "uri");
+	const char *rcv = odict_string(c, "received");
+	struct device *dv;
+	struct pl tp, addr;
+	bool reach = true;
+
+	(void)odict_get_boolean(c, &reach, "reachable");
+	if (!reach || !uri || !rcv || strlen(uri) > 512 ||
+	    re_regex(rcv, strlen(rcv), "[A-Za-z]+:[^]+", &tp, &addr))
+		return 0;
+	dv = mem_zalloc(sizeof(*dv), device_destructor);
+	if (!dv)
+		return ENOMEM;
+	dv->tp = !pl_strcasecmp(&tp, "TCP") ? SIP_TRANSP_TCP :
+		!pl_strcasecmp(&tp, "TLS") ? SIP_TRANSP_TLS : SIP_TRANSP_UDP;
+	if (str_dup(&dv->uri, uri) || sa_decode(&dv->addr, addr.p, addr.l)) {
+		mem_deref(dv);
+		return 0;
+	}
+	list_append(&mb->devices, &dv->le, dv);
+	return 0;
+}
+
+static bool known_device(const struct list *old, const struct device *dv)
+{
+	for (struct le *le = old->head; le; le = le->next) {
+		const struct device *o = le->data;
+
+		if (!strcmp(o->uri, dv->uri) && o->tp == dv->tp &&
+		    sa_cmp(&o->addr, &dv->addr, SA_ALL))
+			return true;
+	}
+	return false;
+}
+
+void deliver_reg_h(const struct bus_msg *m, void *arg)
+{
+	struct imrelay *r = arg;
+	const struct odict_entry *ce;
+	struct list old = LIST_INIT;
+	struct mbox *mb;
+	bool fresh = false;
+	unsigned n = 0;
+
+	if (!m->key || !m->key[0] || strlen(m->key) > 64 ||
+	    (strcmp(m->type, "set") && strcmp(m->type, "del")))
+		return;
+	mb = mbox_find(r, m->key, !strcmp(m->type, "set"));
+	if (!mb)
+		return;
+	while (mb->devices.head) {
+		struct le *le = mb->devices.head;
+
+		list_unlink(le);
+		list_append(&old, le, le->data);
+	}
+	ce = !strcmp(m->type, "set") && m->data ?
+		odict_get_type(m->data, ODICT_ARRAY, "contacts") : NULL;
+	for (struct le *le = ce ? ce->u.odict->lst.head : NULL;
+	     le && n < IM_MAX_DEVICES; le = le->next, ++n) {
+		const struct odict_entry *c = le->data;
+
+		if (c->type == ODICT_OBJECT)
+			(void)device_add(mb, c->u.odict);
+	}
+	for (struct le *le = mb->devices.head; le; le = le->next)
+		if (!known_device(&old, le->data))
+			fresh = true;
+	list_flush(&old);
+	if (fresh) {
+		/* a device came: kept messages go now, whatever the
+		 * back-off said */
+		mb->fails = 0;
+		mb->next_try = 0;
+		mbox_run(mb);
+	}
+	mbox_tidy(mb);
+}
+
+/* ---- time ---- */
+
+static bool tick_mbox_h(struct le *le, void *arg)
+{
+	struct mbox *mb = le->data;
+	uint64_t now_s = *(const uint64_t *)arg;
+	struct le *qe;
+
+	for (qe = mb->queue.head; qe; ) {
+		struct qent *q = qe->data;
+
+		qe = qe->next;
+		if (q->live || q->expires > now_s)
+			continue;
+		log_notice("message %llu for '%s' expired undelivered",
+			   (unsigned long long)q->id, mb->user);
+		(void)msgs_del(mb->r->st, q->id);
+		qent_drop(mb, q);
+	}
+	mbox_run(mb);
+	mbox_tidy(mb);     /* hash_apply has read the next one already */
+	return false;
+}
+
+void deliver_tick(struct imrelay *r, uint64_t now)
+{
+	for (struct le *le = r->inflight.head; le; ) {
+		struct attempt *a = le->data;
+
+		le = le->next;
+		if (a->sent + IM_ATTEMPT_MS <= now) {
+			attempt_final(a, 408);
+			continue;
+		}
+		if (a->next_retx <= now) {
+			/* Timer E: 0.5, 1, 2, 4, 4 ... s */
+			a->retx_iv = MIN(a->retx_iv * 2, 4000u);
+			a->next_retx = now + a->retx_iv;
+			(void)attempt_send(a);
+		}
+	}
+	if (++r->ticks % (1000 / IM_TICK_MS) == 0) {
+		uint64_t now_s = (uint64_t)time(NULL);
+
+		(void)hash_apply(r->mboxes, tick_mbox_h, &now_s);
+	}
+}
+
+static bool kick_h(struct le *le, void *arg)
+{
+	(void)arg;
+	mbox_run(le->data);
+	return false;
+}
+
+void deliver_kick_all(struct imrelay *r)
+{
+	(void)hash_apply(r->mboxes, kick_h, NULL);
+}
+
+int deliver_init(struct imrelay *r)
+{
+	int err = hash_alloc(&r->mboxes, 1024);
+
+	return err ? err : hash_alloc(&r->attempts, 1024);
+}
+
+void deliver_close(struct imrelay *r)
+{
+	/* attempts first: they point at deliveries, which point at
+	 * mailboxes */
+	while (r->inflight.head) {
+		struct attempt *a = r->inflight.head->data;
+		struct delivery *d = a->d;
+
+		d->in = NULL;
+		mem_deref(d);  /* and its attempts */
+	}
+	if (r->mboxes)
+		hash_flush(r->mboxes);
+	r->mboxes = mem_deref(r->mboxes);
+	r->attempts = mem_deref(r->attempts);
+}

@@ -1,0 +1,226 @@
+/* lamplight-imrelay: the IM relay behind the edge: pager-mode MESSAGE
+ * (RFC 3428) to every device of the target user, kept when it cannot be
+ * delivered and sent when the user comes back (relay.c, deliver.c).
+ * main() reads like a table of contents: configuration, stores, SIP,
+ * what was kept, bus, ready, loop, and the same in reverse. It takes SIP
+ * from the edge alone (403 for anyone else) and reads the sender from
+ * the edge's P-Asserted-Identity (libcommon/backend.c). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "daemon.h"
+#include "store.h"
+#include "store_users.h"
+#include "store_msgs.h"
+#include "bus.h"
+#include "backsip.h"
+#include "udpwide.h"
+#include "imrelay.h"
+
+#define ALLOW "MESSAGE, OPTIONS"
+
+struct app {
+	const char *conf_path;
+	struct conf *conf;
+	struct bus *bus;
+	struct bus_sub *sub_reg;
+	struct lpdaemon *daemon;
+	struct imrelay r;
+};
+
+static bool request_h(const struct sip_msg *msg, void *arg)
+{
+	struct imrelay *r = arg;
+	char user[80];
+
+	if (udpwide_take(r->wide, msg))
+		return true;
+	if (!backsip_admit(r->sip, r->conf, msg, user, sizeof(user)))
+		return true;
+	if (!pl_strcmp(&msg->met, "MESSAGE"))
+		relay_request(r, msg, user);
+	else
+		backsip_other(r->sip, msg, ALLOW, NULL);
+	return true;
+}
+
+static void tick_h(void *arg)
+{
+	struct app *a = arg;
+	struct imrelay *r = &a->r;
+	uint64_t now = tmr_jiffies();
+
+	tmr_start(&r->tmr, IM_TICK_MS, tick_h, a);
+	if (!r->reg_known && bus_sub_synced(a->sub_reg)) {
+		/* who is registered is known: kept messages may go */
+		r->reg_known = true;
+		log_info("registrations known: delivering kept messages");
+		deliver_kick_all(r);
+	}
+	relay_tick(r, now);
+	deliver_tick(r, now);
+}
+
+static void reload_h(void *arg)
+{
+	struct app *a = arg;
+
+	daemon_reload_log_level(a->conf_path);
+}
+
+/* The salt of the relay's tags and branches, the same after a restart */
+static int salt_load(struct imrelay *r)
+{
+	char *v = NULL, buf[24];
+	int err;
+
+	err = store_meta_get(r->st, "salt", &v);
+	if (!err && v) {
+		r->salt = strtoull(v, NULL, 16);
+		mem_deref(v);
+		if (r->salt)
+			return 0;
+	}
+	r->salt = rand_u64() | 1;
+	re_snprintf(buf, sizeof(buf), "%016llx",
+		    (unsigned long long)r->salt);
+	return store_meta_set(r->st, "salt", buf);
+}
+
+/* Deliveries go to the edge's first UDP address */
+static int edge_addr(struct sa *sa, const struct conf *c)
+{
+	for (unsigned i = 0; i < c->listen_count; i++) {
+		const struct conf_listen *l = &c->listen[i];
+
+		if (l->tp == CONF_TP_UDP)
+			return sa_set_str(sa, l->addr, l->port);
+	}
+	return ENOENT;
+}
+
+int main(int argc, char **argv)
+{
+	struct app a;
+	struct imrelay *r = &a.r;
+	struct store_opts so = { .bg_checkpoint = true };
+	char *path = NULL;
+	char contact[96];
+	uint32_t kept = 0;
+	int err;
+
+	memset(&a, 0, sizeof(a));
+	err = daemon_args(argc, argv, "imrelay", &a.conf_path, &a.conf);
+	if (err)
+		return err < 0 ? 0 : err;
+	r->conf = a.conf;
+	err = libre_init();
+	if (err)
+		goto out;
+	fd_setsize(0);
+	fd_setsize(65536);
+	tmr_init(&r->tmr);
+	if (a.conf->im_deliver_wait + 500 > a.conf->route_timeout)
+		log_warn("im_deliver_wait (%u ms) should be at least 500 ms "
+			 "below route_timeout (%u ms): the edge answers 503 "
+			 "first", a.conf->im_deliver_wait,
+			 a.conf->route_timeout);
+	if (edge_addr(&r->edge, a.conf)) {
+		log_err("the edge has no udp listen address: deliveries go "
+			"to it over UDP");
+		err = EINVAL;
+		goto out;
+	}
+
+	err = store_mkdirs(a.conf->state_dir, false);
+	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		goto out;
+	}
+
+	/* stores */
+	err = users_open(&r->admin, a.conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&r->users, r->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a.conf->admin_db, err);
+		goto out;
+	}
+	err = re_sdprintf(&path, "%s/imrelay.db", a.conf->state_dir);
+	if (err)
+		goto out;
+	so.sync_full = a.conf->store_sync_full;
+	err = msgs_open(&r->st, path, &so);
+	err = err ? err : salt_load(r);
+	if (err) {
+		log_err("state database '%s': %m", path, err);
+		goto out;
+	}
+
+	/* SIP: whole datagrams (a MESSAGE is up to 64 KiB) */
+	err = backsip_listen(&r->sip, a.conf, 1, "route_imrelay", "imrelay",
+			     contact, sizeof(contact));
+	err = err ? err : sa_set_str(&r->laddr, a.conf->routes[1].addr,
+				     a.conf->routes[1].port);
+	err = err ? err : udpwide_alloc(&r->wide, &r->laddr, 1);
+	err = err ? err : hash_alloc(&r->incoming, 1024);
+	err = err ? err : deliver_init(r);
+	if (err)
+		goto out;
+
+	/* what was kept in the last run */
+	err = deliver_load(r);
+	if (err) {
+		log_err("cannot load kept messages: %m", err);
+		goto out;
+	}
+
+	err = bus_alloc(&a.bus);
+	err = err ? err : bus_sub_alloc(&a.sub_reg, a.bus,
+					a.conf->bus_registrar_pub,
+					a.conf->bus_registrar_snapshot,
+					"reg", NULL, deliver_reg_h, r);
+	err = err ? err : sip_listen(&r->lsnr_req, r->sip, true, request_h,
+				     r);
+	err = err ? err : sip_listen(&r->lsnr_resp, r->sip, false,
+				     deliver_resp_h, r);
+	if (err)
+		goto out;
+	tmr_start(&r->tmr, IM_TICK_MS, tick_h, &a);
+
+	err = daemon_alloc(&a.daemon, reload_h, &a);
+	if (err)
+		goto out;
+	(void)msgs_count(r->st, &kept);
+	log_notice("ready: domain '%s', %u message(s) kept", a.conf->domain,
+		   kept);
+	daemon_ready(a.daemon, "serving");
+
+	err = daemon_run(a.daemon);
+
+ out:
+	if (err)
+		log_err("exiting: %m", err);
+	tmr_cancel(&r->tmr);
+	a.daemon = mem_deref(a.daemon);
+	a.sub_reg = mem_deref(a.sub_reg);
+	r->lsnr_req = mem_deref(r->lsnr_req);
+	r->lsnr_resp = mem_deref(r->lsnr_resp);
+	relay_close(r);
+	deliver_close(r);
+	if (r->sip)
+		sip_close(r->sip, true);
+	r->sip = mem_deref(r->sip);
+	r->wide = mem_deref(r->wide);
+	a.bus = mem_deref(a.bus);
+	r->st = mem_deref(r->st);
+	r->users = mem_deref(r->users);
+	r->admin = mem_deref(r->admin);
+	mem_deref(path);
+	a.conf = mem_deref(a.conf);
+	libre_close();
+	return err ? 1 : 0;
+}

@@ -1,0 +1,358 @@
+/* relay: a MESSAGE from a user (RFC 3428 pager mode), as the edge sends
+ * it with the sender asserted. Checked (target, size, Content-Type),
+ * then given to deliver.c: the sender hears 200 when a device of the
+ * target took it, 202 when it was kept for later, or why not.
+ *
+ * Answers go without a libre server transaction (libcommon/sipreply.c).
+ * A retransmission of the sender's request is known by its Call-ID,
+ * From-tag, CSeq and sender: while the first is in delivery it is
+ * absorbed; after the answer it gets the same answer again, for 32 s
+ * (Timer J). Its To-tag is a function of the same parts. The key is
+ * also the online delivery's Call-ID and branch seed, so a relay
+ * restarted while a delivery was in flight, given the retransmission,
+ * sends the very same copies, which the edge's transactions absorb. */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "reqtag.h"
+#include "sipreply.h"
+#include "store_users.h"
+#include "imrelay.h"
+
+#define MAX_NAME 64
+#define MAX_CTYPE 255
+#define MAX_DATE 64
+#define ISCOMPOSING "application/im-iscomposing+xml"
+
+struct incoming {
+	struct le he;          /* r->incoming */
+	struct le lq;          /* r->waiting, then r->answered */
+	struct imrelay *r;
+	uint64_t key;
+	struct sip_msg *msg;   /* until answered: the body is in it */
+	struct delivery *d;
+	char user[MAX_NAME + 1];
+	char sender[MAX_NAME + 1];
+	char from_name[MAX_NAME + 1];
+	char date[MAX_DATE + 1];
+	char ctype[MAX_CTYPE + 1];
+	char origin[80];
+	uint64_t since;        /* jiffies: arrival, then the answer */
+	uint16_t code;
+	char reason[64];
+	bool iscomposing;
+	bool answered;
+};
+
+static void incoming_destructor(void *arg)
+{
+	struct incoming *in = arg;
+
+	hash_unlink(&in->he);
+	list_unlink(&in->lq);
+	deliver_detach(in->d);
+	mem_deref(in->msg);
+	--in->r->nincoming;
+}
+
+static bool key_cmp(struct le *le, void *arg)
+{
+	const struct incoming *in = le->data;
+
+	return in->key == *(const uint64_t *)arg;
+}
+
+static uint64_t key_of(const struct imrelay *r, const struct sip_msg *msg,
+		       const char *sender)
+{
+	struct reqtag t;
+
+	reqtag_init(&t, r->salt);
+	reqtag_str(&t, sender);
+	reqtag_pl(&t, &msg->callid);
+	reqtag_pl(&t, &msg->from.tag);
+	reqtag_u32(&t, msg->cseq.num);
+	return t.h;
+}
+
+static void reply(struct imrelay *r, const struct sip_msg *msg,
+		  uint64_t key, uint16_t code, const char *reason)
+{
+	(void)sipreply(r->sip, msg, key ^ 0x9e3779b97f4a7c15ULL, false, code,
+		       reason, code == 503 ? "Retry-After: 5\r\n"
+		       "Content-Length: 0\r\n\r\n" : NULL);
+}
+
+static void im_of(struct im_msg *m, const struct incoming *in)
+{
+	m->user = in->user;
+	m->sender = in->sender;
+	m->from_name = in->from_name;
+	m->date = in->date;
+	m->ctype = in->ctype;
+	m->origin = in->origin;
+	m->body = in->msg ? mbuf_buf(in->msg->mb) : NULL;
+	m->bodylen = in->msg ? mbuf_get_left(in->msg->mb) : 0;
+}
+
+static void answer(struct incoming *in, uint16_t code, const char *reason)
+{
+	struct imrelay *r = in->r;
+
+	if (in->answered)
+		return;
+	reply(r, in->msg, in->key, code, reason);
+	log_sip(code < 300 ? LOG_INFO : LOG_NOTICE, in->msg, in->sender,
+		"MESSAGE from '%s' to '%s': %u %s", in->sender, in->user,
+		code, reason);
+	in->answered = true;
+	in->code = code;
+	str_ncpy(in->reason, reason, sizeof(in->reason));
+	in->msg = mem_deref(in->msg);
+	deliver_detach(in->d);
+	in->d = NULL;
+	in->since = tmr_jiffies();
+	list_unlink(&in->lq);
+	list_append(&r->answered, &in->lq, in);
+}
+
+/* Not delivered now: kept (202), or why not */
+static void keep(struct incoming *in, struct delivery *d)
+{
+	struct im_msg m;
+	int err;
+
+	if (in->iscomposing) {
+		/* RFC 3994: a typing indication is worth nothing later */
+		deliver_detach(d);
+		answer(in, 480, "Temporarily Unavailable");
+		return;
+	}
+	im_of(&m, in);
+	err = deliver_keep(in->r, &m, d);
+	if (err == EOVERFLOW) {
+		deliver_detach(d);
+		answer(in, 486, "Busy Here: Too Many Stored Messages");
+	}
+	else if (err) {
+		deliver_detach(d);
+		answer(in, 500, "Server Internal Error");
+	}
+	else {
+		answer(in, 202, "Accepted");
+	}
+}
+
+void relay_done(struct incoming *in, uint16_t code)
+{
+	char reason[64];
+
+	in->d = NULL;      /* it ends or is kept: not ours to detach */
+	if (code >= 200 && code < 300) {
+		answer(in, 200, "OK");
+		return;
+	}
+	if (im_temporary(code)) {
+		keep(in, NULL);
+		return;
+	}
+	/* the recipient's devices refused it: the sender hears so */
+	re_snprintf(reason, sizeof(reason), "Refused By The Recipient (%u)",
+		    code);
+	answer(in, code >= 600 ? 603 : code == 415 ? 415 : 488, reason);
+}
+
+/* The sender's own device: its Via after the edge's, where the edge
+ * wrote received and rport (RFC 3581). */
+static bool via_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
+		  void *arg)
+{
+	unsigned *n = arg;
+
+	(void)msg;
+	(void)hdr;
+	return ++*n == 2;
+}
+
+static void origin_of(char *buf, size_t sz, const struct sip_msg *msg)
+{
+	const struct sip_hdr *h;
+	struct sip_via v;
+	struct pl rcv, rport;
+	unsigned n = 0;
+	struct sa sa;
+	uint16_t port;
+
+	buf[0] = '\0';
+	h = sip_msg_hdr_apply(msg, true, SIP_HDR_VIA, via_h, &n);
+	if (!h || sip_via_decode(&v, &h->val))
+		return;
+	port = sa_port(&v.addr) ? sa_port(&v.addr) :
+		sip_transp_port(v.tp, 0);
+	if (!msg_param_decode(&v.params, "rport", &rport) && rport.l)
+		port = (uint16_t)pl_u32(&rport);
+	if (!msg_param_decode(&v.params, "received", &rcv)) {
+		if (sa_set(&sa, &rcv, port))
+			return;
+	}
+	else {
+		sa = v.addr;
+		sa_set_port(&sa, port);
+	}
+	re_snprintf(buf, sz, "%s:%J", sip_transp_name(v.tp), &sa);
+}
+
+static int copy_hdr(char *buf, size_t sz, const struct sip_msg *msg,
+		    enum sip_hdrid id)
+{
+	const struct sip_hdr *h = sip_msg_hdr(msg, id);
+
+	buf[0] = '\0';
+	if (!h)
+		return 0;
+	if (h->val.l >= sz || memchr(h->val.p, '\r', h->val.l) ||
+	    memchr(h->val.p, '\n', h->val.l))
+		return EOVERFLOW;
+	return pl_strcpy(&h->val, buf, sz);
+}
+
+void relay_request(struct imrelay *r, const struct sip_msg *msg,
+		   const char *sender)
+{
+	const struct conf *c = r->conf;
+	struct user_rec *target = NULL;
+	struct incoming *in = NULL, *old;
+	struct delivery *d = NULL;
+	struct im_msg m;
+	size_t bodylen = mbuf_get_left(msg->mb);
+	char reason[64];
+	uint64_t key;
+
+	if (!sender[0]) {
+		log_sip(LOG_NOTICE, msg, NULL, "MESSAGE without an asserted "
+			"sender: 403");
+		reply(r, msg, 0, 403, "Forbidden");
+		return;
+	}
+	key = key_of(r, msg, sender);
+	old = list_ledata(hash_lookup(r->incoming, (uint32_t)key, key_cmp,
+				      &key));
+	if (old) {
+		/* a retransmission: absorbed while in delivery, then the
+		 * same answer again */
+		if (old->answered)
+			reply(r, msg, key, old->code, old->reason);
+		return;
+	}
+	if (!msg->uri.user.l || msg->uri.user.l > MAX_NAME ||
+	    users_cache_get(r->users, &msg->uri.user, &target)) {
+		log_sip(LOG_INFO, msg, sender, "MESSAGE from '%s' to unknown "
+			"'%r': 404", sender, &msg->uri.user);
+		reply(r, msg, key, 404, "Not Found");
+		return;
+	}
+	mem_deref(target);
+	if (bodylen > c->im_max_size) {
+		log_sip(LOG_NOTICE, msg, sender, "MESSAGE from '%s': %zu "
+			"bytes, over im_max_size %u: 413", sender, bodylen,
+			c->im_max_size);
+		re_snprintf(reason, sizeof(reason), "Request Entity Too Large "
+			    "(at most %u bytes)", c->im_max_size);
+		reply(r, msg, key, 413, reason);
+		return;
+	}
+	if (r->nincoming >= IM_MAX_INCOMING) {
+		log_sip(LOG_WARNING, msg, sender, "MESSAGE: %u waiting "
+			"already: 503", r->nincoming);
+		reply(r, msg, key, 503, "Service Unavailable");
+		return;
+	}
+	in = mem_zalloc(sizeof(*in), incoming_destructor);
+	if (!in) {
+		reply(r, msg, key, 500, "Server Internal Error");
+		return;
+	}
+	++r->nincoming;
+	in->r = r;
+	in->key = key;
+	in->since = tmr_jiffies();
+	str_ncpy(in->sender, sender, sizeof(in->sender));
+	(void)pl_strcpy(&msg->uri.user, in->user, sizeof(in->user));
+	if (msg->from.dname.l <= MAX_NAME)
+		(void)pl_strcpy(&msg->from.dname, in->from_name,
+				sizeof(in->from_name));
+	if (copy_hdr(in->ctype, sizeof(in->ctype), msg,
+		     SIP_HDR_CONTENT_TYPE) ||
+	    copy_hdr(in->date, sizeof(in->date), msg, SIP_HDR_DATE)) {
+		reply(r, msg, key, 400, "Bad Content-Type Or Date");
+		goto out;
+	}
+	if (bodylen && !in->ctype[0]) {
+		reply(r, msg, key, 400, "Missing Content-Type");
+		goto out;
+	}
+	in->iscomposing = !strncasecmp(in->ctype, ISCOMPOSING,
+				       sizeof(ISCOMPOSING) - 1);
+	origin_of(in->origin, sizeof(in->origin), msg);
+	if (strcmp(in->user, in->sender))
+		in->origin[0] = '\0';     /* only to self is one left out */
+	in->msg = mem_ref((void *)msg);
+	hash_append(r->incoming, (uint32_t)key, &in->he, in);
+	list_append(&r->waiting, &in->lq, in);
+
+	im_of(&m, in);
+	switch (deliver_online(r, &m, key, in, &d)) {
+
+	case DELIVER_SENT:
+		in->d = d;
+		in = NULL;     /* answered when it ends */
+		break;
+
+	case DELIVER_TOO_BIG:
+		answer(in, 513, "Message Too Large For UDP");
+		in = NULL;
+		break;
+
+	case DELIVER_NOWHERE:
+		answer(in, 480, "Temporarily Unavailable");
+		in = NULL;
+		break;
+
+	case DELIVER_KEEP:
+	case DELIVER_QUEUED:
+		keep(in, NULL);
+		in = NULL;
+		break;
+	}
+ out:
+	mem_deref(in);
+}
+
+void relay_tick(struct imrelay *r, uint64_t now)
+{
+	/* the sender's wait: kept, the copies in flight go on as the kept
+	 * message's (a late 2xx takes it out of the store again) */
+	while (r->waiting.head) {
+		struct incoming *in = r->waiting.head->data;
+
+		if (in->since + r->conf->im_deliver_wait > now)
+			break;
+		keep(in, in->d);
+	}
+	while (r->answered.head) {
+		struct incoming *in = r->answered.head->data;
+
+		if (in->since + IM_KEEP_ANSWER_MS > now)
+			break;
+		mem_deref(in);
+	}
+}
+
+void relay_close(struct imrelay *r)
+{
+	if (r->incoming)
+		hash_flush(r->incoming);
+	r->incoming = mem_deref(r->incoming);
+}

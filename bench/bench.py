@@ -9,8 +9,9 @@ loopback, and each figure for both with their ratio:
 - CPU seconds per 1,000 registrations under SIPp at a fixed rate (all
   server processes; median of 3 runs);
 - resident memory after the runs;
-- calls (bench/calls.py), presence (bench/presence.py) and busy lamps
-  (bench/blf.py): see bench/README.md.
+- calls (bench/calls.py), presence (bench/presence.py), busy lamps
+  (bench/blf.py) and instant messages (bench/im.py): see
+  bench/README.md.
 
 Lamplight's state stays durable while measured: every binding change is
 committed to SQLite before the answer. Kamailio keeps usrloc in memory
@@ -37,13 +38,14 @@ import latency  # noqa: E402
 import calls  # noqa: E402
 import presence  # noqa: E402
 import blf  # noqa: E402
+import im  # noqa: E402
 
 DOMAIN = "bench.test"
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
 STEP = float(os.environ.get("BENCH_STEP", "5"))
 FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "1000"))
 LAT_RATE = int(os.environ.get("BENCH_LATENCY_RATE", "300"))
-PARTS = os.environ.get("BENCH_PARTS", "reg,calls,pres,blf").split(",")
+PARTS = os.environ.get("BENCH_PARTS", "reg,calls,im,pres,blf").split(",")
 FANOUT = int(os.environ.get("BENCH_FANOUT", "1000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
 SUBS_PER_USER = int(os.environ.get("BENCH_SUBS_PER_USER", "50"))
@@ -54,6 +56,9 @@ BLF_PHONES = int(os.environ.get("BENCH_BLF_PHONES", "200"))
 BLF_WATCH = int(os.environ.get("BENCH_BLF_WATCH", "20"))
 BLF_RATE = float(os.environ.get("BENCH_BLF_RATE", "20"))
 BLF_SECONDS = float(os.environ.get("BENCH_BLF_SECONDS", "20"))
+IM_RATE = int(os.environ.get("BENCH_IM_RATE", "300"))
+IM_FIXED_RATE = int(os.environ.get("BENCH_IM_FIXED_RATE", "1000"))
+KAM_IM = os.environ.get("BENCH_KAM_IM", "stateless")
 CLK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # One client port for the whole run: every run registers the same contacts
@@ -62,6 +67,7 @@ WORK = tempfile.mkdtemp(prefix="lp-bench-")
 SIPP_PORT = lptest.free_port()
 LAT_PORT = lptest.free_port()
 CALLEE_PORT = lptest.free_port()
+IM_PORT = lptest.free_port()
 
 
 def users_csv(name="users.csv", callee=None):
@@ -121,8 +127,9 @@ class Lamplight:
             "log_level = warning\nprobe_interval = 0\n"
             "route_presence = udp:127.0.0.1:%d\n"
             "route_blf = udp:127.0.0.1:%d\n"
-            "subscribe_max_per_watcher = 1000\n" % (lptest.free_port(),
-                                                     lptest.free_port()),
+            "route_imrelay = udp:127.0.0.1:%d\n"
+            "subscribe_max_per_watcher = 1000\n" % (
+                lptest.free_port(), lptest.free_port(), lptest.free_port()),
             DOMAIN)
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")
@@ -130,13 +137,15 @@ class Lamplight:
             for i in range(USERS):
                 f.write("u%05d,pw%05d,Bench %d\n" % (i, i, i))
             f.write("callee,calleepw,Callee\n")
+            f.write("imdev,imdevpw,IM target\n")
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
         self.pres = self.app.start("presence")
         self.blf = self.app.start("blf")
+        self.im = self.app.start("imrelay")
 
     def pids(self):
-        return [self.proc.pid, self.pres.pid, self.blf.pid]
+        return [self.proc.pid, self.pres.pid, self.blf.pid, self.im.pid]
 
     def stop(self):
         self.app.close()
@@ -173,7 +182,8 @@ class Kamailio:
             sql.append(fh.read())
         sql.append("BEGIN;")
         creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
-        for u, pw in creds + [("callee", "calleepw")]:
+        for u, pw in creds + [("callee", "calleepw"),
+                              ("imdev", "imdevpw")]:
             ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
                               .encode()).hexdigest()
             sql.append("INSERT INTO subscriber (username, domain, ha1) "
@@ -192,6 +202,8 @@ class Kamailio:
             f.write(cfg)
         self.log = open(os.path.join(self.dir, "kamailio.log"), "w")
         defs = ["-A", "WITH_BLF"] if pres else []
+        if KAM_IM == "stateful":
+            defs += ["-A", "WITH_IM_STATEFUL"]
         self.proc = subprocess.Popen(
             ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", "256",
              "-M", "32", "-Y", os.path.join(self.dir, "run")] + defs,
@@ -369,6 +381,43 @@ def call_figures(srv, users):
             statistics.median(cpus) if cpus else float("nan"))
 
 
+def im_figures(srv, users):
+    """Messages from every user to one target (a SIPp device answering
+    200 at once): the highest rate, relay time at IM_RATE (median of 3),
+    CPU per 1,000 messages at IM_FIXED_RATE."""
+    if not calls.register(srv.port, DOMAIN, "imdev", "imdevpw", IM_PORT):
+        raise RuntimeError("%s: the IM target did not register" % srv.name)
+    dev = subprocess.Popen(
+        ["sipp", "-sf", os.path.join(ROOT, "bench", "im_device.xml"), "-i",
+         "127.0.0.1", "-p", str(IM_PORT), "-t", "u1", "-nostdin"],
+        cwd=WORK, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        rate = max_rate(srv, users, "message.xml", 250, cool=SETTLE)
+        time.sleep(SETTLE)
+        p50s, p99s, cpus = [], [], []
+        creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
+        for _ in range(3):
+            times, lost = im.run(srv.port, DOMAIN, creds, "imdev", IM_RATE,
+                                 STEP)
+            p50s.append(pct(times, 50))
+            p99s.append(pct(times, 99))
+            pids = srv.pids()
+            c0 = proc_cpu(pids)
+            ok = sipp(srv.port, users, IM_FIXED_RATE, STEP,
+                      scenario="message.xml")[0]
+            c1 = proc_cpu(pids)
+            if ok:
+                cpus.append((c1 - c0) / ok * 1000)
+            print("  %-9s IM: %d timed (%d lost), %d at %d/s" % (
+                srv.name, len(times), lost, ok, IM_FIXED_RATE))
+    finally:
+        dev.terminate()
+        dev.wait()
+    return (rate, statistics.median(p50s), statistics.median(p99s),
+            statistics.median(cpus) if cpus else float("nan"))
+
+
 def pres_figures(srv, users):
     """The PUBLISH rate (SIPp, three PUBLISHes a call, nobody watching),
     each failed step followed by a pause of SETTLE s: the transactions of
@@ -439,6 +488,7 @@ def table(title, lp, km, rows):
 def main():
     users = users_csv()
     callers = users_csv("callers.csv", "callee")
+    senders = users_csv("senders.csv", "imdev")
     results = {}
     only = os.environ.get("BENCH_ONLY")
     for cls in (Lamplight, Kamailio):
@@ -455,6 +505,7 @@ def main():
                 r = (rate,) + fixed(srv, users)
             c = call_figures(srv, callers) if "calls" in PARTS \
                 else (nan,) * 4
+            m = im_figures(srv, senders) if "im" in PARTS else (nan,) * 4
             p = (nan,) * 5
             if "pres" in PARTS:
                 # a fresh server in its presence setting
@@ -467,7 +518,7 @@ def main():
                 srv.stop()
                 srv = cls(pres=True)
                 b = blf_figures(srv, users)
-            results[srv.name] = r + c + p + b
+            results[srv.name] = r + c + p + b + m
         finally:
             srv.stop()
     for name, r in results.items():
@@ -511,6 +562,13 @@ def main():
                False),
               ("NOTIFYs/s during the calls", 16, "%.0f", None),
               ("memory the office added (PSS KiB)", 17, "%d", False)])
+    table("instant messages (MESSAGE/407/MESSAGE/200 to one registered "
+          "device, UDP; Kamailio %s)" % KAM_IM, lp, km, [
+              ("max MESSAGE/s with <0.1% failures", 18, "%d", True),
+              ("p50 relay time at %d/s (ms)" % IM_RATE, 19, "%.3f", False),
+              ("p99 relay time at %d/s (ms)" % IM_RATE, 20, "%.3f", False),
+              ("CPU s per 1000 messages at %d/s" % IM_FIXED_RATE, 21,
+               "%.3f", False)])
     print("(ratio: how many times better Lamplight is; above 1 is better)")
 
 

@@ -55,10 +55,22 @@ def udp_socket(port=0):
 
 
 def paced(s, rate, total, seconds, start, receive, busy):
-    """The load loop both latency clients share: start(i) is called for
+    """The load loop the latency clients share: start(i) is called for
     i = 0..total-1 at i/rate seconds; every datagram on socket s goes to
     receive(data); it ends when all started and busy() is false, or
     5 s after the last start was due."""
+    def recv_all(sock):
+        while True:
+            try:
+                data = sock.recv(65535)
+            except BlockingIOError:
+                return
+            receive(data)
+    paced_fn(s, rate, total, seconds, start, recv_all, busy)
+
+
+def paced_fn(s, rate, total, seconds, start, recv_all, busy):
+    """paced(), with recv_all(s) reading whatever is waiting on s."""
     started = 0
     t0 = time.perf_counter()
     deadline = t0 + seconds + 5
@@ -69,14 +81,8 @@ def paced(s, rate, total, seconds, start, receive, busy):
             started += 1
         wait = max(0.0, min(0.01, t0 + started / rate - now))
         r, _, _ = select.select([s], [], [], wait)
-        if not r:
-            continue
-        while True:
-            try:
-                data = s.recv(65535)
-            except BlockingIOError:
-                break
-            receive(data)
+        if r:
+            recv_all(s)
 
 
 def run(port, domain, users, rate, seconds, local_port=0):

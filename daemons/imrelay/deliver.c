@@ -15,11 +15,16 @@
  *
  * Copies go without a libre client transaction: each has a branch that
  * is a function of (message, attempt, device), and the attempt number is
- * in the store before the copy leaves. After a restart the relay sends
- * the attempt that was in flight again with the same branch: the edge's
- * transaction for it (kept 32 s) absorbs it and answers with what the
- * device said, so a device that had the message does not get it twice.
- * Another attempt is another CSeq, so that no device takes it for a
+ * in the store before the copy leaves. The edge sends a copy for one
+ * device on statelessly, with a branch that is a function of ours. So
+ * after a restart of the relay (which sends the attempt that was in
+ * flight again, the same) or of the edge (whose successor gets our
+ * retransmissions), the device sees a retransmission of what it may
+ * have answered already, and its transaction absorbs it and answers
+ * again, instead of a second message. (Over TCP a device's transaction
+ * ends with its answer, RFC 3261 §17.2.2: a copy it answered just before
+ * a crash comes again, with the same Call-ID and CSeq.) Another attempt
+ * is another CSeq, so that no device takes it for a
  * merged request (RFC 3261 §8.2.2.2). */
 #include <errno.h>
 #include <string.h>

@@ -18,9 +18,10 @@ struct incoming;
 
 #define IM_TICK_MS 100
 #define IM_MAX_INCOMING 10000   /* senders' requests waiting at once */
+#define IM_MAX_ANSWERED 200000  /* answers kept for retransmissions */
 #define IM_MAX_DEVICES 32       /* of one user, from `reg` */
 #define IM_KEEP_ANSWER_MS 32000 /* a sender's retransmission: Timer J */
-#define IM_ATTEMPT_MS 34000     /* the edge answers 408 after 32 s */
+#define IM_ATTEMPT_MS 32000     /* a copy unanswered: Timer F */
 #define IM_RETRY_MAX_S 300      /* back-off of a kept message's retries */
 
 struct imrelay {
@@ -43,7 +44,8 @@ struct imrelay {
 	struct list inflight;      /* attempts without a final answer */
 	struct list waiting;       /* incoming, oldest first: wait expiry */
 	struct list answered;      /* incoming, oldest first: Timer J */
-	uint32_t nincoming;
+	uint32_t nincoming;        /* waiting for their answer */
+	uint32_t nanswered;        /* answered, kept for Timer J */
 	struct tmr tmr;
 	unsigned ticks;
 };

@@ -26,25 +26,39 @@
 #define MAX_DATE 64
 #define ISCOMPOSING "application/im-iscomposing+xml"
 
-struct incoming {
-	struct le he;          /* r->incoming */
-	struct le lq;          /* r->waiting, then r->answered */
-	struct imrelay *r;
-	uint64_t key;
-	struct sip_msg *msg;   /* until answered: the body is in it */
-	struct delivery *d;
+/* What a message in delivery needs; freed with the answer */
+struct inmsg {
+	struct sip_msg *msg;   /* the body is in it */
 	char user[MAX_NAME + 1];
 	char sender[MAX_NAME + 1];
 	char from_name[MAX_NAME + 1];
 	char date[MAX_DATE + 1];
 	char ctype[MAX_CTYPE + 1];
 	char origin[80];
+	bool iscomposing;
+};
+
+/* A sender's request: in delivery, then (answered) its answer, for a
+ * retransmission */
+struct incoming {
+	struct le he;          /* r->incoming */
+	struct le lq;          /* r->waiting, then r->answered */
+	struct imrelay *r;
+	uint64_t key;
+	struct inmsg *m;       /* until answered */
+	struct delivery *d;
 	uint64_t since;        /* jiffies: arrival, then the answer */
 	uint16_t code;
-	char reason[64];
-	bool iscomposing;
+	char reason[48];
 	bool answered;
 };
+
+static void inmsg_destructor(void *arg)
+{
+	struct inmsg *m = arg;
+
+	mem_deref(m->msg);
+}
 
 static void incoming_destructor(void *arg)
 {
@@ -53,8 +67,11 @@ static void incoming_destructor(void *arg)
 	hash_unlink(&in->he);
 	list_unlink(&in->lq);
 	deliver_detach(in->d);
-	mem_deref(in->msg);
-	--in->r->nincoming;
+	mem_deref(in->m);
+	if (in->answered)
+		--in->r->nanswered;
+	else
+		--in->r->nincoming;
 }
 
 static bool key_cmp(struct le *le, void *arg)
@@ -85,16 +102,16 @@ static void reply(struct imrelay *r, const struct sip_msg *msg,
 		       "Content-Length: 0\r\n\r\n" : NULL);
 }
 
-static void im_of(struct im_msg *m, const struct incoming *in)
+static void im_of(struct im_msg *m, const struct inmsg *im)
 {
-	m->user = in->user;
-	m->sender = in->sender;
-	m->from_name = in->from_name;
-	m->date = in->date;
-	m->ctype = in->ctype;
-	m->origin = in->origin;
-	m->body = in->msg ? mbuf_buf(in->msg->mb) : NULL;
-	m->bodylen = in->msg ? mbuf_get_left(in->msg->mb) : 0;
+	m->user = im->user;
+	m->sender = im->sender;
+	m->from_name = im->from_name;
+	m->date = im->date;
+	m->ctype = im->ctype;
+	m->origin = im->origin;
+	m->body = mbuf_buf(im->msg->mb);
+	m->bodylen = mbuf_get_left(im->msg->mb);
 }
 
 static void answer(struct incoming *in, uint16_t code, const char *reason)
@@ -103,19 +120,24 @@ static void answer(struct incoming *in, uint16_t code, const char *reason)
 
 	if (in->answered)
 		return;
-	reply(r, in->msg, in->key, code, reason);
-	log_sip(code < 300 ? LOG_INFO : LOG_NOTICE, in->msg, in->sender,
-		"MESSAGE from '%s' to '%s': %u %s", in->sender, in->user,
-		code, reason);
+	reply(r, in->m->msg, in->key, code, reason);
+	log_sip(code < 300 ? LOG_INFO : LOG_NOTICE, in->m->msg,
+		in->m->sender, "MESSAGE from '%s' to '%s': %u %s",
+		in->m->sender, in->m->user, code, reason);
 	in->answered = true;
+	--r->nincoming;
+	++r->nanswered;
 	in->code = code;
 	str_ncpy(in->reason, reason, sizeof(in->reason));
-	in->msg = mem_deref(in->msg);
+	in->m = mem_deref(in->m);
 	deliver_detach(in->d);
 	in->d = NULL;
 	in->since = tmr_jiffies();
 	list_unlink(&in->lq);
 	list_append(&r->answered, &in->lq, in);
+	/* past the cap, the oldest answers are forgotten before Timer J */
+	while (r->nanswered > IM_MAX_ANSWERED && r->answered.head)
+		mem_deref(r->answered.head->data);
 }
 
 /* Not delivered now: kept (202), or why not */
@@ -124,13 +146,13 @@ static void keep(struct incoming *in, struct delivery *d)
 	struct im_msg m;
 	int err;
 
-	if (in->iscomposing) {
+	if (in->m->iscomposing) {
 		/* RFC 3994: a typing indication is worth nothing later */
 		deliver_detach(d);
 		answer(in, 480, "Temporarily Unavailable");
 		return;
 	}
-	im_of(&m, in);
+	im_of(&m, in->m);
 	err = deliver_keep(in->r, &m, d);
 	if (err == EOVERFLOW) {
 		deliver_detach(d);
@@ -224,6 +246,7 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	const struct conf *c = r->conf;
 	struct user_rec *target = NULL;
 	struct incoming *in = NULL, *old;
+	struct inmsg *im;
 	struct delivery *d = NULL;
 	struct im_msg m;
 	size_t bodylen = mbuf_get_left(msg->mb);
@@ -278,31 +301,36 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	in->r = r;
 	in->key = key;
 	in->since = tmr_jiffies();
-	str_ncpy(in->sender, sender, sizeof(in->sender));
-	(void)pl_strcpy(&msg->uri.user, in->user, sizeof(in->user));
+	in->m = im = mem_zalloc(sizeof(*im), inmsg_destructor);
+	if (!im) {
+		reply(r, msg, key, 500, "Server Internal Error");
+		goto out;
+	}
+	str_ncpy(im->sender, sender, sizeof(im->sender));
+	(void)pl_strcpy(&msg->uri.user, im->user, sizeof(im->user));
 	if (msg->from.dname.l <= MAX_NAME)
-		(void)pl_strcpy(&msg->from.dname, in->from_name,
-				sizeof(in->from_name));
-	if (copy_hdr(in->ctype, sizeof(in->ctype), msg,
+		(void)pl_strcpy(&msg->from.dname, im->from_name,
+				sizeof(im->from_name));
+	if (copy_hdr(im->ctype, sizeof(im->ctype), msg,
 		     SIP_HDR_CONTENT_TYPE) ||
-	    copy_hdr(in->date, sizeof(in->date), msg, SIP_HDR_DATE)) {
+	    copy_hdr(im->date, sizeof(im->date), msg, SIP_HDR_DATE)) {
 		reply(r, msg, key, 400, "Bad Content-Type Or Date");
 		goto out;
 	}
-	if (bodylen && !in->ctype[0]) {
+	if (bodylen && !im->ctype[0]) {
 		reply(r, msg, key, 400, "Missing Content-Type");
 		goto out;
 	}
-	in->iscomposing = !strncasecmp(in->ctype, ISCOMPOSING,
+	im->iscomposing = !strncasecmp(im->ctype, ISCOMPOSING,
 				       sizeof(ISCOMPOSING) - 1);
-	origin_of(in->origin, sizeof(in->origin), msg);
-	if (strcmp(in->user, in->sender))
-		in->origin[0] = '\0';     /* only to self is one left out */
-	in->msg = mem_ref((void *)msg);
+	origin_of(im->origin, sizeof(im->origin), msg);
+	if (strcmp(im->user, im->sender))
+		im->origin[0] = '\0';     /* only to self is one left out */
+	im->msg = mem_ref((void *)msg);
 	hash_append(r->incoming, (uint32_t)key, &in->he, in);
 	list_append(&r->waiting, &in->lq, in);
 
-	im_of(&m, in);
+	im_of(&m, im);
 	switch (deliver_online(r, &m, key, in, &d)) {
 
 	case DELIVER_SENT:

@@ -407,6 +407,13 @@ static void to_devices(struct registrar *r, const struct sip_msg *msg,
 	o.what = "to the user's devices";
 	o.pai_user = pai_user;
 	o.record_route = record_route;
+	/* a back daemon's request for one device (the IM relay's copy of a
+	 * message) goes statelessly: the daemon keeps its own transaction,
+	 * and the branch, a function of the daemon's, is the same after a
+	 * restart of ours, so that the device absorbs a retransmission of
+	 * what it has already answered (RFC 3261 §16.11) */
+	o.stateless = !pai_user && !whole_user && n == 1 &&
+		pl_strcmp(&msg->met, "INVITE");
 	if (fwd_request(r, msg, b, n, &o))
 		reply(r, msg, 500, "Server Internal Error");
 }

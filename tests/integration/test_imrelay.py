@@ -13,8 +13,9 @@ isComposing to an offline user is answered 480 and not kept, a message
 to self reaches the user's other device only, a retransmitted MESSAGE is
 answered again and delivered once, devices that refuse for now make it
 kept and tried again, a device's refusal reaches the sender, the relay
-killed with messages kept, and killed again with deliveries in flight:
-every message arrives exactly once; the per-user cap (486) and expiry.
+killed with messages kept, and killed again with deliveries in flight,
+then the edge killed while a device holds its answer: every message
+arrives exactly once; the per-user cap (486) and expiry.
 """
 
 import os
@@ -50,7 +51,7 @@ def bodies(msgs):
 
 
 try:
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
         app.add_user(u, u + "-pw")
     app.start("registrar")
     app.start("imrelay")
@@ -245,7 +246,27 @@ try:
     ok("delivered to 'erin'" in app.wait_log(["message 1"], "imrelay"),
        "the relay logs the deliveries")
 
-    # --- OPTIONS and other methods at the relay come only via the edge
+    # --- the edge killed while a copy waits for the device's answer
+    frank_msgs = [("for frank %d" % i).encode() for i in range(2)]
+    for b in frank_msgs:
+        r = alice.message("frank", b)
+    ok(r is not None and r.code == 202, "frank offline: kept",
+       r and r.first)
+    frank = phone("frank")
+    frank.message_delay = 1.2
+    ok(frank.register(expires=600).code == 200, "frank registers")
+    first = frank.wait_messages(1, timeout=3)
+    ok(len(first) == 1, "the first copy reached frank's phone")
+    app.stop("registrar", signal.SIGKILL)
+    time.sleep(0.3)
+    app.start("registrar")
+    frank.message_delay = 0
+    frank.wait_messages(2, timeout=12)
+    time.sleep(1.5)
+    ok(bodies(frank.messages) == frank_msgs,
+       "the edge killed in the middle of a delivery: every message once "
+       "(the device absorbs the same copy again)", bodies(frank.messages))
+
     ok(app.alive("imrelay") and app.alive("registrar"), "daemons alive")
 finally:
     for p in phones:

@@ -16,6 +16,7 @@ CODE = re.compile(rb"^SIP/2\.0 (\d{3})")
 CALLID = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)")
 NONCE = re.compile(rb'nonce="([^"]+)"')
 REALM = re.compile(rb'realm="([^"]+)"')
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 BODY = b"Are you coming to the 3 o'clock meeting in room 4?"
 
 
@@ -38,7 +39,7 @@ def run(port, domain, users, target, rate, seconds):
     """(relay times in ms, messages lost or refused); users:
     [(user, password)]."""
     s, local = latency.udp_socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_TIMESTAMPNS, 1)
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     dst = ("127.0.0.1", port)
     total = int(rate * seconds)
     pending = {}            # callid -> [user, pw, t_auth_sent]
@@ -80,7 +81,7 @@ def run(port, domain, users, target, rate, seconds):
             ts = time.time_ns()
             for lvl, typ, val in anc:
                 if lvl == socket.SOL_SOCKET and \
-                   typ == socket.SO_TIMESTAMPNS:
+                   typ == SO_TIMESTAMPNS:
                     sec, nsec = int.from_bytes(val[:8], "little"), \
                         int.from_bytes(val[8:16], "little")
                     ts = sec * 1000000000 + nsec

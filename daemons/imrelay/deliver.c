@@ -404,6 +404,11 @@ static void delivery_end(struct delivery *d)
 			d->q = NULL;
 			qent_drop(mb, q);
 		}
+		else if (!d->attempt) {
+			/* an online copy that became the kept one: the queue
+			 * sends it again in its turn; its failure under load
+			 * says nothing of the device, so no back-off */
+		}
 		else {
 			++mb->fails;
 			mb->next_try = tmr_jiffies() + 1000ULL *
@@ -580,6 +585,10 @@ int deliver_keep(struct imrelay *r, const struct im_msg *m,
 		d->in = NULL;
 	}
 	q = NULL;
+	/* a new message for the user tries the queue's head again now,
+	 * whatever the back-off said: a device that is back (or was only
+	 * slow, under load) takes the queue on at once */
+	mb->next_try = 0;
 	mbox_run(mb);
  out:
 	mem_deref(q);

@@ -18,6 +18,7 @@
 #include "lp_config.h"
 #include "conf.h"
 #include "log.h"
+#include "fastrand.h"
 #include "daemon.h"
 
 #define TRIM_MS 10000   /* malloc_trim: a few ms for a large heap */
@@ -181,6 +182,7 @@ int daemon_args(int argc, char **argv, const char *name,
 	char *msg = NULL;
 	int opt;
 
+	fastrand_init();
 	*pathp = NULL;
 	while ((opt = getopt(argc, argv, "c:hV")) != -1) {
 		switch (opt) {

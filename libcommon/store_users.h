@@ -29,8 +29,10 @@ int  users_get(struct store *st, const struct pl *user,
 int  users_foreach(struct store *st, users_h *h, void *arg);
 int  users_count(struct store *st, uint32_t *n);
 
-/* Users found before, in memory; emptied whenever another connection
- * (lamplightctl, the admin page) changed the database. Only users that
+/* Users found before, in memory; emptied when another connection
+ * (lamplightctl, the admin page) changed the database, which is checked
+ * at most every 5 ms (a user not in it is read from the database at
+ * once, so a new user is never missed). Only users that
  * exist are kept, so names from the wire cannot grow it past `max`. */
 struct users_cache;
 int  users_cache_alloc(struct users_cache **cp, struct store *st,

@@ -33,6 +33,7 @@ struct imrelay {
 	struct store *admin;
 	struct users_cache *users;
 	struct udpwide *wide;
+	struct udp_helper *fast;   /* devices' answers, before libre */
 	struct sa laddr;           /* ours (route_imrelay) */
 	struct sa edge;            /* the edge's UDP address: deliveries */
 	uint64_t salt;             /* kept in imrelay.db: the same tags after
@@ -83,6 +84,8 @@ void deliver_close(struct imrelay *r);
 int  deliver_load(struct imrelay *r);
 void deliver_reg_h(const struct bus_msg *m, void *arg);
 bool deliver_resp_h(const struct sip_msg *msg, void *arg);
+/* Read devices' answers on this UDP socket (ours) before libre does */
+void deliver_attach(struct imrelay *r, void *sock);
 void deliver_tick(struct imrelay *r, uint64_t now);
 void deliver_kick_all(struct imrelay *r);
 

@@ -36,8 +36,10 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	struct imrelay *r = arg;
 	char user[80];
 
-	if (udpwide_take(r->wide, msg))
+	if (udpwide_take(r->wide, msg)) {
+		deliver_attach(r, msg->sock);    /* the socket, at last */
 		return true;
+	}
 	if (!backsip_admit(r->sip, r->conf, msg, user, sizeof(user)))
 		return true;
 	if (!pl_strcmp(&msg->met, "MESSAGE"))

@@ -323,9 +323,8 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	}
 	im->iscomposing = !strncasecmp(im->ctype, ISCOMPOSING,
 				       sizeof(ISCOMPOSING) - 1);
-	origin_of(im->origin, sizeof(im->origin), msg);
-	if (strcmp(im->user, im->sender))
-		im->origin[0] = '\0';     /* only to self is one left out */
+	if (!strcmp(im->user, im->sender))   /* only to self is one left out */
+		origin_of(im->origin, sizeof(im->origin), msg);
 	im->msg = mem_ref((void *)msg);
 	hash_append(r->incoming, (uint32_t)key, &in->he, in);
 	list_append(&r->waiting, &in->lq, in);

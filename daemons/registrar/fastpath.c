@@ -3,9 +3,11 @@
  * before libre decodes them. libre's sip_msg_decode parses every header
  * and draws an OpenSSL random number per message; in a fan-out of
  * NOTIFYs that is most of the edge's time. An answer qualifies only in
- * its plainest form: UDP both ways, the top Via ours on a line of its own
- * with our stateless branch, the next Via on a line of its own, no
- * folded lines. Anything else goes on to libre (fwd_response_h). */
+ * its plainest form: UDP both ways, the top Via ours with our stateless
+ * branch, either on a line of its own with the next Via on the next
+ * line, or first of a comma-separated line (as SIPp writes them) with
+ * no quote in it; no folded lines. Anything else goes on to libre
+ * (fwd_response_h). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -143,8 +145,9 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	const char *start = (const char *)mbuf_buf(mb);
 	const char *end = start + mbuf_get_left(mb);
 	struct line ln, top = { NULL, 0, NULL }, second = { NULL, 0, NULL };
-	struct pl v, sentby, params, br;
+	struct pl v, sentby, params, br, next, rest = PL_INIT;
 	const size_t plen = sizeof(FWD_BRANCH) - 1;
+	bool joined = false;
 	struct mbuf *out;
 	struct sa dst;
 	unsigned vias = 0;
@@ -158,7 +161,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 			  (start[10] - '0'));
 	if (!next_line(&ln, start, end))
 		return false;
-	/* the head: the first two Vias, each a line of its own */
+	/* the head: the first two Vias, each a line of its own, or the
+	 * first two values of the first Via line */
 	for (const char *p = ln.next; vias < 2; p = ln.next) {
 		if (!next_line(&ln, p, end))
 			return false;
@@ -166,23 +170,45 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 			return false;          /* folded: libre's */
 		if (!via_value(&ln, &v))
 			continue;
-		if (has_comma(&v))
-			return false;
-		if (vias++ == 0)
+		if (vias++ == 0) {
 			top = ln;
-		else
+			if (has_comma(&v))
+				break;
+		}
+		else {
+			if (has_comma(&v))
+				return false;
 			second = ln;
+		}
+	}
+	(void)via_value(&top, &v);
+	if (has_comma(&v)) {
+		/* "ours, next[, more]" on one line */
+		const char *c = memchr(v.p, ',', v.l);
+
+		if (memchr(v.p, '"', v.l))
+			return false;
+		rest.p = c + 1;
+		rest.l = (size_t)(v.p + v.l - rest.p);
+		while (rest.l && (*rest.p == ' ' || *rest.p == '\t'))
+			pl_advance(&rest, 1);
+		v.l = (size_t)(c - v.p);
+		next = rest;
+		c = memchr(next.p, ',', next.l);
+		if (c)
+			next.l = (size_t)(c - next.p);
+		joined = true;
 	}
 	/* the top one ours, with our stateless branch */
-	(void)via_value(&top, &v);
 	if (!via_udp(&v, &sentby, &params) || sentby.l != fs->llen ||
 	    memcmp(sentby.p, fs->laddr, fs->llen) ||
 	    msg_param_decode(&params, "branch", &br) ||
 	    br.l != plen + 16 || strncmp(br.p, FWD_BRANCH, plen))
 		return false;
 	/* the next one: where the answer goes, over UDP */
-	(void)via_value(&second, &v);
-	if (!via_udp(&v, &sentby, &params) ||
+	if (!joined)
+		(void)via_value(&second, &next);
+	if (!via_udp(&next, &sentby, &params) ||
 	    !next_dst(&dst, &sentby, &params))
 		return false;
 
@@ -191,6 +217,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 		return false;
 	(void)mbuf_write_mem(out, (const uint8_t *)start,
 			     (size_t)(top.p - start));
+	if (joined)      /* the line again, without our value */
+		(void)mbuf_printf(out, "Via: %r\r\n", &rest);
 	(void)mbuf_write_mem(out, (const uint8_t *)top.next,
 			     (size_t)(end - top.next));
 	out->pos = 0;

@@ -397,6 +397,9 @@ static void to_devices(struct registrar *r, const struct sip_msg *msg,
 		str_ncpy(b[n].ruri, bd->uri, sizeof(b[n].ruri));
 		fwd_nexthop_print(b[n].nexthop, sizeof(b[n].nexthop), bd->tp,
 				  &bd->src);
+		b[n].addr = bd->src;   /* no need to read the next hop back */
+		b[n].tp = bd->tp;
+		b[n].has_addr = true;
 		++n;
 	}
 	if (!n) {

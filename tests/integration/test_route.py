@@ -207,9 +207,9 @@ try:
     ok(results.get("r") and results["r"].code == 200,
        "the device's 200 reaches the presence daemon", results.get("r"))
 
-    # the same answer in other forms: the Vias on one line, compact
-    # names; the edge relays the plain form before libre decodes it and
-    # leaves these to libre, and either way the answer arrives
+    # the same answer in other forms: the Vias on one line (which the
+    # edge's fast path takes too, as SIPp writes them), compact names
+    # (left to libre); either way the answer arrives, its Vias intact
     for form in ("joined", "compact"):
         notify[6] = "CSeq: %d NOTIFY" % (2 if form == "joined" else 3)
         t = threading.Thread(target=stub_notify)

@@ -901,11 +901,15 @@ static bool rr_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 /* Answered without a server transaction: a retransmission of the
  * request finds the subscription it made (its To-tag is a function of
  * the request) and is answered again from it. */
+/* Expires: what was just granted (`granted`), or for a retransmission
+ * (UINT32_MAX) what is left: computed from the clock after a slow store
+ * write, a grant of 600 would read 599. */
 static void reply_ok(struct notifier *n, const struct sip_msg *msg,
-		     const struct nsub *s)
+		     const struct nsub *s, uint32_t granted)
 {
 	uint64_t now = now_s();
-	uint64_t left = s->expires > now ? s->expires - now : 0;
+	uint64_t left = granted != UINT32_MAX ? granted :
+		s->expires > now ? s->expires - now : 0;
 	struct pl tag;
 
 	pl_set_str(&tag, s->f[F_LTAG]);
@@ -1071,7 +1075,7 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		answer(n, msg, 500, "Server Internal Error");
 		goto out;
 	}
-	reply_ok(n, msg, s);
+	reply_ok(n, msg, s, exp);
 	if (s->max_interval && exp)
 		list_append(&n->minrate, &s->le_min, s);
 	if (pkg->changed && exp)
@@ -1102,7 +1106,7 @@ static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 		return;
 	}
 	if (msg->cseq.num == s->rseq) {
-		reply_ok(n, msg, s);
+		reply_ok(n, msg, s, UINT32_MAX);
 		return;
 	}
 	if (msg->cseq.num < s->rseq) {
@@ -1133,7 +1137,7 @@ static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 		answer(n, msg, 500, "Server Internal Error");
 		return;
 	}
-	reply_ok(n, msg, s);
+	reply_ok(n, msg, s, exp);
 	if (!exp)
 		nsub_set_state(s, NSUB_TERMINATED, "timeout");
 	else

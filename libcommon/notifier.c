@@ -11,6 +11,7 @@
  * subscriptions, cheaper than libre's sorted timer list with one timer
  * each. Sending: a 0 ms timer takes everything queued in one loop pass,
  * writes each CSeq and version in one transaction, then sends. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -83,6 +84,7 @@ struct nsub {
 struct notifier {
 	struct sip *sip;
 	struct sip_lsnr *lsnr_resp;  /* answers to our NOTIFYs */
+	struct udp_helper *fast;     /* the same, read before libre */
 	struct store *st;
 	struct notifier_opts o;
 	char *contact;
@@ -506,19 +508,16 @@ static void retry_later(struct nsub *s, const char *why)
 	queue(s);
 }
 
-/* The final answer to the NOTIFY in flight (err: none came). */
-static void resp_h(int err, const struct sip_msg *msg, void *arg)
+/* The final answer to the NOTIFY in flight: `code`, 0 when none came */
+static void resp_code(struct nsub *s, uint16_t code)
 {
-	struct nsub *s = arg;
-	uint16_t code;
-
 	s->out = mem_deref(s->out);
 	list_unlink(&s->le_q);
 	if (s->final_sent) {
 		sub_end(s);
 		return;
 	}
-	if (!err && msg && msg->scode < 300) {
+	if (code >= 200 && code < 300) {
 		s->fails = 0;
 		if (s->pending) {
 			s->pending = false;
@@ -526,10 +525,9 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 		}
 		return;
 	}
-	code = err || !msg ? 408 : msg->scode;
 	switch (code) {
-	case 408: case 480: case 500: case 503: case 504:
-		retry_later(s, err ? "no answer" : "temporary failure");
+	case 0: case 408: case 480: case 500: case 503: case 504:
+		retry_later(s, code ? "temporary failure" : "no answer");
 		return;
 	default:
 		report(s->n, LOG_INFO, NULL, "subscription of '%s' to %s of "
@@ -640,7 +638,7 @@ static void tick_h(void *arg)
 				sub_end(s);
 				continue;
 			}
-			resp_h(ETIMEDOUT, NULL, s);
+			resp_code(s, 0);
 			continue;
 		}
 		if (s->retx_iv && s->next_retx <= now) {
@@ -689,8 +687,123 @@ static bool resp_listen_h(const struct sip_msg *msg, void *arg)
 				    dialog_cmp, &d));
 	if (!s || !s->out || msg->cseq.num != s->lseq || msg->scode < 200)
 		return true;
-	resp_h(0, msg, s);
+	resp_code(s, msg->scode);
 	return true;
+}
+
+/* ---- answers before libre decodes them ----
+ *
+ * A watcher's answer to a NOTIFY, read from the datagram: the status
+ * code, the top Via's branch (ours: the local tag and the CSeq,
+ * send_notify) and the Call-ID are all it takes; libre's full decode of
+ * a thousand answers to one change (every header, and a random number
+ * each) was most of the daemon's time in a fan-out. Anything not plainly
+ * an answer to one of our NOTIFYs goes on to libre (resp_listen_h). */
+
+/* "Name:" or its compact letter, any case: the value */
+static bool hdr_is(const char *p, size_t n, const char *name, char c,
+		   struct pl *val)
+{
+	size_t i, nl = strlen(name);
+
+	if (n > nl && !strncasecmp(p, name, nl) &&
+	    (p[nl] == ':' || p[nl] == ' ' || p[nl] == '\t'))
+		i = nl;
+	else if (c && n > 1 &&
+		 (p[0] == c || p[0] == toupper((unsigned char)c)) &&
+		 (p[1] == ':' || p[1] == ' ' || p[1] == '\t'))
+		i = 1;
+	else
+		return false;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		++i;
+	if (i >= n || p[i] != ':')
+		return false;
+	++i;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		++i;
+	val->p = p + i;
+	val->l = n - i;
+	while (val->l && (val->p[val->l - 1] == ' ' ||
+			  val->p[val->l - 1] == '\t'))
+		--val->l;
+	return true;
+}
+
+static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
+{
+	struct notifier *n = arg;
+	const char *p = (const char *)mbuf_buf(mb);
+	const char *end = p + mbuf_get_left(mb);
+	struct pl via = PL_INIT, callid = PL_INIT, cseq = PL_INIT, br, v;
+	struct dlg_find d;
+	const char *dot;
+	struct nsub *s;
+	uint16_t code;
+	uint32_t lseq;
+
+	(void)src;
+	if (end - p < 13 || memcmp(p, "SIP/2.0 ", 8) || p[8] < '1' ||
+	    p[8] > '6' || !isdigit((unsigned char)p[9]) ||
+	    !isdigit((unsigned char)p[10]) || p[11] != ' ')
+		return false;
+	code = (uint16_t)((p[8] - '0') * 100 + (p[9] - '0') * 10 +
+			  (p[10] - '0'));
+	p = memchr(p, '\n', (size_t)(end - p));
+	while (p && ++p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+		if (len && p[len - 1] == '\r')
+			--len;
+		if (!len)
+			break;                  /* end of the head */
+		if (p[0] == ' ' || p[0] == '\t')
+			return false;           /* folded: libre's */
+		if (!via.p && hdr_is(p, len, "Via", 'v', &v))
+			via = v;
+		else if (hdr_is(p, len, "Call-ID", 'i', &v))
+			callid = v;
+		else if (hdr_is(p, len, "CSeq", '\0', &v))  /* no letter */
+			cseq = v;
+		p = eol;
+	}
+	if (!via.p || !callid.l || !cseq.l || cseq.l < 8 ||
+	    strncasecmp(cseq.p + cseq.l - 6, "NOTIFY", 6))
+		return false;
+	{
+		const char *c = memchr(via.p, ',', via.l);
+
+		if (c)
+			via.l = (size_t)(c - via.p);
+	}
+	if (re_regex(via.p, via.l, ";branch=z9hG4bK[^;, \t]+", &br))
+		return false;
+	dot = memchr(br.p, '.', br.l);
+	if (!dot)
+		return false;
+	d.callid = callid;
+	d.ltag.p = br.p;
+	d.ltag.l = (size_t)(dot - br.p);
+	v.p = dot + 1;
+	v.l = (size_t)(br.p + br.l - v.p);
+	lseq = pl_x32(&v);
+	s = list_ledata(hash_lookup(n->dialogs,
+				    dialog_hash(&d.callid, &d.ltag),
+				    dialog_cmp, &d));
+	if (!s)
+		return false;           /* not one of ours: libre's */
+	if (s->out && lseq == s->lseq && code >= 200)
+		resp_code(s, code);
+	return true;
+}
+
+/* On the socket a request came in on (UDP, ours), once */
+static void fast_attach(struct notifier *n, const struct sip_msg *msg)
+{
+	if (n->fast || msg->tp != SIP_TRANSP_UDP || !msg->sock)
+		return;
+	(void)udp_register_helper(&n->fast, msg->sock, 0, NULL, fast_h, n);
 }
 
 /* ---- state ---- */
@@ -1167,6 +1280,7 @@ void notifier_request(struct notifier *n, const struct sip_msg *msg,
 	struct sipevent_event ev;
 	const struct evpkg *pkg = NULL;
 
+	fast_attach(n, msg);
 	if (eh && !sipevent_event_decode(&ev, &eh->val))
 		pkg = pkg_find(n, &ev.event);
 	if (!pkg) {
@@ -1321,6 +1435,7 @@ static void destructor(void *arg)
 
 	tmr_cancel(&n->tmr_flush);
 	tmr_cancel(&n->tmr_tick);
+	mem_deref(n->fast);
 	mem_deref(n->lsnr_resp);
 	/* subscriptions first: they unlink from groups and counts */
 	hash_flush(n->dialogs);

@@ -13,6 +13,8 @@
 #include <re.h>
 #include "registrar.h"
 #include "fwd.h"
+#include "flow.h"
+#include "route.h"
 #include "fastpath.h"
 
 #define MAX_SOCKS 8
@@ -139,6 +141,172 @@ static bool next_dst(struct sa *dst, const struct pl *sentby,
 	return sa_port(dst) != 0;
 }
 
+/* ---- a back daemon's NOTIFY to a device ----
+ *
+ * In a fan-out the presence daemon sends the edge a thousand NOTIFYs for
+ * one change, each inside a subscription we Record-Routed: the first
+ * Route is ours with the device's flow token, and the request goes on to
+ * that flow without state (route_loose). Taken here in its plainest
+ * form: UDP from a back daemon's address, each header on a line of its
+ * own, one Via (with an empty rport, as ours write it), our one Route
+ * first, a Max-Forwards above 0, the flow UDP. What is sent is what
+ * route_loose and fwd_build send: our Via with the same stateless branch,
+ * the daemon's Via with received and rport, our Route gone, Max-Forwards
+ * one less at the end of the head. */
+
+struct notify_parts {
+	struct pl ruri, via, via_sentby, via_params, branch, flow, cseq;
+	uint32_t maxfwd;
+	bool has_maxfwd;
+};
+
+static bool hdr_named(const struct line *ln, const char *name, char c,
+		      struct pl *val)
+{
+	size_t i = 0, nl = strlen(name);
+
+	while (i < ln->l && ln->p[i] != ':' && ln->p[i] != ' ' &&
+	       ln->p[i] != '\t')
+		++i;
+	if (!((i == nl && !strncasecmp(ln->p, name, nl)) ||
+	      (c && i == 1 && (ln->p[0] | 0x20) == c)))
+		return false;
+	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
+		++i;
+	if (i >= ln->l || ln->p[i] != ':')
+		return false;
+	++i;
+	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
+		++i;
+	val->p = ln->p + i;
+	val->l = ln->l - i;
+	return true;
+}
+
+/* <sip:...;lr;flow=TOKEN>: ours, with its token */
+static bool our_route(const struct registrar *r, const struct pl *v,
+		      struct pl *flow)
+{
+	struct pl inner, lr;
+	struct uri u;
+
+	if (v->l < 3 || v->p[0] != '<' || v->p[v->l - 1] != '>' ||
+	    memchr(v->p, ',', v->l))
+		return false;
+	inner.p = v->p + 1;
+	inner.l = v->l - 2;
+	return !uri_decode(&u, &inner) && registrar_is_local(r, &u) &&
+		!msg_param_exists(&u.params, "lr", &lr) &&
+		!msg_param_decode(&u.params, "flow", flow);
+}
+
+static bool notify_request(struct fpsock *fs, const struct sa *src,
+			   struct mbuf *mb)
+{
+	struct registrar *r = fs->r;
+	const char *start = (const char *)mbuf_buf(mb);
+	const char *end = start + mbuf_get_left(mb);
+	const char *sp, *body = NULL;
+	struct notify_parts np;
+	struct line ln;
+	struct pl v, rport, met = { "NOTIFY", 6 };
+	unsigned vias = 0, routes = 0;
+	enum sip_transp tp;
+	struct sa dst;
+	struct mbuf *out;
+	bool ok = false;
+
+	memset(&np, 0, sizeof(np));
+	if (!route_is_backend(r, src) || !next_line(&ln, start, end))
+		return false;
+	sp = memchr(ln.p + 7, ' ', ln.l - 7);
+	if (!sp || ln.l < 7 + 1 + 8 || memcmp(ln.p + ln.l - 8, " SIP/2.0", 8))
+		return false;
+	np.ruri.p = ln.p + 7;
+	np.ruri.l = (size_t)(sp - np.ruri.p);
+	if (sp != ln.p + ln.l - 8)
+		return false;
+	/* the head, one header a line */
+	for (const char *p = ln.next; ; p = ln.next) {
+		if (!next_line(&ln, p, end)) {
+			if (ln.next && p + 2 <= end && p[0] == '\r' &&
+			    p[1] == '\n')
+				body = p + 2;
+			break;
+		}
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
+			return false;
+		if (via_value(&ln, &v)) {
+			if (vias++ || has_comma(&v))
+				return false;
+			np.via = v;
+		}
+		else if (hdr_named(&ln, "Route", '\0', &v)) {
+			if (routes++ || !our_route(r, &v, &np.flow))
+				return false;
+		}
+		else if (hdr_named(&ln, "Max-Forwards", '\0', &v)) {
+			np.maxfwd = pl_u32(&v);
+			np.has_maxfwd = true;
+		}
+		else if (hdr_named(&ln, "CSeq", '\0', &v)) {
+			np.cseq = v;
+		}
+	}
+	if (!body || vias != 1 || routes != 1 || !np.has_maxfwd ||
+	    !np.maxfwd || !np.cseq.l ||
+	    !via_udp(&np.via, &np.via_sentby, &np.via_params) ||
+	    msg_param_decode(&np.via_params, "branch", &np.branch) ||
+	    msg_param_exists(&np.via_params, "rport", &rport) ||
+	    rport.p[rport.l - 1] == '=' ||        /* rport with a value */
+	    flow_token_decode(&np.flow, r->nonces, &tp, &dst) ||
+	    tp != SIP_TRANSP_UDP)
+		return false;
+
+	out = mbuf_alloc(mbuf_get_left(mb) + 256);
+	if (!out)
+		return false;
+	{
+		/* the daemon's Via: ";rport" becomes ";rport=PORT", then
+		 * received (RFC 3581 §4), as sipreply_top_via writes it */
+		struct pl a = { np.via.p, (size_t)(rport.p - np.via.p) };
+		struct pl b = { rport.p + rport.l,
+				(size_t)(np.via.p + np.via.l -
+					 (rport.p + rport.l)) };
+		uint64_t br = fwd_branch_of(&np.branch, &np.via_sentby, &met,
+					    pl_u32(&np.cseq));
+
+		if (mbuf_printf(out, "NOTIFY %r SIP/2.0\r\n"
+				"Via: SIP/2.0/UDP %s;branch=" FWD_BRANCH
+				"%016llx;rport\r\n"
+				"Via: %r%r;rport=%u;received=%j\r\n",
+				&np.ruri, fs->laddr, (unsigned long long)br,
+				&a, &b, sa_port(src), src))
+			goto out;
+	}
+	for (const char *p = next_line(&ln, start, end) ? ln.next : end;
+	     p < end && next_line(&ln, p, end); p = ln.next) {
+		struct pl dummy;
+
+		if (via_value(&ln, &dummy) ||
+		    hdr_named(&ln, "Route", '\0', &dummy) ||
+		    hdr_named(&ln, "Max-Forwards", '\0', &dummy) ||
+		    hdr_named(&ln, "P-Asserted-Identity", '\0', &dummy) ||
+		    hdr_named(&ln, "Proxy-Authorization", '\0', &dummy))
+			continue;
+		if (mbuf_write_mem(out, (const uint8_t *)ln.p, ln.l + 2))
+			goto out;
+	}
+	if (mbuf_printf(out, "Max-Forwards: %u\r\n\r\n", np.maxfwd - 1) ||
+	    mbuf_write_mem(out, (const uint8_t *)body, (size_t)(end - body)))
+		goto out;
+	out->pos = 0;
+	ok = !udp_send(fs->us, &dst, out);
+ out:
+	mem_deref(out);
+	return ok;
+}
+
 static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 {
 	struct fpsock *fs = arg;
@@ -153,7 +321,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	unsigned vias = 0;
 	uint16_t code;
 
-	(void)src;
+	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
+		return notify_request(fs, src, mb);
 	if (mbuf_get_left(mb) < 12 || memcmp(start, "SIP/2.0 ", 8) ||
 	    start[8] < '1' || start[8] > '6')
 		return false;

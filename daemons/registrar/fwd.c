@@ -252,13 +252,20 @@ int fwd_build(struct mbuf *mb, const struct registrar *r,
 /* The branch of a request we send on statelessly: the same for every
  * retransmission of the request it came from (RFC 3261 §16.11), so that
  * the next hop's transaction absorbs them; another for another request. */
-static uint64_t stateless_branch(const struct sip_msg *msg)
+uint64_t fwd_branch_of(const struct pl *branch, const struct pl *sentby,
+		       const struct pl *met, uint32_t cseq)
 {
-	uint64_t a = hash_joaat_pl(&msg->via.branch);
-	uint64_t b = hash_joaat_pl(&msg->via.sentby) ^
-		hash_joaat_pl(&msg->met) ^ ((uint64_t)msg->cseq.num << 7);
+	uint64_t a = hash_joaat_pl(branch);
+	uint64_t b = hash_joaat_pl(sentby) ^ hash_joaat_pl(met) ^
+		((uint64_t)cseq << 7);
 
 	return a << 32 | (b & 0xffffffffu);
+}
+
+static uint64_t stateless_branch(const struct sip_msg *msg)
+{
+	return fwd_branch_of(&msg->via.branch, &msg->via.sentby, &msg->met,
+			     msg->cseq.num);
 }
 
 /* Sent on without any transaction (RFC 3261 §16.11): ACK, which has no

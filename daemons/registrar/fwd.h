@@ -45,6 +45,11 @@ int fwd_backend(struct registrar *r, const struct sip_msg *msg,
 		const char *nexthop, const struct fwd_opts *o);
 int fwd_open(struct registrar *r);
 void fwd_answered(struct registrar *r, uint64_t branch);
+/* The branch of a request sent on statelessly (the hex after
+ * FWD_BRANCH): a function of the top Via's branch and sent-by, the
+ * method and the CSeq number, so that every retransmission gets it. */
+uint64_t fwd_branch_of(const struct pl *branch, const struct pl *sentby,
+		       const struct pl *met, uint32_t cseq);
 void fwd_close(struct registrar *r);
 int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 		      const struct sa *addr);

@@ -366,6 +366,11 @@ bool route_from_backend(const struct registrar *r, const struct sip_msg *msg)
 	return is_backend_addr(r, &msg->src);
 }
 
+bool route_is_backend(const struct registrar *r, const struct sa *a)
+{
+	return is_backend_addr(r, a);
+}
+
 /* To user@our-domain: every device of the user. To a device's own
  * contact URI: that device only, found among the bindings of the To user.
  * Each on the flow its REGISTER came on. */

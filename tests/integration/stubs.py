@@ -22,6 +22,7 @@ class Stub:
         self.port = self.sock.getsockname()[1]
         self.code = code
         self.got = []
+        self.sent = []             # requests sent, as sent
         self.responses = []
         self.stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
@@ -61,6 +62,7 @@ class Stub:
             text += "Content-Length: 0\r\n"
         text += "\r\n"
         self.responses = []
+        self.sent.append(text.encode())
         self.sock.sendto(text.encode(), ("127.0.0.1", edge_port))
         end = time.time() + timeout
         while time.time() < end:

@@ -206,6 +206,34 @@ try:
        "port, by the flow token, not at its unreachable Contact port")
     ok(results.get("r") and results["r"].code == 200,
        "the device's 200 reaches the presence daemon", results.get("r"))
+    # as the edge sends it on (its fast path takes this plain form): our
+    # Via on top with the stateless branch, the daemon's with rport and
+    # received, our Route gone, Max-Forwards one less, the rest unchanged
+    head = raw.split(b"\r\n\r\n")[0].decode() if raw else ""
+    vias = re.findall(r"(?im)^via:\s*(.*?)\r?$", head)
+    ok(len(vias) == 2 and
+       vias[0].startswith("SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKlp"
+                          % app.port) and
+       ";rport=%d;received=127.0.0.1" % presence.port in vias[1] and
+       not re.search(r"(?im)^route:", head) and
+       re.search(r"(?im)^max-forwards:\s*69\r?$", head) and
+       "Subscription-State: active;expires=600" in head and
+       head.startswith("NOTIFY %s SIP/2.0" % dlg_contact),
+       "the NOTIFY as forwarded: our Via, the daemon's with rport and "
+       "received, no Route, Max-Forwards 69", head)
+    # a retransmission of it goes on with the same branch, so that the
+    # device's transaction absorbs it
+    t = threading.Thread(target=lambda: presence.sock.sendto(
+        presence.sent[-1], ("127.0.0.1", app.port)))
+    t.start()
+    again = incoming(bu, "NOTIFY")
+    t.join()
+    again_via = re.findall(r"(?im)^via:\s*(.*?)\r?$",
+                           again.split(b"\r\n\r\n")[0].decode()) \
+        if again else []
+    ok(again_via and vias and again_via[0] == vias[0],
+       "a retransmitted NOTIFY leaves with the same branch",
+       (again_via, vias))
 
     # the same answer in other forms: the Vias on one line (which the
     # edge's fast path takes too, as SIPp writes them), compact names

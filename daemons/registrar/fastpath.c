@@ -1,13 +1,16 @@
-/* fastpath: the answers to what the edge sent on without state (a back
- * daemon's NOTIFY to a phone, a user's request to a back daemon), relayed
- * before libre decodes them. libre's sip_msg_decode parses every header
- * and draws an OpenSSL random number per message; in a fan-out of
- * NOTIFYs that is most of the edge's time. An answer qualifies only in
- * its plainest form: UDP both ways, the top Via ours with our stateless
- * branch, either on a line of its own with the next Via on the next
- * line, or first of a comma-separated line (as SIPp writes them) with
- * no quote in it; no folded lines. Anything else goes on to libre
- * (fwd_response_h). */
+/* fastpath: what the edge passes on without state, taken before libre
+ * decodes it. libre's sip_msg_decode parses every header and draws a
+ * random number per message; in a fan-out of NOTIFYs that was most of
+ * the edge's time. Two kinds, each only in its plainest form (anything
+ * else goes on to libre, which does the same job):
+ * - answers to what the edge sent on statelessly (a back daemon's NOTIFY
+ *   to a phone, a user's request to a back daemon): UDP both ways, the
+ *   top Via ours with our stateless branch, either on a line of its own
+ *   with the next Via on the next line, or first of a comma-separated
+ *   line (as SIPp writes them) with no quote in it; no folded lines
+ *   (else fwd_response_h);
+ * - a back daemon's NOTIFY inside a subscription we Record-Routed, to
+ *   the device's UDP flow (else route_loose): see notify_request. */
 #include <errno.h>
 #include <string.h>
 #include <re.h>

@@ -1,5 +1,5 @@
-/* fastpath: the answers to the edge's stateless forwards, relayed before
- * libre decodes them (fastpath.c). */
+/* fastpath: answers to the edge's stateless forwards, and back daemons'
+ * NOTIFYs to devices, passed on before libre decodes them (fastpath.c). */
 #ifndef LP_FASTPATH_H
 #define LP_FASTPATH_H
 

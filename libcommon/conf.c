@@ -1,5 +1,6 @@
 /* conf: parse the `key = value` configuration file into struct conf,
- * rejecting unknown keys and bad values with the file name and line. */
+ * rejecting unknown keys and bad values with the file name and line; and
+ * read it again into a running configuration (conf_reload). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -88,6 +89,24 @@ static const struct key keys[] = {
 	{"im_store_expiry",        K_U32, OFF(im_store_expiry), 1,
 	 86400 * 365},
 	{"im_store_max",           K_U32, OFF(im_store_max), 0, 100000},
+};
+
+/* What a reload changes at once: the keys read where they are used.
+ * The others (addresses, paths, the bus, what sizes a table at start)
+ * need a restart. */
+static const char *const live_keys[] = {
+	"log_level", "reg_expires_default", "reg_expires_min",
+	"reg_expires_max", "auth_algorithms", "sip_max_message",
+	"probe_interval", "probe_timeout", "publish_expires_min",
+	"publish_expires_default", "publish_expires_max",
+	"subscribe_expires_min", "subscribe_expires_default",
+	"subscribe_expires_max", "subscribe_max_per_watcher",
+	"subscribe_max_per_presentity", "notify_min_interval",
+	"notify_timeout", "pidf_max_size", "presence_default_policy",
+	"blf_busy_activities", "pickup_prefix", "blf_unregistered",
+	"blf_single_dialog", "blf_initiator_confirmed", "blf_idle_between",
+	"blf_early_while_busy", "im_max_size", "im_udp_max",
+	"im_deliver_wait", "im_store_expiry", "im_store_max",
 };
 
 static const char *log_levels[] = {"error", "warning", "notice", "info",
@@ -517,4 +536,122 @@ int conf_load(struct conf **confp, const char *path, char **errmsg)
 				 errmsg);
 	mem_deref(mb);
 	return err;
+}
+
+static bool is_live(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(live_keys); i++)
+		if (!strcmp(live_keys[i], name))
+			return true;
+	return false;
+}
+
+static bool route_eq(const struct conf_listen *a, const struct conf_listen *b)
+{
+	return a->tp == b->tp && a->port == b->port &&
+		!strcmp(a->addr, b->addr);
+}
+
+/* Does key k differ between a and b? */
+static bool key_differs(const struct key *k, const struct conf *a,
+			const struct conf *b)
+{
+	const char *pa = (const char *)a + k->off;
+	const char *pb = (const char *)b + k->off;
+
+	switch (k->type) {
+
+	case K_STR: {
+		const char *sa = *(char *const *)(const void *)pa;
+		const char *sb = *(char *const *)(const void *)pb;
+
+		return (sa == NULL) != (sb == NULL) ||
+			(sa && strcmp(sa, sb));
+	}
+	case K_U32:
+		return *(const uint32_t *)(const void *)pa !=
+			*(const uint32_t *)(const void *)pb;
+	case K_BOOL:
+		return *(const bool *)(const void *)pa !=
+			*(const bool *)(const void *)pb;
+	case K_ROUTE:
+		return !route_eq((const struct conf_listen *)(const void *)pa,
+				 (const struct conf_listen *)(const void *)pb);
+	case K_ALGS:
+		return a->auth_alg_count != b->auth_alg_count ||
+			memcmp(a->auth_algs, b->auth_algs,
+			       a->auth_alg_count * sizeof(a->auth_algs[0]));
+	case K_LISTEN:
+		if (a->listen_count != b->listen_count)
+			return true;
+		for (unsigned i = 0; i < a->listen_count; i++)
+			if (!route_eq(&a->listen[i], &b->listen[i]))
+				return true;
+		return false;
+	}
+	return false;
+}
+
+/* Key k of `from` into `to` (a string changes hands: `from` frees the
+ * old one) */
+static void key_take(const struct key *k, struct conf *to, struct conf *from)
+{
+	char *pt = (char *)to + k->off;
+	char *pf = (char *)from + k->off;
+
+	switch (k->type) {
+
+	case K_STR: {
+		char *tmp = *(char **)(void *)pt;
+
+		*(char **)(void *)pt = *(char **)(void *)pf;
+		*(char **)(void *)pf = tmp;
+		break;
+	}
+	case K_U32:
+		*(uint32_t *)(void *)pt = *(uint32_t *)(void *)pf;
+		break;
+	case K_BOOL:
+		*(bool *)(void *)pt = *(bool *)(void *)pf;
+		break;
+	case K_ALGS:
+		memcpy(to->auth_algs, from->auth_algs, sizeof(to->auth_algs));
+		to->auth_alg_count = from->auth_alg_count;
+		break;
+	case K_ROUTE:
+	case K_LISTEN:
+		break;         /* never live */
+	}
+}
+
+int conf_reload(struct conf *live, const char *path, char **errmsg,
+		char *restart, size_t sz, unsigned *changed)
+{
+	struct conf *nc = NULL;
+	int err;
+
+	if (!live || !path || !restart || !sz || !changed)
+		return EINVAL;
+	restart[0] = '\0';
+	*changed = 0;
+	err = conf_load(&nc, path, errmsg);
+	if (err)
+		return err;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct key *k = &keys[i];
+		size_t n = strlen(restart);
+
+		if (!key_differs(k, live, nc))
+			continue;
+		if (is_live(k->name)) {
+			key_take(k, live, nc);
+			++*changed;
+		}
+		else {
+			re_snprintf(restart + n, sz - n, "%s%s", n ? ", " : "",
+				    k->name);
+		}
+	}
+	mem_deref(nc);
+	return 0;
 }

@@ -99,5 +99,12 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	       const char *name, char **errmsg);
 int conf_parse_algs(enum digest_alg *algs, unsigned *count, const char *s);
 const char *conf_tp_name(enum conf_transport tp);
+/* The file again into the running `live`: keys that take effect at once
+ * are changed in place (*changed counts them); the others, when the file
+ * changed them, keep their running value and are named in `restart`
+ * (comma separated, "" when none). A bad file changes nothing: the error
+ * and *errmsg as conf_load. */
+int conf_reload(struct conf *live, const char *path, char **errmsg,
+		char *restart, size_t sz, unsigned *changed);
 
 #endif

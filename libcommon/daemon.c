@@ -159,17 +159,27 @@ int daemon_run(struct lpdaemon *d)
 /* What SIGHUP changes in every daemon: the log level (the rest needs a
  * restart). A configuration that does not load is ignored, with a log
  * line. */
-void daemon_reload_log_level(const char *conf_path)
+int daemon_reload(const char *conf_path, struct conf *live)
 {
-	struct conf *nc = NULL;
 	char *msg = NULL;
+	char restart[512];
+	unsigned changed = 0;
+	int err;
 
-	if (conf_load(&nc, conf_path, &msg))
-		log_warn("reload: %s, ignoring", msg ? msg : "error");
-	else
-		log_set_level(nc->log_level);
-	mem_deref(nc);
-	mem_deref(msg);
+	err = conf_reload(live, conf_path, &msg, restart, sizeof(restart),
+			  &changed);
+	if (err) {
+		log_warn("reload: %s; the running configuration stays",
+			 msg ? msg : "error");
+		mem_deref(msg);
+		return err;
+	}
+	log_set_level(live->log_level);
+	log_notice("reload: %u setting(s) changed", changed);
+	if (restart[0])
+		log_warn("reload: %s changed, which takes a restart; the "
+			 "running value stays", restart);
+	return 0;
 }
 
 /* The command line every daemon takes (-c FILE, -h, -V), its

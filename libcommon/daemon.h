@@ -8,8 +8,12 @@ struct lpdaemon;
 typedef void (daemon_reload_h)(void *arg);
 
 int  daemon_alloc(struct lpdaemon **dp, daemon_reload_h *reloadh, void *arg);
-void daemon_reload_log_level(const char *conf_path);
 struct conf;
+/* systemctl reload (SIGHUP): the file again into the running `live`
+ * (conf_reload), the log level set, a log line of what changed and of
+ * what only a restart changes. 0, or the file was bad and nothing
+ * changed. */
+int  daemon_reload(const char *conf_path, struct conf *live);
 /* -1: exit 0 (-h, -V); 0: go on; else the exit status */
 int  daemon_args(int argc, char **argv, const char *name,
 		 const char **pathp, struct conf **confp);

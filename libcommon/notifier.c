@@ -1447,6 +1447,19 @@ static void destructor(void *arg)
 	mem_deref(n->contact);
 }
 
+void notifier_set_limits(struct notifier *n, const struct notifier_opts *o)
+{
+	if (!n || !o)
+		return;
+	n->o.expires_min = o->expires_min;
+	n->o.expires_dfl = o->expires_dfl;
+	n->o.expires_max = o->expires_max;
+	n->o.max_per_watcher = o->max_per_watcher;
+	n->o.max_per_presentity = o->max_per_presentity;
+	n->o.min_interval = o->min_interval;
+	n->o.notify_timeout = o->notify_timeout;
+}
+
 int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 		   const struct notifier_opts *o, const struct evpkg *pkgs,
 		   unsigned npkgs, notifier_report_h *reporth, void *arg)

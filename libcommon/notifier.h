@@ -55,6 +55,10 @@ typedef void (notifier_report_h)(int prio, const struct sip_msg *msg,
 
 typedef void (nsub_h)(struct nsub *s, void *arg);
 
+/* After a reload: the expiry bounds, caps, minimum interval and NOTIFY
+ * timeout of `o` for new subscriptions and NOTIFYs from now on (its
+ * contact and retry_after are not changed). */
+void notifier_set_limits(struct notifier *n, const struct notifier_opts *o);
 int  notifier_alloc(struct notifier **np, struct sip *sip,
 		    struct store *st, const struct notifier_opts *o,
 		    const struct evpkg *pkgs, unsigned npkgs,

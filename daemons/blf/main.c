@@ -80,11 +80,22 @@ static void tick_h(void *arg)
 	}
 }
 
+static int busy_list(struct blf *b, const char *list);
+
 static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	daemon_reload_log_level(a->conf_path);
+	struct notifier_opts no;
+
+	if (daemon_reload(a->conf_path, a->conf))
+		return;
+	backsip_notifier_opts(&no, a->conf, a->b.contact);
+	notifier_set_limits(a->b.not, &no);
+	if (busy_list(&a->b, a->conf->blf_busy_activities))
+		log_warn("reload: blf_busy_activities: at most %u names of "
+			 "at most 31 characters; the list is cut",
+			 BLF_MAX_BUSY);
 }
 
 /* blf_busy_activities: "busy, do-not-disturb" */

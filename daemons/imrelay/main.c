@@ -70,7 +70,7 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	daemon_reload_log_level(a->conf_path);
+	(void)daemon_reload(a->conf_path, a->conf);
 }
 
 /* The salt of the relay's tags and branches, the same after a restart */

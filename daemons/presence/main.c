@@ -61,7 +61,12 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	daemon_reload_log_level(a->conf_path);
+	struct notifier_opts no;
+
+	if (daemon_reload(a->conf_path, a->conf))
+		return;
+	backsip_notifier_opts(&no, a->conf, a->p.contact);
+	notifier_set_limits(a->p.not, &no);
 }
 
 int main(int argc, char **argv)

@@ -138,7 +138,7 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	daemon_reload_log_level(a->conf_path);
+	(void)daemon_reload(a->conf_path, a->conf);
 }
 
 /* A MESSAGE of up to 64 KiB comes to a UDP address of ours from the IM

@@ -162,7 +162,9 @@ static void tick_h(void *arg)
 	struct prober *p = arg;
 	struct due_ctx c = { p, (uint64_t)time(NULL) };
 
-	location_foreach(p->r->loc, due_h, &c);
+	/* probe_interval 0 turns probing off; a reload may turn it on */
+	if (p->r->conf->probe_interval)
+		location_foreach(p->r->loc, due_h, &c);
 	tmr_start(&p->tick, 1000, tick_h, p);
 }
 
@@ -177,8 +179,7 @@ int prober_alloc(struct prober **pp, struct registrar *r)
 		return ENOMEM;
 	p->r = r;
 	tmr_init(&p->tick);
-	if (r->conf->probe_interval)
-		tmr_start(&p->tick, 1000, tick_h, p);
+	tmr_start(&p->tick, 1000, tick_h, p);
 	*pp = p;
 	return 0;
 }

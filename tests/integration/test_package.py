@@ -7,8 +7,10 @@ the lamplight user and /var/lib/lamplight are there with their owners
 and modes; systemd-analyze verifies the installed units and rates each OK
 or better; the installed daemons, started as the lamplight user the way
 `lamplightctl run` starts them (there is no systemd PID 1 here), take a
-registration; an upgrade to a newer build keeps the user and the
-binding; remove keeps the data; purge leaves nothing behind."""
+registration, a subscription and a message kept for a user who is
+offline; an upgrade to a newer build keeps the user, the binding, the
+subscription and the kept message; remove keeps the data; purge leaves
+nothing behind."""
 
 import grp
 import os
@@ -24,6 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import sipclient as sc  # noqa: E402
+from presphone import Phone  # noqa: E402
 
 tap = lptest.Tap()
 build = os.path.abspath(lptest.build_dir())
@@ -170,15 +173,33 @@ try:
     # what systemd's RuntimeDirectory= would make
     run(["install", "-d", "-o", "lamplight", "-g", "lamplight", "-m",
          "0750", "/run/lamplight"])
-    run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c", CONF,
-         "user", "add", "alice", "--password", "alice-pw"])
+    for u in ("alice", "bob"):
+        run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
+             CONF, "user", "add", u, "--password", u + "-pw"])
     p, log = start_appliance()
     tap.ok(p is not None, "the installed daemons start as the lamplight "
            "user with the installed configuration", log[-1500:])
     r = register("alice", "alice-pw") if p else None
     tap.ok(r is not None and r.code == 200,
            "a user registers to the installed appliance", r)
+    # a subscription and a kept message, for the upgrade to keep
+    site = type("Site", (), {"port": 5060, "domain": "localhost"})()
+    ph = Phone(site, "alice", "alice-pw")
+    rs, _ = ph.subscribe("bob") if p else (None, None)
+    rm = ph.message("bob", b"kept across the upgrade") if p else None
+    ph.close()
+    tap.ok(rs is not None and rs.code == 200 and rm is not None and
+           rm.code == 202, "alice watches bob, and writes to bob, who is "
+           "offline: the message is kept", (rs, rm))
     stop_appliance(p)
+
+    def count(db, table):
+        # as the daemons' user: a root-owned -shm would lock them out
+        r = run(["runuser", "-u", "lamplight", "--", "sqlite3",
+                 "/var/lib/lamplight/" + db,
+                 "SELECT count(*) FROM %s" % table])
+        return r.stdout.strip()
+    before = (count("presence.db", "subs"), count("imrelay.db", "msgs"))
     st = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
               CONF, "status"]).stdout
 
@@ -196,10 +217,14 @@ try:
                CONF, "status"]).stdout
     users = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
                  CONF, "user", "list"]).stdout
+    after = (count("presence.db", "subs"), count("imrelay.db", "msgs"))
     tap.ok(ok2 and ver == "0.1.1" and "alice" in users and
            "alice" in st2 and "alice" in st,
            "an upgrade (0.1.0 to 0.1.1) keeps the user and the binding",
            (ver, users, st2))
+    tap.ok(before == after and before[0] not in ("", "0") and
+           before[1] == "1",
+           "and the subscription and the kept message", (before, after))
     shutil.rmtree(out2, ignore_errors=True)
 
     r = run(["apt-get", "remove", "-y", "-qq", "lamplight"])

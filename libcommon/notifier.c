@@ -11,7 +11,6 @@
  * subscriptions, cheaper than libre's sorted timer list with one timer
  * each. Sending: a 0 ms timer takes everything queued in one loop pass,
  * writes each CSeq and version in one transaction, then sends. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "notifier.h"
 #include "reqtag.h"
 #include "sipreply.h"
+#include "rawsip.h"
 
 #define TICK_MS 100
 #define MAX_FAILS 5            /* NOTIFY failures in a row that end it */
@@ -700,42 +700,13 @@ static bool resp_listen_h(const struct sip_msg *msg, void *arg)
  * each) was most of the daemon's time in a fan-out. Anything not plainly
  * an answer to one of our NOTIFYs goes on to libre (resp_listen_h). */
 
-/* "Name:" or its compact letter, any case: the value */
-static bool hdr_is(const char *p, size_t n, const char *name, char c,
-		   struct pl *val)
-{
-	size_t i, nl = strlen(name);
-
-	if (n > nl && !strncasecmp(p, name, nl) &&
-	    (p[nl] == ':' || p[nl] == ' ' || p[nl] == '\t'))
-		i = nl;
-	else if (c && n > 1 &&
-		 (p[0] == c || p[0] == toupper((unsigned char)c)) &&
-		 (p[1] == ':' || p[1] == ' ' || p[1] == '\t'))
-		i = 1;
-	else
-		return false;
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		++i;
-	if (i >= n || p[i] != ':')
-		return false;
-	++i;
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		++i;
-	val->p = p + i;
-	val->l = n - i;
-	while (val->l && (val->p[val->l - 1] == ' ' ||
-			  val->p[val->l - 1] == '\t'))
-		--val->l;
-	return true;
-}
-
 static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
 {
 	struct notifier *n = arg;
 	const char *p = (const char *)mbuf_buf(mb);
 	const char *end = p + mbuf_get_left(mb);
 	struct pl via = PL_INIT, callid = PL_INIT, cseq = PL_INIT, br, v;
+	struct rawsip_line ln;
 	struct dlg_find d;
 	const char *dot;
 	struct nsub *s;
@@ -743,30 +714,18 @@ static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
 	uint32_t lseq;
 
 	(void)src;
-	if (end - p < 13 || memcmp(p, "SIP/2.0 ", 8) || p[8] < '1' ||
-	    p[8] > '6' || !isdigit((unsigned char)p[9]) ||
-	    !isdigit((unsigned char)p[10]) || p[11] != ' ')
+	code = rawsip_status(p, (size_t)(end - p));
+	if (!code || !rawsip_next_line(&ln, p, end))
 		return false;
-	code = (uint16_t)((p[8] - '0') * 100 + (p[9] - '0') * 10 +
-			  (p[10] - '0'));
-	p = memchr(p, '\n', (size_t)(end - p));
-	while (p && ++p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t len = eol ? (size_t)(eol - p) : (size_t)(end - p);
-
-		if (len && p[len - 1] == '\r')
-			--len;
-		if (!len)
-			break;                  /* end of the head */
-		if (p[0] == ' ' || p[0] == '\t')
+	for (p = ln.next; rawsip_next_line(&ln, p, end); p = ln.next) {
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
 			return false;           /* folded: libre's */
-		if (!via.p && hdr_is(p, len, "Via", 'v', &v))
+		if (!via.p && rawsip_hdr(&ln, "Via", 'v', &v))
 			via = v;
-		else if (hdr_is(p, len, "Call-ID", 'i', &v))
+		else if (rawsip_hdr(&ln, "Call-ID", 'i', &v))
 			callid = v;
-		else if (hdr_is(p, len, "CSeq", '\0', &v))  /* no letter */
+		else if (rawsip_hdr(&ln, "CSeq", 0, &v))
 			cseq = v;
-		p = eol;
 	}
 	if (!via.p || !callid.l || !cseq.l || cseq.l < 8 ||
 	    strncasecmp(cseq.p + cseq.l - 6, "NOTIFY", 6))
@@ -777,8 +736,10 @@ static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
 		if (c)
 			via.l = (size_t)(c - via.p);
 	}
-	if (re_regex(via.p, via.l, ";branch=z9hG4bK[^;, \t]+", &br))
+	if (msg_param_decode(&via, "branch", &br) || br.l < 8 ||
+	    strncmp(br.p, "z9hG4bK", 7))
 		return false;
+	pl_advance(&br, 7);
 	dot = memchr(br.p, '.', br.l);
 	if (!dot)
 		return false;

@@ -123,13 +123,3 @@ bool udpwide_take(struct udpwide *w, const struct sip_msg *msg)
 	}
 	return true;
 }
-
-bool udpwide_done(const struct udpwide *w)
-{
-	if (!w)
-		return false;
-	for (unsigned i = 0; i < w->n; i++)
-		if (!w->done[i])
-			return false;
-	return true;
-}

@@ -22,7 +22,5 @@ int  udpwide_alloc(struct udpwide **wp, const struct sa *laddrs,
 		   unsigned n);
 /* true: msg was our probe, handled */
 bool udpwide_take(struct udpwide *w, const struct sip_msg *msg);
-/* Every address widened */
-bool udpwide_done(const struct udpwide *w);
 
 #endif

@@ -37,6 +37,7 @@
 #include "reqtag.h"
 #include "store.h"
 #include "store_msgs.h"
+#include "rawsip.h"
 #include "imrelay.h"
 
 #define BRANCH_PREFIX "z9hG4bKim"
@@ -156,13 +157,6 @@ static void mbox_tidy(struct mbox *mb)
 	if (mb && list_isempty(&mb->devices) && list_isempty(&mb->queue) &&
 	    !mb->nlive)
 		mem_deref(mb);
-}
-
-uint32_t deliver_kept(struct imrelay *r, const char *user)
-{
-	const struct mbox *mb = mbox_find(r, user, false);
-
-	return mb ? mb->nkept : 0;
 }
 
 static void qent_destructor(void *arg)
@@ -466,42 +460,32 @@ static bool branch_cmp(struct le *le, void *arg)
  * a third of the relay's time. Anything not plainly ours goes to libre
  * (deliver_resp_h). */
 
-static bool find_branch(const char *p, const char *end, uint64_t *b)
+/* Our branch in the top Via of an answer: the hex after BRANCH_PREFIX */
+static bool our_branch(const char *p, const char *end, uint64_t *b)
 {
 	const size_t plen = sizeof(BRANCH_PREFIX) - 1;
+	struct rawsip_line ln;
+	struct pl via, br;
 
-	/* the first Via line: "Via:" or "v:", any case */
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+	for (; rawsip_next_line(&ln, p, end); p = ln.next) {
+		const char *c;
 
-		if (n <= 2)
-			return false;           /* end of the head */
-		if ((n > 4 && !strncasecmp(p, "via", 3) &&
-		     (p[3] == ':' || p[3] == ' ')) ||
-		    ((p[0] == 'v' || p[0] == 'V') &&
-		     (p[1] == ':' || p[1] == ' '))) {
-			const char *c = memchr(p, ',', n);
-			const char *q;
-			struct pl hex;
-
-			if (c)
-				n = (size_t)(c - p);   /* the top value */
-			q = memmem(p, n, ";branch=" BRANCH_PREFIX,
-				   plen + 8);
-			if (!q || (size_t)(p + n - q) < 8 + plen + 16)
-				return false;
-			hex.p = q + 8 + plen;
-			hex.l = 16;
-			for (size_t i = 0; i < 16; i++)
-				if (!isxdigit((unsigned char)hex.p[i]))
-					return false;
-			*b = pl_x64(&hex);
-			return true;
-		}
-		if (!eol)
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
+			return false;           /* folded: libre's */
+		if (!rawsip_hdr(&ln, "Via", 'v', &via))
+			continue;
+		c = memchr(via.p, ',', via.l);
+		if (c)
+			via.l = (size_t)(c - via.p);   /* the top value */
+		if (msg_param_decode(&via, "branch", &br) ||
+		    br.l != plen + 16 || strncmp(br.p, BRANCH_PREFIX, plen))
 			return false;
-		p = eol + 1;
+		pl_advance(&br, plen);
+		for (size_t i = 0; i < br.l; i++)
+			if (!isxdigit((unsigned char)br.p[i]))
+				return false;
+		*b = pl_x64(&br);
+		return true;
 	}
 	return false;
 }
@@ -511,19 +495,15 @@ static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
 	struct imrelay *r = arg;
 	const char *p = (const char *)mbuf_buf(mb);
 	const char *end = p + mbuf_get_left(mb);
+	struct rawsip_line ln;
 	struct attempt *a;
 	uint16_t code;
 	uint64_t b;
 
 	(void)src;
-	if (end - p < 13 || memcmp(p, "SIP/2.0 ", 8) || p[8] < '1' ||
-	    p[8] > '6' || !isdigit((unsigned char)p[9]) ||
-	    !isdigit((unsigned char)p[10]) || p[11] != ' ')
-		return false;
-	code = (uint16_t)((p[8] - '0') * 100 + (p[9] - '0') * 10 +
-			  (p[10] - '0'));
-	p = memchr(p, '\n', (size_t)(end - p));
-	if (!p || !find_branch(p + 1, end, &b))
+	code = rawsip_status(p, mbuf_get_left(mb));
+	if (!code || !rawsip_next_line(&ln, p, end) ||
+	    !our_branch(ln.next, end, &b))
 		return false;
 	a = list_ledata(hash_lookup(r->attempts, (uint32_t)b, branch_cmp,
 				    &b));

@@ -111,6 +111,5 @@ int  deliver_keep(struct imrelay *r, const struct im_msg *m,
 /* The sender gave up waiting (wait expired): the delivery goes on,
  * without anyone to answer. */
 void deliver_detach(struct delivery *d);
-uint32_t deliver_kept(struct imrelay *r, const char *user);
 
 #endif

@@ -18,6 +18,7 @@
 #include "fwd.h"
 #include "flow.h"
 #include "route.h"
+#include "rawsip.h"
 #include "fastpath.h"
 
 #define MAX_SOCKS 8
@@ -33,51 +34,6 @@ struct fpsock {
 struct fastpath {
 	struct fpsock socks[MAX_SOCKS];
 };
-
-struct line {
-	const char *p;         /* the line, without its CRLF */
-	size_t l;
-	const char *next;      /* the line after it */
-};
-
-/* The next line of [p, end): false at the end of the head. */
-static bool next_line(struct line *ln, const char *p, const char *end)
-{
-	const char *e = p;
-
-	while (e + 1 < end && !(e[0] == '\r' && e[1] == '\n'))
-		++e;
-	if (e + 1 >= end)
-		return false;
-	ln->p = p;
-	ln->l = (size_t)(e - p);
-	ln->next = e + 2;
-	return ln->l > 0;
-}
-
-/* "Via:" or "v:" (any case, spaces before the colon): its value. */
-static bool via_value(const struct line *ln, struct pl *val)
-{
-	size_t i = 0, n;
-
-	while (i < ln->l && ln->p[i] != ':' && ln->p[i] != ' ' &&
-	       ln->p[i] != '\t')
-		++i;
-	n = i;
-	if (!((n == 3 && !strncasecmp(ln->p, "via", 3)) ||
-	      (n == 1 && (ln->p[0] == 'v' || ln->p[0] == 'V'))))
-		return false;
-	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
-		++i;
-	if (i >= ln->l || ln->p[i] != ':')
-		return false;
-	++i;
-	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
-		++i;
-	val->p = ln->p + i;
-	val->l = ln->l - i;
-	return true;
-}
 
 static bool has_comma(const struct pl *v)
 {
@@ -163,29 +119,6 @@ struct notify_parts {
 	bool has_maxfwd;
 };
 
-static bool hdr_named(const struct line *ln, const char *name, char c,
-		      struct pl *val)
-{
-	size_t i = 0, nl = strlen(name);
-
-	while (i < ln->l && ln->p[i] != ':' && ln->p[i] != ' ' &&
-	       ln->p[i] != '\t')
-		++i;
-	if (!((i == nl && !strncasecmp(ln->p, name, nl)) ||
-	      (c && i == 1 && (ln->p[0] | 0x20) == c)))
-		return false;
-	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
-		++i;
-	if (i >= ln->l || ln->p[i] != ':')
-		return false;
-	++i;
-	while (i < ln->l && (ln->p[i] == ' ' || ln->p[i] == '\t'))
-		++i;
-	val->p = ln->p + i;
-	val->l = ln->l - i;
-	return true;
-}
-
 /* <sip:...;lr;flow=TOKEN>: ours, with its token */
 static bool our_route(const struct registrar *r, const struct pl *v,
 		      struct pl *flow)
@@ -211,7 +144,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	const char *end = start + mbuf_get_left(mb);
 	const char *sp, *body = NULL;
 	struct notify_parts np;
-	struct line ln;
+	struct rawsip_line ln;
 	struct pl v, rport, met = { "NOTIFY", 6 };
 	unsigned vias = 0, routes = 0;
 	enum sip_transp tp;
@@ -220,7 +153,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	bool ok = false;
 
 	memset(&np, 0, sizeof(np));
-	if (!route_is_backend(r, src) || !next_line(&ln, start, end))
+	if (!route_is_backend(r, src) || !rawsip_next_line(&ln, start, end))
 		return false;
 	sp = memchr(ln.p + 7, ' ', ln.l - 7);
 	if (!sp || ln.l < 7 + 1 + 8 || memcmp(ln.p + ln.l - 8, " SIP/2.0", 8))
@@ -231,7 +164,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 		return false;
 	/* the head, one header a line */
 	for (const char *p = ln.next; ; p = ln.next) {
-		if (!next_line(&ln, p, end)) {
+		if (!rawsip_next_line(&ln, p, end)) {
 			if (ln.next && p + 2 <= end && p[0] == '\r' &&
 			    p[1] == '\n')
 				body = p + 2;
@@ -239,20 +172,20 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 		}
 		if (ln.p[0] == ' ' || ln.p[0] == '\t')
 			return false;
-		if (via_value(&ln, &v)) {
+		if (rawsip_hdr(&ln, "Via", 'v', &v)) {
 			if (vias++ || has_comma(&v))
 				return false;
 			np.via = v;
 		}
-		else if (hdr_named(&ln, "Route", '\0', &v)) {
+		else if (rawsip_hdr(&ln, "Route", 0, &v)) {
 			if (routes++ || !our_route(r, &v, &np.flow))
 				return false;
 		}
-		else if (hdr_named(&ln, "Max-Forwards", '\0', &v)) {
+		else if (rawsip_hdr(&ln, "Max-Forwards", 0, &v)) {
 			np.maxfwd = pl_u32(&v);
 			np.has_maxfwd = true;
 		}
-		else if (hdr_named(&ln, "CSeq", '\0', &v)) {
+		else if (rawsip_hdr(&ln, "CSeq", 0, &v)) {
 			np.cseq = v;
 		}
 	}
@@ -287,15 +220,15 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 				&a, &b, sa_port(src), src))
 			goto out;
 	}
-	for (const char *p = next_line(&ln, start, end) ? ln.next : end;
-	     p < end && next_line(&ln, p, end); p = ln.next) {
+	for (const char *p = rawsip_next_line(&ln, start, end) ? ln.next : end;
+	     p < end && rawsip_next_line(&ln, p, end); p = ln.next) {
 		struct pl dummy;
 
-		if (via_value(&ln, &dummy) ||
-		    hdr_named(&ln, "Route", '\0', &dummy) ||
-		    hdr_named(&ln, "Max-Forwards", '\0', &dummy) ||
-		    hdr_named(&ln, "P-Asserted-Identity", '\0', &dummy) ||
-		    hdr_named(&ln, "Proxy-Authorization", '\0', &dummy))
+		if (rawsip_hdr(&ln, "Via", 'v', &dummy) ||
+		    rawsip_hdr(&ln, "Route", 0, &dummy) ||
+		    rawsip_hdr(&ln, "Max-Forwards", 0, &dummy) ||
+		    rawsip_hdr(&ln, "P-Asserted-Identity", 0, &dummy) ||
+		    rawsip_hdr(&ln, "Proxy-Authorization", 0, &dummy))
 			continue;
 		if (mbuf_write_mem(out, (const uint8_t *)ln.p, ln.l + 2))
 			goto out;
@@ -315,7 +248,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	struct fpsock *fs = arg;
 	const char *start = (const char *)mbuf_buf(mb);
 	const char *end = start + mbuf_get_left(mb);
-	struct line ln, top = { NULL, 0, NULL }, second = { NULL, 0, NULL };
+	struct rawsip_line ln, top = { NULL, 0, NULL };
+	struct rawsip_line second = { NULL, 0, NULL };
 	struct pl v, sentby, params, br, next, rest = PL_INIT;
 	const size_t plen = sizeof(FWD_BRANCH) - 1;
 	bool joined = false;
@@ -326,21 +260,19 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
 		return notify_request(fs, src, mb);
-	if (mbuf_get_left(mb) < 12 || memcmp(start, "SIP/2.0 ", 8) ||
-	    start[8] < '1' || start[8] > '6')
+	code = rawsip_status(start, mbuf_get_left(mb));
+	if (!code)
 		return false;
-	code = (uint16_t)((start[8] - '0') * 100 + (start[9] - '0') * 10 +
-			  (start[10] - '0'));
-	if (!next_line(&ln, start, end))
+	if (!rawsip_next_line(&ln, start, end))
 		return false;
 	/* the head: the first two Vias, each a line of its own, or the
 	 * first two values of the first Via line */
 	for (const char *p = ln.next; vias < 2; p = ln.next) {
-		if (!next_line(&ln, p, end))
+		if (!rawsip_next_line(&ln, p, end))
 			return false;
 		if (ln.p[0] == ' ' || ln.p[0] == '\t')
 			return false;          /* folded: libre's */
-		if (!via_value(&ln, &v))
+		if (!rawsip_hdr(&ln, "Via", 'v', &v))
 			continue;
 		if (vias++ == 0) {
 			top = ln;
@@ -353,7 +285,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 			second = ln;
 		}
 	}
-	(void)via_value(&top, &v);
+	(void)rawsip_hdr(&top, "Via", 'v', &v);
 	if (has_comma(&v)) {
 		/* "ours, next[, more]" on one line */
 		const char *c = memchr(v.p, ',', v.l);
@@ -379,7 +311,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 		return false;
 	/* the next one: where the answer goes, over UDP */
 	if (!joined)
-		(void)via_value(&second, &next);
+		(void)rawsip_hdr(&second, "Via", 'v', &next);
 	if (!via_udp(&next, &sentby, &params) ||
 	    !next_dst(&dst, &sentby, &params))
 		return false;

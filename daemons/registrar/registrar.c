@@ -449,7 +449,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 	/* a back daemon's request for a user or one of its devices */
-	if (route_from_backend(r, msg) && pl_strcmp(&msg->met, "OPTIONS")) {
+	if (route_is_backend(r, &msg->src) &&
+	    pl_strcmp(&msg->met, "OPTIONS")) {
 		route_to_user(r, msg);
 		return true;
 	}

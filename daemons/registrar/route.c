@@ -361,11 +361,6 @@ static bool uri_matches(const struct uri *u, const char *s)
 	return !uri_decode(&b, &pl) && sipuri_equal(u, &b);
 }
 
-bool route_from_backend(const struct registrar *r, const struct sip_msg *msg)
-{
-	return is_backend_addr(r, &msg->src);
-}
-
 bool route_is_backend(const struct registrar *r, const struct sa *a)
 {
 	return is_backend_addr(r, a);

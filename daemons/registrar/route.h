@@ -35,7 +35,6 @@ unsigned route_ours_on_top(const struct registrar *r,
 			   const struct sip_msg *msg);
 void route_loose(struct registrar *r, const struct sip_msg *msg,
 		 const struct route_top *top);
-bool route_from_backend(const struct registrar *r, const struct sip_msg *msg);
 bool route_is_backend(const struct registrar *r, const struct sa *a);
 void route_to_user(struct registrar *r, const struct sip_msg *msg);
 void route_user_to_user(struct registrar *r, const struct sip_msg *msg);

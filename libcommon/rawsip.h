@@ -1,0 +1,30 @@
+/* rawsip: reading a SIP message's head straight from its datagram, for
+ * the fast paths that take the plainest messages before libre decodes
+ * them (the edge's fastpath, the notifier's and the IM relay's answers):
+ * the status code, the header lines one by one, a header by its name or
+ * compact letter. Lines end in CRLF; anything else is left to libre. */
+#ifndef LP_RAWSIP_H
+#define LP_RAWSIP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+
+struct rawsip_line {
+	const char *p;         /* the line, without its CRLF */
+	size_t l;
+	const char *next;      /* the line after it */
+};
+
+/* The line at p in [p, end): false at the empty line that ends the head
+ * (ln->next is then the body) or when no CRLF is left. */
+bool rawsip_next_line(struct rawsip_line *ln, const char *p,
+		      const char *end);
+/* "SIP/2.0 NNN ...": NNN, or 0 when p is no status line */
+uint16_t rawsip_status(const char *p, size_t n);
+/* Is the line header `name` (any case), or its compact letter `c` (0:
+ * none)? Its value, without the spaces around it. */
+bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
+		struct pl *val);
+
+#endif

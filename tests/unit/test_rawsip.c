@@ -1,0 +1,55 @@
+/* test_rawsip: a SIP head read from its datagram (rawsip): status codes,
+ * lines up to the empty one and the body after it, headers by name (any
+ * case, spaces before the colon) and by compact letter. */
+#include <string.h>
+#include <re.h>
+#include "rawsip.h"
+#include "tap.h"
+
+int main(void)
+{
+	static const char msg[] =
+		"SIP/2.0 481 Call Does Not Exist\r\n"
+		"v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n"
+		"CALL-ID :  abc@host  \r\n"
+		"CSeq: 7 NOTIFY\r\n"
+		"Viaduct: no\r\n"
+		"\r\n"
+		"body";
+	const char *end = msg + sizeof(msg) - 1;
+	struct rawsip_line ln;
+	struct pl v;
+	unsigned n = 0;
+	bool via = false, callid = false, cseq = false, other = false;
+	const char *p;
+
+	ok(rawsip_status(msg, strlen(msg)) == 481, "status 481");
+	ok(!rawsip_status("SIP/2.0 48 x\r\n", 14) &&
+	   !rawsip_status("NOTIFY sip:a@b SIP/2.0\r\n", 24) &&
+	   !rawsip_status("SIP/2.0 700 X\r\n", 15),
+	   "no status from a bad code, a request or 7xx");
+	ok(rawsip_next_line(&ln, msg, end) && ln.l == 31,
+	   "the status line, without its CRLF");
+	for (p = ln.next; rawsip_next_line(&ln, p, end); p = ln.next) {
+		++n;
+		if (rawsip_hdr(&ln, "Via", 'v', &v))
+			via = !pl_strcmp(&v, "SIP/2.0/UDP 192.0.2.1:5060;"
+					 "branch=z9hG4bKx");
+		else if (rawsip_hdr(&ln, "Call-ID", 'i', &v))
+			callid = !pl_strcmp(&v, "abc@host");
+		else if (rawsip_hdr(&ln, "CSeq", 0, &v))
+			cseq = !pl_strcmp(&v, "7 NOTIFY");
+		else
+			other = true;
+	}
+	ok(n == 4, "four header lines, then the end of the head");
+	ok(ln.l == 0 && !strcmp(ln.next, "body"), "the body after it");
+	ok(via, "a compact Via ('v:') by its letter");
+	ok(callid, "Call-ID in capitals, a space before the colon, its "
+	   "value trimmed");
+	ok(cseq, "CSeq by its name");
+	ok(other, "'Viaduct' is not Via");
+	ok(!rawsip_next_line(&ln, "Via: x", "Via: x" + 6),
+	   "no CRLF: no line");
+	return tap_done();
+}

@@ -29,6 +29,49 @@ static const char *const migrations[] = {
 	" updated INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
 	" PRIMARY KEY (owner, watcher)"
 	") WITHOUT ROWID;",
+	/* 3: the web page's administrators, sessions and failed logins
+	 * (SQL in store_admin.c) */
+	"CREATE TABLE admins ("
+	" name TEXT PRIMARY KEY,"
+	" hash TEXT NOT NULL,"
+	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
+	") WITHOUT ROWID;"
+	"CREATE TABLE web_sessions ("
+	" id TEXT PRIMARY KEY,"
+	" admin TEXT NOT NULL,"
+	" csrf TEXT NOT NULL,"
+	" expires INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE login_failures ("
+	" key TEXT PRIMARY KEY,"
+	" count INTEGER NOT NULL,"
+	" last INTEGER NOT NULL"
+	") WITHOUT ROWID;",
+	/* 4: desk phones and their keys (SQL in store_devices.c) */
+	"CREATE TABLE devices ("
+	" mac TEXT PRIMARY KEY,"
+	" vendor TEXT NOT NULL,"
+	" model TEXT NOT NULL DEFAULT '',"
+	" owner TEXT NOT NULL,"
+	" gen INTEGER NOT NULL,"
+	" realm TEXT NOT NULL,"
+	" ha1_md5 TEXT NOT NULL,"
+	" ha1_sha256 TEXT NOT NULL,"
+	" ha1_sha512_256 TEXT NOT NULL,"
+	" prov_ha1 TEXT NOT NULL,"
+	" last_fetch INTEGER,"
+	" last_addr TEXT,"
+	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
+	") WITHOUT ROWID;"
+	"CREATE INDEX devices_owner ON devices (owner);"
+	"CREATE TABLE device_keys ("
+	" mac TEXT NOT NULL,"
+	" position INTEGER NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind IN ('blf', 'speed')),"
+	" target TEXT NOT NULL,"
+	" label TEXT NOT NULL DEFAULT '',"
+	" PRIMARY KEY (mac, position)"
+	") WITHOUT ROWID;",
 };
 
 int users_open(struct store **stp, const char *path, bool readonly)
@@ -53,6 +96,21 @@ bool users_name_valid(const char *user)
 			return false;
 	}
 	return true;
+}
+
+int users_gen_password(char *out, size_t len)
+{
+	static const char cs[] = "abcdefghijkmnopqrstuvwxyz"
+				 "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	uint8_t rnd[16];
+
+	if (len < 17)
+		return EINVAL;
+	rand_bytes(rnd, sizeof(rnd));
+	for (size_t i = 0; i < 16; i++)
+		out[i] = cs[rnd[i] % (sizeof(cs) - 1)];
+	out[16] = '\0';
+	return 0;
 }
 
 static int hashes(char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX],
@@ -123,6 +181,22 @@ int users_set_password(struct store *st, const char *user,
 	return err;
 }
 
+int users_set_name(struct store *st, const char *user, const char *name)
+{
+	sqlite3_stmt *s = store_stmt(st, "UPDATE users SET name = ?2 "
+				     "WHERE username = ?1");
+	int err;
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name ? name : "", -1, SQLITE_STATIC);
+	err = store_step_done(s);
+	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		err = ENOENT;
+	return err;
+}
+
 static const char algs_sql[] =
 	"UPDATE users SET algorithms = ?2 WHERE username = ?1";
 
@@ -146,18 +220,33 @@ int users_set_algs(struct store *st, const char *user, const char *algs)
 
 static const char del_sql[] = "DELETE FROM users WHERE username = ?1";
 
+/* The user and the devices it owns, with their keys, at once. */
 int users_del(struct store *st, const char *user)
 {
-	sqlite3_stmt *s = store_stmt(st, del_sql);
-	int err;
+	sqlite3_stmt *s;
+	int err = store_begin(st);
 
-	if (!s)
-		return EIO;
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
-		err = ENOENT;
-	return err;
+	if (err)
+		return err;
+	err = store_run_text(st, "DELETE FROM device_keys WHERE mac IN "
+			     "(SELECT mac FROM devices WHERE owner = ?1)", 1,
+			     user);
+	err = err ? err : store_run_text(st, "DELETE FROM devices WHERE "
+					 "owner = ?1", 1, user);
+	s = err ? NULL : store_stmt(st, del_sql);
+	if (s) {
+		sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+		err = store_step_done(s);
+		if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+			err = ENOENT;
+	}
+	else if (!err)
+		err = EIO;
+	if (err) {
+		store_rollback(st);
+		return err;
+	}
+	return store_commit(st);
 }
 
 static void rec_destructor(void *arg)
@@ -165,6 +254,7 @@ static void rec_destructor(void *arg)
 	struct user_rec *u = arg;
 
 	mem_deref(u->username);
+	mem_deref(u->authname);
 	mem_deref(u->name);
 	mem_deref(u->realm);
 	mem_deref(u->algs);
@@ -178,6 +268,7 @@ static int rec_from_row(struct user_rec **up, sqlite3_stmt *s)
 	if (!u)
 		return ENOMEM;
 	err = str_dup(&u->username, (const char *)sqlite3_column_text(s, 0));
+	err |= str_dup(&u->authname, (const char *)sqlite3_column_text(s, 7));
 	err |= str_dup(&u->name, (const char *)sqlite3_column_text(s, 1));
 	err |= str_dup(&u->realm, (const char *)sqlite3_column_text(s, 2));
 	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
@@ -196,20 +287,38 @@ static int rec_from_row(struct user_rec **up, sqlite3_stmt *s)
 
 static const char get_sql[] =
 	"SELECT username, name, realm, ha1_md5, ha1_sha256, ha1_sha512_256, "
-	"algorithms FROM users WHERE username = ?1";
+	"algorithms, username FROM users WHERE username = ?1";
+
+/* A device's own credentials (store_devices.h): auth name OWNER~MAC, the
+ * record of the owner with the device's hashes. */
+static const char dev_sql[] =
+	"SELECT u.username, u.name, d.realm, d.ha1_md5, d.ha1_sha256, "
+	"d.ha1_sha512_256, u.algorithms, u.username || '~' || d.mac "
+	"FROM devices d JOIN users u ON u.username = d.owner "
+	"WHERE d.owner = ?1 AND d.mac = ?2";
 
 int users_get(struct store *st, const struct pl *user,
 	      struct user_rec **recp)
 {
+	const char *tilde;
 	sqlite3_stmt *s;
 	int rc, err;
 
-	if (!st || !user || !recp)
+	if (!st || !user || !user->p || !recp)
 		return EINVAL;
-	s = store_stmt(st, get_sql);
+	tilde = memchr(user->p, '~', user->l);
+	s = store_stmt(st, tilde ? dev_sql : get_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, user->p, (int)user->l, SQLITE_STATIC);
+	if (tilde) {
+		sqlite3_bind_text(s, 1, user->p, (int)(tilde - user->p),
+				  SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, tilde + 1,
+				  (int)(user->p + user->l - tilde - 1),
+				  SQLITE_STATIC);
+	}
+	else
+		sqlite3_bind_text(s, 1, user->p, (int)user->l, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		err = rec_from_row(recp, s);
@@ -221,7 +330,7 @@ int users_get(struct store *st, const struct pl *user,
 
 static const char list_sql[] =
 	"SELECT username, name, realm, ha1_md5, ha1_sha256, ha1_sha512_256, "
-	"algorithms FROM users ORDER BY username";
+	"algorithms, username FROM users ORDER BY username";
 
 int users_foreach(struct store *st, users_h *h, void *arg)
 {
@@ -343,7 +452,7 @@ static bool cached_cmp(struct le *le, void *arg)
 {
 	const struct cached *e = le->data;
 
-	return 0 == pl_strcmp(arg, e->rec->username);
+	return 0 == pl_strcmp(arg, e->rec->authname);
 }
 
 int users_cache_get(struct users_cache *c, const struct pl *user,

@@ -8,6 +8,8 @@
 
 struct user_rec {
 	char *username;
+	char *authname;        /* the name looked up: username, or a
+				  device's OWNER~MAC (store_devices.h) */
 	char *name;
 	char *realm;
 	char *algs;            /* NULL: the configured auth_algorithms */
@@ -18,10 +20,13 @@ typedef int (users_h)(const struct user_rec *u, void *arg);
 
 int  users_open(struct store **stp, const char *path, bool readonly);
 bool users_name_valid(const char *user);
+/* 16 random letters and digits, none that look alike (out: 17 bytes) */
+int  users_gen_password(char *out, size_t len);
 int  users_add(struct store *st, const char *user, const char *name,
 	       const char *realm, const char *password);
 int  users_set_password(struct store *st, const char *user,
 			const char *realm, const char *password);
+int  users_set_name(struct store *st, const char *user, const char *name);
 int  users_set_algs(struct store *st, const char *user, const char *algs);
 int  users_del(struct store *st, const char *user);
 int  users_get(struct store *st, const struct pl *user,

@@ -10,4 +10,8 @@ int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 		const char *watcher);
 
+int ctl_admin(const struct conf *conf, int argc, char **argv, int i);
+int ctl_device(const struct conf *conf, int argc, char **argv, int i);
+int ctl_key(const struct conf *conf, int argc, char **argv, int i);
+
 #endif

@@ -1,15 +1,20 @@
 /* ctl_watcher: `lamplightctl watcher`: who may watch whose presence. A
  * rule is an action (allow, block, polite-block, confirm) for an owner and
  * a watcher, or "*" for anyone; the presence daemon applies a change to
- * existing subscriptions within a second. */
+ * existing subscriptions within a second. `pending` lists the requests
+ * waiting for a decision; approve and refuse are allow and block. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <re.h>
 #include "conf.h"
 #include "store.h"
 #include "store_users.h"
 #include "store_rules.h"
+#include "store_subs.h"
+#include "store_pubs.h"
+#include "notifier.h"
 #include "ctl.h"
 
 static int print_h(const char *owner, const char *watcher,
@@ -32,6 +37,36 @@ static bool user_known(struct store *st, const char *user)
 	return !err;
 }
 
+static int pending_h(const struct subs_rec *s, void *arg)
+{
+	uint64_t now = *(const uint64_t *)arg;
+
+	if (s->state == NSUB_PENDING && !strcmp(s->event, "presence") &&
+	    s->expires >= now)
+		printf("%-20s %-20s\n", s->presentity, s->watcher);
+	return 0;
+}
+
+/* Subscriptions the presence daemon holds until someone decides. */
+static int pending(const struct conf *conf)
+{
+	struct store_opts o = { .readonly = true };
+	struct store *st = NULL;
+	uint64_t now = (uint64_t)time(NULL);
+	char path[512];
+	int err;
+
+	(void)re_snprintf(path, sizeof(path), "%s/presence.db",
+			  conf->state_dir);
+	printf("%-20s %-20s\n", "OWNER", "WATCHER");
+	err = pres_open(&st, path, &o);
+	if (err)
+		return 0;          /* no presence daemon yet: nobody waits */
+	err = subs_foreach(st, pending_h, &now);
+	mem_deref(st);
+	return err;
+}
+
 int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 		const char *watcher)
 {
@@ -39,11 +74,18 @@ int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 	enum rule_action a = RULE_NONE;
 	int err;
 
+	if (!strcmp(verb, "pending"))
+		return pending(conf);
+	/* what the admin page's Approve and Refuse buttons write */
+	if (!strcmp(verb, "approve"))
+		verb = "allow";
+	else if (!strcmp(verb, "refuse"))
+		verb = "block";
 	if (strcmp(verb, "list") && strcmp(verb, "del") &&
 	    rule_action_parse(&a, verb)) {
 		fprintf(stderr, "lamplightctl: unknown watcher action '%s' "
-			"(allow, block, polite-block, confirm, del, list)\n",
-			verb);
+			"(allow, block, polite-block, confirm, approve, "
+			"refuse, del, list, pending)\n", verb);
 		return EINVAL;
 	}
 	err = users_open(&st, conf->admin_db, false);

@@ -1,5 +1,6 @@
 /* lamplightctl: the command-line tool: users (add, del, passwd, list,
- * import, algorithms), watcher rules, status of registrations, bus watch,
+ * import, algorithms), watcher rules and pending requests, web page
+ * admins, devices and their keys, status of registrations, bus watch,
  * and `run`,
  * which starts every daemon in the foreground. */
 #include <errno.h>
@@ -34,24 +35,20 @@ static void usage(FILE *f)
 "                              who may watch OWNER's presence\n"
 "  watcher del OWNER WATCHER|*\n"
 "  watcher list [OWNER]\n"
+"  watcher pending             requests waiting for approve or refuse\n"
+"  watcher approve|refuse OWNER WATCHER\n"
+"  admin add|passwd NAME [--password PW]   (web page administrators)\n"
+"  admin del NAME | admin list\n"
+"  device add MAC --vendor yealink|polycom|grandstream|snom|cisco\n"
+"             --owner USER [--model MODEL]\n"
+"  device del|show|reset|file MAC | device list\n"
+"                              show: credentials and keys; reset: new\n"
+"                              credentials; file: the provisioning file\n"
+"  key set MAC POS blf|speed TARGET [--label LABEL]\n"
+"  key del MAC POS\n"
 "  run                         start every daemon in the foreground\n"
 "LIST is digest algorithms in challenge order: md5, sha-256, "
 "sha-512-256\n");
-}
-
-static int gen_password(char *out, size_t len)
-{
-	static const char cs[] = "abcdefghijkmnopqrstuvwxyz"
-				 "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-	uint8_t rnd[32];
-
-	if (len < 17)
-		return EINVAL;
-	rand_bytes(rnd, sizeof(rnd));
-	for (size_t i = 0; i < 16; i++)
-		out[i] = cs[rnd[i] % (sizeof(cs) - 1)];
-	out[16] = '\0';
-	return 0;
 }
 
 static int open_admin(const struct conf *conf, struct store **stp)
@@ -126,7 +123,7 @@ static int user_add(const struct conf *conf, const char *user,
 	if (o->algs && check_algs(o->algs))
 		return EINVAL;
 	if (!password) {
-		gen_password(pw, sizeof(pw));
+		(void)users_gen_password(pw, sizeof(pw));
 		password = pw;
 	}
 	err = open_admin(conf, &st);
@@ -157,7 +154,7 @@ static int user_passwd(const struct conf *conf, const char *user,
 	int err;
 
 	if (!password) {
-		gen_password(pw, sizeof(pw));
+		(void)users_gen_password(pw, sizeof(pw));
 		password = pw;
 	}
 	err = open_admin(conf, &st);
@@ -397,6 +394,15 @@ int main(int argc, char **argv)
 		err = ctl_watcher(conf, argv[i + 1],
 				  i + 2 < argc ? argv[i + 2] : NULL,
 				  i + 3 < argc ? argv[i + 3] : NULL);
+	}
+	else if (!strcmp(argv[i], "admin") && i + 1 < argc) {
+		err = ctl_admin(conf, argc, argv, i + 1);
+	}
+	else if (!strcmp(argv[i], "device") && i + 1 < argc) {
+		err = ctl_device(conf, argc, argv, i + 1);
+	}
+	else if (!strcmp(argv[i], "key") && i + 1 < argc) {
+		err = ctl_key(conf, argc, argv, i + 1);
 	}
 	else if (!strcmp(argv[i], "run") && i + 1 == argc) {
 		err = ctl_run(conf, conf_path);

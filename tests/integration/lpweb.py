@@ -1,0 +1,176 @@
+"""lpweb: the admin page under test: lighttpd started on a port of its
+own for an lptest.Appliance, with the CGI of the build, the page's static
+files and the provisioning templates of the source tree; and a small
+browser-less client (cookies, forms, digest) for the HTTP tests."""
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import lptest
+
+LIGHTTPD_CONF = """
+server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
+server.document-root = "{dir}/docroot"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.tag = "lamplight"
+server.errorlog = "{dir}/lighttpd-error.log"
+mimetype.assign = (".css" => "text/css; charset=utf-8",
+                   ".js" => "text/javascript; charset=utf-8")
+alias.url = ("/lamplight-static/" => "{root}/web/static/",
+             "/lamplight" => "{build}/web/lamplight.cgi",
+             "/prov" => "{build}/web/lamplight.cgi")
+$HTTP["url"] =~ "^/(lamplight|prov)(/|$)" {{ cgi.assign = ("" => "") }}
+setenv.set-environment = ("LAMPLIGHT_CONF" => "{conf}",
+    "LAMPLIGHT_PROV_TEMPLATES" => "{root}/web/prov",
+    "ASAN_OPTIONS" => "{asan}", "UBSAN_OPTIONS" => "{ubsan}")
+"""
+
+
+class Web:
+    def __init__(self, app):
+        self.app = app
+        self.port = lptest.free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        os.makedirs(os.path.join(app.dir, "docroot"), exist_ok=True)
+        self.conf = os.path.join(app.dir, "lighttpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(LIGHTTPD_CONF.format(
+                dir=app.dir, port=self.port, root=lptest.ROOT,
+                build=app.build, conf=app.conf,
+                asan=os.environ.get("ASAN_OPTIONS", ""),
+                ubsan=os.environ.get("UBSAN_OPTIONS", "")))
+        self.out = open(os.path.join(app.dir, "lighttpd.out"), "a")
+        self.p = subprocess.Popen(["lighttpd", "-D", "-f", self.conf],
+                                  stdout=self.out, stderr=self.out)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port),
+                                         0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("lighttpd did not start: " + self.log())
+
+    def log(self):
+        """What the CGI wrote to stderr (lighttpd passes it on)."""
+        self.out.flush()
+        with open(os.path.join(self.app.dir, "lighttpd.out")) as f:
+            return f.read()
+
+    def close(self):
+        self.p.terminate()
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+class Resp:
+    def __init__(self, code, headers, body):
+        self.code, self.headers, self.body = code, headers, body
+        self.text = body.decode("utf-8", "replace")
+
+    def header(self, name):
+        return self.headers.get(name)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **kw):
+        return None
+
+
+class Client:
+    """Cookies kept; redirects not followed (the tests look at them)."""
+
+    def __init__(self, web, source="127.0.0.1"):
+        self.web = web
+        self.jar = http.cookiejar.CookieJar()
+        self.source = source
+        handlers = [urllib.request.HTTPCookieProcessor(self.jar),
+                    NoRedirect()]
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def request(self, path, data=None, headers=None, method=None):
+        url = self.web.base + path
+        body = urllib.parse.urlencode(data).encode() if data is not None \
+            else None
+        req = urllib.request.Request(url, data=body, headers=headers or {},
+                                     method=method)
+        if self.source != "127.0.0.1":
+            # a second address: the socket is bound to it before connect
+            import http.client
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", self.web.port, timeout=20,
+                source_address=(self.source, 0))
+            self.jar.add_cookie_header(req)
+            hdrs = dict(req.header_items())
+            if body is not None:
+                hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+            conn.request(req.get_method(), path, body, hdrs)
+            r = conn.getresponse()
+            out = Resp(r.status, r.headers, r.read())
+
+            class Fake:
+                def info(self_):
+                    return r.headers
+            self.jar.extract_cookies(Fake(), req)
+            conn.close()
+            return out
+        try:
+            with self.opener.open(req, timeout=20) as r:
+                return Resp(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Resp(e.code, e.headers, e.read())
+
+    def get(self, path, **kw):
+        return self.request(path, **kw)
+
+    def post(self, path, data, **kw):
+        return self.request(path, data=data, **kw)
+
+    def csrf(self, path):
+        """The CSRF token of the forms of a page."""
+        r = self.get(path)
+        m = re.search(r'name="csrf" value="([0-9a-f]+)"', r.text)
+        return m.group(1) if m else ""
+
+    def login(self, name, password):
+        token = self.csrf("/lamplight/login")
+        return self.post("/lamplight/login", {"csrf": token, "name": name,
+                                              "password": password})
+
+
+def fetch(web, path, user=None, password=None, basic=False):
+    """A phone's fetch: GET, with digest (or Basic) credentials."""
+    url = web.base + path
+    if user is None:
+        try:
+            with urllib.request.urlopen(url, timeout=20) as r:
+                return Resp(r.status, r.headers, r.read())
+        except urllib.error.HTTPError as e:
+            return Resp(e.code, e.headers, e.read())
+    req = urllib.request.Request(url)
+    if basic:
+        import base64
+        req.add_header("Authorization", "Basic " + base64.b64encode(
+            ("%s:%s" % (user, password)).encode()).decode())
+        opener = urllib.request.build_opener()
+    else:
+        mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        mgr.add_password(None, url, user, password)
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPDigestAuthHandler(mgr))
+    try:
+        with opener.open(req, timeout=20) as r:
+            return Resp(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.headers, e.read())

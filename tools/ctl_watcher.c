@@ -37,12 +37,21 @@ static bool user_known(struct store *st, const char *user)
 	return !err;
 }
 
+struct pend {
+	struct store *admin;
+	const char *policy;
+	uint64_t now;
+};
+
 static int pending_h(const struct subs_rec *s, void *arg)
 {
-	uint64_t now = *(const uint64_t *)arg;
+	const struct pend *p = arg;
 
+	/* still undecided: no rule has been written since */
 	if (s->state == NSUB_PENDING && !strcmp(s->event, "presence") &&
-	    s->expires >= now)
+	    s->expires >= p->now &&
+	    rules_decide(p->admin, p->policy, s->presentity, s->watcher) ==
+	    RULE_CONFIRM)
 		printf("%-20s %-20s\n", s->presentity, s->watcher);
 	return 0;
 }
@@ -52,7 +61,8 @@ static int pending(const struct conf *conf)
 {
 	struct store_opts o = { .readonly = true };
 	struct store *st = NULL;
-	uint64_t now = (uint64_t)time(NULL);
+	struct pend p = { NULL, conf->presence_default_policy,
+			  (uint64_t)time(NULL) };
 	char path[512];
 	int err;
 
@@ -62,7 +72,9 @@ static int pending(const struct conf *conf)
 	err = pres_open(&st, path, &o);
 	if (err)
 		return 0;          /* no presence daemon yet: nobody waits */
-	err = subs_foreach(st, pending_h, &now);
+	err = users_open(&p.admin, conf->admin_db, true);
+	err = err ? err : subs_foreach(st, pending_h, &p);
+	mem_deref(p.admin);
 	mem_deref(st);
 	return err;
 }

@@ -2,9 +2,12 @@
  * would show (idle, ringing, busy on the phone, do-not-disturb, offline),
  * the presence note and the registered devices. The page is static; its
  * script fetches board.json twice a second. board.json is a snapshot of
- * the bus (the `reg` topic of the edge and the `pres` topic of the
- * presence daemon, both "clone" snapshots, docs/bus.md) joined with the
- * users of the admin database. A daemon that does not answer within
+ * the bus (the `reg` and `dialog` topics of the edge and the `pres` topic
+ * of the presence daemon, all "clone" snapshots, docs/bus.md) joined with
+ * the users of the admin database. The lamp as the BLF gateway lights it:
+ * a call ringing for the user: ringing; a call answered, or one the user
+ * is making: busy; no call and a busy activity (blf_busy_activities):
+ * do not disturb; no registered device: offline. A daemon that does not answer within
  * SNAP_WAIT_MS leaves its part out and says so ("synced"). */
 #include <string.h>
 #include <time.h>
@@ -16,8 +19,8 @@
 #define SNAP_WAIT_MS 1500
 
 struct snap {
-	struct odict *reg, *pres;
-	struct bus_sub *rs, *ps;
+	struct odict *reg, *pres, *calls;
+	struct bus_sub *rs, *ps, *ds;
 	struct tmr tmr;
 	uint64_t deadline;
 };
@@ -44,11 +47,19 @@ static void pres_h(const struct bus_msg *m, void *arg)
 	keep(s->pres, m);
 }
 
+static void dialog_h(const struct bus_msg *m, void *arg)
+{
+	struct snap *s = arg;
+
+	keep(s->calls, m);
+}
+
 static void poll_h(void *arg)
 {
 	struct snap *s = arg;
 
-	if ((bus_sub_synced(s->rs) && bus_sub_synced(s->ps)) ||
+	if ((bus_sub_synced(s->rs) && bus_sub_synced(s->ps) &&
+	     bus_sub_synced(s->ds)) ||
 	    tmr_jiffies() >= s->deadline) {
 		re_cancel();
 		return;
@@ -80,6 +91,33 @@ static bool busy_activity(const struct req *r, const struct odict *p)
 	return false;
 }
 
+/* "ringing", "busy" or NULL: the user's calls. */
+static const char *call_lamp(const struct snap *s, const char *user)
+{
+	const char *lamp = NULL;
+
+	for (struct le *le = s->calls->lst.head; le; le = le->next) {
+		const struct odict_entry *e = le->data;
+		const char *u, *st, *dir;
+
+		if (e->type != ODICT_OBJECT)
+			continue;
+		u = odict_string(e->u.odict, "user");
+		st = odict_string(e->u.odict, "state");
+		dir = odict_string(e->u.odict, "direction");
+		if (!u || !st || !dir || strcmp(u, user) ||
+		    !strcmp(st, "terminated"))
+			continue;
+		if (!strcmp(dir, "recipient") && strcmp(st, "confirmed")) {
+			if (!strcmp(st, "early"))
+				return "ringing";
+			continue;          /* trying: no phone rings yet */
+		}
+		lamp = "busy";
+	}
+	return lamp;
+}
+
 struct out {
 	struct req *r;
 	struct snap *s;
@@ -95,7 +133,7 @@ static int tile_h(const struct user_rec *u, void *arg)
 	const struct odict *p = pe ? pe->u.odict : NULL;
 	const struct odict_entry *contacts = re ? odict_get_type(re->u.odict,
 		ODICT_ARRAY, "contacts") : NULL;
-	const char *call = p ? odict_string(p, "call") : NULL;
+	const char *call = call_lamp(o->s, u->username);
 	const char *lamp = "idle";
 	const struct odict_entry *acts = p ? odict_get_type(p, ODICT_ARRAY,
 							    "activities") : NULL;
@@ -104,10 +142,8 @@ static int tile_h(const struct user_rec *u, void *arg)
 
 	if (!contacts || !odict_count(contacts->u.odict, false))
 		lamp = "offline";
-	else if (call && !strcmp(call, "ringing"))
-		lamp = "ringing";
-	else if (call && !strcmp(call, "on-the-phone"))
-		lamp = "busy";
+	else if (call)
+		lamp = call;
 	else if (p && busy_activity(o->r, p))
 		lamp = "dnd";
 
@@ -161,6 +197,7 @@ int board_json(struct req *r)
 	tmr_init(&s.tmr);
 	err = odict_alloc(&s.reg, 64);
 	err = err ? err : odict_alloc(&s.pres, 64);
+	err = err ? err : odict_alloc(&s.calls, 64);
 	err = err ? err : bus_alloc(&bus);
 	err = err ? err : bus_sub_alloc(&s.rs, bus, r->conf->bus_registrar_pub,
 					r->conf->bus_registrar_snapshot, "reg",
@@ -168,6 +205,10 @@ int board_json(struct req *r)
 	err = err ? err : bus_sub_alloc(&s.ps, bus, r->conf->bus_presence_pub,
 					r->conf->bus_presence_snapshot, "pres",
 					NULL, pres_h, &s);
+	err = err ? err : bus_sub_alloc(&s.ds, bus,
+					r->conf->bus_registrar_pub,
+					r->conf->bus_registrar_snapshot,
+					"dialog", NULL, dialog_h, &s);
 	if (err) {
 		cgi_log(r, "board: bus: %m", err);
 		goto out;
@@ -178,16 +219,19 @@ int board_json(struct req *r)
 	tmr_cancel(&s.tmr);
 
 	err = mbuf_printf(r->body, "{\"time\":%llu,\"synced\":{\"reg\":%s,"
-			  "\"pres\":%s},\"users\":[",
+			  "\"dialog\":%s,\"pres\":%s},\"users\":[",
 			  (unsigned long long)time(NULL),
 			  bus_sub_synced(s.rs) ? "true" : "false",
+			  bus_sub_synced(s.ds) ? "true" : "false",
 			  bus_sub_synced(s.ps) ? "true" : "false");
 	err |= users_foreach(r->admin, tile_h, &o);
 	err |= mbuf_printf(r->body, "]}\n");
  out:
 	mem_deref(s.rs);
 	mem_deref(s.ps);
+	mem_deref(s.ds);
 	mem_deref(bus);
+	mem_deref(s.calls);
 	mem_deref(s.reg);
 	mem_deref(s.pres);
 	if (err)

@@ -20,6 +20,10 @@ static int pending_h(const struct subs_rec *s, void *arg)
 	if (s->state != NSUB_PENDING || strcmp(s->event, "presence") ||
 	    s->expires < (uint64_t)time(NULL))
 		return 0;
+	/* decided since: the presence daemon applies it within a second */
+	if (rules_decide(r->admin, r->conf->presence_default_policy,
+			 s->presentity, s->watcher) != RULE_CONFIRM)
+		return 0;
 	(void)mbuf_printf(r->body, "<tr><td>%H</td><td>%H</td><td><form "
 			  "method=\"post\" action=\"%s/watchers\" class=\""
 			  "inline\"><input type=\"hidden\" name=\"owner\" "

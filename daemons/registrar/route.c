@@ -173,24 +173,45 @@ static bool uri_matches(const struct uri *u, const char *s);
 static bool route_ack_routable(struct registrar *r,
 			       const struct route_top *s);
 
+/* The same user, host and port (5060 when none), whatever the
+ * parameters: a phone's Contact in a dialog need not carry the
+ * parameters of the one it registered (;transport=udp, ;line=...). */
+static bool uri_same_place(const struct uri *u, const char *s)
+{
+	struct pl pl;
+	struct uri b;
+
+	pl_set_str(&pl, s);
+	return !uri_decode(&b, &pl) && !pl_cmp(&u->user, &b.user) &&
+	       !pl_casecmp(&u->host, &b.host) &&
+	       (u->port ? u->port : 5060) == (b.port ? b.port : 5060);
+}
+
 /* The device a request inside a call is for: a binding of the To user
- * whose contact is the Request-URI. */
+ * whose contact is the Request-URI; failing that, one whose contact has
+ * its user, host and port. */
 static bool device_hop(struct registrar *r, const struct sip_msg *msg,
 		       struct fwd_branch *b)
 {
 	const struct aor *a = location_find(r->loc, &msg->to.uri.user);
+	const struct binding *loose = NULL;
 	struct le *le;
 
 	for (le = a ? a->bindings.head : NULL; le; le = le->next) {
 		const struct binding *bd = le->data;
 
+		if (!loose && uri_same_place(&msg->uri, bd->uri))
+			loose = bd;
 		if (!uri_matches(&msg->uri, bd->uri))
 			continue;
-		fwd_nexthop_print(b->nexthop, sizeof(b->nexthop), bd->tp,
-				  &bd->src);
-		return true;
+		loose = bd;
+		break;
 	}
-	return false;
+	if (!loose)
+		return false;
+	fwd_nexthop_print(b->nexthop, sizeof(b->nexthop), loose->tp,
+			  &loose->src);
+	return true;
 }
 
 static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,

@@ -66,7 +66,21 @@ class Web:
         with open(os.path.join(self.app.dir, "lighttpd.out")) as f:
             return f.read()
 
-    def close(self):
+    def sanitizer_report(self):
+        """What AddressSanitizer, LeakSanitizer or UBSan said about a CGI
+        run (they write to the CGI's stderr), or ""."""
+        log = self.log()
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:"):
+            i = log.find(mark)
+            if i >= 0:
+                return log[max(0, i - 200):i + 1500]
+        return ""
+
+    def close(self, tap=None):
+        if tap is not None:
+            rep = self.sanitizer_report()
+            tap.ok(not rep, "no sanitizer report from the CGI", rep)
         self.p.terminate()
         try:
             self.p.wait(5)

@@ -76,12 +76,12 @@ def call(caller_scen, callees, callee="bob", **kw):
     return good, "".join(o[-700:] for o in outs) + errors()
 
 
-def register():
+def register(params=""):
     """A device of bob's registers from a fresh UDP port, which a SIPp
     callee then takes; returns the port (0 on failure)."""
     ua = sc.UA("127.0.0.1", app.port, app.domain, "bob", "bobpw")
     port = ua.t.local[1]
-    r = ua.register(contacts=["<sip:bob@127.0.0.1:%d>" % port])
+    r = ua.register(contacts=["<sip:bob@127.0.0.1:%d%s>" % (port, params)])
     ua.close()
     return port if r and r.code == 200 else 0
 
@@ -110,6 +110,16 @@ try:
                      [("callee.xml", pa), ("callee_ring.xml", pb)])
     tap.ok(good, "two devices: both ring, the first answers, the other "
            "gets CANCEL; the call goes on to BYE", out)
+
+    # a phone whose registered Contact has parameters that its Contact
+    # in the call has not (;transport=UDP): the ACK and the BYE still
+    # find it (before, the BYE got 404 and the ACK was lost)
+    app.ctl("user", "del", "bob")
+    app.add_user("bob", "bobpw")
+    pc = register(";transport=UDP")
+    good, out = call(os.path.join(SCEN, "caller.xml"), [("callee.xml", pc)])
+    tap.ok(pc and good, "a device registered with ;transport=UDP: the "
+           "ACK and the BYE reach it", out)
 
     for scen, who, kw, what in (
             (fail_scenario(404), "nobody", {}, "an unknown user: 404"),

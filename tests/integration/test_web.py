@@ -457,7 +457,7 @@ try:
            r.code)
 finally:
     if web:
-        web.close()
+        web.close(tap)
     app.close(tap)
 
 sys.exit(tap.done())

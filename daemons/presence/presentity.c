@@ -42,6 +42,7 @@ struct presentity {
 	struct list calls;
 	uint32_t devices;      /* reachable registered devices */
 	char *doc;             /* the last document composed */
+	const char *bus_call;  /* the call state the bus was last told */
 };
 
 static uint64_t now_ms(void)
@@ -296,11 +297,21 @@ static void update(struct presentity *e)
 		log_err("presence of '%s': cannot compose: %m", e->user, err);
 		goto out;
 	}
-	if (e->doc && !strcmp(e->doc, doc))
+	if (e->doc && !strcmp(e->doc, doc)) {
+		/* the same document; the bus also carries the call state,
+		 * which a ringing phone changes without changing the PIDF */
+		if (!e->bus_call || strcmp(e->bus_call, call_state(e))) {
+			e->bus_call = call_state(e);
+			if (publish_bus(p, e, m))
+				log_warn("presence of '%s': bus: cannot "
+					 "publish, ignoring", e->user);
+		}
 		goto out;
+	}
 	mem_deref(e->doc);
 	e->doc = doc;
 	doc = NULL;
+	e->bus_call = call_state(e);
 	if (publish_bus(p, e, m))
 		log_warn("presence of '%s': bus: cannot publish, ignoring",
 			 e->user);

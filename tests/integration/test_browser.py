@@ -7,6 +7,7 @@ approves a pending watcher. A screenshot of the board is left in the
 build folder (test-artefacts/board.png)."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -158,6 +159,10 @@ try:
     tap.ok(("127.0.0.1:%d" % port) in devs,
            "bob's tile lists the registered device", devs)
 
+    watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch", "pres",
+                              "--timeout", "15"], stdout=subprocess.PIPE,
+                             text=True)
+    time.sleep(0.3)
     callee = sipp(["-sf", scenario("callee.xml", 'milliseconds="600"',
                                    'milliseconds="3000"'),
                    "-p", str(port)])
@@ -187,6 +192,14 @@ try:
         callee.communicate(timeout=40)[0]
     tap.ok(ok and caller.returncode == 0 and callee.returncode == 0,
            "the call ends with BYE: bob's lamp is idle again", outs[-800:])
+    watch.terminate()
+    states = re.findall(r'"key":"bob".*?"call":"([a-z-]+)"',
+                        watch.communicate(timeout=10)[0])
+    tap.ok("ringing" in states and "on-the-phone" in states and
+           states.index("ringing") < states.index("on-the-phone"),
+           "the presence daemon's pres topic says bob's call rang, then "
+           "was answered (the PIDF does not change while a phone rings)",
+           states)
 
     # a pending watcher approved in the browser
     w = sc.UA("127.0.0.1", app.port, app.domain, "carol", "carolpw")

@@ -15,23 +15,6 @@ import urllib.request
 
 import lptest
 
-LIGHTTPD_CONF = """
-server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
-server.document-root = "{dir}/docroot"
-server.bind = "127.0.0.1"
-server.port = {port}
-server.tag = "lamplight"
-server.errorlog = "{dir}/lighttpd-error.log"
-mimetype.assign = (".css" => "text/css; charset=utf-8",
-                   ".js" => "text/javascript; charset=utf-8")
-alias.url = ("/lamplight-static/" => "{root}/web/static/",
-             "/lamplight" => "{build}/web/lamplight.cgi",
-             "/prov" => "{build}/web/lamplight.cgi")
-$HTTP["url"] =~ "^/(lamplight|prov)(/|$)" {{ cgi.assign = ("" => "") }}
-setenv.set-environment = ("LAMPLIGHT_CONF" => "{conf}",
-    "LAMPLIGHT_PROV_TEMPLATES" => "{root}/web/prov",
-    "ASAN_OPTIONS" => "{asan}", "UBSAN_OPTIONS" => "{ubsan}")
-"""
 
 
 class Web:
@@ -41,12 +24,19 @@ class Web:
         self.base = "http://127.0.0.1:%d" % self.port
         os.makedirs(os.path.join(app.dir, "docroot"), exist_ok=True)
         self.conf = os.path.join(app.dir, "lighttpd.conf")
+        with open(os.path.join(lptest.ROOT, "web",
+                               "lighttpd-standalone.conf.in")) as f:
+            text = f.read()
+        for k, v in (("DIR", app.dir), ("PORT", str(self.port)),
+                     ("SRC", lptest.ROOT),
+                     ("CGI", os.path.join(app.build, "web",
+                                          "lamplight.cgi")),
+                     ("CONF", app.conf),
+                     ("ASAN", os.environ.get("ASAN_OPTIONS", "")),
+                     ("UBSAN", os.environ.get("UBSAN_OPTIONS", ""))):
+            text = text.replace("@%s@" % k, v)
         with open(self.conf, "w") as f:
-            f.write(LIGHTTPD_CONF.format(
-                dir=app.dir, port=self.port, root=lptest.ROOT,
-                build=app.build, conf=app.conf,
-                asan=os.environ.get("ASAN_OPTIONS", ""),
-                ubsan=os.environ.get("UBSAN_OPTIONS", "")))
+            f.write(text)
         self.out = open(os.path.join(app.dir, "lighttpd.out"), "a")
         self.p = subprocess.Popen(["lighttpd", "-D", "-f", self.conf],
                                   stdout=self.out, stderr=self.out)

@@ -1,7 +1,9 @@
 /* ctl_run: `lamplightctl run` starts every daemon in the foreground with
  * one configuration, prefixes their output with their names, learns when
  * each is ready from its sd_notify READY=1 (we are its NOTIFY_SOCKET), and
- * stops them all on Ctrl-C or SIGTERM, or when one of them dies. */
+ * stops them all on Ctrl-C or SIGTERM, or when one of them dies. Like
+ * the systemd units, with umask 0007: the lamplight group (the admin
+ * page's CGI) may write the admin database and reach the bus sockets. */
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +278,7 @@ int ctl_run(const struct conf *conf, const char *conf_path)
 	uint64_t deadline;
 	bool failed = false;
 
+	(void)umask(0007);
 	signal(SIGUSR1, usr1_h);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);

@@ -15,7 +15,8 @@ import lptest  # noqa: E402
 tap = lptest.Tap()
 MAN = os.path.join(lptest.ROOT, "packaging", "man")
 PAGES = {"lamplightctl": 1, "lamplight.conf": 5, "lamplight-registrar": 8,
-         "lamplight-presence": 8, "lamplight-imrelay": 8, "lamplight-blf": 8}
+         "lamplight-presence": 8, "lamplight-imrelay": 8, "lamplight-blf": 8,
+         "lamplight.cgi": 8}
 groff = shutil.which("groff")
 for name, sec in PAGES.items():
     path = os.path.join(MAN, "%s.%d" % (name, sec))

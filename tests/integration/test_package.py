@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
+import lpweb  # noqa: E402
 import sipclient as sc  # noqa: E402
 from presphone import Phone  # noqa: E402
 
@@ -129,28 +130,45 @@ try:
              "/usr/bin/lamplightctl", CONF,
              "/lib/systemd/system/lamplight.target",
              "/usr/share/man/man5/lamplight.conf.5.gz",
-             "/usr/share/man/man1/lamplightctl.1.gz"] + [
+             "/usr/share/man/man1/lamplightctl.1.gz",
+             "/usr/lib/lamplight/lamplight.cgi",
+             "/usr/share/man/man8/lamplight.cgi.8.gz",
+             "/usr/share/lamplight/static/board.js",
+             "/usr/share/lamplight/static/style.css",
+             "/etc/lighttpd/conf-available/50-lamplight.conf",
+             "/etc/lighttpd/conf-enabled/50-lamplight.conf",
+             "/etc/lighttpd/conf-enabled/10-cgi.conf"] + [
+        "/usr/share/lamplight/prov/%s.tmpl" % v
+        for v in ("yealink", "polycom", "grandstream", "snom", "cisco")] + [
         "/lib/systemd/system/lamplight-%s.service" % d
         for d in ("registrar", "presence", "imrelay", "blf")] + [
         "/usr/share/man/man8/lamplight-%s.8.gz" % d
         for d in ("registrar", "presence", "imrelay", "blf")]
     missing = [f for f in files if not os.path.exists(f)]
-    tap.ok(not missing, "the programs, units, conffile and manual pages "
-           "are installed", missing)
+    tap.ok(not missing, "the programs, units, conffile, manual pages, the "
+           "admin page's CGI, assets and templates are installed, and its "
+           "lighttpd snippet enabled (with mod_cgi)", missing)
     r = run(["dpkg-query", "-W", "-f=${Conffiles}", "lamplight"])
     tap.ok(CONF in r.stdout, "lamplight.conf is a conffile", r.stdout)
     try:
         pw = pwd.getpwnam("lamplight")
         st = os.stat("/var/lib/lamplight")
         adm = os.stat("/var/lib/lamplight/admin.db")
+        key = os.stat("/var/lib/lamplight/device.key")
         good = (pw.pw_uid < 1000 and grp.getgrgid(pw.pw_gid).gr_name ==
                 "lamplight" and st.st_uid == pw.pw_uid and
-                (st.st_mode & 0o777) == 0o750 and adm.st_uid == pw.pw_uid)
-        detail = (pw, oct(st.st_mode), adm.st_uid)
+                (st.st_mode & 0o777) == 0o770 and adm.st_uid == pw.pw_uid
+                and (adm.st_mode & 0o777) == 0o660 and
+                (key.st_mode & 0o777) == 0o640 and
+                key.st_uid == pw.pw_uid and
+                "www-data" in grp.getgrnam("lamplight").gr_mem)
+        detail = (pw, oct(st.st_mode), adm.st_uid, oct(adm.st_mode),
+                  oct(key.st_mode), grp.getgrnam("lamplight").gr_mem)
     except (KeyError, OSError) as e:
         good, detail = False, e
-    tap.ok(good, "a lamplight system user owns /var/lib/lamplight (0750) "
-           "and the admin database made at install", detail)
+    tap.ok(good, "a lamplight system user owns /var/lib/lamplight (0770), "
+           "the admin database made at install (0660) and the device key "
+           "(0640); www-data is in the lamplight group", detail)
 
     units = ["/lib/systemd/system/lamplight-%s.service" % d
              for d in ("registrar", "presence", "imrelay", "blf")]
@@ -191,6 +209,65 @@ try:
     tap.ok(rs is not None and rs.code == 200 and rm is not None and
            rm.code == 202, "alice watches bob, and writes to bob, who is "
            "offline: the message is kept", (rs, rm))
+
+    # the admin page through the system's lighttpd configuration (with
+    # the package's snippet enabled), on a port of its own; the CGI runs
+    # as www-data
+    web_dir = tempfile.mkdtemp(prefix="lp-web-")
+    www = pwd.getpwnam("www-data")
+    os.chown(web_dir, www.pw_uid, www.pw_gid)  # its error log
+    web_port = lptest.free_port()
+    with open(os.path.join(web_dir, "lighttpd.conf"), "w") as f:
+        f.write('include "/etc/lighttpd/lighttpd.conf"\n'
+                'server.port := %d\nserver.bind := "127.0.0.1"\n'
+                'server.pid-file := "%s/pid"\n'
+                'server.errorlog := "%s/error.log"\n'
+                % (web_port, web_dir, web_dir))
+    os.chmod(os.path.join(web_dir, "lighttpd.conf"), 0o644)
+    lt = subprocess.Popen(["lighttpd", "-D", "-f",
+                           os.path.join(web_dir, "lighttpd.conf")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    time.sleep(1)
+    base = "http://127.0.0.1:%d" % web_port
+    web = type("W", (), {"base": base, "port": web_port})()
+    run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c", CONF,
+         "admin", "add", "admin", "--password", "admin-pw"])
+    run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c", CONF,
+         "device", "add", "00:15:65:00:00:09", "--vendor", "yealink",
+         "--owner", "alice"])
+    run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c", CONF,
+         "key", "set", "001565000009", "1", "blf", "bob"])
+    c = lpweb.Client(web)
+    r = c.login("admin", "admin-pw")
+    tap.ok(lt.poll() is None and r.code == 303,
+           "the installed admin page: the admin logs in (the CGI, as "
+           "www-data, writes its session to the admin database)",
+           (r.code, r.text[-300:]))
+    import json
+    try:
+        board = json.loads(c.get("/lamplight/board.json").text)
+        alice = [u for u in board["users"] if u["user"] == "alice"]
+    except ValueError:
+        board, alice = {"synced": {}}, []
+    tap.ok(board["synced"].get("reg") and alice and
+           alice[0]["lamp"] == "idle",
+           "the installed board shows alice registered (the CGI reaches "
+           "the bus sockets in /run/lamplight)", board)
+    shown = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
+                 CONF, "device", "show", "001565000009"]).stdout
+    creds = dict(ln.split(" ", 1) for ln in shown.splitlines()
+                 if ln and not ln.startswith("key "))
+    f = lpweb.fetch(web, "/prov/001565000009.cfg",
+                    creds.get("prov_user"), creds.get("prov_password"))
+    f0 = lpweb.fetch(web, "/prov/001565000009.cfg")
+    tap.ok(f.code == 200 and "linekey.1.value = bob" in f.text and
+           f0.code == 401,
+           "the installed provisioning server: the phone's file with its "
+           "credentials, 401 without", (f.code, f0.code, f.text[:300]))
+    lt.terminate()
+    lt.wait(10)
+    shutil.rmtree(web_dir, ignore_errors=True)
     stop_appliance(p)
 
     def count(db, table):
@@ -218,10 +295,15 @@ try:
     users = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
                  CONF, "user", "list"]).stdout
     after = (count("presence.db", "subs"), count("imrelay.db", "msgs"))
+    devs = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
+                CONF, "device", "list"]).stdout
+    admins = run(["runuser", "-u", "lamplight", "--", "lamplightctl", "-c",
+                  CONF, "admin", "list"]).stdout
     tap.ok(ok2 and ver == "0.1.1" and "alice" in users and
-           "alice" in st2 and "alice" in st,
-           "an upgrade (0.1.0 to 0.1.1) keeps the user and the binding",
-           (ver, users, st2))
+           "alice" in st2 and "alice" in st and "001565000009" in devs and
+           "admin" in admins,
+           "an upgrade (0.1.0 to 0.1.1) keeps the user, the binding, the "
+           "device and the admin", (ver, users, st2, devs, admins))
     tap.ok(before == after and before[0] not in ("", "0") and
            before[1] == "1",
            "and the subscription and the kept message", (before, after))
@@ -230,10 +312,14 @@ try:
     r = run(["apt-get", "remove", "-y", "-qq", "lamplight"])
     tap.ok(r.returncode == 0 and
            os.path.exists("/var/lib/lamplight/admin.db") and
-           os.path.exists(CONF),
-           "remove keeps the data and the configuration", r.stderr)
+           os.path.exists(CONF) and not os.path.exists(
+               "/etc/lighttpd/conf-enabled/50-lamplight.conf"),
+           "remove keeps the data and the configuration; the admin page "
+           "is disabled", r.stderr)
     r = run(["apt-get", "purge", "-y", "-qq", "lamplight"])
     left = [f for f in ("/var/lib/lamplight", "/etc/lamplight",
+                        "/etc/lighttpd/conf-available/50-lamplight.conf",
+                        "/usr/lib/lamplight",
                         "/usr/sbin/lamplight-registrar",
                         "/lib/systemd/system/lamplight.target")
             if os.path.exists(f)]

@@ -7,6 +7,7 @@ import http.cookiejar
 import os
 import re
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -18,10 +19,11 @@ import lptest
 
 
 class Web:
-    def __init__(self, app):
+    def __init__(self, app, https=False):
         self.app = app
         self.port = lptest.free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "%s://127.0.0.1:%d" % ("https" if https else "http",
+                                            self.port)
         os.makedirs(os.path.join(app.dir, "docroot"), exist_ok=True)
         self.conf = os.path.join(app.dir, "lighttpd.conf")
         with open(os.path.join(lptest.ROOT, "web",
@@ -35,6 +37,16 @@ class Web:
                      ("ASAN", os.environ.get("ASAN_OPTIONS", "")),
                      ("UBSAN", os.environ.get("UBSAN_OPTIONS", ""))):
             text = text.replace("@%s@" % k, v)
+        if https:
+            key = os.path.join(app.dir, "web-key.pem")
+            cert = os.path.join(app.dir, "web-cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey",
+                            "rsa:2048", "-nodes", "-days", "2", "-subj",
+                            "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                           capture_output=True, check=True)
+            text += ('server.modules += ("mod_openssl")\n'
+                     'ssl.engine = "enable"\nssl.pemfile = "%s"\n'
+                     'ssl.privkey = "%s"\n' % (cert, key))
         with open(self.conf, "w") as f:
             f.write(text)
         self.out = open(os.path.join(app.dir, "lighttpd.out"), "a")
@@ -78,6 +90,12 @@ class Web:
             self.p.kill()
 
 
+# the test's own self-signed certificate
+UNVERIFIED = ssl.create_default_context()
+UNVERIFIED.check_hostname = False
+UNVERIFIED.verify_mode = ssl.CERT_NONE
+
+
 class Resp:
     def __init__(self, code, headers, body):
         self.code, self.headers, self.body = code, headers, body
@@ -101,6 +119,7 @@ class Client:
         self.source = source
         handlers = [urllib.request.HTTPCookieProcessor(self.jar),
                     NoRedirect()]
+        handlers.append(urllib.request.HTTPSHandler(context=UNVERIFIED))
         self.opener = urllib.request.build_opener(*handlers)
 
     def request(self, path, data=None, headers=None, method=None):
@@ -112,9 +131,14 @@ class Client:
         if self.source != "127.0.0.1":
             # a second address: the socket is bound to it before connect
             import http.client
-            conn = http.client.HTTPConnection(
-                "127.0.0.1", self.web.port, timeout=20,
-                source_address=(self.source, 0))
+            if self.web.base.startswith("https"):
+                conn = http.client.HTTPSConnection(
+                    "127.0.0.1", self.web.port, timeout=20,
+                    source_address=(self.source, 0), context=UNVERIFIED)
+            else:
+                conn = http.client.HTTPConnection(
+                    "127.0.0.1", self.web.port, timeout=20,
+                    source_address=(self.source, 0))
             self.jar.add_cookie_header(req)
             hdrs = dict(req.header_items())
             if body is not None:
@@ -156,9 +180,11 @@ class Client:
 def fetch(web, path, user=None, password=None, basic=False):
     """A phone's fetch: GET, with digest (or Basic) credentials."""
     url = web.base + path
+    tls = urllib.request.HTTPSHandler(context=UNVERIFIED)
     if user is None:
         try:
-            with urllib.request.urlopen(url, timeout=20) as r:
+            with urllib.request.build_opener(tls).open(url,
+                                                       timeout=20) as r:
                 return Resp(r.status, r.headers, r.read())
         except urllib.error.HTTPError as e:
             return Resp(e.code, e.headers, e.read())
@@ -167,12 +193,12 @@ def fetch(web, path, user=None, password=None, basic=False):
         import base64
         req.add_header("Authorization", "Basic " + base64.b64encode(
             ("%s:%s" % (user, password)).encode()).decode())
-        opener = urllib.request.build_opener()
+        opener = urllib.request.build_opener(tls)
     else:
         mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         mgr.add_password(None, url, user, password)
         opener = urllib.request.build_opener(
-            urllib.request.HTTPDigestAuthHandler(mgr))
+            urllib.request.HTTPDigestAuthHandler(mgr), tls)
     try:
         with opener.open(req, timeout=20) as r:
             return Resp(r.status, r.headers, r.read())

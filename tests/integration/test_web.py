@@ -455,6 +455,27 @@ try:
     r = lpweb.Client(web, source="127.0.0.2").login("ops", "opsopsops")
     tap.ok(r.code == 303, "another account from another address logs in",
            r.code)
+
+    # ---- over HTTPS ----
+    tls = lpweb.Web(app, https=True)
+    try:
+        r = lpweb.Client(tls, source="127.0.0.2").login("ops", "opsopsops")
+        sess = [h for h in r.headers.get_all("Set-Cookie") or []
+                if h.startswith("lp_session=")]
+        tap.ok(r.code == 303 and sess and "; Secure" in sess[0] and
+               "HttpOnly" in sess[0],
+               "over HTTPS the session cookie is also Secure", sess)
+        d = show("001565000001")
+        r = lpweb.fetch(tls, "/prov/001565000001.cfg", d["prov_user"],
+                        d["prov_password"], basic=True)
+        r2 = lpweb.fetch(tls, "/prov/001565000001.cfg", d["prov_user"],
+                         "wrong", basic=True)
+        tap.ok(r.code == 200 and "linekey.1.type = 16" in r.text and
+               r2.code == 401,
+               "over HTTPS a phone may fetch its file with Basic "
+               "credentials (a wrong one: 401)", (r.code, r2.code))
+    finally:
+        tls.close(tap)
 finally:
     if web:
         web.close(tap)

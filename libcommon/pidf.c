@@ -16,6 +16,7 @@
 #include <libxml/tree.h>
 #include <re.h>
 #include "pidf.h"
+#include "xmlesc.h"
 
 #define ID_MAX 64
 #define TOKEN_MAX 32
@@ -504,36 +505,12 @@ bool pidf_open(const struct pidf *p)
 
 /* ---- printing ---- */
 
-int pidf_print_escaped(struct re_printf *pf, const char *s)
-{
-	const char *run = s;
-	int err = 0;
-
-	if (!s)
-		return 0;
-	for (; *s && !err; s++) {
-		const char *rep;
-
-		switch (*s) {
-		case '&':  rep = "&amp;";  break;
-		case '<':  rep = "&lt;";   break;
-		case '>':  rep = "&gt;";   break;
-		case '"':  rep = "&quot;"; break;
-		case '\'': rep = "&apos;"; break;
-		default:   continue;
-		}
-		err = re_hprintf(pf, "%b%s", run, (size_t)(s - run), rep);
-		run = s + 1;
-	}
-	return err ? err : re_hprintf(pf, "%s", run);
-}
-
 static int print_tuple(struct re_printf *pf, const struct pidf_tuple *t)
 {
 	int err;
 
 	err = re_hprintf(pf, "<tuple id=\"%H\"><status><basic>%s</basic>"
-			 "</status>", pidf_print_escaped, t->id,
+			 "</status>", xml_escape, t->id,
 			 t->open ? "open" : "closed");
 	if (!err && t->contact) {
 		if (t->priority >= 0)
@@ -543,14 +520,14 @@ static int print_tuple(struct re_printf *pf, const struct pidf_tuple *t)
 		else
 			err = re_hprintf(pf, "<contact>");
 		err = err ? err : re_hprintf(pf, "%H</contact>",
-					     pidf_print_escaped, t->contact);
+					     xml_escape, t->contact);
 	}
 	if (!err && t->note)
-		err = re_hprintf(pf, "<note>%H</note>", pidf_print_escaped,
+		err = re_hprintf(pf, "<note>%H</note>", xml_escape,
 				 t->note);
 	if (!err && t->timestamp)
 		err = re_hprintf(pf, "<timestamp>%H</timestamp>",
-				 pidf_print_escaped, t->timestamp);
+				 xml_escape, t->timestamp);
 	return err ? err : re_hprintf(pf, "</tuple>\n");
 }
 
@@ -563,7 +540,7 @@ static int print_tokens(struct re_printf *pf, const char *elem,
 		return 0;
 	err = re_hprintf(pf, "<rpid:%s>", elem);
 	for (unsigned i = 0; i < n && !err; i++)
-		err = re_hprintf(pf, "<rpid:%H/>", pidf_print_escaped, v[i]);
+		err = re_hprintf(pf, "<rpid:%H/>", xml_escape, v[i]);
 	return err ? err : re_hprintf(pf, "</rpid:%s>", elem);
 }
 
@@ -571,7 +548,7 @@ static int print_person(struct re_printf *pf, const struct pidf *p)
 {
 	int err;
 
-	err = re_hprintf(pf, "<dm:person id=\"%H\">", pidf_print_escaped,
+	err = re_hprintf(pf, "<dm:person id=\"%H\">", xml_escape,
 			 p->person_id ? p->person_id : "p1");
 	err = err ? err : print_tokens(pf, "activities", p->activities,
 				       p->nact);
@@ -579,11 +556,11 @@ static int print_person(struct re_printf *pf, const struct pidf *p)
 	if (!err && p->place)
 		err = re_hprintf(pf, "<rpid:place-type><lt:%H xmlns:lt=\""
 				 "urn:ietf:params:xml:ns:location-type\"/>"
-				 "</rpid:place-type>", pidf_print_escaped,
+				 "</rpid:place-type>", xml_escape,
 				 p->place);
 	if (!err && p->note)
 		err = re_hprintf(pf, "<dm:note>%H</dm:note>",
-				 pidf_print_escaped, p->note);
+				 xml_escape, p->note);
 	return err ? err : re_hprintf(pf, "</dm:person>\n");
 }
 
@@ -598,7 +575,7 @@ int pidf_print(struct re_printf *pf, const struct pidf *p)
 	err = re_hprintf(pf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			 "<presence xmlns=\"" PIDF_NS "\" xmlns:dm=\""
 			 PIDF_DM "\" xmlns:rpid=\"" PIDF_RPID "\" "
-			 "entity=\"%H\">\n", pidf_print_escaped, p->entity);
+			 "entity=\"%H\">\n", xml_escape, p->entity);
 	for (struct le *le = p->tuples.head; le && !err; le = le->next)
 		err = print_tuple(pf, le->data);
 	if (!err && (p->person || p->nact || p->nmood || p->note ||

@@ -58,6 +58,5 @@ bool pidf_entity_is(const struct pidf *p, const char *user,
 		    const char *domain);
 bool pidf_open(const struct pidf *p);
 int  pidf_print(struct re_printf *pf, const struct pidf *p);
-int  pidf_print_escaped(struct re_printf *pf, const char *s);
 
 #endif

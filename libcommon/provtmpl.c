@@ -4,6 +4,7 @@
 #include <string.h>
 #include <re.h>
 #include "store_devices.h"
+#include "xmlesc.h"
 #include "provtmpl.h"
 
 #define MAX_MAPS 16
@@ -227,30 +228,21 @@ const char *provtmpl_ctype(const struct provtmpl *t)
 	return buf;
 }
 
+/* A value into the file: escaped for XML when the template says so, and
+ * without control characters, so that it never starts a line of its
+ * own. */
 static int put(struct mbuf *out, bool xml, const char *s)
 {
-	int err = 0;
+	char buf[512];
+	size_t n = 0;
+	int err;
 
-	if (!s)
-		return 0;
-	for (; *s && !err; s++) {
-		const char *e = NULL;
-
-		if (xml) {
-			switch (*s) {
-			case '&':  e = "&amp;"; break;
-			case '<':  e = "&lt;"; break;
-			case '>':  e = "&gt;"; break;
-			case '"':  e = "&quot;"; break;
-			case '\'': e = "&apos;"; break;
-			default:   break;
-			}
-		}
-		if ((unsigned char)*s < 0x20)
-			continue;          /* never a line of its own */
-		err = e ? mbuf_write_str(out, e) : mbuf_write_u8(out,
-								(uint8_t)*s);
-	}
+	for (; s && *s && n + 1 < sizeof(buf); s++)
+		if ((unsigned char)*s >= 0x20)
+			buf[n++] = *s;
+	buf[n] = '\0';
+	err = xml ? mbuf_printf(out, "%H", xml_escape, buf)
+		  : mbuf_write_str(out, buf);
 	if (!err && out->end > PROVTMPL_MAX_SIZE)
 		err = EFBIG;
 	return err;

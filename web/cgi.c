@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <re.h>
 #include <openssl/crypto.h>
+#include "xmlesc.h"
 #include "cgi.h"
 
 static int hexval(char c)
@@ -199,20 +200,7 @@ int cgi_fail(struct req *r, int status, const char *why)
 
 int html_esc(struct re_printf *pf, void *arg)
 {
-	const char *s = arg;
-	int err = 0;
-
-	for (; s && *s && !err; s++) {
-		switch (*s) {
-		case '&':  err = re_hprintf(pf, "&amp;"); break;
-		case '<':  err = re_hprintf(pf, "&lt;"); break;
-		case '>':  err = re_hprintf(pf, "&gt;"); break;
-		case '"':  err = re_hprintf(pf, "&quot;"); break;
-		case '\'': err = re_hprintf(pf, "&#39;"); break;
-		default:   err = pf->vph(s, 1, pf->arg); break;
-		}
-	}
-	return err;
+	return xml_escape(pf, arg);
 }
 
 int json_esc(struct re_printf *pf, void *arg)

@@ -27,6 +27,7 @@
 #include "store_users.h"
 #include "bus.h"
 #include "regtopic.h"
+#include "xmlesc.h"
 #include "blf.h"
 
 #define MAX_CALLS 16           /* per user; past it the oldest go */
@@ -345,23 +346,6 @@ void lamps_owed(struct blf *b)
 
 /* ---- the dialog package ---- */
 
-static int xml_esc(struct re_printf *pf, const char *s)
-{
-	int err = 0;
-
-	for (; s && *s && !err; s++) {
-		switch (*s) {
-		case '&':  err = re_hprintf(pf, "&amp;"); break;
-		case '<':  err = re_hprintf(pf, "&lt;"); break;
-		case '>':  err = re_hprintf(pf, "&gt;"); break;
-		case '"':  err = re_hprintf(pf, "&quot;"); break;
-		case '\'': err = re_hprintf(pf, "&apos;"); break;
-		default:   err = pf->vph(s, 1, pf->arg); break;
-		}
-	}
-	return err;
-}
-
 /* The state a watcher is shown for a call: with blf_initiator_confirmed,
  * a caller's call that is not yet answered shows as confirmed (phones
  * that would blink for an outgoing call). */
@@ -436,26 +420,26 @@ static int print_call(struct mbuf *mb, const struct blf *b,
 	/* the id is ours: unique per user and call */
 	err = mbuf_printf(mb, "<dialog id=\"%08x\" call-id=\"%H\"",
 			  hash_joaat_str(c->callid) ^ hash_joaat_str(user),
-			  xml_esc, c->callid);
+			  xml_escape, c->callid);
 	if (!err && c->ltag[0])
-		err = mbuf_printf(mb, " local-tag=\"%H\"", xml_esc, c->ltag);
+		err = mbuf_printf(mb, " local-tag=\"%H\"", xml_escape, c->ltag);
 	if (!err && c->rtag[0])
-		err = mbuf_printf(mb, " remote-tag=\"%H\"", xml_esc, c->rtag);
+		err = mbuf_printf(mb, " remote-tag=\"%H\"", xml_escape, c->rtag);
 	if (!err && c->dir[0])
-		err = mbuf_printf(mb, " direction=\"%H\"", xml_esc, c->dir);
+		err = mbuf_printf(mb, " direction=\"%H\"", xml_escape, c->dir);
 	err = err ? err : mbuf_printf(mb, ">\n<state>%H</state>\n"
 				      "<local><identity>sip:%H@%H</identity>",
-				      xml_esc, shown_state(b, c), xml_esc,
-				      user, xml_esc, b->conf->domain);
+				      xml_escape, shown_state(b, c), xml_escape,
+				      user, xml_escape, b->conf->domain);
 	if (!err && c->target[0])
-		err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_esc,
+		err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_escape,
 				  c->target);
 	err = err ? err : mbuf_write_str(mb, "</local>\n");
 	if (!err && c->peer[0]) {
 		err = mbuf_printf(mb, "<remote><identity>%H</identity>",
-				  xml_esc, c->peer);
+				  xml_escape, c->peer);
 		if (!err && c->peer_target[0])
-			err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_esc,
+			err = mbuf_printf(mb, "<target uri=\"%H\"/>", xml_escape,
 					  c->peer_target);
 		err = err ? err : mbuf_printf(mb, "</remote>\n");
 	}
@@ -479,8 +463,8 @@ static int lamp_body(struct mbuf *mb, struct nsub *s, void *arg)
 	err = mbuf_printf(mb, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			  "<dialog-info xmlns=\"urn:ietf:params:xml:ns:"
 			  "dialog-info\" version=\"%u\" state=\"full\" "
-			  "entity=\"sip:%H@%H\">\n", version, xml_esc, user,
-			  xml_esc, b->conf->domain);
+			  "entity=\"sip:%H@%H\">\n", version, xml_escape, user,
+			  xml_escape, b->conf->domain);
 	if (err)
 		return err;
 	if (b->conf->blf_idle_between && l &&

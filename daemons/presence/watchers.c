@@ -21,6 +21,7 @@
 #include "store_rules.h"
 #include "notifier.h"
 #include "pidf.h"
+#include "xmlesc.h"
 #include "presence.h"
 
 /* nsub_mark bits: polite-block (the watcher sees the owner offline);
@@ -129,11 +130,11 @@ static void watcher_h(struct nsub *s, void *arg)
 		return;
 	w->err = mbuf_printf(w->mb, "<watcher id=\"%H\" event=\"%s\" "
 			     "status=\"%s\">sip:%H@%H</watcher>\n",
-			     pidf_print_escaped, nsub_id(s), winfo_event(s),
+			     xml_escape, nsub_id(s), winfo_event(s),
 			     st == NSUB_ACTIVE ? "active" :
 			     st == NSUB_PENDING ? "pending" : "terminated",
-			     pidf_print_escaped, nsub_watcher(s),
-			     pidf_print_escaped, w->domain);
+			     xml_escape, nsub_watcher(s),
+			     xml_escape, w->domain);
 }
 
 /* RFC 3858: version counts this subscription's NOTIFYs from 0. */
@@ -149,8 +150,8 @@ static int winfo_body(struct mbuf *mb, struct nsub *s, void *arg)
 			  "<watcher-list resource=\"sip:%H@%H\" "
 			  "package=\"presence\">\n",
 			  nsub_version(s) ? nsub_version(s) - 1 : 0,
-			  pidf_print_escaped, nsub_presentity(s),
-			  pidf_print_escaped, p->conf->domain);
+			  xml_escape, nsub_presentity(s),
+			  xml_escape, p->conf->domain);
 	if (err)
 		return err;
 	notifier_foreach(p->not, "presence", nsub_presentity(s), watcher_h,

@@ -209,7 +209,7 @@ try:
         tap.ok(False, "eve registers with the password the page generated")
     r = c.post("/lamplight/users", {"username": "bob", "csrf": tok,
                                     "name": "", "password": ""})
-    tap.ok(r.code == 422 and "a user &#39;bob&#39; exists" in r.text,
+    tap.ok(r.code == 422 and "a user &apos;bob&apos; exists" in r.text,
            "adding an existing user: 422 and why", r.code)
 
     # ---- devices and keys from the page ----

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <re.h>
 #include <openssl/sha.h>
+#include "store_users.h"
 #include "store_admin.h"
 
 void random_hex(char *out, size_t bytes)
@@ -20,20 +21,10 @@ void random_hex(char *out, size_t bytes)
 	out[2 * bytes] = '\0';
 }
 
+/* The same names as users' (store_users.h). */
 bool admins_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-
-	if (!n || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return users_name_valid(name);
 }
 
 /* A yescrypt hash of `password` into `out` (CRYPT_OUTPUT_SIZE). */

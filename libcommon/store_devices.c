@@ -182,6 +182,14 @@ static int bind_hashes(sqlite3_stmt *s, int first, const uint8_t *key,
 	return err;
 }
 
+static void bind_device(sqlite3_stmt *s, const struct device_rec *d)
+{
+	sqlite3_bind_text(s, 1, d->mac, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, d->vendor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, d->model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, d->owner, -1, SQLITE_STATIC);
+}
+
 int devices_add(struct store *st, const uint8_t *key, const char *realm,
 		const struct device_rec *d)
 {
@@ -193,10 +201,7 @@ int devices_add(struct store *st, const uint8_t *key, const char *realm,
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, d->mac, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, d->vendor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, d->model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, d->owner, -1, SQLITE_STATIC);
+	bind_device(s, d);
 	err = bind_hashes(s, 5, key, realm, d->owner, d->mac, 1);
 	if (err) {
 		sqlite3_reset(s);
@@ -222,10 +227,7 @@ int devices_update(struct store *st, const struct device_rec *d)
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, d->mac, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, d->vendor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, d->model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, d->owner, -1, SQLITE_STATIC);
+	bind_device(s, d);
 	return changed(s);
 }
 

@@ -57,7 +57,7 @@ int ctl_admin(const struct conf *conf, int argc, char **argv, int i)
 	}
 	if (!admins_name_valid(name)) {
 		fprintf(stderr, "lamplightctl: an admin name is 1-64 of a-z "
-			"A-Z 0-9 . _ -\n");
+			"A-Z 0-9 . _ - +\n");
 		err = EINVAL;
 		goto out;
 	}

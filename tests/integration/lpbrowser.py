@@ -5,7 +5,6 @@ so the tests need nothing beyond the Python standard library."""
 import base64
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,14 +28,7 @@ class Browser:
         self.p = subprocess.Popen([CHROMEDRIVER, "--port=%d" % self.port],
                                   stdout=self.log, stderr=self.log)
         self.base = "http://127.0.0.1:%d" % self.port
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        lptest.wait_port(self.port, 15)
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {

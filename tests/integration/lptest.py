@@ -55,6 +55,18 @@ def free_port_pair():
     raise RuntimeError("no free port pair")
 
 
+def wait_port(port, timeout=10.0):
+    """True once something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class Tap:
     def __init__(self):
         self.n = 0

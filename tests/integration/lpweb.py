@@ -6,7 +6,6 @@ browser-less client (cookies, forms, digest) for the HTTP tests."""
 import http.cookiejar
 import os
 import re
-import socket
 import ssl
 import subprocess
 import time
@@ -52,15 +51,8 @@ class Web:
         self.out = open(os.path.join(app.dir, "lighttpd.out"), "a")
         self.p = subprocess.Popen(["lighttpd", "-D", "-f", self.conf],
                                   stdout=self.out, stderr=self.out)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port),
-                                         0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("lighttpd did not start: " + self.log())
+        if not lptest.wait_port(self.port):
+            raise RuntimeError("lighttpd did not start: " + self.log())
 
     def log(self):
         """What the CGI wrote to stderr (lighttpd passes it on)."""

@@ -13,6 +13,7 @@ subscription and the kept message; remove keeps the data; purge leaves
 nothing behind."""
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -244,7 +245,6 @@ try:
            "the installed admin page: the admin logs in (the CGI, as "
            "www-data, writes its session to the admin database)",
            (r.code, r.text[-300:]))
-    import json
     try:
         board = json.loads(c.get("/lamplight/board.json").text)
         alice = [u for u in board["users"] if u["user"] == "alice"]

@@ -7,6 +7,7 @@ with its credentials refused without auth and a device that registers
 with what its file says. lamplightctl's admin, device, key and watcher
 commands on the same data."""
 
+import json
 import os
 import re
 import sys
@@ -389,7 +390,6 @@ try:
     while time.time() < deadline and not active:
         raw = w.t.recv(0.5)
         if raw and b"NOTIFY" in raw[:10]:
-            req = sc.Response(raw) if False else None
             text = raw.decode("utf-8", "replace")
             if "Subscription-State: active" in text:
                 active = True
@@ -414,7 +414,6 @@ try:
     bob = None
     while time.time() < deadline:
         j = c.get("/lamplight/board.json")
-        import json
         data = json.loads(j.text)
         bob = [u for u in data["users"] if u["user"] == "bob"][0]
         if bob["lamp"] == "idle":

@@ -174,8 +174,8 @@ static int file(struct store *st, const struct conf *conf,
 	return err;
 }
 
-/* device add MAC --vendor V --owner U [--model M] | del | list | show |
- * reset | file */
+/* device add MAC --vendor V --owner U [--model M] | set MAC [--vendor V]
+ * [--model M] [--owner U] | del | list | show | reset | file */
 int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 {
 	const char *verb = argv[i];
@@ -232,7 +232,36 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 		fprintf(stderr, "lamplightctl: no device %s\n", d.mac);
 		goto out;
 	}
-	if (!strcmp(verb, "show"))
+	if (!strcmp(verb, "set")) {
+		const char *v = opt(argc, argv, i + 2, "--vendor");
+		const char *o = opt(argc, argv, i + 2, "--owner");
+		const char *m = opt(argc, argv, i + 2, "--model");
+		bool new_owner = o && strcmp(o, d.owner);
+
+		e = v ? device_vendor_check(v) : NULL;
+		e = e ? e : (m ? device_model_check(m) : NULL);
+		e = e ? e : (!o || user_exists(st, o) ? NULL :
+			     "--owner names no user");
+		if (e) {
+			fprintf(stderr, "lamplightctl: %s\n", e);
+			err = EINVAL;
+			goto out;
+		}
+		if (v)
+			str_ncpy(d.vendor, v, sizeof(d.vendor));
+		if (m)
+			str_ncpy(d.model, m, sizeof(d.model));
+		if (o)
+			str_ncpy(d.owner, o, sizeof(d.owner));
+		err = devices_update(st, &d);
+		/* the SIP auth name holds the owner: new credentials */
+		if (!err && new_owner) {
+			err = provfile_key(conf, key);
+			err = err ? err : devices_reset(st, key, conf->domain,
+							d.mac);
+		}
+	}
+	else if (!strcmp(verb, "show"))
 		err = show(st, conf, &d);
 	else if (!strcmp(verb, "file"))
 		err = file(st, conf, &d);
@@ -241,7 +270,7 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 		err = err ? err : devices_reset(st, key, conf->domain, d.mac);
 	}
 	else {
-		fprintf(stderr, "lamplightctl: device add|del|list|show|"
+		fprintf(stderr, "lamplightctl: device add|set|del|list|show|"
 			"reset|file\n");
 		err = EINVAL;
 	}

@@ -16,6 +16,7 @@
 #include "store.h"
 #include "store_users.h"
 #include "store_loc.h"
+#include "store_devices.h"
 #include "ctl.h"
 
 static void usage(FILE *f)
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 "  user del USER\n"
 "  user passwd USER [--password PW]\n"
 "  user algorithms USER LIST|default\n"
+"  user name USER NAME         the full name the page and phones show\n"
 "  user list\n"
 "  user import FILE.csv        (lines: user,password,name)\n"
 "  status                      who is registered, from where, until when\n"
@@ -41,6 +43,7 @@ static void usage(FILE *f)
 "  admin del NAME | admin list\n"
 "  device add MAC --vendor yealink|polycom|grandstream|snom|cisco\n"
 "             --owner USER [--model MODEL]\n"
+"  device set MAC [--vendor V] [--model M] [--owner USER]\n"
 "  device del|show|reset|file MAC | device list\n"
 "                              show: credentials and keys; reset: new\n"
 "                              credentials; file: the provisioning file\n"
@@ -166,6 +169,28 @@ static int user_passwd(const struct conf *conf, const char *user,
 			err == ENOENT ? "no such user" : strerror(err));
 	else if (!o->password)
 		printf("user %s password %s\n", user, password);
+	mem_deref(st);
+	return err;
+}
+
+static int user_name(const struct conf *conf, const char *user,
+		     const char *name)
+{
+	struct store *st = NULL;
+	int err;
+
+	if (strlen(name) > 64 || device_label_check(name)) {
+		fprintf(stderr, "lamplightctl: a name is at most 64 "
+			"characters, one line\n");
+		return EINVAL;
+	}
+	err = open_admin(conf, &st);
+	if (err)
+		return err;
+	err = users_set_name(st, user, name);
+	if (err)
+		fprintf(stderr, "lamplightctl: user '%s': %s\n", user,
+			err == ENOENT ? "no such user" : strerror(err));
 	mem_deref(st);
 	return err;
 }
@@ -370,6 +395,8 @@ int main(int argc, char **argv)
 			err = user_passwd(conf, user, &o);
 		else if (!strcmp(sub, "del") && i + 3 == argc)
 			err = user_del(conf, user);
+		else if (!strcmp(sub, "name") && i + 4 == argc)
+			err = user_name(conf, user, argv[i + 3]);
 		else if (!strcmp(sub, "import") && i + 3 == argc)
 			err = user_import(conf, user);
 		else if (!strcmp(sub, "algorithms") && i + 4 == argc)

@@ -1,8 +1,9 @@
 /* watchers: who watches whom. Pending requests (presence subscriptions
  * the presence daemon holds until someone decides, under a `confirm`
  * rule or default) with Approve and Refuse, which write an allow or block
- * rule that the presence daemon applies within a second; every rule, with
- * a form to add one. */
+ * rule that the presence daemon applies within a second; the active
+ * subscriptions to presence and to busy lamps; every rule, with a form to
+ * add one. */
 #include <string.h>
 #include <time.h>
 #include <re.h>
@@ -36,6 +37,36 @@ static int pending_h(const struct subs_rec *s, void *arg)
 			   "Approve</button> <button name=\"rule\" value=\""
 			   "block\" class=\"danger\">Refuse</button></form>"
 			   "</td></tr>");
+}
+
+/* Who watches whom now: active subscriptions to presence (presence.db)
+ * and to busy lamps (blf.db). */
+static int active_h(const struct subs_rec *s, void *arg)
+{
+	struct req *r = arg;
+
+	if (s->state != NSUB_ACTIVE || s->expires < (uint64_t)time(NULL))
+		return 0;
+	return mbuf_printf(r->body, "<tr><td>%H</td><td>%H</td><td>%s</td>"
+			   "</tr>", html_esc, s->watcher, html_esc,
+			   s->presentity, !strcmp(s->event, "dialog") ?
+			   "busy lamp" : s->event);
+}
+
+static void list_subs(struct req *r, const char *db, subs_h *h)
+{
+	struct store_opts o = { .readonly = true };
+	struct store *st = NULL;
+	char path[512];
+	int err;
+
+	(void)re_snprintf(path, sizeof(path), "%s/%s", r->conf->state_dir,
+			  db);
+	err = !strcmp(db, "blf.db") ? subs_open(&st, path, &o)
+				    : pres_open(&st, path, &o);
+	if (!err)
+		(void)subs_foreach(st, h, r);
+	mem_deref(st);
 }
 
 static int rule_h(const char *owner, const char *watcher,
@@ -103,9 +134,6 @@ static void act(struct req *r)
 
 int page_watchers(struct req *r)
 {
-	struct store_opts o = { .readonly = true };
-	struct store *pres = NULL;
-	char path[512];
 	bool post = !strcmp(r->method, "POST");
 
 	if (post)
@@ -114,11 +142,12 @@ int page_watchers(struct req *r)
 	(void)mbuf_printf(r->body, "<h2>Waiting for a decision</h2><table "
 			  "id=\"pending\"><thead><tr><th>Watcher</th><th>Wants "
 			  "to watch</th><th></th></tr></thead><tbody>");
-	(void)re_snprintf(path, sizeof(path), "%s/presence.db",
-			  r->conf->state_dir);
-	if (!pres_open(&pres, path, &o))
-		(void)subs_foreach(pres, pending_h, r);
-	mem_deref(pres);
+	list_subs(r, "presence.db", pending_h);
+	(void)mbuf_printf(r->body, "</tbody></table><h2>Watching now</h2>"
+			  "<table id=\"active\"><thead><tr><th>Watcher</th>"
+			  "<th>Watches</th><th>What</th></tr></thead><tbody>");
+	list_subs(r, "presence.db", active_h);
+	list_subs(r, "blf.db", active_h);
 	(void)mbuf_printf(r->body, "</tbody></table><h2>Rules</h2><table id="
 			  "\"rules\"><thead><tr><th>Owner</th><th>Watcher</th>"
 			  "<th>Rule</th><th></th></tr></thead><tbody>");

@@ -350,6 +350,21 @@ try:
     lst = app.ctl("device", "list").stdout
     tap.ok(len(lst.strip().splitlines()) == 6,
            "lamplightctl device list shows the six devices", lst)
+    before = show("000413000004")
+    app.ctl("device", "set", "000413000004", "--owner", "bob", "--model",
+            "D785")
+    after = show("000413000004")
+    tap.ok(after["owner"] == "bob" and after["model"] == "D785" and
+           after["sip_auth"] == "bob~000413000004" and
+           after["sip_password"] != before["sip_password"],
+           "lamplightctl device set: a new owner, and new credentials for "
+           "the new auth name", after)
+    app.ctl("user", "name", "bob", "Bob Builder")
+    r = lpweb.fetch(web, "/prov/000413000004.xml", after["prov_user"],
+                    after["prov_password"])
+    tap.ok("<user_realname idx=\"1\" perm=\"R\">Bob Builder<" in r.text,
+           "lamplightctl user name: the name is in the owner's phone file",
+           r.text[:600])
 
     # ---- watchers: a pending request approved ----
     w = sc.UA("127.0.0.1", app.port, app.domain, "carol", "carolpw")
@@ -402,6 +417,10 @@ try:
     w.close()
     tap.ok(active, "carol's subscription becomes active after the "
            "approval (a NOTIFY with Subscription-State: active)")
+    r = c.get("/lamplight/watchers")
+    tap.ok(re.search(r'<table id="active">.*<td>carol</td><td>dave</td>'
+                     r'<td>presence</td>', r.text, re.S),
+           "the Watchers page lists carol watching dave now")
     r = app.ctl("watcher", "refuse", "dave", "bob")
     tap.ok("dave" in app.ctl("watcher", "list").stdout and re.search(
         r"dave\s+bob\s+block", app.ctl("watcher", "list").stdout),

@@ -53,7 +53,7 @@ def check_yealink(text, d):
             "account.1.sip_server.1.port = %d" % app.port,
             "linekey.1.type = 16", "linekey.1.value = bob",
             "linekey.1.label = Bob", "linekey.1.line = 1",
-            "linekey.1.extension = **",
+            "linekey.1.extension = **bob",
             "linekey.2.type = 16", "linekey.2.value = carol",
             "linekey.2.label = Carol & Co",
             "linekey.3.type = 13", "linekey.3.value = 1234",
@@ -117,9 +117,11 @@ def check_cisco(text, d):
     root = ET.fromstring(text)
     p = {e.tag: (e.text or "") for e in root}
     want = {"Extended_Function_1_":
-            "fnc=blf+sd+cp;sub=bob@%s;nme=Bob" % app.domain,
+            "fnc=blf+sd+cp;sub=bob@{0};ext=bob@{0};nme=Bob".format(
+                app.domain),
             "Extended_Function_2_":
-            "fnc=blf+sd+cp;sub=carol@%s;nme=Carol & Co" % app.domain,
+            "fnc=blf+sd+cp;sub=carol@{0};ext=carol@{0};nme=Carol & Co"
+            .format(app.domain),
             "Extended_Function_3_":
             "fnc=sd;ext=1234@%s;nme=Voicemail" % app.domain,
             "User_ID_1_": "alice", "Auth_ID_1_": d["sip_auth"],

@@ -67,6 +67,9 @@ static void reload_h(void *arg)
 		return;
 	backsip_notifier_opts(&no, a->conf, a->p.contact);
 	notifier_set_limits(a->p.not, &no);
+	/* presence_default_policy may have changed: every subscription is
+	 * decided again, as when a rule changes */
+	watchers_rules_changed(&a->p);
 }
 
 int main(int argc, char **argv)

@@ -3,7 +3,8 @@ without dropping anything: a changed reg_expires_max applies to the next
 REGISTER, a changed subscribe_expires_max to the next SUBSCRIBE, the
 binding and the subscription made before are still there; a key that
 takes a restart (bus_heartbeat) is named in a warning and keeps its
-running value; a bad file changes nothing and the daemons go on."""
+running value; a changed presence_default_policy decides existing
+subscriptions again; a bad file changes nothing and the daemons go on."""
 
 import os
 import re
@@ -87,6 +88,21 @@ try:
     ok(r3 and r3.code == 200,
        "the subscription made before the reload is still there "
        "(its refresh is answered 200)", r3)
+
+    # the default policy: existing subscriptions are decided again
+    conf2 = original.replace("reg_expires_max = 600",
+                             "reg_expires_max = 900").replace(
+        "subscribe_expires_max = 600", "subscribe_expires_max = 900")
+    write_conf(conf2 + "presence_default_policy = block\n")
+    app.procs["presence"].send_signal(signal.SIGHUP)
+    n = bob.wait_notify(lambda m: "terminated" in
+                        (m.get("subscription-state") or ""), timeout=5)
+    ok(n is not None and "rejected" in n.get("subscription-state"),
+       "presence_default_policy changed to block by a reload: bob's "
+       "subscription ends (terminated;reason=rejected)",
+       n and n.get("subscription-state"))
+    write_conf(conf2)
+    app.procs["presence"].send_signal(signal.SIGHUP)
 
     write_conf(original + "no_such_key = 1\n")
     hup_all()

@@ -30,7 +30,7 @@ int backsip_listen(struct sip **sipp, const struct conf *c, int route,
 	}
 	err = sa_set_str(&sa, l->addr, l->port);
 	err = err ? err : sip_alloc(sipp, NULL, 4096, 4096, 4096,
-				    "Lamplight/" LP_VERSION, NULL, NULL);
+				    conf_server_name(c), NULL, NULL);
 	err = err ? err : sip_transp_add(*sipp, SIP_TRANSP_UDP, &sa);
 	if (err) {
 		log_err("listen udp:%J: %m", &sa, err);

@@ -43,6 +43,7 @@ static const struct key keys[] = {
 	{"sip_max_message",        K_U32, OFF(sip_max_message), 1024,
 	 65535},
 	{"store_sync_full",        K_BOOL, OFF(store_sync_full), 0, 0},
+	{"server_version",         K_BOOL, OFF(server_version), 0, 0},
 	{"bus_registrar_pub",      K_STR, OFF(bus_registrar_pub), 0, 0},
 	{"bus_registrar_snapshot", K_STR, OFF(bus_registrar_snapshot), 0, 0},
 	{"bus_heartbeat",          K_U32, OFF(bus_heartbeat), 1, 3600},
@@ -410,6 +411,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->nonce_cache_size = 100000;
 	c->sip_max_message = 65535;
 	c->store_sync_full = false;
+	c->server_version = false;
 	c->blf_early_while_busy = true;
 	c->bus_heartbeat = 5;
 	c->route_timeout = 4000;
@@ -654,4 +656,11 @@ int conf_reload(struct conf *live, const char *path, char **errmsg,
 	}
 	mem_deref(nc);
 	return 0;
+}
+
+/* What Server and User-Agent say: no version unless server_version is
+ * on (a scanner learns less). */
+const char *conf_server_name(const struct conf *c)
+{
+	return c && c->server_version ? "Lamplight/" LP_VERSION : "Lamplight";
 }

@@ -53,6 +53,7 @@ struct conf {
 	uint32_t nonce_cache_size;
 	uint32_t sip_max_message;
 	bool store_sync_full;
+	bool server_version;   /* Server/User-Agent carry the version */
 
 	/* back daemons the edge routes to: presence, imrelay, blf */
 	struct conf_listen routes[3];
@@ -99,6 +100,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	       const char *name, char **errmsg);
 int conf_parse_algs(enum digest_alg *algs, unsigned *count, const char *s);
 const char *conf_tp_name(enum conf_transport tp);
+const char *conf_server_name(const struct conf *c);
 /* The file again into the running `live`: keys that take effect at once
  * are changed in place (*changed counts them); the others, when the file
  * changed them, keep their running value and are named in `restart`

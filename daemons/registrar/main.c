@@ -83,7 +83,7 @@ static int open_transports(struct app *a)
 	int err = 0;
 
 	err = sip_alloc(&a->sip, NULL, 4096, 4096, 4096,
-			"Lamplight/" LP_VERSION, NULL, NULL);
+			conf_server_name(c), NULL, NULL);
 	if (err)
 		return err;
 	if (c->tls_certificate) {

@@ -63,6 +63,9 @@ try:
     r = a.request("REGISTER", "sip:" + app.domain,
                   ["Contact: <%s>" % a.contact_uri()])
     ok(r and r.code == 401, "REGISTER without credentials: 401")
+    ok(r and r.get("server") == "Lamplight",
+       "the Server header names no version (server_version = no)",
+       r and r.get("server"))
     ch = [sc.parse_challenge(v) for v in r.all("www-authenticate")]
     ok(len(ch) == 1 and ch[0].get("algorithm") == "MD5" and
        ch[0].get("qop") == "auth" and ch[0].get("realm") == app.domain,

@@ -44,6 +44,8 @@ static const struct key keys[] = {
 	 65535},
 	{"store_sync_full",        K_BOOL, OFF(store_sync_full), 0, 0},
 	{"server_version",         K_BOOL, OFF(server_version), 0, 0},
+	{"sip_max_address_header", K_U32, OFF(sip_max_address_header), 256,
+	 8192},
 	{"bus_registrar_pub",      K_STR, OFF(bus_registrar_pub), 0, 0},
 	{"bus_registrar_snapshot", K_STR, OFF(bus_registrar_snapshot), 0, 0},
 	{"bus_heartbeat",          K_U32, OFF(bus_heartbeat), 1, 3600},
@@ -98,6 +100,7 @@ static const struct key keys[] = {
 static const char *const live_keys[] = {
 	"log_level", "reg_expires_default", "reg_expires_min",
 	"reg_expires_max", "auth_algorithms", "sip_max_message",
+	"sip_max_address_header",
 	"probe_interval", "probe_timeout", "publish_expires_min",
 	"publish_expires_default", "publish_expires_max",
 	"subscribe_expires_min", "subscribe_expires_default",
@@ -412,6 +415,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->sip_max_message = 65535;
 	c->store_sync_full = false;
 	c->server_version = false;
+	c->sip_max_address_header = 1024;
 	c->blf_early_while_busy = true;
 	c->bus_heartbeat = 5;
 	c->route_timeout = 4000;

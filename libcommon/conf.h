@@ -52,6 +52,7 @@ struct conf {
 	uint32_t nonce_lifetime;
 	uint32_t nonce_cache_size;
 	uint32_t sip_max_message;
+	uint32_t sip_max_address_header; /* bytes of a From, Via, ... line */
 	bool store_sync_full;
 	bool server_version;   /* Server/User-Agent carry the version */
 

@@ -42,9 +42,57 @@ static const char *prio_name(int prio)
 	}
 }
 
-static void emit(int prio, const char *user, const struct pl *callid,
-		 const char *text)
+/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
 {
+	size_t k = p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+		   : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+		   : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+
+	if (!k || k > n)
+		return 0;
+	for (size_t i = 1; i < k; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* no overlong forms, no surrogates, nothing above U+10FFFF */
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0;
+	return k;
+}
+
+/* What a peer sent may be in a log line (a Call-ID, a header name): its
+ * control characters and bytes that are not UTF-8 are written as \xNN,
+ * so that no line can be forged or broken. */
+static void clean(char *out, size_t sz, const char *in, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 < sz; ) {
+		size_t k = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 1;
+
+		if (p[i] < 0x20 || p[i] == 0x7f || k == 0) {
+			(void)re_snprintf(out + o, sz - o, "\\x%02x", p[i]);
+			o += 4;
+			i += 1;
+			continue;
+		}
+		if (o + k >= sz)
+			break;
+		memcpy(out + o, p + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+}
+
+static void emit(int prio, const char *user, const struct pl *callid,
+		 const char *raw)
+{
+	char text[2048];
+
+	clean(text, sizeof(text), raw, strlen(raw));
 	if (journal) {
 		char f[5][1100];
 		struct iovec iov[5];
@@ -57,9 +105,13 @@ static void emit(int prio, const char *user, const struct pl *callid,
 		if (user)
 			re_snprintf(f[n++], sizeof(f[0]),
 				    "LAMPLIGHT_USER=%s", user);
-		if (callid && callid->l)
-			re_snprintf(f[n++], sizeof(f[0]), "SIP_CALL_ID=%r",
-				    callid);
+		if (callid && callid->l) {
+			char cid[256];
+
+			clean(cid, sizeof(cid), callid->p, callid->l);
+			re_snprintf(f[n++], sizeof(f[0]), "SIP_CALL_ID=%s",
+				    cid);
+		}
 		for (int i = 0; i < n; i++) {
 			iov[i].iov_base = f[i];
 			iov[i].iov_len = strlen(f[i]);

@@ -55,3 +55,73 @@ bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
 		--val->l;
 	return true;
 }
+
+static bool is_addr_hdr(const struct pl *name)
+{
+	static const char *const names[] = {
+		"From", "To", "Contact", "Via", "Route", "Record-Route",
+		"Path", "P-Asserted-Identity", "P-Preferred-Identity",
+		"Refer-To", "Referred-By", "Reply-To", "Service-Route",
+	};
+	static const char compact[] = "ftmvrb";
+
+	if (name->l == 1)
+		return strchr(compact, tolower((unsigned char)name->p[0]))
+		       != NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!pl_strcasecmp(name, names[i]))
+			return true;
+	return false;
+}
+
+bool rawsip_head_ok(const char *p, size_t n, const struct rawsip_limits *lim,
+		    struct rawsip_excess *ex)
+{
+	const char *start = p, *end = p + n;
+	bool first = true;
+
+	memset(ex, 0, sizeof(*ex));
+	while (p < end) {
+		const char *line = p, *e;
+		struct pl name = PL_INIT;
+		size_t len;
+
+		/* one logical line: the line and its continuations */
+		do {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			p = nl ? nl + 1 : end;
+		} while (!first && p < end && (*p == ' ' || *p == '\t'));
+		e = p;
+		while (e > line && (e[-1] == '\n' || e[-1] == '\r'))
+			--e;
+		len = (size_t)(e - line);
+		if (!len)
+			return true;           /* the empty line: the body */
+		if ((size_t)(p - start) > lim->head) {
+			ex->what = "head";
+			ex->len = (size_t)(p - start);
+			return false;
+		}
+		if (!first) {
+			const char *c = memchr(line, ':', len);
+
+			name.p = line;
+			name.l = c ? (size_t)(c - line) : len;
+			while (name.l && (name.p[name.l - 1] == ' ' ||
+					  name.p[name.l - 1] == '\t'))
+				--name.l;
+		}
+		if ((first && len > lim->line) ||
+		    (!first && len > (is_addr_hdr(&name) ? lim->addr_line
+							  : lim->line))) {
+			ex->name = name;
+			ex->len = len;
+			ex->what = !first && is_addr_hdr(&name)
+				   ? "address header" : "header";
+			return false;
+		}
+		first = false;
+	}
+	return true;
+}

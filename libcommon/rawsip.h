@@ -27,4 +27,23 @@ uint16_t rawsip_status(const char *p, size_t n);
 bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
 		struct pl *val);
 
+/* The head's sizes, before anything parses it. libre's address parser
+ * (From, To, Contact, Via, Route, ...) takes time quadratic in the
+ * length of a malformed value: 64 KiB in one From line held the edge for
+ * over ten seconds, 2 KiB costs 14 ms. Header lines are measured with
+ * their folded continuations. */
+struct rawsip_limits {
+	size_t addr_line;      /* an address header's whole line */
+	size_t line;           /* any other header line */
+	size_t head;           /* from the request line to the empty line */
+};
+struct rawsip_excess {
+	struct pl name;        /* the header that is too long, or empty */
+	size_t len;
+	const char *what;      /* "address header", "header", "head" */
+};
+/* true: within the limits; false: *ex says what is not */
+bool rawsip_head_ok(const char *p, size_t n, const struct rawsip_limits *lim,
+		    struct rawsip_excess *ex);
+
 #endif

@@ -10,7 +10,9 @@
  *   line (as SIPp writes them) with no quote in it; no folded lines
  *   (else fwd_response_h);
  * - a back daemon's NOTIFY inside a subscription we Record-Routed, to
- *   the device's UDP flow (else route_loose): see notify_request. */
+ *   the device's UDP flow (else route_loose): see notify_request.
+ * And before both, a guard: a datagram whose head is too big for libre to
+ * decode in good time is dropped (head_refused). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -19,9 +21,13 @@
 #include "flow.h"
 #include "route.h"
 #include "rawsip.h"
+#include "log.h"
+#include "conf.h"
 #include "fastpath.h"
 
 #define MAX_SOCKS 8
+#define HEAD_LINE_MAX 8192     /* any header line */
+#define HEAD_MAX 32768         /* the whole head (bodies may be larger) */
 
 struct fpsock {
 	struct udp_helper *uh;
@@ -243,6 +249,42 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	return ok;
 }
 
+/* Every datagram first: a head that libre would take long to decode is
+ * dropped with a log line (at most one a second, with a count of those
+ * not logged), before libre sees it (rawsip_head_ok). */
+static bool head_refused(struct fpsock *fs, const struct sa *src,
+			 const struct mbuf *mb)
+{
+	static uint64_t last_log;
+	static unsigned unlogged;
+	const struct conf *c = fs->r->conf;
+	struct rawsip_limits lim = { c->sip_max_address_header,
+				     HEAD_LINE_MAX, HEAD_MAX };
+	struct rawsip_excess ex;
+	char more[64] = "";
+	size_t cap;
+
+	if (rawsip_head_ok((const char *)mbuf_buf(mb), mbuf_get_left(mb),
+			   &lim, &ex))
+		return false;
+	if (tmr_jiffies() - last_log < 1000) {
+		++unlogged;
+		return true;
+	}
+	last_log = tmr_jiffies();
+	cap = !strcmp(ex.what, "head") ? HEAD_MAX : !strcmp(ex.what, "header")
+	      ? HEAD_LINE_MAX : c->sip_max_address_header;
+	if (unlogged)
+		(void)re_snprintf(more, sizeof(more), "; %u more dropped "
+				  "since the last line", unlogged);
+	log_notice("UDP from %J: dropped before decoding: %s%s%r%s of %zu "
+		   "bytes, over the cap of %zu%s", src, ex.what,
+		   ex.name.l ? " '" : "", &ex.name, ex.name.l ? "'" : "",
+		   ex.len, cap, more);
+	unlogged = 0;
+	return true;
+}
+
 static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 {
 	struct fpsock *fs = arg;
@@ -258,6 +300,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	unsigned vias = 0;
 	uint16_t code;
 
+	if (head_refused(fs, src, mb))
+		return true;
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
 		return notify_request(fs, src, mb);
 	code = rawsip_status(start, mbuf_get_left(mb));

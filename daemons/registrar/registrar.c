@@ -402,9 +402,11 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	const struct conf *conf = r->conf;
 	struct route_top top;
 
+	/* first: the start-up probe of udpwide attaches the guard of the
+	 * fast path to each UDP socket before any other datagram */
+	fastpath_attach(r, msg);
 	if (udpwide_take(r->wide, msg))
 		return true;
-	fastpath_attach(r, msg);
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */
 	if (!pl_strcmp(&msg->met, "ACK")) {

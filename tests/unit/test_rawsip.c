@@ -51,5 +51,40 @@ int main(void)
 	ok(other, "'Viaduct' is not Via");
 	ok(!rawsip_next_line(&ln, "Via: x", "Via: x" + 6),
 	   "no CRLF: no line");
+
+	/* sizes of the head, before libre parses it */
+	struct rawsip_limits lim = { 64, 128, 400 };
+	struct rawsip_excess ex;
+	char big[1200];
+	const char *small = "INVITE sip:a@b SIP/2.0\r\nFrom: <sip:x@y>\r\n"
+			    "\r\nbody";
+
+	ok(rawsip_head_ok(small, strlen(small), &lim, &ex), "a small head");
+	(void)re_snprintf(big, sizeof(big), "INVITE sip:a@b SIP/2.0\r\n"
+			  "From: %s\r\n\r\n", "<sip:xxxxxxxxxxxxxxxxxxxxxxxxxx"
+			  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx@y>");
+	ok(!rawsip_head_ok(big, strlen(big), &lim, &ex) &&
+	   !pl_strcmp(&ex.name, "From") && !strcmp(ex.what,
+						   "address header"),
+	   "a From line over the address cap");
+	(void)re_snprintf(big, sizeof(big), "INVITE sip:a@b SIP/2.0\r\n"
+			  "f: <sip:x@y\r\n %s\r\n %s>\r\n\r\n",
+			  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+			  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	ok(!rawsip_head_ok(big, strlen(big), &lim, &ex) &&
+	   !pl_strcmp(&ex.name, "f"),
+	   "a compact From folded over lines counts whole");
+	(void)re_snprintf(big, sizeof(big), "INVITE sip:a@b SIP/2.0\r\n"
+			  "Subject: %s\r\n\r\n", "a somewhat long subject, "
+			  "but under the cap for other headers");
+	ok(rawsip_head_ok(big, strlen(big), &lim, &ex),
+	   "the same length in another header is fine");
+	memset(big, 0, sizeof(big));
+	strcpy(big, "INVITE sip:a@b SIP/2.0\r\n");
+	for (int i = 0; i < 12; i++)
+		strcat(big, "Subject: forty bytes of subject text\r\n");
+	strcat(big, "\r\n");
+	ok(!rawsip_head_ok(big, strlen(big), &lim, &ex) &&
+	   !strcmp(ex.what, "head"), "a head over its cap");
 	return tap_done();
 }

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "log.h"
 #include "fastrand.h"
+#include "reguard.h"
 #include "daemon.h"
 
 #define TRIM_MS 10000   /* malloc_trim: a few ms for a large heap */
@@ -215,5 +216,6 @@ int daemon_args(int argc, char **argv, const char *name,
 		return 1;
 	}
 	log_init(name, (*confp)->log_level);
+	reguard_init((*confp)->sip_max_address_header);
 	return 0;
 }

@@ -185,6 +185,23 @@ try:
            "the edge's log is UTF-8 with no control character (what a "
            "peer sent is escaped), and says what it dropped unread (%d "
            "lines)" % dropped, ctl)
+    # a malformed From of 60 KiB over TCP, where no guard of ours reads
+    # the stream first: libre's parser is guarded (libcommon/reguard.c)
+    junk = b":" * 60000
+    msg = (b"OPTIONS sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:"
+           b"5;branch=z9hG4bKbig\r\nFrom:%s 1 <sip:bob@%s>;tag=1\r\n"
+           b"To: <sip:alice@%s>\r\nCall-ID: big\r\nCSeq: 1 OPTIONS\r\n"
+           b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+           % (app.domain.encode(), junk, app.domain.encode(),
+              app.domain.encode()))
+    t1 = time.time()
+    tcp_case(msg, None)
+    ok1 = alive()
+    took1 = time.time() - t1
+    tap.ok(ok1 and "dropped unread" in app.log(),
+           "a 60 KiB malformed From over TCP is dropped at once with a log "
+           "line, and a REGISTER right after it is answered (%.2f s)"
+           % took1)
     tap.ok(len(answers) > 0.8 * (total - over_tcp) and n400 > 500,
            "most cases are answered, many with 400 and a reason (%d "
            "answered, %d with 400); the rest are messages libre cannot "

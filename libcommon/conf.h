@@ -50,6 +50,9 @@ struct conf {
 	enum digest_alg auth_algs[DIGEST_ALGS_MAX];
 	unsigned auth_alg_count;
 	uint32_t nonce_lifetime;
+	uint32_t auth_fail_limit;      /* failed digests before a block */
+	uint32_t auth_block_min;       /* s, the first block */
+	uint32_t auth_block_max;       /* s, the longest */
 	uint32_t nonce_cache_size;
 	uint32_t sip_max_message;
 	uint32_t sip_max_address_header; /* bytes of a From, Via, ... line */

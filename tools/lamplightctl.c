@@ -74,7 +74,7 @@ struct opts {
 
 static int parse_opts(int argc, char **argv, int first, struct opts *o)
 {
-	for (int i = first; i < argc; i++) {
+	for (int i = first; i < argc; i += 2) {  /* each option and its value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(argv[i], "--password") && v)
@@ -92,7 +92,6 @@ static int parse_opts(int argc, char **argv, int first, struct opts *o)
 				argv[i]);
 			return EINVAL;
 		}
-		++i;
 	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "digest.h"
 #include "store_users.h"
 #include "registrar.h"
+#include "guess.h"
 #include "auth.h"
 
 static uint64_t now_s(void)
@@ -118,7 +119,8 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	const struct digest_cred *cred = &f.cred;
 	const char *why = NULL;
 	uint64_t now = now_s();
-	bool stale = false;
+	uint32_t wait;
+	bool stale = false, first = false;
 	int err;
 
 	(void)users_cache_get(r->users, to_user, &to);
@@ -130,6 +132,20 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	if (f.err) {
 		why = "malformed credentials or unknown algorithm";
 		goto challenge;
+	}
+	wait = guess_wait(r->guess, &cred->r.username, &msg->src, now,
+			  &first);
+	if (wait) {
+		if (first)
+			log_sip(LOG_NOTICE, msg, NULL, "%r for '%r' from %J: "
+				"refused, blocked for %u s more after failed "
+				"attempts (further refusals not logged)",
+				&msg->met, &cred->r.username, &msg->src, wait);
+		(void)sip_replyf(r->sip, msg, 403, "Forbidden: Too Many Failed "
+				 "Attempts", "Retry-After: %u\r\n"
+				 "Content-Length: 0\r\n\r\n", wait);
+		mem_deref(to);
+		return EACCES;
 	}
 	err = nonce_check(r->nonces, r->conf->domain, &cred->r.nonce, now);
 	if (err == ETIMEDOUT) {
@@ -146,6 +162,7 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	}
 	else if (users_cache_get(r->users, &cred->r.username, &u)) {
 		why = "unknown user";
+		guess_failed(r->guess, &cred->r.username, &msg->src, now);
 		goto challenge;
 	}
 	if (!alg_allowed(r, u, cred->alg)) {
@@ -159,6 +176,9 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	err = digest_verify(cred, u->ha1[cred->alg], &msg->met);
 	if (err) {
 		why = err == EPROTO ? "qop other than auth" : "wrong password";
+		if (err != EPROTO)
+			guess_failed(r->guess, &cred->r.username, &msg->src,
+				     now);
 		goto challenge;
 	}
 	err = nonce_count_use(r->nonces, &cred->r.nonce, &cred->r.nc,
@@ -169,6 +189,7 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 		goto challenge;
 	}
 
+	guess_ok(r->guess, &cred->r.username, &msg->src);
 	mem_deref(to);
 	*userp = u;
 	return 0;

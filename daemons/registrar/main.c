@@ -20,6 +20,7 @@
 #include "call.h"
 #include "fwd.h"
 #include "fastpath.h"
+#include "guess.h"
 #include "udpwide.h"
 #include "probe.h"
 #include "dialog.h"
@@ -252,6 +253,7 @@ int main(int argc, char **argv)
 	err = fwd_open(&a.reg);
 	err = err ? err : hash_alloc(&a.reg.calls, 1024);
 	err = err ? err : fastpath_alloc(&a.reg.fast);
+	err = err ? err : guess_alloc(&a.reg.guess, a.conf);
 	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : wide_alloc(&a.reg.wide, a.conf);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
@@ -275,6 +277,7 @@ int main(int argc, char **argv)
 	a.reg.lsnr = mem_deref(a.reg.lsnr);
 	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
 	a.reg.wide = mem_deref(a.reg.wide);
+	a.reg.guess = mem_deref(a.reg.guess);
 	a.reg.fast = mem_deref(a.reg.fast);   /* its helpers, on SIP's sockets */
 	/* closing SIP ends the calls in progress, which tell the dialogs */
 	if (a.sip)

@@ -30,6 +30,7 @@ struct registrar {
 	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
 	struct fastpath *fast;      /* answers relayed before libre decodes */
 	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
+	struct guess *guess;        /* failed digest answers (guess.h) */
 	uint32_t npending;
 };
 

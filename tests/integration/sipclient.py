@@ -111,11 +111,11 @@ def digest_response(alg, user, realm, password, method, uri, nonce, nc,
 
 
 class Transport:
-    def __init__(self, host, port, proto="udp"):
+    def __init__(self, host, port, proto="udp", local="127.0.0.1"):
         self.host, self.port, self.proto = host, port, proto
         if proto == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.bind(("127.0.0.1", 0))
+            self.sock.bind((local, 0))
         elif proto == "tls":
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
@@ -176,8 +176,8 @@ class UA:
     """A user agent that registers."""
 
     def __init__(self, server, port, domain, user, password, proto="udp",
-                 algorithms=None):
-        self.t = Transport(server, port, proto)
+                 algorithms=None, local="127.0.0.1"):
+        self.t = Transport(server, port, proto, local)
         self.domain, self.user, self.password = domain, user, password
         self.server, self.port, self.proto = server, port, proto
         self.callid = rand(16) + "@test"

@@ -138,7 +138,9 @@ try:
              "/usr/share/lamplight/static/style.css",
              "/etc/lighttpd/conf-available/50-lamplight.conf",
              "/etc/lighttpd/conf-enabled/50-lamplight.conf",
-             "/etc/lighttpd/conf-enabled/10-cgi.conf"] + [
+             "/etc/lighttpd/conf-enabled/10-cgi.conf",
+             "/etc/fail2ban/filter.d/lamplight.conf",
+             "/etc/fail2ban/jail.d/lamplight.conf"] + [
         "/usr/share/lamplight/prov/%s.tmpl" % v
         for v in ("yealink", "polycom", "grandstream", "snom", "cisco")] + [
         "/lib/systemd/system/lamplight-%s.service" % d

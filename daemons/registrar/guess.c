@@ -1,0 +1,165 @@
+/* guess: the table of failed digest answers per user and source address
+ * (guess.h). Keyed by the user name and the address without its port:
+ * a guesser changes ports at will. */
+#include <string.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "guess.h"
+
+#define FORGET_S 3600          /* a quiet hour forgets the failures */
+
+struct entry {
+	struct le he;          /* in the hash */
+	struct le le;          /* in the list, least recently failed first */
+	char user[65];
+	struct sa addr;        /* port 0 */
+	uint32_t fails;
+	uint64_t last;         /* s, the last failure */
+	uint64_t until;        /* s, blocked until */
+	bool told;             /* a refusal in this block was logged */
+};
+
+struct guess {
+	const struct conf *conf;
+	struct hash *ht;
+	struct list lru;
+	uint32_t n;
+};
+
+static void entry_destructor(void *arg)
+{
+	struct entry *e = arg;
+
+	hash_unlink(&e->he);
+	list_unlink(&e->le);
+}
+
+static void guess_destructor(void *arg)
+{
+	struct guess *g = arg;
+
+	list_flush(&g->lru);
+	mem_deref(g->ht);
+}
+
+int guess_alloc(struct guess **gp, const struct conf *conf)
+{
+	struct guess *g = mem_zalloc(sizeof(*g), guess_destructor);
+	int err;
+
+	if (!g)
+		return ENOMEM;
+	g->conf = conf;
+	err = hash_alloc(&g->ht, 4096);
+	if (err) {
+		mem_deref(g);
+		return err;
+	}
+	*gp = g;
+	return 0;
+}
+
+static uint32_t key_hash(const struct pl *user, const struct sa *a)
+{
+	return hash_joaat_pl(user) ^ sa_hash(a, SA_ADDR);
+}
+
+struct find {
+	const struct pl *user;
+	const struct sa *addr;
+};
+
+static bool cmp_h(struct le *le, void *arg)
+{
+	const struct entry *e = le->data;
+	const struct find *f = arg;
+
+	return !pl_strcmp(f->user, e->user) &&
+	       sa_cmp(&e->addr, f->addr, SA_ADDR);
+}
+
+static struct entry *find(struct guess *g, const struct pl *user,
+			  const struct sa *src)
+{
+	struct find f = { user, src };
+
+	return list_ledata(hash_lookup(g->ht, key_hash(user, src), cmp_h,
+				       &f));
+}
+
+uint32_t guess_wait(struct guess *g, const struct pl *user,
+		    const struct sa *src, uint64_t now, bool *first)
+{
+	struct entry *e = g ? find(g, user, src) : NULL;
+
+	if (!e || e->until <= now)
+		return 0;
+	*first = !e->told;
+	e->told = true;
+	return (uint32_t)(e->until - now);
+}
+
+void guess_failed(struct guess *g, const struct pl *user,
+		  const struct sa *src, uint64_t now)
+{
+	const struct conf *c;
+	struct entry *e;
+	uint64_t block;
+
+	if (!g || !user->l || user->l > 64)
+		return;
+	c = g->conf;
+	e = find(g, user, src);
+	if (e && now - e->last > FORGET_S) {
+		e->fails = 0;
+		e->until = 0;
+	}
+	if (!e) {
+		if (g->n >= GUESS_MAX) {       /* the oldest goes */
+			mem_deref(list_ledata(g->lru.head));
+			--g->n;
+		}
+		e = mem_zalloc(sizeof(*e), entry_destructor);
+		if (!e)
+			return;
+		(void)pl_strcpy(user, e->user, sizeof(e->user));
+		e->addr = *src;
+		sa_set_port(&e->addr, 0);
+		hash_append(g->ht, key_hash(user, src), &e->he, e);
+		++g->n;
+	}
+	else
+		list_unlink(&e->le);
+	list_append(&g->lru, &e->le, e);
+	e->last = now;
+	if (++e->fails < c->auth_fail_limit)
+		return;
+	/* the limit-th failure blocks for auth_block_min, each further one
+	 * for twice as long, up to auth_block_max */
+	block = c->auth_block_min;
+	for (uint32_t i = c->auth_fail_limit; i < e->fails &&
+	     block < c->auth_block_max; i++)
+		block *= 2;
+	if (block > c->auth_block_max)
+		block = c->auth_block_max;
+	e->until = now + block;
+	e->told = false;
+	log_notice("auth: user '%s' from %j blocked for %u s after %u "
+		   "failed attempts", e->user, src, (unsigned)block, e->fails);
+}
+
+void guess_ok(struct guess *g, const struct pl *user, const struct sa *src)
+{
+	struct entry *e = g ? find(g, user, src) : NULL;
+
+	if (e) {
+		mem_deref(e);
+		--g->n;
+	}
+}
+
+uint32_t guess_count(const struct guess *g)
+{
+	return g ? g->n : 0;
+}

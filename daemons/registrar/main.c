@@ -6,6 +6,9 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
+#include <openssl/ssl.h>
+/* libre declares it only when built with USE_OPENSSL, as Debian's is */
+struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "lp_config.h"
 #include "conf.h"
 #include "log.h"
@@ -94,6 +97,12 @@ static int open_transports(struct app *a)
 			log_err("tls_certificate '%s': %m", c->tls_certificate,
 				err);
 			return err;
+		}
+		/* TLS 1.2 or newer, whatever the system's OpenSSL allows */
+		if (!SSL_CTX_set_min_proto_version(
+			    tls_openssl_context(a->tls), TLS1_2_VERSION)) {
+			log_err("TLS: cannot require TLS 1.2");
+			return EINVAL;
 		}
 	}
 	for (unsigned i = 0; i < c->listen_count; i++) {

@@ -85,6 +85,19 @@ try:
     ok("TLS:127.0.0.1:%d" % u.t.local[1] in st,
        "the binding remembers its TLS connection", st)
     u.close()
+    old = subprocess.run(["openssl", "s_client", "-connect",
+                          "127.0.0.1:%d" % tport, "-tls1_1", "-cipher",
+                          "DEFAULT@SECLEVEL=0"], input="", text=True,
+                         capture_output=True, timeout=20)
+    new = subprocess.run(["openssl", "s_client", "-connect",
+                          "127.0.0.1:%d" % tport, "-tls1_2"], input="",
+                         text=True, capture_output=True, timeout=20)
+    ok("alert protocol version" in old.stdout + old.stderr and
+       "Cipher    : 0000" in old.stdout and
+       "Protocol  : TLSv1.2" in new.stdout and
+       "Cipher    : 0000" not in new.stdout,
+       "TLS 1.1 is refused, TLS 1.2 is taken",
+       (old.stdout[-300:] + old.stderr[-300:], new.stdout[-300:]))
 finally:
     app.close(tap)
 

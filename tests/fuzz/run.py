@@ -5,7 +5,7 @@ seeds: tests/fuzz/seeds/NAME/ and, by harness, the SIP corpora of
 ../shared/sip-corpus, the provisioning templates, the configuration file.
 A crash leaves its input in the build folder (fuzz-artefacts/) and fails.
 A longer run: LAMPLIGHT_FUZZ_SECONDS=3600 meson test -C build-fuzz
---suite fuzz (docs/admin-guide.md does not need it; README says so)."""
+--suite fuzz (README.md, "Fuzzing")."""
 
 import os
 import re

@@ -45,6 +45,8 @@ static const struct key keys[] = {
 	{"store_sync_full",        K_BOOL, OFF(store_sync_full), 0, 0},
 	{"server_version",         K_BOOL, OFF(server_version), 0, 0},
 	{"auth_fail_limit",        K_U32, OFF(auth_fail_limit), 1, 1000},
+	{"flood_rate",             K_U32, OFF(flood_rate), 0, 1000000},
+	{"flood_burst",            K_U32, OFF(flood_burst), 1, 1000000},
 	{"auth_block_min",         K_U32, OFF(auth_block_min), 1, 86400},
 	{"auth_block_max",         K_U32, OFF(auth_block_max), 1, 604800},
 	{"sip_max_address_header", K_U32, OFF(sip_max_address_header), 256,
@@ -104,7 +106,7 @@ static const char *const live_keys[] = {
 	"log_level", "reg_expires_default", "reg_expires_min",
 	"reg_expires_max", "auth_algorithms", "sip_max_message",
 	"sip_max_address_header", "auth_fail_limit", "auth_block_min",
-	"auth_block_max",
+	"auth_block_max", "flood_rate", "flood_burst",
 	"probe_interval", "probe_timeout", "publish_expires_min",
 	"publish_expires_default", "publish_expires_max",
 	"subscribe_expires_min", "subscribe_expires_default",
@@ -420,6 +422,8 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->store_sync_full = false;
 	c->server_version = false;
 	c->auth_fail_limit = 5;
+	c->flood_rate = 100;
+	c->flood_burst = 400;
 	c->auth_block_min = 30;
 	c->auth_block_max = 3600;
 	c->sip_max_address_header = 1024;

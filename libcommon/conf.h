@@ -53,6 +53,8 @@ struct conf {
 	uint32_t auth_fail_limit;      /* failed digests before a block */
 	uint32_t auth_block_min;       /* s, the first block */
 	uint32_t auth_block_max;       /* s, the longest */
+	uint32_t flood_rate;           /* requests/s per source, 0: off */
+	uint32_t flood_burst;          /* requests at once per source */
 	uint32_t nonce_cache_size;
 	uint32_t sip_max_message;
 	uint32_t sip_max_address_header; /* bytes of a From, Via, ... line */

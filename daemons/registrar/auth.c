@@ -11,6 +11,7 @@
 #include "store_users.h"
 #include "registrar.h"
 #include "guess.h"
+#include "flood.h"
 #include "auth.h"
 
 static uint64_t now_s(void)
@@ -190,6 +191,7 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	}
 
 	guess_ok(r->guess, &cred->r.username, &msg->src);
+	flood_authed(r->flood, &msg->src, tmr_jiffies());
 	mem_deref(to);
 	*userp = u;
 	return 0;

@@ -11,8 +11,9 @@
  *   (else fwd_response_h);
  * - a back daemon's NOTIFY inside a subscription we Record-Routed, to
  *   the device's UDP flow (else route_loose): see notify_request.
- * And before both, a guard: a datagram whose head is too big for libre to
- * decode in good time is dropped (head_refused). */
+ * And before both, two guards: a source over its rate (flood.h), and a
+ * datagram whose head is too big for libre to decode in good time
+ * (head_refused), are dropped. */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -22,6 +23,7 @@
 #include "route.h"
 #include "rawsip.h"
 #include "log.h"
+#include "flood.h"
 #include "conf.h"
 #include "fastpath.h"
 
@@ -300,6 +302,10 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	unsigned vias = 0;
 	uint16_t code;
 
+	/* a flood from one source goes unread; the back daemons are ours */
+	if (fs->r->flood && !route_is_backend(fs->r, src) &&
+	    flood_over(fs->r->flood, src, tmr_jiffies()))
+		return true;
 	if (head_refused(fs, src, mb))
 		return true;
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))

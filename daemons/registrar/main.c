@@ -24,6 +24,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "fwd.h"
 #include "fastpath.h"
 #include "guess.h"
+#include "flood.h"
 #include "udpwide.h"
 #include "probe.h"
 #include "dialog.h"
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
 	err = err ? err : hash_alloc(&a.reg.calls, 1024);
 	err = err ? err : fastpath_alloc(&a.reg.fast);
 	err = err ? err : guess_alloc(&a.reg.guess, a.conf);
+	err = err ? err : flood_alloc(&a.reg.flood, a.conf);
 	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : wide_alloc(&a.reg.wide, a.conf);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
@@ -287,6 +289,7 @@ int main(int argc, char **argv)
 	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
 	a.reg.wide = mem_deref(a.reg.wide);
 	a.reg.guess = mem_deref(a.reg.guess);
+	a.reg.flood = mem_deref(a.reg.flood);
 	a.reg.fast = mem_deref(a.reg.fast);   /* its helpers, on SIP's sockets */
 	/* closing SIP ends the calls in progress, which tell the dialogs */
 	if (a.sip)

@@ -31,6 +31,7 @@ struct registrar {
 	struct fastpath *fast;      /* answers relayed before libre decodes */
 	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
 	struct guess *guess;        /* failed digest answers (guess.h) */
+	struct flood *flood;        /* requests per source (flood.h) */
 	uint32_t npending;
 };
 

@@ -1,0 +1,142 @@
+/* flood: per-source token buckets (flood.h). */
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "flood.h"
+
+struct bucket {
+	struct le he;
+	struct le le;          /* least recently seen first */
+	struct sa src;
+	uint64_t last;         /* ms, the last refill */
+	uint32_t tokens;       /* thousandths of a request */
+	uint64_t authed_until; /* ms: a request authenticated lately */
+	bool told;             /* this flood was logged */
+};
+
+struct flood {
+	const struct conf *conf;
+	struct hash *ht;
+	struct list lru;
+	uint32_t n;
+	uint64_t dropped;
+	uint64_t last_log;
+	uint64_t unlogged;
+};
+
+static void bucket_destructor(void *arg)
+{
+	struct bucket *b = arg;
+
+	hash_unlink(&b->he);
+	list_unlink(&b->le);
+}
+
+static void flood_destructor(void *arg)
+{
+	struct flood *f = arg;
+
+	list_flush(&f->lru);
+	mem_deref(f->ht);
+}
+
+int flood_alloc(struct flood **fp, const struct conf *conf)
+{
+	struct flood *f = mem_zalloc(sizeof(*f), flood_destructor);
+	int err;
+
+	if (!f)
+		return ENOMEM;
+	f->conf = conf;
+	err = hash_alloc(&f->ht, 4096);
+	if (err) {
+		mem_deref(f);
+		return err;
+	}
+	*fp = f;
+	return 0;
+}
+
+static bool cmp_h(struct le *le, void *arg)
+{
+	const struct bucket *b = le->data;
+
+	return sa_cmp(&b->src, arg, SA_ALL);
+}
+
+static struct bucket *bucket(struct flood *f, const struct sa *src,
+			     uint64_t now)
+{
+	const uint32_t h = sa_hash(src, SA_ALL);
+	struct bucket *b;
+
+	b = list_ledata(hash_lookup(f->ht, h, cmp_h, (void *)src));
+	if (!b) {
+		if (f->n >= FLOOD_MAX) {
+			mem_deref(list_ledata(f->lru.head));
+			--f->n;
+		}
+		b = mem_zalloc(sizeof(*b), bucket_destructor);
+		if (!b)
+			return false;
+		b->src = *src;
+		b->last = now;
+		b->tokens = f->conf->flood_burst * 1000;
+		hash_append(f->ht, h, &b->he, b);
+		++f->n;
+	}
+	else
+		list_unlink(&b->le);
+	list_append(&f->lru, &b->le, b);
+	return b;
+}
+
+void flood_authed(struct flood *f, const struct sa *src, uint64_t now)
+{
+	struct bucket *b = f ? bucket(f, src, now) : NULL;
+
+	if (b)
+		b->authed_until = now + FLOOD_AUTHED_MS;
+}
+
+bool flood_over(struct flood *f, const struct sa *src, uint64_t now)
+{
+	const uint64_t burst = (uint64_t)f->conf->flood_burst * 1000;
+	struct bucket *b;
+	uint64_t t;
+
+	if (!f->conf->flood_rate)
+		return false;          /* off */
+	b = bucket(f, src, now);
+	if (!b || b->authed_until > now)
+		return false;          /* authenticated flows go first */
+
+	/* refill: flood_rate requests a second, in thousandths per ms */
+	t = b->tokens + (now - b->last) * f->conf->flood_rate;
+	b->tokens = (uint32_t)(t > burst ? burst : t);
+	b->last = now;
+	if (b->tokens >= 1000) {
+		b->tokens -= 1000;
+		if (b->tokens >= burst / 2)
+			b->told = false;   /* calm again: a new flood is told */
+		return false;
+	}
+	++f->dropped;
+	if (!b->told && now - f->last_log >= 1000) {
+		log_notice("flood: %J sends over %u requests a second "
+			   "(burst %u): dropping them unread%s", src,
+			   f->conf->flood_rate, f->conf->flood_burst,
+			   f->unlogged ? " (other floods not logged)" : "");
+		b->told = true;
+		f->last_log = now;
+		f->unlogged = 0;
+	}
+	else if (!b->told)
+		++f->unlogged;
+	return true;
+}
+
+uint64_t flood_dropped(const struct flood *f)
+{
+	return f ? f->dropped : 0;
+}

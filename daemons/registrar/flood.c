@@ -2,11 +2,11 @@
 #include <re.h>
 #include "conf.h"
 #include "log.h"
+#include "lru.h"
 #include "flood.h"
 
 struct bucket {
-	struct le he;
-	struct le le;          /* least recently seen first */
+	struct lru_entry lru;  /* least recently seen first */
 	struct sa src;
 	uint64_t last;         /* ms, the last refill */
 	uint32_t tokens;       /* thousandths of a request */
@@ -16,9 +16,7 @@ struct bucket {
 
 struct flood {
 	const struct conf *conf;
-	struct hash *ht;
-	struct list lru;
-	uint32_t n;
+	struct lru tab;
 	uint64_t dropped;
 	uint64_t last_log;
 	uint64_t unlogged;
@@ -28,16 +26,14 @@ static void bucket_destructor(void *arg)
 {
 	struct bucket *b = arg;
 
-	hash_unlink(&b->he);
-	list_unlink(&b->le);
+	lru_unlink(&b->lru);
 }
 
 static void flood_destructor(void *arg)
 {
 	struct flood *f = arg;
 
-	list_flush(&f->lru);
-	mem_deref(f->ht);
+	lru_close(&f->tab);
 }
 
 int flood_alloc(struct flood **fp, const struct conf *conf)
@@ -48,7 +44,7 @@ int flood_alloc(struct flood **fp, const struct conf *conf)
 	if (!f)
 		return ENOMEM;
 	f->conf = conf;
-	err = hash_alloc(&f->ht, 4096);
+	err = lru_init(&f->tab, FLOOD_MAX, 4096);
 	if (err) {
 		mem_deref(f);
 		return err;
@@ -70,24 +66,16 @@ static struct bucket *bucket(struct flood *f, const struct sa *src,
 	const uint32_t h = sa_hash(src, SA_ALL);
 	struct bucket *b;
 
-	b = list_ledata(hash_lookup(f->ht, h, cmp_h, (void *)src));
+	b = lru_find(&f->tab, h, cmp_h, (void *)src);
 	if (!b) {
-		if (f->n >= FLOOD_MAX) {
-			mem_deref(list_ledata(f->lru.head));
-			--f->n;
-		}
 		b = mem_zalloc(sizeof(*b), bucket_destructor);
 		if (!b)
-			return false;
+			return NULL;
 		b->src = *src;
 		b->last = now;
 		b->tokens = f->conf->flood_burst * 1000;
-		hash_append(f->ht, h, &b->he, b);
-		++f->n;
+		lru_add(&f->tab, &b->lru, h, b);
 	}
-	else
-		list_unlink(&b->le);
-	list_append(&f->lru, &b->le, b);
 	return b;
 }
 

@@ -5,13 +5,13 @@
 #include <re.h>
 #include "conf.h"
 #include "log.h"
+#include "lru.h"
 #include "guess.h"
 
 #define FORGET_S 3600          /* a quiet hour forgets the failures */
 
 struct entry {
-	struct le he;          /* in the hash */
-	struct le le;          /* in the list, least recently failed first */
+	struct lru_entry lru;  /* least recently failed first */
 	char user[65];
 	struct sa addr;        /* port 0 */
 	uint32_t fails;
@@ -22,25 +22,21 @@ struct entry {
 
 struct guess {
 	const struct conf *conf;
-	struct hash *ht;
-	struct list lru;
-	uint32_t n;
+	struct lru tab;
 };
 
 static void entry_destructor(void *arg)
 {
 	struct entry *e = arg;
 
-	hash_unlink(&e->he);
-	list_unlink(&e->le);
+	lru_unlink(&e->lru);
 }
 
 static void guess_destructor(void *arg)
 {
 	struct guess *g = arg;
 
-	list_flush(&g->lru);
-	mem_deref(g->ht);
+	lru_close(&g->tab);
 }
 
 int guess_alloc(struct guess **gp, const struct conf *conf)
@@ -51,7 +47,7 @@ int guess_alloc(struct guess **gp, const struct conf *conf)
 	if (!g)
 		return ENOMEM;
 	g->conf = conf;
-	err = hash_alloc(&g->ht, 4096);
+	err = lru_init(&g->tab, GUESS_MAX, 4096);
 	if (err) {
 		mem_deref(g);
 		return err;
@@ -84,8 +80,7 @@ static struct entry *find(struct guess *g, const struct pl *user,
 {
 	struct find f = { user, src };
 
-	return list_ledata(hash_lookup(g->ht, key_hash(user, src), cmp_h,
-				       &f));
+	return lru_find(&g->tab, key_hash(user, src), cmp_h, &f);
 }
 
 uint32_t guess_wait(struct guess *g, const struct pl *user,
@@ -116,22 +111,14 @@ void guess_failed(struct guess *g, const struct pl *user,
 		e->until = 0;
 	}
 	if (!e) {
-		if (g->n >= GUESS_MAX) {       /* the oldest goes */
-			mem_deref(list_ledata(g->lru.head));
-			--g->n;
-		}
 		e = mem_zalloc(sizeof(*e), entry_destructor);
 		if (!e)
 			return;
 		(void)pl_strcpy(user, e->user, sizeof(e->user));
 		e->addr = *src;
 		sa_set_port(&e->addr, 0);
-		hash_append(g->ht, key_hash(user, src), &e->he, e);
-		++g->n;
+		lru_add(&g->tab, &e->lru, key_hash(user, src), e);
 	}
-	else
-		list_unlink(&e->le);
-	list_append(&g->lru, &e->le, e);
 	e->last = now;
 	if (++e->fails < c->auth_fail_limit)
 		return;
@@ -153,13 +140,10 @@ void guess_ok(struct guess *g, const struct pl *user, const struct sa *src)
 {
 	struct entry *e = g ? find(g, user, src) : NULL;
 
-	if (e) {
-		mem_deref(e);
-		--g->n;
-	}
+	mem_deref(e);
 }
 
 uint32_t guess_count(const struct guess *g)
 {
-	return g ? g->n : 0;
+	return g ? g->tab.n : 0;
 }

@@ -14,6 +14,7 @@
 #define DEBUG_MODULE "lamplight"
 #define DEBUG_LEVEL 7
 #include <re_dbg.h>
+#include "xmlesc.h"
 #include "log.h"
 
 static int level = LOG_INFO;
@@ -42,25 +43,6 @@ static const char *prio_name(int prio)
 	}
 }
 
-/* The length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t k = p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-		   : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-		   : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
-
-	if (!k || k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* no overlong forms, no surrogates, nothing above U+10FFFF */
-	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
-		return 0;
-	return k;
-}
-
 /* What a peer sent may be in a log line (a Call-ID, a header name): its
  * control characters and bytes that are not UTF-8 are written as \xNN,
  * so that no line can be forged or broken. */
@@ -70,7 +52,7 @@ static void clean(char *out, size_t sz, const char *in, size_t len)
 	size_t o = 0;
 
 	for (size_t i = 0; i < len && o + 5 < sz; ) {
-		size_t k = p[i] >= 0x80 ? utf8_len(p + i, len - i) : 1;
+		size_t k = utf8_seq_len(p + i, len - i);
 
 		if (p[i] < 0x20 || p[i] == 0x7f || k == 0) {
 			(void)re_snprintf(out + o, sz - o, "\\x%02x", p[i]);

@@ -176,6 +176,7 @@ int daemon_reload(const char *conf_path, struct conf *live)
 		return err;
 	}
 	log_set_level(live->log_level);
+	reguard_init(live->sip_max_address_header);
 	log_notice("reload: %u setting(s) changed", changed);
 	if (restart[0])
 		log_warn("reload: %s changed, which takes a restart; the "

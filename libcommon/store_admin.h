@@ -11,6 +11,7 @@
 #include "store.h"
 
 #define ADMIN_TOKEN_HEX 65     /* 32 random bytes in hex, and the NUL */
+#define WEB_SESSION_LIFETIME 3600  /* s without use before a new login */
 
 bool admins_name_valid(const char *name);
 int  admins_set(struct store *st, const char *name, const char *password,

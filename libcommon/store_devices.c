@@ -219,16 +219,34 @@ static int changed(sqlite3_stmt *s)
 	return err;
 }
 
-int devices_update(struct store *st, const struct device_rec *d)
+int devices_update(struct store *st, const uint8_t *key, const char *realm,
+		   const struct device_rec *d)
 {
-	/* a new owner changes the auth name: the caller resets after */
-	sqlite3_stmt *s = store_stmt(st, "UPDATE devices SET vendor = ?2, "
-		"model = ?3, owner = ?4 WHERE mac = ?1");
+	struct device_rec old;
+	sqlite3_stmt *s;
+	int err = devices_get(st, d->mac, &old);
 
-	if (!s)
-		return EIO;
-	bind_device(s, d);
-	return changed(s);
+	if (err)
+		return err;
+	err = store_begin(st);
+	if (err)
+		return err;
+	s = store_stmt(st, "UPDATE devices SET vendor = ?2, model = ?3, "
+		       "owner = ?4 WHERE mac = ?1");
+	if (s) {
+		bind_device(s, d);
+		err = changed(s);
+	}
+	else
+		err = EIO;
+	/* the SIP auth name holds the owner: a new owner, new credentials */
+	if (!err && strcmp(old.owner, d->owner))
+		err = devices_reset(st, key, realm, d->mac);
+	if (err) {
+		store_rollback(st);
+		return err;
+	}
+	return store_commit(st);
 }
 
 int devices_reset(struct store *st, const uint8_t *key, const char *realm,

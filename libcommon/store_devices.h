@@ -58,7 +58,10 @@ void devices_secret(char out[DEVICE_SECRET_LEN + 1],
 
 int  devices_add(struct store *st, const uint8_t *key, const char *realm,
 		 const struct device_rec *d);
-int  devices_update(struct store *st, const struct device_rec *d);
+/* Vendor, model and owner; a new owner moves to a new generation (the
+ * SIP auth name holds the owner). */
+int  devices_update(struct store *st, const uint8_t *key, const char *realm,
+		    const struct device_rec *d);
 /* A new generation: new SIP and provisioning passwords. */
 int  devices_reset(struct store *st, const uint8_t *key, const char *realm,
 		   const char *mac);

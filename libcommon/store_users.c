@@ -113,6 +113,30 @@ int users_gen_password(char *out, size_t len)
 	return 0;
 }
 
+const char *users_fullname_check(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return "a name is one line";
+	return n > 64 ? "a name is at most 64 bytes" : NULL;
+}
+
+bool users_exists(struct store *st, const char *user)
+{
+	struct user_rec *u = NULL;
+	struct pl pl;
+	bool ok;
+
+	if (!users_name_valid(user))
+		return false;
+	pl_set_str(&pl, user);
+	ok = !users_get(st, &pl, &u);
+	mem_deref(u);
+	return ok;
+}
+
 static int hashes(char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX],
 		  const char *user, const char *realm, const char *password)
 {

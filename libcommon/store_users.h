@@ -22,6 +22,9 @@ int  users_open(struct store **stp, const char *path, bool readonly);
 bool users_name_valid(const char *user);
 /* 16 random letters and digits, none that look alike (out: 17 bytes) */
 int  users_gen_password(char *out, size_t len);
+/* A full name: NULL, or what is wrong with it (one line, 64 bytes). */
+const char *users_fullname_check(const char *name);
+bool users_exists(struct store *st, const char *user);
 int  users_add(struct store *st, const char *user, const char *name,
 	       const char *realm, const char *password);
 int  users_set_password(struct store *st, const char *user,

@@ -13,16 +13,6 @@
 #include "provfile.h"
 #include "ctl.h"
 
-static int open_db(const struct conf *conf, struct store **stp)
-{
-	int err = users_open(stp, conf->admin_db, false);
-
-	if (err)
-		fprintf(stderr, "lamplightctl: admin database '%s': %s\n",
-			conf->admin_db, strerror(err));
-	return err;
-}
-
 static const char *opt(int argc, char **argv, int first, const char *name)
 {
 	for (int i = first; i + 1 < argc; i++)
@@ -48,7 +38,7 @@ int ctl_admin(const struct conf *conf, int argc, char **argv, int i)
 	char gen[32];
 	int err;
 
-	err = open_db(conf, &st);
+	err = open_admin(conf, &st);
 	if (err)
 		return err;
 	if (!strcmp(verb, "list")) {
@@ -94,18 +84,6 @@ int ctl_admin(const struct conf *conf, int argc, char **argv, int i)
  out:
 	mem_deref(st);
 	return err;
-}
-
-static bool user_exists(struct store *st, const char *name)
-{
-	struct user_rec *u = NULL;
-	struct pl pl;
-	bool ok;
-
-	pl_set_str(&pl, name);
-	ok = users_name_valid(name) && !users_get(st, &pl, &u);
-	mem_deref(u);
-	return ok;
 }
 
 static int list_h(const struct device_rec *d, void *arg)
@@ -186,7 +164,7 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 	int err;
 
 	memset(&d, 0, sizeof(d));
-	err = open_db(conf, &st);
+	err = open_admin(conf, &st);
 	if (err)
 		return err;
 	if (!strcmp(verb, "list")) {
@@ -206,7 +184,7 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 
 		e = device_vendor_check(v);
 		e = e ? e : device_model_check(m ? m : "");
-		e = e ? e : (user_exists(st, o ? o : "") ? NULL :
+		e = e ? e : (users_exists(st, o ? o : "") ? NULL :
 			     "--owner names no user");
 		if (e) {
 			fprintf(stderr, "lamplightctl: %s\n", e);
@@ -236,11 +214,10 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 		const char *v = opt(argc, argv, i + 2, "--vendor");
 		const char *o = opt(argc, argv, i + 2, "--owner");
 		const char *m = opt(argc, argv, i + 2, "--model");
-		bool new_owner = o && strcmp(o, d.owner);
 
 		e = v ? device_vendor_check(v) : NULL;
 		e = e ? e : (m ? device_model_check(m) : NULL);
-		e = e ? e : (!o || user_exists(st, o) ? NULL :
+		e = e ? e : (!o || users_exists(st, o) ? NULL :
 			     "--owner names no user");
 		if (e) {
 			fprintf(stderr, "lamplightctl: %s\n", e);
@@ -253,13 +230,8 @@ int ctl_device(const struct conf *conf, int argc, char **argv, int i)
 			str_ncpy(d.model, m, sizeof(d.model));
 		if (o)
 			str_ncpy(d.owner, o, sizeof(d.owner));
-		err = devices_update(st, &d);
-		/* the SIP auth name holds the owner: new credentials */
-		if (!err && new_owner) {
-			err = provfile_key(conf, key);
-			err = err ? err : devices_reset(st, key, conf->domain,
-							d.mac);
-		}
+		err = provfile_key(conf, key);
+		err = err ? err : devices_update(st, key, conf->domain, &d);
 	}
 	else if (!strcmp(verb, "show"))
 		err = show(st, conf, &d);
@@ -303,7 +275,7 @@ int ctl_key(const struct conf *conf, int argc, char **argv, int i)
 		fprintf(stderr, "lamplightctl: %s\n", e);
 		return EINVAL;
 	}
-	err = open_db(conf, &st);
+	err = open_admin(conf, &st);
 	if (err)
 		return err;
 	if (devices_get(st, mac, &d)) {
@@ -327,7 +299,7 @@ int ctl_key(const struct conf *conf, int argc, char **argv, int i)
 	str_ncpy(k.target, argv[i + 4], sizeof(k.target));
 	e = opt(argc, argv, i + 5, "--label");
 	str_ncpy(k.label, e ? e : k.target, sizeof(k.label));
-	if (k.kind == KEY_BLF && !user_exists(st, k.target))
+	if (k.kind == KEY_BLF && !users_exists(st, k.target))
 		e = "a BLF key watches a user: no such user";
 	else if (k.kind == KEY_SPEED && !users_name_valid(k.target) &&
 		 device_number_check(k.target))

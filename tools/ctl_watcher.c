@@ -25,18 +25,6 @@ static int print_h(const char *owner, const char *watcher,
 	return 0;
 }
 
-static bool user_known(struct store *st, const char *user)
-{
-	struct user_rec *u = NULL;
-	struct pl pl;
-	int err;
-
-	pl_set_str(&pl, user);
-	err = users_get(st, &pl, &u);
-	mem_deref(u);
-	return !err;
-}
-
 struct pend {
 	struct store *admin;
 	const char *policy;
@@ -117,7 +105,7 @@ int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 		err = EINVAL;
 		goto out;
 	}
-	if (!user_known(st, owner)) {
+	if (!users_exists(st, owner)) {
 		fprintf(stderr, "lamplightctl: no user '%s'\n", owner);
 		err = ENOENT;
 		goto out;

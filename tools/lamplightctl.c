@@ -16,7 +16,6 @@
 #include "store.h"
 #include "store_users.h"
 #include "store_loc.h"
-#include "store_devices.h"
 #include "ctl.h"
 
 static void usage(FILE *f)
@@ -54,7 +53,7 @@ static void usage(FILE *f)
 "sha-512-256\n");
 }
 
-static int open_admin(const struct conf *conf, struct store **stp)
+int open_admin(const struct conf *conf, struct store **stp)
 {
 	int err = users_open(stp, conf->admin_db, false);
 
@@ -178,9 +177,8 @@ static int user_name(const struct conf *conf, const char *user,
 	struct store *st = NULL;
 	int err;
 
-	if (strlen(name) > 64 || device_label_check(name)) {
-		fprintf(stderr, "lamplightctl: a name is at most 64 "
-			"characters, one line\n");
+	if (users_fullname_check(name)) {
+		fprintf(stderr, "lamplightctl: %s\n", users_fullname_check(name));
 		return EINVAL;
 	}
 	err = open_admin(conf, &st);

@@ -10,7 +10,6 @@
 #include <unistd.h>
 #include <re.h>
 #include <openssl/crypto.h>
-#include "xmlesc.h"
 #include "cgi.h"
 
 static int hexval(char c)
@@ -40,8 +39,6 @@ static char *urldecode(char *s)
 	return s;
 }
 
-/* Splits a=b&c=d into `f`; the strings point into `buf`. */
-int cgi_form_parse(struct form *f, char *buf);
 int cgi_form_parse(struct form *f, char *buf)
 {
 	char *save = NULL;
@@ -194,13 +191,8 @@ int cgi_fail(struct req *r, int status, const char *why)
 			  "<meta charset=\"utf-8\"><title>%d %s</title></head>"
 			  "<body><h1>%d %s</h1><p>%H</p></body></html>\n",
 			  status, reason(status), status, reason(status),
-			  html_esc, why);
+			  xml_escape, why);
 	return cgi_send(r, status, "text/html; charset=utf-8");
-}
-
-int html_esc(struct re_printf *pf, void *arg)
-{
-	return xml_escape(pf, arg);
 }
 
 int json_esc(struct re_printf *pf, void *arg)

@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "store.h"
 #include "store_admin.h"
+#include "xmlesc.h"
 
 #define CGI_MAX_BODY (64 * 1024)
 #define CGI_MAX_FIELDS 64
@@ -49,6 +50,9 @@ struct req {
 	char notice[256];
 };
 
+/* Splits a=b&c=d into `f` (E2BIG past CGI_MAX_FIELDS); the strings point
+ * into `buf`, decoded in place. */
+int  cgi_form_parse(struct form *f, char *buf);
 const char *cgi_get(const struct form *f, const char *name);
 /* the form field, or "" */
 const char *cgi_field(const struct req *r, const char *name);
@@ -59,7 +63,6 @@ int  cgi_header(struct req *r, const char *fmt, ...);
 int  cgi_send(struct req *r, int status, const char *ctype);
 int  cgi_redirect(struct req *r, const char *where);
 int  cgi_fail(struct req *r, int status, const char *why);
-int  html_esc(struct re_printf *pf, void *arg);
 int  json_esc(struct re_printf *pf, void *arg);
 bool cgi_csrf_ok(const struct req *r);
 void cgi_log(const struct req *r, const char *fmt, ...);
@@ -81,8 +84,5 @@ int  page_watchers(struct req *r);
 int  page_board(struct req *r);
 int  board_json(struct req *r);
 int  prov_serve(struct req *r);
-
-/* What pages that change devices need: the device key. */
-int  web_device_key(const struct req *r, uint8_t *key);
 
 #endif

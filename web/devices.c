@@ -15,11 +15,6 @@ static const char *const vendors[] = {
 	"yealink", "polycom", "grandstream", "snom", "cisco",
 };
 
-int web_device_key(const struct req *r, uint8_t *key)
-{
-	return provfile_key(r->conf, key);
-}
-
 static int when(struct re_printf *pf, void *arg)
 {
 	const uint64_t *t = arg;
@@ -41,9 +36,9 @@ static int row_h(const struct device_rec *d, void *arg)
 	return mbuf_printf(r->body, "<tr><td><a href=\"%s/device?mac=%s\">"
 			   "%s</a></td><td>%s</td><td>%H</td><td>%H</td>"
 			   "<td class=\"fetch\">%H%s%H</td></tr>", r->script,
-			   d->mac, d->mac, d->vendor, html_esc, d->model,
-			   html_esc, d->owner, when, &d->last_fetch,
-			   d->last_fetch ? " from " : "", html_esc,
+			   d->mac, d->mac, d->vendor, xml_escape, d->model,
+			   xml_escape, d->owner, when, &d->last_fetch,
+			   d->last_fetch ? " from " : "", xml_escape,
 			   d->last_addr);
 }
 
@@ -59,19 +54,6 @@ static int vendor_select(struct req *r, const char *cur)
 	return err | mbuf_printf(r->body, "</select></label>");
 }
 
-static bool owner_ok(struct req *r, const char *owner)
-{
-	struct user_rec *u = NULL;
-	struct pl pl;
-
-	pl_set_str(&pl, owner);
-	if (!users_name_valid(owner) || users_get(r->admin, &pl, &u)) {
-		cgi_error(r, "owner", "no user '%s'", owner);
-		return false;
-	}
-	mem_deref(u);
-	return true;
-}
 
 /* The device of the form's fields, checked; false: errors were set. */
 static bool device_from_form(struct req *r, struct device_rec *d)
@@ -92,8 +74,10 @@ static bool device_from_form(struct req *r, struct device_rec *d)
 		cgi_error(r, "model", "%s", e);
 	else
 		str_ncpy(d->model, cgi_field(r, "model"), sizeof(d->model));
-	if (owner_ok(r, cgi_field(r, "owner")))
+	if (users_exists(r->admin, cgi_field(r, "owner")))
 		str_ncpy(d->owner, cgi_field(r, "owner"), sizeof(d->owner));
+	else
+		cgi_error(r, "owner", "no user '%s'", cgi_field(r, "owner"));
 	return !r->nerrors;
 }
 
@@ -107,7 +91,7 @@ int page_devices(struct req *r)
 		int err;
 
 		if (device_from_form(r, &d)) {
-			err = web_device_key(r, key);
+			err = provfile_key(r->conf, key);
 			err = err ? err : devices_add(r->admin, key,
 						      r->conf->domain, &d);
 			if (err == EEXIST || err == EINVAL)
@@ -156,8 +140,8 @@ static int key_row_h(const struct key_rec *k, void *arg)
 	(void)mbuf_printf(r->body, "<tr><td>%u</td><td>%s</td><td>%H</td>"
 			  "<td>%H</td><td><form method=\"post\" action=\"%s/"
 			  "device?mac=%H\">", k->position,
-			  k->kind == KEY_BLF ? "BLF" : "speed dial", html_esc,
-			  k->target, html_esc, k->label, r->script, html_esc,
+			  k->kind == KEY_BLF ? "BLF" : "speed dial", xml_escape,
+			  k->target, xml_escape, k->label, r->script, xml_escape,
 			  mac);
 	(void)page_csrf(r);
 	return mbuf_printf(r->body, "<input type=\"hidden\" name=\"action\" "
@@ -182,11 +166,9 @@ static void key_set(struct req *r, const char *mac)
 			  DEVICE_MAX_KEYS);
 	if (key_kind_parse(&k.kind, cgi_field(r, "kind")))
 		cgi_error(r, "kind", "BLF or speed dial");
-	else if (k.kind == KEY_BLF && !owner_ok(r, target)) {
-		r->nerrors--;
+	else if (k.kind == KEY_BLF && !users_exists(r->admin, target))
 		cgi_error(r, "target", "a BLF key watches a user: no user "
 			  "'%s'", target);
-	}
 	else if (k.kind == KEY_SPEED && !users_name_valid(target) &&
 		 device_number_check(target))
 		cgi_error(r, "target", "a user or a number (0-9 * # +)");
@@ -221,22 +203,17 @@ static int act(struct req *r, struct device_rec *d)
 	}
 	else if (!strcmp(action, "edit")) {
 		struct device_rec n;
-		bool owner_changed;
 
 		if (!device_from_form(r, &n))
 			return 0;
 		str_ncpy(n.mac, d->mac, sizeof(n.mac));
-		owner_changed = strcmp(n.owner, d->owner) != 0;
-		err = devices_update(r->admin, &n);
-		/* the SIP auth name holds the owner: new hashes */
-		if (!err && owner_changed)
-			err = web_device_key(r, key) ? EIO :
-			      devices_reset(r->admin, key, r->conf->domain,
-					    d->mac);
+		err = provfile_key(r->conf, key);
+		err = err ? err : devices_update(r->admin, key, r->conf->domain,
+						 &n);
 		(void)re_snprintf(r->notice, sizeof(r->notice), "Saved.");
 	}
 	else if (!strcmp(action, "reset")) {
-		err = web_device_key(r, key);
+		err = provfile_key(r->conf, key);
 		err = err ? err : devices_reset(r->admin, key,
 						r->conf->domain, d->mac);
 		cgi_log(r, "admin '%s' reset the credentials of device %s",
@@ -275,7 +252,7 @@ int page_device(struct req *r)
 		(void)act(r, &d);
 		(void)devices_get(r->admin, mac, &d);
 	}
-	if (web_device_key(r, key))
+	if (provfile_key(r->conf, key))
 		return cgi_fail(r, 500, "The device key cannot be read.");
 	devices_secret(sip, key, "sip", d.mac, d.gen);
 	devices_secret(prov, key, "prov", d.mac, d.gen);
@@ -283,7 +260,7 @@ int page_device(struct req *r)
 	(void)page_begin(r, d.mac);
 	(void)mbuf_printf(r->body, "<p class=\"fetch\">Last fetched its file:"
 			  " %H%s%H</p>", when, &d.last_fetch,
-			  d.last_fetch ? " from " : "", html_esc, d.last_addr);
+			  d.last_fetch ? " from " : "", xml_escape, d.last_addr);
 	(void)mbuf_printf(r->body, "<h2>Device</h2><form method=\"post\" "
 			  "action=\"%s/device?mac=%s\"><input type=\"hidden\" "
 			  "name=\"action\" value=\"edit\"><input type=\"hidden\""
@@ -304,7 +281,7 @@ int page_device(struct req *r)
 		"<var>this-host</var>/prov/</code></p>"
 		"<form method=\"post\" action=\"%s/device?mac=%s\">"
 		"<input type=\"hidden\" name=\"action\" value=\"reset\">",
-		d.mac, prov, html_esc, d.owner, d.mac, sip, d.mac, prov,
+		d.mac, prov, xml_escape, d.owner, d.mac, sip, d.mac, prov,
 		r->script, d.mac);
 	(void)page_csrf(r);
 	(void)mbuf_printf(r->body, "<button>New credentials</button></form>"

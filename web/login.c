@@ -31,7 +31,7 @@ static int login_form(struct req *r, int status, const char *msg,
 		r->script, token);
 	if (msg)
 		(void)mbuf_printf(r->body, "<p class=\"error\" role=\"alert\">"
-				  "%H</p>", html_esc, msg);
+				  "%H</p>", xml_escape, msg);
 	(void)page_input(r, "Name", "name", "text", name,
 			 " autocomplete=\"username\" required");
 	(void)page_input(r, "Password", "password", "password", "",
@@ -83,7 +83,8 @@ int page_login(struct req *r)
 	}
 	(void)logins_clear(r->admin, ukey);
 	(void)logins_clear(r->admin, akey);
-	if (sessions_create(r->admin, name, 3600, session))
+	if (sessions_create(r->admin, name, WEB_SESSION_LIFETIME,
+			    session))
 		return cgi_fail(r, 500, "The session could not be stored.");
 	cgi_log(r, "admin '%s' logged in", name);
 	(void)cgi_header(r, "Set-Cookie: lp_session=%s; Path=%s; HttpOnly; "

@@ -16,9 +16,6 @@
 #include "fastrand.h"
 #include "cgi.h"
 
-int cgi_form_parse(struct form *f, char *buf);
-
-#define SESSION_LIFETIME 3600   /* s of idleness before a new login */
 
 static char *env(const char *name)
 {
@@ -196,7 +193,7 @@ int main(void)
 	r.cookie_session = cookie("lp_session");
 	r.cookie_login = cookie("lp_login");
 	if (r.cookie_session &&
-	    !sessions_get(r.admin, r.cookie_session, SESSION_LIFETIME, &r.ws))
+	    !sessions_get(r.admin, r.cookie_session, WEB_SESSION_LIFETIME, &r.ws))
 		r.logged_in = true;
 	(void)route(&r);
  out:

@@ -17,7 +17,7 @@ int page_begin(struct req *r, const char *title)
 		"<title>%H · Lamplight</title>"
 		"<link rel=\"stylesheet\" href=\"/lamplight-static/style.css\">"
 		"</head><body><header><span class=\"brand\">Lamplight</span>"
-		"<nav>", html_esc, title);
+		"<nav>", xml_escape, title);
 
 	for (size_t i = 0; i < ARRAY_SIZE(nav); i++)
 		err |= mbuf_printf(r->body, "<a href=\"%s%s\"%s>%s</a>",
@@ -29,10 +29,10 @@ int page_begin(struct req *r, const char *title)
 	err |= page_csrf(r);
 	err |= mbuf_printf(r->body, "<span>%H</span> <button>Log out</button>"
 			   "</form></header><main><h1>%H</h1>",
-			   html_esc, r->ws.admin, html_esc, title);
+			   xml_escape, r->ws.admin, xml_escape, title);
 	if (r->notice[0])
 		err |= mbuf_printf(r->body, "<p class=\"notice\" role=\"status\">"
-				   "%H</p>", html_esc, r->notice);
+				   "%H</p>", xml_escape, r->notice);
 	if (r->nerrors)
 		err |= mbuf_printf(r->body, "<p class=\"error\" role=\"alert\">"
 				   "Nothing was changed: see the messages "
@@ -48,7 +48,7 @@ int page_end(struct req *r)
 int page_csrf(struct req *r)
 {
 	return mbuf_printf(r->body, "<input type=\"hidden\" name=\"csrf\" "
-			   "value=\"%H\">", html_esc, r->ws.csrf);
+			   "value=\"%H\">", xml_escape, r->ws.csrf);
 }
 
 /* A labelled input; after a refused POST, its error next to it and the
@@ -60,12 +60,12 @@ int page_input(struct req *r, const char *label, const char *name,
 	int err;
 
 	err = mbuf_printf(r->body, "<label>%H <input type=\"%s\" name=\"%s\" "
-			  "id=\"f-%s\" value=\"%H\"%s%s>", html_esc, label,
-			  type, name, name, html_esc, value ? value : "",
+			  "id=\"f-%s\" value=\"%H\"%s%s>", xml_escape, label,
+			  type, name, name, xml_escape, value ? value : "",
 			  e ? " aria-invalid=\"true\"" : "",
 			  extra ? extra : "");
 	if (e)
 		err |= mbuf_printf(r->body, "<span class=\"field-error\" "
-				   "id=\"e-%s\">%H</span>", name, html_esc, e);
+				   "id=\"e-%s\">%H</span>", name, xml_escape, e);
 	return err | mbuf_printf(r->body, "</label>");
 }

@@ -24,8 +24,8 @@ static int row_h(const struct user_rec *u, void *arg)
 	(void)devices_foreach(r->admin, count_h, &c);
 	return mbuf_printf(r->body, "<tr><td><a href=\"%s/user?u=%H\">%H</a>"
 			   "</td><td>%H</td><td>%u</td></tr>", r->script,
-			   html_esc, u->username, html_esc, u->username,
-			   html_esc, u->name, c.n);
+			   xml_escape, u->username, xml_escape, u->username,
+			   xml_escape, u->name, c.n);
 }
 
 static void add_user(struct req *r)
@@ -38,8 +38,8 @@ static void add_user(struct req *r)
 
 	if (!users_name_valid(user))
 		cgi_error(r, "username", "1 to 64 of a-z A-Z 0-9 . _ - +");
-	if (strlen(name) > 64 || device_label_check(name))
-		cgi_error(r, "name", "at most 64 characters, one line");
+	if (users_fullname_check(name))
+		cgi_error(r, "name", "%s", users_fullname_check(name));
 	if (*pw && strlen(pw) < 8)
 		cgi_error(r, "password", "at least 8 characters (or empty "
 			  "for a generated one)");
@@ -103,13 +103,13 @@ static int rule_h(const char *owner, const char *watcher,
 
 	(void)mbuf_printf(r->body, "<tr><td>%H</td><td>%s</td><td><form "
 			  "method=\"post\" action=\"%s/user?u=%H\">",
-			  html_esc, watcher, rule_action_name(a), r->script,
-			  html_esc, owner);
+			  xml_escape, watcher, rule_action_name(a), r->script,
+			  xml_escape, owner);
 	(void)page_csrf(r);
 	return mbuf_printf(r->body, "<input type=\"hidden\" name=\"action\" "
 			   "value=\"unrule\"><input type=\"hidden\" "
 			   "name=\"watcher\" value=\"%H\"><button>Remove"
-			   "</button></form></td></tr>", html_esc, watcher);
+			   "</button></form></td></tr>", xml_escape, watcher);
 }
 
 static bool act(struct req *r, const char *user)
@@ -121,8 +121,8 @@ static bool act(struct req *r, const char *user)
 	if (!strcmp(action, "name")) {
 		const char *name = cgi_field(r, "name");
 
-		if (strlen(name) > 64 || device_label_check(name)) {
-			cgi_error(r, "name", "at most 64 characters, one line");
+		if (users_fullname_check(name)) {
+			cgi_error(r, "name", "%s", users_fullname_check(name));
 			return false;
 		}
 		err = users_set_name(r->admin, user, name);
@@ -208,26 +208,26 @@ int page_user(struct req *r)
 	(void)mbuf_printf(r->body, "<h2>Name</h2><form method=\"post\" "
 			  "action=\"%s/user?u=%H\"><input type=\"hidden\" "
 			  "name=\"action\" value=\"name\">", r->script,
-			  html_esc, user);
+			  xml_escape, user);
 	(void)page_csrf(r);
 	(void)page_input(r, "Full name", "name", "text", u->name, NULL);
 	(void)mbuf_printf(r->body, "<button>Save</button></form>"
 			  "<h2>Reset the SIP password</h2><form method=\"post\""
 			  " action=\"%s/user?u=%H\"><input type=\"hidden\" "
 			  "name=\"action\" value=\"passwd\">", r->script,
-			  html_esc, user);
+			  xml_escape, user);
 	(void)page_csrf(r);
 	(void)page_input(r, "New password (empty: generated)", "password",
 			 "password", "", " autocomplete=\"new-password\"");
 	(void)mbuf_printf(r->body, "<button>Reset</button></form>"
 			  "<h2>Who may watch %H</h2><table id=\"rules\"><thead>"
 			  "<tr><th>Watcher</th><th>Rule</th><th></th></tr>"
-			  "</thead><tbody>", html_esc, user);
+			  "</thead><tbody>", xml_escape, user);
 	(void)rules_foreach(r->admin, user, rule_h, r);
 	(void)mbuf_printf(r->body, "</tbody></table><form method=\"post\" "
 			  "action=\"%s/user?u=%H\" id=\"add-rule\"><input "
 			  "type=\"hidden\" name=\"action\" value=\"rule\">",
-			  r->script, html_esc, user);
+			  r->script, xml_escape, user);
 	(void)page_csrf(r);
 	(void)page_input(r, "Watcher (* for anyone)", "watcher", "text",
 			 r->nerrors ? cgi_field(r, "watcher") : "", NULL);
@@ -237,10 +237,10 @@ int page_user(struct req *r)
 			  "</select></label><button>Save rule</button></form>"
 			  "<h2>Delete</h2><form method=\"post\" action=\"%s/"
 			  "user?u=%H\"><input type=\"hidden\" name=\"action\" "
-			  "value=\"del\">", r->script, html_esc, user);
+			  "value=\"del\">", r->script, xml_escape, user);
 	(void)page_csrf(r);
 	(void)mbuf_printf(r->body, "<button class=\"danger\">Delete %H and "
-			  "the devices it owns</button></form>", html_esc,
+			  "the devices it owns</button></form>", xml_escape,
 			  user);
 	(void)page_end(r);
 	mem_deref(u);

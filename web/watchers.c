@@ -29,9 +29,9 @@ static int pending_h(const struct subs_rec *s, void *arg)
 			  "method=\"post\" action=\"%s/watchers\" class=\""
 			  "inline\"><input type=\"hidden\" name=\"owner\" "
 			  "value=\"%H\"><input type=\"hidden\" name=\"watcher\""
-			  " value=\"%H\">", html_esc, s->watcher, html_esc,
-			  s->presentity, r->script, html_esc, s->presentity,
-			  html_esc, s->watcher);
+			  " value=\"%H\">", xml_escape, s->watcher, xml_escape,
+			  s->presentity, r->script, xml_escape, s->presentity,
+			  xml_escape, s->watcher);
 	(void)page_csrf(r);
 	return mbuf_printf(r->body, "<button name=\"rule\" value=\"allow\">"
 			   "Approve</button> <button name=\"rule\" value=\""
@@ -48,7 +48,7 @@ static int active_h(const struct subs_rec *s, void *arg)
 	if (s->state != NSUB_ACTIVE || s->expires < (uint64_t)time(NULL))
 		return 0;
 	return mbuf_printf(r->body, "<tr><td>%H</td><td>%H</td><td>%s</td>"
-			   "</tr>", html_esc, s->watcher, html_esc,
+			   "</tr>", xml_escape, s->watcher, xml_escape,
 			   s->presentity, !strcmp(s->event, "dialog") ?
 			   "busy lamp" : s->event);
 }
@@ -79,24 +79,12 @@ static int rule_h(const char *owner, const char *watcher,
 			  "class=\"inline\"><input type=\"hidden\" name=\""
 			  "owner\" value=\"%H\"><input type=\"hidden\" name=\""
 			  "watcher\" value=\"%H\"><input type=\"hidden\" name="
-			  "\"rule\" value=\"delete\">", html_esc, owner,
-			  html_esc, watcher, rule_action_name(a), r->script,
-			  html_esc, owner, html_esc, watcher);
+			  "\"rule\" value=\"delete\">", xml_escape, owner,
+			  xml_escape, watcher, rule_action_name(a), r->script,
+			  xml_escape, owner, xml_escape, watcher);
 	(void)page_csrf(r);
 	return mbuf_printf(r->body, "<button>Remove</button></form></td>"
 			   "</tr>");
-}
-
-static bool user_exists(struct req *r, const char *name)
-{
-	struct user_rec *u = NULL;
-	struct pl pl;
-	bool ok;
-
-	pl_set_str(&pl, name);
-	ok = users_name_valid(name) && !users_get(r->admin, &pl, &u);
-	mem_deref(u);
-	return ok;
 }
 
 static void act(struct req *r)
@@ -107,7 +95,7 @@ static void act(struct req *r)
 	enum rule_action a;
 	int err;
 
-	if (!user_exists(r, owner))
+	if (!users_exists(r->admin, owner))
 		cgi_error(r, "owner", "no user '%s'", owner);
 	if (strcmp(watcher, "*") && !users_name_valid(watcher))
 		cgi_error(r, "watcher", "a user name, or * for anyone");

@@ -5,7 +5,8 @@
  * the wait that doubles after the free tries; MAC addresses normalised;
  * derived passwords fixed per generation and changed by a reset; a
  * device's SIP credentials found as OWNER~MAC with the owner's name;
- * keys in order; a user's devices deleted with the user. */
+ * a new owner moving to a new generation; keys in order; a user's
+ * devices deleted with the user. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -143,6 +144,26 @@ int main(void)
 	   !devices_get(st, "001565abcdef", &d) && d.gen == 2 &&
 	   !devices_prov_ha1(st, "001565abcdef", ha1, sizeof(ha1)) &&
 	   strcmp(ha1, want), "a reset: generation 2, new hashes");
+
+	str_ncpy(d.owner, "bob", sizeof(d.owner));
+	str_ncpy(d.model, "T46U", sizeof(d.model));
+	pl_set_str(&pl, "bob~001565abcdef");
+	ok(!devices_update(st, key, "example.org", &d) &&
+	   !devices_get(st, "001565abcdef", &d) && d.gen == 3 &&
+	   !strcmp(d.model, "T46U") && !users_get(st, &pl, &u) &&
+	   !strcmp(u->username, "bob"),
+	   "a new owner: generation 3, credentials for bob~MAC");
+	u = mem_deref(u);
+	str_ncpy(d.model, "T48U", sizeof(d.model));
+	ok(!devices_update(st, key, "example.org", &d) &&
+	   !devices_get(st, "001565abcdef", &d) && d.gen == 3,
+	   "the same owner: the generation stays");
+	str_ncpy(d.owner, "alice", sizeof(d.owner));
+	(void)devices_update(st, key, "example.org", &d);
+	ok(users_exists(st, "alice") && !users_exists(st, "nobody") &&
+	   !users_exists(st, "bad name"), "users_exists");
+	ok(!users_fullname_check("Alice L.") &&
+	   users_fullname_check("a\nb") != NULL, "users_fullname_check");
 
 	memset(&k, 0, sizeof(k));
 	k.position = 2;

@@ -1,5 +1,6 @@
 """count: reads meson's testlog.json of each build and prints every test
-case (TAP line) that failed, then one line: "N passed, N failed" (with
+case (TAP line) that failed, with up to DIAG_LINES of the diagnostic
+lines ("# ...") that follow it, then one line: "N passed, N failed" (with
 ", N skipped" for TAP SKIP and TODO cases). A test program that failed
 without saying which case (a crash, a sanitizer report at exit, a
 timeout) counts as one more failure. Exits non-zero on any failure."""
@@ -7,6 +8,8 @@ timeout) counts as one more failure. Exits non-zero on any failure."""
 import json
 import re
 import sys
+
+DIAG_LINES = 12      # enough to say why; CI shows the end of this output
 
 passed = failed = skipped = 0
 for arg in sys.argv[1:]:
@@ -22,10 +25,15 @@ for arg in sys.argv[1:]:
         name = "%s/%s" % (label, t["name"])
         out = t.get("stdout") or ""
         tp = tf = 0
+        diag = 0        # diagnostic lines still to print for a failure
         for line in out.splitlines():
             m = re.match(r"(not )?ok \d+(.*)", line)
             if not m:
+                if diag and line.startswith("#"):
+                    print("    " + line[:200])
+                    diag -= 1
                 continue
+            diag = 0
             directive = re.search(r"#\s*(SKIP|TODO)", m.group(2), re.I)
             if directive:
                 skipped += 1
@@ -34,6 +42,7 @@ for arg in sys.argv[1:]:
             elif m.group(1):
                 tf += 1
                 print("%s: FAILED%s" % (name, m.group(2)))
+                diag = DIAG_LINES
             else:
                 tp += 1
         passed += tp

@@ -20,7 +20,7 @@ app = lptest.Appliance(lptest.build_dir(),
                        "probe_interval = 0\n" % lptest.free_port())
 
 
-def baresip(user, peer, text, transport, seconds):
+def baresip(user, peer, text, transport):
     """A baresip client whose current contact is `peer`, sending it
     `text` at start (/message, from the contact module)."""
     d = lptest.baresip_home(
@@ -33,7 +33,9 @@ def baresip(user, peer, text, transport, seconds):
     with open(os.path.join(d, "config"), "a") as f:
         f.write("module stdio.so\n")    # prints what arrives
     # stdio polls its stdin: a pipe, which epoll takes (/dev/null not)
-    return subprocess.Popen(["baresip", "-f", d, "-t", str(seconds), "-e",
+    # -t bounds it; the test ends it (SIGTERM) once the relay has seen
+    # both messages through, so a slow machine only makes it wait longer
+    return subprocess.Popen(["baresip", "-f", d, "-t", "90", "-e",
                              "/message " + text], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -46,14 +48,18 @@ try:
     app.start("imrelay")
     time.sleep(0.5)        # the relay has the registrations' snapshot
 
-    bob = baresip("bob", "alice", "hi alice, bob here", "tcp", 9)
+    bob = baresip("bob", "alice", "hi alice, bob here", "tcp")
     log = app.wait_log(["to 'alice': 202"], "imrelay", timeout=5)
     tap.ok("MESSAGE from 'bob' to 'alice': 202 Accepted" in log,
            "bob writes to alice, not registered: kept (202)", log[-800:])
-    alice = baresip("alice", "bob", "hello bob from alice", "udp", 5)
+    alice = baresip("alice", "bob", "hello bob from alice", "udp")
+    log = app.wait_log(["MESSAGE from 'alice' to 'bob': 200",
+                        "delivered to 'alice'"], "imrelay", timeout=45)
+    time.sleep(0.3)     # each client prints before it answers; margin
+    for p in (alice, bob):
+        p.terminate()   # baresip ends cleanly on SIGTERM, flushing stdout
     ao = alice.communicate(timeout=30)[0]
     bo = bob.communicate(timeout=30)[0]
-    log = app.log("imrelay")
     tap.ok('sip:bob@%s: "hi alice, bob here"' % app.domain in ao,
            "alice registers and her baresip shows bob's kept message",
            ao[-1200:])

@@ -47,6 +47,12 @@ static const struct key keys[] = {
 	{"auth_fail_limit",        K_U32, OFF(auth_fail_limit), 1, 1000},
 	{"flood_rate",             K_U32, OFF(flood_rate), 0, 1000000},
 	{"flood_burst",            K_U32, OFF(flood_burst), 1, 1000000},
+	{"tcp_max_connections",    K_U32, OFF(tcp_max_connections), 16,
+	 1000000},
+	{"tcp_max_unauthenticated", K_U32, OFF(tcp_max_unauthenticated), 1,
+	 100000},
+	{"tcp_auth_timeout",       K_U32, OFF(tcp_auth_timeout), 0, 3600},
+	{"tcp_message_timeout",    K_U32, OFF(tcp_message_timeout), 1, 3600},
 	{"auth_block_min",         K_U32, OFF(auth_block_min), 1, 86400},
 	{"auth_block_max",         K_U32, OFF(auth_block_max), 1, 604800},
 	{"sip_max_address_header", K_U32, OFF(sip_max_address_header), 256,
@@ -107,6 +113,7 @@ static const char *const live_keys[] = {
 	"reg_expires_max", "auth_algorithms", "sip_max_message",
 	"sip_max_address_header", "auth_fail_limit", "auth_block_min",
 	"auth_block_max", "flood_rate", "flood_burst",
+	"tcp_max_unauthenticated", "tcp_auth_timeout", "tcp_message_timeout",
 	"probe_interval", "probe_timeout", "publish_expires_min",
 	"publish_expires_default", "publish_expires_max",
 	"subscribe_expires_min", "subscribe_expires_default",
@@ -424,6 +431,10 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->auth_fail_limit = 5;
 	c->flood_rate = 100;
 	c->flood_burst = 400;
+	c->tcp_max_connections = 1024;
+	c->tcp_max_unauthenticated = 32;
+	c->tcp_auth_timeout = 30;
+	c->tcp_message_timeout = 10;
 	c->auth_block_min = 30;
 	c->auth_block_max = 3600;
 	c->sip_max_address_header = 1024;

@@ -55,6 +55,10 @@ struct conf {
 	uint32_t auth_block_max;       /* s, the longest */
 	uint32_t flood_rate;           /* requests/s per source, 0: off */
 	uint32_t flood_burst;          /* requests at once per source */
+	uint32_t tcp_max_connections;  /* TCP and TLS, accepted, at once */
+	uint32_t tcp_max_unauthenticated; /* per address, not yet trusted */
+	uint32_t tcp_auth_timeout;     /* s to authenticate, 0: none */
+	uint32_t tcp_message_timeout;  /* s a message may stay unfinished */
 	uint32_t nonce_cache_size;
 	uint32_t sip_max_message;
 	uint32_t sip_max_address_header; /* bytes of a From, Via, ... line */

@@ -12,6 +12,7 @@
 #include "registrar.h"
 #include "guess.h"
 #include "flood.h"
+#include "tcpguard.h"
 #include "auth.h"
 
 static uint64_t now_s(void)
@@ -192,6 +193,8 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 
 	guess_ok(r->guess, &cred->r.username, &msg->src);
 	flood_authed(r->flood, &msg->src, tmr_jiffies());
+	if (msg->tp == SIP_TRANSP_TCP || msg->tp == SIP_TRANSP_TLS)
+		tcpguard_trust(&msg->src);
 	mem_deref(to);
 	*userp = u;
 	return 0;

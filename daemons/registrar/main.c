@@ -25,6 +25,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "fastpath.h"
 #include "guess.h"
 #include "flood.h"
+#include "tcpguard.h"
 #include "udpwide.h"
 #include "probe.h"
 #include "dialog.h"
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
 	err = err ? err : fastpath_alloc(&a.reg.fast);
 	err = err ? err : guess_alloc(&a.reg.guess, a.conf);
 	err = err ? err : flood_alloc(&a.reg.flood, a.conf);
+	err = err ? err : tcpguard_init(a.conf, a.reg.flood);
 	err = err ? err : registrar_listen(&a.reg);
 	err = err ? err : wide_alloc(&a.reg.wide, a.conf);
 	err = err ? err : prober_alloc(&a.prober, &a.reg);
@@ -295,6 +297,7 @@ int main(int argc, char **argv)
 	if (a.sip)
 		sip_close(a.sip, true);
 	a.sip = mem_deref(a.sip);
+	tcpguard_close();      /* after the connections it guarded */
 	a.dialogs = mem_deref(a.dialogs);
 	fwd_close(&a.reg);
 	a.reg.calls = mem_deref(a.reg.calls);

@@ -123,7 +123,8 @@ class Transport:
             raw = socket.create_connection((host, port), timeout=5)
             self.sock = ctx.wrap_socket(raw)
         else:
-            self.sock = socket.create_connection((host, port), timeout=5)
+            self.sock = socket.create_connection(
+                (host, port), timeout=5, source_address=(local, 0))
         self.buf = b""
         self.local = self.sock.getsockname()
 

@@ -1,12 +1,16 @@
-"""test_chaos: under steady load (a phone re-registering, publishing and
-sending messages to a user who is offline, about ten requests a second),
-each daemon in turn (presence, blf, imrelay, then the edge) is killed
-with SIGKILL and started again, as lamplightctl run and systemd do.
-After each restart, within 5 seconds: every binding is still there; a
-new publication reaches the watcher in a NOTIFY whose CSeq continues the
-subscription's; a new call lights the watcher's busy lamp with a
-dialog-info version above the last; and at the end the offline user
-registers and gets every message that was accepted (202), each once."""
+"""test_chaos: under steady load (a phone re-registering, publishing its
+note, calling a colleague and sending messages to a user who is offline,
+about twenty requests a second), each daemon in turn (presence, blf,
+imrelay, then the edge) is killed with SIGKILL and started again, as
+lamplightctl run and systemd do. After each restart, within 5 seconds:
+every binding is still there; a new publication reaches the watcher in a
+NOTIFY whose CSeq continues the subscription's; a new call lights the
+watcher's busy lamp with a dialog-info version above the last. At the
+end: the offline user registers and gets every message that was
+accepted (202), each once; a new watcher of the loaded phone sees the
+last note it published; and the lamp of the colleague it called is idle
+again, every call of the load having ended (a BYE without an answer is
+sent again, as a phone does)."""
 
 import os
 import re
@@ -34,6 +38,7 @@ PIDF = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<presence xmlns="urn:ietf:params:xml:ns:pidf" '
         'entity="sip:alice@%s"><tuple id="t1"><status><basic>open</basic>'
         '</status><note>%s</note></tuple></presence>\n')
+PIDF_CAROL = PIDF.replace("alice@", "carol@")
 
 
 def phone(user):
@@ -61,24 +66,56 @@ def until(fn, timeout=5.0):
 
 
 class Load:
-    """carol's phone: a refresh, a publication and a message for dave,
-    about ten requests a second, whatever answers they get."""
+    """carol's phone: a refresh, a publication, a call to frank (who
+    answers at once) and a message for dave, about twenty requests a
+    second, whatever answers they get."""
 
     def __init__(self, carol):
         self.carol = carol
         self.kept = []           # bodies answered 202
         self.sent = 0
+        self.note = None         # the last note published (200)
+        self.calls = 0           # calls answered and ended
         self.stop = False
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
 
+    def publish(self, i, etag):
+        note = "load-%04d" % i
+        r = self.carol.publish((PIDF_CAROL % (app.domain, note)).encode(),
+                               etag=etag)
+        if r is not None and r.code == 412:      # forgotten: anew
+            r = self.carol.publish(
+                (PIDF_CAROL % (app.domain, note)).encode())
+        if r is not None and r.code == 200:
+            self.note = note
+            return r.get("sip-etag")
+        return etag
+
+    def call(self):
+        r, d = self.carol.call("frank")
+        if d is None:
+            return
+        # a phone resends a BYE that gets no answer (RFC 3261 17.1.2)
+        end = time.time() + 15
+        while time.time() < end:
+            r = self.carol.in_dialog("BYE", d)
+            if r is not None:
+                break
+        self.calls += 1
+
     def run(self):
         i = 0
+        etag = None
         while not self.stop:
             i += 1
             try:
                 if i % 10 == 0:
                     self.carol.register()
+                if i % 3 == 0:
+                    etag = self.publish(i, etag)
+                if i % 5 == 0:
+                    self.call()
                 body = ("m%04d" % i).encode()
                 self.sent += 1
                 r = self.carol.message("dave", body, timeout=2.0)
@@ -90,13 +127,14 @@ class Load:
 
 
 try:
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
         app.add_user(u, u + "-pw")
     for name in ("registrar", "presence", "blf", "imrelay"):
         app.start(name)
-    alice, bob, carol, erin = (phone(u) for u in
-                               ("alice", "bob", "carol", "erin"))
-    for p in (alice, bob, carol, erin):
+    alice, bob, carol, erin, frank = (phone(u) for u in
+                                      ("alice", "bob", "carol", "erin",
+                                       "frank"))
+    for p in (alice, bob, carol, erin, frank):
         p.register()
     r, psub = bob.subscribe("alice")
     ok(r is not None and r.code == 200, "bob watches alice's presence", r)
@@ -121,7 +159,8 @@ try:
         t0 = time.time()
 
         st = until(lambda: all(u in app.ctl("status").stdout
-                               for u in ("alice", "bob", "carol")))
+                               for u in ("alice", "bob", "carol", "erin",
+                                         "frank")))
         ok(st, "%s killed and restarted: every binding is there" % name)
 
         note = "after-%s" % name
@@ -159,10 +198,25 @@ try:
         bob.notifies.clear()
         print("# %s: all that within %.1f s of its restart"
               % (name, time.time() - t0))
-        time.sleep(0.5)          # the load goes on between the kills
+        time.sleep(1.5)          # the load goes on between the kills
 
     load.stop = True
-    load.t.join(10)
+    load.t.join(20)
+    ok(load.calls >= 8 and load.note is not None,
+       "the load made %d calls and published up to '%s'"
+       % (load.calls, load.note))
+    r, d = erin.subscribe("carol")
+    n = erin.wait_notify(lambda m: load.note in m.text(), timeout=5.0,
+                         callid=d.callid if d else None)
+    ok(n is not None, "a new watcher of carol sees her last note, %s"
+       % load.note, r)
+    r, d = erin.subscribe("frank", event="dialog",
+                          accept="application/dialog-info+xml")
+    n = erin.wait_notify(lambda m: "dialog-info" in m.text(), timeout=5.0,
+                         callid=d.callid if d else None)
+    ok(n is not None and "confirmed" not in n.text() and
+       "early" not in n.text(), "frank's lamp is idle: every call of "
+       "the load ended", n.text()[-600:] if n else r)
     dave = phone("dave")
     dave.register()
     got = dave.wait_messages(len(load.kept), timeout=15.0)

@@ -1,0 +1,479 @@
+/* tcpguard: caps, timeouts and the flood limit on accepted TCP and TLS
+ * connections, in front of libre's SIP transport (tcpguard.h). */
+#include <dlfcn.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <re.h>
+#include "conf.h"
+#include "log.h"
+#include "flood.h"
+#include "tcpguard.h"
+
+enum {
+	TICK_MS = 250,         /* timeouts are looked at this often */
+	LIVE_TICKS = 8,        /* and every guard's socket every 2 s */
+	LINE_KEEP = 96,        /* bytes kept of a head line: its name, ':' and
+				* a Content-Length value fit */
+	FD_SPARE = 256,        /* descriptors kept for everything else */
+};
+
+/* Where the guard is in the stream of one connection */
+enum frame {
+	F_START,      /* between messages: CRLF keepalives */
+	F_HEAD,       /* in a message head */
+	F_BODY,       /* in its body: body_left bytes to come */
+};
+
+struct guard {
+	struct le le;          /* in g_all */
+	struct le he;          /* in g_addr, by the peer's address */
+	struct sa peer, local;
+	int fd;
+	/* libre's handlers, called after ours */
+	tcp_estab_h *eh;
+	tcp_recv_h *rh;
+	tcp_close_h *ch;
+	void *arg;
+	uint64_t accepted;      /* ms */
+	uint64_t partial_since; /* ms: a message began; 0: none unfinished */
+	bool trusted;           /* a request on it passed authentication */
+	bool shut;              /* shut down by us, libre to free it */
+	enum frame st;
+	uint32_t body_left;
+	uint32_t clen;
+	bool clen_bad;          /* a Content-Length line too long to read */
+	size_t line_len;        /* bytes of this head line so far */
+	char line[LINE_KEEP];
+};
+
+typedef int (accept_fn)(struct tcp_conn **tcp, struct tcp_sock *ts,
+			tcp_estab_h *eh, tcp_recv_h *rh, tcp_close_h *ch,
+			void *arg);
+
+static const struct conf *g_conf;
+static struct flood *g_flood;
+static accept_fn *g_real;
+static struct list g_all;
+static struct hash *g_addr;
+static struct tmr g_tmr;
+static unsigned g_ticks;
+static uint32_t g_max;          /* tcp_max_connections within the fd limit */
+static struct tcpguard_stats g_st;
+static uint64_t g_last_log;
+static uint32_t g_unlogged;
+
+static void guard_destructor(void *arg)
+{
+	struct guard *g = arg;
+
+	list_unlink(&g->le);
+	hash_unlink(&g->he);
+	if (g->fd >= 0) {       /* it was counted */
+		--g_st.open;
+		if (!g->trusted)
+			--g_st.untrusted;
+	}
+}
+
+/* One line a second at most, with a count of the ones left out */
+static void say(const struct sa *peer, const char *what)
+{
+	uint64_t now = tmr_jiffies();
+
+	if (g_last_log && now - g_last_log < 1000) {
+		++g_unlogged;
+		return;
+	}
+	log_notice("tcp: %J %s%s", peer, what, g_unlogged ?
+		   " (and others since the last line)" : "");
+	g_last_log = now;
+	g_unlogged = 0;
+}
+
+/* The guard's connection is still the socket it was: libre frees a
+ * connection without telling its handlers (its own timeouts, a message it
+ * cannot decode), and the descriptor may then be another's. */
+static bool alive(const struct guard *g)
+{
+	struct sa a;
+
+	sa_init(&a, AF_UNSPEC);
+	a.len = sizeof(a.u);
+	if (getpeername(g->fd, &a.u.sa, &a.len) < 0 ||
+	    !sa_cmp(&a, &g->peer, SA_ALL))
+		return false;
+	sa_init(&a, AF_UNSPEC);
+	a.len = sizeof(a.u);
+	if (getsockname(g->fd, &a.u.sa, &a.len) < 0 ||
+	    !sa_cmp(&a, &g->local, SA_ALL))
+		return false;
+	return true;
+}
+
+static void shut(struct guard *g, const char *why)
+{
+	if (g->shut)
+		return;
+	g->shut = true;
+	++g_st.closed;
+	(void)shutdown(g->fd, SHUT_RDWR);   /* libre reads the end */
+	say(&g->peer, why);
+}
+
+/* Guards of connections libre has freed, found by their sockets */
+static void prune(struct list *l)
+{
+	struct le *le = list_head(l);
+
+	while (le) {
+		struct guard *g = le->data;
+
+		le = le->next;
+		if (!alive(g))
+			mem_deref(g);
+	}
+}
+
+static void tick_h(void *arg)
+{
+	const uint64_t now = tmr_jiffies();
+	const uint64_t auth_ms = (uint64_t)g_conf->tcp_auth_timeout * 1000;
+	const uint64_t msg_ms = (uint64_t)g_conf->tcp_message_timeout * 1000;
+	const bool live = ++g_ticks % LIVE_TICKS == 0;
+	struct le *le = list_head(&g_all);
+	(void)arg;
+
+	while (le) {
+		struct guard *g = le->data;
+
+		le = le->next;
+		if (live && !alive(g)) {
+			mem_deref(g);
+			continue;
+		}
+		if (g->shut)
+			continue;
+		if (!g->trusted && auth_ms && now - g->accepted >= auth_ms) {
+			if (alive(g))
+				shut(g, "closed: no request authenticated within "
+				     "tcp_auth_timeout");
+			else
+				mem_deref(g);
+		}
+		else if (g->partial_since && now - g->partial_since >= msg_ms) {
+			if (alive(g))
+				shut(g, "closed: a message left unfinished for "
+				     "tcp_message_timeout");
+			else
+				mem_deref(g);
+		}
+	}
+	if (!list_isempty(&g_all))
+		tmr_start(&g_tmr, TICK_MS, tick_h, NULL);
+}
+
+/* A head line ended: the end of the head, or perhaps its length */
+static void line_end(struct guard *g)
+{
+	size_t n = g->line_len < LINE_KEEP ? g->line_len : LINE_KEEP;
+	const char *c, *v;
+	size_t nl;
+	uint64_t x = 0;
+
+	if (n && g->line[n - 1] == '\r')
+		--n;
+	if (!n && g->line_len <= 1) {           /* the empty line */
+		g->st = g->clen ? F_BODY : F_START;
+		g->body_left = g->clen;
+		return;
+	}
+	c = memchr(g->line, ':', n);
+	if (!c || g->line[0] == ' ' || g->line[0] == '\t')
+		return;
+	nl = (size_t)(c - g->line);
+	while (nl && (g->line[nl - 1] == ' ' || g->line[nl - 1] == '\t'))
+		--nl;
+	if (!((nl == 14 && !strncasecmp(g->line, "content-length", 14)) ||
+	      (nl == 1 && (g->line[0] == 'l' || g->line[0] == 'L'))))
+		return;
+	if (g->line_len > LINE_KEEP) {
+		g->clen_bad = true;
+		return;
+	}
+	for (v = c + 1; v < g->line + n && (*v == ' ' || *v == '\t'); ++v)
+		;
+	for (; v < g->line + n && *v >= '0' && *v <= '9' && x < (1u << 24);
+	     ++v)
+		x = x * 10 + (uint64_t)(*v - '0');
+	g->clen = (uint32_t)x;
+}
+
+/* Reads [pos, end) of what arrived as libre will: returns where the part
+ * to leave unread begins (end: none). */
+static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
+{
+	const uint8_t *p = mb->buf;
+	size_t i = mb->pos;
+
+	while (i < mb->end && !g->clen_bad) {
+		const uint8_t *nl;
+		size_t n, keep;
+
+		switch (g->st) {
+
+		case F_START:
+			if (p[i] == '\r' || p[i] == '\n') {
+				++i;
+				break;
+			}
+			/* a message begins: one request (or answer) more */
+			if (!g->trusted && g_flood &&
+			    flood_over(g_flood, &g->peer, now))
+				return i;
+			g->st = F_HEAD;
+			g->line_len = 0;
+			g->clen = 0;
+			if (!g->partial_since)
+				g->partial_since = now;
+			break;
+
+		case F_HEAD:
+			nl = memchr(p + i, '\n', mb->end - i);
+			n = nl ? (size_t)(nl - (p + i)) : mb->end - i;
+			keep = g->line_len < LINE_KEEP ?
+				LINE_KEEP - g->line_len : 0;
+			memcpy(g->line + g->line_len, p + i,
+			       n < keep ? n : keep);
+			g->line_len += n;
+			i += n;
+			if (nl) {
+				++i;
+				line_end(g);
+				g->line_len = 0;
+			}
+			break;
+
+		case F_BODY:
+			n = mb->end - i;
+			if (n > g->body_left)
+				n = g->body_left;
+			i += n;
+			g->body_left -= (uint32_t)n;
+			break;
+		}
+		if (g->st == F_BODY && !g->body_left)
+			g->st = F_START;
+		if (g->st == F_START)
+			g->partial_since = 0;       /* complete */
+	}
+	return mb->end;
+}
+
+static void estab_h(void *arg)
+{
+	struct guard *g = arg;
+
+	if (g->eh)
+		g->eh(g->arg);
+}
+
+static void recv_h(struct mbuf *mb, void *arg)
+{
+	struct guard *g = arg;
+	size_t cut;
+	bool over;
+
+	if (g->shut)
+		return;            /* closing: nothing more is read */
+	cut = scan(g, mb, tmr_jiffies());
+	if (g->clen_bad) {
+		shut(g, "closed: a Content-Length line too long to read");
+		return;
+	}
+	over = cut < mb->end;
+	mb->end = cut;         /* libre reads up to the first one over */
+	if (cut > mb->pos && g->rh)
+		g->rh(mb, g->arg); /* which may free the connection */
+	if (over)
+		shut(g, "closed: requests over flood_rate before "
+		     "authenticating");
+}
+
+static void close_h(int err, void *arg)
+{
+	struct guard *g = arg;
+
+	if (g->ch)
+		g->ch(err, g->arg);   /* libre frees the connection */
+	mem_deref(g);
+}
+
+static bool cmp_peer(struct le *le, void *arg)
+{
+	const struct guard *g = le->data;
+
+	return sa_cmp(&g->peer, arg, SA_ALL);
+}
+
+static uint32_t untrusted_at(const struct sa *peer)
+{
+	struct le *le;
+	uint32_t n = 0;
+
+	prune(hash_list(g_addr, sa_hash(peer, SA_ADDR)));
+	le = list_head(hash_list(g_addr, sa_hash(peer, SA_ADDR)));
+	for (; le; le = le->next) {
+		const struct guard *g = le->data;
+
+		if (!g->trusted && sa_cmp(&g->peer, peer, SA_ADDR))
+			++n;
+	}
+	return n;
+}
+
+/* Why a new connection from peer is refused; NULL: it is not */
+static const char *refusal(const struct sa *peer, int fd)
+{
+	static uint64_t last_prune;
+	struct le *le;
+
+	/* a guard left with the new one's descriptor is of a closed one */
+	for (le = list_head(&g_all); le; le = le->next) {
+		struct guard *g = le->data;
+
+		if (g->fd == fd) {
+			mem_deref(g);
+			break;
+		}
+	}
+	if (g_st.open >= g_max && tmr_jiffies() - last_prune >= 100) {
+		last_prune = tmr_jiffies();
+		prune(&g_all);
+	}
+	if (g_st.open >= g_max)
+		return "refused: the edge holds tcp_max_connections";
+	if (untrusted_at(peer) >= g_conf->tcp_max_unauthenticated)
+		return "refused: its address holds tcp_max_unauthenticated "
+		       "connections";
+	return NULL;
+}
+
+/* libre's SIP transport accepts through here (see tcpguard.h) */
+int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
+	       tcp_recv_h *rh, tcp_close_h *ch, void *arg)
+{
+	struct guard *g;
+	const char *why;
+	int err;
+
+	if (!g_real)
+		g_real = (accept_fn *)dlsym(RTLD_NEXT, "tcp_accept");
+	if (!g_real)
+		return ENOSYS;
+	if (!g_conf || !tcp)
+		return g_real(tcp, ts, eh, rh, ch, arg);
+
+	g = mem_zalloc(sizeof(*g), guard_destructor);
+	if (!g)
+		return ENOMEM;
+	g->fd = -1;
+	g->eh = eh;
+	g->rh = rh;
+	g->ch = ch;
+	g->arg = arg;
+	err = g_real(tcp, ts, estab_h, recv_h, close_h, g);
+	if (err) {
+		mem_deref(g);
+		return err;
+	}
+	err = tcp_conn_peer_get(*tcp, &g->peer);
+	err = err ? err : tcp_conn_local_get(*tcp, &g->local);
+	why = err ? "refused: no address" :
+		refusal(&g->peer, tcp_conn_fd(*tcp));
+	if (why) {
+		*tcp = mem_deref(*tcp);   /* closes it */
+		++g_st.refused;
+		say(&g->peer, why);
+		mem_deref(g);
+		return err ? err : EMFILE;
+	}
+	g->fd = tcp_conn_fd(*tcp);
+	g->accepted = tmr_jiffies();
+	++g_st.open;
+	++g_st.untrusted;
+	list_append(&g_all, &g->le, g);
+	hash_append(g_addr, sa_hash(&g->peer, SA_ADDR), &g->he, g);
+	if (!tmr_isrunning(&g_tmr))
+		tmr_start(&g_tmr, TICK_MS, tick_h, NULL);
+	return 0;
+}
+
+void tcpguard_trust(const struct sa *peer)
+{
+	struct guard *g;
+
+	if (!g_addr || !peer)
+		return;
+	g = list_ledata(hash_lookup(g_addr, sa_hash(peer, SA_ADDR), cmp_peer,
+				    (void *)peer));
+	if (g && !g->trusted) {
+		g->trusted = true;
+		--g_st.untrusted;
+	}
+}
+
+/* tcp_max_connections, lowered to what the descriptor limit allows (the
+ * soft limit raised to the hard one first, as systemd advises) */
+static uint32_t max_within_fds(uint32_t want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return want;
+	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= need)
+		return want;
+	log_warn("tcp: the descriptor limit (%llu) allows %llu of the %u "
+		 "connections tcp_max_connections asks for",
+		 (unsigned long long)rl.rlim_cur,
+		 (unsigned long long)(rl.rlim_cur > 2 * FD_SPARE ?
+				      rl.rlim_cur - FD_SPARE : FD_SPARE),
+		 want);
+	return (uint32_t)(rl.rlim_cur > 2 * FD_SPARE ?
+			  rl.rlim_cur - FD_SPARE : FD_SPARE);
+}
+
+int tcpguard_init(const struct conf *conf, struct flood *flood)
+{
+	int err;
+
+	if (!g_addr) {
+		err = hash_alloc(&g_addr, 256);
+		if (err)
+			return err;
+	}
+	g_conf = conf;
+	g_flood = flood;
+	g_max = max_within_fds(conf->tcp_max_connections);
+	return 0;
+}
+
+void tcpguard_close(void)
+{
+	tmr_cancel(&g_tmr);
+	g_conf = NULL;
+	g_flood = NULL;
+	list_flush(&g_all);     /* libre's connections are gone by now */
+	g_addr = mem_deref(g_addr);
+}
+
+void tcpguard_stats(struct tcpguard_stats *st)
+{
+	*st = g_st;
+}

@@ -128,8 +128,9 @@ class Lamplight:
             "route_presence = udp:127.0.0.1:%d\n"
             "route_blf = udp:127.0.0.1:%d\n"
             "route_imrelay = udp:127.0.0.1:%d\n"
-            "subscribe_max_per_watcher = 1000\n" % (
-                lptest.free_port(), lptest.free_port(), lptest.free_port()),
+            "subscribe_max_per_watcher = 1000\n%s" % (
+                lptest.free_port(), lptest.free_port(), lptest.free_port(),
+                os.environ.get("BENCH_LP_CONF", "").replace("\\n", "\n")),
             DOMAIN)
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")

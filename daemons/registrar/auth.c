@@ -192,7 +192,7 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
 	}
 
 	guess_ok(r->guess, &cred->r.username, &msg->src);
-	flood_authed(r->flood, &msg->src, tmr_jiffies());
+	flood_authed(r->flood, &msg->src, tmr_jiffies(), FLOOD_AUTHED_MS);
 	if (msg->tp == SIP_TRANSP_TCP || msg->tp == SIP_TRANSP_TLS)
 		tcpguard_trust(&msg->src);
 	mem_deref(to);

@@ -79,12 +79,13 @@ static struct bucket *bucket(struct flood *f, const struct sa *src,
 	return b;
 }
 
-void flood_authed(struct flood *f, const struct sa *src, uint64_t now)
+void flood_authed(struct flood *f, const struct sa *src, uint64_t now,
+		  uint64_t for_ms)
 {
 	struct bucket *b = f ? bucket(f, src, now) : NULL;
 
-	if (b)
-		b->authed_until = now + FLOOD_AUTHED_MS;
+	if (b && now + for_ms > b->authed_until)
+		b->authed_until = now + for_ms;
 }
 
 bool flood_over(struct flood *f, const struct sa *src, uint64_t now)

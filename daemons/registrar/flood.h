@@ -6,8 +6,9 @@
  * flood from one port of an office's NAT address does not stop the
  * phones at its other ports. Authenticated flows go first: a source
  * whose request passed digest authentication in the last
- * FLOOD_AUTHED_MS is not limited (a registered phone, a load test's
- * users), nor are the back daemons' addresses. At most FLOOD_MAX sources
+ * FLOOD_AUTHED_MS, or that registered a binding still current, is not
+ * limited (a registered phone, a load test's users), nor are the back
+ * daemons' addresses. At most FLOOD_MAX sources
  * are tracked, the least recently seen go first. */
 #ifndef LP_FLOOD_H
 #define LP_FLOOD_H
@@ -25,7 +26,10 @@ struct conf;
 int  flood_alloc(struct flood **fp, const struct conf *conf);
 /* true: over its source's rate, drop it */
 bool flood_over(struct flood *f, const struct sa *src, uint64_t now_ms);
-void flood_authed(struct flood *f, const struct sa *src, uint64_t now_ms);
+/* src authenticated: not limited for the next for_ms (FLOOD_AUTHED_MS,
+ * or a binding's lifetime), unless it already is for longer */
+void flood_authed(struct flood *f, const struct sa *src, uint64_t now_ms,
+		  uint64_t for_ms);
 uint64_t flood_dropped(const struct flood *f);
 
 #endif

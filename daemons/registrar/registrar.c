@@ -22,6 +22,7 @@
 #include "store_users.h"
 #include "location.h"
 #include "registrar.h"
+#include "flood.h"
 #include "auth.h"
 #include "route.h"
 #include "fwd.h"
@@ -354,6 +355,10 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 		goto out;
 	}
 
+	/* its flow stays an authenticated one while the binding lasts */
+	for (unsigned i = 0; i < u.n; i++)
+		flood_authed(r->flood, &msg->src, tmr_jiffies(),
+			     (uint64_t)u.c[i].expires * 1000);
 	ok.aor = location_find(r->loc, &msg->to.uri.user);
 	ok.now = now_s();
 	ok.path = path_str;

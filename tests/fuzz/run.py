@@ -51,6 +51,18 @@ def seeds():
     for fn in sorted(os.listdir(d)) if os.path.isdir(d) else []:
         with open(os.path.join(d, fn), "rb") as f:
             add_seed(f.read(), "seed-" + fn)
+    if name == "tcpframe":
+        # two bytes that cut the stream into reads, then messages
+        stream = b""
+        for sub in ("rfc4475", "rfc5118"):
+            d = os.path.join(SHARED, sub)
+            for fn in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+                with open(os.path.join(d, fn), "rb") as f:
+                    msg = f.read()
+                add_seed(b"\x07\x01" + msg, sub + "-" + fn)
+                if len(stream) < 8192:
+                    stream += b"\r\n" + msg
+        add_seed(b"\x2a\x00" + stream, "stream")
     if name == "sipmsg":
         for sub in ("rfc4475", "rfc5118"):
             d = os.path.join(SHARED, sub)

@@ -271,6 +271,19 @@ def baresip_home(app, name, account, apps=()):
     return d
 
 
+def tls_certificate(directory, cn="lamplight.test"):
+    """A self-signed RSA-2048 certificate and its key in one PEM file
+    (what tls_certificate takes): its path."""
+    pem = os.path.join(directory, "sip.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", pem, "-out", pem + ".crt",
+                    "-days", "2", "-subj", "/CN=" + cn],
+                   capture_output=True, text=True, check=True)
+    with open(pem, "a") as f, open(pem + ".crt") as c:
+        f.write(c.read())
+    return pem
+
+
 def build_dir():
     if len(sys.argv) > 1:
         return sys.argv[1]

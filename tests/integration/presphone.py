@@ -2,8 +2,10 @@
 publishes (RFC 3903), subscribes (RFC 6665), keeps the subscription
 dialog (tags, route set, target) for refreshes, answers every NOTIFY it
 receives with a code of the test's choosing (or not at all) and keeps
-them in order."""
+them in order. Over TLS one lock keeps the reading thread and the
+sending one off the connection at the same time (OpenSSL's rule)."""
 
+import contextlib
 import queue
 import re
 import threading
@@ -80,11 +82,13 @@ class Dialog:
 
 
 class Phone:
-    def __init__(self, app, user, password=None, proto="udp"):
+    def __init__(self, app, user, password=None, proto="udp", port=None):
         self.app = app
         self.user = user
-        self.ua = sc.UA("127.0.0.1", app.port, app.domain, user,
+        self.ua = sc.UA("127.0.0.1", port or app.port, app.domain, user,
                         password or user + "-pw", proto)
+        self.io = threading.RLock() if proto == "tls" else \
+            contextlib.nullcontext()
         self.notifies = []
         self.notify_code = 200     # None: do not answer
         self.last_request = None
@@ -113,6 +117,8 @@ class Phone:
                 continue
             if m is not None:
                 self.responses.put(m)
+            elif self.ua.proto == "tls":
+                time.sleep(0.005)   # a sender waiting for the lock goes
 
     @property
     def aor(self):
@@ -141,7 +147,8 @@ class Phone:
             len(body)
         if not lines[0].startswith("SIP/2.0"):
             self.last_request = (lines, body)
-        self.ua.t.send(text.encode() + body)
+        with self.io:
+            self.ua.t.send(text.encode() + body)
 
     def resend(self, timeout=3.0):
         """The last request again, byte for byte, as a phone
@@ -163,7 +170,8 @@ class Phone:
     def pump(self, timeout):
         """Receive one message; requests are answered and kept; a
         response is returned."""
-        raw = self.ua.t.recv(timeout)
+        with self.io:
+            raw = self.ua.t.recv(timeout)
         if not raw:
             return None
         m = Msg(raw)

@@ -65,13 +65,7 @@ try:
     log.close()
 
     # TLS: a certificate, a tls: listen address, a REGISTER over TLS
-    cert = os.path.join(app.dir, "sip.pem")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                        "-nodes", "-keyout", cert, "-out", cert + ".crt",
-                        "-days", "2", "-subj", "/CN=lamplight.test"],
-                       capture_output=True, text=True)
-    with open(cert, "a") as f, open(cert + ".crt") as c:
-        f.write(c.read())
+    cert = lptest.tls_certificate(app.dir)
     tport = lptest.free_port()
     with open(app.conf, "a") as f:
         f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"

@@ -1,0 +1,93 @@
+/* fuzz_tcpframe: the edge's reading of a TCP stream beside libre
+ * (daemons/registrar/tcpguard.c, scan): it finds where each message
+ * begins and ends, to count requests and time unfinished ones. Whatever
+ * the bytes, and however TCP cuts them into reads, it must not crash and
+ * must read the same: the stream given at once and given in pieces (their
+ * sizes drawn from the input's first two bytes) must give the same count
+ * of messages begun and the same state at the end. tcpguard.c is compiled
+ * in as it is, its tcp_accept and the flood limit under other names. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* before re.h, so that its declaration of tcp_accept is renamed too */
+#define tcp_accept fz_tcp_accept
+#define flood_over fz_flood_over
+#include <re.h>
+#include "../../daemons/registrar/tcpguard.c"
+
+static unsigned starts;          /* messages begun */
+
+/* Each message begins with a question to the flood limit: counted */
+bool flood_over(struct flood *f, const struct sa *src, uint64_t now_ms)
+{
+	(void)f;
+	(void)src;
+	(void)now_ms;
+	++starts;
+	return false;
+}
+
+static uint32_t next_rand(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Feeds the stream to a fresh guard in pieces (0: at once); the count */
+static unsigned feed(struct guard *g, const uint8_t *data, size_t size,
+		     uint32_t seed)
+{
+	size_t off = 0;
+
+	memset(g, 0, sizeof(*g));
+	starts = 0;
+	while (off < size && !g->clen_bad) {
+		struct mbuf mb;
+		size_t n = size - off;
+
+		if (seed) {
+			size_t want = 1 + next_rand(&seed) % 97;
+
+			if (next_rand(&seed) % 8 == 0)
+				want = 1 + next_rand(&seed) % 4096;
+			if (want < n)
+				n = want;
+		}
+		mb.buf = (uint8_t *)(uintptr_t)(data + off);
+		mb.size = n;
+		mb.pos = 0;
+		mb.end = n;
+		if (scan(g, &mb, 1000) != n)
+			abort();     /* nothing is over the limit here */
+		off += n;
+	}
+	return starts;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char dummy;
+	struct guard a, b;
+	unsigned na, nb;
+	uint32_t seed;
+
+	if (size < 2)
+		return 0;
+	seed = (uint32_t)data[0] | (uint32_t)data[1] << 8 | 1u << 16;
+	data += 2;
+	size -= 2;
+	g_flood = (struct flood *)(void *)&dummy;
+
+	na = feed(&a, data, size, 0);
+	nb = feed(&b, data, size, seed);
+	if (na != nb || a.st != b.st || a.body_left != b.body_left ||
+	    a.clen_bad != b.clen_bad || a.clen != b.clen ||
+	    !a.partial_since != !b.partial_since)
+		abort();
+	return 0;
+}

@@ -36,6 +36,7 @@ static const struct key keys[] = {
 	{"reg_expires_max",        K_U32, OFF(reg_expires_max), 1,
 	 86400 * 7},
 	{"reg_max_contacts",       K_U32, OFF(reg_max_contacts), 1, 1000},
+	{"call_max_ringing",       K_U32, OFF(call_max_ringing), 1, 1000000},
 	{"auth_algorithms",        K_ALGS, 0, 0, 0},
 	{"nonce_lifetime",         K_U32, OFF(nonce_lifetime), 5, 86400},
 	{"nonce_cache_size",       K_U32, OFF(nonce_cache_size), 16,
@@ -111,6 +112,7 @@ static const struct key keys[] = {
 static const char *const live_keys[] = {
 	"log_level", "reg_expires_default", "reg_expires_min",
 	"reg_expires_max", "auth_algorithms", "sip_max_message",
+	"call_max_ringing",
 	"sip_max_address_header", "auth_fail_limit", "auth_block_min",
 	"auth_block_max", "flood_rate", "flood_burst",
 	"tcp_max_unauthenticated", "tcp_auth_timeout", "tcp_message_timeout",
@@ -421,6 +423,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->reg_expires_min = 60;
 	c->reg_expires_max = 7200;
 	c->reg_max_contacts = 10;
+	c->call_max_ringing = 10000;
 	c->auth_algs[0] = DIGEST_MD5;
 	c->auth_alg_count = 1;
 	c->nonce_lifetime = 300;

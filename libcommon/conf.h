@@ -47,6 +47,7 @@ struct conf {
 	uint32_t reg_expires_min;
 	uint32_t reg_expires_max;
 	uint32_t reg_max_contacts;
+	uint32_t call_max_ringing;     /* calls set up at once at the edge */
 	enum digest_alg auth_algs[DIGEST_ALGS_MAX];
 	unsigned auth_alg_count;
 	uint32_t nonce_lifetime;

@@ -51,6 +51,7 @@ struct call {
 	struct mbuf *best;
 	uint16_t best_code;
 	bool final;            /* a final answer went to the caller */
+	bool counted;          /* in r->ringing */
 };
 
 static void call_destructor(void *arg)
@@ -59,6 +60,8 @@ static void call_destructor(void *arg)
 
 	tmrq_cancel(&c->timer_c);
 	hash_unlink(&c->he);
+	if (c->counted)
+		--c->r->ringing;
 	for (unsigned i = 0; i < c->n; i++)
 		mem_deref(c->b[i].req);
 	mem_deref(c->best);
@@ -223,6 +226,23 @@ static void timer_c_h(void *arg)
 	dialogs_end(c->r->dialogs, &c->msg->callid, "no answer");
 }
 
+/* The edge sets up call_max_ringing calls at most (each holds its
+ * transactions until answered, or until Timer C): past it, 503 with
+ * Retry-After, and a log line at most every 10 s. */
+static void over_max(struct registrar *r, const struct sip_msg *msg,
+		     const char *caller)
+{
+	static uint64_t last_log;
+
+	(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
+			 "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+	if (last_log && tmr_jiffies() - last_log < 10000)
+		return;
+	last_log = tmr_jiffies();
+	log_sip(LOG_WARNING, msg, caller, "INVITE: 503, %u calls are being "
+		"set up (call_max_ringing)", r->ringing);
+}
+
 /* A branch of a call: where it goes and what its Request-URI is. */
 struct target {
 	char ruri[512];
@@ -242,10 +262,16 @@ static void fork_call(struct registrar *r, const struct sip_msg *msg,
 	struct call *c;
 	char rr[256];
 
+	if (r->ringing >= r->conf->call_max_ringing) {
+		over_max(r, msg, caller);
+		return;
+	}
 	c = mem_zalloc(sizeof(*c), call_destructor);
 	if (!c)
 		goto fail;
 	c->r = r;
+	c->counted = true;
+	++r->ringing;
 	c->msg = mem_ref((void *)msg);
 	str_ncpy(c->callee, callee, sizeof(c->callee));
 	if (sip_strans_alloc(&c->st, r->sip, msg, cancel_h, c))

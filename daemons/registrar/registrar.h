@@ -28,6 +28,7 @@ struct registrar {
 	struct tmrq route_tmr;      /* forwards waiting for an answer */
 	struct hash *pending;       /* fwd_backend's, by branch */
 	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
+	uint32_t ringing;           /* calls being set up (call_max_ringing) */
 	struct fastpath *fast;      /* answers relayed before libre decodes */
 	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
 	struct guess *guess;        /* failed digest answers (guess.h) */

@@ -17,6 +17,7 @@ enum {
 	LINE_KEEP = 96,        /* bytes kept of a head line: its name, ':' and
 				* a Content-Length value fit */
 	FD_SPARE = 256,        /* descriptors kept for everything else */
+	TCP_BACKLOG = 1024,    /* connections the kernel queues for accept */
 };
 
 /* Where the guard is in the stream of one connection */
@@ -358,6 +359,21 @@ static const char *refusal(const struct sa *peer, int fd)
 		return "refused: its address holds tcp_max_unauthenticated "
 		       "connections";
 	return NULL;
+}
+
+/* libre listens with a backlog of 5: a burst of connections (an office's
+ * phones after a restart, or a flood) overflowed the kernel's queue
+ * before the edge saw them. Its tcp_listen calls this through its PLT. */
+int tcp_sock_listen(struct tcp_sock *ts, int backlog)
+{
+	typedef int (listen_fn)(struct tcp_sock *ts, int backlog);
+	static listen_fn *real;
+
+	if (!real)
+		real = (listen_fn *)dlsym(RTLD_NEXT, "tcp_sock_listen");
+	if (!real)
+		return ENOSYS;
+	return real(ts, backlog > TCP_BACKLOG ? backlog : TCP_BACKLOG);
 }
 
 /* libre's SIP transport accepts through here (see tcpguard.h) */

@@ -17,6 +17,9 @@
  *     the flood limit of its address and port (flood.h): the first one
  *     over, and all after it, go unread, and the connection is closed.
  *
+ * It also defines tcp_sock_listen, to listen with a backlog of 1024
+ * where libre asks for 5.
+ *
  * Closing is a shutdown() of the socket: libre reads the end of the
  * stream and frees the connection as if the peer had gone. Every refusal
  * and close has a log line, at most one a second with a count of the

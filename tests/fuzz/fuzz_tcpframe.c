@@ -5,13 +5,15 @@
  * must read the same: the stream given at once and given in pieces (their
  * sizes drawn from the input's first two bytes) must give the same count
  * of messages begun and the same state at the end. tcpguard.c is compiled
- * in as it is, its tcp_accept and the flood limit under other names. */
+ * in as it is, its tcp_accept, tcp_sock_listen and the flood limit under
+ * other names. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* before re.h, so that its declaration of tcp_accept is renamed too */
 #define tcp_accept fz_tcp_accept
+#define tcp_sock_listen fz_tcp_sock_listen
 #define flood_over fz_flood_over
 #include <re.h>
 #include "../../daemons/registrar/tcpguard.c"

@@ -2,8 +2,9 @@
 from the wire. With tcp_max_connections = 40, tcp_max_unauthenticated = 8,
 tcp_auth_timeout = 3 and tcp_message_timeout = 2:
 
-- 45 idle connections from nine addresses: 40 stay open, the other five
-  are closed at once;
+- 45 connections from nine addresses, made while the edge is stopped
+  (the listen backlog holds them all), then 40 stay open and the other
+  five are closed at once;
 - one address's ninth connection not yet authenticated is closed at once,
   while a phone registered over TCP from that address goes on using its
   connection, and a phone at another address registers;
@@ -19,6 +20,7 @@ tcp_auth_timeout = 3 and tcp_message_timeout = 2:
 """
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -106,8 +108,23 @@ try:
         app.add_user(u, u + "pw")
     app.start()
 
-    # the cap on all connections
-    socks = [connect("127.0.1.%d" % (1 + i // 5)) for i in range(45)]
+    # the cap on all connections, and the listen backlog: the 45 connect
+    # while the edge is stopped (SIGSTOP), so the kernel must queue them
+    # all (libre's own backlog of 5 held six)
+    app.procs["registrar"].send_signal(signal.SIGSTOP)
+    socks = []
+    try:
+        for i in range(45):
+            socks.append(socket.create_connection(
+                ("127.0.0.1", app.port), timeout=0.5,
+                source_address=("127.0.1.%d" % (1 + i // 5), 0)))
+    except OSError:
+        pass
+    finally:
+        app.procs["registrar"].send_signal(signal.SIGCONT)
+    tap.ok(len(socks) == 45, "45 connections at once while the edge is "
+           "stopped: the kernel queues every one (backlog 1024)",
+           len(socks))
     n = still_open(socks)
     tap.ok(n == 40, "45 idle connections from nine addresses: 40 (the "
            "tcp_max_connections) stay open, the rest are closed at once",

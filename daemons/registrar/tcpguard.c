@@ -245,8 +245,9 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
 			n = nl ? (size_t)(nl - (p + i)) : mb->end - i;
 			keep = g->line_len < LINE_KEEP ?
 				LINE_KEEP - g->line_len : 0;
-			memcpy(g->line + g->line_len, p + i,
-			       n < keep ? n : keep);
+			if (keep)     /* past the kept part only counted */
+				memcpy(g->line + g->line_len, p + i,
+				       n < keep ? n : keep);
 			g->line_len += n;
 			i += n;
 			if (nl) {

@@ -1,8 +1,9 @@
 """test_tls: a phone registered over TLS (port tls:, a certificate chain
 and key in one PEM file) gets what is sent to it over its own TLS
 connection: a MESSAGE from a colleague on UDP, the NOTIFYs of its
-presence subscription, and those after tcp_auth_timeout has passed (an
-authenticated TLS connection is not closed by the edge's TCP guard). A
+presence subscription, and those after tcp_auth_timeout and
+tcp_message_timeout have passed (an authenticated TLS connection is not
+closed by the edge's TCP guard, which reads the decrypted stream). A
 TCP connection to the TLS port that never starts its handshake is
 closed after tcp_auth_timeout. The phone's only socket is the TLS one,
 so all it receives came over it."""
@@ -23,7 +24,8 @@ app = lptest.Appliance(lptest.build_dir(),
                        "route_presence = udp:127.0.0.1:%d\n"
                        "route_imrelay = udp:127.0.0.1:%d\n"
                        "probe_interval = 0\n"
-                       "tcp_auth_timeout = 2\n" % (pport, iport))
+                       "tcp_auth_timeout = 2\n"
+                       "tcp_message_timeout = 2\n" % (pport, iport))
 phones = []
 try:
     cert = lptest.tls_certificate(app.dir)

@@ -5,6 +5,14 @@ when his client registers and publishes, and offline when it quits;
 bob's client's own PUBLISH (pubint) is accepted, and removed when it
 quits.
 
+baresip 1.0.0 publishes 100 ms after it starts; when its registration
+has not completed by then (a slow machine, the ASan build), its status
+is still unknown and that first PUBLISH carries a basic that is neither
+open nor closed, which RFC 3863 does not allow: it gets 400 "basic Is
+Not open Or closed" (seen with the edge stopped for 0.6 s at bob's
+start), and baresip publishes again, open, once registered. That
+refusal is the only one allowed here.
+
   alice(baresip) -- SUBSCRIBE bob --> edge -> presence   (407, 200, NOTIFY)
   bob(baresip)   -- REGISTER, PUBLISH -->                 alice <- NOTIFY open
   bob quits      -- REGISTER 0, PUBLISH Expires 0 -->     alice <- NOTIFY closed
@@ -67,10 +75,13 @@ try:
            "bob's client's PUBLISH was taken (the pres topic counts it)",
            w[-1500:])
     log = app.log("presence")
+    refused = re.findall(r"PUBLISH from 'bob': ([45]\d\d .*?) \[", log)
     tap.ok("publication of 'bob' removed" in log and
-           not re.search(r"PUBLISH from 'bob': [45]\d\d", log),
+           all(r == "400 Bad Request: basic Is Not open Or closed"
+               for r in refused),
            "bob's client removes its publication when it quits; no "
-           "PUBLISH of baresip was refused", log[-1500:])
+           "PUBLISH of baresip was refused but one sent before it "
+           "registered (its status unknown)", log[-1500:])
 finally:
     app.close(tap)
 

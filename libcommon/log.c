@@ -187,3 +187,16 @@ void log_sip(int prio, const struct sip_msg *msg, const char *user,
 	vlog(prio, msg, user, fmt, ap);
 	va_end(ap);
 }
+
+bool log_every(struct log_every *le, uint64_t now_ms, uint64_t every_ms,
+	       uint32_t *skipped)
+{
+	if (le->last && now_ms - le->last < every_ms) {
+		++le->skipped;
+		return false;
+	}
+	le->last = now_ms;
+	*skipped = le->skipped;
+	le->skipped = 0;
+	return true;
+}

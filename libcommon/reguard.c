@@ -10,7 +10,6 @@ typedef int (addr_fn)(struct sip_addr *addr, const struct pl *pl);
 typedef int (via_fn)(struct sip_via *via, const struct pl *pl);
 
 static size_t cap_bytes;
-static size_t refused;
 static addr_fn *real_addr;
 static via_fn *real_via;
 
@@ -22,31 +21,21 @@ void reguard_init(size_t cap)
 	real_via = (via_fn *)dlsym(RTLD_NEXT, "sip_via_decode");
 }
 
-size_t reguard_refused(void)
-{
-	return refused;
-}
-
 /* A refusal makes libre drop the message (over TCP, the connection):
  * said in the log, at most once a second, with a count of the others. */
 static bool too_long(const struct pl *pl, const char *what)
 {
-	static uint64_t last_log;
-	static size_t unlogged;
+	static struct log_every every;
+	uint32_t unlogged;
 
 	if (!cap_bytes || !pl || pl->l <= cap_bytes)
 		return false;
-	++refused;
-	if (tmr_jiffies() - last_log < 1000) {
-		++unlogged;
+	if (!log_every(&every, tmr_jiffies(), 1000, &unlogged))
 		return true;
-	}
-	last_log = tmr_jiffies();
 	log_notice("a message with %s of %zu bytes (cap %zu, "
 		   "sip_max_address_header) is dropped unread%s", what,
 		   pl->l, cap_bytes, unlogged ? ", and others since the last "
 		   "line" : "");
-	unlogged = 0;
 	return true;
 }
 

@@ -15,6 +15,5 @@
 
 /* The cap (bytes of one header value); 0 turns the guard off. */
 void reguard_init(size_t cap);
-size_t reguard_refused(void);
 
 #endif

@@ -232,15 +232,16 @@ static void timer_c_h(void *arg)
 static void over_max(struct registrar *r, const struct sip_msg *msg,
 		     const char *caller)
 {
-	static uint64_t last_log;
+	static struct log_every every;
+	uint32_t unlogged;
 
 	(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
 			 "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
-	if (last_log && tmr_jiffies() - last_log < 10000)
+	if (!log_every(&every, tmr_jiffies(), 10000, &unlogged))
 		return;
-	last_log = tmr_jiffies();
 	log_sip(LOG_WARNING, msg, caller, "INVITE: 503, %u calls are being "
-		"set up (call_max_ringing)", r->ringing);
+		"set up (call_max_ringing)%s", r->ringing,
+		unlogged ? "; others refused since the last line" : "");
 }
 
 /* A branch of a call: where it goes and what its Request-URI is. */

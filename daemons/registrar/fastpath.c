@@ -257,8 +257,8 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 static bool head_refused(struct fpsock *fs, const struct sa *src,
 			 const struct mbuf *mb)
 {
-	static uint64_t last_log;
-	static unsigned unlogged;
+	static struct log_every every;
+	uint32_t unlogged;
 	const struct conf *c = fs->r->conf;
 	struct rawsip_limits lim = { c->sip_max_address_header,
 				     HEAD_LINE_MAX, HEAD_MAX };
@@ -269,11 +269,8 @@ static bool head_refused(struct fpsock *fs, const struct sa *src,
 	if (rawsip_head_ok((const char *)mbuf_buf(mb), mbuf_get_left(mb),
 			   &lim, &ex))
 		return false;
-	if (tmr_jiffies() - last_log < 1000) {
-		++unlogged;
+	if (!log_every(&every, tmr_jiffies(), 1000, &unlogged))
 		return true;
-	}
-	last_log = tmr_jiffies();
 	cap = !strcmp(ex.what, "head") ? HEAD_MAX : !strcmp(ex.what, "header")
 	      ? HEAD_LINE_MAX : c->sip_max_address_header;
 	if (unlogged)
@@ -283,7 +280,6 @@ static bool head_refused(struct fpsock *fs, const struct sa *src,
 		   "bytes, over the cap of %zu%s", src, ex.what,
 		   ex.name.l ? " '" : "", &ex.name, ex.name.l ? "'" : "",
 		   ex.len, cap, more);
-	unlogged = 0;
 	return true;
 }
 

@@ -18,8 +18,7 @@ struct flood {
 	const struct conf *conf;
 	struct lru tab;
 	uint64_t dropped;
-	uint64_t last_log;
-	uint64_t unlogged;
+	struct log_every every;    /* one flood's line a second at most */
 };
 
 static void bucket_destructor(void *arg)
@@ -92,6 +91,7 @@ bool flood_over(struct flood *f, const struct sa *src, uint64_t now)
 {
 	const uint64_t burst = (uint64_t)f->conf->flood_burst * 1000;
 	struct bucket *b;
+	uint32_t unlogged;
 	uint64_t t;
 
 	if (!f->conf->flood_rate)
@@ -111,17 +111,13 @@ bool flood_over(struct flood *f, const struct sa *src, uint64_t now)
 		return false;
 	}
 	++f->dropped;
-	if (!b->told && now - f->last_log >= 1000) {
+	if (!b->told && log_every(&f->every, now, 1000, &unlogged)) {
 		log_notice("flood: %J sends over %u requests a second "
 			   "(burst %u): dropping them unread%s", src,
 			   f->conf->flood_rate, f->conf->flood_burst,
-			   f->unlogged ? " (other floods not logged)" : "");
+			   unlogged ? " (other floods not logged)" : "");
 		b->told = true;
-		f->last_log = now;
-		f->unlogged = 0;
 	}
-	else if (!b->told)
-		++f->unlogged;
 	return true;
 }
 

@@ -2,12 +2,12 @@
  * connections, in front of libre's SIP transport (tcpguard.h). */
 #include <dlfcn.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <re.h>
 #include "conf.h"
 #include "log.h"
+#include "rawsip.h"
 #include "flood.h"
 #include "tcpguard.h"
 
@@ -61,9 +61,8 @@ static struct hash *g_addr;
 static struct tmr g_tmr;
 static unsigned g_ticks;
 static uint32_t g_max;          /* tcp_max_connections within the fd limit */
-static struct tcpguard_stats g_st;
-static uint64_t g_last_log;
-static uint32_t g_unlogged;
+static uint32_t g_open;         /* guards counted against g_max */
+static struct log_every g_every;
 
 static void guard_destructor(void *arg)
 {
@@ -71,26 +70,18 @@ static void guard_destructor(void *arg)
 
 	list_unlink(&g->le);
 	hash_unlink(&g->he);
-	if (g->fd >= 0) {       /* it was counted */
-		--g_st.open;
-		if (!g->trusted)
-			--g_st.untrusted;
-	}
+	if (g->fd >= 0)         /* it was counted */
+		--g_open;
 }
 
 /* One line a second at most, with a count of the ones left out */
 static void say(const struct sa *peer, const char *what)
 {
-	uint64_t now = tmr_jiffies();
+	uint32_t unlogged;
 
-	if (g_last_log && now - g_last_log < 1000) {
-		++g_unlogged;
-		return;
-	}
-	log_notice("tcp: %J %s%s", peer, what, g_unlogged ?
-		   " (and others since the last line)" : "");
-	g_last_log = now;
-	g_unlogged = 0;
+	if (log_every(&g_every, tmr_jiffies(), 1000, &unlogged))
+		log_notice("tcp: %J %s%s", peer, what, unlogged ?
+			   " (and others since the last line)" : "");
 }
 
 /* The guard's connection is still the socket it was: libre frees a
@@ -118,7 +109,6 @@ static void shut(struct guard *g, const char *why)
 	if (g->shut)
 		return;
 	g->shut = true;
-	++g_st.closed;
 	(void)shutdown(g->fd, SHUT_RDWR);   /* libre reads the end */
 	say(&g->peer, why);
 }
@@ -144,6 +134,7 @@ static void tick_h(void *arg)
 	const uint64_t msg_ms = (uint64_t)g_conf->tcp_message_timeout * 1000;
 	const bool live = ++g_ticks % LIVE_TICKS == 0;
 	struct le *le = list_head(&g_all);
+	const char *why;
 	(void)arg;
 
 	while (le) {
@@ -156,59 +147,44 @@ static void tick_h(void *arg)
 		}
 		if (g->shut)
 			continue;
-		if (!g->trusted && auth_ms && now - g->accepted >= auth_ms) {
-			if (alive(g))
-				shut(g, "closed: no request authenticated within "
-				     "tcp_auth_timeout");
-			else
-				mem_deref(g);
-		}
-		else if (g->partial_since && now - g->partial_since >= msg_ms) {
-			if (alive(g))
-				shut(g, "closed: a message left unfinished for "
-				     "tcp_message_timeout");
-			else
-				mem_deref(g);
-		}
+		if (!g->trusted && auth_ms && now - g->accepted >= auth_ms)
+			why = "closed: no request authenticated within "
+			      "tcp_auth_timeout";
+		else if (g->partial_since && now - g->partial_since >= msg_ms)
+			why = "closed: a message left unfinished for "
+			      "tcp_message_timeout";
+		else
+			continue;
+		if (alive(g))
+			shut(g, why);
+		else
+			mem_deref(g);
 	}
 	if (!list_isempty(&g_all))
 		tmr_start(&g_tmr, TICK_MS, tick_h, NULL);
 }
 
-/* A head line ended: the end of the head, or perhaps its length */
+/* A head line ended: the end of the head, or perhaps its length, read
+ * as libre reads it (pl_u32) */
 static void line_end(struct guard *g)
 {
-	size_t n = g->line_len < LINE_KEEP ? g->line_len : LINE_KEEP;
-	const char *c, *v;
-	size_t nl;
-	uint64_t x = 0;
+	struct rawsip_line ln = { g->line, 0, NULL };
+	struct pl v;
 
-	if (n && g->line[n - 1] == '\r')
-		--n;
-	if (!n && g->line_len <= 1) {           /* the empty line */
+	ln.l = g->line_len < LINE_KEEP ? g->line_len : LINE_KEEP;
+	if (ln.l && g->line[ln.l - 1] == '\r')
+		--ln.l;
+	if (!ln.l && g->line_len <= 1) {        /* the empty line */
 		g->st = g->clen ? F_BODY : F_START;
 		g->body_left = g->clen;
 		return;
 	}
-	c = memchr(g->line, ':', n);
-	if (!c || g->line[0] == ' ' || g->line[0] == '\t')
+	if (!rawsip_hdr(&ln, "Content-Length", 'l', &v))
 		return;
-	nl = (size_t)(c - g->line);
-	while (nl && (g->line[nl - 1] == ' ' || g->line[nl - 1] == '\t'))
-		--nl;
-	if (!((nl == 14 && !strncasecmp(g->line, "content-length", 14)) ||
-	      (nl == 1 && (g->line[0] == 'l' || g->line[0] == 'L'))))
-		return;
-	if (g->line_len > LINE_KEEP) {
+	if (g->line_len > LINE_KEEP)
 		g->clen_bad = true;
-		return;
-	}
-	for (v = c + 1; v < g->line + n && (*v == ' ' || *v == '\t'); ++v)
-		;
-	for (; v < g->line + n && *v >= '0' && *v <= '9' && x < (1u << 24);
-	     ++v)
-		x = x * 10 + (uint64_t)(*v - '0');
-	g->clen = (uint32_t)x;
+	else
+		g->clen = pl_u32(&v);
 }
 
 /* Reads [pos, end) of what arrived as libre will: returns where the part
@@ -335,26 +311,17 @@ static uint32_t untrusted_at(const struct sa *peer)
 	return n;
 }
 
-/* Why a new connection from peer is refused; NULL: it is not */
-static const char *refusal(const struct sa *peer, int fd)
+/* Why a new connection from peer is refused; NULL: it is not. Guards of
+ * connections libre freed unseen are dropped first where they count. */
+static const char *refusal(const struct sa *peer)
 {
 	static uint64_t last_prune;
-	struct le *le;
 
-	/* a guard left with the new one's descriptor is of a closed one */
-	for (le = list_head(&g_all); le; le = le->next) {
-		struct guard *g = le->data;
-
-		if (g->fd == fd) {
-			mem_deref(g);
-			break;
-		}
-	}
-	if (g_st.open >= g_max && tmr_jiffies() - last_prune >= 100) {
+	if (g_open >= g_max && tmr_jiffies() - last_prune >= 100) {
 		last_prune = tmr_jiffies();
 		prune(&g_all);
 	}
-	if (g_st.open >= g_max)
+	if (g_open >= g_max)
 		return "refused: the edge holds tcp_max_connections";
 	if (untrusted_at(peer) >= g_conf->tcp_max_unauthenticated)
 		return "refused: its address holds tcp_max_unauthenticated "
@@ -407,19 +374,16 @@ int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
 	}
 	err = tcp_conn_peer_get(*tcp, &g->peer);
 	err = err ? err : tcp_conn_local_get(*tcp, &g->local);
-	why = err ? "refused: no address" :
-		refusal(&g->peer, tcp_conn_fd(*tcp));
+	why = err ? "refused: no address" : refusal(&g->peer);
 	if (why) {
 		*tcp = mem_deref(*tcp);   /* closes it */
-		++g_st.refused;
 		say(&g->peer, why);
 		mem_deref(g);
 		return err ? err : EMFILE;
 	}
 	g->fd = tcp_conn_fd(*tcp);
 	g->accepted = tmr_jiffies();
-	++g_st.open;
-	++g_st.untrusted;
+	++g_open;
 	list_append(&g_all, &g->le, g);
 	hash_append(g_addr, sa_hash(&g->peer, SA_ADDR), &g->he, g);
 	if (!tmr_isrunning(&g_tmr))
@@ -435,10 +399,8 @@ void tcpguard_trust(const struct sa *peer)
 		return;
 	g = list_ledata(hash_lookup(g_addr, sa_hash(peer, SA_ADDR), cmp_peer,
 				    (void *)peer));
-	if (g && !g->trusted) {
+	if (g)
 		g->trusted = true;
-		--g_st.untrusted;
-	}
 }
 
 /* tcp_max_connections, lowered to what the descriptor limit allows (the
@@ -488,9 +450,4 @@ void tcpguard_close(void)
 	g_flood = NULL;
 	list_flush(&g_all);     /* libre's connections are gone by now */
 	g_addr = mem_deref(g_addr);
-}
-
-void tcpguard_stats(struct tcpguard_stats *st)
-{
-	*st = g_st;
 }

@@ -41,12 +41,4 @@ void tcpguard_close(void);
 /* A request from `peer` over TCP or TLS passed digest authentication */
 void tcpguard_trust(const struct sa *peer);
 
-struct tcpguard_stats {
-	uint32_t open;          /* connections held now */
-	uint32_t untrusted;     /* of which not yet authenticated */
-	uint64_t refused;       /* at accept: over a cap */
-	uint64_t closed;        /* later: a timeout or the flood limit */
-};
-void tcpguard_stats(struct tcpguard_stats *st);
-
 #endif

@@ -37,6 +37,13 @@ def pidf(user, domain, basic="open", note=None, activity=None, tid="t1",
                 basic, person)).encode()
 
 
+def dialog_version(n):
+    """The version of the dialog-info document in NOTIFY n, or None."""
+    m = re.search(r'<dialog-info [^>]*version="(\d+)"', n.text()) if n \
+        else None
+    return int(m.group(1)) if m else None
+
+
 class Msg:
     """A request or a response."""
 

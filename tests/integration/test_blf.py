@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
-from presphone import Phone, pidf  # noqa: E402
+from presphone import Phone, dialog_version as version, pidf  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
@@ -48,12 +48,6 @@ def phone(user):
     p = Phone(app, user)
     phones.append(p)
     return p
-
-
-def version(n):
-    m = re.search(r'<dialog-info [^>]*version="(\d+)"', n.text()) if n \
-        else None
-    return int(m.group(1)) if m else None
 
 
 def states(n):

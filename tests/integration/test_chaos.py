@@ -13,7 +13,6 @@ again, every call of the load having ended (a BYE without an answer is
 sent again, as a phone does)."""
 
 import os
-import re
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
-from presphone import Phone  # noqa: E402
+from presphone import Phone, dialog_version as version  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
@@ -45,12 +44,6 @@ def phone(user):
     p = Phone(app, user)
     phones.append(p)
     return p
-
-
-def version(n):
-    m = re.search(r'<dialog-info [^>]*version="(\d+)"', n.text()) if n \
-        else None
-    return int(m.group(1)) if m else None
 
 
 def until(fn, timeout=5.0):

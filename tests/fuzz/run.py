@@ -2,7 +2,7 @@
 tests/fuzz/regress/NAME/ (each a crash found once, kept as a regression
 case), then fuzzes for LAMPLIGHT_FUZZ_SECONDS (20 by default) from the
 seeds: tests/fuzz/seeds/NAME/ and, by harness, the SIP corpora of
-../shared/sip-corpus, the provisioning templates, the configuration file.
+tests/corpus/, the provisioning templates, the configuration file.
 A crash leaves its input in the build folder (fuzz-artefacts/) and fails.
 A longer run: LAMPLIGHT_FUZZ_SECONDS=3600 meson test -C build-fuzz
 --suite fuzz (README.md, "Fuzzing")."""
@@ -17,7 +17,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "sip-corpus")
+CORPUS = os.path.join(ROOT, "tests", "corpus")
 
 exe, name = sys.argv[1], sys.argv[2]
 seconds = int(os.environ.get("LAMPLIGHT_FUZZ_SECONDS", "20"))
@@ -55,7 +55,7 @@ def seeds():
         # two bytes that cut the stream into reads, then messages
         stream = b""
         for sub in ("rfc4475", "rfc5118"):
-            d = os.path.join(SHARED, sub)
+            d = os.path.join(CORPUS, sub)
             for fn in sorted(os.listdir(d)) if os.path.isdir(d) else []:
                 with open(os.path.join(d, fn), "rb") as f:
                     msg = f.read()
@@ -65,11 +65,11 @@ def seeds():
         add_seed(b"\x2a\x00" + stream, "stream")
     if name == "sipmsg":
         for sub in ("rfc4475", "rfc5118"):
-            d = os.path.join(SHARED, sub)
+            d = os.path.join(CORPUS, sub)
             for fn in sorted(os.listdir(d)) if os.path.isdir(d) else []:
                 with open(os.path.join(d, fn), "rb") as f:
                     add_seed(f.read(), sub + "-" + fn)
-        arc = os.path.join(SHARED, "protos-c07-sip", "c07-sip-cases.tar.xz")
+        arc = os.path.join(CORPUS, "protos-c07-sip", "c07-sip-cases.tar.xz")
         if os.path.exists(arc):
             with tarfile.open(arc) as tf:
                 for m in tf.getmembers():

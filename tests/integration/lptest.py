@@ -13,7 +13,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+# the SIP torture corpora, vendored (tests/corpus/README.md)
+CORPUS = os.path.join(ROOT, "tests", "corpus")
 
 
 def free_port():

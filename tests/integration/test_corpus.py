@@ -1,6 +1,6 @@
 """test_corpus: every RFC 4475 and RFC 5118 torture message sent to the
 registrar over UDP and over TCP. What each message expects comes from
-../shared/sip-corpus/*.json: `respond` (answered, never with 400),
+tests/corpus/*.json: `respond` (answered, never with 400),
 `reject` (no 2xx: an error answer or silence), `drop` (a stray response:
 no answer at all). After each message the daemon must still answer
 OPTIONS on that transport.
@@ -19,6 +19,7 @@ Via's sent-by, which sends the answer back to us and changes nothing else.
                     <-------- 200   (alive)
 """
 
+import hashlib
 import json
 import os
 import re
@@ -38,7 +39,7 @@ LIBRE_DROPS = {"inv2543": "libre 1.1.0 drops requests whose Via has no "
                "branch (RFC 2543)",
                "longreq": "libre 1.1.0 drops requests whose Via has no "
                "branch (its 30 extra Vias have none)"}
-CORPUS = os.path.join(lptest.SHARED, "sip-corpus")
+CORPUS = lptest.CORPUS
 
 
 def load(name):
@@ -111,6 +112,27 @@ def alive(app, proto):
     finally:
         u.close()
 
+
+def intact(name):
+    """Every file of NAME/ as NAME.sha256 lists it, and no file missing:
+    the corpus is vendored, and an editor or git's line-end handling
+    would quietly turn a torture message into another one."""
+    bad = []
+    with open(os.path.join(CORPUS, name + ".sha256")) as f:
+        listed = [ln.split() for ln in f if ln.strip()]
+    for digest, fn in listed:
+        with open(os.path.join(CORPUS, name, fn), "rb") as g:
+            if hashlib.sha256(g.read()).hexdigest() != digest:
+                bad.append(fn)
+    files = {fn for _, fn in listed}
+    used = {m["file"] for m, _ in load(name)}
+    return bad + sorted(used - files), len(listed)
+
+
+for corpus in ("rfc4475", "rfc5118"):
+    bad, count = intact(corpus)
+    tap.ok(not bad and count > 0, "%s: %d messages match %s.sha256"
+           % (corpus, count, corpus), "differ or unlisted: %s" % bad)
 
 for proto in ("udp", "tcp"):
     app = lptest.Appliance(lptest.build_dir())

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "store_users.h"
-#include "store_admin.h"
-#include "provfile.h"
+#include "base/conf.h"
+#include "store/store_users.h"
+#include "store/store_admin.h"
+#include "prov/provfile.h"
 #include "ctl.h"
 
 static const char *opt(int argc, char **argv, int first, const char *name)

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <re.h>
 #include "lp_config.h"
-#include "conf.h"
+#include "base/conf.h"
 #include "ctl.h"
 
 #define START_TIMEOUT_MS 15000

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "bus.h"
+#include "base/conf.h"
+#include "bus/bus.h"
 #include "ctl.h"
 
 struct watch {

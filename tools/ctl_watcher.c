@@ -8,13 +8,12 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_rules.h"
-#include "store_subs.h"
-#include "store_pubs.h"
-#include "notifier.h"
+#include "base/conf.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
+#include "store/store_subs.h"
+#include "store/store_pubs.h"
 #include "ctl.h"
 
 static int print_h(const char *owner, const char *watcher,

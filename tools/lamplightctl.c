@@ -12,10 +12,10 @@
 #include <unistd.h>
 #include <re.h>
 #include "lp_config.h"
-#include "conf.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_loc.h"
+#include "base/conf.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_loc.h"
 #include "ctl.h"
 
 static void usage(FILE *f)

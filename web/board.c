@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "bus.h"
-#include "store_users.h"
+#include "bus/bus.h"
+#include "store/store_users.h"
 #include "cgi.h"
 
 #define SNAP_WAIT_MS 1500

@@ -8,10 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <re.h>
-#include "conf.h"
-#include "store.h"
-#include "store_admin.h"
-#include "xmlesc.h"
+#include "base/conf.h"
+#include "store/store.h"
+#include "store/store_admin.h"
+#include "base/xmlesc.h"
 
 #define CGI_MAX_BODY (64 * 1024)
 #define CGI_MAX_FIELDS 64

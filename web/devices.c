@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 #include <re.h>
-#include "store_users.h"
-#include "provfile.h"
+#include "store/store_users.h"
+#include "prov/provfile.h"
 #include "cgi.h"
 
 static const char *const vendors[] = {

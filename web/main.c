@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "conf.h"
-#include "store_users.h"
-#include "fastrand.h"
+#include "base/conf.h"
+#include "store/store_users.h"
+#include "base/fastrand.h"
 #include "cgi.h"
 
 

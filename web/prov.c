@@ -11,10 +11,10 @@
 #include <time.h>
 #include <re.h>
 #include <openssl/crypto.h>
-#include "digest.h"
-#include "store_users.h"
-#include "store_devices.h"
-#include "provfile.h"
+#include "base/digest.h"
+#include "store/store_users.h"
+#include "store/store_devices.h"
+#include "prov/provfile.h"
 #include "cgi.h"
 
 #define NONCE_LIFETIME 300

@@ -2,9 +2,9 @@
  * reset, who may watch the user's presence, delete). */
 #include <string.h>
 #include <re.h>
-#include "store_users.h"
-#include "store_rules.h"
-#include "store_devices.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
+#include "store/store_devices.h"
 #include "cgi.h"
 
 static int count_h(const struct device_rec *d, void *arg)

@@ -7,11 +7,10 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "store_users.h"
-#include "store_rules.h"
-#include "store_subs.h"
-#include "store_pubs.h"
-#include "notifier.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
+#include "store/store_subs.h"
+#include "store/store_pubs.h"
 #include "cgi.h"
 
 static int pending_h(const struct subs_rec *s, void *arg)

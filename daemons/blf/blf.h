@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 
 struct store;
 struct users_cache;

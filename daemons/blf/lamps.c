@@ -22,12 +22,12 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "log.h"
-#include "notifier.h"
-#include "store_users.h"
-#include "bus.h"
-#include "regtopic.h"
-#include "xmlesc.h"
+#include "base/log.h"
+#include "presence/notifier.h"
+#include "store/store_users.h"
+#include "bus/bus.h"
+#include "bus/regtopic.h"
+#include "base/xmlesc.h"
 #include "blf.h"
 
 #define MAX_CALLS 16           /* per user; past it the oldest go */

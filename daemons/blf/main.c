@@ -4,20 +4,22 @@
  * contents: configuration, stores, SIP, what survived the last run, bus,
  * ready, loop, and the same in reverse. It takes SIP from the edge alone
  * (403 for anyone else) and reads the user from the edge's
- * P-Asserted-Identity (libcommon/backend.c). */
+ * P-Asserted-Identity (libcommon/sip/backend.c). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "daemon.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_subs.h"
-#include "bus.h"
-#include "notifier.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/daemon.h"
+#include "sip/reguard.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_subs.h"
+#include "bus/bus.h"
+#include "presence/notifier.h"
 #include "blf.h"
-#include "backsip.h"
+#include "sip/backsip.h"
+#include "presence/backnotify.h"
 
 #define ALLOW "SUBSCRIBE, OPTIONS"
 #define TICK_MS 100
@@ -31,7 +33,7 @@ struct app {
 	struct bus_sub *sub_reg;
 	struct lpdaemon *daemon;
 	struct blf b;
-	struct backsip_hold *hold;
+	struct backnotify_hold *hold;
 	unsigned ticks;
 };
 
@@ -90,7 +92,8 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	backsip_notifier_opts(&no, a->conf, a->b.contact);
+	reguard_init(a->conf->sip_max_address_header);
+	backnotify_opts(&no, a->conf, a->b.contact);
 	notifier_set_limits(a->b.not, &no);
 	if (busy_list(&a->b, a->conf->blf_busy_activities))
 		log_warn("reload: blf_busy_activities: at most %u names of "
@@ -129,6 +132,8 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "blf", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
+	/* libre's address and Via parsers capped before any message */
+	reguard_init(a.conf->sip_max_address_header);
 	b->conf = a.conf;
 	err = libre_init();
 	if (err)
@@ -175,10 +180,10 @@ int main(int argc, char **argv)
 	err = err ? err : lamps_init(b);
 	if (err)
 		goto out;
-	backsip_notifier_opts(&no, a.conf, b->contact);
+	backnotify_opts(&no, a.conf, b->contact);
 	no.retry_after = BLF_OFFLINE_RETRY;
 	err = notifier_alloc(&b->not, b->sip, b->st, &no, &lamps_pkg, 1,
-			     backsip_report_h, b);
+			     backnotify_report_h, b);
 	if (err)
 		goto out;
 
@@ -212,7 +217,7 @@ int main(int argc, char **argv)
 		struct bus_sub *const subs[] = { a.sub_dialog, a.sub_pres,
 						 a.sub_reg };
 
-		err = backsip_hold(&a.hold, b->not, subs, 3, known_h, &a);
+		err = backnotify_hold(&a.hold, b->not, subs, 3, known_h, &a);
 	}
 	if (err)
 		goto out;

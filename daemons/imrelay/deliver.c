@@ -31,13 +31,13 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "bus.h"
-#include "reqtag.h"
-#include "store.h"
-#include "store_msgs.h"
-#include "rawsip.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "bus/bus.h"
+#include "sip/reqtag.h"
+#include "store/store.h"
+#include "store/store_msgs.h"
+#include "sip/rawsip.h"
 #include "imrelay.h"
 
 #define BRANCH_PREFIX "z9hG4bKim"

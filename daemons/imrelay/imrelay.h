@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 
 struct store;
 struct users_cache;

@@ -4,20 +4,21 @@
  * main() reads like a table of contents: configuration, stores, SIP,
  * what was kept, bus, ready, loop, and the same in reverse. It takes SIP
  * from the edge alone (403 for anyone else) and reads the sender from
- * the edge's P-Asserted-Identity (libcommon/backend.c). */
+ * the edge's P-Asserted-Identity (libcommon/sip/backend.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "daemon.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_msgs.h"
-#include "bus.h"
-#include "backsip.h"
-#include "udpwide.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/daemon.h"
+#include "sip/reguard.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_msgs.h"
+#include "bus/bus.h"
+#include "sip/backsip.h"
+#include "sip/udpwide.h"
 #include "imrelay.h"
 
 #define ALLOW "MESSAGE, OPTIONS"
@@ -70,7 +71,9 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	(void)daemon_reload(a->conf_path, a->conf);
+	if (daemon_reload(a->conf_path, a->conf))
+		return;
+	reguard_init(a->conf->sip_max_address_header);
 }
 
 /* The salt of the relay's tags and branches, the same after a restart */
@@ -118,6 +121,8 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "imrelay", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
+	/* libre's address and Via parsers capped before any message */
+	reguard_init(a.conf->sip_max_address_header);
 	r->conf = a.conf;
 	err = libre_init();
 	if (err)

@@ -3,7 +3,7 @@
  * then given to deliver.c: the sender hears 200 when a device of the
  * target took it, 202 when it was kept for later, or why not.
  *
- * Answers go without a libre server transaction (libcommon/sipreply.c).
+ * Answers go without a libre server transaction (libcommon/sip/sipreply.c).
  * A retransmission of the sender's request is known by its Call-ID,
  * From-tag, CSeq and sender: while the first is in delivery it is
  * absorbed; after the answer it gets the same answer again, for 32 s
@@ -14,11 +14,11 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "reqtag.h"
-#include "sipreply.h"
-#include "store_users.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "sip/reqtag.h"
+#include "sip/sipreply.h"
+#include "store/store_users.h"
 #include "imrelay.h"
 
 #define MAX_NAME 64

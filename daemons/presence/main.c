@@ -2,21 +2,23 @@
  * a table of contents: configuration, stores, bus, SIP, what survived the
  * last run, ready, loop, and the same in reverse. It takes SIP from the
  * edge alone (403 for anyone else) and reads the user from the edge's
- * P-Asserted-Identity (libcommon/backend.c). */
+ * P-Asserted-Identity (libcommon/sip/backend.c). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "daemon.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_pubs.h"
-#include "bus.h"
-#include "pidf.h"
-#include "notifier.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/daemon.h"
+#include "sip/reguard.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_pubs.h"
+#include "bus/bus.h"
+#include "presence/pidf.h"
+#include "presence/notifier.h"
 #include "presence.h"
-#include "backsip.h"
+#include "sip/backsip.h"
+#include "presence/backnotify.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
 
@@ -28,7 +30,7 @@ struct app {
 	struct bus_sub *sub_dialog;
 	struct lpdaemon *daemon;
 	struct presence p;
-	struct backsip_hold *hold;
+	struct backnotify_hold *hold;
 };
 
 static bool request_h(const struct sip_msg *msg, void *arg)
@@ -65,7 +67,8 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	backsip_notifier_opts(&no, a->conf, a->p.contact);
+	reguard_init(a->conf->sip_max_address_header);
+	backnotify_opts(&no, a->conf, a->p.contact);
 	notifier_set_limits(a->p.not, &no);
 	/* presence_default_policy may have changed: every subscription is
 	 * decided again, as when a rule changes */
@@ -85,6 +88,8 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "presence", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
+	/* libre's address and Via parsers capped before any message */
+	reguard_init(a.conf->sip_max_address_header);
 	p->conf = a.conf;
 	pidf_init();
 
@@ -141,9 +146,9 @@ int main(int argc, char **argv)
 	err = err ? err : pres_init(p);
 	if (err)
 		goto out;
-	backsip_notifier_opts(&no, a.conf, p->contact);
+	backnotify_opts(&no, a.conf, p->contact);
 	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
-			     watchers_npkgs, backsip_report_h, p);
+			     watchers_npkgs, backnotify_report_h, p);
 	if (err)
 		goto out;
 
@@ -174,7 +179,7 @@ int main(int argc, char **argv)
 	{
 		struct bus_sub *const subs[] = { a.sub_reg, a.sub_dialog };
 
-		err = backsip_hold(&a.hold, p->not, subs, 2, NULL, NULL);
+		err = backnotify_hold(&a.hold, p->not, subs, 2, NULL, NULL);
 		if (err)
 			goto out;
 	}

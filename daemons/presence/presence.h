@@ -5,7 +5,7 @@
 #define LP_PRESENCE_H
 
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 
 struct store;
 struct users_cache;

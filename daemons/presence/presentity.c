@@ -14,14 +14,14 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "store.h"
-#include "store_pubs.h"
-#include "bus.h"
-#include "regtopic.h"
-#include "pidf.h"
-#include "notifier.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "store/store.h"
+#include "store/store_pubs.h"
+#include "bus/bus.h"
+#include "bus/regtopic.h"
+#include "presence/pidf.h"
+#include "presence/notifier.h"
 #include "presence.h"
 #include "publication.h"
 

@@ -21,12 +21,12 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "pidf.h"
-#include "sipval.h"
-#include "sipreply.h"
-#include "reqtag.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "presence/pidf.h"
+#include "sip/sipval.h"
+#include "sip/sipreply.h"
+#include "sip/reqtag.h"
 #include "presence.h"
 #include "publication.h"
 

@@ -14,14 +14,14 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_rules.h"
-#include "notifier.h"
-#include "pidf.h"
-#include "xmlesc.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
+#include "presence/notifier.h"
+#include "presence/pidf.h"
+#include "base/xmlesc.h"
 #include "presence.h"
 
 /* nsub_mark bits: polite-block (the watcher sees the owner offline);

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "digest.h"
-#include "store_users.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/digest.h"
+#include "store/store_users.h"
 #include "registrar.h"
 #include "guess.h"
 #include "flood.h"

@@ -18,10 +18,10 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "store_users.h"
-#include "store_rules.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
 #include "location.h"
 #include "registrar.h"
 #include "auth.h"

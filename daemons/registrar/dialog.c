@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "bus.h"
-#include "log.h"
+#include "bus/bus.h"
+#include "base/log.h"
 #include "dialog.h"
 
 #define MAX_CALLS 20000

@@ -21,10 +21,10 @@
 #include "fwd.h"
 #include "flow.h"
 #include "route.h"
-#include "rawsip.h"
-#include "log.h"
+#include "sip/rawsip.h"
+#include "base/log.h"
 #include "flood.h"
-#include "conf.h"
+#include "base/conf.h"
 #include "fastpath.h"
 
 #define MAX_SOCKS 8

@@ -1,8 +1,8 @@
 /* flood: per-source token buckets (flood.h). */
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "lru.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/lru.h"
 #include "flood.h"
 
 struct bucket {

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "digest.h"
+#include "base/digest.h"
 #include "flow.h"
 
 static int mac(struct nonce_ctx *key, const char *text, size_t len,

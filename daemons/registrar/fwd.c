@@ -16,12 +16,12 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
+#include "base/conf.h"
+#include "base/log.h"
 #include "registrar.h"
 #include "route.h"
 #include "fwd.h"
-#include "sipreply.h"
+#include "sip/sipreply.h"
 
 #define RETRY_AFTER 5
 

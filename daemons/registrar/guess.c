@@ -3,9 +3,9 @@
  * a guesser changes ports at will. */
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "lru.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/lru.h"
 #include "guess.h"
 
 #define FORGET_S 3600          /* a quiet hour forgets the failures */

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "store.h"
-#include "store_loc.h"
-#include "bus.h"
-#include "sipuri.h"
-#include "log.h"
+#include "store/store.h"
+#include "store/store_loc.h"
+#include "bus/bus.h"
+#include "sip/sipuri.h"
+#include "base/log.h"
 #include "location.h"
 
 #define SWEEP_MS 1000

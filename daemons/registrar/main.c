@@ -10,14 +10,14 @@
 /* libre declares it only when built with USE_OPENSSL, as Debian's is */
 struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "lp_config.h"
-#include "conf.h"
-#include "log.h"
-#include "daemon.h"
-#include "store.h"
-#include "store_users.h"
-#include "store_loc.h"
-#include "bus.h"
-#include "digest.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/daemon.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_loc.h"
+#include "bus/bus.h"
+#include "base/digest.h"
 #include "location.h"
 #include "registrar.h"
 #include "call.h"
@@ -26,10 +26,11 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "guess.h"
 #include "flood.h"
 #include "tcpguard.h"
-#include "udpwide.h"
+#include "sip/udpwide.h"
 #include "probe.h"
 #include "dialog.h"
-#include "sockbuf.h"
+#include "base/sockbuf.h"
+#include "sip/reguard.h"
 
 /* Bursts of answers (a NOTIFY fan-out) and of REGISTERs: room for
  * thousands of datagrams (the kernel clamps it to rmem_max). */
@@ -150,12 +151,14 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
-	(void)daemon_reload(a->conf_path, a->conf);
+	if (daemon_reload(a->conf_path, a->conf))
+		return;
+	reguard_init(a->conf->sip_max_address_header);
 }
 
 /* A MESSAGE of up to 64 KiB comes to a UDP address of ours from the IM
  * relay (and may from a phone): libre's UDP sockets are made to read
- * whole datagrams (libcommon/udpwide.h). */
+ * whole datagrams (libcommon/sip/udpwide.h). */
 static int wide_alloc(struct udpwide **wp, const struct conf *c)
 {
 	struct sa sa[8];
@@ -183,6 +186,8 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "registrar", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
+	/* libre's address and Via parsers capped before any message */
+	reguard_init(a.conf->sip_max_address_header);
 
 	err = libre_init();
 	if (err)

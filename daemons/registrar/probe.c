@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
+#include "base/conf.h"
+#include "base/log.h"
 #include "location.h"
 #include "registrar.h"
 #include "fwd.h"

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <time.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "digest.h"
-#include "sipval.h"
-#include "store_users.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "base/digest.h"
+#include "sip/sipval.h"
+#include "store/store_users.h"
 #include "location.h"
 #include "registrar.h"
 #include "flood.h"
@@ -28,7 +28,7 @@
 #include "fwd.h"
 #include "call.h"
 #include "fastpath.h"
-#include "udpwide.h"
+#include "sip/udpwide.h"
 
 #define ALLOW "REGISTER, OPTIONS, SUBSCRIBE, PUBLISH, MESSAGE, INVITE, " \
 	"REFER, " \

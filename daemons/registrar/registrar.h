@@ -5,7 +5,7 @@
 #define LP_REGISTRAR_H
 
 #include <re.h>
-#include "tmrq.h"
+#include "base/tmrq.h"
 
 struct conf;
 struct users_cache;

@@ -15,9 +15,9 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "store_users.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "store/store_users.h"
 #include "location.h"
 #include "registrar.h"
 #include "auth.h"
@@ -25,7 +25,7 @@
 #include "fwd.h"
 #include "dialog.h"
 #include "route.h"
-#include "sipuri.h"
+#include "sip/sipuri.h"
 
 #define ALLOW_EVENTS "presence, presence.winfo, dialog"
 

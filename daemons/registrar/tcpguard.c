@@ -5,9 +5,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <re.h>
-#include "conf.h"
-#include "log.h"
-#include "rawsip.h"
+#include "base/conf.h"
+#include "base/log.h"
+#include "sip/rawsip.h"
 #include "flood.h"
 #include "tcpguard.h"
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <re.h>
-#include "bus.h"
+#include "bus/bus.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,7 @@
  * says why not (an admin's typo must never crash a daemon). */
 #include <stdint.h>
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

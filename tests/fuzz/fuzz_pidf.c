@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <re.h>
-#include "pidf.h"
+#include "presence/pidf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

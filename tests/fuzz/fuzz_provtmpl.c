@@ -4,8 +4,8 @@
  * provtmpl_render (caps on size, no crash, errors said). */
 #include <stdint.h>
 #include <re.h>
-#include "store_devices.h"
-#include "provtmpl.h"
+#include "store/store_devices.h"
+#include "prov/provtmpl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

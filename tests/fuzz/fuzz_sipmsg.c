@@ -7,11 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <re.h>
-#include "rawsip.h"
-#include "reguard.h"
-#include "sipval.h"
-#include "sipuri.h"
-#include "digest.h"
+#include "sip/rawsip.h"
+#include "sip/reguard.h"
+#include "sip/sipval.h"
+#include "sip/sipuri.h"
+#include "base/digest.h"
 
 static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 		   void *arg)

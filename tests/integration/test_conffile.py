@@ -1,5 +1,5 @@
 """test_conffile: the configuration keys are the same in the code
-(libcommon/conf.c), the reference (docs/configuration.md) and the file
+(libcommon/base/conf.c), the reference (docs/configuration.md) and the file
 the package installs (packaging/lamplight.conf, every key listed); that
 file, with every listed default uncommented, is accepted as it is (only
 the paths and the port moved to a scratch directory)."""

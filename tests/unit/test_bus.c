@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "bus.h"
+#include "bus/bus.h"
 #include "tap.h"
 
 static void codec(void)

@@ -2,7 +2,7 @@
  * name the file and the line. */
 #include <string.h>
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 #include "tap.h"
 
 static int parse(struct conf **c, const char *text, char **msg)

@@ -3,7 +3,7 @@
  * cache cap. */
 #include <string.h>
 #include <re.h>
-#include "digest.h"
+#include "base/digest.h"
 #include "tap.h"
 
 /* RFC 7616 §3.9.1: Mufasa / "Circle of Life" / http-auth@example.org */

@@ -7,7 +7,7 @@
  * nothing. */
 #include <string.h>
 #include <re.h>
-#include "conf.h"
+#include "base/conf.h"
 #include "flood.h"
 #include "tap.h"
 

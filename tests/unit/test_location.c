@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "store.h"
-#include "store_loc.h"
+#include "store/store.h"
+#include "store/store_loc.h"
 #include "location.h"
 #include "tap.h"
 

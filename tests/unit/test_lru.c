@@ -3,7 +3,7 @@
  * as a use), an entry freed leaves the table, and closing frees all. */
 #include <string.h>
 #include <re.h>
-#include "lru.h"
+#include "base/lru.h"
 #include "tap.h"
 
 struct item {

@@ -4,7 +4,7 @@
  * the same model. */
 #include <string.h>
 #include <re.h>
-#include "pidf.h"
+#include "presence/pidf.h"
 #include "tap.h"
 
 #define HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <re.h>
-#include "store_devices.h"
-#include "provtmpl.h"
+#include "store/store_devices.h"
+#include "prov/provtmpl.h"
 #include "tap.h"
 
 static const struct prov_key keys[] = {

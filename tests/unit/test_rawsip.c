@@ -3,7 +3,7 @@
  * case, spaces before the colon) and by compact letter. */
 #include <string.h>
 #include <re.h>
-#include "rawsip.h"
+#include "sip/rawsip.h"
 #include "tap.h"
 
 int main(void)

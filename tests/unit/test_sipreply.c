@@ -9,8 +9,8 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <re.h>
-#include "reqtag.h"
-#include "sipreply.h"
+#include "sip/reqtag.h"
+#include "sip/sipreply.h"
 #include "tap.h"
 
 static uint64_t tag_of(uint64_t salt, const char *a, const char *b,

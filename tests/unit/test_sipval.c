@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "sipval.h"
-#include "sipuri.h"
+#include "sip/sipval.h"
+#include "sip/sipuri.h"
 #include "tap.h"
 
 static const char *base =

@@ -6,9 +6,9 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <re.h>
-#include "store.h"
-#include "store_users.h"
-#include "store_loc.h"
+#include "store/store_sql.h"
+#include "store/store_users.h"
+#include "store/store_loc.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/lp-test-store-XXXXXX";

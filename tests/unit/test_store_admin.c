@@ -11,11 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "store.h"
-#include "store_users.h"
-#include "store_admin.h"
-#include "store_devices.h"
-#include "digest.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_admin.h"
+#include "store/store_devices.h"
+#include "base/digest.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/lp-test-admin-XXXXXX";

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "store.h"
-#include "store_msgs.h"
+#include "store/store_sql.h"
+#include "store/store_msgs.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/lp-test-msgs-XXXXXX";

@@ -6,11 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <re.h>
-#include "store.h"
-#include "store_subs.h"
-#include "store_pubs.h"
-#include "store_users.h"
-#include "store_rules.h"
+#include "store/store_sql.h"
+#include "store/store.h"
+#include "store/store_subs.h"
+#include "store/store_pubs.h"
+#include "store/store_users.h"
+#include "store/store_rules.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/lp-test-pres-XXXXXX";

@@ -3,7 +3,7 @@
  * start another; many entries cost one libre timer. */
 #include <string.h>
 #include <re.h>
-#include "tmrq.h"
+#include "base/tmrq.h"
 #include "tap.h"
 
 static struct tmrq q;

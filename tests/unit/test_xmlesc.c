@@ -4,7 +4,7 @@
  * replaced by U+FFFD, so that the result always parses; utf8_seq_len. */
 #include <string.h>
 #include <re.h>
-#include "xmlesc.h"
+#include "base/xmlesc.h"
 #include "tap.h"
 
 static const char *esc(const char *in)

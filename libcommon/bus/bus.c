@@ -1,0 +1,925 @@
+/* bus: ZeroMQ sockets driven from libre's loop. ZMQ_FD is edge-triggered,
+ * so every socket is drained until ZMQ_EVENTS has no POLLIN, with a budget
+ * per pass and a 0 ms timer to carry on (LIBRE.md §9), and drained again
+ * after each send on it. The publisher's key/value table makes snapshots:
+ * O(N) in the keys of the topic asked for, once per subscriber start or
+ * gap, never per update. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+#include <re.h>
+#include "bus/bus.h"
+
+#define DRAIN_BUDGET 256
+#define MAX_FRAMES 4
+#define BACKLOG_CAP 100000     /* HWM and pending updates while syncing */
+#define SNAP_TIMEOUT_MS 2000
+
+struct bus {
+	void *zctx;
+};
+
+struct zsock;
+typedef void (zsock_recv_h)(struct zsock *z, unsigned n,
+			    const struct pl *frames, void *arg);
+
+struct zsock {
+	void *sock;
+	int fd;
+	struct tmr cont;
+	zsock_recv_h *recvh;
+	void *arg;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- sockets in the loop ---- */
+
+static void zsock_drain(struct zsock *z);
+
+static void cont_h(void *arg)
+{
+	zsock_drain(arg);
+}
+
+static void zsock_drain(struct zsock *z)
+{
+	for (unsigned n = 0; ; n++) {
+		zmq_msg_t m[MAX_FRAMES];
+		struct pl frames[MAX_FRAMES];
+		unsigned nf = 0;
+		int ev = 0, more = 1;
+		size_t len = sizeof(ev);
+
+		if (!z->sock)
+			return;
+		if (zmq_getsockopt(z->sock, ZMQ_EVENTS, &ev, &len) ||
+		    !(ev & ZMQ_POLLIN))
+			return;
+		if (n >= DRAIN_BUDGET) {
+			tmr_start(&z->cont, 0, cont_h, z);
+			return;
+		}
+		while (more) {
+			zmq_msg_t tmp;
+			size_t ml = sizeof(more);
+			zmq_msg_t *cur = nf < MAX_FRAMES ? &m[nf] : &tmp;
+
+			zmq_msg_init(cur);
+			if (zmq_msg_recv(cur, z->sock, ZMQ_DONTWAIT) < 0) {
+				zmq_msg_close(cur);
+				break;
+			}
+			if (zmq_getsockopt(z->sock, ZMQ_RCVMORE, &more, &ml))
+				more = 0;
+			if (cur == &tmp) {
+				zmq_msg_close(&tmp);   /* too many frames */
+				continue;
+			}
+			frames[nf].p = zmq_msg_data(cur);
+			frames[nf].l = zmq_msg_size(cur);
+			++nf;
+		}
+		if (nf && z->recvh)
+			z->recvh(z, nf, frames, z->arg);
+		for (unsigned i = 0; i < nf; i++)
+			zmq_msg_close(&m[i]);
+	}
+}
+
+static void zsock_fd_h(int flags, void *arg)
+{
+	(void)flags;
+	zsock_drain(arg);
+}
+
+static void zsock_close(struct zsock *z)
+{
+	tmr_cancel(&z->cont);
+	if (z->fd >= 0)
+		fd_close(z->fd);       /* never close(): it is ZeroMQ's */
+	z->fd = -1;
+	if (z->sock)
+		zmq_close(z->sock);
+	z->sock = NULL;
+}
+
+static int zsock_open(struct zsock *z, struct bus *bus, int type,
+		      zsock_recv_h *recvh, void *arg)
+{
+	int linger = 1000, hwm = BACKLOG_CAP;
+	size_t len = sizeof(z->fd);
+
+	tmr_init(&z->cont);
+	z->fd = -1;
+	z->recvh = recvh;
+	z->arg = arg;
+	z->sock = zmq_socket(bus->zctx, type);
+	if (!z->sock)
+		return errno ? errno : ENOMEM;
+	zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(z->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(z->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	if (!recvh)
+		return 0;              /* PUB: nothing to read */
+	if (zmq_getsockopt(z->sock, ZMQ_FD, &z->fd, &len))
+		return errno;
+	return fd_listen(z->fd, FD_READ, zsock_fd_h, z);
+}
+
+/* After a send the edge may be gone: look again on the next pass. */
+static void zsock_sent(struct zsock *z)
+{
+	if (z->recvh)
+		tmr_start(&z->cont, 0, cont_h, z);
+}
+
+static int zsock_send(struct zsock *z, unsigned n, const struct pl *frames)
+{
+	int err = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		int fl = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
+		if (zmq_send(z->sock, frames[i].p, frames[i].l, fl) < 0) {
+			err = errno;
+			break;
+		}
+	}
+	zsock_sent(z);
+	return err;
+}
+
+/* ---- bus ---- */
+
+static void bus_destructor(void *arg)
+{
+	struct bus *bus = arg;
+
+	if (bus->zctx)
+		zmq_ctx_term(bus->zctx);
+}
+
+int bus_alloc(struct bus **busp)
+{
+	struct bus *bus;
+
+	if (!busp)
+		return EINVAL;
+	bus = mem_zalloc(sizeof(*bus), bus_destructor);
+	if (!bus)
+		return ENOMEM;
+	bus->zctx = zmq_ctx_new();
+	if (!bus->zctx) {
+		mem_deref(bus);
+		return ENOMEM;
+	}
+	*busp = bus;
+	return 0;
+}
+
+/* ---- messages ---- */
+
+int bus_msg_encode(char **jsonp, const char *topic, const char *key,
+		   const char *type, uint64_t seq, const char *epoch,
+		   uint64_t time, const struct odict *data)
+{
+	struct odict *o = NULL;
+	int err;
+
+	err = odict_alloc(&o, 16);
+	if (err)
+		return err;
+	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)BUS_VERSION);
+	err = err ? err : odict_entry_add(o, "topic", ODICT_STRING, topic);
+	err = err ? err : odict_entry_add(o, "key", ODICT_STRING,
+					  key ? key : "");
+	err = err ? err : odict_entry_add(o, "type", ODICT_STRING, type);
+	err = err ? err : odict_entry_add(o, "seq", ODICT_INT, (int64_t)seq);
+	err = err ? err : odict_entry_add(o, "epoch", ODICT_STRING, epoch);
+	err = err ? err : odict_entry_add(o, "time", ODICT_INT,
+					  (int64_t)time);
+	if (!err && data)
+		err = odict_entry_add(o, "data", ODICT_OBJECT,
+				      (struct odict *)data);
+	if (!err)
+		err = re_sdprintf(jsonp, "%H", json_encode_odict, o);
+	mem_deref(o);
+	return err;
+}
+
+int bus_msg_decode(struct bus_msg *m, const char *json, size_t len)
+{
+	const struct odict_entry *e;
+	uint64_t v = 0;
+	int err;
+
+	if (!m || !json)
+		return EINVAL;
+	memset(m, 0, sizeof(*m));
+	if (!len || json[0] != '{')
+		return EBADMSG;      /* objects only (LIBRE.md §7) */
+	err = json_decode_odict(&m->root, 16, json, len, 8);
+	if (err)
+		return err;
+	if (!odict_get_number(m->root, &v, "v") || v != BUS_VERSION)
+		goto bad;
+	m->topic = odict_string(m->root, "topic");
+	m->key = odict_string(m->root, "key");
+	m->type = odict_string(m->root, "type");
+	m->epoch = odict_string(m->root, "epoch");
+	if (!m->topic || !m->key || !m->type || !m->epoch)
+		goto bad;
+	if (!odict_get_number(m->root, &m->seq, "seq"))
+		goto bad;
+	(void)odict_get_number(m->root, &m->time, "time");
+	e = odict_get_type(m->root, ODICT_OBJECT, "data");
+	m->data = e ? e->u.odict : NULL;
+	return 0;
+ bad:
+	m->root = mem_deref(m->root);
+	return EBADMSG;
+}
+
+enum bus_seq_verdict bus_seq_check(const struct bus_seqstate *s,
+				   const char *epoch, uint64_t seq,
+				   bool heartbeat)
+{
+	if (!epoch || strcmp(s->epoch, epoch))
+		return BUS_SEQ_NEWEPOCH;
+	if (heartbeat)
+		return seq > s->seq ? BUS_SEQ_GAP : BUS_SEQ_OK;
+	if (seq <= s->seq)
+		return BUS_SEQ_DUP;
+	if (seq == s->seq + 1)
+		return BUS_SEQ_OK;
+	return BUS_SEQ_GAP;
+}
+
+/* ---- publisher ---- */
+
+struct topic {
+	struct le le;
+	char *name;
+	uint64_t seq;
+};
+
+struct kv {
+	struct le he;
+	char *topic;           /* NULL in a subscriber's view: one topic */
+	char *key;
+	char *json;
+	bool fresh;            /* subscriber: seen in the current snapshot */
+};
+
+struct bus_pub {
+	struct bus *bus;
+	struct zsock pub;
+	struct zsock router;
+	struct hash *kv;
+	struct list topics;
+	char epoch[BUS_EPOCH_LEN + 1];
+	struct tmr hb;
+	uint32_t hb_ms;
+};
+
+static void kv_destructor(void *arg)
+{
+	struct kv *kv = arg;
+
+	hash_unlink(&kv->he);
+	mem_deref(kv->topic);
+	mem_deref(kv->key);
+	mem_deref(kv->json);
+}
+
+static void topic_destructor(void *arg)
+{
+	struct topic *t = arg;
+
+	list_unlink(&t->le);
+	mem_deref(t->name);
+}
+
+static bool kv_apply_deref(struct le *le, void *arg)
+{
+	(void)arg;
+	mem_deref(le->data);
+	return false;
+}
+
+static void pub_destructor(void *arg)
+{
+	struct bus_pub *pub = arg;
+	struct le *le;
+
+	tmr_cancel(&pub->hb);
+	zsock_close(&pub->pub);
+	zsock_close(&pub->router);
+	hash_apply(pub->kv, kv_apply_deref, NULL);
+	mem_deref(pub->kv);
+	le = pub->topics.head;
+	while (le) {
+		struct topic *t = le->data;
+		le = le->next;
+		mem_deref(t);
+	}
+	mem_deref(pub->bus);
+}
+
+static struct topic *topic_get(struct bus_pub *pub, const char *name,
+			       bool create)
+{
+	struct topic *t;
+	struct le *le;
+
+	for (le = pub->topics.head; le; le = le->next) {
+		t = le->data;
+		if (!strcmp(t->name, name))
+			return t;
+	}
+	if (!create)
+		return NULL;
+	t = mem_zalloc(sizeof(*t), topic_destructor);
+	if (!t)
+		return NULL;
+	if (str_dup(&t->name, name)) {
+		mem_deref(t);
+		return NULL;
+	}
+	list_append(&pub->topics, &t->le, t);
+	return t;
+}
+
+uint64_t bus_pub_seq(const struct bus_pub *pub, const char *topic)
+{
+	struct topic *t = topic_get((struct bus_pub *)pub, topic, false);
+
+	return t ? t->seq : 0;
+}
+
+struct kv_find {
+	const char *topic;
+	const char *key;
+};
+
+static bool kv_cmp(struct le *le, void *arg)
+{
+	const struct kv *kv = le->data;
+	const struct kv_find *f = arg;
+
+	return !strcmp(kv->topic, f->topic) && !strcmp(kv->key, f->key);
+}
+
+static int pub_send(struct bus_pub *pub, const char *topic, const char *key,
+		    const char *json)
+{
+	char *name = NULL;
+	struct pl fr[2];
+	int err;
+
+	err = re_sdprintf(&name, "%s:%s", topic, key);
+	if (err)
+		return err;
+	pl_set_str(&fr[0], name);
+	pl_set_str(&fr[1], json);
+	err = zsock_send(&pub->pub, 2, fr);
+	mem_deref(name);
+	return err;
+}
+
+static int pub_change(struct bus_pub *pub, const char *topic, const char *key,
+		      const struct odict *data, bool del)
+{
+	struct kv_find f = { topic, key };
+	struct topic *t;
+	struct kv *kv;
+	char *json = NULL;
+	uint32_t h;
+	int err;
+
+	if (!pub || !topic || !key)
+		return EINVAL;
+	t = topic_get(pub, topic, true);
+	if (!t)
+		return ENOMEM;
+
+	err = bus_msg_encode(&json, topic, key, del ? "del" : "set",
+			     t->seq + 1, pub->epoch, now_ms(), data);
+	if (err)
+		return err;
+	++t->seq;
+
+	h = hash_joaat_str(key);
+	kv = list_ledata(hash_lookup(pub->kv, h, kv_cmp, &f));
+	if (del) {
+		mem_deref(kv);
+	}
+	else {
+		if (!kv) {
+			kv = mem_zalloc(sizeof(*kv), kv_destructor);
+			if (!kv || str_dup(&kv->topic, topic) ||
+			    str_dup(&kv->key, key)) {
+				mem_deref(kv);
+				mem_deref(json);
+				return ENOMEM;
+			}
+			hash_append(pub->kv, h, &kv->he, kv);
+		}
+		mem_deref(kv->json);
+		kv->json = mem_ref(json);
+	}
+
+	err = pub_send(pub, topic, key, json);
+	mem_deref(json);
+	return err;
+}
+
+int bus_pub_topic(struct bus_pub *pub, const char *topic)
+{
+	if (!pub || !topic)
+		return EINVAL;
+	return topic_get(pub, topic, true) ? 0 : ENOMEM;
+}
+
+int bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
+		const struct odict *data)
+{
+	return pub_change(pub, topic, key, data, false);
+}
+
+int bus_pub_del(struct bus_pub *pub, const char *topic, const char *key,
+		const struct odict *data)
+{
+	return pub_change(pub, topic, key, data, true);
+}
+
+static void hb_h(void *arg)
+{
+	struct bus_pub *pub = arg;
+	struct le *le;
+
+	for (le = pub->topics.head; le; le = le->next) {
+		struct topic *t = le->data;
+		char *json = NULL;
+
+		if (bus_msg_encode(&json, t->name, "", "hb", t->seq,
+				   pub->epoch, now_ms(), NULL))
+			continue;
+		(void)pub_send(pub, t->name, "", json);
+		mem_deref(json);
+	}
+	tmr_start(&pub->hb, pub->hb_ms, hb_h, pub);
+}
+
+struct snap_ctx {
+	struct bus_pub *pub;
+	struct pl id;
+	struct pl req;
+	const char *topic;
+};
+
+static bool snap_apply(struct le *le, void *arg)
+{
+	const struct kv *kv = le->data;
+	struct snap_ctx *c = arg;
+	struct pl fr[3];
+
+	if (strcmp(kv->topic, c->topic))
+		return false;
+	fr[0] = c->id;
+	fr[1] = c->req;
+	pl_set_str(&fr[2], kv->json);
+	(void)zsock_send(&c->pub->router, 3, fr);
+	return false;
+}
+
+/* [identity, "snapshot", topic, request id] */
+static void router_recv_h(struct zsock *z, unsigned n,
+			  const struct pl *frames, void *arg)
+{
+	struct bus_pub *pub = arg;
+	struct snap_ctx c;
+	struct topic *t;
+	char *topic = NULL, *json = NULL;
+	struct pl fr[3];
+
+	(void)z;
+	if (n != 4 || pl_strcmp(&frames[1], "snapshot") ||
+	    frames[2].l > 64 || frames[3].l > 32)
+		return;
+	if (pl_strdup(&topic, &frames[2]))
+		return;
+	c.pub = pub;
+	c.id = frames[0];
+	c.req = frames[3];
+	c.topic = topic;
+	hash_apply(pub->kv, snap_apply, &c);
+
+	t = topic_get(pub, topic, true);
+	if (t && !bus_msg_encode(&json, topic, "", "snap-end", t->seq,
+				 pub->epoch, now_ms(), NULL)) {
+		fr[0] = c.id;
+		fr[1] = c.req;
+		pl_set_str(&fr[2], json);
+		(void)zsock_send(&pub->router, 3, fr);
+	}
+	mem_deref(json);
+	mem_deref(topic);
+}
+
+int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
+		  const char *pub_ep, const char *snap_ep,
+		  uint32_t heartbeat_ms)
+{
+	struct bus_pub *pub;
+	int err;
+
+	if (!pubp || !bus || !pub_ep || !snap_ep)
+		return EINVAL;
+	pub = mem_zalloc(sizeof(*pub), pub_destructor);
+	if (!pub)
+		return ENOMEM;
+	pub->bus = mem_ref(bus);
+	pub->pub.fd = pub->router.fd = -1;
+	tmr_init(&pub->hb);
+	re_snprintf(pub->epoch, sizeof(pub->epoch), "%016llx",
+		    (unsigned long long)rand_u64());
+	pub->hb_ms = heartbeat_ms ? heartbeat_ms : 5000;
+
+	err = hash_alloc(&pub->kv, 4096);
+	if (err)
+		goto out;
+	err = zsock_open(&pub->pub, bus, ZMQ_PUB, NULL, NULL);
+	if (err)
+		goto out;
+	err = zsock_open(&pub->router, bus, ZMQ_ROUTER, router_recv_h, pub);
+	if (err)
+		goto out;
+	if (zmq_bind(pub->pub.sock, pub_ep) ||
+	    zmq_bind(pub->router.sock, snap_ep)) {
+		err = errno ? errno : EADDRINUSE;
+		goto out;
+	}
+	zsock_drain(&pub->router);
+	tmr_start(&pub->hb, pub->hb_ms, hb_h, pub);
+
+ out:
+	if (err)
+		mem_deref(pub);
+	else
+		*pubp = pub;
+	return err;
+}
+
+/* ---- subscriber ---- */
+
+struct pending {
+	struct le le;
+	char *json;
+};
+
+struct bus_sub {
+	struct bus *bus;
+	struct zsock sub;
+	struct zsock dealer;
+	char *topic;
+	struct bus_seqstate st;
+	bool synced;
+	uint32_t req_id;
+	struct list snap;      /* snapshot entries of the current request */
+	struct list pending;   /* live updates that came while syncing */
+	uint32_t npending;
+	struct tmr req_tmr;
+	uint32_t resyncs;
+	struct hash *view;     /* key -> last message: what we were told */
+	bus_reset_h *reseth;
+	bus_update_h *updh;
+	void *arg;
+};
+
+static void pending_destructor(void *arg)
+{
+	struct pending *p = arg;
+
+	list_unlink(&p->le);
+	mem_deref(p->json);
+}
+
+static void plist_clear(struct list *l)
+{
+	struct le *le = l->head;
+
+	while (le) {
+		void *d = le->data;
+		le = le->next;
+		mem_deref(d);
+	}
+}
+
+static void sub_destructor(void *arg)
+{
+	struct bus_sub *sub = arg;
+
+	tmr_cancel(&sub->req_tmr);
+	zsock_close(&sub->sub);
+	zsock_close(&sub->dealer);
+	plist_clear(&sub->snap);
+	plist_clear(&sub->pending);
+	hash_apply(sub->view, kv_apply_deref, NULL);
+	mem_deref(sub->view);
+	mem_deref(sub->topic);
+	mem_deref(sub->bus);
+}
+
+static bool view_cmp(struct le *le, void *arg)
+{
+	const struct kv *kv = le->data;
+
+	return !strcmp(kv->key, arg);
+}
+
+/* Keep the subscriber's view in step with a message it applies. */
+static void view_apply(struct bus_sub *sub, const struct bus_msg *m,
+		       const struct pl *json)
+{
+	uint32_t h = hash_joaat_str(m->key);
+	struct kv *kv = list_ledata(hash_lookup(sub->view, h, view_cmp,
+						(void *)m->key));
+
+	if (!strcmp(m->type, "del")) {
+		mem_deref(kv);
+		return;
+	}
+	if (strcmp(m->type, "set"))
+		return;
+	if (!kv) {
+		kv = mem_zalloc(sizeof(*kv), kv_destructor);
+		if (!kv || str_dup(&kv->key, m->key)) {
+			mem_deref(kv);
+			return;
+		}
+		hash_append(sub->view, h, &kv->he, kv);
+	}
+	kv->json = mem_deref(kv->json);
+	(void)pl_strdup(&kv->json, json);
+	kv->fresh = true;
+}
+
+static bool view_unmark(struct le *le, void *arg)
+{
+	struct kv *kv = le->data;
+
+	(void)arg;
+	kv->fresh = false;
+	return false;
+}
+
+/* A key that the new snapshot does not hold is gone: say so with a `del`
+ * carrying its last value and "resync": true, then forget it. */
+static bool view_sweep(struct le *le, void *arg)
+{
+	struct bus_sub *sub = arg;
+	struct kv *kv = le->data;
+	struct bus_msg m;
+
+	if (kv->fresh)
+		return false;
+	if (kv->json && !bus_msg_decode(&m, kv->json, strlen(kv->json))) {
+		odict_entry_del(m.root, "type");
+		if (!odict_entry_add(m.root, "type", ODICT_STRING, "del") &&
+		    !odict_entry_add(m.root, "resync", ODICT_BOOL, true)) {
+			m.type = "del";
+			sub->updh(&m, sub->arg);
+		}
+		mem_deref(m.root);
+	}
+	mem_deref(kv);
+	return false;
+}
+
+static void request_snapshot(struct bus_sub *sub);
+
+static void req_timeout_h(void *arg)
+{
+	request_snapshot(arg);   /* the publisher may have died: ask again */
+}
+
+static void request_snapshot(struct bus_sub *sub)
+{
+	char req[16];
+	struct pl fr[3];
+
+	sub->synced = false;
+	++sub->resyncs;
+	plist_clear(&sub->snap);
+	re_snprintf(req, sizeof(req), "%u", ++sub->req_id);
+	pl_set_str(&fr[0], "snapshot");
+	pl_set_str(&fr[1], sub->topic);
+	pl_set_str(&fr[2], req);
+	(void)zsock_send(&sub->dealer, 3, fr);
+	tmr_start(&sub->req_tmr, SNAP_TIMEOUT_MS, req_timeout_h, sub);
+}
+
+static void add_pending(struct bus_sub *sub, const struct pl *json)
+{
+	struct pending *p;
+
+	if (sub->npending >= BACKLOG_CAP)
+		return;  /* a gap: found and repaired by the next resync */
+	p = mem_zalloc(sizeof(*p), pending_destructor);
+	if (!p || pl_strdup(&p->json, json)) {
+		mem_deref(p);
+		return;
+	}
+	list_append(&sub->pending, &p->le, p);
+	++sub->npending;
+}
+
+/* Apply one live update; false if a resync was started. */
+static bool live(struct bus_sub *sub, const struct bus_msg *m,
+		 const struct pl *json)
+{
+	bool hb = !strcmp(m->type, "hb");
+
+	switch (bus_seq_check(&sub->st, m->epoch, m->seq, hb)) {
+	case BUS_SEQ_OK:
+		if (hb)
+			return true;
+		sub->st.seq = m->seq;
+		view_apply(sub, m, json);
+		sub->updh(m, sub->arg);
+		return true;
+	case BUS_SEQ_DUP:
+		return true;
+	default:
+		request_snapshot(sub);
+		return false;
+	}
+}
+
+static void sub_recv_h(struct zsock *z, unsigned n, const struct pl *frames,
+		       void *arg)
+{
+	struct bus_sub *sub = arg;
+	struct bus_msg m;
+
+	(void)z;
+	if (n != 2)
+		return;
+	if (!sub->synced) {
+		add_pending(sub, &frames[1]);
+		return;
+	}
+	if (bus_msg_decode(&m, frames[1].p, frames[1].l))
+		return;
+	if (!strcmp(m.topic, sub->topic) && !live(sub, &m, &frames[1]))
+		add_pending(sub, &frames[1]);
+	mem_deref(m.root);
+}
+
+static void finish_sync(struct bus_sub *sub, const struct bus_msg *end)
+{
+	struct le *le;
+
+	tmr_cancel(&sub->req_tmr);
+	str_ncpy(sub->st.epoch, end->epoch, sizeof(sub->st.epoch));
+	sub->st.seq = end->seq;
+	sub->synced = true;
+
+	if (sub->reseth)
+		sub->reseth(sub->arg);
+	hash_apply(sub->view, view_unmark, NULL);
+	for (le = sub->snap.head; le; le = le->next) {
+		struct pending *p = le->data;
+		struct bus_msg m;
+		struct pl json;
+
+		if (bus_msg_decode(&m, p->json, strlen(p->json)))
+			continue;
+		pl_set_str(&json, p->json);
+		view_apply(sub, &m, &json);
+		sub->updh(&m, sub->arg);
+		mem_deref(m.root);
+	}
+	plist_clear(&sub->snap);
+	hash_apply(sub->view, view_sweep, sub);
+
+	/* what came while we waited, in order; a gap here starts over */
+	while ((le = sub->pending.head)) {
+		struct pending *p = le->data;
+		struct bus_msg m;
+		bool ok = true;
+
+		if (!bus_msg_decode(&m, p->json, strlen(p->json))) {
+			struct pl json;
+
+			pl_set_str(&json, p->json);
+			if (!strcmp(m.topic, sub->topic))
+				ok = live(sub, &m, &json);
+			mem_deref(m.root);
+		}
+		if (!ok)
+			return;        /* keep the rest for the next sync */
+		mem_deref(p);
+		--sub->npending;
+	}
+}
+
+/* [request id, json] */
+static void dealer_recv_h(struct zsock *z, unsigned n,
+			  const struct pl *frames, void *arg)
+{
+	struct bus_sub *sub = arg;
+	struct bus_msg m;
+	char req[16];
+
+	(void)z;
+	if (n != 2 || sub->synced)
+		return;
+	re_snprintf(req, sizeof(req), "%u", sub->req_id);
+	if (pl_strcmp(&frames[0], req))
+		return;                /* an answer to an older request */
+	if (bus_msg_decode(&m, frames[1].p, frames[1].l))
+		return;
+	if (!strcmp(m.type, "snap-end")) {
+		finish_sync(sub, &m);
+	}
+	else {
+		struct pending *p = mem_zalloc(sizeof(*p), pending_destructor);
+		if (p && !pl_strdup(&p->json, &frames[1]))
+			list_append(&sub->snap, &p->le, p);
+		else
+			mem_deref(p);
+	}
+	mem_deref(m.root);
+}
+
+int bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
+		  const char *pub_ep, const char *snap_ep, const char *topic,
+		  bus_reset_h *reseth, bus_update_h *updh, void *arg)
+{
+	struct bus_sub *sub;
+	char *prefix = NULL;
+	int err;
+
+	if (!subp || !bus || !pub_ep || !snap_ep || !topic || !updh)
+		return EINVAL;
+	sub = mem_zalloc(sizeof(*sub), sub_destructor);
+	if (!sub)
+		return ENOMEM;
+	sub->bus = mem_ref(bus);
+	sub->sub.fd = sub->dealer.fd = -1;
+	sub->reseth = reseth;
+	sub->updh = updh;
+	sub->arg = arg;
+	tmr_init(&sub->req_tmr);
+
+	err = str_dup(&sub->topic, topic);
+	err = err ? err : hash_alloc(&sub->view, 1024);
+	err = err ? err : re_sdprintf(&prefix, "%s:", topic);
+	if (err)
+		goto out;
+	err = zsock_open(&sub->sub, bus, ZMQ_SUB, sub_recv_h, sub);
+	if (err)
+		goto out;
+	err = zsock_open(&sub->dealer, bus, ZMQ_DEALER, dealer_recv_h, sub);
+	if (err)
+		goto out;
+	if (zmq_setsockopt(sub->sub.sock, ZMQ_SUBSCRIBE, prefix,
+			   strlen(prefix)) ||
+	    zmq_connect(sub->sub.sock, pub_ep) ||
+	    zmq_connect(sub->dealer.sock, snap_ep)) {
+		err = errno ? errno : EINVAL;
+		goto out;
+	}
+	zsock_sent(&sub->sub);
+	sub->resyncs = 0;
+	request_snapshot(sub);
+	sub->resyncs = 0;
+
+ out:
+	mem_deref(prefix);
+	if (err)
+		mem_deref(sub);
+	else
+		*subp = sub;
+	return err;
+}
+
+bool bus_sub_synced(const struct bus_sub *sub)
+{
+	return sub && sub->synced;
+}
+
+uint32_t bus_sub_resyncs(const struct bus_sub *sub)
+{
+	return sub ? sub->resyncs : 0;
+}

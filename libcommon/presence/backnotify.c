@@ -1,0 +1,94 @@
+/* backnotify: a back daemon's notifier settings and start-up hold
+ * (backnotify.h). */
+#include <errno.h>
+#include <string.h>
+#include <re.h>
+#include "base/conf.h"
+#include "base/log.h"
+#include "bus/bus.h"
+#include "presence/notifier.h"
+#include "presence/backnotify.h"
+
+void backnotify_opts(struct notifier_opts *no, const struct conf *c,
+		     const char *contact)
+{
+	memset(no, 0, sizeof(*no));
+	no->contact = contact;
+	no->expires_min = c->subscribe_expires_min;
+	no->expires_dfl = c->subscribe_expires_default;
+	no->expires_max = c->subscribe_expires_max;
+	no->max_per_watcher = c->subscribe_max_per_watcher;
+	no->max_per_presentity = c->subscribe_max_per_presentity;
+	no->min_interval = c->notify_min_interval;
+	no->notify_timeout = c->notify_timeout;
+}
+
+void backnotify_report_h(int prio, const struct sip_msg *msg,
+			 const char *text, void *arg)
+{
+	(void)arg;
+	if (msg)
+		log_sip(prio, msg, NULL, "%s", text);
+	else
+		log_msg(prio, "%s", text);
+}
+
+#define HOLD_MAX_SUBS 4
+
+struct backnotify_hold {
+	struct tmr tmr;
+	struct notifier *n;
+	struct bus_sub *subs[HOLD_MAX_SUBS];
+	unsigned nsubs;
+	uint64_t started;      /* jiffies */
+	backnotify_known_h *h;
+	void *arg;
+};
+
+static void hold_destructor(void *arg)
+{
+	struct backnotify_hold *hd = arg;
+
+	tmr_cancel(&hd->tmr);
+}
+
+static void hold_h(void *arg)
+{
+	struct backnotify_hold *hd = arg;
+	bool synced = true;
+
+	for (unsigned i = 0; i < hd->nsubs; i++)
+		synced = synced && bus_sub_synced(hd->subs[i]);
+	if (!synced && tmr_jiffies() - hd->started < BACKNOTIFY_HOLD_MS) {
+		tmr_start(&hd->tmr, 50, hold_h, hd);
+		return;
+	}
+	log_info("the bus's state is %s: notifying",
+		 synced ? "in" : "not all in after 3 s");
+	if (hd->h)
+		hd->h(synced, hd->arg);
+	notifier_hold(hd->n, false);
+}
+
+int backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
+		    struct bus_sub *const *subs, unsigned nsubs,
+		    backnotify_known_h *h, void *arg)
+{
+	struct backnotify_hold *hd;
+
+	if (!hp || !n || nsubs > HOLD_MAX_SUBS)
+		return EINVAL;
+	hd = mem_zalloc(sizeof(*hd), hold_destructor);
+	if (!hd)
+		return ENOMEM;
+	hd->n = n;
+	memcpy(hd->subs, subs, nsubs * sizeof(*subs));
+	hd->nsubs = nsubs;
+	hd->started = tmr_jiffies();
+	hd->h = h;
+	hd->arg = arg;
+	notifier_hold(n, true);
+	tmr_start(&hd->tmr, 50, hold_h, hd);
+	*hp = hd;
+	return 0;
+}

@@ -1,0 +1,437 @@
+/* store: one SQLite connection per program and database. Migrations are an
+ * array of SQL scripts; PRAGMA user_version counts those applied, and each
+ * runs inside the transaction that bumps it, so a crash mid-migration leaves
+ * the old version. Prepared statements are cached by the address of their
+ * SQL text: O(N) lookup over a few dozen statements, no hashing cost.
+ *
+ * With bg_checkpoint, the WAL is copied back into the database by a thread
+ * with its own connection (SQLite allows one per thread) every 500 ms, and
+ * never by a commit: with synchronous=NORMAL the checkpoint is the only
+ * fsync, and the event loop must not wait for the disk. */
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <re.h>
+#include "store/store_sql.h"
+
+#define STMT_MAX 64
+
+struct stmt_slot {
+	const char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	struct stmt_slot slots[STMT_MAX];
+	unsigned nslots;
+	bool in_tx;
+	int64_t data_version;
+
+	pthread_t ckpt;
+	bool ckpt_running;
+	pthread_mutex_t ckpt_mx;
+	pthread_cond_t ckpt_cv;
+	bool ckpt_stop;
+	char *path;
+};
+
+static void *ckpt_main(void *arg)
+{
+	struct store *st = arg;
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close_v2(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 100);
+	/* a connection learns that the file is in WAL mode on its first
+	 * read; until then a checkpoint is a no-op */
+	(void)sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL,
+			   NULL, NULL);
+	pthread_mutex_lock(&st->ckpt_mx);
+	while (!st->ckpt_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec += 1;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mx, &ts);
+		if (st->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&st->ckpt_mx);
+		(void)sqlite3_wal_checkpoint_v2(db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE,
+						NULL, NULL);
+		pthread_mutex_lock(&st->ckpt_mx);
+	}
+	pthread_mutex_unlock(&st->ckpt_mx);
+	sqlite3_close_v2(db);
+	return NULL;
+}
+
+static void destructor(void *arg)
+{
+	struct store *st = arg;
+
+	if (st->ckpt_running) {
+		pthread_mutex_lock(&st->ckpt_mx);
+		st->ckpt_stop = true;
+		pthread_cond_signal(&st->ckpt_cv);
+		pthread_mutex_unlock(&st->ckpt_mx);
+		pthread_join(st->ckpt, NULL);
+	}
+	pthread_mutex_destroy(&st->ckpt_mx);
+	pthread_cond_destroy(&st->ckpt_cv);
+	mem_deref(st->path);
+	for (unsigned i = 0; i < st->nslots; i++)
+		sqlite3_finalize(st->slots[i].stmt);
+	if (st->db)
+		sqlite3_close_v2(st->db);
+}
+
+static int sqlerr(int rc)
+{
+	switch (rc) {
+	case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
+	case SQLITE_NOMEM:    return ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:   return EBUSY;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:     return EACCES;
+	case SQLITE_CANTOPEN: return ENOENT;
+	case SQLITE_CONSTRAINT: return EEXIST;
+	case SQLITE_FULL:     return ENOSPC;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:   return EBADMSG;
+	default:              return EIO;
+	}
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	if (!st || !sql)
+		return EINVAL;
+	return sqlerr(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return st ? sqlite3_errmsg(st->db) : "no store";
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	for (unsigned i = 0; i < st->nslots; i++) {
+		if (st->slots[i].sql == sql) {
+			s = st->slots[i].stmt;
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return s;
+		}
+	}
+	if (st->nslots >= STMT_MAX)
+		return NULL;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+			       &s, NULL) != SQLITE_OK)
+		return NULL;
+	st->slots[st->nslots].sql = sql;
+	st->slots[st->nslots].stmt = s;
+	++st->nslots;
+	return s;
+}
+
+/* Step a statement that returns no rows. */
+int store_step_done(sqlite3_stmt *s)
+{
+	int rc;
+
+	if (!s)
+		return EINVAL;
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : sqlerr(rc);
+}
+
+/* A statement that returns no rows, its ?1..?n bound to the n texts. */
+int store_run_text(struct store *st, const char *sql, unsigned n, ...)
+{
+	sqlite3_stmt *s = store_stmt(st, sql);
+	va_list ap;
+
+	if (!s)
+		return EIO;
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++)
+		sqlite3_bind_text(s, (int)i + 1, va_arg(ap, const char *), -1,
+				  SQLITE_STATIC);
+	va_end(ap);
+	return store_step_done(s);
+}
+
+/* The end of a loop over rows: what the last step said, reset. */
+int store_rows_end(sqlite3_stmt *s, int rc, int err)
+{
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = EIO;
+	sqlite3_reset(s);
+	return err;
+}
+
+int store_version(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL))
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Prepared once: sqlite3_exec() would parse them on every request. */
+static const char begin_sql[] = "BEGIN IMMEDIATE";
+static const char commit_sql[] = "COMMIT";
+
+int store_begin(struct store *st)
+{
+	int err;
+
+	if (st->in_tx)
+		return EALREADY;
+	err = store_step_done(store_stmt(st, begin_sql));
+	if (!err)
+		st->in_tx = true;
+	return err;
+}
+
+int store_commit(struct store *st)
+{
+	int err;
+
+	if (!st->in_tx)
+		return 0;
+	err = store_step_done(store_stmt(st, commit_sql));
+	if (err)
+		store_rollback(st);
+	st->in_tx = false;
+	return err;
+}
+
+/* Changes by other connections (lamplightctl writing the admin database)
+ * since the last call: PRAGMA data_version moves when they commit. */
+static const char data_version_sql[] = "PRAGMA data_version";
+
+bool store_changed(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, data_version_sql);
+	int64_t v = -1;
+
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	if (v == st->data_version)
+		return false;
+	st->data_version = v;
+	return true;
+}
+
+void store_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db) == 0)
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_tx = false;
+}
+
+static int migrate(struct store *st, const char *const *migrations,
+		   unsigned n)
+{
+	int v = store_version(st);
+	int err = 0;
+
+	if (v < 0)
+		return EIO;
+	if ((unsigned)v > n)
+		return EPROTO;   /* a newer Lamplight wrote this database */
+
+	for (unsigned i = (unsigned)v; i < n; i++) {
+		char pragma[48];
+
+		err = store_begin(st);
+		if (err)
+			return err;
+		err = store_exec(st, migrations[i]);
+		if (!err) {
+			re_snprintf(pragma, sizeof(pragma),
+				    "PRAGMA user_version = %u", i + 1);
+			err = store_exec(st, pragma);
+		}
+		if (err) {
+			store_rollback(st);
+			return err;
+		}
+		err = store_commit(st);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int store_mkdirs(const char *path, bool parent_only)
+{
+	char *p = NULL;
+	int err = str_dup(&p, path);
+
+	if (err)
+		return err;
+	if (parent_only) {
+		char *slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			mem_deref(p);
+			return 0;
+		}
+		*slash = '\0';
+	}
+	for (char *s = p + 1; *s && !err; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0750) && errno != EEXIST)
+			err = errno;
+		*s = '/';
+	}
+	if (!err && mkdir(p, 0750) && errno != EEXIST)
+		err = errno;
+	mem_deref(p);
+	return err;
+}
+
+static const char meta_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
+	"value TEXT NOT NULL)";
+
+int store_open(struct store **stp, const char *path,
+	       const char *const *migrations, unsigned n,
+	       const struct store_opts *opts)
+{
+	struct store *st;
+	int flags, err;
+	bool ro = opts && opts->readonly;
+
+	if (!stp || !path)
+		return EINVAL;
+
+	st = mem_zalloc(sizeof(*st), destructor);
+	if (!st)
+		return ENOMEM;
+	pthread_mutex_init(&st->ckpt_mx, NULL);
+	pthread_cond_init(&st->ckpt_cv, NULL);
+	err = str_dup(&st->path, path);
+	if (err)
+		goto out;
+
+	if (!ro) {
+		err = store_mkdirs(path, true);
+		if (err)
+			goto out;
+	}
+	flags = ro ? SQLITE_OPEN_READONLY
+		   : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	err = sqlerr(sqlite3_open_v2(path, &st->db,
+				     flags | SQLITE_OPEN_NOMUTEX, NULL));
+	if (err)
+		goto out;
+
+	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_extended_result_codes(st->db, 0);
+	if (!ro) {
+		err = store_exec(st, "PRAGMA journal_mode = WAL");
+		err = err ? err : store_exec(st, "PRAGMA foreign_keys = ON");
+		err = err ? err : store_exec(st, opts && opts->sync_full
+				? "PRAGMA synchronous = FULL"
+				: "PRAGMA synchronous = NORMAL");
+		err = err ? err : store_exec(st, meta_sql);
+		if (err)
+			goto out;
+		err = migrate(st, migrations, n);
+		if (err)
+			goto out;
+		if (opts && opts->bg_checkpoint) {
+			sigset_t all, old;
+
+			err = store_exec(st, "PRAGMA wal_autocheckpoint = 0");
+			if (err)
+				goto out;
+			/* the thread must never take a signal meant for the
+			 * event loop (SIGHUP is read from a signalfd there):
+			 * it starts with every signal blocked */
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			if (pthread_create(&st->ckpt, NULL, ckpt_main, st) == 0)
+				st->ckpt_running = true;
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+		}
+	}
+	else {
+		int v = store_version(st);
+		if (v < 0 || (unsigned)v != n) {
+			err = v < 0 ? EIO : EPROTO;
+			goto out;
+		}
+	}
+
+ out:
+	if (err)
+		mem_deref(st);
+	else
+		*stp = st;
+	return err;
+}
+
+static const char meta_get_sql[] = "SELECT value FROM meta WHERE key = ?1";
+static const char meta_set_sql[] =
+	"INSERT INTO meta (key, value) VALUES (?1, ?2) "
+	"ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+
+int store_meta_get(struct store *st, const char *key, char **valp)
+{
+	sqlite3_stmt *s = store_stmt(st, meta_get_sql);
+	int rc, err;
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		err = str_dup(valp, (const char *)sqlite3_column_text(s, 0));
+	else
+		err = rc == SQLITE_DONE ? ENOENT : sqlerr(rc);
+	sqlite3_reset(s);
+	return err;
+}
+
+int store_meta_set(struct store *st, const char *key, const char *val)
+{
+	sqlite3_stmt *s = store_stmt(st, meta_set_sql);
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, val, -1, SQLITE_STATIC);
+	return store_step_done(s);
+}

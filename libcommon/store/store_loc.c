@@ -1,0 +1,119 @@
+/* store_loc: SQL for the bindings table. Written through by the registrar
+ * (memory is the cache, the table is the truth after a restart); read by
+ * `lamplightctl status`. */
+#include <errno.h>
+#include <re.h>
+#include "store/store_sql.h"
+#include "store/store_loc.h"
+
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE bindings ("
+	" aor TEXT NOT NULL,"
+	" uri TEXT NOT NULL,"
+	" params TEXT NOT NULL DEFAULT '',"
+	" callid TEXT NOT NULL,"
+	" cseq INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" q INTEGER NOT NULL DEFAULT 1000,"
+	" tp TEXT NOT NULL,"
+	" src TEXT NOT NULL,"
+	" path TEXT,"
+	" user_agent TEXT,"
+	" instance TEXT,"
+	" reg_id INTEGER NOT NULL DEFAULT 0,"
+	" updated INTEGER NOT NULL,"
+	" PRIMARY KEY (aor, uri)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX bindings_expires ON bindings (expires);",
+};
+
+int loc_open(struct store **stp, const char *path, const struct store_opts *o)
+{
+	return store_open(stp, path, migrations, ARRAY_SIZE(migrations),
+			  o);
+}
+
+static const char put_sql[] =
+	"INSERT OR REPLACE INTO bindings (aor, uri, params, callid, cseq, "
+	"expires, q, tp, src, path, user_agent, instance, reg_id, updated) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int loc_put(struct store *st, const struct loc_rec *r)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !r || !r->aor || !r->uri || !r->callid || !r->tp ||
+	    !r->src)
+		return EINVAL;
+	s = store_stmt(st, put_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, r->aor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->uri, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->params ? r->params : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, r->callid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, r->cseq);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)r->expires);
+	sqlite3_bind_int64(s, 7, r->q);
+	sqlite3_bind_text(s, 8, r->tp, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, r->src, -1, SQLITE_STATIC);
+	bind_opt(s, 10, r->path);
+	bind_opt(s, 11, r->user_agent);
+	bind_opt(s, 12, r->instance);
+	sqlite3_bind_int64(s, 13, r->reg_id);
+	sqlite3_bind_int64(s, 14, (sqlite3_int64)r->updated);
+	return store_step_done(s);
+}
+
+static const char del_sql[] = "DELETE FROM bindings WHERE aor = ?1 AND uri = ?2";
+
+int loc_del(struct store *st, const char *aor, const char *uri)
+{
+	return store_run_text(st, del_sql, 2, aor, uri);
+}
+
+static const char list_sql[] =
+	"SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
+	"user_agent, instance, reg_id, updated FROM bindings "
+	"ORDER BY aor, q DESC, updated DESC";
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+int loc_foreach(struct store *st, loc_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct loc_rec r = {
+			.aor = col(s, 0), .uri = col(s, 1),
+			.params = col(s, 2), .callid = col(s, 3),
+			.cseq = (uint32_t)sqlite3_column_int64(s, 4),
+			.expires = (uint64_t)sqlite3_column_int64(s, 5),
+			.q = (uint32_t)sqlite3_column_int64(s, 6),
+			.tp = col(s, 7), .src = col(s, 8),
+			.path = col(s, 9), .user_agent = col(s, 10),
+			.instance = col(s, 11),
+			.reg_id = (uint32_t)sqlite3_column_int64(s, 12),
+			.updated = (uint64_t)sqlite3_column_int64(s, 13),
+		};
+		err = h(&r, arg);
+		if (err)
+			break;
+	}
+	return store_rows_end(s, rc, err);
+}

@@ -1,0 +1,32 @@
+/* store_loc: the registrar's location database: one row per binding of an
+ * address-of-record, so that registrations survive a restart. */
+#ifndef LP_STORE_LOC_H
+#define LP_STORE_LOC_H
+
+#include "store/store.h"
+
+struct loc_rec {
+	const char *aor;        /* user part of the address-of-record */
+	const char *uri;        /* Contact URI */
+	const char *params;     /* Contact header params, no expires */
+	const char *callid;
+	uint32_t cseq;
+	uint64_t expires;       /* absolute, seconds since the epoch */
+	uint32_t q;             /* 0..1000 */
+	const char *tp;         /* udp, tcp or tls */
+	const char *src;        /* address:port the REGISTER came from */
+	const char *path;       /* Path header values, comma separated */
+	const char *user_agent;
+	const char *instance;   /* +sip.instance */
+	uint32_t reg_id;
+	uint64_t updated;
+};
+
+typedef int (loc_h)(const struct loc_rec *r, void *arg);
+
+int loc_open(struct store **stp, const char *path, const struct store_opts *o);
+int loc_put(struct store *st, const struct loc_rec *r);
+int loc_del(struct store *st, const char *aor, const char *uri);
+int loc_foreach(struct store *st, loc_h *h, void *arg);
+
+#endif

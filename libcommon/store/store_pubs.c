@@ -1,0 +1,82 @@
+/* store_pubs: SQL for the publications table; pres_open opens the
+ * presence daemon's database (subscriptions and publications). */
+#include <errno.h>
+#include <re.h>
+#include "store/store_sql.h"
+#include "store/store_subs.h"
+#include "store/store_pubs.h"
+
+static const char *const migrations[] = {
+	/* 1 */
+	subs_schema_v1,
+	/* 2 */
+	"CREATE TABLE pubs ("
+	" etag TEXT PRIMARY KEY,"
+	" user TEXT NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" doc BLOB NOT NULL"
+	") WITHOUT ROWID;",
+};
+
+int pres_open(struct store **stp, const char *path,
+	      const struct store_opts *o)
+{
+	return store_open(stp, path, migrations, ARRAY_SIZE(migrations), o);
+}
+
+static const char put_sql[] =
+	"INSERT OR REPLACE INTO pubs (etag, user, expires, updated, doc) "
+	"VALUES (?1, ?2, ?3, ?4, ?5)";
+
+int pubs_put(struct store *st, const struct pubs_rec *r)
+{
+	sqlite3_stmt *s;
+
+	if (!st || !r || !r->etag || !r->user || !r->doc)
+		return EINVAL;
+	s = store_stmt(st, put_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, r->etag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->user, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->expires);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)r->updated);
+	sqlite3_bind_blob(s, 5, r->doc, (int)r->doclen, SQLITE_STATIC);
+	return store_step_done(s);
+}
+
+static const char del_sql[] = "DELETE FROM pubs WHERE etag = ?1";
+
+int pubs_del(struct store *st, const char *etag)
+{
+	return store_run_text(st, del_sql, 1, etag);
+}
+
+static const char list_sql[] =
+	"SELECT etag, user, expires, updated, doc FROM pubs ORDER BY updated";
+
+int pubs_foreach(struct store *st, pubs_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct pubs_rec r = {
+			.etag = (const char *)sqlite3_column_text(s, 0),
+			.user = (const char *)sqlite3_column_text(s, 1),
+			.expires = (uint64_t)sqlite3_column_int64(s, 2),
+			.updated = (uint64_t)sqlite3_column_int64(s, 3),
+			.doc = sqlite3_column_blob(s, 4),
+			.doclen = (size_t)sqlite3_column_bytes(s, 4),
+		};
+		if (!r.etag || !r.user || !r.doc)
+			continue;
+		err = h(&r, arg);
+		if (err)
+			break;
+	}
+	return store_rows_end(s, rc, err);
+}

@@ -1,0 +1,135 @@
+/* store_subs: SQL for the subscriptions table (store_subs.h). */
+#include <errno.h>
+#include <re.h>
+#include "store/store_sql.h"
+#include "store/store_subs.h"
+
+const char subs_schema_v1[] =
+	"CREATE TABLE subs ("
+	" callid TEXT NOT NULL,"
+	" ltag TEXT NOT NULL,"
+	" rtag TEXT NOT NULL,"
+	" event TEXT NOT NULL,"
+	" event_id TEXT NOT NULL DEFAULT '',"
+	" watcher TEXT NOT NULL,"
+	" presentity TEXT NOT NULL,"
+	" local_uri TEXT NOT NULL,"
+	" remote_uri TEXT NOT NULL,"
+	" target TEXT NOT NULL,"
+	" route TEXT NOT NULL DEFAULT '',"
+	" ctype TEXT NOT NULL,"
+	" rseq INTEGER NOT NULL,"
+	" lseq INTEGER NOT NULL,"
+	" version INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" min_interval INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (callid, ltag)"
+	") WITHOUT ROWID;";
+
+static const char *const migrations[] = {
+	subs_schema_v1,
+};
+
+int subs_open(struct store **stp, const char *path,
+	      const struct store_opts *o)
+{
+	return store_open(stp, path, migrations, ARRAY_SIZE(migrations), o);
+}
+
+static const char put_sql[] =
+	"INSERT OR REPLACE INTO subs (callid, ltag, rtag, event, event_id, "
+	"watcher, presentity, local_uri, remote_uri, target, route, ctype, "
+	"rseq, lseq, version, expires, state, min_interval) VALUES (?1, ?2, "
+	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+	"?18)";
+
+int subs_put(struct store *st, const struct subs_rec *r)
+{
+	const char *text[] = { r->callid, r->ltag, r->rtag, r->event,
+		r->event_id, r->watcher, r->presentity, r->local_uri,
+		r->remote_uri, r->target, r->route, r->ctype };
+	sqlite3_stmt *s;
+
+	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
+		if (!text[i])
+			return EINVAL;
+	s = store_stmt(st, put_sql);
+	if (!s)
+		return EIO;
+	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
+		sqlite3_bind_text(s, (int)i + 1, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 13, r->rseq);
+	sqlite3_bind_int64(s, 14, r->lseq);
+	sqlite3_bind_int64(s, 15, r->version);
+	sqlite3_bind_int64(s, 16, (sqlite3_int64)r->expires);
+	sqlite3_bind_int64(s, 17, r->state);
+	sqlite3_bind_int64(s, 18, r->min_interval);
+	return store_step_done(s);
+}
+
+static const char seq_sql[] =
+	"UPDATE subs SET lseq = ?3, version = ?4 "
+	"WHERE callid = ?1 AND ltag = ?2";
+
+int subs_seq(struct store *st, const char *callid, const char *ltag,
+	     uint32_t lseq, uint32_t version)
+{
+	sqlite3_stmt *s = store_stmt(st, seq_sql);
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, callid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, ltag, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, lseq);
+	sqlite3_bind_int64(s, 4, version);
+	return store_step_done(s);
+}
+
+static const char del_sql[] =
+	"DELETE FROM subs WHERE callid = ?1 AND ltag = ?2";
+
+int subs_del(struct store *st, const char *callid, const char *ltag)
+{
+	return store_run_text(st, del_sql, 2, callid, ltag);
+}
+
+static const char list_sql[] =
+	"SELECT callid, ltag, rtag, event, event_id, watcher, presentity, "
+	"local_uri, remote_uri, target, route, ctype, rseq, lseq, version, "
+	"expires, state, min_interval FROM subs";
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+	return v ? v : "";
+}
+
+int subs_foreach(struct store *st, subs_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+	int rc, err = 0;
+
+	if (!s)
+		return EIO;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct subs_rec r = {
+			.callid = col(s, 0), .ltag = col(s, 1),
+			.rtag = col(s, 2), .event = col(s, 3),
+			.event_id = col(s, 4), .watcher = col(s, 5),
+			.presentity = col(s, 6), .local_uri = col(s, 7),
+			.remote_uri = col(s, 8), .target = col(s, 9),
+			.route = col(s, 10), .ctype = col(s, 11),
+			.rseq = (uint32_t)sqlite3_column_int64(s, 12),
+			.lseq = (uint32_t)sqlite3_column_int64(s, 13),
+			.version = (uint32_t)sqlite3_column_int64(s, 14),
+			.expires = (uint64_t)sqlite3_column_int64(s, 15),
+			.state = (int)sqlite3_column_int64(s, 16),
+			.min_interval = (uint32_t)sqlite3_column_int64(s, 17),
+		};
+		err = h(&r, arg);
+		if (err)
+			break;
+	}
+	return store_rows_end(s, rc, err);
+}

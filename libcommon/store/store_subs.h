@@ -1,0 +1,53 @@
+/* store_subs: SQL for the subscriptions a notifier serves (RFC 6665): the
+ * whole dialog of each, so that a restarted daemon carries on with every
+ * subscription, its NOTIFY CSeq and body version never going backwards.
+ * The presence daemon and the BLF gateway each keep theirs in a database
+ * of their own. */
+#ifndef LP_STORE_SUBS_H
+#define LP_STORE_SUBS_H
+
+#include "store/store.h"
+
+/* A subscription's state (RFC 6665 §4.1.2) as its row holds it: the
+ * notifier moves it, the page and lamplightctl read it. */
+enum nsub_state {
+	NSUB_PENDING = 0,
+	NSUB_ACTIVE = 1,
+	NSUB_TERMINATED = 2,
+};
+
+struct subs_rec {
+	const char *callid;
+	const char *ltag;      /* ours: the To-tag of our 2xx */
+	const char *rtag;      /* the subscriber's From-tag */
+	const char *event;     /* package name */
+	const char *event_id;  /* Event id parameter, "" for none */
+	const char *watcher;   /* the subscriber's user name */
+	const char *presentity;/* the user watched */
+	const char *local_uri; /* To URI of the SUBSCRIBE */
+	const char *remote_uri;/* From URI of the SUBSCRIBE */
+	const char *target;    /* the subscriber's Contact URI */
+	const char *route;     /* Record-Route values, in order, comma list */
+	const char *ctype;     /* the body type chosen */
+	uint32_t rseq;         /* the subscriber's last CSeq */
+	uint32_t lseq;         /* our last NOTIFY CSeq */
+	uint32_t version;      /* our last body version */
+	uint64_t expires;      /* seconds since 1970 */
+	int state;             /* enum nsub_state */
+	uint32_t min_interval; /* ms between NOTIFYs (RFC 6446) */
+};
+
+/* The table's first schema, for a daemon whose database holds more. */
+extern const char subs_schema_v1[];
+
+typedef int (subs_h)(const struct subs_rec *r, void *arg);
+
+int subs_open(struct store **stp, const char *path,
+	      const struct store_opts *o);
+int subs_put(struct store *st, const struct subs_rec *r);
+int subs_seq(struct store *st, const char *callid, const char *ltag,
+	     uint32_t lseq, uint32_t version);
+int subs_del(struct store *st, const char *callid, const char *ltag);
+int subs_foreach(struct store *st, subs_h *h, void *arg);
+
+#endif

@@ -1,0 +1,171 @@
+"""test_layering: the tree's layout as libcommon/meson.build and
+docs/architecture.md state it, held to the code's #include lines.
+
+- Each sub-library of libcommon/ includes only itself and the libraries
+  below it: base <- sip, store, bus <- presence; prov on store and base.
+- The daemons use base, sip, store, bus and presence, never prov; only the
+  admin page (web/) and lamplightctl (tools/) use prov.
+- store/store_sql.h (the engine and its SQL) is included only inside
+  libcommon/store/ and by the store's unit tests.
+- A header of libcommon is always included by its folder
+  ("store/store_users.h"), never by its bare name.
+- No import circle inside a folder: a module is X.c with X.h, and module
+  A depends on B when A.c or A.h includes B.h; that graph has no cycle.
+- Each sub-library has its README.md, and each source file opens with a
+  comment that says what it does."""
+
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+LIBS = ("base", "sip", "store", "bus", "presence", "prov")
+ALLOWED = {
+    "base": {"base"},
+    "sip": {"base", "sip"},
+    "store": {"base", "store"},
+    "bus": {"base", "bus"},
+    "presence": {"base", "sip", "store", "bus", "presence"},
+    "prov": {"base", "store", "prov"},
+}
+DAEMON_USE = {"base", "sip", "store", "bus", "presence"}
+TOP_USE = set(LIBS)             # web/ and tools/
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+n = 0
+failed = 0
+
+
+def ok(cond, desc, detail=""):
+    global n, failed
+    n += 1
+    print("%sok %d - %s" % ("" if cond else "not ", n, desc))
+    if not cond:
+        failed += 1
+        for line in str(detail).splitlines()[:20]:
+            print("# " + line)
+    sys.stdout.flush()
+
+
+def sources(top):
+    for dp, dn, fn in os.walk(os.path.join(ROOT, top)):
+        dn.sort()
+        for f in sorted(fn):
+            if f.endswith((".c", ".h")):
+                yield os.path.join(dp, f)
+
+
+def includes(path):
+    with open(path, encoding="utf-8") as f:
+        return INCLUDE.findall(f.read())
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+lib_headers = {}
+for lib in LIBS:
+    for p in sources(os.path.join("libcommon", lib)):
+        if p.endswith(".h"):
+            lib_headers[os.path.basename(p)] = lib
+
+
+def check_uses(top, allowed, what):
+    """Every include of a libcommon header from `top` is by its folder,
+    and names a library in `allowed`."""
+    bad = []
+    for p in sources(top):
+        for inc in includes(p):
+            lib = inc.split("/")[0] if "/" in inc else None
+            if lib in LIBS:
+                if lib not in allowed:
+                    bad.append("%s includes %s" % (rel(p), inc))
+                elif (inc.endswith("store_sql.h") and
+                      not rel(p).startswith(("libcommon/store/",
+                                             "tests/unit/test_store"))):
+                    bad.append("%s includes %s" % (rel(p), inc))
+            elif inc in lib_headers and not os.path.exists(
+                    os.path.join(os.path.dirname(p), inc)):
+                bad.append("%s includes %s by its bare name (%s/%s)"
+                           % (rel(p), inc, lib_headers[inc], inc))
+    ok(not bad, "%s includes only %s" % (what, ", ".join(sorted(allowed))),
+       "\n".join(bad))
+
+
+for lib in LIBS:
+    check_uses(os.path.join("libcommon", lib), ALLOWED[lib],
+               "libcommon/%s" % lib)
+for d in sorted(os.listdir(os.path.join(ROOT, "daemons"))):
+    check_uses(os.path.join("daemons", d), DAEMON_USE, "daemons/%s" % d)
+for top in ("web", "tools"):
+    check_uses(top, TOP_USE, top)
+check_uses(os.path.join("tests", "unit"), TOP_USE, "tests/unit")
+check_uses(os.path.join("tests", "fuzz"), TOP_USE, "tests/fuzz")
+
+
+def cycle(folder):
+    """A cycle among the modules of `folder` (a list of names), or None."""
+    mods = {}
+    for p in sources(folder):
+        if os.path.dirname(p) != os.path.join(ROOT, folder):
+            continue
+        mod = os.path.splitext(os.path.basename(p))[0]
+        deps = mods.setdefault(mod, set())
+        for inc in includes(p):
+            if "/" not in inc and os.path.exists(
+                    os.path.join(ROOT, folder, inc)):
+                dep = os.path.splitext(inc)[0]
+                if dep != mod:
+                    deps.add(dep)
+    state = {}
+    path = []
+
+    def visit(m):
+        state[m] = 1
+        path.append(m)
+        for d in sorted(mods.get(m, ())):
+            if state.get(d) == 1:
+                return path[path.index(d):] + [d]
+            if d not in state:
+                c = visit(d)
+                if c:
+                    return c
+        path.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(mods):
+        if m not in state:
+            c = visit(m)
+            if c:
+                return c
+    return None
+
+
+folders = [os.path.join("libcommon", lib) for lib in LIBS]
+folders += [os.path.join("daemons", d)
+            for d in sorted(os.listdir(os.path.join(ROOT, "daemons")))]
+folders += ["web", "tools"]
+for folder in folders:
+    c = cycle(folder)
+    ok(c is None, "%s: no import circle" % folder,
+       " -> ".join(c or []))
+
+for lib in LIBS:
+    readme = os.path.join(ROOT, "libcommon", lib, "README.md")
+    ok(os.path.isfile(readme) and os.path.getsize(readme) > 200,
+       "libcommon/%s has a README.md" % lib)
+
+uncommented = []
+for top in ["libcommon", "daemons", "web", "tools"]:
+    for p in sources(top):
+        with open(p, encoding="utf-8") as f:
+            if not f.read(2) == "/*":
+                uncommented.append(rel(p))
+ok(not uncommented, "every source file opens with a comment of what it "
+   "does", "\n".join(uncommented))
+
+print("1..%d" % n)
+sys.exit(1 if failed else 0)

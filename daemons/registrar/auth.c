@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "base/digest.h"
 #include "store/store_users.h"
-#include "registrar.h"
+#include "edge.h"
 #include "guess.h"
 #include "flood.h"
 #include "tcpguard.h"
@@ -21,7 +21,7 @@ static uint64_t now_s(void)
 }
 
 struct chall_ctx {
-	const struct registrar *r;
+	const struct edge *r;
 	enum auth_kind kind;
 	const enum digest_alg *algs;
 	unsigned nalgs;
@@ -47,7 +47,7 @@ static int print_challenges(struct re_printf *pf, const struct chall_ctx *c)
 	return err;
 }
 
-static void challenge(struct registrar *r, const struct sip_msg *msg,
+static void challenge(struct edge *r, const struct sip_msg *msg,
 		      enum auth_kind kind, const struct user_rec *u,
 		      bool stale)
 {
@@ -69,7 +69,7 @@ static void challenge(struct registrar *r, const struct sip_msg *msg,
 				 print_challenges, &c);
 }
 
-static bool alg_allowed(const struct registrar *r, const struct user_rec *u,
+static bool alg_allowed(const struct edge *r, const struct user_rec *u,
 			enum digest_alg alg)
 {
 	enum digest_alg algs[DIGEST_ALGS_MAX];
@@ -112,7 +112,7 @@ static bool cred_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 /* 0 and *userp set: the credentials are those of *userp; otherwise the
  * reply was sent. The challenge offers the algorithms of the user the
  * request claims to be (To of a REGISTER, From of anything else). */
-int auth_request(struct registrar *r, const struct sip_msg *msg,
+int auth_request(struct edge *r, const struct sip_msg *msg,
 		 enum auth_kind kind, const struct pl *to_user,
 		 struct user_rec **userp)
 {
@@ -215,7 +215,7 @@ int auth_request(struct registrar *r, const struct sip_msg *msg,
  * forwards it: Max-Forwards left (483), credentials (407), and a From
  * that is the authenticated user of our domain (403). 0 and *userp set,
  * or the answer was sent. */
-int auth_from_user(struct registrar *r, const struct sip_msg *msg,
+int auth_from_user(struct edge *r, const struct sip_msg *msg,
 		   struct user_rec **userp)
 {
 	struct user_rec *u = NULL;
@@ -228,7 +228,7 @@ int auth_from_user(struct registrar *r, const struct sip_msg *msg,
 	if (auth_request(r, msg, AUTH_PROXY, &msg->from.uri.user, &u))
 		return EACCES;
 	if (pl_strcmp(&msg->from.uri.user, u->username) ||
-	    !registrar_is_local(r, &msg->from.uri)) {
+	    !edge_is_local(r, &msg->from.uri)) {
 		log_sip(LOG_NOTICE, msg, u->username, "%r with From '%r': "
 			"refused, not the authenticated user", &msg->met,
 			&msg->from.auri);

@@ -4,7 +4,7 @@
 
 #include <re.h>
 
-struct registrar;
+struct edge;
 struct user_rec;
 
 enum auth_kind {
@@ -12,10 +12,10 @@ enum auth_kind {
 	AUTH_PROXY,    /* others: 407, Proxy-Authenticate, Proxy-Authorization */
 };
 
-int auth_request(struct registrar *r, const struct sip_msg *msg,
+int auth_request(struct edge *r, const struct sip_msg *msg,
 		 enum auth_kind kind, const struct pl *claimed,
 		 struct user_rec **userp);
-int auth_from_user(struct registrar *r, const struct sip_msg *msg,
+int auth_from_user(struct edge *r, const struct sip_msg *msg,
 		   struct user_rec **userp);
 
 #endif

@@ -23,7 +23,7 @@
 #include "store/store_users.h"
 #include "store/store_rules.h"
 #include "location.h"
-#include "registrar.h"
+#include "edge.h"
 #include "auth.h"
 #include "flow.h"
 #include "fwd.h"
@@ -40,7 +40,7 @@ struct cbranch {
 
 struct call {
 	struct le he;          /* r->calls, by Call-ID, while it rings */
-	struct registrar *r;
+	struct edge *r;
 	struct sip_strans *st;
 	struct sip_msg *msg;
 	char callee[64];       /* the user called */
@@ -69,7 +69,7 @@ static void call_destructor(void *arg)
 	mem_deref(c->msg);
 }
 
-static void reply(struct registrar *r, const struct sip_msg *msg,
+static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
 	(void)sip_replyf(r->sip, msg, code, reason,
@@ -229,7 +229,7 @@ static void timer_c_h(void *arg)
 /* The edge sets up call_max_ringing calls at most (each holds its
  * transactions until answered, or until Timer C): past it, 503 with
  * Retry-After, and a log line at most every 10 s. */
-static void over_max(struct registrar *r, const struct sip_msg *msg,
+static void over_max(struct edge *r, const struct sip_msg *msg,
 		     const char *caller)
 {
 	static struct log_every every;
@@ -254,7 +254,7 @@ struct target {
 /* Fork `msg` from `caller` to the targets (the caller answered 100 at
  * once), asserting the caller, Record-Routed; `extra`: header lines to
  * add (a Replaces), or NULL. */
-static void fork_call(struct registrar *r, const struct sip_msg *msg,
+static void fork_call(struct edge *r, const struct sip_msg *msg,
 		      const char *caller, const char *callee,
 		      const struct target *t, unsigned n, const char *extra)
 {
@@ -353,7 +353,7 @@ static bool ringing_apply(struct le *le, void *arg)
 
 /* Send the picker's INVITE to the caller's device of the ringing call
  * `c`, with `replaces` (NULL: the INVITE carries its own). */
-static void pick_up(struct registrar *r, const struct sip_msg *msg,
+static void pick_up(struct edge *r, const struct sip_msg *msg,
 		    const char *picker, const struct call *c,
 		    const char *replaces)
 {
@@ -392,7 +392,7 @@ static void pick_up(struct registrar *r, const struct sip_msg *msg,
 
 /* Directed pickup: the Replaces names a call that rings at the edge;
  * the picker may pick up any user of the domain. */
-static void pickup_replaces(struct registrar *r, const struct sip_msg *msg,
+static void pickup_replaces(struct edge *r, const struct sip_msg *msg,
 			    const struct sip_hdr *rh, const char *picker)
 {
 	struct pl callid, totag, fromtag;
@@ -424,7 +424,7 @@ static void pickup_replaces(struct registrar *r, const struct sip_msg *msg,
 }
 
 /* Pickup by code: pickup_prefix then the user ("**bob"). */
-static void pickup_code(struct registrar *r, const struct sip_msg *msg,
+static void pickup_code(struct edge *r, const struct sip_msg *msg,
 			const char *picker)
 {
 	size_t plen = strlen(r->conf->pickup_prefix);
@@ -454,7 +454,7 @@ static void pickup_code(struct registrar *r, const struct sip_msg *msg,
 	pick_up(r, msg, picker, c, rep);
 }
 
-void call_invite(struct registrar *r, const struct sip_msg *msg)
+void call_invite(struct edge *r, const struct sip_msg *msg)
 {
 	struct target t[FWD_MAX_BRANCHES];
 	struct user_rec *u = NULL, *callee = NULL;

@@ -4,12 +4,12 @@
 
 #include <re.h>
 
-struct registrar;
+struct edge;
 
 /* Timer C (RFC 3261 §16.6 step 11): a call no device answers in time is
  * cancelled. */
 #define CALL_TIMER_C_MS (180 * 1000)
 
-void call_invite(struct registrar *r, const struct sip_msg *msg);
+void call_invite(struct edge *r, const struct sip_msg *msg);
 
 #endif

@@ -17,10 +17,9 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
-#include "registrar.h"
+#include "edge.h"
 #include "fwd.h"
 #include "flow.h"
-#include "route.h"
 #include "sip/rawsip.h"
 #include "base/log.h"
 #include "flood.h"
@@ -34,7 +33,7 @@
 struct fpsock {
 	struct udp_helper *uh;
 	struct udp_sock *us;
-	struct registrar *r;
+	struct edge *r;
 	char laddr[64];        /* ours, as our Via prints it */
 	size_t llen;
 };
@@ -128,7 +127,7 @@ struct notify_parts {
 };
 
 /* <sip:...;lr;flow=TOKEN>: ours, with its token */
-static bool our_route(const struct registrar *r, const struct pl *v,
+static bool our_route(const struct edge *r, const struct pl *v,
 		      struct pl *flow)
 {
 	struct pl inner, lr;
@@ -139,7 +138,7 @@ static bool our_route(const struct registrar *r, const struct pl *v,
 		return false;
 	inner.p = v->p + 1;
 	inner.l = v->l - 2;
-	return !uri_decode(&u, &inner) && registrar_is_local(r, &u) &&
+	return !uri_decode(&u, &inner) && edge_is_local(r, &u) &&
 		!msg_param_exists(&u.params, "lr", &lr) &&
 		!msg_param_decode(&u.params, "flow", flow);
 }
@@ -147,7 +146,7 @@ static bool our_route(const struct registrar *r, const struct pl *v,
 static bool notify_request(struct fpsock *fs, const struct sa *src,
 			   struct mbuf *mb)
 {
-	struct registrar *r = fs->r;
+	struct edge *r = fs->r;
 	const char *start = (const char *)mbuf_buf(mb);
 	const char *end = start + mbuf_get_left(mb);
 	const char *sp, *body = NULL;
@@ -161,7 +160,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	bool ok = false;
 
 	memset(&np, 0, sizeof(np));
-	if (!route_is_backend(r, src) || !rawsip_next_line(&ln, start, end))
+	if (!edge_is_backend(r, src) || !rawsip_next_line(&ln, start, end))
 		return false;
 	sp = memchr(ln.p + 7, ' ', ln.l - 7);
 	if (!sp || ln.l < 7 + 1 + 8 || memcmp(ln.p + ln.l - 8, " SIP/2.0", 8))
@@ -299,7 +298,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	uint16_t code;
 
 	/* a flood from one source goes unread; the back daemons are ours */
-	if (fs->r->flood && !route_is_backend(fs->r, src) &&
+	if (fs->r->flood && !edge_is_backend(fs->r, src) &&
 	    flood_over(fs->r->flood, src, tmr_jiffies()))
 		return true;
 	if (head_refused(fs, src, mb))
@@ -382,7 +381,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	return true;
 }
 
-void fastpath_attach(struct registrar *r, const struct sip_msg *msg)
+void fastpath_attach(struct edge *r, const struct sip_msg *msg)
 {
 	struct fpsock *free_slot = NULL;
 	struct fastpath *fp = r->fast;

@@ -5,11 +5,11 @@
 
 #include <re.h>
 
-struct registrar;
+struct edge;
 struct fastpath;
 
 int  fastpath_alloc(struct fastpath **fpp);
 /* Watch the UDP socket `msg` came on (once per socket). */
-void fastpath_attach(struct registrar *r, const struct sip_msg *msg);
+void fastpath_attach(struct edge *r, const struct sip_msg *msg);
 
 #endif

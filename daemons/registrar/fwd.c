@@ -18,8 +18,8 @@
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
-#include "registrar.h"
-#include "route.h"
+#include "edge.h"
+#include "toproute.h"
 #include "fwd.h"
 #include "sip/sipreply.h"
 
@@ -34,7 +34,7 @@ struct branch {
 };
 
 struct fwd {
-	struct registrar *r;
+	struct edge *r;
 	struct sip_strans *st;
 	struct sip_msg *msg;
 	struct tmrq_entry tmr;
@@ -192,13 +192,13 @@ static void timeout_h(void *arg)
 
 /* Every header but Max-Forwards (decremented), P-Asserted-Identity,
  * Proxy-Authorization and our own Routes on top; then what we add. */
-int fwd_build(struct mbuf *mb, const struct registrar *r,
+int fwd_build(struct mbuf *mb, const struct edge *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o)
 {
 	uint32_t mf = pl_isset(&msg->maxfwd) ? pl_u32(&msg->maxfwd) : 70;
 	unsigned popped = 0;
 	/* our own Routes on top go, always (RFC 3261 §16.4) */
-	unsigned pop = o->top ? o->top->ours : route_ours_on_top(r, msg);
+	unsigned pop = o->top ? o->top->ours : toproute_count(r, msg);
 	bool top_via = true, rport;
 	struct le *le;
 	int err = 0;
@@ -275,7 +275,7 @@ static uint64_t stateless_branch(const struct sip_msg *msg)
  * through fwd_response_h. Nothing is held per request: a thousand NOTIFYs
  * of one PUBLISH cost no timer (libre's timer list is sorted by
  * insertion, so every timer held makes each new one dearer). */
-static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
+static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
 			 const struct fwd_branch *br,
 			 const struct fwd_opts *o)
 {
@@ -345,7 +345,7 @@ static int fwd_stateless(struct registrar *r, const struct sip_msg *msg,
 struct pending {
 	struct le he;
 	struct tmrq_entry tmr;
-	struct registrar *r;
+	struct edge *r;
 	struct sip_msg *msg;
 	uint64_t branch;
 	char what[32];
@@ -368,7 +368,7 @@ static bool pending_cmp(struct le *le, void *arg)
 	return p->branch == *(const uint64_t *)arg;
 }
 
-static struct pending *pending_find(struct registrar *r, uint64_t branch)
+static struct pending *pending_find(struct edge *r, uint64_t branch)
 {
 	return list_ledata(hash_lookup(r->pending, (uint32_t)branch,
 				       pending_cmp, &branch));
@@ -386,7 +386,7 @@ static void pending_timeout_h(void *arg)
 	mem_deref(p);
 }
 
-int fwd_backend(struct registrar *r, const struct sip_msg *msg,
+int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		const char *nexthop, const struct fwd_opts *o)
 {
 	struct fwd_branch b;
@@ -423,7 +423,7 @@ int fwd_backend(struct registrar *r, const struct sip_msg *msg,
 }
 
 /* An answer to a request of fwd_backend: a final one ends the wait. */
-static void pending_answered(struct registrar *r, const struct sip_msg *msg)
+static void pending_answered(struct edge *r, const struct sip_msg *msg)
 {
 	const size_t plen = sizeof(FWD_BRANCH) - 1;
 	struct pl br = msg->via.branch;
@@ -436,18 +436,18 @@ static void pending_answered(struct registrar *r, const struct sip_msg *msg)
 	fwd_answered(r, pl_x64(&br));
 }
 
-void fwd_answered(struct registrar *r, uint64_t branch)
+void fwd_answered(struct edge *r, uint64_t branch)
 {
 	if (r->pending)
 		mem_deref(pending_find(r, branch));
 }
 
-int fwd_open(struct registrar *r)
+int fwd_open(struct edge *r)
 {
 	return hash_alloc(&r->pending, 4096);
 }
 
-void fwd_close(struct registrar *r)
+void fwd_close(struct edge *r)
 {
 	if (!r || !r->pending)
 		return;
@@ -455,7 +455,7 @@ void fwd_close(struct registrar *r)
 	r->pending = mem_deref(r->pending);
 }
 
-int fwd_request(struct registrar *r, const struct sip_msg *msg,
+int fwd_request(struct edge *r, const struct sip_msg *msg,
 		const struct fwd_branch *br, unsigned n,
 		const struct fwd_opts *o)
 {
@@ -583,7 +583,7 @@ static int next_hop(struct sa *dst, enum sip_transp *tp,
  * anything else is dropped. */
 bool fwd_response_h(const struct sip_msg *msg, void *arg)
 {
-	struct registrar *r = arg;
+	struct edge *r = arg;
 	struct sa laddr, dst;
 	enum sip_transp tp;
 	struct mbuf *mb;

@@ -1,8 +1,9 @@
 /* fwd: stateful forwarding of a non-INVITE request to one or several
  * branches, and the relay of the best answer (RFC 3261 §16.6-16.7); a
  * user's request to a back daemon, held only until its answer (503 when
- * none comes); stateless forwarding of ACK and of requests inside a call, and the
- * stateless relay of answers no transaction of ours claims (§16.11). */
+ * none comes); stateless forwarding of ACK and of requests inside a call,
+ * and the stateless relay of answers no transaction of ours claims
+ * (§16.11). */
 #ifndef LP_FWD_H
 #define LP_FWD_H
 
@@ -10,8 +11,8 @@
 #include <stdint.h>
 #include <re.h>
 
-struct registrar;
-struct route_top;
+struct edge;
+struct toproute;
 
 #define FWD_MAX_BRANCHES 16
 #define FWD_MAX_PENDING  20000  /* requests at back daemons unanswered */
@@ -35,25 +36,25 @@ struct fwd_opts {
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */
 	bool stateless;            /* send on without a transaction */
-	const struct route_top *top;  /* our Routes, if read already */
+	const struct toproute *top;  /* our Routes, if read already */
 };
 
-int fwd_request(struct registrar *r, const struct sip_msg *msg,
+int fwd_request(struct edge *r, const struct sip_msg *msg,
 		const struct fwd_branch *b, unsigned n,
 		const struct fwd_opts *o);
-int fwd_backend(struct registrar *r, const struct sip_msg *msg,
+int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		const char *nexthop, const struct fwd_opts *o);
-int fwd_open(struct registrar *r);
-void fwd_answered(struct registrar *r, uint64_t branch);
+int fwd_open(struct edge *r);
+void fwd_answered(struct edge *r, uint64_t branch);
 /* The branch of a request sent on statelessly (the hex after
  * FWD_BRANCH): a function of the top Via's branch and sent-by, the
  * method and the CSeq number, so that every retransmission gets it. */
 uint64_t fwd_branch_of(const struct pl *branch, const struct pl *sentby,
 		       const struct pl *met, uint32_t cseq);
-void fwd_close(struct registrar *r);
+void fwd_close(struct edge *r);
 int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 		      const struct sa *addr);
-int fwd_build(struct mbuf *mb, const struct registrar *r,
+int fwd_build(struct mbuf *mb, const struct edge *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o);
 struct mbuf *fwd_strip_via(const struct sip_msg *msg);
 bool fwd_response_h(const struct sip_msg *msg, void *arg);

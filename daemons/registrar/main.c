@@ -1,6 +1,6 @@
 /* lamplight-registrar: the SIP edge. main() reads like a table of
- * contents: configuration, stores, bus, location, transports, ready, loop,
- * and the same in reverse. */
+ * contents: configuration, stores, transports, bus, the edge's modules,
+ * ready, loop, and the close. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "bus/bus.h"
 #include "base/digest.h"
 #include "location.h"
+#include "edge.h"
 #include "registrar.h"
 #include "call.h"
 #include "fwd.h"
@@ -51,7 +52,8 @@ struct app {
 	struct lpdaemon *daemon;
 	struct prober *prober;
 	struct dialogs *dialogs;
-	struct registrar reg;
+	char *state_path;       /* registrar.db */
+	struct edge edge;
 };
 
 /* The nonce secret survives restarts, so outstanding nonces stay valid. */
@@ -84,6 +86,7 @@ static int load_secret(struct app *a)
 	return err;
 }
 
+/* SIP on every listen address of the configuration (UDP, TCP, TLS). */
 static int open_transports(struct app *a)
 {
 	const struct conf *c = a->conf;
@@ -174,12 +177,149 @@ static int wide_alloc(struct udpwide **wp, const struct conf *c)
 	return udpwide_alloc(wp, sa, n);
 }
 
+/* The state and runtime directories, the admin database (users and
+ * watcher rules), the state database (bindings) and its nonce secret. */
+static int open_stores(struct app *a)
+{
+	struct store_opts so;
+	int err;
+
+	err = store_mkdirs(a->conf->state_dir, false);
+	err = err ? err : store_mkdirs(a->conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		return err;
+	}
+
+	err = users_open(&a->admin, a->conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&a->users, a->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a->conf->admin_db, err);
+		return err;
+	}
+	err = re_sdprintf(&a->state_path, "%s/registrar.db",
+			  a->conf->state_dir);
+	if (err)
+		return err;
+	so.readonly = false;
+	so.sync_full = a->conf->store_sync_full;
+	so.bg_checkpoint = true;
+	err = loc_open(&a->state, a->state_path, &so);
+	if (err) {
+		log_err("state database '%s': %m", a->state_path, err);
+		return err;
+	}
+	err = load_secret(a);
+	if (err) {
+		log_err("nonce secret: %m", err);
+		return err;
+	}
+	return 0;
+}
+
+/* The publisher of `reg` (bindings) and `dialog` (calls). */
+static int connect_bus(struct app *a)
+{
+	int err;
+
+	err = bus_alloc(&a->bus);
+	err = err ? err : bus_pub_alloc(&a->pub, a->bus,
+					a->conf->bus_registrar_pub,
+					a->conf->bus_registrar_snapshot,
+					a->conf->bus_heartbeat * 1000);
+	err = err ? err : bus_pub_topic(a->pub, "reg");
+	err = err ? err : bus_pub_topic(a->pub, "dialog");
+	if (err)
+		log_err("bus '%s' / '%s': %m", a->conf->bus_registrar_pub,
+			a->conf->bus_registrar_snapshot, err);
+	return err;
+}
+
+/* The location service, with what survived the last run. */
+static int open_location(struct app *a)
+{
+	struct loc_opts lo;
+	int err;
+
+	lo.max_contacts = a->conf->reg_max_contacts;
+	lo.domain = a->conf->domain;
+	err = location_alloc(&a->loc, a->state, a->pub, &lo);
+	err = err ? err : location_load(a->loc, (uint64_t)time(NULL));
+	if (err)
+		log_err("location: cannot load bindings: %m", err);
+	return err;
+}
+
+/* The edge's context (edge.h) and its modules, then the listeners that
+ * hand it requests and answers. */
+static int start_edge(struct app *a)
+{
+	struct edge *e = &a->edge;
+	int err;
+
+	e->conf = a->conf;
+	e->sip = a->sip;
+	e->users = a->users;
+	e->admin = a->admin;
+	e->nonces = a->nonces;
+	e->loc = a->loc;
+	err = dialogs_alloc(&a->dialogs, a->pub, a->conf->domain);
+	if (err)
+		return err;
+	e->dialogs = a->dialogs;
+	tmrq_init(&e->timer_c, CALL_TIMER_C_MS);
+	tmrq_init(&e->route_tmr, a->conf->route_timeout);
+	err = fwd_open(e);
+	err = err ? err : hash_alloc(&e->calls, 1024);
+	err = err ? err : fastpath_alloc(&e->fast);
+	err = err ? err : guess_alloc(&e->guess, a->conf);
+	err = err ? err : flood_alloc(&e->flood, a->conf);
+	err = err ? err : tcpguard_init(a->conf, e->flood);
+	err = err ? err : registrar_listen(e);
+	err = err ? err : wide_alloc(&e->wide, a->conf);
+	err = err ? err : prober_alloc(&a->prober, e);
+	return err;
+}
+
+/* Everything, whatever was opened. Not quite the reverse of the opening:
+ * SIP closes before the dialogs and the bus, since closing it ends the
+ * calls in progress, which tell the dialogs, which publish. */
+static void close_all(struct app *a)
+{
+	a->daemon = mem_deref(a->daemon);
+	a->prober = mem_deref(a->prober);
+	a->edge.lsnr = mem_deref(a->edge.lsnr);
+	a->edge.lsnr_resp = mem_deref(a->edge.lsnr_resp);
+	a->edge.wide = mem_deref(a->edge.wide);
+	a->edge.guess = mem_deref(a->edge.guess);
+	a->edge.flood = mem_deref(a->edge.flood);
+	/* its helpers, on SIP's sockets */
+	a->edge.fast = mem_deref(a->edge.fast);
+	/* closing SIP ends the calls in progress, which tell the dialogs */
+	if (a->sip)
+		sip_close(a->sip, true);
+	a->sip = mem_deref(a->sip);
+	tcpguard_close();      /* after the connections it guarded */
+	a->dialogs = mem_deref(a->dialogs);
+	fwd_close(&a->edge);
+	a->edge.calls = mem_deref(a->edge.calls);
+	tmrq_close(&a->edge.timer_c);
+	tmrq_close(&a->edge.route_tmr);
+	a->tls = mem_deref(a->tls);
+	a->loc = mem_deref(a->loc);
+	a->pub = mem_deref(a->pub);
+	a->bus = mem_deref(a->bus);
+	a->nonces = mem_deref(a->nonces);
+	a->state = mem_deref(a->state);
+	a->users = mem_deref(a->users);
+	a->admin = mem_deref(a->admin);
+	a->state_path = mem_deref(a->state_path);
+	a->conf = mem_deref(a->conf);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a;
-	char *path = NULL;
-	struct store_opts so;
-	struct loc_opts lo;
 	int err;
 
 	memset(&a, 0, sizeof(a));
@@ -195,92 +335,15 @@ int main(int argc, char **argv)
 	fd_setsize(0);
 	fd_setsize(65536);
 
-	err = store_mkdirs(a.conf->state_dir, false);
-	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
-	if (err) {
-		log_err("cannot create state or runtime directory: %m", err);
-		goto out;
-	}
-
-	/* stores */
-	err = users_open(&a.admin, a.conf->admin_db, false);
-	err = err ? err : users_cache_alloc(&a.users, a.admin, 100000);
-	if (err) {
-		log_err("admin database '%s': %m", a.conf->admin_db, err);
-		goto out;
-	}
-	err = re_sdprintf(&path, "%s/registrar.db", a.conf->state_dir);
-	if (err)
-		goto out;
-	so.readonly = false;
-	so.sync_full = a.conf->store_sync_full;
-	so.bg_checkpoint = true;
-	err = loc_open(&a.state, path, &so);
-	if (err) {
-		log_err("state database '%s': %m", path, err);
-		goto out;
-	}
-	err = load_secret(&a);
-	if (err) {
-		log_err("nonce secret: %m", err);
-		goto out;
-	}
-
-	/* bus */
-	err = bus_alloc(&a.bus);
-	err = err ? err : bus_pub_alloc(&a.pub, a.bus,
-					a.conf->bus_registrar_pub,
-					a.conf->bus_registrar_snapshot,
-					a.conf->bus_heartbeat * 1000);
-	err = err ? err : bus_pub_topic(a.pub, "reg");
-	err = err ? err : bus_pub_topic(a.pub, "dialog");
-	if (err) {
-		log_err("bus '%s' / '%s': %m", a.conf->bus_registrar_pub,
-			a.conf->bus_registrar_snapshot, err);
-		goto out;
-	}
-
-	/* location service, with what survived the last run */
-	lo.max_contacts = a.conf->reg_max_contacts;
-	lo.domain = a.conf->domain;
-	err = location_alloc(&a.loc, a.state, a.pub, &lo);
-	err = err ? err : location_load(a.loc, (uint64_t)time(NULL));
-	if (err) {
-		log_err("location: cannot load bindings: %m", err);
-		goto out;
-	}
-
-	/* SIP */
-	err = open_transports(&a);
-	if (err)
-		goto out;
-	a.reg.conf = a.conf;
-	a.reg.sip = a.sip;
-	a.reg.users = a.users;
-	a.reg.admin = a.admin;
-	a.reg.nonces = a.nonces;
-	a.reg.loc = a.loc;
-	err = dialogs_alloc(&a.dialogs, a.pub, a.conf->domain);
-	if (err)
-		goto out;
-	a.reg.dialogs = a.dialogs;
-	tmrq_init(&a.reg.timer_c, CALL_TIMER_C_MS);
-	tmrq_init(&a.reg.route_tmr, a.conf->route_timeout);
-	err = fwd_open(&a.reg);
-	err = err ? err : hash_alloc(&a.reg.calls, 1024);
-	err = err ? err : fastpath_alloc(&a.reg.fast);
-	err = err ? err : guess_alloc(&a.reg.guess, a.conf);
-	err = err ? err : flood_alloc(&a.reg.flood, a.conf);
-	err = err ? err : tcpguard_init(a.conf, a.reg.flood);
-	err = err ? err : registrar_listen(&a.reg);
-	err = err ? err : wide_alloc(&a.reg.wide, a.conf);
-	err = err ? err : prober_alloc(&a.prober, &a.reg);
+	err = open_stores(&a);
+	err = err ? err : open_transports(&a);
+	err = err ? err : connect_bus(&a);
+	err = err ? err : open_location(&a);
+	err = err ? err : start_edge(&a);
+	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
 		goto out;
 
-	err = daemon_alloc(&a.daemon, reload_h, &a);
-	if (err)
-		goto out;
 	log_notice("ready: domain '%s', %u binding(s) restored",
 		   a.conf->domain, location_count(a.loc));
 	daemon_ready(a.daemon, "serving");
@@ -290,34 +353,7 @@ int main(int argc, char **argv)
  out:
 	if (err)
 		log_err("exiting: %m", err);
-	a.daemon = mem_deref(a.daemon);
-	a.prober = mem_deref(a.prober);
-	a.reg.lsnr = mem_deref(a.reg.lsnr);
-	a.reg.lsnr_resp = mem_deref(a.reg.lsnr_resp);
-	a.reg.wide = mem_deref(a.reg.wide);
-	a.reg.guess = mem_deref(a.reg.guess);
-	a.reg.flood = mem_deref(a.reg.flood);
-	a.reg.fast = mem_deref(a.reg.fast);   /* its helpers, on SIP's sockets */
-	/* closing SIP ends the calls in progress, which tell the dialogs */
-	if (a.sip)
-		sip_close(a.sip, true);
-	a.sip = mem_deref(a.sip);
-	tcpguard_close();      /* after the connections it guarded */
-	a.dialogs = mem_deref(a.dialogs);
-	fwd_close(&a.reg);
-	a.reg.calls = mem_deref(a.reg.calls);
-	tmrq_close(&a.reg.timer_c);
-	tmrq_close(&a.reg.route_tmr);
-	a.tls = mem_deref(a.tls);
-	a.loc = mem_deref(a.loc);
-	a.pub = mem_deref(a.pub);
-	a.bus = mem_deref(a.bus);
-	a.nonces = mem_deref(a.nonces);
-	a.state = mem_deref(a.state);
-	a.users = mem_deref(a.users);
-	a.admin = mem_deref(a.admin);
-	mem_deref(path);
-	a.conf = mem_deref(a.conf);
+	close_all(&a);
 	libre_close();
 	return err ? 1 : 0;
 }

@@ -14,14 +14,14 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "location.h"
-#include "registrar.h"
+#include "edge.h"
 #include "fwd.h"
 #include "probe.h"
 
 #define PROBE_INFLIGHT 1000
 
 struct prober {
-	struct registrar *r;
+	struct edge *r;
 	struct tmr tick;
 	struct list inflight;
 	uint32_t n;
@@ -168,7 +168,7 @@ static void tick_h(void *arg)
 	tmr_start(&p->tick, 1000, tick_h, p);
 }
 
-int prober_alloc(struct prober **pp, struct registrar *r)
+int prober_alloc(struct prober **pp, struct edge *r)
 {
 	struct prober *p;
 

@@ -4,9 +4,9 @@
 #ifndef LP_PROBE_H
 #define LP_PROBE_H
 
-struct registrar;
+struct edge;
 struct prober;
 
-int prober_alloc(struct prober **pp, struct registrar *r);
+int prober_alloc(struct prober **pp, struct edge *r);
 
 #endif

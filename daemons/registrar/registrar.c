@@ -1,9 +1,12 @@
-/* registrar: request handling of lamplight-registrar. Every request is
- * validated first (sipval); REGISTER is authenticated with digest (MD5,
- * SHA-256, SHA-512-256, per user or global order), parsed into one staged
- * location update, and answered 200 with every binding only after the
- * store has committed it. Unknown users and wrong passwords get the same
- * fresh challenge, so nobody can learn which users exist.
+/* registrar: request handling of lamplight-registrar, the top of its
+ * modules. Every request is validated first (sipval), then answered here
+ * (REGISTER, OPTIONS to the server, a precise refusal) or handed to the
+ * module that owns it (route, call). REGISTER is authenticated with
+ * digest (MD5, SHA-256, SHA-512-256, per user or global order), parsed
+ * into one staged location update, and answered 200 with every binding
+ * only after the store has committed it. Unknown users and wrong
+ * passwords get the same fresh challenge, so nobody can learn which users
+ * exist.
  *
  * Replies are stateless (RFC 3261 §8.2.7): a server transaction would keep
  * request and answer for 64*T1 = 32 s on UDP, 300 MB at 3,000
@@ -21,9 +24,11 @@
 #include "sip/sipval.h"
 #include "store/store_users.h"
 #include "location.h"
+#include "edge.h"
 #include "registrar.h"
 #include "flood.h"
 #include "auth.h"
+#include "toproute.h"
 #include "route.h"
 #include "fwd.h"
 #include "call.h"
@@ -43,21 +48,7 @@ static uint64_t now_s(void)
 	return (uint64_t)time(NULL);
 }
 
-bool registrar_is_local(const struct registrar *r, const struct uri *uri)
-{
-	const struct conf *c = r->conf;
-
-	if (!pl_strcasecmp(&uri->host, c->domain))
-		return true;
-	for (unsigned i = 0; i < c->listen_count; i++) {
-		if (!pl_strcasecmp(&uri->host, c->listen[i].addr) &&
-		    (!uri->port || uri->port == c->listen[i].port))
-			return true;
-	}
-	return false;
-}
-
-static void reply(struct registrar *r, const struct sip_msg *msg,
+static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
 	(void)sip_replyf(r->sip, msg, code, reason,
@@ -112,7 +103,7 @@ static int params_without_expires(char **out, const struct pl *params)
 }
 
 struct parse_ctx {
-	struct registrar *r;
+	struct edge *r;
 	const struct sip_msg *msg;
 	struct loc_update *u;
 	uint32_t dflt;         /* from Expires, or the configured default */
@@ -238,7 +229,7 @@ static int print_ok(struct re_printf *pf, const struct ok_ctx *c)
 	return err;
 }
 
-static void handle_register(struct registrar *r, const struct sip_msg *msg)
+static void handle_register(struct edge *r, const struct sip_msg *msg)
 {
 	const struct conf *conf = r->conf;
 	struct loc_contact contacts[MAX_CONTACTS_PER_REQUEST];
@@ -257,12 +248,12 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 	memset(&pc, 0, sizeof(pc));
 
 	/* RFC 3261 §10.3 step 1-3: our domain, an AOR of our domain */
-	if (!registrar_is_local(r, &msg->uri)) {
+	if (!edge_is_local(r, &msg->uri)) {
 		reply(r, msg, 403, "Domain Not Served Here");
 		return;
 	}
 	if (!sipval_uri_scheme_ok(&msg->to.uri) ||
-	    !registrar_is_local(r, &msg->to.uri)) {
+	    !edge_is_local(r, &msg->to.uri)) {
 		reply(r, msg, 403, "Domain Not Served Here");
 		return;
 	}
@@ -378,7 +369,7 @@ static void handle_register(struct registrar *r, const struct sip_msg *msg)
 
 /* ---- everything else ---- */
 
-static void handle_options(struct registrar *r, const struct sip_msg *msg)
+static void handle_options(struct edge *r, const struct sip_msg *msg)
 {
 	(void)sip_replyf(r->sip, msg, 200, "OK",
 			  "Allow: " ALLOW "\r\n"
@@ -402,10 +393,10 @@ static bool is_known_method(const struct pl *met)
 
 static bool request_h(const struct sip_msg *msg, void *arg)
 {
-	struct registrar *r = arg;
+	struct edge *r = arg;
 	struct sipval_err e;
 	const struct conf *conf = r->conf;
-	struct route_top top;
+	struct toproute top;
 
 	/* first: the start-up probe of udpwide attaches the guard of the
 	 * fast path to each UDP socket before any other datagram */
@@ -415,8 +406,8 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */
 	if (!pl_strcmp(&msg->met, "ACK")) {
-		route_scan(&top, r, msg);
-		if (route_is_ours(&top, msg))
+		toproute_scan(&top, r, msg);
+		if (toproute_is_ours(&top, msg))
 			route_loose(r, msg, &top);
 		return true;
 	}
@@ -450,13 +441,13 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	}
 
 	/* inside a dialog we Record-Routed: to the next hop */
-	route_scan(&top, r, msg);
-	if (route_is_ours(&top, msg)) {
+	toproute_scan(&top, r, msg);
+	if (toproute_is_ours(&top, msg)) {
 		route_loose(r, msg, &top);
 		return true;
 	}
 	/* a back daemon's request for a user or one of its devices */
-	if (route_is_backend(r, &msg->src) &&
+	if (edge_is_backend(r, &msg->src) &&
 	    pl_strcmp(&msg->met, "OPTIONS")) {
 		route_to_user(r, msg);
 		return true;
@@ -469,7 +460,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 	/* requests for someone else: we are no open relay */
-	if (!registrar_is_local(r, &msg->uri)) {
+	if (!edge_is_local(r, &msg->uri)) {
 		if (pl_isset(&msg->maxfwd) && pl_u32(&msg->maxfwd) == 0)
 			reply(r, msg, 483, "Too Many Hops");
 		else
@@ -510,7 +501,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	return true;
 }
 
-int registrar_listen(struct registrar *r)
+int registrar_listen(struct edge *r)
 {
 	int err = sip_listen(&r->lsnr, r->sip, true, request_h, r);
 

@@ -19,9 +19,10 @@
 #include "base/log.h"
 #include "store/store_users.h"
 #include "location.h"
-#include "registrar.h"
+#include "edge.h"
 #include "auth.h"
 #include "flow.h"
+#include "toproute.h"
 #include "fwd.h"
 #include "dialog.h"
 #include "route.h"
@@ -33,7 +34,7 @@ static const char *service_name[ROUTE_COUNT] = {
 	"presence", "imrelay", "blf",
 };
 
-static void reply(struct registrar *r, const struct sip_msg *msg,
+static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
 	(void)sip_replyf(r->sip, msg, code, reason,
@@ -58,21 +59,7 @@ static int conf_nexthop(char *buf, size_t sz, const struct conf_listen *l)
 				 SIP_TRANSP_TLS : SIP_TRANSP_UDP, &sa);
 }
 
-/* Is this address one of the back daemons? */
-static bool is_backend_addr(const struct registrar *r, const struct sa *a)
-{
-	for (int i = 0; i < ROUTE_COUNT; i++) {
-		const struct conf_listen *l = &r->conf->routes[i];
-		struct sa sa;
-
-		if (l->port && !sa_set_str(&sa, l->addr, l->port) &&
-		    sa_cmp(&sa, a, SA_ALL))
-			return true;
-	}
-	return false;
-}
-
-static bool is_backend_uri(const struct registrar *r, const struct uri *u)
+static bool is_backend_uri(const struct edge *r, const struct uri *u)
 {
 	struct sa sa;
 	char host[64];
@@ -80,11 +67,11 @@ static bool is_backend_uri(const struct registrar *r, const struct uri *u)
 	if (pl_strcpy(&u->host, host, sizeof(host)) ||
 	    sa_set_str(&sa, host, u->port ? u->port : 5060))
 		return false;
-	return is_backend_addr(r, &sa);
+	return edge_is_backend(r, &sa);
 }
 
 /* -1 with the answer sent when no daemon owns the request */
-static int service_of(struct registrar *r, const struct sip_msg *msg)
+static int service_of(struct edge *r, const struct sip_msg *msg)
 {
 	const struct sip_hdr *h;
 	struct sipevent_event ev;
@@ -106,7 +93,7 @@ static int service_of(struct registrar *r, const struct sip_msg *msg)
 	return -1;
 }
 
-void route_request(struct registrar *r, const struct sip_msg *msg)
+void route_request(struct edge *r, const struct sip_msg *msg)
 {
 	struct fwd_branch b;
 	struct fwd_opts o;
@@ -170,8 +157,7 @@ void route_request(struct registrar *r, const struct sip_msg *msg)
 /* ---- loose routing ---- */
 
 static bool uri_matches(const struct uri *u, const char *s);
-static bool route_ack_routable(struct registrar *r,
-			       const struct route_top *s);
+static bool route_ack_routable(struct edge *r, const struct toproute *s);
 
 /* The same user, host and port (5060 when none), whatever the
  * parameters: a phone's Contact in a dialog need not carry the
@@ -190,7 +176,7 @@ static bool uri_same_place(const struct uri *u, const char *s)
 /* The device a request inside a call is for: a binding of the To user
  * whose contact is the Request-URI; failing that, one whose contact has
  * its user, host and port. */
-static bool device_hop(struct registrar *r, const struct sip_msg *msg,
+static bool device_hop(struct edge *r, const struct sip_msg *msg,
 		       struct fwd_branch *b)
 {
 	const struct aor *a = location_find(r->loc, &msg->to.uri.user);
@@ -214,61 +200,10 @@ static bool device_hop(struct registrar *r, const struct sip_msg *msg,
 	return true;
 }
 
-static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
-		    void *arg)
+void route_loose(struct edge *r, const struct sip_msg *msg,
+		 const struct toproute *top)
 {
-	struct route_top *s = arg;
-	struct sip_addr a;
-	struct pl v;
-
-	(void)msg;
-	if (sip_addr_decode(&a, &hdr->val))
-		return true;
-	if (!s->done && registrar_is_local(s->r, &a.uri) &&
-	    !msg_param_exists(&a.uri.params, "lr", &v)) {
-		++s->ours;
-		if (!msg_param_decode(&a.uri.params, "flow", &v))
-			s->flow = v;
-		return false;
-	}
-	s->done = true;
-	s->next = a.uri;
-	s->has_next = true;
-	return true;
-}
-
-/* Once per request: every later step reads the result. */
-void route_scan(struct route_top *t, const struct registrar *r,
-		const struct sip_msg *msg)
-{
-	memset(t, 0, sizeof(*t));
-	t->r = r;
-	sip_msg_hdr_apply(msg, true, SIP_HDR_ROUTE, route_h, t);
-}
-
-/* Our Route on top of a request inside a dialog, or carrying a flow
- * token: loose routing. Our Route on a new request without a token is an
- * outbound-proxy route set preloaded by the phone (RFC 3261 §8.1.2): the
- * request is ours to handle like any other, and fwd_build drops the
- * Route. */
-bool route_is_ours(const struct route_top *t, const struct sip_msg *msg)
-{
-	return t->ours > 0 && (pl_isset(&msg->to.tag) || pl_isset(&t->flow));
-}
-
-unsigned route_ours_on_top(const struct registrar *r,
-			   const struct sip_msg *msg)
-{
-	struct route_top t;
-
-	route_scan(&t, r, msg);
-	return t.ours;
-}
-
-void route_loose(struct registrar *r, const struct sip_msg *msg,
-		 const struct route_top *top)
-{
-	const struct route_top s = *top;
+	const struct toproute s = *top;
 	struct fwd_branch b;
 	struct fwd_opts o;
 
@@ -286,7 +221,7 @@ void route_loose(struct registrar *r, const struct sip_msg *msg,
 		return;
 	}
 
-	if (is_backend_addr(r, &msg->src)) {
+	if (edge_is_backend(r, &msg->src)) {
 		/* a back daemon, inside a dialog: to the device's flow */
 		enum sip_transp tp;
 		struct sa dst;
@@ -361,8 +296,7 @@ void route_loose(struct registrar *r, const struct sip_msg *msg,
 }
 
 /* An ACK goes on only along a dialog of ours: with a valid flow token. */
-static bool route_ack_routable(struct registrar *r,
-			       const struct route_top *s)
+static bool route_ack_routable(struct edge *r, const struct toproute *s)
 {
 	enum sip_transp tp;
 	struct sa dst;
@@ -382,21 +316,16 @@ static bool uri_matches(const struct uri *u, const char *s)
 	return !uri_decode(&b, &pl) && sipuri_equal(u, &b);
 }
 
-bool route_is_backend(const struct registrar *r, const struct sa *a)
-{
-	return is_backend_addr(r, a);
-}
-
 /* To user@our-domain: every device of the user. To a device's own
  * contact URI: that device only, found among the bindings of the To user.
  * Each on the flow its REGISTER came on. */
 /* To every reachable device of the user the request names, as `pai_user`
  * (NULL: a back daemon's request, whose identity it asserts itself). */
-static void to_devices(struct registrar *r, const struct sip_msg *msg,
+static void to_devices(struct edge *r, const struct sip_msg *msg,
 		       const char *pai_user, const char *record_route)
 {
 	struct fwd_branch b[FWD_MAX_BRANCHES];
-	bool whole_user = registrar_is_local(r, &msg->uri);
+	bool whole_user = edge_is_local(r, &msg->uri);
 	const struct pl *user = whole_user ? &msg->uri.user
 					   : &msg->to.uri.user;
 	struct fwd_opts o;
@@ -442,7 +371,7 @@ static void to_devices(struct registrar *r, const struct sip_msg *msg,
 		reply(r, msg, 500, "Server Internal Error");
 }
 
-void route_to_user(struct registrar *r, const struct sip_msg *msg)
+void route_to_user(struct edge *r, const struct sip_msg *msg)
 {
 	to_devices(r, msg, NULL, NULL);
 }
@@ -452,7 +381,7 @@ void route_to_user(struct registrar *r, const struct sip_msg *msg)
  * user: admitted like every request from a user, then forked to the
  * user's devices with the asserted identity. A REFER makes a dialog (its
  * NOTIFYs come back): it is Record-Routed. */
-void route_user_to_user(struct registrar *r, const struct sip_msg *msg)
+void route_user_to_user(struct edge *r, const struct sip_msg *msg)
 {
 	struct user_rec *u = NULL, *callee = NULL;
 	char rr[256];

@@ -1,0 +1,55 @@
+/* edge: the edge's context, passed to every module of lamplight-registrar
+ * (no globals), and how the edge knows itself in a message: a URI that is
+ * one of its own, an address that is one of its back daemons. */
+#ifndef LP_EDGE_H
+#define LP_EDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <re.h>
+#include "base/tmrq.h"
+
+struct conf;
+struct users_cache;
+struct nonce_ctx;
+struct location;
+struct dialogs;
+struct store;
+
+/* The back daemons, by their index in conf->routes (the keys
+ * route_presence, route_imrelay, route_blf). */
+enum route_service {
+	ROUTE_PRESENCE,
+	ROUTE_IMRELAY,
+	ROUTE_BLF,
+	ROUTE_COUNT
+};
+
+struct edge {
+	const struct conf *conf;
+	struct sip *sip;
+	struct sip_lsnr *lsnr;
+	struct sip_lsnr *lsnr_resp;  /* answers no transaction claims */
+	struct users_cache *users;
+	struct store *admin;        /* the admin database: watcher rules */
+	struct nonce_ctx *nonces;
+	struct location *loc;
+	struct dialogs *dialogs;
+	struct tmrq timer_c;        /* calls no device answered yet */
+	struct tmrq route_tmr;      /* forwards waiting for an answer */
+	struct hash *pending;       /* fwd_backend's, by branch */
+	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
+	uint32_t ringing;           /* calls being set up (call_max_ringing) */
+	struct fastpath *fast;      /* answers relayed before libre decodes */
+	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
+	struct guess *guess;        /* failed digest answers (guess.h) */
+	struct flood *flood;        /* requests per source (flood.h) */
+	uint32_t npending;
+};
+
+/* Our domain, or one of our listen addresses (and its port, if any). */
+bool edge_is_local(const struct edge *r, const struct uri *uri);
+/* Is this address one of the back daemons? */
+bool edge_is_backend(const struct edge *r, const struct sa *a);
+
+#endif

@@ -1,9 +1,10 @@
-/* ctl: the parts of lamplightctl that live in their own files. */
+/* ctl: the commands of lamplightctl that live in their own files
+ * (ctl_run.c, ctl_watch.c, ctl_watcher.c, ctl_device.c), called by the
+ * dispatcher, lamplightctl.c; they share ctl_db.h, never the dispatcher. */
 #ifndef LP_CTL_H
 #define LP_CTL_H
 
 struct conf;
-struct store;
 
 int ctl_run(const struct conf *conf, const char *conf_path);
 int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
@@ -11,8 +12,6 @@ int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 		const char *watcher);
 
-/* The admin database, opened for writing (a message on failure). */
-int open_admin(const struct conf *conf, struct store **stp);
 int ctl_admin(const struct conf *conf, int argc, char **argv, int i);
 int ctl_device(const struct conf *conf, int argc, char **argv, int i);
 int ctl_key(const struct conf *conf, int argc, char **argv, int i);

@@ -11,6 +11,7 @@
 #include "store/store_users.h"
 #include "store/store_admin.h"
 #include "prov/provfile.h"
+#include "ctl_db.h"
 #include "ctl.h"
 
 static const char *opt(int argc, char **argv, int first, const char *name)

@@ -16,6 +16,7 @@
 #include "store/store.h"
 #include "store/store_users.h"
 #include "store/store_loc.h"
+#include "ctl_db.h"
 #include "ctl.h"
 
 static void usage(FILE *f)
@@ -51,16 +52,6 @@ static void usage(FILE *f)
 "  run                         start every daemon in the foreground\n"
 "LIST is digest algorithms in challenge order: md5, sha-256, "
 "sha-512-256\n");
-}
-
-int open_admin(const struct conf *conf, struct store **stp)
-{
-	int err = users_open(stp, conf->admin_db, false);
-
-	if (err)
-		fprintf(stderr, "lamplightctl: admin database '%s': %s\n",
-			conf->admin_db, strerror(err));
-	return err;
 }
 
 struct opts {

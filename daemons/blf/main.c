@@ -2,8 +2,8 @@
  * dialog event package (RFC 4235), its NOTIFYs composed from the calls and
  * the presence on the bus (lamps.c). main() reads like a table of
  * contents: configuration, stores, SIP, what survived the last run, bus,
- * ready, loop, and the same in reverse. It takes SIP from the edge alone
- * (403 for anyone else) and reads the user from the edge's
+ * listeners, ready, loop, and the same in reverse. It takes SIP from the
+ * edge alone (403 for anyone else) and reads the user from the edge's
  * P-Asserted-Identity (libcommon/sip/backend.c). */
 #include <errno.h>
 #include <string.h>
@@ -32,6 +32,7 @@ struct app {
 	struct bus_sub *sub_pres;
 	struct bus_sub *sub_reg;
 	struct lpdaemon *daemon;
+	char *state_path;
 	struct blf b;
 	struct backnotify_hold *hold;
 	unsigned ticks;
@@ -82,25 +83,6 @@ static void tick_h(void *arg)
 	}
 }
 
-static int busy_list(struct blf *b, const char *list);
-
-static void reload_h(void *arg)
-{
-	struct app *a = arg;
-
-	struct notifier_opts no;
-
-	if (daemon_reload(a->conf_path, a->conf))
-		return;
-	reguard_init(a->conf->sip_max_address_header);
-	backnotify_opts(&no, a->conf, a->b.contact);
-	notifier_set_limits(a->b.not, &no);
-	if (busy_list(&a->b, a->conf->blf_busy_activities))
-		log_warn("reload: blf_busy_activities: at most %u names of "
-			 "at most 31 characters; the list is cut",
-			 BLF_MAX_BUSY);
-}
-
 /* blf_busy_activities: "busy, do-not-disturb" */
 static int busy_list(struct blf *b, const char *list)
 {
@@ -119,13 +101,163 @@ static int busy_list(struct blf *b, const char *list)
 	return 0;
 }
 
+static void reload_h(void *arg)
+{
+	struct app *a = arg;
+	struct notifier_opts no;
+
+	if (daemon_reload(a->conf_path, a->conf))
+		return;
+	reguard_init(a->conf->sip_max_address_header);
+	backnotify_opts(&no, a->conf, a->b.contact);
+	notifier_set_limits(a->b.not, &no);
+	if (busy_list(&a->b, a->conf->blf_busy_activities))
+		log_warn("reload: blf_busy_activities: at most %u names of "
+			 "at most 31 characters; the list is cut",
+			 BLF_MAX_BUSY);
+}
+
+/* The state and runtime directories, the admin database (users; a second
+ * connection for store_changed) and the state database (subscriptions). */
+static int open_stores(struct app *a)
+{
+	struct blf *b = &a->b;
+	struct store_opts so = { .bg_checkpoint = true };
+	int err;
+
+	err = store_mkdirs(a->conf->state_dir, false);
+	err = err ? err : store_mkdirs(a->conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		return err;
+	}
+
+	err = users_open(&b->admin, a->conf->admin_db, false);
+	err = err ? err : users_open(&b->admin_watch, a->conf->admin_db,
+				     false);
+	err = err ? err : users_cache_alloc(&b->users, b->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a->conf->admin_db, err);
+		return err;
+	}
+	err = re_sdprintf(&a->state_path, "%s/blf.db", a->conf->state_dir);
+	if (err)
+		return err;
+	so.sync_full = a->conf->store_sync_full;
+	err = subs_open(&b->st, a->state_path, &so);
+	if (err) {
+		log_err("state database '%s': %m", a->state_path, err);
+		return err;
+	}
+	return 0;
+}
+
+/* SIP and the notifier */
+static int open_transports(struct app *a)
+{
+	struct blf *b = &a->b;
+	struct notifier_opts no;
+	int err;
+
+	err = backsip_listen(&b->sip, b->conf, 2, "route_blf", "blf",
+			     b->contact, sizeof(b->contact));
+	err = err ? err : lamps_init(b);
+	if (err)
+		return err;
+	backnotify_opts(&no, a->conf, b->contact);
+	no.retry_after = BLF_OFFLINE_RETRY;
+	return notifier_alloc(&b->not, b->sip, b->st, &no, &lamps_pkg, 1,
+			      backnotify_report_h, b);
+}
+
+/* The subscriptions that survived the last run; the calls and presence
+ * come from the snapshots of the bus */
+static int load_state(struct blf *b)
+{
+	int err = notifier_load(b->not);
+
+	if (err) {
+		log_err("cannot load state: %m", err);
+		return err;
+	}
+	(void)store_changed(b->admin_watch);
+	lamps_users_changed(b);
+	return 0;
+}
+
+/* The calls and registrations (the registrar's) and presence */
+static int connect_bus(struct app *a)
+{
+	struct blf *b = &a->b;
+	int err;
+
+	err = bus_alloc(&a->bus);
+	err = err ? err : bus_sub_alloc(&a->sub_dialog, a->bus,
+					a->conf->bus_registrar_pub,
+					a->conf->bus_registrar_snapshot,
+					"dialog", NULL, lamps_dialog_h, b);
+	err = err ? err : bus_sub_alloc(&a->sub_pres, a->bus,
+					a->conf->bus_presence_pub,
+					a->conf->bus_presence_snapshot,
+					"pres", NULL, lamps_pres_h, b);
+	err = err ? err : bus_sub_alloc(&a->sub_reg, a->bus,
+					a->conf->bus_registrar_pub,
+					a->conf->bus_registrar_snapshot,
+					"reg", NULL, lamps_reg_h, b);
+	return err;
+}
+
+/* The listener that hands us requests, and the tick. A lamp must not
+ * show idle for a call that rings: NOTIFYs wait for the calls, presence
+ * and registrations. */
+static int start_blf(struct app *a)
+{
+	struct blf *b = &a->b;
+	int err;
+
+	err = sip_listen(&b->lsnr, b->sip, true, request_h, b);
+	if (!err) {
+		struct bus_sub *const subs[] = { a->sub_dialog, a->sub_pres,
+						 a->sub_reg };
+
+		err = backnotify_hold(&a->hold, b->not, subs, 3, known_h, a);
+	}
+	if (err)
+		return err;
+	tmr_start(&b->tmr, TICK_MS, tick_h, a);
+	return 0;
+}
+
+/* Everything, whatever was opened */
+static void close_all(struct app *a)
+{
+	struct blf *b = &a->b;
+
+	tmr_cancel(&b->tmr);
+	a->daemon = mem_deref(a->daemon);
+	a->hold = mem_deref(a->hold);
+	a->sub_pres = mem_deref(a->sub_pres);
+	a->sub_reg = mem_deref(a->sub_reg);
+	a->sub_dialog = mem_deref(a->sub_dialog);
+	b->lsnr = mem_deref(b->lsnr);
+	if (b->sip)
+		sip_close(b->sip, true);
+	b->not = mem_deref(b->not);
+	b->sip = mem_deref(b->sip);
+	lamps_close(b);
+	a->bus = mem_deref(a->bus);
+	b->st = mem_deref(b->st);
+	b->users = mem_deref(b->users);
+	b->admin = mem_deref(b->admin);
+	b->admin_watch = mem_deref(b->admin_watch);
+	a->state_path = mem_deref(a->state_path);
+	a->conf = mem_deref(a->conf);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a;
 	struct blf *b = &a.b;
-	struct store_opts so = { .bg_checkpoint = true };
-	struct notifier_opts no;
-	char *path = NULL;
 	int err;
 
 	memset(&a, 0, sizeof(a));
@@ -148,84 +280,15 @@ int main(int argc, char **argv)
 	fd_setsize(65536);
 	tmr_init(&b->tmr);
 
-	err = store_mkdirs(a.conf->state_dir, false);
-	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
-	if (err) {
-		log_err("cannot create state or runtime directory: %m", err);
-		goto out;
-	}
-
-	/* stores */
-	err = users_open(&b->admin, a.conf->admin_db, false);
-	err = err ? err : users_open(&b->admin_watch, a.conf->admin_db,
-				     false);
-	err = err ? err : users_cache_alloc(&b->users, b->admin, 100000);
-	if (err) {
-		log_err("admin database '%s': %m", a.conf->admin_db, err);
-		goto out;
-	}
-	err = re_sdprintf(&path, "%s/blf.db", a.conf->state_dir);
-	if (err)
-		goto out;
-	so.sync_full = a.conf->store_sync_full;
-	err = subs_open(&b->st, path, &so);
-	if (err) {
-		log_err("state database '%s': %m", path, err);
-		goto out;
-	}
-
-	/* SIP and the notifier */
-	err = backsip_listen(&b->sip, b->conf, 2, "route_blf", "blf",
-			     b->contact, sizeof(b->contact));
-	err = err ? err : lamps_init(b);
-	if (err)
-		goto out;
-	backnotify_opts(&no, a.conf, b->contact);
-	no.retry_after = BLF_OFFLINE_RETRY;
-	err = notifier_alloc(&b->not, b->sip, b->st, &no, &lamps_pkg, 1,
-			     backnotify_report_h, b);
+	err = open_stores(&a);
+	err = err ? err : open_transports(&a);
+	err = err ? err : load_state(b);
+	err = err ? err : connect_bus(&a);
+	err = err ? err : start_blf(&a);
+	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
 		goto out;
 
-	/* the subscriptions that survived the last run; the calls and
-	 * presence come from the snapshots of the bus */
-	err = notifier_load(b->not);
-	if (err) {
-		log_err("cannot load state: %m", err);
-		goto out;
-	}
-	(void)store_changed(b->admin_watch);
-	lamps_users_changed(b);
-
-	err = bus_alloc(&a.bus);
-	err = err ? err : bus_sub_alloc(&a.sub_dialog, a.bus,
-					a.conf->bus_registrar_pub,
-					a.conf->bus_registrar_snapshot,
-					"dialog", NULL, lamps_dialog_h, b);
-	err = err ? err : bus_sub_alloc(&a.sub_pres, a.bus,
-					a.conf->bus_presence_pub,
-					a.conf->bus_presence_snapshot,
-					"pres", NULL, lamps_pres_h, b);
-	err = err ? err : bus_sub_alloc(&a.sub_reg, a.bus,
-					a.conf->bus_registrar_pub,
-					a.conf->bus_registrar_snapshot,
-					"reg", NULL, lamps_reg_h, b);
-	err = err ? err : sip_listen(&b->lsnr, b->sip, true, request_h, b);
-	if (!err) {
-		/* a lamp must not show idle for a call that rings: NOTIFYs
-		 * wait for the calls, presence and registrations */
-		struct bus_sub *const subs[] = { a.sub_dialog, a.sub_pres,
-						 a.sub_reg };
-
-		err = backnotify_hold(&a.hold, b->not, subs, 3, known_h, &a);
-	}
-	if (err)
-		goto out;
-	tmr_start(&b->tmr, TICK_MS, tick_h, &a);
-
-	err = daemon_alloc(&a.daemon, reload_h, &a);
-	if (err)
-		goto out;
 	log_notice("ready: domain '%s', %u subscription(s) restored",
 		   a.conf->domain, notifier_count(b->not));
 	daemon_ready(a.daemon, "serving");
@@ -235,25 +298,7 @@ int main(int argc, char **argv)
  out:
 	if (err)
 		log_err("exiting: %m", err);
-	tmr_cancel(&b->tmr);
-	a.daemon = mem_deref(a.daemon);
-	a.hold = mem_deref(a.hold);
-	a.sub_pres = mem_deref(a.sub_pres);
-	a.sub_reg = mem_deref(a.sub_reg);
-	a.sub_dialog = mem_deref(a.sub_dialog);
-	b->lsnr = mem_deref(b->lsnr);
-	if (b->sip)
-		sip_close(b->sip, true);
-	b->not = mem_deref(b->not);
-	b->sip = mem_deref(b->sip);
-	lamps_close(b);
-	a.bus = mem_deref(a.bus);
-	b->st = mem_deref(b->st);
-	b->users = mem_deref(b->users);
-	b->admin = mem_deref(b->admin);
-	b->admin_watch = mem_deref(b->admin_watch);
-	mem_deref(path);
-	a.conf = mem_deref(a.conf);
+	close_all(&a);
 	libre_close();
 	return err ? 1 : 0;
 }

@@ -7,7 +7,8 @@
  * edge sends on the device's flow), and ends at the first 2xx or when
  * every copy failed.
  *
- * - Online (relay.c): a sender waits; the first 2xx answers it 200.
+ * - Online (relay.c): a sender waits; the first 2xx answers it 200,
+ *   through the handler the delivery was given (deliver_done_h).
  * - Kept: the queue's head alone is in delivery, so a user gets kept
  *   messages in the order they were sent. A kept message leaves the
  *   store only on a 2xx; when every copy fails it is tried again after
@@ -39,6 +40,7 @@
 #include "store/store_msgs.h"
 #include "sip/rawsip.h"
 #include "imrelay.h"
+#include "deliver.h"
 
 #define BRANCH_PREFIX "z9hG4bKim"
 #define HDR_SPARE 400          /* request line, Via, Max-Forwards, CSeq and
@@ -75,7 +77,8 @@ struct mbox {
 struct delivery {
 	struct imrelay *r;
 	struct mbox *mb;
-	struct incoming *in;   /* the sender waiting; NULL when none */
+	deliver_done_h *doneh; /* the sender waiting; NULL when none */
+	void *arg;
 	struct qent *q;        /* the kept copy, when there is one */
 	struct mbuf *head;     /* To ... body */
 	uint64_t cid;
@@ -348,6 +351,16 @@ static struct delivery *delivery_alloc(struct imrelay *r, struct mbox *mb,
 	return d;
 }
 
+/* The sender waiting hears how it ended, once */
+static void delivery_done(struct delivery *d, uint16_t code)
+{
+	deliver_done_h *doneh = d->doneh;
+	void *arg = d->arg;
+
+	deliver_detach(d);
+	doneh(code, arg);
+}
+
 /* The first 2xx */
 static void delivery_ok(struct delivery *d)
 {
@@ -355,12 +368,8 @@ static void delivery_ok(struct delivery *d)
 	struct qent *q = d->q;
 
 	d->ok = true;
-	if (d->in) {
-		struct incoming *in = d->in;
-
-		d->in = NULL;
-		relay_done(in, 200);
-	}
+	if (d->doneh)
+		delivery_done(d, 200);
 	if (q) {
 		int err = msgs_del(r->st, q->id);
 
@@ -382,11 +391,8 @@ static void delivery_end(struct delivery *d)
 	struct mbox *mb = d->mb;
 	uint16_t code = d->best ? d->best : 408;
 
-	if (!d->ok && d->in) {
-		struct incoming *in = d->in;
-
-		d->in = NULL;
-		relay_done(in, code);   /* may keep it: a new copy */
+	if (!d->ok && d->doneh) {
+		delivery_done(d, code);   /* may keep it: a new copy */
 	}
 	else if (!d->ok && d->q) {
 		struct qent *q = d->q;
@@ -546,7 +552,7 @@ bool deliver_resp_h(const struct sip_msg *msg, void *arg)
 
 enum deliver_verdict deliver_online(struct imrelay *r,
 				    const struct im_msg *m, uint64_t key,
-				    struct incoming *in,
+				    deliver_done_h *doneh, void *arg,
 				    struct delivery **dp)
 {
 	struct mbox *mb;
@@ -564,9 +570,10 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 	d = delivery_alloc(r, mb, m, key, 0);
 	if (!d)
 		return DELIVER_KEEP;
-	d->in = in;
+	d->doneh = doneh;
+	d->arg = arg;
 	if (!delivery_send(d, m->origin, &too_big)) {
-		d->in = NULL;
+		deliver_detach(d);
 		mem_deref(d);
 		return too_big ? DELIVER_TOO_BIG :
 			list_isempty(&mb->devices) ? DELIVER_KEEP :
@@ -578,8 +585,10 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 
 void deliver_detach(struct delivery *d)
 {
-	if (d)
-		d->in = NULL;
+	if (d) {
+		d->doneh = NULL;
+		d->arg = NULL;
+	}
 }
 
 /* ---- kept ---- */
@@ -643,7 +652,7 @@ int deliver_keep(struct imrelay *r, const struct im_msg *m,
 		/* the online copies still in flight are now the kept one's */
 		q->live = d;
 		d->q = q;
-		d->in = NULL;
+		deliver_detach(d);
 	}
 	q = NULL;
 	/* a new message for the user tries the queue's head again now,
@@ -939,7 +948,7 @@ void deliver_close(struct imrelay *r)
 		struct attempt *a = r->inflight.head->data;
 		struct delivery *d = a->d;
 
-		d->in = NULL;
+		deliver_detach(d);
 		mem_deref(d);  /* and its attempts */
 	}
 	if (r->mboxes)

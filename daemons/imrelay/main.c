@@ -2,7 +2,9 @@
  * (RFC 3428) to every device of the target user, kept when it cannot be
  * delivered and sent when the user comes back (relay.c, deliver.c).
  * main() reads like a table of contents: configuration, stores, SIP,
- * what was kept, bus, ready, loop, and the same in reverse. It takes SIP
+ * what was kept, bus, listeners, ready, loop, and the same in reverse.
+ * Modules, from the bottom: imrelay.h (the shared state), deliver.c
+ * (mailboxes, deliveries), relay.c (the senders), main.c. It takes SIP
  * from the edge alone (403 for anyone else) and reads the sender from
  * the edge's P-Asserted-Identity (libcommon/sip/backend.c). */
 #include <errno.h>
@@ -20,6 +22,8 @@
 #include "sip/backsip.h"
 #include "sip/udpwide.h"
 #include "imrelay.h"
+#include "deliver.h"
+#include "relay.h"
 
 #define ALLOW "MESSAGE, OPTIONS"
 
@@ -29,6 +33,7 @@ struct app {
 	struct bus *bus;
 	struct bus_sub *sub_reg;
 	struct lpdaemon *daemon;
+	char *state_path;
 	struct imrelay r;
 };
 
@@ -107,13 +112,142 @@ static int edge_addr(struct sa *sa, const struct conf *c)
 	return ENOENT;
 }
 
+/* What the relay needs of the configuration beyond the file's checks:
+ * the edge's UDP address, where deliveries go. */
+static int check_conf(struct imrelay *r, const struct conf *c)
+{
+	if (c->im_deliver_wait + 500 > c->route_timeout)
+		log_warn("im_deliver_wait (%u ms) should be at least 500 ms "
+			 "below route_timeout (%u ms): the edge answers 503 "
+			 "first", c->im_deliver_wait, c->route_timeout);
+	if (edge_addr(&r->edge, c)) {
+		log_err("the edge has no udp listen address: deliveries go "
+			"to it over UDP");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* The state and runtime directories, the admin database (users) and the
+ * state database (kept messages) with the salt of our tags. */
+static int open_stores(struct app *a)
+{
+	struct imrelay *r = &a->r;
+	struct store_opts so = { .bg_checkpoint = true };
+	int err;
+
+	err = store_mkdirs(a->conf->state_dir, false);
+	err = err ? err : store_mkdirs(a->conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		return err;
+	}
+
+	err = users_open(&r->admin, a->conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&r->users, r->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a->conf->admin_db, err);
+		return err;
+	}
+	err = re_sdprintf(&a->state_path, "%s/imrelay.db",
+			  a->conf->state_dir);
+	if (err)
+		return err;
+	so.sync_full = a->conf->store_sync_full;
+	err = msgs_open(&r->st, a->state_path, &so);
+	err = err ? err : salt_load(r);
+	if (err) {
+		log_err("state database '%s': %m", a->state_path, err);
+		return err;
+	}
+	return 0;
+}
+
+/* SIP: whole datagrams (a MESSAGE is up to 64 KiB); the senders'
+ * requests (relay.c) and the mailboxes (deliver.c), still empty. */
+static int open_transports(struct app *a)
+{
+	struct imrelay *r = &a->r;
+	char contact[96];
+	int err;
+
+	err = backsip_listen(&r->sip, a->conf, 1, "route_imrelay", "imrelay",
+			     contact, sizeof(contact));
+	err = err ? err : sa_set_str(&r->laddr, a->conf->routes[1].addr,
+				     a->conf->routes[1].port);
+	err = err ? err : udpwide_alloc(&r->wide, &r->laddr, 1);
+	err = err ? err : relay_init(r);
+	err = err ? err : deliver_init(r);
+	return err;
+}
+
+/* What was kept in the last run */
+static int load_kept(struct imrelay *r)
+{
+	int err = deliver_load(r);
+
+	if (err)
+		log_err("cannot load kept messages: %m", err);
+	return err;
+}
+
+/* The registrar's `reg` topic: each user's devices. */
+static int connect_bus(struct app *a)
+{
+	int err;
+
+	err = bus_alloc(&a->bus);
+	err = err ? err : bus_sub_alloc(&a->sub_reg, a->bus,
+					a->conf->bus_registrar_pub,
+					a->conf->bus_registrar_snapshot,
+					"reg", NULL, deliver_reg_h, &a->r);
+	return err;
+}
+
+/* The listeners that hand us requests and devices' answers, and the
+ * tick. */
+static int start_relay(struct app *a)
+{
+	struct imrelay *r = &a->r;
+	int err;
+
+	err = sip_listen(&r->lsnr_req, r->sip, true, request_h, r);
+	err = err ? err : sip_listen(&r->lsnr_resp, r->sip, false,
+				     deliver_resp_h, r);
+	if (err)
+		return err;
+	tmr_start(&r->tmr, IM_TICK_MS, tick_h, a);
+	return 0;
+}
+
+/* Everything, whatever was opened */
+static void close_all(struct app *a)
+{
+	struct imrelay *r = &a->r;
+
+	tmr_cancel(&r->tmr);
+	a->daemon = mem_deref(a->daemon);
+	a->sub_reg = mem_deref(a->sub_reg);
+	r->lsnr_req = mem_deref(r->lsnr_req);
+	r->lsnr_resp = mem_deref(r->lsnr_resp);
+	relay_close(r);
+	deliver_close(r);
+	if (r->sip)
+		sip_close(r->sip, true);
+	r->sip = mem_deref(r->sip);
+	r->wide = mem_deref(r->wide);
+	a->bus = mem_deref(a->bus);
+	r->st = mem_deref(r->st);
+	r->users = mem_deref(r->users);
+	r->admin = mem_deref(r->admin);
+	a->state_path = mem_deref(a->state_path);
+	a->conf = mem_deref(a->conf);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a;
 	struct imrelay *r = &a.r;
-	struct store_opts so = { .bg_checkpoint = true };
-	char *path = NULL;
-	char contact[96];
 	uint32_t kept = 0;
 	int err;
 
@@ -130,77 +264,17 @@ int main(int argc, char **argv)
 	fd_setsize(0);
 	fd_setsize(65536);
 	tmr_init(&r->tmr);
-	if (a.conf->im_deliver_wait + 500 > a.conf->route_timeout)
-		log_warn("im_deliver_wait (%u ms) should be at least 500 ms "
-			 "below route_timeout (%u ms): the edge answers 503 "
-			 "first", a.conf->im_deliver_wait,
-			 a.conf->route_timeout);
-	if (edge_addr(&r->edge, a.conf)) {
-		log_err("the edge has no udp listen address: deliveries go "
-			"to it over UDP");
-		err = EINVAL;
-		goto out;
-	}
 
-	err = store_mkdirs(a.conf->state_dir, false);
-	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
-	if (err) {
-		log_err("cannot create state or runtime directory: %m", err);
-		goto out;
-	}
-
-	/* stores */
-	err = users_open(&r->admin, a.conf->admin_db, false);
-	err = err ? err : users_cache_alloc(&r->users, r->admin, 100000);
-	if (err) {
-		log_err("admin database '%s': %m", a.conf->admin_db, err);
-		goto out;
-	}
-	err = re_sdprintf(&path, "%s/imrelay.db", a.conf->state_dir);
-	if (err)
-		goto out;
-	so.sync_full = a.conf->store_sync_full;
-	err = msgs_open(&r->st, path, &so);
-	err = err ? err : salt_load(r);
-	if (err) {
-		log_err("state database '%s': %m", path, err);
-		goto out;
-	}
-
-	/* SIP: whole datagrams (a MESSAGE is up to 64 KiB) */
-	err = backsip_listen(&r->sip, a.conf, 1, "route_imrelay", "imrelay",
-			     contact, sizeof(contact));
-	err = err ? err : sa_set_str(&r->laddr, a.conf->routes[1].addr,
-				     a.conf->routes[1].port);
-	err = err ? err : udpwide_alloc(&r->wide, &r->laddr, 1);
-	err = err ? err : hash_alloc(&r->incoming, 1024);
-	err = err ? err : deliver_init(r);
+	err = check_conf(r, a.conf);
+	err = err ? err : open_stores(&a);
+	err = err ? err : open_transports(&a);
+	err = err ? err : load_kept(r);
+	err = err ? err : connect_bus(&a);
+	err = err ? err : start_relay(&a);
+	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
 		goto out;
 
-	/* what was kept in the last run */
-	err = deliver_load(r);
-	if (err) {
-		log_err("cannot load kept messages: %m", err);
-		goto out;
-	}
-
-	err = bus_alloc(&a.bus);
-	err = err ? err : bus_sub_alloc(&a.sub_reg, a.bus,
-					a.conf->bus_registrar_pub,
-					a.conf->bus_registrar_snapshot,
-					"reg", NULL, deliver_reg_h, r);
-	err = err ? err : sip_listen(&r->lsnr_req, r->sip, true, request_h,
-				     r);
-	err = err ? err : sip_listen(&r->lsnr_resp, r->sip, false,
-				     deliver_resp_h, r);
-	if (err)
-		goto out;
-	tmr_start(&r->tmr, IM_TICK_MS, tick_h, &a);
-
-	err = daemon_alloc(&a.daemon, reload_h, &a);
-	if (err)
-		goto out;
 	(void)msgs_count(r->st, &kept);
 	log_notice("ready: domain '%s', %u message(s) kept", a.conf->domain,
 		   kept);
@@ -211,23 +285,7 @@ int main(int argc, char **argv)
  out:
 	if (err)
 		log_err("exiting: %m", err);
-	tmr_cancel(&r->tmr);
-	a.daemon = mem_deref(a.daemon);
-	a.sub_reg = mem_deref(a.sub_reg);
-	r->lsnr_req = mem_deref(r->lsnr_req);
-	r->lsnr_resp = mem_deref(r->lsnr_resp);
-	relay_close(r);
-	deliver_close(r);
-	if (r->sip)
-		sip_close(r->sip, true);
-	r->sip = mem_deref(r->sip);
-	r->wide = mem_deref(r->wide);
-	a.bus = mem_deref(a.bus);
-	r->st = mem_deref(r->st);
-	r->users = mem_deref(r->users);
-	r->admin = mem_deref(r->admin);
-	mem_deref(path);
-	a.conf = mem_deref(a.conf);
+	close_all(&a);
 	libre_close();
 	return err ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /* relay: a MESSAGE from a user (RFC 3428 pager mode), as the edge sends
  * it with the sender asserted. Checked (target, size, Content-Type),
- * then given to deliver.c: the sender hears 200 when a device of the
- * target took it, 202 when it was kept for later, or why not.
+ * then given to deliver.c, whose handler (done_h) says how it ended:
+ * the sender hears 200 when a device of the target took it, 202 when it
+ * was kept for later, or why not.
  *
  * Answers go without a libre server transaction (libcommon/sip/sipreply.c).
  * A retransmission of the sender's request is known by its Call-ID,
@@ -20,6 +21,8 @@
 #include "sip/sipreply.h"
 #include "store/store_users.h"
 #include "imrelay.h"
+#include "deliver.h"
+#include "relay.h"
 
 #define MAX_NAME 64
 #define MAX_CTYPE 255
@@ -167,8 +170,12 @@ static void keep(struct incoming *in, struct delivery *d)
 	}
 }
 
-void relay_done(struct incoming *in, uint16_t code)
+/* The online delivery for `in` ended (deliver_done_h): 200, or the best
+ * failure of its copies, after which it is kept or the sender hears why
+ * not. */
+static void done_h(uint16_t code, void *arg)
 {
+	struct incoming *in = arg;
 	char reason[64];
 
 	in->d = NULL;      /* it ends or is kept: not ours to detach */
@@ -330,7 +337,7 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	list_append(&r->waiting, &in->lq, in);
 
 	im_of(&m, im);
-	switch (deliver_online(r, &m, key, in, &d)) {
+	switch (deliver_online(r, &m, key, done_h, in, &d)) {
 
 	case DELIVER_SENT:
 		in->d = d;
@@ -375,6 +382,11 @@ void relay_tick(struct imrelay *r, uint64_t now)
 			break;
 		mem_deref(in);
 	}
+}
+
+int relay_init(struct imrelay *r)
+{
+	return hash_alloc(&r->incoming, 1024);
 }
 
 void relay_close(struct imrelay *r)

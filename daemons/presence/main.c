@@ -1,8 +1,9 @@
 /* lamplight-presence: the presence agent behind the edge. main() reads like
  * a table of contents: configuration, stores, bus, SIP, what survived the
- * last run, ready, loop, and the same in reverse. It takes SIP from the
- * edge alone (403 for anyone else) and reads the user from the edge's
- * P-Asserted-Identity (libcommon/sip/backend.c). */
+ * last run, the registrar's topics, listeners, ready, loop, and the same
+ * in reverse. It takes SIP from the edge alone (403 for anyone else) and
+ * reads the user from the edge's P-Asserted-Identity
+ * (libcommon/sip/backend.c). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -29,6 +30,7 @@ struct app {
 	struct bus_sub *sub_reg;
 	struct bus_sub *sub_dialog;
 	struct lpdaemon *daemon;
+	char *state_path;
 	struct presence p;
 	struct backnotify_hold *hold;
 };
@@ -62,7 +64,6 @@ static void tick_h(void *arg)
 static void reload_h(void *arg)
 {
 	struct app *a = arg;
-
 	struct notifier_opts no;
 
 	if (daemon_reload(a->conf_path, a->conf))
@@ -75,13 +76,159 @@ static void reload_h(void *arg)
 	watchers_rules_changed(&a->p);
 }
 
+/* The state and runtime directories, the admin database (users, and the
+ * watcher rules on a connection of their own) and the state database
+ * (publications and subscriptions). */
+static int open_stores(struct app *a)
+{
+	struct presence *p = &a->p;
+	struct store_opts so = { .bg_checkpoint = true };
+	int err;
+
+	err = store_mkdirs(a->conf->state_dir, false);
+	err = err ? err : store_mkdirs(a->conf->runtime_dir, false);
+	if (err) {
+		log_err("cannot create state or runtime directory: %m", err);
+		return err;
+	}
+
+	err = users_open(&p->admin, a->conf->admin_db, false);
+	err = err ? err : users_open(&p->rules, a->conf->admin_db, false);
+	err = err ? err : users_cache_alloc(&p->users, p->admin, 100000);
+	if (err) {
+		log_err("admin database '%s': %m", a->conf->admin_db, err);
+		return err;
+	}
+	err = re_sdprintf(&a->state_path, "%s/presence.db",
+			  a->conf->state_dir);
+	if (err)
+		return err;
+	so.sync_full = a->conf->store_sync_full;
+	err = pres_open(&p->st, a->state_path, &so);
+	if (err) {
+		log_err("state database '%s': %m", a->state_path, err);
+		return err;
+	}
+	return 0;
+}
+
+/* The bus: ours to publish `pres` on */
+static int connect_bus(struct app *a)
+{
+	struct presence *p = &a->p;
+	int err;
+
+	err = bus_alloc(&a->bus);
+	err = err ? err : bus_pub_alloc(&p->pub, a->bus,
+					a->conf->bus_presence_pub,
+					a->conf->bus_presence_snapshot,
+					a->conf->bus_heartbeat * 1000);
+	err = err ? err : bus_pub_topic(p->pub, "pres");
+	if (err)
+		log_err("bus '%s' / '%s': %m", a->conf->bus_presence_pub,
+			a->conf->bus_presence_snapshot, err);
+	return err;
+}
+
+/* SIP and the notifier */
+static int open_transports(struct app *a)
+{
+	struct presence *p = &a->p;
+	struct notifier_opts no;
+	int err;
+
+	p->salt = rand_u64();
+	err = backsip_listen(&p->sip, p->conf, 0,
+			     "route_presence", "presence", p->contact,
+			     sizeof(p->contact));
+	err = err ? err : pres_init(p);
+	if (err)
+		return err;
+	backnotify_opts(&no, a->conf, p->contact);
+	return notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
+			      watchers_npkgs, backnotify_report_h, p);
+}
+
+/* What survived the last run: publications, then subscriptions, each
+ * decided again by today's rules */
+static int load_state(struct presence *p)
+{
+	int err;
+
+	err = pres_load(p);
+	err = err ? err : notifier_load(p->not);
+	if (err) {
+		log_err("cannot load state: %m", err);
+		return err;
+	}
+	(void)store_changed(p->rules);
+	watchers_rules_changed(p);
+	return 0;
+}
+
+/* The registrar's topics: registrations and calls */
+static int subscribe_bus(struct app *a)
+{
+	struct presence *p = &a->p;
+	int err;
+
+	err = bus_sub_alloc(&a->sub_reg, a->bus, a->conf->bus_registrar_pub,
+			    a->conf->bus_registrar_snapshot, "reg", NULL,
+			    pres_reg_h, p);
+	err = err ? err : bus_sub_alloc(&a->sub_dialog, a->bus,
+					a->conf->bus_registrar_pub,
+					a->conf->bus_registrar_snapshot,
+					"dialog", NULL, pres_dialog_h, p);
+	return err;
+}
+
+/* The listener that hands us requests, and the tick. A watcher must not
+ * be told that a registered user went offline: NOTIFYs wait for the
+ * registrations and calls. */
+static int start_presence(struct app *a)
+{
+	struct presence *p = &a->p;
+	struct bus_sub *const subs[] = { a->sub_reg, a->sub_dialog };
+	int err;
+
+	err = sip_listen(&p->lsnr, p->sip, true, request_h, p);
+	if (err)
+		return err;
+	tmr_start(&p->tmr, 1000, tick_h, p);
+	return backnotify_hold(&a->hold, p->not, subs, 2, NULL, NULL);
+}
+
+/* Everything, whatever was opened */
+static void close_all(struct app *a)
+{
+	struct presence *p = &a->p;
+
+	tmr_cancel(&p->tmr);
+	a->hold = mem_deref(a->hold);
+	a->daemon = mem_deref(a->daemon);
+	a->sub_dialog = mem_deref(a->sub_dialog);
+	a->sub_reg = mem_deref(a->sub_reg);
+	p->lsnr = mem_deref(p->lsnr);
+	if (p->sip)
+		sip_close(p->sip, true);
+	p->not = mem_deref(p->not);
+	p->sip = mem_deref(p->sip);
+	if (p->ents)
+		pres_close(p);
+	p->pub = mem_deref(p->pub);
+	a->bus = mem_deref(a->bus);
+	p->st = mem_deref(p->st);
+	p->users = mem_deref(p->users);
+	p->rules = mem_deref(p->rules);
+	p->admin = mem_deref(p->admin);
+	a->state_path = mem_deref(a->state_path);
+	a->conf = mem_deref(a->conf);
+}
+
 int main(int argc, char **argv)
 {
 	struct app a;
 	struct presence *p = &a.p;
-	struct store_opts so = { .bg_checkpoint = true };
-	struct notifier_opts no;
-	char *path = NULL;
 	int err;
 
 	memset(&a, 0, sizeof(a));
@@ -100,93 +247,16 @@ int main(int argc, char **argv)
 	fd_setsize(65536);
 	tmr_init(&p->tmr);
 
-	err = store_mkdirs(a.conf->state_dir, false);
-	err = err ? err : store_mkdirs(a.conf->runtime_dir, false);
-	if (err) {
-		log_err("cannot create state or runtime directory: %m", err);
-		goto out;
-	}
-
-	/* stores */
-	err = users_open(&p->admin, a.conf->admin_db, false);
-	err = err ? err : users_open(&p->rules, a.conf->admin_db, false);
-	err = err ? err : users_cache_alloc(&p->users, p->admin, 100000);
-	if (err) {
-		log_err("admin database '%s': %m", a.conf->admin_db, err);
-		goto out;
-	}
-	err = re_sdprintf(&path, "%s/presence.db", a.conf->state_dir);
-	if (err)
-		goto out;
-	so.sync_full = a.conf->store_sync_full;
-	err = pres_open(&p->st, path, &so);
-	if (err) {
-		log_err("state database '%s': %m", path, err);
-		goto out;
-	}
-
-	/* bus: ours to publish on, the registrar's to listen to */
-	err = bus_alloc(&a.bus);
-	err = err ? err : bus_pub_alloc(&p->pub, a.bus,
-					a.conf->bus_presence_pub,
-					a.conf->bus_presence_snapshot,
-					a.conf->bus_heartbeat * 1000);
-	err = err ? err : bus_pub_topic(p->pub, "pres");
-	if (err) {
-		log_err("bus '%s' / '%s': %m", a.conf->bus_presence_pub,
-			a.conf->bus_presence_snapshot, err);
-		goto out;
-	}
-
-	/* SIP and the notifier */
-	p->salt = rand_u64();
-	err = backsip_listen(&p->sip, p->conf, 0,
-			     "route_presence", "presence", p->contact,
-			     sizeof(p->contact));
-	err = err ? err : pres_init(p);
-	if (err)
-		goto out;
-	backnotify_opts(&no, a.conf, p->contact);
-	err = notifier_alloc(&p->not, p->sip, p->st, &no, watchers_pkgs,
-			     watchers_npkgs, backnotify_report_h, p);
+	err = open_stores(&a);
+	err = err ? err : connect_bus(&a);
+	err = err ? err : open_transports(&a);
+	err = err ? err : load_state(p);
+	err = err ? err : subscribe_bus(&a);
+	err = err ? err : start_presence(&a);
+	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)
 		goto out;
 
-	/* what survived the last run: publications, then subscriptions,
-	 * each decided again by today's rules */
-	err = pres_load(p);
-	err = err ? err : notifier_load(p->not);
-	if (err) {
-		log_err("cannot load state: %m", err);
-		goto out;
-	}
-	(void)store_changed(p->rules);
-	watchers_rules_changed(p);
-
-	err = bus_sub_alloc(&a.sub_reg, a.bus, a.conf->bus_registrar_pub,
-			    a.conf->bus_registrar_snapshot, "reg", NULL,
-			    pres_reg_h, p);
-	err = err ? err : bus_sub_alloc(&a.sub_dialog, a.bus,
-					a.conf->bus_registrar_pub,
-					a.conf->bus_registrar_snapshot,
-					"dialog", NULL, pres_dialog_h, p);
-	err = err ? err : sip_listen(&p->lsnr, p->sip, true, request_h, p);
-	if (err)
-		goto out;
-	tmr_start(&p->tmr, 1000, tick_h, p);
-	/* a watcher must not be told that a registered user went offline:
-	 * NOTIFYs wait for the registrations and calls */
-	{
-		struct bus_sub *const subs[] = { a.sub_reg, a.sub_dialog };
-
-		err = backnotify_hold(&a.hold, p->not, subs, 2, NULL, NULL);
-		if (err)
-			goto out;
-	}
-
-	err = daemon_alloc(&a.daemon, reload_h, &a);
-	if (err)
-		goto out;
 	log_notice("ready: domain '%s', %u subscription(s) restored",
 		   a.conf->domain, notifier_count(p->not));
 	daemon_ready(a.daemon, "serving");
@@ -196,26 +266,7 @@ int main(int argc, char **argv)
  out:
 	if (err)
 		log_err("exiting: %m", err);
-	tmr_cancel(&p->tmr);
-	a.hold = mem_deref(a.hold);
-	a.daemon = mem_deref(a.daemon);
-	a.sub_dialog = mem_deref(a.sub_dialog);
-	a.sub_reg = mem_deref(a.sub_reg);
-	p->lsnr = mem_deref(p->lsnr);
-	if (p->sip)
-		sip_close(p->sip, true);
-	p->not = mem_deref(p->not);
-	p->sip = mem_deref(p->sip);
-	if (p->ents)
-		pres_close(p);
-	p->pub = mem_deref(p->pub);
-	a.bus = mem_deref(a.bus);
-	p->st = mem_deref(p->st);
-	p->users = mem_deref(p->users);
-	p->rules = mem_deref(p->rules);
-	p->admin = mem_deref(p->admin);
-	mem_deref(path);
-	a.conf = mem_deref(a.conf);
+	close_all(&a);
 	libre_close();
 	return err ? 1 : 0;
 }

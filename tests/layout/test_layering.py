@@ -10,12 +10,16 @@ docs/architecture.md state it, held to the code's #include lines.
 - A header of libcommon is always included by its folder
   ("store/store_users.h"), never by its bare name.
 - No import circle inside a folder: a module is X.c with X.h, and module
-  A depends on B when A.c or A.h includes B.h; that graph has no cycle.
+  A depends on B when A.c or A.h includes B.h, or when A's object file
+  uses a symbol that B's defines; that graph has no cycle.
+- The same rules between the libraries, read from the object files of the
+  build (argument 1, the build folder): a call needs no include to cross.
 - Each sub-library has its README.md, and each source file opens with a
   comment that says what it does."""
 
 import os
 import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +37,7 @@ DAEMON_USE = {"base", "sip", "store", "bus", "presence"}
 TOP_USE = set(LIBS)             # web/ and tools/
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
+BUILD = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 n = 0
 failed = 0
 
@@ -105,9 +110,72 @@ check_uses(os.path.join("tests", "unit"), TOP_USE, "tests/unit")
 check_uses(os.path.join("tests", "fuzz"), TOP_USE, "tests/fuzz")
 
 
+def objects():
+    """{(folder, module): (defined, used)} from the build's object files:
+    build/FOLDER/TARGET.p/MODULE.c.o, global symbols only (nm -P)."""
+    out = {}
+    if not BUILD:
+        return out
+    for dp, dn, fn in os.walk(BUILD):
+        if not dp.endswith(".p"):
+            continue
+        folder = os.path.relpath(os.path.dirname(dp), BUILD)
+        if not folder.startswith(("libcommon", "daemons", "web", "tools")):
+            continue
+        for f in fn:
+            if not f.endswith(".c.o"):
+                continue
+            defined, used = set(), set()
+            nm = subprocess.run(["nm", "-P", os.path.join(dp, f)],
+                                capture_output=True, text=True).stdout
+            for line in nm.splitlines():
+                part = line.split()
+                if len(part) < 2:
+                    continue
+                if part[1] == "U":
+                    used.add(part[0])
+                elif part[1] in "TDBRCGSVW":
+                    defined.add(part[0])
+            out[(folder, f[:-len(".c.o")])] = (defined, used)
+    return out
+
+
+OBJS = objects()
+OWNER = {}
+for (folder, mod), (defined, _) in OBJS.items():
+    for sym in defined:
+        OWNER[sym] = (folder, mod)
+
+if BUILD:
+    ok(len(OBJS) > 50, "the build's object files are read (%d)"
+       % len(OBJS))
+    for lib in LIBS:
+        bad = sorted("%s uses %s of %s/%s" % (mod, sym, *OWNER[sym])
+                     for (folder, mod), (_, used) in OBJS.items()
+                     if folder == "libcommon/" + lib
+                     for sym in used if sym in OWNER and
+                     OWNER[sym][0].startswith("libcommon/") and
+                     OWNER[sym][0][len("libcommon/"):] not in ALLOWED[lib])
+        ok(not bad, "libcommon/%s calls only %s" %
+           (lib, ", ".join(sorted(ALLOWED[lib]))), "\n".join(bad))
+    bad = sorted("%s/%s uses %s" % (folder, mod, sym)
+                 for (folder, mod), (_, used) in OBJS.items()
+                 if folder.startswith("daemons/")
+                 for sym in used
+                 if OWNER.get(sym, ("",))[0] == "libcommon/prov")
+    ok(not bad, "no daemon calls prov", "\n".join(bad))
+
+
 def cycle(folder):
     """A cycle among the modules of `folder` (a list of names), or None."""
     mods = {}
+    for (f, mod), (_, used) in OBJS.items():
+        if f == folder:
+            deps = mods.setdefault(mod, set())
+            for sym in used:
+                owner = OWNER.get(sym)
+                if owner and owner[0] == folder and owner[1] != mod:
+                    deps.add(owner[1])
     for p in sources(folder):
         if os.path.dirname(p) != os.path.join(ROOT, folder):
             continue

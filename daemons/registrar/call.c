@@ -1,7 +1,8 @@
 /* call: an INVITE from an authenticated user to a user of our domain is
  * forked in parallel to every reachable device of the callee, on each
- * device's flow, Record-Routed with the caller's flow token so that the
- * dialog's requests pass through the edge. 100 Trying goes back at once;
+ * device's flow, Record-Routed twice with both legs' flow tokens (flow.c)
+ * so that the dialog's requests pass through the edge and find each
+ * party's flow, whatever its Contact says. 100 Trying goes back at once;
  * provisional answers are relayed; the first 2xx is relayed and the other
  * branches are CANCELled; a 6xx ends the call at once; otherwise, when
  * every branch has ended, the best answer is relayed (the lowest code, so
@@ -261,7 +262,7 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 	struct fwd_opts o;
 	struct mbuf *mb = NULL;
 	struct call *c;
-	char rr[256];
+	char rr_callee[256], rr_caller[256];
 
 	if (r->ringing >= r->conf->call_max_ringing) {
 		over_max(r, msg, caller);
@@ -279,25 +280,32 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 		goto fail;
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
 
-	if (flow_record_route(rr, sizeof(rr), r->nonces, msg, NULL))
-		goto fail;
 	memset(&o, 0, sizeof(o));
 	o.pai_user = caller;
-	o.record_route = rr;
+	o.record_route = rr_callee;
+	o.record_route2 = rr_caller;
 	o.extra = extra;
-	mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
-	if (!mb || fwd_build(mb, r, msg, &o))
-		goto fail;
-
 	for (unsigned i = 0; i < n && c->n < FWD_MAX_BRANCHES; i++) {
 		char hop[128];
 		struct uri route;
 		struct pl pl;
 		struct cbranch *b = &c->b[c->n];
+		struct flow_out out = { .tp = t[i].tp };
 
 		fwd_nexthop_print(hop, sizeof(hop), t[i].tp, &t[i].dst);
 		pl_set_str(&pl, hop);
 		if (uri_decode(&route, &pl))
+			continue;
+		/* each branch Record-Routes both legs' flows (flow.c) */
+		if (sip_transp_laddr(r->sip, &out.laddr, out.tp, &t[i].dst) ||
+		    flow_call_record_route(rr_callee, rr_caller,
+					   sizeof(rr_callee), r->nonces, msg,
+					   &out, &t[i].dst))
+			continue;
+		/* a request of its own: libre may keep it to send later */
+		mem_deref(mb);
+		mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
+		if (!mb || fwd_build(mb, r, msg, &o))
 			continue;
 		b->c = c;
 		mb->pos = 0;

@@ -202,7 +202,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	    msg_param_decode(&np.via_params, "branch", &np.branch) ||
 	    msg_param_exists(&np.via_params, "rport", &rport) ||
 	    rport.p[rport.l - 1] == '=' ||        /* rport with a value */
-	    flow_token_decode(&np.flow, r->nonces, &tp, &dst) ||
+	    flow_token_decode(&np.flow, r->nonces, NULL, &tp, &dst) ||
 	    tp != SIP_TRANSP_UDP)
 		return false;
 

@@ -237,6 +237,9 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 	if (!err && o->record_route)
 		err = mbuf_printf(mb, "Record-Route: %s\r\n",
 				  o->record_route);
+	if (!err && o->record_route2)
+		err = mbuf_printf(mb, "Record-Route: %s\r\n",
+				  o->record_route2);
 	if (!err && o->pai_user)
 		err = mbuf_printf(mb, "P-Asserted-Identity: <sip:%s@%s>\r\n",
 				  o->pai_user, r->conf->domain);

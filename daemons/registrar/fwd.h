@@ -32,6 +32,7 @@ struct fwd_branch {
 struct fwd_opts {
 	const char *pai_user;      /* assert this user; NULL: none */
 	const char *record_route;  /* a Record-Route value to add */
+	const char *record_route2; /* and one more, below it (RFC 5658) */
 	const char *extra;         /* header lines to add, each with CRLF */
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */

@@ -8,7 +8,9 @@
  *   back through us (RFC 3261 §16.6 step 4).
  * - With our Route on top (loose routing, §16.4): from a back daemon, to
  *   the device on the flow the token names (its UDP source, its TCP
- *   connection); from a device, on to the back daemon, nowhere else.
+ *   connection); from a device, on to the back daemon, or inside a call
+ *   to the other party's flow, which the last of a call's two tokens
+ *   names (flow.c); nowhere else.
  * - From a back daemon, out of dialog, to a user: to every registered
  *   device of that user on its flow, or to the one device the Request-URI
  *   names. */
@@ -38,6 +40,18 @@ static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
 	(void)sip_replyf(r->sip, msg, code, reason,
+			 "Content-Length: 0\r\n\r\n");
+}
+
+/* A back daemon could not be sent to (too many requests waiting, no
+ * buffer): 503, try again in a few seconds. */
+static void unavailable(struct edge *r, const struct sip_msg *msg,
+			const char *user, const char *what, int err)
+{
+	log_sip(LOG_WARNING, msg, user, "%r to %s: %m: 503", &msg->met, what,
+		err);
+	(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
+			 "Retry-After: 5\r\n"
 			 "Content-Length: 0\r\n\r\n");
 }
 
@@ -140,11 +154,7 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 	}
 	err = fwd_backend(r, msg, b.nexthop, &o);
 	if (err) {
-		log_sip(LOG_WARNING, msg, u->username, "%r to %s: %m: 503",
-			&msg->met, service_name[svc], err);
-		(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
-				 "Retry-After: 5\r\n"
-				 "Content-Length: 0\r\n\r\n");
+		unavailable(r, msg, u->username, service_name[svc], err);
 	}
 	else {
 		log_sip(LOG_DEBUG, msg, u->username, "%r to %s", &msg->met,
@@ -157,7 +167,8 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 /* ---- loose routing ---- */
 
 static bool uri_matches(const struct uri *u, const char *s);
-static bool route_ack_routable(struct edge *r, const struct toproute *s);
+static bool route_ack_routable(struct edge *r, const struct sip_msg *msg,
+			       const struct toproute *s);
 
 /* The same user, host and port (5060 when none), whatever the
  * parameters: a phone's Contact in a dialog need not carry the
@@ -200,6 +211,61 @@ static bool device_hop(struct edge *r, const struct sip_msg *msg,
 	return true;
 }
 
+/* A bad flow token from a device: refused, said once a second at most
+ * (anyone can send one). */
+static void bad_token(struct edge *r, const struct sip_msg *msg)
+{
+	static struct log_every every;
+	uint32_t unlogged;
+
+	if (log_every(&every, tmr_jiffies(), 1000, &unlogged))
+		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: bad flow token "
+			"for Call-ID '%r': %s%s", &msg->met, &msg->src,
+			&msg->callid, pl_strcmp(&msg->met, "ACK") ?
+			"403" : "dropped", unlogged ? " (and others since the "
+			"last line)" : "");
+	if (pl_strcmp(&msg->met, "ACK"))
+		reply(r, msg, 403, "Forbidden: Invalid Flow Token");
+}
+
+static bool is_sender(const struct sip_msg *msg, enum sip_transp tp,
+		      const struct sa *dst)
+{
+	return tp == msg->tp && sa_cmp(dst, &msg->src, SA_ALL);
+}
+
+/* Where a request inside a call goes (flow.c): the flow that the last of
+ * our two tokens names, the other party's. When it names the sender (a
+ * phone that kept the route set in the callee's order), the first token
+ * does. A call Record-Routed once, with the caller's token alone (an
+ * edge before this one): from the callee to that flow, from the caller
+ * to the callee's binding the Request-URI names. 0 and `b` set; EBADMSG:
+ * no valid token; ENOENT: no such binding. */
+static int call_hop(struct edge *r, const struct sip_msg *msg,
+		    const struct toproute *s, struct fwd_branch *b)
+{
+	enum sip_transp tp;
+	struct sa dst;
+
+	if (flow_token_decode(&s->flow, r->nonces, &msg->callid, &tp, &dst))
+		return EBADMSG;
+	if (!flow_token_is_call(&s->flow)) {
+		if (is_sender(msg, tp, &dst))
+			return device_hop(r, msg, b) ? 0 : ENOENT;
+	}
+	else if (is_sender(msg, tp, &dst) &&
+		 pl_cmp(&s->flow_first, &s->flow) &&
+		 flow_token_decode(&s->flow_first, r->nonces, &msg->callid,
+				   &tp, &dst)) {
+		return EBADMSG;
+	}
+	fwd_nexthop_print(b->nexthop, sizeof(b->nexthop), tp, &dst);
+	b->addr = dst;
+	b->tp = tp;
+	b->has_addr = true;
+	return 0;
+}
+
 void route_loose(struct edge *r, const struct sip_msg *msg,
 		 const struct toproute *top)
 {
@@ -209,7 +275,7 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 
 	/* an ACK is never answered: one we cannot route (the ACK of a
 	 * stateless 407 of ours, say) ends here */
-	if (!pl_strcmp(&msg->met, "ACK") && !route_ack_routable(r, &s))
+	if (!pl_strcmp(&msg->met, "ACK") && !route_ack_routable(r, msg, &s))
 		return;
 
 	memset(&b, 0, sizeof(b));
@@ -227,7 +293,7 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 		struct sa dst;
 
 		if (!pl_isset(&s.flow) ||
-		    flow_token_decode(&s.flow, r->nonces, &tp, &dst)) {
+		    flow_token_decode(&s.flow, r->nonces, NULL, &tp, &dst)) {
 			log_sip(LOG_NOTICE, msg, NULL, "%r from %J: bad flow "
 				"token: 403", &msg->met, &msg->src);
 			reply(r, msg, 403, "Forbidden: Invalid Flow Token");
@@ -244,8 +310,7 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 		/* a device, inside a dialog: to a back daemon, or (a call)
 		 * to the other party's device */
 		const struct uri *to = s.has_next ? &s.next : &msg->uri;
-		enum sip_transp tp;
-		struct sa dst;
+		int err;
 
 		if (is_backend_uri(r, to)) {
 			char host[64];
@@ -260,21 +325,28 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 					  SIP_TRANSP_UDP, &sa);
 			o.what = "to the back daemon";
 			o.stateless = true;    /* the device keeps its own */
-		}
-		else if (pl_isset(&s.flow) &&
-			 !flow_token_decode(&s.flow, r->nonces, &tp, &dst)) {
-			if (tp == msg->tp && sa_cmp(&dst, &msg->src, SA_ALL)) {
-				/* from the caller's flow: to the callee's
-				 * device, the binding the Request-URI names */
-				if (!device_hop(r, msg, &b)) {
-					reply(r, msg, 404, "Not Found");
-					return;
-				}
+			/* a refresh to a daemon that is down or stopped gets
+			 * 503 with Retry-After after route_timeout, as out
+			 * of a dialog, not silence until the phone's Timer
+			 * F (32 s) */
+			if (pl_strcmp(&msg->met, "ACK")) {
+				err = fwd_backend(r, msg, b.nexthop, &o);
+				if (err)
+					unavailable(r, msg, NULL,
+						    "the back daemon", err);
+				return;
 			}
-			else {
-				/* from the callee: to the caller's flow */
-				fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
-						  tp, &dst);
+		}
+		else if (pl_isset(&s.flow)) {
+			/* a call: to the other party's flow */
+			err = call_hop(r, msg, &s, &b);
+			if (err == EBADMSG) {
+				bad_token(r, msg);
+				return;
+			}
+			if (err) {
+				reply(r, msg, 404, "Not Found");
+				return;
 			}
 			o.timeout_code = 408;
 			o.what = "to the other party";
@@ -295,14 +367,22 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 		reply(r, msg, 500, "Server Internal Error");
 }
 
-/* An ACK goes on only along a dialog of ours: with a valid flow token. */
-static bool route_ack_routable(struct edge *r, const struct toproute *s)
+/* An ACK goes on only along a dialog of ours: with a valid flow token
+ * (a call's, for its Call-ID). One without a token (the ACK of a 407 of
+ * ours) ends here unsaid; one with a bad token is logged. */
+static bool route_ack_routable(struct edge *r, const struct sip_msg *msg,
+			       const struct toproute *s)
 {
 	enum sip_transp tp;
 	struct sa dst;
 
-	return pl_isset(&s->flow) &&
-		!flow_token_decode(&s->flow, r->nonces, &tp, &dst);
+	if (!pl_isset(&s->flow))
+		return false;
+	if (flow_token_decode(&s->flow, r->nonces, &msg->callid, &tp, &dst)) {
+		bad_token(r, msg);
+		return false;
+	}
+	return true;
 }
 
 /* ---- from back daemons to users ---- */

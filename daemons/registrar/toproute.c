@@ -19,8 +19,11 @@ static bool route_h(const struct sip_hdr *hdr, const struct sip_msg *msg,
 	if (!s->done && edge_is_local(s->r, &a.uri) &&
 	    !msg_param_exists(&a.uri.params, "lr", &v)) {
 		++s->ours;
-		if (!msg_param_decode(&a.uri.params, "flow", &v))
+		if (!msg_param_decode(&a.uri.params, "flow", &v)) {
+			if (!pl_isset(&s->flow))
+				s->flow_first = v;
 			s->flow = v;
+		}
 		return false;
 	}
 	s->done = true;

@@ -1,6 +1,7 @@
 /* toproute: the Routes on top of a request that are the edge's own (RFC
- * 3261 §16.4), read once per request: how many, the flow token among
- * them, and the first Route after them. */
+ * 3261 §16.4), read once per request: how many, the flow tokens among
+ * them (a call's two: the last names the flow the request is for), and
+ * the first Route after them. */
 #ifndef LP_TOPROUTE_H
 #define LP_TOPROUTE_H
 
@@ -14,7 +15,8 @@ struct toproute {
 	const struct edge *r;
 	unsigned ours;         /* consecutive top Routes that are us */
 	bool done;
-	struct pl flow;        /* the flow token among them */
+	struct pl flow;        /* the last flow token among them */
+	struct pl flow_first;  /* and the first (a call has two) */
 	struct uri next;       /* the first Route that is not us */
 	bool has_next;
 };

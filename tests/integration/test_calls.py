@@ -1,8 +1,10 @@
 """test_calls: calls between users through the edge (RFC 3261 §16): the
 INVITE is challenged (407), forked to every device of the callee, 100
 Trying comes back, a 180 is relayed, the first 200 wins and the other
-device gets CANCEL; the ACK and the BYE follow the Record-Route in both
-directions, to each party's own flow. Busy everywhere gives 486; the
+device gets CANCEL; the ACK and the BYE follow the two Record-Routes
+(one per leg, RFC 5658) in both directions, to each party's own flow,
+though bob answers with a Contact he never registered; a forged token,
+or the call's tokens under another Call-ID, get 403 and a log line. Busy everywhere gives 486; the
 caller's CANCEL gives 487 and reaches the ringing devices; an unknown user
 404, a user with no device 480.
 
@@ -184,22 +186,33 @@ try:
     i2 = b2.next(want="INVITE")
     ok(i1 is not None and i2 is not None,
        "the INVITE is forked to both of bob's devices")
-    rr = i2.get("record-route") if i2 else None
-    ok(rr and "flow=" in rr and i2.get("p-asserted-identity") ==
-       "<sip:alice@%s>" % app.domain and i2.body == SDP,
-       "... Record-Routed, with alice's asserted identity and the SDP",
-       i2 and i2.lines)
+    # two Record-Routes (RFC 5658): on top the edge's TCP address with
+    # bob's flow, below its UDP address with alice's
+    rrs = i2.all("record-route") if i2 else []
+    ok(len(rrs) == 2 and all("flow=" in v for v in rrs) and
+       "transport=tcp" in rrs[0] and "transport=udp" in rrs[1] and
+       i2.get("p-asserted-identity") == "<sip:alice@%s>" % app.domain and
+       i2.body == SDP,
+       "... Record-Routed twice, one per leg's transport and flow, with "
+       "alice's asserted identity and the SDP", i2 and i2.lines)
+    rr = ", ".join(rrs)                   # bob's route set
+    rr_alice = ", ".join(reversed(rrs))   # alice's (RFC 3261 §12.1.2)
     b1.answer(i1, 180, "Ringing", tag="b1")
     ring = alice.next(want=180)
     ok(ring is not None and "tag=b1" in ring.get("to"),
        "bob's 180 Ringing reaches alice")
+    # bob's Contact in the call is not the one he registered (no user
+    # part, another port): the edge routes by its Record-Route, not by
+    # the registry
+    ip, port = b2.ua.t.local
+    b2_target = "sip:%s:%d;transport=tcp" % (ip, port + 1)
     b2.answer(i2, 200, "OK", tag="b2",
-              extra=["Contact: <%s>" % b2.contact,
+              extra=["Contact: <%s>" % b2_target,
                      "Content-Type: application/sdp"])
     fin = alice.next(want="final")
     ok(fin is not None and fin.code == 200 and "tag=b2" in fin.get("to")
-       and fin.get("record-route") == rr and len(fin.all("via")) == 1,
-       "the TCP device's 200 reaches alice, with the Record-Route and "
+       and fin.all("record-route") == rrs and len(fin.all("via")) == 1,
+       "the TCP device's 200 reaches alice, with both Record-Routes and "
        "her Via only", fin and fin.lines)
     cancel = b1.next(want="CANCEL")
     ok(cancel is not None, "the other device gets CANCEL")
@@ -212,13 +225,39 @@ try:
     # the ACK for the 200 and a BYE from bob, both along the route
     callid = inv[5].split(": ", 1)[1]
     callids.append(callid)
-    alice.send(["ACK %s SIP/2.0" % b2.contact,
-                alice.via("z9hG4bK" + sc.rand(8)), "Route: " + rr,
+    alice.send(["ACK %s SIP/2.0" % b2_target,
+                alice.via("z9hG4bK" + sc.rand(8)), "Route: " + rr_alice,
                 "Max-Forwards: 70", inv[3], "To: " + fin.get("to"),
                 "Call-ID: " + callid, "CSeq: 2 ACK"])
     ack = b2.next(want="ACK")
-    ok(ack is not None, "alice's ACK reaches bob's TCP device through "
-       "the edge")
+    ok(ack is not None and ack.first.split()[1] == b2_target and
+       not ack.all("route"),
+       "alice's ACK reaches bob's TCP device on its connection, though "
+       "its Request-URI is a Contact bob never registered; both Routes "
+       "popped", ack and ack.lines)
+
+    # a forged token, and the true pair under another Call-ID: 403
+    def alice_bye(route, cid):
+        alice.send(["BYE %s SIP/2.0" % b2_target,
+                    alice.via("z9hG4bK" + sc.rand(8)), "Route: " + route,
+                    "Max-Forwards: 70", inv[3], "To: " + fin.get("to"),
+                    "Call-ID: " + cid, "CSeq: 3 BYE"])
+        return alice.next(want="final")
+
+    # the MAC of each token changed in its first digit
+    forged = re.sub(r"(flow=[0-9a-fA-F]+\.)([0-9a-f])",
+                    lambda m: m.group(1) + ("1" if m.group(2) == "0"
+                                            else "0"), rr_alice)
+    r = alice_bye(forged, callid)
+    ok(r is not None and r.code == 403 and b2.next(0.3) is None,
+       "a BYE whose flow token was altered: 403, nothing reaches bob",
+       r and r.first)
+    r = alice_bye(rr_alice, callid + "x")
+    ok(r is not None and r.code == 403 and b2.next(0.3) is None,
+       "the call's tokens under another Call-ID: 403 (bound to the "
+       "call)", r and r.first)
+    said = "bad flow token for Call-ID '%s': 403" % callid
+    ok(said in app.wait_log([said]), "... and said in the edge's log")
     b2.send(["BYE %s SIP/2.0" % alice.contact,
              b2.via("z9hG4bK" + sc.rand(8)), "Route: " + rr,
              "Max-Forwards: 70", "From: " + fin.get("to"),
@@ -310,7 +349,7 @@ try:
        b[0]["remote_tag"] and a[0]["peer"] == "sip:bob@" + app.domain and
        b[0]["peer"] == "sip:alice@" + app.domain and
        b[0]["peer_target"] == alice.contact and
-       a[0]["peer_target"] == b2.contact,
+       a[0]["peer_target"] == b2_target,
        "each side's direction, tags, peer and target", conf)
     ok(seq("alice", busy)[-1:] == [("del", "terminated", "rejected")] and
        seq("bob", busy)[-1:] == [("del", "terminated", "rejected")],

@@ -4,7 +4,7 @@ authenticated user must be the From user (403), the edge's own
 P-Asserted-Identity replaces any from outside, PUBLISH/SUBSCRIBE presence
 and presence.winfo to presence, SUBSCRIBE dialog to blf, MESSAGE to
 imrelay, an unknown package gets 489, a silent back daemon 503 with
-Retry-After. The back daemons are stubs that record what reaches them.
+Retry-After, out of a dialog and for a refresh inside one. The back daemons are stubs that record what reaches them.
 
   UA -- SUBSCRIBE ------------> edge
      <-- 407 Proxy-Authenticate
@@ -206,6 +206,47 @@ try:
        "port, by the flow token, not at its unreachable Contact port")
     ok(results.get("r") and results["r"].code == 200,
        "the device's 200 reaches the presence daemon", results.get("r"))
+
+    # a refresh inside the dialog: on to the presence daemon along the
+    # Route; when the daemon is silent (down, stopped), 503 with
+    # Retry-After after route_timeout, never silence (issue 19, item 4)
+    def refresh(cseq):
+        ip, port = bu.t.local
+        bu.t.send(("\r\n".join([
+            "SUBSCRIBE sip:presence@127.0.0.1:%d SIP/2.0" % presence.port,
+            "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport" % (
+                ip, port, sc.rand(10)),
+            "Route: " + rr, "Max-Forwards: 70",
+            "From: <sip:bob@%s>;tag=%s" % (app.domain, ftag),
+            "To: <sip:alice@%s>;tag=stub" % app.domain,
+            "Call-ID: " + callid, "CSeq: %d SUBSCRIBE" % cseq,
+            "Event: presence", "Expires: 600",
+            "Contact: <%s>" % dlg_contact, "Content-Length: 0"]) +
+            "\r\n\r\n").encode())
+        end = time.time() + 4
+        while time.time() < end:
+            raw = bu.t.recv(max(0.05, end - time.time()))
+            if raw and raw.startswith(b"SIP/2.0"):
+                r = sc.Response(raw)
+                if r.code >= 200:
+                    return r
+        return None
+
+    n = len(presence.got)
+    r = refresh(50)
+    ok(r and r.code == 202 and len(presence.got) == n + 1 and
+       "tag=stub" in (presence.last().get("to") or ""),
+       "an in-dialog refresh reaches the presence daemon along the Route "
+       "and its 202 comes back", r)
+    presence.code = None
+    t0 = time.time()
+    r = refresh(51)
+    dt = time.time() - t0
+    presence.code = 202
+    ok(r and r.code == 503 and r.get("retry-after") and
+       len(presence.got) == n + 2 and 0.8 < dt < 3.0,
+       "the same with the daemon silent: 503 with Retry-After after "
+       "route_timeout (%.1f s), not silence" % dt, r)
     # as the edge sends it on (its fast path takes this plain form): our
     # Via on top with the stateless branch, the daemon's with rport and
     # received, our Route gone, Max-Forwards one less, the rest unchanged

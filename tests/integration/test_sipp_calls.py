@@ -1,6 +1,7 @@
 """test_sipp_calls: calls through the edge driven by SIPp on both sides
 (tests/sipp/caller*.xml, callee*.xml): a call answered (407, 180, 200
-with the Record-Route, ACK and BYE through the edge); a callee with two
+with the Record-Route, ACK and BYE through the edge); a callee that
+answers with a Contact it never registered; a callee with two
 devices (both ring, one answers, the other gets CANCEL); busy (486,
 acknowledged hop by hop); no answer and the caller cancels (200, 487, the
 device gets CANCEL); an unknown user (404); a user with no device (480);
@@ -120,6 +121,17 @@ try:
     good, out = call(os.path.join(SCEN, "caller.xml"), [("callee.xml", pc)])
     tap.ok(pc and good, "a device registered with ;transport=UDP: the "
            "ACK and the BYE reach it", out)
+
+    # the callee answers with a Contact it never registered (SIPp's uas
+    # style: sip:IP:PORT;transport=UDP): the caller's ACK and BYE go to
+    # that Contact with the edge's two Record-Routes as their Route set,
+    # and the edge sends them on along its Record-Route, not the registry
+    # (before: the 200 was retransmitted for want of the ACK, the BYE got
+    # 404 and bob's lamp stayed busy)
+    good, out = call(os.path.join(SCEN, "caller.xml"),
+                     [("callee_contact.xml", pc)])
+    tap.ok(good, "a callee whose Contact in the call is not its "
+           "registered one: the ACK and the BYE reach it", out)
 
     for scen, who, kw, what in (
             (fail_scenario(404), "nobody", {}, "an unknown user: 404"),

@@ -105,8 +105,10 @@ class Tap:
 class Appliance:
     """A configuration, a state directory and the daemons, all scratch."""
 
-    def __init__(self, build, extra_conf="", domain="lamplight.test"):
+    def __init__(self, build, extra_conf="", domain="lamplight.test",
+                 env=None):
         self.build = os.path.abspath(build)
+        self.env = dict(env or {})     # for the daemons' environment
         self.dir = tempfile.mkdtemp(prefix="lp-it-")
         self.port = free_port()
         self.domain = domain
@@ -165,7 +167,7 @@ class Appliance:
             os.unlink(nsock_path)
         ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         ns.bind(nsock_path)
-        env = dict(os.environ, NOTIFY_SOCKET=nsock_path)
+        env = dict(os.environ, NOTIFY_SOCKET=nsock_path, **self.env)
         env.pop("JOURNAL_STREAM", None)
         log = open(os.path.join(self.dir, "%s.log" % name), "a")
         p = subprocess.Popen([path, "-c", self.conf], stdout=log,

@@ -236,6 +236,27 @@ try:
        "its Request-URI is a Contact bob never registered; both Routes "
        "popped", ack and ack.lines)
 
+    # alice's NAT gives her a new port in the middle of the call: an INFO
+    # from it still reaches bob (the last Route names bob's flow, not the
+    # sender's), and bob's 200 comes back to the new port
+    nat = sc.Transport("127.0.0.1", app.port)
+    nat.send(("\r\n".join([
+        "INFO %s SIP/2.0" % b2_target,
+        "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK%s;rport" % (
+            nat.local[0], nat.local[1], sc.rand(8)),
+        "Route: " + rr_alice, "Max-Forwards: 70", inv[3],
+        "To: " + fin.get("to"), "Call-ID: " + callid, "CSeq: 3 INFO",
+        "Content-Length: 0"]) + "\r\n\r\n").encode())
+    info = b2.next(want="INFO")
+    if info:
+        b2.answer(info, 200, "OK")
+    got = nat.recv(3.0)
+    nat.close()
+    ok(info is not None and got is not None and
+       got.startswith(b"SIP/2.0 200"),
+       "alice's INFO from a new port (her NAT rebound) reaches bob and "
+       "his 200 comes back to that port", got)
+
     # a forged token, and the true pair under another Call-ID: 403
     def alice_bye(route, cid):
         alice.send(["BYE %s SIP/2.0" % b2_target,

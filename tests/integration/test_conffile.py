@@ -15,7 +15,7 @@ import lptest  # noqa: E402
 
 tap = lptest.Tap()
 ROOT = lptest.ROOT
-with open(os.path.join(ROOT, "libcommon", "conf.c")) as f:
+with open(os.path.join(ROOT, "libcommon", "base", "conf.c")) as f:
     keys = re.findall(r'\{"([a-z_]+)",\s+K_', f.read())
 with open(os.path.join(ROOT, "docs", "configuration.md")) as f:
     documented = re.findall(r"(?m)^\| `([a-z_]+)` \|", f.read())

@@ -1,9 +1,10 @@
 """test_tls: a phone registered over TLS (port tls:, a certificate chain
 and key in one PEM file) gets what is sent to it over its own TLS
 connection: a MESSAGE from a colleague on UDP, the NOTIFYs of its
-presence subscription, and those after tcp_auth_timeout and
-tcp_message_timeout have passed (an authenticated TLS connection is not
-closed by the edge's TCP guard, which reads the decrypted stream). A
+presence subscription, a call's BYE from a colleague on UDP, and those
+after tcp_auth_timeout and tcp_message_timeout have passed (an
+authenticated TLS connection is not closed by the edge's TCP guard,
+which reads the decrypted stream). A
 TCP connection to the TLS port that never starts its handshake is
 closed after tcp_auth_timeout. The phone's only socket is the TLS one,
 so all it receives came over it."""
@@ -87,6 +88,19 @@ try:
     got = alice.wait_messages(2, timeout=5.0)
     ok(r is not None and r.code == 200 and len(got) == 2,
        "and her MESSAGEs (200)", (r, got))
+    # a call from bob on UDP to alice on TLS: Record-Routed twice (RFC
+    # 5658), the TLS leg on top; bob's BYE, along his reversed route set,
+    # reaches alice over her TLS connection and her 200 comes back
+    r, d = bob.call("alice")
+    rrs = r.all("record-route") if r is not None else []
+    ok(r is not None and r.code == 200 and len(rrs) == 2 and
+       "transport=tls" in rrs[0] and "transport=udp" in rrs[1],
+       "bob (UDP) calls alice (TLS): 200, two Record-Routes, the TLS "
+       "leg's on top", r and r.headers)
+    bye = bob.in_dialog("BYE", d) if d else None
+    ok(bye is not None and bye.code == 200,
+       "bob's BYE reaches alice over her TLS connection; her 200 comes "
+       "back to his UDP flow", bye)
     ok(app.alive() and app.alive("presence") and app.alive("imrelay"),
        "the daemons are alive")
 finally:

@@ -11,7 +11,6 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/daemon.h"
-#include "sip/reguard.h"
 #include "store/store.h"
 #include "store/store_users.h"
 #include "store/store_subs.h"
@@ -108,7 +107,6 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	reguard_init(a->conf->sip_max_address_header);
 	backnotify_opts(&no, a->conf, a->b.contact);
 	notifier_set_limits(a->b.not, &no);
 	if (busy_list(&a->b, a->conf->blf_busy_activities))
@@ -264,8 +262,6 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "blf", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
-	/* libre's address and Via parsers capped before any message */
-	reguard_init(a.conf->sip_max_address_header);
 	b->conf = a.conf;
 	err = libre_init();
 	if (err)

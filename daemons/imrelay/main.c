@@ -14,7 +14,6 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/daemon.h"
-#include "sip/reguard.h"
 #include "store/store.h"
 #include "store/store_users.h"
 #include "store/store_msgs.h"
@@ -78,7 +77,6 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	reguard_init(a->conf->sip_max_address_header);
 }
 
 /* The salt of the relay's tags and branches, the same after a restart */
@@ -255,8 +253,6 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "imrelay", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
-	/* libre's address and Via parsers capped before any message */
-	reguard_init(a.conf->sip_max_address_header);
 	r->conf = a.conf;
 	err = libre_init();
 	if (err)

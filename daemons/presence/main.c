@@ -10,7 +10,6 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/daemon.h"
-#include "sip/reguard.h"
 #include "store/store.h"
 #include "store/store_users.h"
 #include "store/store_pubs.h"
@@ -68,7 +67,6 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	reguard_init(a->conf->sip_max_address_header);
 	backnotify_opts(&no, a->conf, a->p.contact);
 	notifier_set_limits(a->p.not, &no);
 	/* presence_default_policy may have changed: every subscription is
@@ -235,8 +233,6 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "presence", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
-	/* libre's address and Via parsers capped before any message */
-	reguard_init(a.conf->sip_max_address_header);
 	p->conf = a.conf;
 	pidf_init();
 

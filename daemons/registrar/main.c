@@ -31,7 +31,6 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "probe.h"
 #include "dialog.h"
 #include "base/sockbuf.h"
-#include "sip/reguard.h"
 
 /* Bursts of answers (a NOTIFY fan-out) and of REGISTERs: room for
  * thousands of datagrams (the kernel clamps it to rmem_max). */
@@ -156,7 +155,6 @@ static void reload_h(void *arg)
 
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
-	reguard_init(a->conf->sip_max_address_header);
 }
 
 /* A MESSAGE of up to 64 KiB comes to a UDP address of ours from the IM
@@ -326,8 +324,6 @@ int main(int argc, char **argv)
 	err = daemon_args(argc, argv, "registrar", &a.conf_path, &a.conf);
 	if (err)
 		return err < 0 ? 0 : err;
-	/* libre's address and Via parsers capped before any message */
-	reguard_init(a.conf->sip_max_address_header);
 
 	err = libre_init();
 	if (err)

@@ -19,6 +19,7 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/fastrand.h"
+#include "base/reguard.h"
 #include "base/daemon.h"
 
 #define TRIM_MS 10000   /* malloc_trim: a few ms for a large heap */
@@ -175,6 +176,7 @@ int daemon_reload(const char *conf_path, struct conf *live)
 		return err;
 	}
 	log_set_level(live->log_level);
+	reguard_init(live->sip_max_address_header);
 	log_notice("reload: %u setting(s) changed", changed);
 	if (restart[0])
 		log_warn("reload: %s changed, which takes a restart; the "
@@ -215,5 +217,6 @@ int daemon_args(int argc, char **argv, const char *name,
 		return 1;
 	}
 	log_init(name, (*confp)->log_level);
+	reguard_init((*confp)->sip_max_address_header);
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <re.h>
 #include "sip/rawsip.h"
-#include "sip/reguard.h"
+#include "base/reguard.h"
 #include "sip/sipval.h"
 #include "sip/sipuri.h"
 #include "base/digest.h"

@@ -186,7 +186,7 @@ try:
            "peer sent is escaped), and says what it dropped unread (%d "
            "lines)" % dropped, ctl)
     # a malformed From of 60 KiB over TCP, where no guard of ours reads
-    # the stream first: libre's parser is guarded (libcommon/sip/reguard.c)
+    # the stream first: libre's parser is guarded (libcommon/base/reguard.c)
     junk = b":" * 60000
     msg = (b"OPTIONS sip:alice@%s SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:"
            b"5;branch=z9hG4bKbig\r\nFrom:%s 1 <sip:bob@%s>;tag=1\r\n"

@@ -6,9 +6,10 @@
  * the program, so that libre's own calls (through its PLT) come here
  * first: a value over the cap is refused at once (libre then drops the
  * message, over TCP with its connection), with a log line; any other
- * goes on to libre's. Every daemon's main.c installs it, with the cap
- * sip_max_address_header, at start and at each reload; the call is also
- * what links this file (a static library's member) into the program. */
+ * goes on to libre's. Every daemon installs it, with the cap
+ * sip_max_address_header, at start and at each reload (daemon_args,
+ * daemon_reload), as it installs fastrand: both stand in for libre's own
+ * functions in the whole process. */
 #ifndef LP_REGUARD_H
 #define LP_REGUARD_H
 

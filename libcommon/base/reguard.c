@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <re.h>
 #include "base/log.h"
-#include "sip/reguard.h"
+#include "base/reguard.h"
 
 typedef int (addr_fn)(struct sip_addr *addr, const struct pl *pl);
 typedef int (via_fn)(struct sip_via *via, const struct pl *pl);

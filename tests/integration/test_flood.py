@@ -1,6 +1,6 @@
 """test_flood: an unauthenticated flood of OPTIONS from one UDP address
-and port (a separate process sending as fast as Python can, over 100,000
-a second here) while phones register: a phone at another port of the
+and port (a separate process sending 30,000 a second, 300 times
+flood_rate) while phones register: a phone at another port of the
 same address and a phone at another address each register, their first
 try answered (no retransmission needed); the flood gets almost no
 answers and one log line; then the same with the limit off
@@ -21,15 +21,27 @@ import sipclient as sc  # noqa: E402
 tap = lptest.Tap()
 
 
+RATE = 30000
+
+
 def flood(port, seconds, sent, answers, ready):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     s.setblocking(False)
     lp = s.getsockname()[1]
     ready.set()
-    end = time.time() + seconds
+    start = time.time()
+    end = start + seconds
     i = got = 0
     while time.time() < end:
+        # held at RATE: 300 times flood_rate, and what the edge reads
+        # even in the sanitizer build; faster, the kernel drops at the
+        # socket whatever the limit does (the ASan edge lost phones'
+        # REGISTERs at 180,000 a second, and bob's REGISTER after the
+        # flood waited behind the backlog)
+        if i > RATE * (time.time() - start):
+            time.sleep(0.001)
+            continue
         for _ in range(200):
             i += 1
             s.sendto(("OPTIONS sip:alice@lamplight.test SIP/2.0\r\n"

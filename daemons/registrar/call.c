@@ -10,6 +10,20 @@
  * branch and answers the INVITE 487. Timer C (180 s) cancels a call no
  * device answers. Unknown user: 404; no reachable device: 480.
  *
+ * Session timers (RFC 4028 §8, as a proxy): an INVITE without
+ * Session-Expires gets session_expires, one above it is lowered to it (not
+ * below its Min-SE), one under session_min_se gets 422 with Min-SE (or,
+ * from a caller that does not support timers, is raised). A 2xx without
+ * Session-Expires to a caller that supports timers gets one, the caller
+ * as refresher, with Require: timer. The interval of the 2xx is the
+ * call's (dialog.c ends a call nobody refreshes).
+ *
+ * An INVITE with Replaces that names a call through the edge other than
+ * a ringing one to pick up (an attended transfer, RFC 3891, to a call
+ * already answered) goes to the user of its Request-URI like any call,
+ * Replaces and all: the phone holding the named call judges it. One that
+ * names no call we carry gets 481 here.
+ *
  * Call pickup (RFC 3891): an INVITE that names a ringing call, with
  * Replaces (directed pickup, built from the dialog-info a BLF key got),
  * or by dialling pickup_prefix and the user (the edge finds the user's
@@ -21,6 +35,7 @@
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
+#include "sip/sipval.h"
 #include "store/store_users.h"
 #include "store/store_rules.h"
 #include "location.h"
@@ -36,6 +51,7 @@ struct call;
 struct cbranch {
 	struct call *c;
 	struct sip_request *req;
+	struct dlg_flow flow;  /* the device's */
 	bool done;
 };
 
@@ -53,6 +69,8 @@ struct call {
 	uint16_t best_code;
 	bool final;            /* a final answer went to the caller */
 	bool counted;          /* in r->ringing */
+	bool uac_timer;        /* the caller supports session timers */
+	uint32_t se_sent;      /* s, the Session-Expires sent on; 0: none */
 };
 
 static void call_destructor(void *arg)
@@ -159,6 +177,23 @@ static bool better(uint16_t code, uint16_t best)
 	return !best || code < best;
 }
 
+/* The session interval a 2xx sets (0: none); `add`: the header lines to
+ * put in it when the callee does not do session timers and the caller
+ * does (RFC 4028 §8.2). */
+static uint32_t session_answer(const struct call *c, const struct sip_msg *msg,
+			       char *add, size_t sz)
+{
+	uint32_t se;
+
+	if (sipval_session_expires(msg, &se, NULL))
+		se = 0;
+	if (se || !c->uac_timer || !c->se_sent)
+		return se;
+	re_snprintf(add, sz, "Session-Expires: %u;refresher=uac\r\n"
+		    "Require: timer\r\n", c->se_sent);
+	return c->se_sent;
+}
+
 static void resp_h(int err, const struct sip_msg *msg, void *arg)
 {
 	struct cbranch *b = arg;
@@ -174,7 +209,7 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 			if (mb)
 				relay(c, mb, msg->scode);
 			mem_deref(mb);
-			dialogs_response(c->r->dialogs, c->msg, msg);
+			dialogs_response(c->r->dialogs, c->msg, msg, NULL, 0);
 		}
 		return;
 	}
@@ -182,11 +217,17 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	b->done = true;
 	if (!err && msg && (msg->scode < 300 || msg->scode >= 600)) {
 		/* the first 2xx wins; a 6xx ends the call everywhere */
-		mb = fwd_strip_via(msg);
+		char add[128] = "";
+		uint32_t se = 0;
+
+		if (msg->scode < 300)
+			se = session_answer(c, msg, add, sizeof(add));
+		mb = fwd_strip_via_add(msg, add[0] ? add : NULL);
 		if (mb && !c->final) {
 			relay(c, mb, msg->scode);
 			cancel_others(c, b);
-			dialogs_response(c->r->dialogs, c->msg, msg);
+			dialogs_response(c->r->dialogs, c->msg, msg, &b->flow,
+					 se);
 		}
 		else if (mb && msg->scode < 300) {
 			/* another device answered too, before its CANCEL:
@@ -245,6 +286,60 @@ static void over_max(struct edge *r, const struct sip_msg *msg,
 		unlogged ? "; others refused since the last line" : "");
 }
 
+/* RFC 4028 §8.1 for the INVITE `msg`: what Session-Expires (and Min-SE)
+ * to send on, written to `hdrs` ("" : the request's own), and kept in
+ * `c`. EPROTO: answered 422 (or 400) here. */
+static int session_request(struct edge *r, const struct sip_msg *msg,
+			   struct call *c, char *hdrs, size_t sz)
+{
+	const uint32_t min = r->conf->session_min_se;
+	const uint32_t want = r->conf->session_expires;
+	uint32_t se, min_se, floor;
+	struct pl ref;
+
+	hdrs[0] = '\0';
+	c->uac_timer = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "timer");
+	if (sipval_session_expires(msg, &se, &ref) ||
+	    sipval_min_se(msg, &min_se)) {
+		log_sip(LOG_NOTICE, msg, NULL, "INVITE: bad Session-Expires or "
+			"Min-SE: 400");
+		(void)sip_treply(&c->st, r->sip, msg, 400, "Bad Request: "
+				 "Malformed Session-Expires or Min-SE");
+		return EPROTO;
+	}
+	floor = min_se > min ? min_se : min;
+	if (se && se < min) {
+		if (c->uac_timer) {
+			log_sip(LOG_INFO, msg, NULL, "INVITE: Session-Expires "
+				"%u under session_min_se: 422", se);
+			(void)sip_treplyf(&c->st, NULL, r->sip, msg, false,
+					  422, "Session Interval Too Small",
+					  "Min-SE: %u\r\n"
+					  "Content-Length: 0\r\n\r\n", min);
+			return EPROTO;
+		}
+		se = floor;            /* §8.1: raised, not refused */
+	}
+	else if (!se && want) {
+		se = want > floor ? want : floor;
+	}
+	else if (se > want && want) {
+		se = want > floor ? want : floor;
+	}
+	else {
+		c->se_sent = se;       /* the request's, untouched */
+		return 0;
+	}
+	c->se_sent = se;
+	if (pl_isset(&ref))
+		re_snprintf(hdrs, sz, "Session-Expires: %u;refresher=%r\r\n"
+			    "Min-SE: %u\r\n", se, &ref, floor);
+	else
+		re_snprintf(hdrs, sz, "Session-Expires: %u\r\n"
+			    "Min-SE: %u\r\n", se, floor);
+	return 0;
+}
+
 /* A branch of a call: where it goes and what its Request-URI is. */
 struct target {
 	char ruri[512];
@@ -262,7 +357,7 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 	struct fwd_opts o;
 	struct mbuf *mb = NULL;
 	struct call *c;
-	char rr_callee[256], rr_caller[256];
+	char rr_callee[256], rr_caller[256], hdrs[640];
 
 	if (r->ringing >= r->conf->call_max_ringing) {
 		over_max(r, msg, caller);
@@ -278,13 +373,20 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 	str_ncpy(c->callee, callee, sizeof(c->callee));
 	if (sip_strans_alloc(&c->st, r->sip, msg, cancel_h, c))
 		goto fail;
+	if (session_request(r, msg, c, hdrs, sizeof(hdrs))) {
+		c->final = true;
+		goto out;
+	}
 	(void)sip_treply(&c->st, r->sip, msg, 100, "Trying");
 
 	memset(&o, 0, sizeof(o));
 	o.pai_user = caller;
 	o.record_route = rr_callee;
 	o.record_route2 = rr_caller;
-	o.extra = extra;
+	o.session = hdrs[0] != '\0';
+	if (extra && strlen(hdrs) + strlen(extra) < sizeof(hdrs))
+		strcat(hdrs, extra);
+	o.extra = hdrs[0] ? hdrs : NULL;
 	for (unsigned i = 0; i < n && c->n < FWD_MAX_BRANCHES; i++) {
 		char hop[128];
 		struct uri route;
@@ -309,6 +411,8 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 			continue;
 		b->c = c;
 		mb->pos = 0;
+		b->flow.tp = t[i].tp;
+		b->flow.dst = t[i].dst;
 		if (sip_request(&b->req, r->sip, true, "INVITE", 6, t[i].ruri,
 				-1, &route, mb, 0, NULL, resp_h, b))
 			continue;
@@ -399,8 +503,10 @@ static void pick_up(struct edge *r, const struct sip_msg *msg,
 }
 
 /* Directed pickup: the Replaces names a call that rings at the edge;
- * the picker may pick up any user of the domain. */
-static void pickup_replaces(struct edge *r, const struct sip_msg *msg,
+ * the picker may pick up any user of the domain. False when it names
+ * another call through the edge and the INVITE is for a user of ours: a
+ * transfer, a call like any other. */
+static bool pickup_replaces(struct edge *r, const struct sip_msg *msg,
 			    const struct sip_hdr *rh, const char *picker)
 {
 	struct pl callid, totag, fromtag;
@@ -411,7 +517,7 @@ static void pickup_replaces(struct edge *r, const struct sip_msg *msg,
 	    msg_param_decode(&rh->val, "to-tag", &totag) ||
 	    msg_param_decode(&rh->val, "from-tag", &fromtag)) {
 		reply(r, msg, 400, "Bad Request: Bad Replaces");
-		return;
+		return true;
 	}
 	f.callid = &callid;
 	f.callee = NULL;
@@ -421,14 +527,19 @@ static void pickup_replaces(struct edge *r, const struct sip_msg *msg,
 	 * ringing phone's */
 	if (!c || pl_cmp(&totag, &c->msg->from.tag) ||
 	    pl_strcmp(&fromtag, c->rtag)) {
+		/* an attended transfer: to the user the INVITE names */
+		if (msg->uri.user.l && edge_is_local(r, &msg->uri) &&
+		    dialogs_knows(r->dialogs, &callid, &totag, &fromtag))
+			return false;
 		log_sip(LOG_NOTICE, msg, picker, "pickup of call '%r': no such "
 			"ringing call: 481", &callid);
 		reply(r, msg, 481, "Call/Transaction Does Not Exist");
-		return;
+		return true;
 	}
 	log_sip(LOG_INFO, msg, picker, "picks up '%s''s call '%r'",
 		c->callee, &callid);
 	pick_up(r, msg, picker, c, NULL);
+	return true;
 }
 
 /* Pickup by code: pickup_prefix then the user ("**bob"). */
@@ -479,10 +590,8 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 	}
 	if (auth_from_user(r, msg, &u))
 		return;
-	if (rh) {
-		pickup_replaces(r, msg, rh, u->username);
+	if (rh && pickup_replaces(r, msg, rh, u->username))
 		goto out;
-	}
 	if (prefix[0] && msg->uri.user.l > strlen(prefix) &&
 	    !strncmp(msg->uri.user.p, prefix, strlen(prefix))) {
 		pickup_code(r, msg, u->username);

@@ -18,7 +18,7 @@ bool edge_is_local(const struct edge *r, const struct uri *uri)
 	return false;
 }
 
-bool edge_is_backend(const struct edge *r, const struct sa *a)
+int edge_backend_index(const struct edge *r, const struct sa *a)
 {
 	for (int i = 0; i < ROUTE_COUNT; i++) {
 		const struct conf_listen *l = &r->conf->routes[i];
@@ -26,7 +26,12 @@ bool edge_is_backend(const struct edge *r, const struct sa *a)
 
 		if (l->port && !sa_set_str(&sa, l->addr, l->port) &&
 		    sa_cmp(&sa, a, SA_ALL))
-			return true;
+			return i;
 	}
-	return false;
+	return -1;
+}
+
+bool edge_is_backend(const struct edge *r, const struct sa *a)
+{
+	return edge_backend_index(r, a) >= 0;
 }

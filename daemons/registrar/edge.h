@@ -45,11 +45,16 @@ struct edge {
 	struct guess *guess;        /* failed digest answers (guess.h) */
 	struct flood *flood;        /* requests per source (flood.h) */
 	uint32_t npending;
+	/* a back daemon that let a request go unanswered for route_timeout
+	 * and has not answered since: its requests get 503 at once */
+	bool back_down[ROUTE_COUNT];
 };
 
 /* Our domain, or one of our listen addresses (and its port, if any). */
 bool edge_is_local(const struct edge *r, const struct uri *uri);
 /* Is this address one of the back daemons? */
 bool edge_is_backend(const struct edge *r, const struct sa *a);
+/* Which (enum route_service), or -1. */
+int edge_backend_index(const struct edge *r, const struct sa *a);
 
 #endif

@@ -19,6 +19,7 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "edge.h"
+#include "dialog.h"
 #include "toproute.h"
 #include "fwd.h"
 #include "sip/sipreply.h"
@@ -100,6 +101,11 @@ static void relay(struct fwd *f, struct mbuf *mb, uint16_t code)
 /* The answer as we relay it: every header but the top Via (ours). */
 struct mbuf *fwd_strip_via(const struct sip_msg *msg)
 {
+	return fwd_strip_via_add(msg, NULL);
+}
+
+struct mbuf *fwd_strip_via_add(const struct sip_msg *msg, const char *add)
+{
 	struct mbuf *mb = mbuf_alloc(512 + mbuf_get_left(msg->mb));
 	bool first = true;
 	struct le *le;
@@ -117,6 +123,8 @@ struct mbuf *fwd_strip_via(const struct sip_msg *msg)
 		}
 		err = mbuf_printf(mb, "%r: %r\r\n", &h->name, &h->val);
 	}
+	if (!err && add)
+		err = mbuf_write_str(mb, add);
 	err = err ? err : mbuf_write_str(mb, "\r\n");
 	err = err ? err : mbuf_write_mem(mb, mbuf_buf(msg->mb),
 					 mbuf_get_left(msg->mb));
@@ -227,6 +235,11 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 				continue;
 			}
 			break;
+		case SIP_HDR_SESSION_EXPIRES:
+		case SIP_HDR_MIN_SE:
+			if (o->session)
+				continue;
+			break;
 		default:
 			break;
 		}
@@ -265,10 +278,28 @@ uint64_t fwd_branch_of(const struct pl *branch, const struct pl *sentby,
 	return a << 32 | (b & 0xffffffffu);
 }
 
+/* The method a request's branch is made from: an ACK (of a non-2xx) and
+ * a CANCEL carry their INVITE's branch, and must get the branch we gave
+ * the INVITE (§16.11), prefix and all, for the next hop's INVITE
+ * transaction to take them. */
+static const struct pl *branch_method(const struct sip_msg *msg)
+{
+	static const struct pl invite = PL("INVITE");
+
+	if (!pl_strcmp(&msg->met, "ACK") || !pl_strcmp(&msg->met, "CANCEL"))
+		return &invite;
+	return &msg->met;
+}
+
 static uint64_t stateless_branch(const struct sip_msg *msg)
 {
-	return fwd_branch_of(&msg->via.branch, &msg->via.sentby, &msg->met,
-			     msg->cseq.num);
+	return fwd_branch_of(&msg->via.branch, &msg->via.sentby,
+			     branch_method(msg), msg->cseq.num);
+}
+
+static bool is_refresh(const struct pl *met)
+{
+	return !pl_strcmp(met, "INVITE") || !pl_strcmp(met, "UPDATE");
 }
 
 /* Sent on without any transaction (RFC 3261 §16.11): ACK, which has no
@@ -317,9 +348,11 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
 	else
 		err = mbuf_printf(mb, "%r %r SIP/2.0\r\n", &msg->met,
 				  &msg->ruri);
-	err = err ? err : mbuf_printf(mb, "Via: SIP/2.0/%s %J;branch="
-				      FWD_BRANCH "%016llx;rport\r\n",
+	err = err ? err : mbuf_printf(mb, "Via: SIP/2.0/%s %J;branch=%s"
+				      "%016llx;rport\r\n",
 				      sip_transp_name(tp), &laddr,
+				      is_refresh(branch_method(msg)) ?
+				      FWD_BRANCH_REFRESH : FWD_BRANCH,
 				      (unsigned long long)
 				      stateless_branch(msg));
 	err = err ? err : fwd_build(mb, r, msg, o);
@@ -340,7 +373,9 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
  * daemon's transaction absorbs it), and the answer comes back through
  * fwd_response_h. What we keep, only until the answer, is the request:
  * if no final answer comes within route_timeout, the sender gets 503 with
- * Retry-After, as from a stateful proxy. A libre server and client
+ * Retry-After, as from a stateful proxy. That daemon is then down: its
+ * requests get 503 at once (and go on all the same) until it answers
+ * one, so that phones are not kept waiting route_timeout each. A libre server and client
  * transaction would instead hold the request and both answers for 32 s
  * after it ended (Timer J and K) and walk libre's timer list for each
  * retransmission timer; at a few thousand requests a second that is the
@@ -351,6 +386,8 @@ struct pending {
 	struct edge *r;
 	struct sip_msg *msg;
 	uint64_t branch;
+	int back;              /* enum route_service, or -1 */
+	bool replied;          /* 503 at once: the daemon was down */
 	char what[32];
 };
 
@@ -377,16 +414,43 @@ static struct pending *pending_find(struct edge *r, uint64_t branch)
 				       pending_cmp, &branch));
 }
 
-static void pending_timeout_h(void *arg)
+static void reply_503(const struct pending *p)
 {
-	struct pending *p = arg;
-
-	log_sip(LOG_WARNING, p->msg, NULL, "%r %s: no answer in %u ms: 503",
-		&p->msg->met, p->what, p->r->conf->route_timeout);
 	(void)sip_replyf(p->r->sip, p->msg, 503, "Service Unavailable",
 			 "Retry-After: %u\r\n"
 			 "Content-Length: 0\r\n\r\n", RETRY_AFTER);
+}
+
+static void pending_timeout_h(void *arg)
+{
+	struct pending *p = arg;
+	struct edge *r = p->r;
+
+	if (!p->replied) {
+		log_sip(LOG_WARNING, p->msg, NULL, "%r %s: no answer in %u ms: "
+			"503", &p->msg->met, p->what, r->conf->route_timeout);
+		reply_503(p);
+	}
+	if (p->back >= 0 && !r->back_down[p->back]) {
+		r->back_down[p->back] = true;
+		log_warn("%s: no answer in %u ms: its requests get 503 at once "
+			 "until it answers again", p->what,
+			 r->conf->route_timeout);
+	}
 	mem_deref(p);
+}
+
+/* The back daemon a next hop is (enum route_service), or -1. */
+static int backend_of(const struct edge *r, const char *nexthop)
+{
+	struct uri u;
+	struct pl pl;
+	struct sa sa;
+
+	pl_set_str(&pl, nexthop);
+	if (uri_decode(&u, &pl) || sa_set(&sa, &u.host, u.port))
+		return -1;
+	return edge_backend_index(r, &sa);
 }
 
 int fwd_backend(struct edge *r, const struct sip_msg *msg,
@@ -401,7 +465,10 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		return EINVAL;
 	branch = stateless_branch(msg);
 	p = pending_find(r, branch);
-	if (!p) {
+	if (p && p->replied) {
+		reply_503(p);          /* a retransmission: the 503 again */
+	}
+	else if (!p) {
 		if (r->npending >= FWD_MAX_PENDING)
 			return EBUSY;
 		p = mem_zalloc(sizeof(*p), pending_destructor);
@@ -409,11 +476,18 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 			return ENOMEM;
 		p->r = r;
 		p->branch = branch;
+		p->back = backend_of(r, nexthop);
 		p->msg = mem_ref((void *)msg);
 		str_ncpy(p->what, o->what ? o->what : "", sizeof(p->what));
 		hash_append(r->pending, (uint32_t)branch, &p->he, p);
 		++r->npending;
 		tmrq_start(&r->route_tmr, &p->tmr, pending_timeout_h, p);
+		/* a daemon known to be down: 503 now, and the request on
+		 * all the same (its answer tells us it is back) */
+		if (p->back >= 0 && r->back_down[p->back]) {
+			p->replied = true;
+			reply_503(p);
+		}
 	}
 	/* else: a retransmission, sent on again; the first one's timer
 	 * still runs */
@@ -441,8 +515,15 @@ static void pending_answered(struct edge *r, const struct sip_msg *msg)
 
 void fwd_answered(struct edge *r, uint64_t branch)
 {
-	if (r->pending)
-		mem_deref(pending_find(r, branch));
+	struct pending *p = r->pending ? pending_find(r, branch) : NULL;
+
+	if (!p)
+		return;
+	if (p->back >= 0 && r->back_down[p->back]) {
+		r->back_down[p->back] = false;
+		log_notice("%s answers again", p->what);
+	}
+	mem_deref(p);
 }
 
 int fwd_open(struct edge *r)
@@ -468,8 +549,7 @@ int fwd_request(struct edge *r, const struct sip_msg *msg,
 
 	if (!r || !msg || !br || !n || n > FWD_MAX_BRANCHES || !o)
 		return EINVAL;
-	if (!pl_strcmp(&msg->met, "ACK") ||
-	    (o->stateless && pl_strcmp(&msg->met, "INVITE")))
+	if (!pl_strcmp(&msg->met, "ACK") || o->stateless)
 		return fwd_stateless(r, msg, br, o);
 	f = mem_zalloc(sizeof(*f), fwd_destructor);
 	if (!f)
@@ -599,6 +679,12 @@ bool fwd_response_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 	pending_answered(r, msg);
+	if (msg->scode >= 200 && msg->scode < 300 &&
+	    is_refresh(&msg->cseq.met) &&
+	    msg->via.branch.l > sizeof(FWD_BRANCH_REFRESH) - 1 &&
+	    !memcmp(msg->via.branch.p, FWD_BRANCH_REFRESH,
+		    sizeof(FWD_BRANCH_REFRESH) - 1))
+		dialogs_refresh(r->dialogs, msg);
 	mb = fwd_strip_via(msg);
 	if (mb)
 		(void)sip_send(r->sip, NULL, tp, &dst, mb);

@@ -20,6 +20,9 @@ struct toproute;
  * libre's own ("z9hG4bK" and 16 hex digits), so that its answers can be
  * told from the answers to libre's client transactions */
 #define FWD_BRANCH "z9hG4bKlp"
+/* the same for a re-INVITE or UPDATE inside a call: its 2xx, a session
+ * refresh (dialog.c), goes through fwd_response_h, not the fast path */
+#define FWD_BRANCH_REFRESH "z9hG4bKlr"
 
 struct fwd_branch {
 	char ruri[512];        /* Request-URI of this branch ("" : keep) */
@@ -37,6 +40,8 @@ struct fwd_opts {
 	uint16_t timeout_code;     /* answer when no branch answers */
 	const char *what;          /* for the log: "to presence" */
 	bool stateless;            /* send on without a transaction */
+	bool session;              /* extra has the Session-Expires and
+				    * Min-SE: the request's are left out */
 	const struct toproute *top;  /* our Routes, if read already */
 };
 
@@ -58,6 +63,8 @@ int fwd_nexthop_print(char *buf, size_t sz, enum sip_transp tp,
 int fwd_build(struct mbuf *mb, const struct edge *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o);
 struct mbuf *fwd_strip_via(const struct sip_msg *msg);
+/* the same with header lines added (each with CRLF; NULL: none) */
+struct mbuf *fwd_strip_via_add(const struct sip_msg *msg, const char *add);
 bool fwd_response_h(const struct sip_msg *msg, void *arg);
 
 #endif

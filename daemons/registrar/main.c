@@ -261,7 +261,7 @@ static int start_edge(struct app *a)
 	e->admin = a->admin;
 	e->nonces = a->nonces;
 	e->loc = a->loc;
-	err = dialogs_alloc(&a->dialogs, a->pub, a->conf->domain);
+	err = dialogs_alloc(&a->dialogs, e, a->pub);
 	if (err)
 		return err;
 	e->dialogs = a->dialogs;

@@ -395,6 +395,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 {
 	struct edge *r = arg;
 	struct sipval_err e;
+	bool uas;
 	const struct conf *conf = r->conf;
 	struct toproute top;
 
@@ -420,7 +421,11 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 		return true;
 	}
 
-	if (sipval_request(msg, supported, &e)) {
+	/* Require is the UAS's: ours only for what the edge answers */
+	uas = !pl_strcmp(&msg->met, "REGISTER") ||
+	      (!pl_strcmp(&msg->met, "OPTIONS") && !msg->uri.user.l);
+	if (uas ? sipval_request(msg, supported, &e)
+		: sipval_proxied(msg, supported, &e)) {
 		log_sip(LOG_NOTICE, msg, NULL, "%r from %J: %u %s", &msg->met,
 			&msg->src, e.code, e.reason);
 		if (e.code == 420) {

@@ -323,12 +323,13 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 			}
 			fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
 					  SIP_TRANSP_UDP, &sa);
-			o.what = "to the back daemon";
+			o.what = service_name[edge_backend_index(r, &sa)];
 			o.stateless = true;    /* the device keeps its own */
 			/* a refresh to a daemon that is down or stopped gets
 			 * 503 with Retry-After after route_timeout, as out
-			 * of a dialog, not silence until the phone's Timer
-			 * F (32 s) */
+			 * of a dialog, and at once while it stays silent
+			 * (fwd.c), not silence until the phone's Timer F
+			 * (32 s) */
 			if (pl_strcmp(&msg->met, "ACK")) {
 				err = fwd_backend(r, msg, b.nexthop, &o);
 				if (err)
@@ -351,6 +352,7 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 			o.timeout_code = 408;
 			o.what = "to the other party";
 			o.stateless = true;
+			dialogs_request(r->dialogs, msg);
 		}
 		else {
 			log_sip(LOG_NOTICE, msg, NULL, "%r from %J for '%r': "
@@ -361,8 +363,6 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 			return;
 		}
 	}
-	if (!pl_strcmp(&msg->met, "BYE"))
-		dialogs_end(r->dialogs, &msg->callid, "bye");
 	if (fwd_request(r, msg, &b, 1, &o))
 		reply(r, msg, 500, "Server Internal Error");
 }

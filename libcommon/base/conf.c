@@ -37,6 +37,10 @@ static const struct key keys[] = {
 	 86400 * 7},
 	{"reg_max_contacts",       K_U32, OFF(reg_max_contacts), 1, 1000},
 	{"call_max_ringing",       K_U32, OFF(call_max_ringing), 1, 1000000},
+	{"session_expires",        K_U32, OFF(session_expires), 0, 86400},
+	{"session_min_se",         K_U32, OFF(session_min_se), 1, 86400},
+	{"call_max_duration",      K_U32, OFF(call_max_duration), 0,
+	 86400 * 7},
 	{"auth_algorithms",        K_ALGS, 0, 0, 0},
 	{"nonce_lifetime",         K_U32, OFF(nonce_lifetime), 5, 86400},
 	{"nonce_cache_size",       K_U32, OFF(nonce_cache_size), 16,
@@ -112,8 +116,8 @@ static const struct key keys[] = {
 static const char *const live_keys[] = {
 	"log_level", "reg_expires_default", "reg_expires_min",
 	"reg_expires_max", "auth_algorithms", "sip_max_message",
-	"call_max_ringing",
-	"sip_max_address_header", "auth_fail_limit", "auth_block_min",
+	"call_max_ringing", "session_expires", "session_min_se",
+	"call_max_duration", "sip_max_address_header", "auth_fail_limit", "auth_block_min",
 	"auth_block_max", "flood_rate", "flood_burst",
 	"tcp_max_unauthenticated", "tcp_auth_timeout", "tcp_message_timeout",
 	"probe_interval", "probe_timeout", "publish_expires_min",
@@ -424,6 +428,9 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->reg_expires_max = 7200;
 	c->reg_max_contacts = 10;
 	c->call_max_ringing = 10000;
+	c->session_expires = 1800;
+	c->session_min_se = 90;
+	c->call_max_duration = 43200;
 	c->auth_algs[0] = DIGEST_MD5;
 	c->auth_alg_count = 1;
 	c->nonce_lifetime = 300;

@@ -48,6 +48,9 @@ struct conf {
 	uint32_t reg_expires_max;
 	uint32_t reg_max_contacts;
 	uint32_t call_max_ringing;     /* calls set up at once at the edge */
+	uint32_t session_expires;      /* s, RFC 4028, put in INVITEs; 0: no */
+	uint32_t session_min_se;       /* s, shorter ones get 422 */
+	uint32_t call_max_duration;    /* s, calls without a session timer */
 	enum digest_alg auth_algs[DIGEST_ALGS_MAX];
 	unsigned auth_alg_count;
 	uint32_t nonce_lifetime;

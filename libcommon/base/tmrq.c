@@ -1,5 +1,6 @@
-/* tmrq: a queue of same-length timers with one libre timer for its head
- * (why: tmrq.h). Starting and cancelling are O(1). */
+/* tmrq: a queue of timers with one libre timer for its head (why:
+ * tmrq.h). Starting one of the queue's length and cancelling are O(1);
+ * one of another length is put in its place walking from the latest. */
 #include <string.h>
 #include <re.h>
 #include "base/tmrq.h"
@@ -78,6 +79,32 @@ void tmrq_start(struct tmrq *q, struct tmrq_entry *e, tmr_h *th,
 	if (first)
 		arm(q);
 	/* otherwise the head expires first and re-arms for the next */
+}
+
+void tmrq_start_in(struct tmrq *q, struct tmrq_entry *e, uint64_t ms,
+		   tmr_h *th, void *arg)
+{
+	struct le *le;
+
+	if (!q || !e || !th)
+		return;
+	tmrq_cancel(e);
+	e->due = tmr_jiffies() + ms;
+	e->th = th;
+	e->arg = arg;
+	/* after the latest entry due no later than this one */
+	for (le = q->q.tail; le; le = le->prev) {
+		const struct tmrq_entry *o = le->data;
+
+		if (o->due <= e->due)
+			break;
+	}
+	if (le) {
+		list_insert_after(&q->q, le, &e->le, e);
+		return;
+	}
+	list_prepend(&q->q, &e->le, e);
+	arm(q);                /* a new head */
 }
 
 /* The queue's timer may fire for a head that is gone: fire_h finds it not

@@ -29,6 +29,10 @@ void tmrq_init(struct tmrq *q, uint64_t ms);
 void tmrq_close(struct tmrq *q);
 void tmrq_start(struct tmrq *q, struct tmrq_entry *e, tmr_h *th,
 		void *arg);
+/* One of another length (a call's session interval): in its place,
+ * found from the latest; O(1) while most entries share one length. */
+void tmrq_start_in(struct tmrq *q, struct tmrq_entry *e, uint64_t ms,
+		   tmr_h *th, void *arg);
 void tmrq_cancel(struct tmrq_entry *e);
 bool tmrq_isrunning(const struct tmrq_entry *e);
 uint32_t tmrq_count(const struct tmrq *q);

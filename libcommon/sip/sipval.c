@@ -291,8 +291,8 @@ static bool vias_ok(const struct sip_msg *msg)
 	return true;
 }
 
-int sipval_request(const struct sip_msg *msg, const char *const *supported,
-		   struct sipval_err *e)
+static int check(const struct sip_msg *msg, const char *const *supported,
+		 bool uas, struct sipval_err *e)
 {
 	const struct sip_hdr *h;
 	struct pl mf;
@@ -395,13 +395,27 @@ int sipval_request(const struct sip_msg *msg, const char *const *supported,
 		FAIL(400, "Malformed Date header");
 
 	/* RFC 3261 §8.2.2.3 and §16.3: unknown Require / Proxy-Require */
-	if (sip_msg_hdr_apply(msg, true, SIP_HDR_REQUIRE, unsupported_h,
-			      (void *)supported) ||
+	if ((uas && sip_msg_hdr_apply(msg, true, SIP_HDR_REQUIRE,
+				      unsupported_h, (void *)supported)) ||
 	    sip_msg_hdr_apply(msg, true, SIP_HDR_PROXY_REQUIRE,
 			      unsupported_h, (void *)supported))
 		FAIL(420, "Bad Extension");
 
 	return 0;
+}
+
+int sipval_request(const struct sip_msg *msg, const char *const *supported,
+		   struct sipval_err *e)
+{
+	return check(msg, supported, true, e);
+}
+
+/* A proxy leaves Require to the UAS (RFC 3261 §16.3 step 4): a phone's
+ * INVITE with Require: 100rel is the callee's to judge. */
+int sipval_proxied(const struct sip_msg *msg, const char *const *supported,
+		   struct sipval_err *e)
+{
+	return check(msg, supported, false, e);
 }
 
 int sipval_expires(uint32_t *v, const struct pl *pl)
@@ -436,4 +450,60 @@ int sipval_expiry(uint32_t *grant, const struct pl *hdr, uint32_t dfl,
 		return ERANGE;
 	*grant = v > max ? max : v;
 	return 0;
+}
+
+/* delta-seconds, then nothing or parameters */
+static int delta_params(const struct pl *val, uint32_t *v, struct pl *params)
+{
+	struct pl num, rest = *val;
+
+	while (rest.l && (*rest.p == ' ' || *rest.p == '\t'))
+		pl_advance(&rest, 1);
+	num.p = rest.p;
+	while (rest.l && *rest.p >= '0' && *rest.p <= '9')
+		pl_advance(&rest, 1);
+	num.l = (size_t)(rest.p - num.p);
+	while (rest.l && (*rest.p == ' ' || *rest.p == '\t'))
+		pl_advance(&rest, 1);
+	if (!num.l || (rest.l && rest.p[0] != ';'))
+		return EINVAL;
+	if (params)
+		*params = rest;
+	return sipval_expires(v, &num);
+}
+
+int sipval_session_expires(const struct sip_msg *msg, uint32_t *se,
+			   struct pl *refresher)
+{
+	const struct sip_hdr *h;
+	struct pl params, ref;
+	int err;
+
+	if (!msg || !se)
+		return EINVAL;
+	*se = 0;
+	if (refresher)
+		*refresher = pl_null;
+	h = sip_msg_hdr(msg, SIP_HDR_SESSION_EXPIRES);
+	if (!h)
+		return 0;
+	err = delta_params(&h->val, se, &params);
+	if (err)
+		return err;
+	if (!*se)
+		return EINVAL;         /* RFC 4028 §4: at least one second */
+	if (refresher && !msg_param_decode(&params, "refresher", &ref))
+		*refresher = ref;
+	return 0;
+}
+
+int sipval_min_se(const struct sip_msg *msg, uint32_t *min_se)
+{
+	const struct sip_hdr *h;
+
+	if (!msg || !min_se)
+		return EINVAL;
+	*min_se = 0;
+	h = sip_msg_hdr(msg, SIP_HDR_MIN_SE);
+	return h ? delta_params(&h->val, min_se, NULL) : 0;
 }

@@ -15,8 +15,12 @@ struct sipval_err {
 	const char *reason;
 };
 
-/* option tags we support, NULL terminated */
+/* option tags we support, NULL terminated; Require and Proxy-Require
+ * checked against them, for a request we answer ourselves */
 int  sipval_request(const struct sip_msg *msg, const char *const *supported,
+		    struct sipval_err *e);
+/* the same for a request we send on: Proxy-Require only */
+int  sipval_proxied(const struct sip_msg *msg, const char *const *supported,
 		    struct sipval_err *e);
 /* %H argument for the Unsupported header of a 420 */
 struct sipval_unsup {
@@ -36,5 +40,11 @@ int  sipval_expires(uint32_t *v, const struct pl *pl);
  * min (423 with Min-Expires). */
 int  sipval_expiry(uint32_t *grant, const struct pl *hdr, uint32_t dfl,
 		   uint32_t min, uint32_t max);
+/* RFC 4028 §4-5: a message's Session-Expires (delta-seconds, with its
+ * refresher parameter if asked) and Min-SE; 0 when absent; EINVAL when
+ * malformed or zero. */
+int  sipval_session_expires(const struct sip_msg *msg, uint32_t *se,
+			    struct pl *refresher);
+int  sipval_min_se(const struct sip_msg *msg, uint32_t *min_se);
 
 #endif

@@ -30,136 +30,27 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import sipclient as sc  # noqa: E402
+import callphone as cp  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
 app = lptest.Appliance(lptest.build_dir(), "bus_heartbeat = 1\n")
-SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n" \
-      b"t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+SDP = cp.SDP
 
 
-class Msg:
-    def __init__(self, raw):
-        self.raw = raw
-        head, _, self.body = raw.partition(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        self.first = lines[0]
-        self.lines = lines[1:]
-        m = re.match(r"SIP/2\.0 (\d+)", self.first)
-        self.code = int(m.group(1)) if m else None
-        self.method = None if m else self.first.split()[0]
-
-    def all(self, name):
-        out = []
-        for ln in self.lines:
-            n, _, v = ln.partition(":")
-            if n.strip().lower() == name.lower():
-                out.append(v.strip())
-        return out
-
-    def get(self, name):
-        v = self.all(name)
-        return v[0] if v else None
-
-    def hdrs(self, *names):
-        return [ln for ln in self.lines
-                if ln.partition(":")[0].strip().lower() in names]
+def Phone(user, password, proto="udp"):
+    return cp.Phone(app, user, password, proto)
 
 
-class Phone:
-    def __init__(self, user, password, proto="udp"):
-        self.ua = sc.UA("127.0.0.1", app.port, app.domain, user, password,
-                        proto)
-        self.user = user
-
-    def register(self):
-        return self.ua.register()
-
-    @property
-    def contact(self):
-        return self.ua.contact_uri()
-
-    def via(self, branch):
-        ip, port = self.ua.t.local
-        return "Via: SIP/2.0/%s %s:%d;branch=%s;rport" % (
-            self.ua.proto.upper(), ip, port, branch)
-
-    def send(self, lines, body=b""):
-        text = "\r\n".join(lines) + "\r\nContent-Length: %d\r\n\r\n" % \
-            len(body)
-        self.ua.t.send(text.encode() + body)
-
-    def next(self, timeout=3.0, want=None):
-        """The next message (of a kind, if given)."""
-        end = time.time() + timeout
-        while time.time() < end:
-            raw = self.ua.t.recv(max(0.05, end - time.time()))
-            if not raw:
-                continue
-            m = Msg(raw)
-            if want is None or m.method == want or m.code == want or \
-               (want == "final" and m.code and m.code >= 200):
-                return m
-        return None
-
-    def answer(self, req, code, reason="OK", tag=None, extra=()):
-        keep = req.hdrs("via", "from", "call-id", "cseq", "record-route")
-        to = req.get("to")
-        if tag and "tag=" not in to:
-            to += ";tag=" + tag
-        lines = ["SIP/2.0 %d %s" % (code, reason)] + keep + \
-            ["To: " + to] + list(extra)
-        self.send(lines)
-
-
-def invite_lines(caller, callee, callid, cseq, branch, auth=None,
-                 method="INVITE"):
-    lines = ["%s sip:%s@%s SIP/2.0" % (method, callee, app.domain),
-             caller.via(branch), "Max-Forwards: 70",
-             "From: <sip:%s@%s>;tag=a%s" % (caller.user, app.domain,
-                                            callid[:6]),
-             "To: <sip:%s@%s>" % (callee, app.domain),
-             "Call-ID: " + callid, "CSeq: %d %s" % (cseq, method),
-             "Contact: <%s>" % caller.contact]
-    if method == "INVITE":
-        lines.append("Content-Type: application/sdp")
-    else:
-        lines.append("Refer-To: <sip:carol@%s>" % app.domain)
-    if auth:
-        lines.append(auth)
-    return lines
-
-
-def ack_non2xx(caller, inv_lines, resp):
-    """Hop-by-hop ACK for a non-2xx final: same branch and CSeq."""
-    lines = ["ACK " + inv_lines[0].split()[1] + " SIP/2.0", inv_lines[1],
-             "Max-Forwards: 70", inv_lines[3], "To: " + resp.get("to"),
-             inv_lines[5], inv_lines[6].replace("INVITE", "ACK")]
-    caller.send(lines)
+ack_non2xx = cp.ack_non2xx
 
 
 def call(caller, callee, cseq=1, method="INVITE"):
-    """INVITE (or another method), 407, ACK, the same with credentials;
+    """INVITE (or OPTIONS, REFER), 407, ACK, the same with credentials;
     returns its lines and the 407."""
-    callid = "c" + sc.rand(10)
-    br = "z9hG4bK" + sc.rand(10)
-    body = SDP if method == "INVITE" else b""
-    lines = invite_lines(caller, callee, callid, cseq, br, method=method)
-    caller.send(lines, body)
-    r = caller.next(want="final")
-    if not r or r.code != 407:
-        return None, r
-    if method == "INVITE":
-        ack_non2xx(caller, lines, r)
-    ch = sc.parse_challenge(r.get("proxy-authenticate"))
-    caller.ua.nc = 0
-    auth = caller.ua.auth_header(ch, method, lines[0].split()[1]).replace(
-        "Authorization:", "Proxy-Authorization:", 1)
-    br2 = "z9hG4bK" + sc.rand(10)
-    lines = invite_lines(caller, callee, callid, cseq + 1, br2, auth,
-                         method)
-    caller.send(lines, body)
-    return lines, r
+    extra = ["Refer-To: <sip:carol@%s>" % app.domain] \
+        if method == "REFER" else []
+    return cp.call(app, caller, callee, cseq, method, extra)
 
 
 try:

@@ -242,11 +242,30 @@ try:
     t0 = time.time()
     r = refresh(51)
     dt = time.time() - t0
-    presence.code = 202
     ok(r and r.code == 503 and r.get("retry-after") and
        len(presence.got) == n + 2 and 0.8 < dt < 3.0,
        "the same with the daemon silent: 503 with Retry-After after "
        "route_timeout (%.1f s), not silence" % dt, r)
+    t0 = time.time()
+    r = refresh(52)
+    dt = time.time() - t0
+    end = time.time() + 2
+    while len(presence.got) < n + 3 and time.time() < end:
+        time.sleep(0.05)
+    ok(r and r.code == 503 and r.get("retry-after") and dt < 0.5 and
+       len(presence.got) == n + 3,
+       "while it stays silent, the next refresh gets 503 at once (%.2f s),"
+       " and goes on to it all the same" % dt, r)
+    said = "presence: no answer in 1000 ms: its requests get 503 at once"
+    ok(said in app.wait_log([said]), "... the edge's log says so")
+    presence.code = 202
+    r1 = refresh(53)           # 503 at once; the daemon's 202 tells us
+    r2 = refresh(54)
+    ok(r1 and r2 and r2.code == 202 and
+       "presence answers again" in app.wait_log(["presence answers "
+                                                 "again"]),
+       "the daemon answers again: the next refresh gets its 202",
+       (r1, r2))
     # as the edge sends it on (its fast path takes this plain form): our
     # Via on top with the stateless branch, the daemon's with rport and
     # received, our Route gone, Max-Forwards one less, the rest unchanged

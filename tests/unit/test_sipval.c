@@ -176,12 +176,85 @@ static void expiries(void)
 	   "a bad number: EINVAL (400)");
 }
 
+/* RFC 4028 §4-5: Session-Expires (and its compact form x) with its
+ * refresher, Min-SE; absent is 0; malformed or zero is EINVAL. A proxy
+ * leaves Require to the UAS (sipval_proxied), not Proxy-Require. */
+static struct sip_msg *decode(const char *extra)
+{
+	char buf[2048];
+	struct sip_msg *msg = NULL;
+	struct mbuf *mb = mbuf_alloc(2048);
+
+	re_snprintf(buf, sizeof(buf), base, extra);
+	mbuf_write_str(mb, buf);
+	mb->pos = 0;
+	if (sip_msg_decode(&msg, mb))
+		msg = NULL;
+	mem_deref(mb);
+	return msg;
+}
+
+static void session_timers(void)
+{
+	static const char *const sup[] = {"path", NULL};
+	static const struct {
+		const char *extra;
+		int err;
+		uint32_t se;
+		const char *refresher;
+	} cases[] = {
+		{"", 0, 0, ""},
+		{"Session-Expires: 1800\r\n", 0, 1800, ""},
+		{"Session-Expires: 90 ;refresher=uac\r\n", 0, 90, "uac"},
+		{"x: 600;refresher=uas;foo=bar\r\n", 0, 600, "uas"},
+		{"Session-Expires: 0\r\n", EINVAL, 0, ""},
+		{"Session-Expires: 12a\r\n", EINVAL, 0, ""},
+		{"Session-Expires: ;refresher=uac\r\n", EINVAL, 0, ""},
+	};
+	struct sip_msg *msg;
+	struct sipval_err e;
+	uint32_t v;
+	struct pl ref;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int err;
+
+		msg = decode(cases[i].extra);
+		err = msg ? sipval_session_expires(msg, &v, &ref) : -1;
+		ok(err == cases[i].err &&
+		   (err || (v == cases[i].se &&
+			    (cases[i].refresher[0] ?
+			     !pl_strcmp(&ref, cases[i].refresher) :
+			     !pl_isset(&ref)))),
+		   "Session-Expires from '%s': %d, %u", cases[i].extra, err,
+		   err ? 0 : v);
+		mem_deref(msg);
+	}
+	msg = decode("Min-SE: 120\r\n");
+	ok(msg && !sipval_min_se(msg, &v) && v == 120, "Min-SE: 120");
+	mem_deref(msg);
+	msg = decode("Min-SE: soon\r\n");
+	ok(msg && sipval_min_se(msg, &v) == EINVAL, "Min-SE: soon: EINVAL");
+	mem_deref(msg);
+
+	msg = decode("Require: 100rel\r\n");
+	ok(msg && sipval_request(msg, sup, &e) && e.code == 420 &&
+	   !sipval_proxied(msg, sup, &e),
+	   "Require: 100rel: 420 for a UAS, passed on by a proxy");
+	mem_deref(msg);
+	msg = decode("Proxy-Require: foo\r\n");
+	ok(msg && sipval_proxied(msg, sup, &e) && e.code == 420,
+	   "Proxy-Require: foo: 420 from a proxy too");
+	mem_deref(msg);
+}
+
 int main(void)
 {
 	libre_init();
 	validation();
 	uris();
 	expiries();
+	session_timers();
 	libre_close();
 	return tap_done();
 }

@@ -1,6 +1,8 @@
 /* test_tmrq: same-length timers fire in order, once, after their time;
  * a cancelled one never fires, also when it was the head; a handler may
- * start another; many entries cost one libre timer. */
+ * start another; many entries cost one libre timer; entries of other
+ * lengths (tmrq_start_in) fire in the order of their times, a shorter
+ * one started last first. */
 #include <string.h>
 #include <re.h>
 #include "base/tmrq.h"
@@ -63,6 +65,24 @@ int main(void)
 	tmrq_close(&q);
 	ok(tmrq_count(&q) == 0 && !tmrq_isrunning(&e[1]) &&
 	   !tmr_isrunning(&q.tmr), "closing forgets every entry");
+	/* other lengths: 300, 150 (the new head), 300 again, 50 */
+	order[0] = '\0';
+	memset(fired_at, 0, sizeof(fired_at));
+	restarts = 1;
+	t0 = tmr_jiffies();
+	tmrq_start_in(&q, &e[0], 300, fire_h, (void *)0);
+	tmrq_start_in(&q, &e[1], 150, fire_h, (void *)1);
+	tmrq_start_in(&q, &e[2], 300, fire_h, (void *)2);
+	tmrq_start_in(&q, &e[3], 50, fire_h, (void *)3);
+	tmr_start(&guard, 2000, guard_h, NULL);
+	re_main(NULL);
+	ok(!strncmp(order, "dba", 3), "other lengths fire by their times, the "
+	   "shortest started last first (%s)", order);
+	ok(fired_at[3] >= 50 && fired_at[1] >= 150 && fired_at[0] >= 300,
+	   "none before its time (%llu, %llu, %llu ms)",
+	   (unsigned long long)fired_at[3], (unsigned long long)fired_at[1],
+	   (unsigned long long)fired_at[0]);
+	tmrq_close(&q);
 	tmr_cancel(&guard);
 	libre_close();
 	return tap_done();

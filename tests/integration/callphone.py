@@ -225,10 +225,13 @@ class Bus:
             if ln.strip():
                 self.evs.append(json.loads(ln))
 
+    def events(self, user, callid):
+        return [e for e in self.evs if e["key"] == "%s/%s" % (user, callid)]
+
     def seq(self, user, callid):
         """(type, state, reason) of each event for USER/CALL-ID."""
         return [(e["type"], e["data"]["state"], e["data"].get("reason"))
-                for e in self.evs if e["key"] == "%s/%s" % (user, callid)]
+                for e in self.events(user, callid)]
 
     def last(self, user, callid):
         s = self.seq(user, callid)
@@ -242,6 +245,18 @@ class Bus:
             time.sleep(0.05)
         return pred()
 
+    def lasted(self, user, callid):
+        """Seconds from the call's confirmed to its terminated on the
+        bus (by the publisher's clock), or None."""
+        t = {e["data"]["state"]: e["time"]
+             for e in self.events(user, callid)}
+        if "confirmed" in t and "terminated" in t:
+            return (t["terminated"] - t["confirmed"]) / 1000.0
+        return None
+
     def close(self):
         self.p.terminate()
-        self.p.wait()
+        try:
+            self.p.wait(5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()

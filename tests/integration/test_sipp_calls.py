@@ -5,13 +5,26 @@ answers with a Contact it never registered; a callee with two
 devices (both ring, one answers, the other gets CANCEL); busy (486,
 acknowledged hop by hop); no answer and the caller cancels (200, 487, the
 device gets CANCEL); an unknown user (404); a user with no device (480);
-an INVITE without credentials (407); From spoofing (403). Bob's phones
-register from UDP ports that SIPp then listens on, so the edge reaches
-them at the address their REGISTER came from, as it would phones behind
-NAT.
+an INVITE without credentials (407); From spoofing (403). Inside a call
+from alice to dave (one device, answering with a Contact it never
+registered, so that all of it must go by the edge's Record-Route),
+SIPp scenarios caller_hold.xml/callee_hold.xml and
+caller_timer.xml/callee_timer.xml: hold and resume (a re-INVITE
+with a=sendonly, 200 with a=recvonly, ACK; a re-INVITE with a=sendrecv,
+200, ACK; BYE); a session timer nobody refreshes (Session-Expires:
+2;refresher=uac both ways, then no re-INVITE nor UPDATE: the edge sends
+both phones a BYE with Reason "Session Timer Expired" and the bus shows
+the call terminated, reason timeout, for both users, not before the
+interval); the same call with both SIPp phones killed after the ACK (the
+bus still shows it end, reason timeout). The edge runs with
+session_min_se = 2 so that the timer can be watched in seconds. The
+callees' phones register from UDP ports that SIPp then listens on, so
+the edge reaches them at the address their REGISTER came from, as it
+would phones behind NAT.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,10 +32,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import sipclient as sc  # noqa: E402
+import callphone as cp  # noqa: E402
 
 tap = lptest.Tap()
 SCEN = os.path.join(lptest.ROOT, "tests", "sipp")
-app = lptest.Appliance(lptest.build_dir(), "probe_interval = 0\n")
+app = lptest.Appliance(lptest.build_dir(),
+                       "probe_interval = 0\nsession_min_se = 2\n")
 
 
 def run(args, timeout=20):
@@ -35,14 +50,14 @@ def run(args, timeout=20):
         text=True)
 
 
-def caller(scenario, callee, user="alice", auth="alice"):
+def caller(scenario, callee, user="alice", auth="alice", extra=()):
     path = os.path.join(app.dir, "caller.csv")
     with open(path, "w") as f:
         f.write("SEQUENTIAL\n%s;[authentication username=%s "
                 "password=%spw];%s;%s\n" % (user, auth, auth, app.domain,
                                             callee))
     return run(["127.0.0.1:%d" % app.port, "-sf", scenario, "-inf", path,
-                "-p", str(lptest.free_port())])
+                "-p", str(lptest.free_port())] + list(extra))
 
 
 def fail_scenario(code):
@@ -63,32 +78,49 @@ def errors():
         return ""
 
 
-def call(caller_scen, callees, callee="bob", **kw):
-    """Start each (scenario, port) callee, then the caller; True when
-    every SIPp instance ran its scenario through."""
+def start(caller_scen, callees, callee="bob", **kw):
+    """Start each (scenario, port) callee, then the caller; returns the
+    SIPp processes, the caller's first."""
     bs = [run(["-sf", os.path.join(SCEN, sc_), "-p", str(port)])
           for sc_, port in callees]
     if bs:
         time.sleep(0.5)
-    a = caller(caller_scen, callee, **kw)
-    outs = [a.communicate(timeout=40)[0]] + \
-        [b.communicate(timeout=40)[0] for b in bs]
-    good = all(p.returncode == 0 for p in [a] + bs)
+    return [caller(caller_scen, callee, **kw)] + bs
+
+
+def finish(procs):
+    """Wait (bounded) for SIPp processes; True when every one ran its
+    scenario through, with what they said."""
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=40)[0])
+        except subprocess.TimeoutExpired:
+            p.kill()
+            outs.append(p.communicate()[0] + "\n(killed: over 40 s)")
+    good = all(p.returncode == 0 for p in procs)
     return good, "".join(o[-700:] for o in outs) + errors()
 
 
-def register(params=""):
-    """A device of bob's registers from a fresh UDP port, which a SIPp
-    callee then takes; returns the port (0 on failure)."""
-    ua = sc.UA("127.0.0.1", app.port, app.domain, "bob", "bobpw")
+def call(caller_scen, callees, callee="bob", **kw):
+    """Start each (scenario, port) callee, then the caller; True when
+    every SIPp instance ran its scenario through."""
+    return finish(start(caller_scen, callees, callee, **kw))
+
+
+def register(params="", user="bob"):
+    """A device of the user's (bob's) registers from a fresh UDP port,
+    which a SIPp callee then takes; returns the port (0 on failure)."""
+    ua = sc.UA("127.0.0.1", app.port, app.domain, user, user + "pw")
     port = ua.t.local[1]
-    r = ua.register(contacts=["<sip:bob@127.0.0.1:%d%s>" % (port, params)])
+    r = ua.register(contacts=["<sip:%s@127.0.0.1:%d%s>" % (user, port,
+                                                          params)])
     ua.close()
     return port if r and r.code == 200 else 0
 
 
 try:
-    for u in ("alice", "bob", "carol"):
+    for u in ("alice", "bob", "carol", "dave"):
         app.add_user(u, u + "pw")
     app.start()
     pa = register()
@@ -142,6 +174,68 @@ try:
              "alice's credentials with carol in From: 403")):
         good, out = call(scen, [], who, **kw)
         tap.ok(good, "a call, " + what, out)
+
+    # inside the call: dave's one phone answers with a Contact it never
+    # registered (sip:IP:PORT;transport=UDP), so everything alice sends
+    # it must go by the edge's Record-Route
+    pd = register(user="dave")
+    tap.ok(pd, "dave's device registered from UDP port %d" % pd)
+    good, out = call(os.path.join(SCEN, "caller_hold.xml"),
+                     [("callee_hold.xml", pd)], "dave")
+    tap.ok(good, "hold and resume: alice's re-INVITE (a=sendonly) reaches "
+           "dave by the Record-Route, his 200 (a=recvonly) reaches her, "
+           "her ACK him; the same for the re-INVITE with a=sendrecv; "
+           "then BYE, 200", out)
+
+    bus = cp.Bus(app, 60)
+
+    def timer_call(what):
+        """A caller_timer.xml call from alice to dave's callee_timer.xml;
+        the SIPp processes and the call's Call-ID."""
+        cid = "%s-%d@127.0.0.1" % (what, os.getpid())
+        return start(os.path.join(SCEN, "caller_timer.xml"),
+                     [("callee_timer.xml", pd)], "dave",
+                     extra=["-cid_str", cid]), cid
+
+    def over(cid):
+        return lambda: all(bus.last(u, cid) ==
+                           ("del", "terminated", "timeout")
+                           for u in ("alice", "dave"))
+
+    # a session timer of 2 s that nobody refreshes
+    procs, cid = timer_call("timer")
+    good, out = finish(procs)
+    tap.ok(good, "a session timer nobody refreshes: Session-Expires: "
+           "2;refresher=uac reaches dave and comes back in his 200; after "
+           "the ACK both phones get a BYE from the edge (Reason: Session "
+           "Timer Expired) and answer it 200", out)
+    tap.ok(bus.wait(over(cid)),
+           "... and the bus shows the call over for alice and dave, reason "
+           "timeout", (bus.seq("alice", cid), bus.seq("dave", cid)))
+    took = [bus.lasted(u, cid) for u in ("alice", "dave")]
+    tap.ok(all(t is not None and 1.8 <= t <= 6.0 for t in took),
+           "... once the 2 s interval has passed, not before (%s s from "
+           "confirmed to terminated)" % took)
+
+    # the same call, both SIPp phones killed right after the ACK
+    procs, cid = timer_call("killed")
+    up = bus.wait(lambda: all(bus.last(u, cid)[:2] == ("set", "confirmed")
+                              for u in ("alice", "dave")), timeout=10.0)
+    time.sleep(0.2)   # the ACK follows the 200 at once
+    for p in procs:
+        p.send_signal(signal.SIGKILL)
+    for p in procs:
+        p.communicate(timeout=10)
+    t_kill = time.time()
+    tap.ok(up, "a session-timer call confirmed for alice and dave on the "
+           "bus", (bus.seq("alice", cid), bus.seq("dave", cid)))
+    tap.ok(bus.wait(over(cid), timeout=8.0),
+           "both SIPp phones killed after the ACK: the bus shows the call "
+           "over for both, reason timeout, within %.1f s" %
+           (time.time() - t_kill),
+           (bus.seq("alice", cid), bus.seq("dave", cid)))
+    tap.ok(app.alive(), "the edge is alive")
+    bus.close()
 finally:
     app.close(tap)
 

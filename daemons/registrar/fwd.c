@@ -198,8 +198,22 @@ static void timeout_h(void *arg)
 	finish(f);
 }
 
+static int record_routes(struct mbuf *mb, const struct fwd_opts *o)
+{
+	int err = 0;
+
+	if (o->record_route)
+		err = mbuf_printf(mb, "Record-Route: %s\r\n",
+				  o->record_route);
+	if (!err && o->record_route2)
+		err = mbuf_printf(mb, "Record-Route: %s\r\n",
+				  o->record_route2);
+	return err;
+}
+
 /* Every header but Max-Forwards (decremented), P-Asserted-Identity,
- * Proxy-Authorization and our own Routes on top; then what we add. */
+ * Proxy-Authorization and our own Routes on top; then what we add. Our
+ * Record-Routes go above any already there. */
 int fwd_build(struct mbuf *mb, const struct edge *r,
 	      const struct sip_msg *msg, const struct fwd_opts *o)
 {
@@ -207,7 +221,7 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 	unsigned popped = 0;
 	/* our own Routes on top go, always (RFC 3261 §16.4) */
 	unsigned pop = o->top ? o->top->ours : toproute_count(r, msg);
-	bool top_via = true, rport;
+	bool top_via = true, rport, rr_done = false;
 	struct le *le;
 	int err = 0;
 
@@ -240,6 +254,14 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 			if (o->session)
 				continue;
 			break;
+		case SIP_HDR_RECORD_ROUTE:
+			/* ours above those of the hops before us (§16.6
+			 * step 4): the route set is read top down */
+			if (!rr_done) {
+				rr_done = true;
+				err = record_routes(mb, o);
+			}
+			break;
 		default:
 			break;
 		}
@@ -247,12 +269,8 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 	}
 	err = err ? err : mbuf_printf(mb, "Max-Forwards: %u\r\n",
 				      mf ? mf - 1 : 0);
-	if (!err && o->record_route)
-		err = mbuf_printf(mb, "Record-Route: %s\r\n",
-				  o->record_route);
-	if (!err && o->record_route2)
-		err = mbuf_printf(mb, "Record-Route: %s\r\n",
-				  o->record_route2);
+	if (!err && !rr_done)
+		err = record_routes(mb, o);
 	if (!err && o->pai_user)
 		err = mbuf_printf(mb, "P-Asserted-Identity: <sip:%s@%s>\r\n",
 				  o->pai_user, r->conf->domain);

@@ -11,6 +11,7 @@ for this).
 
   - an INVITE whose Session-Expires is under session_min_se: 422 with
     Min-SE; one without: session_expires put in; one above: lowered;
+    the edge's Record-Routes go above one already in the INVITE;
   - Require: 100rel goes through to the callee (a proxy leaves Require to
     the UAS); the 183 with RSeq reaches the caller, whose PRACK follows
     the route; a callee that does not do timers: its 200 gets
@@ -108,16 +109,25 @@ try:
        "nothing reaches bob", r and r.lines)
     if r:
         cp.ack_non2xx(alice, inv, r)
+    # (the first as if a proxy before the edge had Record-Routed it)
+    upstream = "<sip:192.0.2.9;lr>"
     for extra, want, what in (
-            ((), "30", "an INVITE without Session-Expires: the edge's 30 "
-             "put in, with Min-SE"),
+            (("Record-Route: " + upstream,), "30",
+             "an INVITE without Session-Expires: the edge's 30 put in, "
+             "with Min-SE; the edge's two Record-Routes above the one "
+             "already there (RFC 3261 §16.6 step 4)"),
             (("Supported: timer", "Session-Expires: 7200;refresher=uac"),
              "30;refresher=uac", "Session-Expires 7200: lowered to "
              "session_expires, its refresher kept")):
         inv, _ = cp.call(app, alice, "bob", 10, extra=extra)
         got = bob.next(want="INVITE")
+        rrs = got.all("record-route") if got else []
         ok(got is not None and got.all("session-expires") == [want] and
-           got.get("min-se") == "2", what, got and got.lines)
+           got.get("min-se") == "2" and
+           (not extra[0].startswith("Record-Route") or
+            (len(rrs) == 3 and rrs[2] == upstream and
+             all("flow=" in v for v in rrs[:2]))),
+           what, got and got.lines)
         if got:
             bob.answer(got, 486, "Busy Here", tag="busy")
             fin = alice.next(want="final")

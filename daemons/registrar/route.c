@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "flow.h"
 #include "toproute.h"
+#include "tcpguard.h"
 #include "fwd.h"
 #include "dialog.h"
 #include "route.h"
@@ -228,6 +229,25 @@ static void bad_token(struct edge *r, const struct sip_msg *msg)
 		reply(r, msg, 403, "Forbidden: Invalid Flow Token");
 }
 
+/* The other party's TCP or TLS connection is gone (RFC 5626 §5.3: 430,
+ * and the phone learns it now, not after its Timer F); an ACK is
+ * dropped. Its phone will connect again and register a new flow. */
+static void flow_failed(struct edge *r, const struct sip_msg *msg,
+			const struct sa *peer)
+{
+	static struct log_every every;
+	uint32_t unlogged;
+
+	if (log_every(&every, tmr_jiffies(), 1000, &unlogged))
+		log_sip(LOG_INFO, msg, NULL, "%r inside call '%r': the other "
+			"party's connection from %J is gone: %s%s", &msg->met,
+			&msg->callid, peer, pl_strcmp(&msg->met, "ACK") ?
+			"430" : "dropped", unlogged ? " (and others since "
+			"the last line)" : "");
+	if (pl_strcmp(&msg->met, "ACK"))
+		reply(r, msg, 430, "Flow Failed");
+}
+
 static bool is_sender(const struct sip_msg *msg, enum sip_transp tp,
 		      const struct sa *dst)
 {
@@ -347,6 +367,11 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 			}
 			if (err) {
 				reply(r, msg, 404, "Not Found");
+				return;
+			}
+			if (b.tp != SIP_TRANSP_UDP &&
+			    !tcpguard_connected(&b.addr)) {
+				flow_failed(r, msg, &b.addr);
 				return;
 			}
 			o.timeout_code = 408;

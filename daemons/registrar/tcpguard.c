@@ -403,6 +403,18 @@ void tcpguard_trust(const struct sa *peer)
 		g->trusted = true;
 }
 
+bool tcpguard_connected(const struct sa *peer)
+{
+	const struct guard *g;
+
+	if (!g_addr || !peer)
+		return true;           /* not guarding: cannot tell */
+	prune(hash_list(g_addr, sa_hash(peer, SA_ADDR)));
+	g = list_ledata(hash_lookup(g_addr, sa_hash(peer, SA_ADDR), cmp_peer,
+				    (void *)peer));
+	return g && !g->shut;
+}
+
 /* tcp_max_connections, lowered to what the descriptor limit allows (the
  * soft limit raised to the hard one first, as systemd advises) */
 static uint32_t max_within_fds(uint32_t want)

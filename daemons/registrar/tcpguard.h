@@ -40,5 +40,8 @@ int  tcpguard_init(const struct conf *conf, struct flood *flood);
 void tcpguard_close(void);
 /* A request from `peer` over TCP or TLS passed digest authentication */
 void tcpguard_trust(const struct sa *peer);
+/* A connection from `peer` is open (a phone's TCP or TLS flow still
+ * there; RFC 5626 §5.3) */
+bool tcpguard_connected(const struct sa *peer);
 
 #endif

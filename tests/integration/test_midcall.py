@@ -24,7 +24,8 @@ for this).
     edge (Reason: Session Timer Expired) and the call is over, reason
     timeout; not before;
   - a call with no session timer at all ends after call_max_duration;
-  - two phones killed in the middle of a call: the call ends by itself;
+  - two phones killed in the middle of a call: a request to the one whose
+    TCP connection is gone gets 430 Flow Failed; the call ends by itself;
   - blind transfer: REFER inside the call, NOTIFY back, the transferee
     calls the target, the transferor hangs up;
   - attended transfer: the transferee's INVITE with Replaces naming the
@@ -426,8 +427,16 @@ try:
        bus.wait(lambda: bus.last("erin", cid) ==
                 ("set", "confirmed", None)),
        "dave calls erin, session interval 2 s; the lamps show the call")
-    dave.ua.t.close()
     erin.ua.t.close()
+    time.sleep(0.3)
+    t0 = time.time()
+    if a:
+        a.request("INFO")
+    r = dave.next(2.0, want="final")
+    ok(r is not None and r.code == 430 and time.time() - t0 < 1.0,
+       "erin's TCP connection gone: dave's INFO to her gets 430 Flow "
+       "Failed at once (RFC 5626 §5.3), not silence", r and r.first)
+    dave.ua.t.close()
     ok(bus.wait(lambda: bus.last("dave", cid) ==
                 ("del", "terminated", "timeout") and
                 bus.last("erin", cid) == ("del", "terminated", "timeout"),

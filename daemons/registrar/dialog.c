@@ -9,8 +9,8 @@
  * over. Calls are capped (MAX_CALLS): past it the oldest are ended.
  *
  * A confirmed call lives as long as its session interval (RFC 4028: the
- * Session-Expires of its 2xx), started again by every 2xx to a re-INVITE
- * or UPDATE; a call without one lives call_max_duration. When that time
+ * Session-Expires of its 2xx) and a margin, started again by every 2xx
+ * to a re-INVITE or UPDATE; a call without one lives call_max_duration. When that time
  * passes with no refresh, both phones get a BYE on their flows (whoever
  * of them is still there) and the call ends, reason `timeout`: a call
  * whose phones vanished no longer holds their lamps busy. For those BYEs
@@ -262,15 +262,24 @@ static void expiry_h(void *arg)
 	end(d, g, "timeout");
 }
 
-/* The time the call has now: its session interval, or the cap. */
+/* The time the call has now: its session interval and a margin, or
+ * the cap. The margin is the one RFC 4028 §10 gives the phone that waits
+ * (min(32 s, a third)): a refresher refreshes at half the interval, so
+ * one refresh whose 2xx the edge missed (a datagram lost in an overload)
+ * does not end a live call; the phones, which did get it, go on. */
 static void expiry_start(struct dialogs *d, struct dlg *g)
 {
-	uint64_t s = g->interval ? g->interval :
-		d->r->conf->call_max_duration;
+	uint64_t ms;
 
-	if (s)
-		tmrq_start_in(&d->expiries, &g->expiry, s * 1000, expiry_h,
-			      g);
+	if (g->interval) {
+		ms = (uint64_t)g->interval * 1000;
+		ms += ms / 3 < 32000 ? ms / 3 : 32000;
+	}
+	else {
+		ms = (uint64_t)d->r->conf->call_max_duration * 1000;
+	}
+	if (ms)
+		tmrq_start_in(&d->expiries, &g->expiry, ms, expiry_h, g);
 	else
 		tmrq_cancel(&g->expiry);
 }

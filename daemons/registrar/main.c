@@ -29,6 +29,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "tcpguard.h"
 #include "sip/udpwide.h"
 #include "probe.h"
+#include "gone.h"
 #include "dialog.h"
 #include "base/sockbuf.h"
 
@@ -50,6 +51,7 @@ struct app {
 	struct tls *tls;
 	struct lpdaemon *daemon;
 	struct prober *prober;
+	struct gone *gone;
 	struct dialogs *dialogs;
 	char *state_path;       /* registrar.db */
 	struct edge edge;
@@ -276,6 +278,7 @@ static int start_edge(struct app *a)
 	err = err ? err : registrar_listen(e);
 	err = err ? err : wide_alloc(&e->wide, a->conf);
 	err = err ? err : prober_alloc(&a->prober, e);
+	err = err ? err : gone_alloc(&a->gone, e, a->conf->admin_db);
 	return err;
 }
 
@@ -286,6 +289,7 @@ static void close_all(struct app *a)
 {
 	a->daemon = mem_deref(a->daemon);
 	a->prober = mem_deref(a->prober);
+	a->gone = mem_deref(a->gone);
 	a->edge.lsnr = mem_deref(a->edge.lsnr);
 	a->edge.lsnr_resp = mem_deref(a->edge.lsnr_resp);
 	a->edge.wide = mem_deref(a->edge.wide);

@@ -297,6 +297,24 @@ try:
     ok(r is not None and r.code == 200,
        "OPTIONS to the server itself: 200 from the edge")
 
+    # ---- a user deleted, then added again: the old phone is not rung
+    app.add_user("dan", "danpw")
+    dan = Phone("dan", "danpw")
+    ok(dan.register().code == 200, "dan registered")
+    app.ctl("user", "del", "dan")
+    said = "user 'dan' deleted: bindings dropped"
+    gone = said in app.wait_log([said])
+    app.add_user("dan", "danpw2")
+    inv, _ = call(alice, "dan", 70)
+    fin = alice.next(want="final")
+    if fin:
+        ack_non2xx(alice, inv, fin)
+    ok(gone and fin is not None and fin.code == 480 and
+       dan.next(0.5, want="INVITE") is None,
+       "dan deleted: within a second the edge drops his binding (its log "
+       "says so); added again, he has no phone: 480, the old one is not "
+       "rung", fin and fin.first)
+
     # ---- the edge dies mid-call: the call is over for the bus
     watch = subprocess.Popen([app.ctl_path, "-c", app.conf, "watch",
                               "dialog", "--timeout", "10"],

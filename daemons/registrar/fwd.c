@@ -393,11 +393,11 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
  * if no final answer comes within route_timeout, the sender gets 503 with
  * Retry-After, as from a stateful proxy. That daemon is then down: its
  * requests get 503 at once (and go on all the same) until it answers
- * one, so that phones are not kept waiting route_timeout each. A libre server and client
- * transaction would instead hold the request and both answers for 32 s
- * after it ended (Timer J and K) and walk libre's timer list for each
- * retransmission timer; at a few thousand requests a second that is the
- * edge's whole core. */
+ * one, so that phones are not kept waiting route_timeout each. A libre
+ * server and client transaction would instead hold the request and both
+ * answers for 32 s after it ended (Timer J and K) and walk libre's timer
+ * list for each retransmission timer; at a few thousand requests a second
+ * that is the edge's whole core. */
 struct pending {
 	struct le he;
 	struct tmrq_entry tmr;
@@ -458,19 +458,6 @@ static void pending_timeout_h(void *arg)
 	mem_deref(p);
 }
 
-/* The back daemon a next hop is (enum route_service), or -1. */
-static int backend_of(const struct edge *r, const char *nexthop)
-{
-	struct uri u;
-	struct pl pl;
-	struct sa sa;
-
-	pl_set_str(&pl, nexthop);
-	if (uri_decode(&u, &pl) || sa_set(&sa, &u.host, u.port))
-		return -1;
-	return edge_backend_index(r, &sa);
-}
-
 int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		const char *nexthop, const struct fwd_opts *o)
 {
@@ -494,7 +481,7 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 			return ENOMEM;
 		p->r = r;
 		p->branch = branch;
-		p->back = backend_of(r, nexthop);
+		p->back = o->back >= 0 && o->back < ROUTE_COUNT ? o->back : -1;
 		p->msg = mem_ref((void *)msg);
 		str_ncpy(p->what, o->what ? o->what : "", sizeof(p->what));
 		hash_append(r->pending, (uint32_t)branch, &p->he, p);

@@ -43,6 +43,7 @@ struct fwd_opts {
 	bool session;              /* extra has the Session-Expires and
 				    * Min-SE: the request's are left out */
 	const struct toproute *top;  /* our Routes, if read already */
+	int back;                  /* fwd_backend: which (route_service) */
 };
 
 int fwd_request(struct edge *r, const struct sip_msg *msg,

@@ -130,6 +130,7 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 	o.pai_user = u->username;
 	o.timeout_code = 503;
 	o.what = service_name[svc];
+	o.back = svc;
 	if (!r->conf->routes[svc].port ||
 	    conf_nexthop(b.nexthop, sizeof(b.nexthop),
 			 &r->conf->routes[svc])) {
@@ -343,7 +344,8 @@ void route_loose(struct edge *r, const struct sip_msg *msg,
 			}
 			fwd_nexthop_print(b.nexthop, sizeof(b.nexthop),
 					  SIP_TRANSP_UDP, &sa);
-			o.what = service_name[edge_backend_index(r, &sa)];
+			o.back = edge_backend_index(r, &sa);
+			o.what = service_name[o.back];
 			o.stateless = true;    /* the device keeps its own */
 			/* a refresh to a daemon that is down or stopped gets
 			 * 503 with Retry-After after route_timeout, as out

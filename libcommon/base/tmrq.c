@@ -63,24 +63,6 @@ void tmrq_close(struct tmrq *q)
 	}
 }
 
-void tmrq_start(struct tmrq *q, struct tmrq_entry *e, tmr_h *th,
-		void *arg)
-{
-	bool first;
-
-	if (!q || !e || !th)
-		return;
-	tmrq_cancel(e);
-	e->due = tmr_jiffies() + q->ms;
-	e->th = th;
-	e->arg = arg;
-	first = list_isempty(&q->q);
-	list_append(&q->q, &e->le, e);
-	if (first)
-		arm(q);
-	/* otherwise the head expires first and re-arms for the next */
-}
-
 void tmrq_start_in(struct tmrq *q, struct tmrq_entry *e, uint64_t ms,
 		   tmr_h *th, void *arg)
 {
@@ -105,6 +87,15 @@ void tmrq_start_in(struct tmrq *q, struct tmrq_entry *e, uint64_t ms,
 	}
 	list_prepend(&q->q, &e->le, e);
 	arm(q);                /* a new head */
+}
+
+/* Of the queue's length: always after the latest, O(1); the head
+ * expires first and re-arms for the next. */
+void tmrq_start(struct tmrq *q, struct tmrq_entry *e, tmr_h *th,
+		void *arg)
+{
+	if (q)
+		tmrq_start_in(q, e, q->ms, th, arg);
 }
 
 /* The queue's timer may fire for a head that is gone: fire_h finds it not

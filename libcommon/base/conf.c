@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	{"route_timeout",          K_U32, OFF(route_timeout), 100, 60000},
 	{"probe_interval",         K_U32, OFF(probe_interval), 0, 3600},
 	{"probe_timeout",          K_U32, OFF(probe_timeout), 100, 60000},
+	{"overload_delay",         K_U32, OFF(overload_delay), 0, 60000},
 	{"publish_expires_min",    K_U32, OFF(publish_expires_min), 1, 86400},
 	{"publish_expires_default", K_U32, OFF(publish_expires_default), 1,
 	 86400 * 7},
@@ -120,7 +121,8 @@ static const char *const live_keys[] = {
 	"call_max_duration", "sip_max_address_header", "auth_fail_limit", "auth_block_min",
 	"auth_block_max", "flood_rate", "flood_burst",
 	"tcp_max_unauthenticated", "tcp_auth_timeout", "tcp_message_timeout",
-	"probe_interval", "probe_timeout", "publish_expires_min",
+	"probe_interval", "probe_timeout", "overload_delay",
+	"publish_expires_min",
 	"publish_expires_default", "publish_expires_max",
 	"subscribe_expires_min", "subscribe_expires_default",
 	"subscribe_expires_max", "subscribe_max_per_watcher",
@@ -453,6 +455,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->route_timeout = 4000;
 	c->probe_interval = 30;
 	c->probe_timeout = 4000;
+	c->overload_delay = 200;
 	c->publish_expires_min = 60;
 	c->publish_expires_default = 3600;
 	c->publish_expires_max = 7200;

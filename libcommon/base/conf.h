@@ -74,6 +74,7 @@ struct conf {
 	uint32_t route_timeout;  /* ms without an answer before 503 */
 	uint32_t probe_interval; /* s between OPTIONS to a device, 0: off */
 	uint32_t probe_timeout;  /* ms of silence that make it unreachable */
+	uint32_t overload_delay; /* ms a new request may wait queued, 0: any */
 
 	/* bus endpoints of the registrar */
 	char *bus_registrar_pub;

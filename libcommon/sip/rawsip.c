@@ -30,6 +30,40 @@ uint16_t rawsip_status(const char *p, size_t n)
 			  (p[10] - '0'));
 }
 
+bool rawsip_to_tagged(const struct pl *to)
+{
+	const char *gt = memchr(to->p, '>', to->l);
+	struct pl params, tag;
+
+	params.p = gt ? gt + 1 : to->p;
+	params.l = (size_t)(to->p + to->l - params.p);
+	return !msg_param_decode(&params, "tag", &tag);
+}
+
+bool rawsip_initial(const char *p, size_t n)
+{
+	const char *end = p + n;
+	struct rawsip_line ln;
+
+	if (rawsip_status(p, n) || !rawsip_next_line(&ln, p, end) ||
+	    (ln.l > 4 && !memcmp(ln.p, "ACK ", 4)) ||
+	    (ln.l > 7 && !memcmp(ln.p, "CANCEL ", 7)))
+		return false;
+	for (const char *q = ln.next; rawsip_next_line(&ln, q, end);
+	     q = ln.next) {
+		struct pl to;
+
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
+			return false;
+		if (!rawsip_hdr(&ln, "To", 't', &to))
+			continue;
+		if (ln.next < end && (*ln.next == ' ' || *ln.next == '\t'))
+			return false;  /* folded: its tag may be further on */
+		return !rawsip_to_tagged(&to);
+	}
+	return false;
+}
+
 bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
 		struct pl *val)
 {

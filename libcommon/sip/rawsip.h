@@ -27,6 +27,13 @@ uint16_t rawsip_status(const char *p, size_t n);
 bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
 		struct pl *val);
 
+/* Does the request in [p, p + n) begin new work: a request line whose
+ * method is not ACK or CANCEL, and a To without a tag (no dialog yet)?
+ * false for an answer, and for a head it cannot read plainly. */
+bool rawsip_initial(const char *p, size_t n);
+/* Has this To value a tag (after the address: a URI may hold ";tag=")? */
+bool rawsip_to_tagged(const struct pl *to);
+
 /* The head's sizes, before anything parses it. libre's address parser
  * (From, To, Contact, Via, Route, ...) takes time quadratic in the
  * length of a malformed value: 64 KiB in one From line held the edge for

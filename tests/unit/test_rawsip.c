@@ -1,6 +1,7 @@
 /* test_rawsip: a SIP head read from its datagram (rawsip): status codes,
  * lines up to the empty one and the body after it, headers by name (any
- * case, spaces before the colon) and by compact letter. */
+ * case, spaces before the colon) and by compact letter; which requests
+ * begin new work (rawsip_initial). */
 #include <string.h>
 #include <re.h>
 #include "sip/rawsip.h"
@@ -86,5 +87,32 @@ int main(void)
 	strcat(big, "\r\n");
 	ok(!rawsip_head_ok(big, strlen(big), &lim, &ex) &&
 	   !strcmp(ex.what, "head"), "a head over its cap");
+
+	/* new work: no To-tag, not ACK or CANCEL */
+	static const char *const initial[] = {
+		"MESSAGE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n",
+		"INVITE sip:b@x SIP/2.0\r\nt: sip:b@x\r\n\r\n",
+		"REGISTER sip:x SIP/2.0\r\nTo: <sip:a;tag=1@x>\r\n\r\n",
+	};
+	static const char *const not_initial[] = {
+		"BYE sip:b@x SIP/2.0\r\nTo: <sip:b@x>;tag=9\r\n\r\n",
+		"SUBSCRIBE sip:b@x SIP/2.0\r\nTo: sip:b@x ; TAG = 9\r\n\r\n",
+		"ACK sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n",
+		"CANCEL sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n\r\n",
+		"SIP/2.0 200 OK\r\nTo: <sip:b@x>\r\n\r\n",
+		"MESSAGE sip:b@x SIP/2.0\r\nFrom: <sip:a@x>\r\n\r\n",
+		"MESSAGE sip:b@x SIP/2.0\r\nTo: <sip:b@x>\r\n ;tag=1\r\n\r\n",
+	};
+	bool all = true;
+
+	for (size_t i = 0; i < ARRAY_SIZE(initial); i++)
+		all = all && rawsip_initial(initial[i], strlen(initial[i]));
+	ok(all, "new requests (a tag inside the To URI is not the To's)");
+	all = true;
+	for (size_t i = 0; i < ARRAY_SIZE(not_initial); i++)
+		all = all && !rawsip_initial(not_initial[i],
+					     strlen(not_initial[i]));
+	ok(all, "not new: a To-tag (any case, spaces), ACK, CANCEL, an "
+	   "answer, no To, a folded To");
 	return tap_done();
 }

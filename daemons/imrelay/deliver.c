@@ -169,10 +169,17 @@ static void qent_destructor(void *arg)
 	list_unlink(&q->le);
 }
 
-static void qent_drop(struct mbox *mb, struct qent *q)
+/* A kept message leaves the store: `code` says how (200 delivered), to
+ * a sender who may be waiting for it (relay.c) */
+static void qent_drop(struct mbox *mb, struct qent *q, uint16_t code)
 {
+	struct imrelay *r = mb->r;
+	uint64_t id = q->id;
+
 	--mb->nkept;
 	mem_deref(q);
+	if (r->kept_h)
+		r->kept_h(r, id, code);
 }
 
 /* ---- the request ---- */
@@ -380,7 +387,7 @@ static void delivery_ok(struct delivery *d)
 			 (unsigned long long)q->id, d->mb->user);
 		d->q = NULL;
 		d->mb->fails = 0;
-		qent_drop(d->mb, q);
+		qent_drop(d->mb, q, 200);
 		mbox_run(d->mb);
 	}
 }
@@ -403,7 +410,7 @@ static void delivery_end(struct delivery *d)
 				   (unsigned long long)q->id, mb->user, code);
 			(void)msgs_del(d->r->st, q->id);
 			d->q = NULL;
-			qent_drop(mb, q);
+			qent_drop(mb, q, code);
 		}
 		else if (!d->attempt) {
 			/* an online copy that became the kept one: the queue
@@ -566,7 +573,8 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 	if (!mb)
 		return DELIVER_KEEP;
 	if (!list_isempty(&mb->queue))
-		return DELIVER_QUEUED;
+		return list_isempty(&mb->devices) ? DELIVER_KEEP :
+			DELIVER_QUEUED;
 	d = delivery_alloc(r, mb, m, key, 0);
 	if (!d)
 		return DELIVER_KEEP;
@@ -604,7 +612,7 @@ static int keep_date(char *buf, size_t sz, const char *date)
 }
 
 int deliver_keep(struct imrelay *r, const struct im_msg *m,
-		 struct delivery *d)
+		 struct delivery *d, uint64_t *idp)
 {
 	const struct conf *c = r->conf;
 	struct msgs_rec rec;
@@ -643,6 +651,8 @@ int deliver_keep(struct imrelay *r, const struct im_msg *m,
 		goto out;
 	}
 	q->id = rec.id;
+	if (idp)
+		*idp = rec.id;
 	q->expires = rec.expires;
 	list_append(&mb->queue, &q->le, q);
 	++mb->nkept;
@@ -742,7 +752,7 @@ static void mbox_run(struct mbox *mb)
 			log_warn("message %llu for '%s' is no longer in "
 				 "imrelay.db", (unsigned long long)x.q->id,
 				 mb->user);
-			qent_drop(mb, x.q);
+			qent_drop(mb, x.q, 500);
 			continue;
 		}
 		if (err) {
@@ -756,7 +766,7 @@ static void mbox_run(struct mbox *mb)
 				   "device: dropped",
 				   (unsigned long long)x.q->id, mb->user);
 			(void)msgs_del(mb->r->st, x.q->id);
-			qent_drop(mb, x.q);
+			qent_drop(mb, x.q, 480);
 			continue;
 		}
 		if (x.err != ENODEV)
@@ -889,7 +899,7 @@ static bool tick_mbox_h(struct le *le, void *arg)
 		log_notice("message %llu for '%s' expired undelivered",
 			   (unsigned long long)q->id, mb->user);
 		(void)msgs_del(mb->r->st, q->id);
-		qent_drop(mb, q);
+		qent_drop(mb, q, 408);
 	}
 	mbox_run(mb);
 	mbox_tidy(mb);     /* hash_apply has read the next one already */

@@ -42,7 +42,9 @@ enum deliver_verdict {
 	DELIVER_SENT,          /* on its way: the answer comes later */
 	DELIVER_KEEP,          /* nobody to send it to now: keep it */
 	DELIVER_TOO_BIG,       /* every device is UDP and it does not fit */
-	DELIVER_QUEUED,        /* kept messages come first: keep it */
+	DELIVER_QUEUED,        /* kept messages come first, and the user
+				* has devices: keep it, and the sender may
+				* wait for it to go in its turn */
 	DELIVER_NOWHERE,       /* to self, and the user has no other device */
 };
 
@@ -57,10 +59,14 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 				    deliver_done_h *doneh, void *arg,
 				    struct delivery **dp);
 /* Keep it: stored, queued behind the user's others; `d` (may be NULL),
- * an online delivery still in flight, becomes the queue's copy. 0, or
- * EOVERFLOW when the user has im_store_max kept already. */
+ * an online delivery still in flight, becomes the queue's copy. 0 and
+ * *idp (may be NULL) its id in the store, or EOVERFLOW when the user has
+ * im_store_max kept already. When it leaves the store, r->kept_h (if
+ * set) hears its id and how: 200 delivered, or the code it was given up
+ * with (the devices' refusal, 480 sent to self with no other device,
+ * 408 expired, 500 lost from the store). */
 int  deliver_keep(struct imrelay *r, const struct im_msg *m,
-		  struct delivery *d);
+		  struct delivery *d, uint64_t *idp);
 /* The sender gave up waiting (wait expired): the delivery goes on,
  * without anyone to answer. */
 void deliver_detach(struct delivery *d);

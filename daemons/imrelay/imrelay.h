@@ -34,6 +34,9 @@ struct imrelay {
 	struct users_cache *users;
 	struct udpwide *wide;
 	struct udp_helper *fast;   /* devices' answers, before libre */
+	struct udp_helper *shed;   /* stale requests: 503 (sip/overload.h) */
+	struct overload *ovl;
+	struct udp_sock *sock;     /* ours, once libre has shown it */
 	struct sa laddr;           /* ours (route_imrelay) */
 	struct sa edge;            /* the edge's UDP address: deliveries */
 	uint64_t salt;             /* kept in imrelay.db: the same tags after
@@ -47,6 +50,10 @@ struct imrelay {
 	struct list answered;      /* incoming, oldest first: Timer J */
 	uint32_t nincoming;        /* waiting for their answer */
 	uint32_t nanswered;        /* answered, kept for Timer J */
+	struct hash *queued;       /* incoming waiting for a kept message to
+				    * go, by its id in the store */
+	/* a kept message left the store (deliver.h: deliver_keep) */
+	void (*kept_h)(struct imrelay *r, uint64_t id, uint16_t code);
 	struct tmr tmr;
 	unsigned ticks;
 };

@@ -43,6 +43,7 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 
 	if (udpwide_take(r->wide, msg)) {
 		deliver_attach(r, msg->sock);    /* the socket, at last */
+		relay_attach(r, msg->sock);
 		return true;
 	}
 	if (!backsip_admit(r->sip, r->conf, msg, user, sizeof(user)))

@@ -2,7 +2,9 @@
  * it with the sender asserted. Checked (target, size, Content-Type),
  * then given to deliver.c, whose handler (done_h) says how it ended:
  * the sender hears 200 when a device of the target took it, 202 when it
- * was kept for later, or why not.
+ * was kept for later, or why not. One that must queue behind messages
+ * kept for the user is kept at once, and its sender waits for it to go
+ * in its turn (wait_kept, kept_h).
  *
  * Answers go without a libre server transaction (libcommon/sip/sipreply.c).
  * A retransmission of the sender's request is known by its Call-ID,
@@ -17,6 +19,7 @@
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
+#include "sip/overload.h"
 #include "sip/reqtag.h"
 #include "sip/sipreply.h"
 #include "store/store_users.h"
@@ -46,10 +49,12 @@ struct inmsg {
 struct incoming {
 	struct le he;          /* r->incoming */
 	struct le lq;          /* r->waiting, then r->answered */
+	struct le qe;          /* r->queued, while `kept` */
 	struct imrelay *r;
 	uint64_t key;
 	struct inmsg *m;       /* until answered */
 	struct delivery *d;
+	uint64_t kept;         /* the kept message it waits for, 0: none */
 	uint64_t since;        /* jiffies: arrival, then the answer */
 	uint16_t code;
 	char reason[48];
@@ -69,6 +74,7 @@ static void incoming_destructor(void *arg)
 
 	hash_unlink(&in->he);
 	list_unlink(&in->lq);
+	hash_unlink(&in->qe);
 	deliver_detach(in->d);
 	mem_deref(in->m);
 	if (in->answered)
@@ -135,6 +141,8 @@ static void answer(struct incoming *in, uint16_t code, const char *reason)
 	in->m = mem_deref(in->m);
 	deliver_detach(in->d);
 	in->d = NULL;
+	hash_unlink(&in->qe);
+	in->kept = 0;
 	in->since = tmr_jiffies();
 	list_unlink(&in->lq);
 	list_append(&r->answered, &in->lq, in);
@@ -156,7 +164,7 @@ static void keep(struct incoming *in, struct delivery *d)
 		return;
 	}
 	im_of(&m, in->m);
-	err = deliver_keep(in->r, &m, d);
+	err = deliver_keep(in->r, &m, d, NULL);
 	if (err == EOVERFLOW) {
 		deliver_detach(d);
 		answer(in, 486, "Busy Here: Too Many Stored Messages");
@@ -191,6 +199,69 @@ static void done_h(uint16_t code, void *arg)
 	re_snprintf(reason, sizeof(reason), "Refused By The Recipient (%u)",
 		    code);
 	answer(in, code >= 600 ? 603 : code == 415 ? 415 : 488, reason);
+}
+
+/* Kept messages for the user come first (their order is the user's):
+ * this one is kept behind them, and its sender waits, up to
+ * im_deliver_wait, for it to go in its turn (kept_h) before hearing 202.
+ * After a burst that left messages kept, a device that takes them at
+ * once (it was only slow, or the box was) has them all, and the senders
+ * hear 200, instead of every new message being kept too. */
+static void wait_kept(struct incoming *in)
+{
+	struct imrelay *r = in->r;
+	struct im_msg m;
+	uint64_t id = 0;
+	int err;
+
+	if (in->m->iscomposing) {
+		keep(in, NULL);        /* 480: worth nothing later */
+		return;
+	}
+	im_of(&m, in->m);
+	err = deliver_keep(r, &m, NULL, &id);
+	if (err == EOVERFLOW)
+		answer(in, 486, "Busy Here: Too Many Stored Messages");
+	else if (err)
+		answer(in, 500, "Server Internal Error");
+	else if (!in->answered) {
+		in->kept = id;
+		hash_append(r->queued, (uint32_t)id, &in->qe, in);
+	}
+}
+
+static bool kept_cmp(struct le *le, void *arg)
+{
+	const struct incoming *in = le->data;
+
+	return in->kept == *(const uint64_t *)arg;
+}
+
+/* A kept message left the store (deliver.h): its sender, if waiting,
+ * hears how */
+static void kept_h(struct imrelay *r, uint64_t id, uint16_t code)
+{
+	struct incoming *in = list_ledata(hash_lookup(r->queued, (uint32_t)id,
+						      kept_cmp, &id));
+	char reason[64];
+
+	if (!in)
+		return;
+	if (code >= 200 && code < 300) {
+		answer(in, 200, "OK");
+	}
+	else if (code == 480) {
+		answer(in, 480, "Temporarily Unavailable");
+	}
+	else if (im_temporary(code)) {
+		answer(in, 500, "Server Internal Error");
+	}
+	else {
+		re_snprintf(reason, sizeof(reason), "Refused By The "
+			    "Recipient (%u)", code);
+		answer(in, code >= 600 ? 603 : code == 415 ? 415 : 488,
+		       reason);
+	}
 }
 
 /* The sender's own device: its Via after the edge's, where the edge
@@ -355,8 +426,12 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 		break;
 
 	case DELIVER_KEEP:
-	case DELIVER_QUEUED:
 		keep(in, NULL);
+		in = NULL;
+		break;
+
+	case DELIVER_QUEUED:
+		wait_kept(in);
 		in = NULL;
 		break;
 	}
@@ -373,7 +448,10 @@ void relay_tick(struct imrelay *r, uint64_t now)
 
 		if (in->since + r->conf->im_deliver_wait > now)
 			break;
-		keep(in, in->d);
+		if (in->kept)
+			answer(in, 202, "Accepted");   /* kept already */
+		else
+			keep(in, in->d);
 	}
 	while (r->answered.head) {
 		struct incoming *in = r->answered.head->data;
@@ -384,14 +462,40 @@ void relay_tick(struct imrelay *r, uint64_t now)
 	}
 }
 
+/* A MESSAGE that waited in our receive queue past overload_delay gets
+ * 503 before libre decodes it (sip/overload.h); the edge passes it back
+ * to the sender. */
+static bool shed_h(struct sa *src, struct mbuf *mb, void *arg)
+{
+	struct imrelay *r = arg;
+
+	return overload_shed(r->ovl, r->sock, src, mb, false);
+}
+
+void relay_attach(struct imrelay *r, void *sock)
+{
+	if (r->shed || !sock)
+		return;
+	r->sock = sock;
+	(void)udp_register_helper(&r->shed, sock, 0, NULL, shed_h, r);
+}
+
 int relay_init(struct imrelay *r)
 {
-	return hash_alloc(&r->incoming, 1024);
+	int err = hash_alloc(&r->incoming, 1024);
+
+	r->kept_h = kept_h;
+	err = err ? err : overload_alloc(&r->ovl, r->conf, false);
+	return err ? err : hash_alloc(&r->queued, 256);
 }
 
 void relay_close(struct imrelay *r)
 {
+	r->kept_h = NULL;
+	r->shed = mem_deref(r->shed);
+	r->ovl = mem_deref(r->ovl);
 	if (r->incoming)
 		hash_flush(r->incoming);
 	r->incoming = mem_deref(r->incoming);
+	r->queued = mem_deref(r->queued);
 }

@@ -13,6 +13,8 @@ int  relay_init(struct imrelay *r);
 void relay_request(struct imrelay *r, const struct sip_msg *msg,
 		   const char *sender);
 void relay_tick(struct imrelay *r, uint64_t now);
+/* Shed stale requests on this UDP socket (ours) before libre reads them */
+void relay_attach(struct imrelay *r, void *sock);
 void relay_close(struct imrelay *r);
 
 #endif

@@ -44,10 +44,14 @@ struct edge {
 	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
 	struct guess *guess;        /* failed digest answers (guess.h) */
 	struct flood *flood;        /* requests per source (flood.h) */
+	struct overload *ovl;       /* the receive queue's delay */
 	uint32_t npending;
 	/* a back daemon that let a request go unanswered for route_timeout
-	 * and has not answered since: its requests get 503 at once */
+	 * and has not answered since: its requests get 503 at once and are
+	 * not sent on, but for one a second (back_probe, ms) whose answer
+	 * says it is back */
 	bool back_down[ROUTE_COUNT];
+	uint64_t back_probe[ROUTE_COUNT];
 };
 
 /* Our domain, or one of our listen addresses (and its port, if any). */

@@ -13,7 +13,8 @@
  *   the device's UDP flow (else route_loose): see notify_request.
  * And before both, two guards: a source over its rate (flood.h), and a
  * datagram whose head is too big for libre to decode in good time
- * (head_refused), are dropped. */
+ * (head_refused), are dropped; then a new request that waited too long
+ * in the receive queue is answered 503 (overload.h). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -23,6 +24,7 @@
 #include "sip/rawsip.h"
 #include "base/log.h"
 #include "flood.h"
+#include "sip/overload.h"
 #include "base/conf.h"
 #include "fastpath.h"
 
@@ -296,12 +298,15 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	struct sa dst;
 	unsigned vias = 0;
 	uint16_t code;
+	bool back = edge_is_backend(fs->r, src);
 
 	/* a flood from one source goes unread; the back daemons are ours */
-	if (fs->r->flood && !edge_is_backend(fs->r, src) &&
+	if (fs->r->flood && !back &&
 	    flood_over(fs->r->flood, src, tmr_jiffies()))
 		return true;
 	if (head_refused(fs, src, mb))
+		return true;
+	if (fs->r->ovl && overload_shed(fs->r->ovl, fs->us, src, mb, back))
 		return true;
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
 		return notify_request(fs, src, mb);

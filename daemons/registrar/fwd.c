@@ -406,6 +406,7 @@ struct pending {
 	uint64_t branch;
 	int back;              /* enum route_service, or -1 */
 	bool replied;          /* 503 at once: the daemon was down */
+	bool held;             /* ... and the request not sent on */
 	char what[32];
 };
 
@@ -449,8 +450,10 @@ static void pending_timeout_h(void *arg)
 			"503", &p->msg->met, p->what, r->conf->route_timeout);
 		reply_503(p);
 	}
-	if (p->back >= 0 && !r->back_down[p->back]) {
+	/* a held request was never sent: its end says nothing */
+	if (!p->held && p->back >= 0 && !r->back_down[p->back]) {
 		r->back_down[p->back] = true;
+		r->back_probe[p->back] = tmr_jiffies();
 		log_warn("%s: no answer in %u ms: its requests get 503 at once "
 			 "until it answers again", p->what,
 			 r->conf->route_timeout);
@@ -472,6 +475,8 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 	p = pending_find(r, branch);
 	if (p && p->replied) {
 		reply_503(p);          /* a retransmission: the 503 again */
+		if (p->held)
+			return 0;
 	}
 	else if (!p) {
 		if (r->npending >= FWD_MAX_PENDING)
@@ -487,11 +492,19 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		hash_append(r->pending, (uint32_t)branch, &p->he, p);
 		++r->npending;
 		tmrq_start(&r->route_tmr, &p->tmr, pending_timeout_h, p);
-		/* a daemon known to be down: 503 now, and the request on
-		 * all the same (its answer tells us it is back) */
+		/* a daemon known to be down: 503 now, and the request
+		 * not sent on (a 503 must mean it was not acted on), but
+		 * for one a second whose answer tells us it is back */
 		if (p->back >= 0 && r->back_down[p->back]) {
-			p->replied = true;
-			reply_503(p);
+			const uint64_t now = tmr_jiffies();
+
+			if (now - r->back_probe[p->back] < 1000) {
+				p->replied = true;
+				p->held = true;
+				reply_503(p);
+				return 0;
+			}
+			r->back_probe[p->back] = now;
 		}
 	}
 	/* else: a retransmission, sent on again; the first one's timer

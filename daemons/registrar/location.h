@@ -29,6 +29,10 @@ struct binding {
 	uint64_t updated;
 	bool unreachable;      /* the last probe went unanswered (memory) */
 	uint64_t probed;       /* when it was last asked or heard from */
+	uint32_t backoff;      /* s to the next probe while unreachable or
+				* unsure (1, 2, 4 ... 30); 0: probe_interval */
+	bool probing;          /* a probe is in flight */
+	uint8_t unsure;        /* probes on end lost in an overload */
 };
 
 struct aor {

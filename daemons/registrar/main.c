@@ -26,6 +26,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "fastpath.h"
 #include "guess.h"
 #include "flood.h"
+#include "sip/overload.h"
 #include "tcpguard.h"
 #include "sip/udpwide.h"
 #include "probe.h"
@@ -274,6 +275,7 @@ static int start_edge(struct app *a)
 	err = err ? err : fastpath_alloc(&e->fast);
 	err = err ? err : guess_alloc(&e->guess, a->conf);
 	err = err ? err : flood_alloc(&e->flood, a->conf);
+	err = err ? err : overload_alloc(&e->ovl, a->conf, true);
 	err = err ? err : tcpguard_init(a->conf, e->flood);
 	err = err ? err : registrar_listen(e);
 	err = err ? err : wide_alloc(&e->wide, a->conf);
@@ -295,6 +297,7 @@ static void close_all(struct app *a)
 	a->edge.wide = mem_deref(a->edge.wide);
 	a->edge.guess = mem_deref(a->edge.guess);
 	a->edge.flood = mem_deref(a->edge.flood);
+	a->edge.ovl = mem_deref(a->edge.ovl);
 	/* its helpers, on SIP's sockets */
 	a->edge.fast = mem_deref(a->edge.fast);
 	/* closing SIP ends the calls in progress, which tell the dialogs */

@@ -2,11 +2,18 @@
  * those not heard from for probe_interval, at most PROBE_INFLIGHT at once,
  * so 20,000 devices at 30 s cost about 700 OPTIONS a second and the
  * backlog never grows without bound. Any answer, even 405 or 501, means
- * the device is there; silence for probe_timeout, or a transport error (a
- * TCP connection that is gone), means it is not. The OPTIONS leaves from
- * the edge's own socket on the device's flow, so it also keeps NAT
- * bindings open. Reachability is kept in memory: after a restart every
- * device is reachable until a probe says otherwise. */
+ * the device is there; a transport error (a TCP connection that is gone)
+ * means it is not; silence for probe_timeout means it is not, unless the
+ * box was overloaded meanwhile (overload.h): an answer lost in our own
+ * overload says nothing of the device, which is asked again instead. A
+ * device marked unreachable, or left unsure, is asked again after 1, 2,
+ * 4 ... 30 s (at most probe_interval) instead of probe_interval, so it
+ * is reachable within one probe of answering again, and the messages
+ * kept for it meanwhile go (the IM relay takes `reachable` on the bus as
+ * a device come back). The OPTIONS leaves from the edge's own socket on
+ * the device's flow, so it also keeps NAT bindings open. Reachability is
+ * kept in memory: after a restart every device is reachable until a
+ * probe says otherwise. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -16,9 +23,12 @@
 #include "location.h"
 #include "edge.h"
 #include "fwd.h"
+#include "sip/overload.h"
 #include "probe.h"
 
 #define PROBE_INFLIGHT 1000
+#define PROBE_BACKOFF_MAX 30   /* s */
+#define PROBE_UNSURE_MAX 6
 
 struct prober {
 	struct edge *r;
@@ -32,6 +42,7 @@ struct probe {
 	struct prober *p;
 	struct sip_request *req;
 	struct tmr tmr;
+	uint64_t sent;         /* jiffies */
 	char *user;
 	char *uri;
 	char nexthop[128];
@@ -63,9 +74,34 @@ static void prober_destructor(void *arg)
 	}
 }
 
-static void verdict(struct probe *pr, bool reachable)
+enum verdict { UNREACHABLE, REACHABLE, UNSURE };
+
+static void verdict(struct probe *pr, enum verdict v)
 {
-	location_set_reachable(pr->p->r->loc, pr->user, pr->uri, reachable);
+	struct edge *r = pr->p->r;
+	struct binding *b = location_binding(r->loc, pr->user, pr->uri);
+	uint32_t cap = MIN(PROBE_BACKOFF_MAX, r->conf->probe_interval);
+
+	/* unsure PROBE_UNSURE_MAX times on end (at the default interval
+	 * over a minute): an overload that long, or UDP drops on the box
+	 * that never stop, cannot keep a device that is gone from being
+	 * found out */
+	if (v == UNSURE && b && ++b->unsure >= PROBE_UNSURE_MAX)
+		v = UNREACHABLE;
+	if (b) {
+		b->probing = false;
+		if (v != UNSURE)
+			b->unsure = 0;
+		b->backoff = v == REACHABLE ? 0 :
+			MAX(1, MIN(b->backoff * 2, cap));
+	}
+	if (v == UNSURE)
+		log_debug("'%s': binding '%s' did not answer while the box "
+			  "was overloaded: asked again in %u s", pr->user,
+			  pr->uri, b ? b->backoff : 0);
+	else
+		location_set_reachable(r->loc, pr->user, pr->uri,
+				       v == REACHABLE);
 	mem_deref(pr);
 }
 
@@ -74,25 +110,15 @@ static void resp_h(int err, const struct sip_msg *msg, void *arg)
 	struct probe *pr = arg;
 
 	pr->req = NULL;
-	verdict(pr, !err && msg);
+	verdict(pr, !err && msg ? REACHABLE : UNREACHABLE);
 }
 
 static void timeout_h(void *arg)
 {
-	verdict(arg, false);
-}
+	struct probe *pr = arg;
 
-static bool in_flight(const struct prober *p, const char *user,
-		      const char *uri)
-{
-	struct le *le;
-
-	for (le = p->inflight.head; le; le = le->next) {
-		const struct probe *pr = le->data;
-		if (!strcmp(pr->user, user) && !strcmp(pr->uri, uri))
-			return true;
-	}
-	return false;
+	verdict(pr, overload_since(pr->p->r->ovl, pr->sent) ? UNSURE :
+		UNREACHABLE);
 }
 
 static void start(struct prober *p, const struct aor *a, struct binding *b,
@@ -120,6 +146,8 @@ static void start(struct prober *p, const struct aor *a, struct binding *b,
 	pr->p = p;
 	++p->n;
 	b->probed = now;
+	b->probing = true;
+	pr->sent = tmr_jiffies();
 	err = sip_requestf(&pr->req, p->r->sip, true, "OPTIONS", b->uri,
 			   &route, NULL, NULL, resp_h, pr,
 			   "To: <%s>\r\n"
@@ -131,7 +159,7 @@ static void start(struct prober *p, const struct aor *a, struct binding *b,
 			   (unsigned long long)rand_u64(),
 			   (unsigned long long)rand_u64());
 	if (err) {
-		verdict(pr, false);
+		verdict(pr, UNREACHABLE);
 		return;
 	}
 	tmr_start(&pr->tmr, p->r->conf->probe_timeout, timeout_h, pr);
@@ -148,11 +176,10 @@ static void due_h(const struct aor *a, const struct binding *cb, void *arg)
 	struct binding *b = (struct binding *)cb;
 	uint64_t last = b->probed > b->updated ? b->probed : b->updated;
 
-	if (c->p->n >= PROBE_INFLIGHT)
-		return;
-	if (c->now < last + c->p->r->conf->probe_interval)
-		return;
-	if (in_flight(c->p, a->user, b->uri))
+	uint32_t every = b->backoff ? b->backoff :
+		c->p->r->conf->probe_interval;
+
+	if (c->p->n >= PROBE_INFLIGHT || b->probing || c->now < last + every)
 		return;
 	start(c->p, a, b, c->now);
 }

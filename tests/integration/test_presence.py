@@ -178,6 +178,25 @@ try:
               b'xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@' +
               D.encode() + b'"><note>&b;&b;&b;</note></presence>'), 400,
          "billion laughs: 400"),
+        (dict(body=b'<?xml version="1.0"?><presence xmlns="urn:ietf:'
+              b'params:xml:ns:pidf" entity="sip:bob@' + D.encode() +
+              b'"><tuple id="t"><status><basic>open</basic></status><note>'
+              b'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
+              b'href="file:///etc/passwd" parse="text"/></note></tuple>'
+              b'</presence>'), 400,
+         "an XInclude: 400 (XInclude Not Allowed)"),
+        (dict(body=b'<?xml version="1.0"?><?xml-stylesheet type="text/xsl"'
+              b' href="http://192.0.2.1/x.xsl"?><presence xmlns="urn:ietf:'
+              b'params:xml:ns:pidf" entity="sip:bob@' + D.encode() +
+              b'"/>'), 400,
+         "a processing instruction: 400 (Processing Instruction Not "
+         "Allowed)"),
+        (dict(body=b'<?xml version="1.0"?><presence xmlns="urn:ietf:params'
+              b':xml:ns:pidf" xmlns:xsi="http://www.w3.org/2001/XMLSchema-'
+              b'instance" xsi:schemaLocation="urn:ietf:params:xml:ns:pidf '
+              b'http://192.0.2.1/pidf.xsd" entity="sip:bob@' + D.encode() +
+              b'"/>'), 400,
+         "an external schema: 400 (External Schema Not Allowed)"),
         (dict(body=pidf("bob", D).replace(pp.PIDF_NS.encode(),
                                           b"urn:example:other")), 400,
          "the wrong namespace: 400"),
@@ -186,8 +205,10 @@ try:
     ]
     for kw, code, what in cases:
         r = bob.publish(**kw)
+        said = re.search(r"\((.* Not Allowed)\)", what)
         ok(r is not None and r.code == code and
-           (code != 400 or "Bad Request:" in r.reason),
+           (code != 400 or "Bad Request:" in r.reason) and
+           (not said or said.group(1) in r.reason),
            "PUBLISH %s (%s)" % (what, r and r.reason), r and r.raw)
         if code == 415:
             ok(r is not None and r.get("accept") == "application/pidf+xml",
@@ -195,6 +216,13 @@ try:
         if code == 423:
             ok(r is not None and r.get("min-expires") == "10",
                "423 gives Min-Expires", r and r.headers)
+    said = ["PUBLISH from 'bob': 400 Bad Request: %s Not Allowed" % k
+            for k in ("XInclude", "Processing Instruction",
+                      "External Schema")]
+    log = app.wait_log(said, "presence")
+    ok(all(t in log for t in said), "the presence daemon logs each of "
+       "these refusals with its reason",
+       "\n".join(t for t in said if t not in log))
     big = pidf("bob", D, note="x" * 6500)
     r = bob2.publish(big)
     ok(r is not None and r.code == 413,

@@ -2,8 +2,9 @@
 docs/architecture.md state it, held to the code's #include lines.
 
 - Each sub-library of libcommon/ includes only itself and the libraries
-  below it: base <- sip, store, bus <- presence; prov on store and base.
-- The daemons use base, sip, store, bus and presence, never prov; only the
+  below it: base <- sip, store, bus, xml <- presence; prov on store and
+  base.
+- The daemons use base, sip, store, bus, xml and presence, never prov; only the
   admin page (web/) and lamplightctl (tools/) use prov.
 - store/store_sql.h (the engine and its SQL) is included only inside
   libcommon/store/ and by the store's unit tests.
@@ -24,16 +25,17 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LIBS = ("base", "sip", "store", "bus", "presence", "prov")
+LIBS = ("base", "sip", "store", "bus", "xml", "presence", "prov")
 ALLOWED = {
     "base": {"base"},
     "sip": {"base", "sip"},
     "store": {"base", "store"},
     "bus": {"base", "bus"},
-    "presence": {"base", "sip", "store", "bus", "presence"},
+    "xml": {"base", "xml"},
+    "presence": {"base", "sip", "store", "bus", "xml", "presence"},
     "prov": {"base", "store", "prov"},
 }
-DAEMON_USE = {"base", "sip", "store", "bus", "presence"}
+DAEMON_USE = {"base", "sip", "store", "bus", "xml", "presence"}
 TOP_USE = set(LIBS)             # web/ and tools/
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

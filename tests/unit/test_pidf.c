@@ -120,6 +120,26 @@ static void test_refused(void)
 		"</presence>", 400, "entity", "no entity");
 	refused(HEAD OPEN "<bogus/></presence>", 400, "Unknown",
 		"an unknown element of the PIDF namespace");
+	refused(HEAD OPEN "<note><xi:include xmlns:xi=\"http://www.w3.org/"
+		"2001/XInclude\" href=\"file:///etc/passwd\" parse=\"text\"/>"
+		"</note></presence>", 400, "XInclude",
+		"an XInclude of a local file");
+	refused(HEAD OPEN "<tuple id=\"t\"><status><basic>open</basic>"
+		"</status><xi:include xmlns:xi=\"http://www.w3.org/2003/"
+		"XInclude\" href=\"http://example.com/x\"/></tuple>"
+		"</presence>", 400, "XInclude", "an XInclude (2003 namespace)");
+	refused(HEAD "<?xml-stylesheet type=\"text/xsl\" "
+		"href=\"http://example.com/x.xsl\"?>" OPEN "</presence>", 400,
+		"Processing Instruction", "an xml-stylesheet instruction");
+	refused(HEAD OPEN "<note><?php system('id'); ?></note></presence>",
+		400, "Processing Instruction",
+		"a processing instruction inside an element");
+	refused(HEAD "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" "
+		"xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+		"xsi:schemaLocation=\"urn:ietf:params:xml:ns:pidf "
+		"http://example.com/pidf.xsd\" entity=\"sip:alice@example.com\">"
+		"</presence>", 400, "External Schema",
+		"an xsi:schemaLocation");
 
 	big = mem_zalloc(n + 1, NULL);
 	if (big) {

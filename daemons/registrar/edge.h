@@ -38,6 +38,7 @@ struct edge {
 	struct tmrq timer_c;        /* calls no device answered yet */
 	struct tmrq route_tmr;      /* forwards waiting for an answer */
 	struct hash *pending;       /* fwd_backend's, by branch */
+	uint64_t pending_seed;      /* its buckets' secret (fwd.c) */
 	struct hash *calls;         /* ringing calls, by Call-ID (pickup) */
 	uint32_t ringing;           /* calls being set up (call_max_ringing) */
 	struct fastpath *fast;      /* answers relayed before libre decodes */

@@ -9,10 +9,15 @@
  *
  * - Online (relay.c): a sender waits; the first 2xx answers it 200,
  *   through the handler the delivery was given (deliver_done_h).
- * - Kept: the queue's head alone is in delivery, so a user gets kept
- *   messages in the order they were sent. A kept message leaves the
- *   store only on a 2xx; when every copy fails it is tried again after
- *   2, 4, 8 ... 300 s, and at once when a device registers.
+ * - Kept: sent in the order they came, IM_WINDOW at a time (one at a
+ *   time after a failure, until one goes through). A kept message
+ *   leaves the store only on a 2xx; when every copy fails it is tried
+ *   again after 2, 4, 8 ... 300 s, and at once when a device registers.
+ * - Waiting: an online message for a user with kept ones waits in
+ *   memory behind them (wait_turn), its sender with it; it is kept only
+ *   if its sender's wait ends first, and refused with 503 when those
+ *   before it have waited long while nothing fails (we are behind: the
+ *   store would make us slower still).
  *
  * Copies go without a libre client transaction: each has a branch that
  * is a function of (message, attempt, device), and the attempt number is
@@ -68,13 +73,17 @@ struct mbox {
 	char *user;
 	struct list devices;
 	struct list queue;     /* struct qent, oldest first */
+	struct list waiters;   /* struct delivery: online ones waiting for
+				* their turn behind the queue, oldest first */
 	uint32_t nkept;
 	uint32_t nlive;        /* deliveries that point here */
+	uint32_t nsent;        /* ... of which sent and not ended */
 	uint64_t next_try;     /* jiffies */
 	unsigned fails;
 };
 
 struct delivery {
+	struct le wle;         /* mb->waiters, while waiting */
 	struct imrelay *r;
 	struct mbox *mb;
 	deliver_done_h *doneh; /* the sender waiting; NULL when none */
@@ -87,6 +96,10 @@ struct delivery {
 	unsigned pending;
 	uint16_t best;         /* the best failure so far */
 	bool ok;
+	bool waiting;          /* unsent, in mb->waiters */
+	bool sent;             /* counted in mb->nsent */
+	char origin[80];       /* the sender's own device, while waiting */
+	uint64_t since;        /* jiffies: when it began to wait */
 };
 
 struct attempt {
@@ -169,17 +182,10 @@ static void qent_destructor(void *arg)
 	list_unlink(&q->le);
 }
 
-/* A kept message leaves the store: `code` says how (200 delivered), to
- * a sender who may be waiting for it (relay.c) */
-static void qent_drop(struct mbox *mb, struct qent *q, uint16_t code)
+static void qent_drop(struct mbox *mb, struct qent *q)
 {
-	struct imrelay *r = mb->r;
-	uint64_t id = q->id;
-
 	--mb->nkept;
 	mem_deref(q);
-	if (r->kept_h)
-		r->kept_h(r, id, code);
 }
 
 /* ---- the request ---- */
@@ -255,10 +261,13 @@ static void delivery_destructor(void *arg)
 	struct delivery *d = arg;
 
 	list_flush(&d->attempts);
+	list_unlink(&d->wle);
 	if (d->q && d->q->live == d)
 		d->q->live = NULL;
 	mem_deref(d->head);
 	if (d->mb) {
+		if (d->sent)
+			--d->mb->nsent;
 		--d->mb->nlive;
 		mbox_tidy(d->mb);
 	}
@@ -307,7 +316,7 @@ static int attempt_new(struct delivery *d, const struct device *dv)
 		return err;
 	}
 	list_append(&d->attempts, &a->le, a);
-	hash_append(r->attempts, (uint32_t)a->branch, &a->he, a);
+	hash_append(r->attempts, IM_BUCKET(a->branch), &a->he, a);
 	a->sent = tmr_jiffies();
 	a->retx_iv = 500;      /* T1: UDP to the edge */
 	a->next_retx = a->sent + a->retx_iv;
@@ -317,9 +326,10 @@ static int attempt_new(struct delivery *d, const struct device *dv)
 	return 0;
 }
 
-/* A copy to each device the message may go to: the number sent */
+/* A copy to each device the message may go to: the number sent (with
+ * `dry`, the number it would be sent to) */
 static unsigned delivery_send(struct delivery *d, const char *origin,
-			      bool *too_big)
+			      bool *too_big, bool dry)
 {
 	unsigned n = 0;
 
@@ -334,8 +344,12 @@ static unsigned delivery_send(struct delivery *d, const char *origin,
 			*too_big = true;
 			continue;
 		}
-		if (!attempt_new(d, dv))
+		if (dry || !attempt_new(d, dv))
 			++n;
+	}
+	if (n && !dry && !d->sent && d->mb) {
+		d->sent = true;
+		++d->mb->nsent;
 	}
 	return n;
 }
@@ -387,7 +401,7 @@ static void delivery_ok(struct delivery *d)
 			 (unsigned long long)q->id, d->mb->user);
 		d->q = NULL;
 		d->mb->fails = 0;
-		qent_drop(d->mb, q, 200);
+		qent_drop(d->mb, q);
 		mbox_run(d->mb);
 	}
 }
@@ -410,14 +424,16 @@ static void delivery_end(struct delivery *d)
 				   (unsigned long long)q->id, mb->user, code);
 			(void)msgs_del(d->r->st, q->id);
 			d->q = NULL;
-			qent_drop(mb, q, code);
+			qent_drop(mb, q);
 		}
 		else if (!d->attempt) {
 			/* an online copy that became the kept one: the queue
 			 * sends it again in its turn; its failure under load
 			 * says nothing of the device, so no back-off */
 		}
-		else {
+		else if (tmr_jiffies() >= mb->next_try) {
+			/* the first failure of a window backs off; those
+			 * in flight with it add nothing */
 			++mb->fails;
 			mb->next_try = tmr_jiffies() + 1000ULL *
 				(mb->fails >= 9 ? IM_RETRY_MAX_S :
@@ -518,7 +534,7 @@ static bool fast_h(struct sa *src, struct mbuf *mb, void *arg)
 	if (!code || !rawsip_next_line(&ln, p, end) ||
 	    !our_branch(ln.next, end, &b))
 		return false;
-	a = list_ledata(hash_lookup(r->attempts, (uint32_t)b, branch_cmp,
+	a = list_ledata(hash_lookup(r->attempts, IM_BUCKET(b), branch_cmp,
 				    &b));
 	if (a && code >= 200)
 		attempt_final(a, code);
@@ -547,7 +563,7 @@ bool deliver_resp_h(const struct sip_msg *msg, void *arg)
 	hex.p = msg->via.branch.p + sizeof(BRANCH_PREFIX) - 1;
 	hex.l = 16;
 	b = pl_x64(&hex);
-	a = list_ledata(hash_lookup(r->attempts, (uint32_t)b, branch_cmp,
+	a = list_ledata(hash_lookup(r->attempts, IM_BUCKET(b), branch_cmp,
 				    &b));
 	if (!a || msg->scode < 200)
 		return true;
@@ -556,6 +572,46 @@ bool deliver_resp_h(const struct sip_msg *msg, void *arg)
 }
 
 /* ---- online ---- */
+
+/* Kept messages, and senders that came before, go first: the delivery
+ * waits, unsent, for its turn (mbox_run), its sender with it. Nothing
+ * is written meanwhile: only when the sender's wait ends undelivered is
+ * it kept (deliver_keep), in the same place in the user's order. */
+static enum deliver_verdict wait_turn(struct mbox *mb,
+				      const struct im_msg *m, uint64_t key,
+				      deliver_done_h *doneh, void *arg,
+				      struct delivery **dp)
+{
+	struct delivery *d;
+	bool too_big;
+
+	/* behind while nothing fails (the relay, the edge or the box is
+	 * slow, not the devices): refused now, 503, rather than kept in
+	 * the end, which costs the store and makes us slower still */
+	if (!mb->fails && mb->waiters.head) {
+		const struct delivery *old = mb->waiters.head->data;
+
+		if (tmr_jiffies() - old->since >
+		    mb->r->conf->im_deliver_wait / 3)
+			return DELIVER_BUSY;
+	}
+	d = delivery_alloc(mb->r, mb, m, key, 0);
+	if (!d)
+		return DELIVER_KEEP;
+	if (!delivery_send(d, m->origin, &too_big, true)) {
+		mem_deref(d);
+		return too_big ? DELIVER_TOO_BIG : DELIVER_NOWHERE;
+	}
+	d->doneh = doneh;
+	d->arg = arg;
+	str_ncpy(d->origin, m->origin ? m->origin : "", sizeof(d->origin));
+	d->waiting = true;
+	d->since = tmr_jiffies();
+	list_append(&mb->waiters, &d->wle, d);
+	*dp = d;
+	mbox_run(mb);
+	return DELIVER_SENT;
+}
 
 enum deliver_verdict deliver_online(struct imrelay *r,
 				    const struct im_msg *m, uint64_t key,
@@ -572,15 +628,15 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 	mb = mbox_find(r, m->user, false);
 	if (!mb)
 		return DELIVER_KEEP;
-	if (!list_isempty(&mb->queue))
+	if (!list_isempty(&mb->queue) || !list_isempty(&mb->waiters))
 		return list_isempty(&mb->devices) ? DELIVER_KEEP :
-			DELIVER_QUEUED;
+			wait_turn(mb, m, key, doneh, arg, dp);
 	d = delivery_alloc(r, mb, m, key, 0);
 	if (!d)
 		return DELIVER_KEEP;
 	d->doneh = doneh;
 	d->arg = arg;
-	if (!delivery_send(d, m->origin, &too_big)) {
+	if (!delivery_send(d, m->origin, &too_big, false)) {
 		deliver_detach(d);
 		mem_deref(d);
 		return too_big ? DELIVER_TOO_BIG :
@@ -612,7 +668,7 @@ static int keep_date(char *buf, size_t sz, const char *date)
 }
 
 int deliver_keep(struct imrelay *r, const struct im_msg *m,
-		 struct delivery *d, uint64_t *idp)
+		 struct delivery *d)
 {
 	const struct conf *c = r->conf;
 	struct msgs_rec rec;
@@ -651,14 +707,17 @@ int deliver_keep(struct imrelay *r, const struct im_msg *m,
 		goto out;
 	}
 	q->id = rec.id;
-	if (idp)
-		*idp = rec.id;
 	q->expires = rec.expires;
 	list_append(&mb->queue, &q->le, q);
 	++mb->nkept;
 	log_info("message %llu from '%s' kept for '%s' (%u kept)",
 		 (unsigned long long)q->id, m->sender, m->user, mb->nkept);
-	if (d && !d->ok) {
+	if (d && d->waiting) {
+		/* never sent: the kept copy takes its place, and goes in
+		 * its turn (it is the oldest waiting: the order holds) */
+		mem_deref(d);
+	}
+	else if (d && !d->ok) {
 		/* the online copies still in flight are now the kept one's */
 		q->live = d;
 		d->q = q;
@@ -720,7 +779,7 @@ static int kept_h(const struct msgs_rec *rec, void *arg)
 	q->resend = false;
 	d->q = q;
 	q->live = d;
-	if (!delivery_send(d, m.origin, &too_big)) {
+	if (!delivery_send(d, m.origin, &too_big, false)) {
 		/* too big for every device there is: it waits for one it
 		 * fits; otherwise all there is, is the sender's own */
 		mem_deref(d);
@@ -729,30 +788,37 @@ static int kept_h(const struct msgs_rec *rec, void *arg)
 	return 0;
 }
 
-/* The queue's head goes when nothing holds it back. One too big for
- * every device the user has now (all UDP) waits for one it fits, and
- * the next goes meanwhile; one sent to self, when the user has no other
- * device, has nowhere to go and is dropped. */
+/* The user's messages go in order, IM_WINDOW at a time (one at a time
+ * after a failure, until one goes): first the kept ones, then the
+ * senders waiting behind them (wait_turn). A kept one too big for every
+ * device the user has now (all UDP) waits for one it fits, and the next
+ * goes meanwhile; one sent to self, when the user has no other device,
+ * has nowhere to go and is dropped. A waiting one whose sender gave up
+ * is dropped unsent (the sender heard why: it was kept, or refused). */
 static void mbox_run(struct mbox *mb)
 {
+	unsigned window;
 	struct le *le;
 
 	if (!mb || !mb->r->reg_known || list_isempty(&mb->devices) ||
 	    tmr_jiffies() < mb->next_try)
 		return;
+	window = mb->fails ? 1 : IM_WINDOW;
 	for (le = mb->queue.head; le; ) {
 		struct run_ctx x = { mb, le->data, 0 };
 		int err;
 
 		le = le->next;
 		if (x.q->live)
+			continue;
+		if (mb->nsent >= window)
 			return;
 		err = msgs_get(mb->r->st, x.q->id, kept_h, &x);
 		if (err == ENOENT) {
 			log_warn("message %llu for '%s' is no longer in "
 				 "imrelay.db", (unsigned long long)x.q->id,
 				 mb->user);
-			qent_drop(mb, x.q, 500);
+			qent_drop(mb, x.q);
 			continue;
 		}
 		if (err) {
@@ -766,11 +832,31 @@ static void mbox_run(struct mbox *mb)
 				   "device: dropped",
 				   (unsigned long long)x.q->id, mb->user);
 			(void)msgs_del(mb->r->st, x.q->id);
-			qent_drop(mb, x.q, 480);
+			qent_drop(mb, x.q);
 			continue;
 		}
-		if (x.err != ENODEV)
+		if (x.err == ENODEV)
+			continue;      /* waits for a device it fits */
+		if (x.err)
 			return;
+	}
+	while (mb->waiters.head && mb->nsent < window) {
+		struct delivery *d = mb->waiters.head->data;
+		bool too_big;
+
+		if (!d->doneh) {
+			mem_deref(d);
+			continue;
+		}
+		list_unlink(&d->wle);
+		d->waiting = false;
+		if (!delivery_send(d, d->origin, &too_big, false)) {
+			/* its devices went meanwhile: it waits on, until
+			 * its sender's wait ends and it is kept */
+			d->waiting = true;
+			list_prepend(&mb->waiters, &d->wle, d);
+			return;
+		}
 	}
 }
 
@@ -899,7 +985,7 @@ static bool tick_mbox_h(struct le *le, void *arg)
 		log_notice("message %llu for '%s' expired undelivered",
 			   (unsigned long long)q->id, mb->user);
 		(void)msgs_del(mb->r->st, q->id);
-		qent_drop(mb, q, 408);
+		qent_drop(mb, q);
 	}
 	mbox_run(mb);
 	mbox_tidy(mb);     /* hash_apply has read the next one already */
@@ -930,6 +1016,20 @@ void deliver_tick(struct imrelay *r, uint64_t now)
 	}
 }
 
+static bool unwait_h(struct le *le, void *arg)
+{
+	struct mbox *mb = le->data;
+
+	(void)arg;
+	while (mb->waiters.head) {
+		struct delivery *d = mb->waiters.head->data;
+
+		d->mb = NULL;          /* the mailbox goes next, as it is */
+		mem_deref(d);
+	}
+	return false;
+}
+
 static bool kick_h(struct le *le, void *arg)
 {
 	(void)arg;
@@ -946,7 +1046,7 @@ int deliver_init(struct imrelay *r)
 {
 	int err = hash_alloc(&r->mboxes, 1024);
 
-	return err ? err : hash_alloc(&r->attempts, 1024);
+	return err ? err : hash_alloc(&r->attempts, IM_ATTEMPT_BUCKETS);
 }
 
 void deliver_close(struct imrelay *r)
@@ -961,8 +1061,10 @@ void deliver_close(struct imrelay *r)
 		deliver_detach(d);
 		mem_deref(d);  /* and its attempts */
 	}
-	if (r->mboxes)
+	if (r->mboxes) {
+		(void)hash_apply(r->mboxes, unwait_h, NULL);
 		hash_flush(r->mboxes);
+	}
 	r->mboxes = mem_deref(r->mboxes);
 	r->attempts = mem_deref(r->attempts);
 }

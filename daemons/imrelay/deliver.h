@@ -42,10 +42,10 @@ enum deliver_verdict {
 	DELIVER_SENT,          /* on its way: the answer comes later */
 	DELIVER_KEEP,          /* nobody to send it to now: keep it */
 	DELIVER_TOO_BIG,       /* every device is UDP and it does not fit */
-	DELIVER_QUEUED,        /* kept messages come first, and the user
-				* has devices: keep it, and the sender may
-				* wait for it to go in its turn */
 	DELIVER_NOWHERE,       /* to self, and the user has no other device */
+	DELIVER_BUSY,          /* the user's devices take messages, but the
+				* ones before this have waited their turn
+				* over im_deliver_wait / 3: we are behind */
 };
 
 /* The online delivery ended: 200 (a device took it), or the best failure
@@ -59,14 +59,11 @@ enum deliver_verdict deliver_online(struct imrelay *r,
 				    deliver_done_h *doneh, void *arg,
 				    struct delivery **dp);
 /* Keep it: stored, queued behind the user's others; `d` (may be NULL),
- * an online delivery still in flight, becomes the queue's copy. 0 and
- * *idp (may be NULL) its id in the store, or EOVERFLOW when the user has
- * im_store_max kept already. When it leaves the store, r->kept_h (if
- * set) hears its id and how: 200 delivered, or the code it was given up
- * with (the devices' refusal, 480 sent to self with no other device,
- * 408 expired, 500 lost from the store). */
+ * an online delivery still in flight, becomes the queue's copy (one
+ * still waiting for its turn is dropped: the kept copy takes its place).
+ * 0, or EOVERFLOW when the user has im_store_max kept already. */
 int  deliver_keep(struct imrelay *r, const struct im_msg *m,
-		  struct delivery *d, uint64_t *idp);
+		  struct delivery *d);
 /* The sender gave up waiting (wait expired): the delivery goes on,
  * without anyone to answer. */
 void deliver_detach(struct delivery *d);

@@ -23,6 +23,15 @@ struct udpwide;
 #define IM_KEEP_ANSWER_MS 32000 /* a sender's retransmission: Timer J */
 #define IM_ATTEMPT_MS 32000     /* a copy unanswered: Timer F */
 #define IM_RETRY_MAX_S 300      /* back-off of a kept message's retries */
+/* Buckets of the hashes by request and by copy: answers are kept for
+ * Timer J (IM_KEEP_ANSWER_MS), copies for Timer F, so at a few thousand
+ * messages a second each holds a hundred thousand; a bucket is both
+ * halves of the (salted) 64-bit tag folded, not its low half alone. */
+#define IM_INCOMING_BUCKETS (1u << 16)
+#define IM_ATTEMPT_BUCKETS  (1u << 14)
+#define IM_BUCKET(h) ((uint32_t)((h) ^ ((h) >> 32)))
+#define IM_WINDOW 16            /* one user's deliveries in flight at once
+				 * (one after a failure, until one goes) */
 
 struct imrelay {
 	const struct conf *conf;
@@ -50,12 +59,10 @@ struct imrelay {
 	struct list answered;      /* incoming, oldest first: Timer J */
 	uint32_t nincoming;        /* waiting for their answer */
 	uint32_t nanswered;        /* answered, kept for Timer J */
-	struct hash *queued;       /* incoming waiting for a kept message to
-				    * go, by its id in the store */
-	/* a kept message left the store (deliver.h: deliver_keep) */
-	void (*kept_h)(struct imrelay *r, uint64_t id, uint16_t code);
 	struct tmr tmr;
 	unsigned ticks;
+	uint32_t nbusy;            /* 503s for being behind, since ... */
+	uint64_t busy_logged;      /* ... the last line that said so */
 };
 
 #endif

@@ -2,9 +2,9 @@
  * it with the sender asserted. Checked (target, size, Content-Type),
  * then given to deliver.c, whose handler (done_h) says how it ended:
  * the sender hears 200 when a device of the target took it, 202 when it
- * was kept for later, or why not. One that must queue behind messages
- * kept for the user is kept at once, and its sender waits for it to go
- * in its turn (wait_kept, kept_h).
+ * was kept for later, or why not. One that must wait behind messages
+ * kept for the user waits in memory for its turn, its sender with it
+ * (deliver.c); only when the wait ends undelivered is it kept (202).
  *
  * Answers go without a libre server transaction (libcommon/sip/sipreply.c).
  * A retransmission of the sender's request is known by its Call-ID,
@@ -49,16 +49,15 @@ struct inmsg {
 struct incoming {
 	struct le he;          /* r->incoming */
 	struct le lq;          /* r->waiting, then r->answered */
-	struct le qe;          /* r->queued, while `kept` */
 	struct imrelay *r;
 	uint64_t key;
 	struct inmsg *m;       /* until answered */
 	struct delivery *d;
-	uint64_t kept;         /* the kept message it waits for, 0: none */
 	uint64_t since;        /* jiffies: arrival, then the answer */
 	uint16_t code;
 	char reason[48];
 	bool answered;
+	bool quiet;            /* its answer is counted, not logged */
 };
 
 static void inmsg_destructor(void *arg)
@@ -74,7 +73,6 @@ static void incoming_destructor(void *arg)
 
 	hash_unlink(&in->he);
 	list_unlink(&in->lq);
-	hash_unlink(&in->qe);
 	deliver_detach(in->d);
 	mem_deref(in->m);
 	if (in->answered)
@@ -130,9 +128,10 @@ static void answer(struct incoming *in, uint16_t code, const char *reason)
 	if (in->answered)
 		return;
 	reply(r, in->m->msg, in->key, code, reason);
-	log_sip(code < 300 ? LOG_INFO : LOG_NOTICE, in->m->msg,
-		in->m->sender, "MESSAGE from '%s' to '%s': %u %s",
-		in->m->sender, in->m->user, code, reason);
+	if (!in->quiet)
+		log_sip(code < 300 ? LOG_INFO : LOG_NOTICE, in->m->msg,
+			in->m->sender, "MESSAGE from '%s' to '%s': %u %s",
+			in->m->sender, in->m->user, code, reason);
 	in->answered = true;
 	--r->nincoming;
 	++r->nanswered;
@@ -141,8 +140,6 @@ static void answer(struct incoming *in, uint16_t code, const char *reason)
 	in->m = mem_deref(in->m);
 	deliver_detach(in->d);
 	in->d = NULL;
-	hash_unlink(&in->qe);
-	in->kept = 0;
 	in->since = tmr_jiffies();
 	list_unlink(&in->lq);
 	list_append(&r->answered, &in->lq, in);
@@ -157,6 +154,8 @@ static void keep(struct incoming *in, struct delivery *d)
 	struct im_msg m;
 	int err;
 
+	in->d = NULL;      /* d is the kept one's now, or dropped */
+
 	if (in->m->iscomposing) {
 		/* RFC 3994: a typing indication is worth nothing later */
 		deliver_detach(d);
@@ -164,7 +163,7 @@ static void keep(struct incoming *in, struct delivery *d)
 		return;
 	}
 	im_of(&m, in->m);
-	err = deliver_keep(in->r, &m, d, NULL);
+	err = deliver_keep(in->r, &m, d);
 	if (err == EOVERFLOW) {
 		deliver_detach(d);
 		answer(in, 486, "Busy Here: Too Many Stored Messages");
@@ -176,6 +175,24 @@ static void keep(struct incoming *in, struct delivery *d)
 	else {
 		answer(in, 202, "Accepted");
 	}
+}
+
+/* Behind (deliver.h, DELIVER_BUSY): 503, counted, a line a second */
+static void busy(struct incoming *in)
+{
+	struct imrelay *r = in->r;
+	const uint64_t now = tmr_jiffies();
+
+	++r->nbusy;
+	if (now - r->busy_logged >= 1000) {
+		log_warn("behind: %u MESSAGEs to users whose earlier ones "
+			 "waited their turn over %u ms: 503 with Retry-After",
+			 r->nbusy, r->conf->im_deliver_wait / 3);
+		r->busy_logged = now;
+		r->nbusy = 0;
+	}
+	in->quiet = true;
+	answer(in, 503, "Service Unavailable");
 }
 
 /* The online delivery for `in` ended (deliver_done_h): 200, or the best
@@ -199,69 +216,6 @@ static void done_h(uint16_t code, void *arg)
 	re_snprintf(reason, sizeof(reason), "Refused By The Recipient (%u)",
 		    code);
 	answer(in, code >= 600 ? 603 : code == 415 ? 415 : 488, reason);
-}
-
-/* Kept messages for the user come first (their order is the user's):
- * this one is kept behind them, and its sender waits, up to
- * im_deliver_wait, for it to go in its turn (kept_h) before hearing 202.
- * After a burst that left messages kept, a device that takes them at
- * once (it was only slow, or the box was) has them all, and the senders
- * hear 200, instead of every new message being kept too. */
-static void wait_kept(struct incoming *in)
-{
-	struct imrelay *r = in->r;
-	struct im_msg m;
-	uint64_t id = 0;
-	int err;
-
-	if (in->m->iscomposing) {
-		keep(in, NULL);        /* 480: worth nothing later */
-		return;
-	}
-	im_of(&m, in->m);
-	err = deliver_keep(r, &m, NULL, &id);
-	if (err == EOVERFLOW)
-		answer(in, 486, "Busy Here: Too Many Stored Messages");
-	else if (err)
-		answer(in, 500, "Server Internal Error");
-	else if (!in->answered) {
-		in->kept = id;
-		hash_append(r->queued, (uint32_t)id, &in->qe, in);
-	}
-}
-
-static bool kept_cmp(struct le *le, void *arg)
-{
-	const struct incoming *in = le->data;
-
-	return in->kept == *(const uint64_t *)arg;
-}
-
-/* A kept message left the store (deliver.h): its sender, if waiting,
- * hears how */
-static void kept_h(struct imrelay *r, uint64_t id, uint16_t code)
-{
-	struct incoming *in = list_ledata(hash_lookup(r->queued, (uint32_t)id,
-						      kept_cmp, &id));
-	char reason[64];
-
-	if (!in)
-		return;
-	if (code >= 200 && code < 300) {
-		answer(in, 200, "OK");
-	}
-	else if (code == 480) {
-		answer(in, 480, "Temporarily Unavailable");
-	}
-	else if (im_temporary(code)) {
-		answer(in, 500, "Server Internal Error");
-	}
-	else {
-		re_snprintf(reason, sizeof(reason), "Refused By The "
-			    "Recipient (%u)", code);
-		answer(in, code >= 600 ? 603 : code == 415 ? 415 : 488,
-		       reason);
-	}
 }
 
 /* The sender's own device: its Via after the edge's, where the edge
@@ -338,7 +292,7 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 		return;
 	}
 	key = key_of(r, msg, sender);
-	old = list_ledata(hash_lookup(r->incoming, (uint32_t)key, key_cmp,
+	old = list_ledata(hash_lookup(r->incoming, IM_BUCKET(key), key_cmp,
 				      &key));
 	if (old) {
 		/* a retransmission: absorbed while in delivery, then the
@@ -404,7 +358,7 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	if (!strcmp(im->user, im->sender))   /* only to self is one left out */
 		origin_of(im->origin, sizeof(im->origin), msg);
 	im->msg = mem_ref((void *)msg);
-	hash_append(r->incoming, (uint32_t)key, &in->he, in);
+	hash_append(r->incoming, IM_BUCKET(key), &in->he, in);
 	list_append(&r->waiting, &in->lq, in);
 
 	im_of(&m, im);
@@ -420,6 +374,11 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 		in = NULL;
 		break;
 
+	case DELIVER_BUSY:
+		busy(in);
+		in = NULL;
+		break;
+
 	case DELIVER_NOWHERE:
 		answer(in, 480, "Temporarily Unavailable");
 		in = NULL;
@@ -427,11 +386,6 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 
 	case DELIVER_KEEP:
 		keep(in, NULL);
-		in = NULL;
-		break;
-
-	case DELIVER_QUEUED:
-		wait_kept(in);
 		in = NULL;
 		break;
 	}
@@ -448,10 +402,7 @@ void relay_tick(struct imrelay *r, uint64_t now)
 
 		if (in->since + r->conf->im_deliver_wait > now)
 			break;
-		if (in->kept)
-			answer(in, 202, "Accepted");   /* kept already */
-		else
-			keep(in, in->d);
+		keep(in, in->d);
 	}
 	while (r->answered.head) {
 		struct incoming *in = r->answered.head->data;
@@ -482,20 +433,16 @@ void relay_attach(struct imrelay *r, void *sock)
 
 int relay_init(struct imrelay *r)
 {
-	int err = hash_alloc(&r->incoming, 1024);
+	int err = hash_alloc(&r->incoming, IM_INCOMING_BUCKETS);
 
-	r->kept_h = kept_h;
-	err = err ? err : overload_alloc(&r->ovl, r->conf, false);
-	return err ? err : hash_alloc(&r->queued, 256);
+	return err ? err : overload_alloc(&r->ovl, r->conf, false);
 }
 
 void relay_close(struct imrelay *r)
 {
-	r->kept_h = NULL;
 	r->shed = mem_deref(r->shed);
 	r->ovl = mem_deref(r->ovl);
 	if (r->incoming)
 		hash_flush(r->incoming);
 	r->incoming = mem_deref(r->incoming);
-	r->queued = mem_deref(r->queued);
 }

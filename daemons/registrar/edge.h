@@ -48,11 +48,14 @@ struct edge {
 	struct overload *ovl;       /* the receive queue's delay */
 	uint32_t npending;
 	/* a back daemon that let a request go unanswered for route_timeout
-	 * and has not answered since: its requests get 503 at once and are
-	 * not sent on, but for one a second (back_probe, ms) whose answer
-	 * says it is back */
+	 * and answered none sent after it: its requests get 503 at once and
+	 * are not sent on, but for one a second (back_probe, ms) whose
+	 * answer says it is back */
 	bool back_down[ROUTE_COUNT];
 	uint64_t back_probe[ROUTE_COUNT];
+	/* when each last answered a request of fwd_backend (jiffies): one
+	 * that answers later requests is slow, not down */
+	uint64_t back_seen[ROUTE_COUNT];
 };
 
 /* Our domain, or one of our listen addresses (and its port, if any). */

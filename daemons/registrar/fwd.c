@@ -407,6 +407,7 @@ struct pending {
 	int back;              /* enum route_service, or -1 */
 	bool replied;          /* 503 at once: the daemon was down */
 	bool held;             /* ... and the request not sent on */
+	uint64_t since;        /* jiffies: when it was sent on */
 	char what[32];
 };
 
@@ -466,8 +467,10 @@ static void pending_timeout_h(void *arg)
 			"503", &p->msg->met, p->what, r->conf->route_timeout);
 		reply_503(p);
 	}
-	/* a held request was never sent: its end says nothing */
-	if (!p->held && p->back >= 0 && !r->back_down[p->back]) {
+	/* a held request was never sent: its end says nothing; nor does
+	 * one to a daemon that answered others since (slow, not down) */
+	if (!p->held && p->back >= 0 && !r->back_down[p->back] &&
+	    r->back_seen[p->back] < p->since) {
 		r->back_down[p->back] = true;
 		r->back_probe[p->back] = tmr_jiffies();
 		log_warn("%s: no answer in %u ms: its requests get 503 at once "
@@ -504,6 +507,7 @@ int fwd_backend(struct edge *r, const struct sip_msg *msg,
 		p->branch = branch;
 		p->back = o->back >= 0 && o->back < ROUTE_COUNT ? o->back : -1;
 		p->msg = mem_ref((void *)msg);
+		p->since = tmr_jiffies();
 		str_ncpy(p->what, o->what ? o->what : "", sizeof(p->what));
 		hash_append(r->pending, pending_key(r, branch), &p->he, p);
 		++r->npending;
@@ -553,6 +557,8 @@ void fwd_answered(struct edge *r, uint64_t branch)
 
 	if (!p)
 		return;
+	if (p->back >= 0)
+		r->back_seen[p->back] = tmr_jiffies();
 	if (p->back >= 0 && r->back_down[p->back]) {
 		r->back_down[p->back] = false;
 		log_notice("%s answers again", p->what);

@@ -11,7 +11,10 @@ loopback, and each figure for both with their ratio:
 - resident memory after the runs;
 - calls (bench/calls.py), presence (bench/presence.py), busy lamps
   (bench/blf.py) and instant messages (bench/im.py): see
-  bench/README.md.
+  bench/README.md;
+- overload recovery (part "recovery", not in the default list): MESSAGE
+  at twice the highest passing rate for 10 s, then at half of it, and
+  how long each server takes to deliver every message again.
 
 Lamplight's state stays durable while measured: every binding change is
 committed to SQLite before the answer. Kamailio keeps usrloc in memory
@@ -20,7 +23,9 @@ committed to SQLite before the answer. Kamailio keeps usrloc in memory
 
 import csv
 import hashlib
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -59,6 +65,22 @@ BLF_SECONDS = float(os.environ.get("BENCH_BLF_SECONDS", "20"))
 IM_RATE = int(os.environ.get("BENCH_IM_RATE", "300"))
 IM_FIXED_RATE = int(os.environ.get("BENCH_IM_FIXED_RATE", "1000"))
 KAM_IM = os.environ.get("BENCH_KAM_IM", "stateless")
+# which Lamplight build: build/ (what bench/run makes) unless given
+BUILD = os.environ.get("BENCH_BUILD", os.path.join(ROOT, "build"))
+RECOVERY_RATE = int(os.environ.get("BENCH_RECOVERY_RATE", "0"))
+RECOVERY_BEFORE = float(os.environ.get("BENCH_RECOVERY_BEFORE", "5"))
+RECOVERY_BURST = float(os.environ.get("BENCH_RECOVERY_BURST", "10"))
+RECOVERY_AFTER = float(os.environ.get("BENCH_RECOVERY_AFTER", "30"))
+RECOVERY_DEVICES = int(os.environ.get("BENCH_RECOVERY_DEVICES", "20"))
+# the rate before and after the burst: R/2 unless given (the issue's own
+# observation was at 200/s)
+RECOVERY_LOW = int(os.environ.get("BENCH_RECOVERY_LOW", "0"))
+# a message counts as delivered only with a 200 within this many seconds
+# of its first MESSAGE (recovery.xml's <recv> timeouts are the same 5 s)
+RECOVERY_CUTOFF = 5.0
+# the recovery part's receiving devices: users of both servers
+DEVICES = [("rdev%02d" % i, "rdevpw%02d" % i)
+           for i in range(RECOVERY_DEVICES)]
 CLK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # One client port for the whole run: every run registers the same contacts
@@ -121,14 +143,21 @@ def proc_rss_kib(pids):
 class Lamplight:
     name = "Lamplight"
 
-    def __init__(self, pres=False):
+    def __init__(self, pres=False, recovery=False):
+        """recovery: the overload-recovery part's setting: OPTIONS
+        probing on, every 5 s (the issue's failure: devices that missed
+        answers during an overload marked unreachable for good), and no
+        flood limit for the one SIPp sender port."""
+        probe = ("probe_interval = 5\nflood_rate = 0\n" if recovery
+                 else "probe_interval = 0\n")
         self.app = lptest.Appliance(
-            os.path.join(ROOT, "build"),
-            "log_level = warning\nprobe_interval = 0\n"
+            BUILD,
+            "log_level = warning\n%s"
             "route_presence = udp:127.0.0.1:%d\n"
             "route_blf = udp:127.0.0.1:%d\n"
             "route_imrelay = udp:127.0.0.1:%d\n"
             "subscribe_max_per_watcher = 1000\n%s" % (
+                probe,
                 lptest.free_port(), lptest.free_port(), lptest.free_port(),
                 os.environ.get("BENCH_LP_CONF", "").replace("\\n", "\n")),
             DOMAIN)
@@ -139,6 +168,8 @@ class Lamplight:
                 f.write("u%05d,pw%05d,Bench %d\n" % (i, i, i))
             f.write("callee,calleepw,Callee\n")
             f.write("imdev,imdevpw,IM target\n")
+            for u, pw in DEVICES:
+                f.write("%s,%s,Device %s\n" % (u, pw, u))
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
         self.pres = self.app.start("presence")
@@ -155,11 +186,13 @@ class Lamplight:
 class Kamailio:
     name = "Kamailio"
 
-    def __init__(self, pres=False):
+    def __init__(self, pres=False, recovery=False):
         """pres: the presence part's setting: one worker, because with
         SQLite (the database here) two workers answer most SUBSCRIBEs 500
         ("database is locked" on the watchers table, even with
-        subscriptions in memory); WAL on the presence database."""
+        subscriptions in memory); WAL on the presence database.
+        recovery: nothing changes (Kamailio probes nothing and has no
+        flood limit here)."""
         self.dir = tempfile.mkdtemp(prefix="kamailio-", dir=WORK)
         self.port = lptest.free_port()
         # two files, so that usrloc's write-back flush never holds the
@@ -184,7 +217,7 @@ class Kamailio:
         sql.append("BEGIN;")
         creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
         for u, pw in creds + [("callee", "calleepw"),
-                              ("imdev", "imdevpw")]:
+                              ("imdev", "imdevpw")] + DEVICES:
             ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
                               .encode()).hexdigest()
             sql.append("INSERT INTO subscriber (username, domain, ha1) "
@@ -386,18 +419,34 @@ def call_figures(srv, users):
             statistics.median(cpus) if cpus else float("nan"))
 
 
-def im_figures(srv, users):
-    """Messages from every user to one target (a SIPp device answering
-    200 at once): the highest rate, relay time at IM_RATE (median of 3),
-    CPU per 1,000 messages at IM_FIXED_RATE."""
+def im_device(srv):
+    """The IM target registered, and its SIPp device (answering 200)."""
     if not calls.register(srv.port, DOMAIN, "imdev", "imdevpw", IM_PORT):
         raise RuntimeError("%s: the IM target did not register" % srv.name)
     dev = subprocess.Popen(
         ["sipp", "-sf", os.path.join(ROOT, "bench", "im_device.xml"), "-i",
          "127.0.0.1", "-p", str(IM_PORT), "-t", "u1", "-nostdin"],
         cwd=WORK, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return dev
+
+
+def im_rate(srv, users):
+    """The im part's search alone: the highest MESSAGE rate that passes."""
+    dev = im_device(srv)
     try:
-        time.sleep(0.5)
+        return max_rate(srv, users, "message.xml", 250, cool=SETTLE)
+    finally:
+        dev.terminate()
+        dev.wait()
+
+
+def im_figures(srv, users):
+    """Messages from every user to one target (a SIPp device answering
+    200 at once): the highest rate, relay time at IM_RATE (median of 3),
+    CPU per 1,000 messages at IM_FIXED_RATE."""
+    dev = im_device(srv)
+    try:
         rate = max_rate(srv, users, "message.xml", 250, cool=SETTLE)
         time.sleep(SETTLE)
         p50s, p99s, cpus = [], [], []
@@ -474,7 +523,359 @@ def blf_figures(srv, users):
     return (r["p50"], r["p99"], r["notifies_s"], pss1 - pss0)
 
 
+# SIPp's socket buffers in the recovery part (sender and devices),
+# capped by net.core.rmem_max: with SIPp's own 64 KiB a client would drop
+# answers under the burst, and the server would be blamed for them
+SIPP_BUF = 8 * 1024 * 1024
+
+
+def recovery_senders():
+    """SIPp's injection file for the recovery part: user i writes to
+    device i mod RECOVERY_DEVICES (fields as for message.xml)."""
+    path = os.path.join(WORK, "rsenders.csv")
+    with open(path, "w") as f:
+        f.write("SEQUENTIAL\n")
+        for i in range(USERS):
+            u = "u%05d" % i
+            f.write("%s;[authentication username=%s password=pw%05d];%s;%s\n"
+                    % (u, u, i, DOMAIN, DEVICES[i % len(DEVICES)][0]))
+    return path
+
+
+def recovery_devices(srv):
+    """Each device user registered from its own port, where a SIPp UAS
+    (bench/recovery_device.xml) then answers MESSAGE and OPTIONS with 200:
+    the edge sends to the address a REGISTER came from. `-deadcall_wait
+    0`: SIPp otherwise ignores, for 33 s, any request whose Call-ID
+    ended a call, where a phone answers a new transaction (a server that
+    tries a MESSAGE again with the same Call-ID and a new CSeq, or
+    retransmits one whose 200 was lost, is answered, as by a phone)."""
+    procs = []
+    try:
+        for user, pw in DEVICES:
+            port = lptest.free_port()
+            if not calls.register(srv.port, DOMAIN, user, pw, port):
+                raise RuntimeError("%s: %s did not register" % (srv.name,
+                                                                user))
+            procs.append(subprocess.Popen(
+                ["sipp", "-sf", os.path.join(ROOT, "bench",
+                                             "recovery_device.xml"),
+                 "-i", "127.0.0.1", "-p", str(port), "-t", "u1",
+                 "-nostdin", "-buff_size", str(SIPP_BUF),
+                 "-deadcall_wait", "0"],
+                cwd=WORK, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+    except BaseException:
+        stop_procs(procs)
+        raise
+    time.sleep(0.5)
+    return procs
+
+
+def stop_procs(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+class RegWatch:
+    """Lamplight's reg events (`lamplightctl watch reg`), each with the
+    wall-clock time it arrived: when which device was marked unreachable
+    (the edge's "stopped answering" is an info line, and the bench logs
+    warnings only) and when it answered again."""
+
+    def __init__(self, srv):
+        self.events = []
+        self.proc = subprocess.Popen(
+            [srv.app.ctl_path, "-c", srv.app.conf, "watch", "reg"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                o = json.loads(line)
+                data = o.get("data") or {}
+                t = o.get("time", time.time() * 1000) / 1000.0
+            except (ValueError, AttributeError, TypeError):
+                continue
+            self.events.append((t, data.get("event"), data.get("user")))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.thread.join(2)
+
+
+def recovery_low(rate):
+    return RECOVERY_LOW or max(1, rate // 2)
+
+
+def recovery_load(srv, senders, rate, d, devs=()):
+    """One SIPp sender (bench/recovery.xml) for the whole run, its rate
+    changed through its control port (-cp; "cset rate N" sets the rate
+    from that moment on, with no catch-up of the phase before): R/2 (or
+    BENCH_RECOVERY_LOW) for RECOVERY_BEFORE s (the baseline), 2R for
+    RECOVERY_BURST s, the same low rate for RECOVERY_AFTER s, then "q"
+    (no new messages; SIPp ends when the last has its answer or
+    timeout). One process keeps one socket and one
+    sequence of call numbers, so nothing falls between two processes.
+    Outcomes per message come from SIPp's log (one line each, see
+    recovery.xml), not its statistics: -trace_stat counts calls by when
+    they end and does not tell 202 from 503 from any other failure. -l
+    is set far above what the burst can open: SIPp's default (3 s of
+    calls at the rate) would quietly stop sending while the server is
+    slow, and the offered load must not depend on the answers. Returns
+    the wall-clock times the burst and the after-phase began, and the
+    CPU (fraction of one core) of the server, the sender and the devices
+    in each phase: on two cores, a sender near 1.0 is the limit."""
+    low, high = recovery_low(rate), 2 * rate
+    ctl = lptest.free_port()
+    total = RECOVERY_BEFORE + RECOVERY_BURST + RECOVERY_AFTER
+    cmd = ["sipp", "127.0.0.1:%d" % srv.port, "-sf",
+           os.path.join(ROOT, "bench", "recovery.xml"), "-inf", senders,
+           "-r", str(low), "-rp", "1000", "-l", "1000000",
+           "-i", "127.0.0.1", "-p", str(lptest.free_port()), "-t", "u1",
+           "-nostdin", "-cp", str(ctl), "-buff_size", str(SIPP_BUF),
+           "-default_behaviors", "none",
+           "-trace_logs", "-log_file", os.path.join(d, "outcomes.log"),
+           "-timeout", "%ds" % (total + 60)]
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def control(text):
+        c.sendto(text.encode(), ("127.0.0.1", ctl))
+
+    with open(os.path.join(d, "stderr.log"), "w") as err:
+        p = subprocess.Popen(cmd, cwd=d, stdout=subprocess.DEVNULL,
+                             stderr=err)
+        groups = (srv.pids(), [p.pid], [x.pid for x in devs])
+        marks = [(time.time(), [proc_cpu(g) for g in groups])]
+
+        def mark():
+            marks.append((time.time(), [proc_cpu(g) for g in groups]))
+            return marks[-1][0]
+
+        try:
+            time.sleep(RECOVERY_BEFORE)
+            control("cset rate %d" % high)
+            t_burst = mark()
+            time.sleep(RECOVERY_BURST)
+            control("cset rate %d" % low)
+            t_after = mark()
+            time.sleep(RECOVERY_AFTER)
+            control("q")
+            mark()
+            # every message open now ends within two 5 s timeouts
+            p.wait(2 * RECOVERY_CUTOFF + 30)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGUSR1)
+        finally:
+            if p.poll() is None:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            c.close()
+    cpu = [[(b[1][i] - a[1][i]) / (b[0] - a[0]) for i in range(3)]
+           for a, b in zip(marks, marks[1:])]
+    return t_burst, t_after, cpu
+
+
+def recovery_outcomes(d):
+    """{call number: (send time, code, seconds to the final answer)}
+    from recovery.xml's log (its codes 1 and 2, no final answer in time,
+    become 0); a call number with no line at all is unanswered, with the
+    send time of the nearest logged call number before it."""
+    out = {}
+    try:
+        with open(os.path.join(d, "outcomes.log")) as f:
+            for line in f:
+                v = line.split()
+                if len(v) != 6:
+                    continue
+                try:
+                    t0 = float(v[0]) + float(v[1]) / 1e6
+                    t1 = float(v[2]) + float(v[3]) / 1e6
+                    code = int(float(v[4]))
+                    out[int(v[5])] = (t0, 0 if code < 100 else code,
+                                      t1 - t0)
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    if not out:
+        return out
+    known = sorted(out)
+    j = 0
+    for n in range(1, known[-1] + 1):
+        if n in out:
+            continue
+        while j + 1 < len(known) and known[j + 1] <= n:
+            j += 1
+        out[n] = (out[known[j]][0], 0, float("inf"))
+    return out
+
+
+def recovery_figures(srv, senders, rate):
+    """The overload-recovery part (issue 20 item 5): RECOVERY_DEVICES
+    registered devices (SIPp, answering MESSAGE and OPTIONS 200), the
+    users writing to them in turn at R/2 (or BENCH_RECOVERY_LOW), 2R for
+    RECOVERY_BURST s, the low rate again for RECOVERY_AFTER s. Each
+    message in the second it was sent (its first MESSAGE): delivered
+    (200 within RECOVERY_CUTOFF s), kept (202, not delivered: a failure
+    here), 503, other final codes, none (no final answer within the
+    cutoff). The recovery time: seconds from the
+    end of the burst to the start of the first second after which every
+    second has no failure."""
+    devs = recovery_devices(srv)
+    watch = RegWatch(srv) if isinstance(srv, Lamplight) else None
+    d = tempfile.mkdtemp(dir=WORK)
+    try:
+        t_burst, t_after, cpu = recovery_load(srv, senders, rate, d, devs)
+        time.sleep(1)
+    finally:
+        if watch:
+            watch.stop()
+        stop_procs(devs)
+    res = recovery_outcomes(d)
+    before, burst, after, others = {}, {}, {}, {}
+    for n, (t0, code, took) in res.items():
+        if code == 200 and took > RECOVERY_CUTOFF:
+            code = 0
+        if code not in (200, 202, 503, 0):
+            others[code] = others.get(code, 0) + 1
+            code = -1
+        # the phases' ends are when bench.py sent the next command (a
+        # few ms late): their last partial second joins the one before
+        if t0 < t_burst:
+            row = before.setdefault(int((t0 - t_burst) // 1), {})
+        elif t0 < t_after:
+            row = burst.setdefault(min(int((t0 - t_burst) // 1),
+                                       int(RECOVERY_BURST) - 1), {})
+        else:
+            row = after.setdefault(min(int((t0 - t_after) // 1),
+                                       int(RECOVERY_AFTER) - 1), {})
+        row[code] = row.get(code, 0) + 1
+        if code == 200:
+            row.setdefault("took", []).append(took)
+    print("  %-9s overload recovery: R = %d/s; %g s at %d/s, %g s at %d/s,"
+          " %g s at %d/s; %d devices" % (
+              srv.name, rate, RECOVERY_BEFORE, recovery_low(rate),
+              RECOVERY_BURST, 2 * rate, RECOVERY_AFTER, recovery_low(rate),
+              len(DEVICES)))
+    print("  %-9s %6s %6s %6s %6s %6s %6s %6s %8s" % (
+        "phase", "second", "sent", "200", "202", "503", "other", "none",
+        "p50 ms"))
+
+    def fails(row):
+        return sum(v for k, v in row.items() if k not in (200, "took"))
+
+    for name, rows, base in (("before", before, 0), ("burst", burst, 0),
+                             ("after", after, RECOVERY_BURST)):
+        for sec in sorted(rows):
+            row = rows[sec]
+            sent = sum(v for k, v in row.items() if k != "took")
+            print("  %-9s %6d %6d %6d %6d %6d %6d %6d %8.1f" % (
+                name, sec + base, sent, row.get(200, 0), row.get(202, 0),
+                row.get(503, 0), row.get(-1, 0), row.get(0, 0),
+                pct(row.get("took", []), 50) * 1000))
+    tot = {}
+    for row in burst.values():
+        for k, v in row.items():
+            if k != "took":
+                tot[k] = tot.get(k, 0) + v
+    n_after = int(RECOVERY_AFTER)
+    recovered = 0
+    for sec in range(n_after - 1, -1, -1):
+        if fails(after.get(sec, {})) or not after.get(sec):
+            recovered = sec + 1
+            break
+    last_fail = max([t0 - t_after for t0, code, took in res.values()
+                     if t0 >= t_after and (code != 200 or
+                                           took > RECOVERY_CUTOFF)],
+                    default=0.0)
+    last10 = [after.get(s, {}) for s in range(n_after - 10, n_after)]
+    ok10 = sum(r.get(200, 0) for r in last10)
+    sent10 = sum(sum(v for k, v in r.items() if k != "took")
+                 for r in last10)
+    unreach = float("nan")
+    if watch:
+        marks = [(t - t_burst, u) for t, e, u in watch.events
+                 if e == "unreachable"]
+        state = {}
+        for t, e, u in watch.events:
+            if e in ("unreachable", "reachable"):
+                state[u] = e
+        still = sorted(u for u, e in state.items() if e == "unreachable")
+        unreach = len(marks)
+        back = sum(1 for t, e, u in watch.events if e == "reachable")
+        print("  %-9s devices marked unreachable: %d times (%s), reachable "
+              "again: %d times; unreachable at the end: %s" % (
+                  srv.name, len(marks),
+                  ", ".join("%s at %+.1f s" % (u, t)
+                            for t, u in marks[:8]) +
+                  (", ..." if len(marks) > 8 else "") if marks else "none",
+                  back, ", ".join(still) or "none"))
+    print("  %-9s burst (%d sent): %d delivered, %d kept (202), %d 503, %d "
+          "other, %d none; recovery %s s after the burst (last failure "
+          "sent at %+.3f s); last 10 s: %d of %d delivered" % (
+              srv.name, sum(tot.values()), tot.get(200, 0), tot.get(202, 0),
+              tot.get(503, 0), tot.get(-1, 0), tot.get(0, 0),
+              recovered if recovered < n_after else ">%d" % n_after,
+              last_fail, ok10, sent10))
+    print("  %-9s CPU (cores) before/burst/after: server %s, sender %s, "
+          "devices %s" % (srv.name, *["/".join("%.2f" % ph[i] for ph in cpu)
+                                      for i in range(3)]))
+    if others:
+        print("  %-9s other codes, whole run: %s" % (srv.name, ", ".join(
+            "%d x %d" % (v, k) for k, v in sorted(others.items()))))
+    log_summary(srv)
+    sys.stdout.flush()
+    return (rate, sum(tot.values()) / RECOVERY_BURST, tot.get(200, 0),
+            tot.get(202, 0), tot.get(503, 0),
+            tot.get(-1, 0) + tot.get(0, 0),
+            recovered if recovered < n_after else float("inf"),
+            last_fail, ok10, sent10, unreach)
+
+
+def log_summary(srv, top=8):
+    """The server's log lines of the run (Lamplight logs warnings and
+    worse here; Kamailio's lines with ERROR, WARNING or CRITICAL),
+    counted by their text with the numbers taken out: what it complained
+    of."""
+    if isinstance(srv, Lamplight):
+        logs = [(n, srv.app.log(n)) for n in ("registrar", "imrelay")]
+    else:
+        try:
+            with open(srv.log.name, errors="replace") as f:
+                logs = [("kamailio", "\n".join(
+                    line for line in f.read().splitlines()
+                    if re.search("ERROR|WARNING|CRITICAL", line)))]
+        except OSError:
+            logs = []
+    for name, text in logs:
+        counts = {}
+        for line in text.splitlines():
+            key = re.sub(r"\d+(\.\d+)*(:\d+)?", "N", line)[:100]
+            counts[key] = counts.get(key, 0) + 1
+        if not counts:
+            continue
+        print("  %-9s %s log: %d lines" % (srv.name, name,
+                                           sum(counts.values())))
+        for key, n in sorted(counts.items(), key=lambda kv: -kv[1])[:top]:
+            print("  %-9s   %6d x %s" % ("", n, key))
+
+
 def table(title, lp, km, rows):
+    if all(lp[i] != lp[i] or km[i] != km[i] for _, i, _, _ in rows):
+        return                 # a part not measured (BENCH_PARTS)
     print()
     print(title)
     print("%-42s %12s %12s %8s" % ("figure", "Lamplight", "Kamailio",
@@ -494,6 +895,7 @@ def main():
     users = users_csv()
     callers = users_csv("callers.csv", "callee")
     senders = users_csv("senders.csv", "imdev")
+    rsenders = recovery_senders()
     results = {}
     only = os.environ.get("BENCH_ONLY")
     for cls in (Lamplight, Kamailio):
@@ -523,7 +925,17 @@ def main():
                 srv.stop()
                 srv = cls(pres=True)
                 b = blf_figures(srv, users)
-            results[srv.name] = r + c + p + b + m
+            k = (nan,) * 11
+            if "recovery" in PARTS:
+                # R: this invocation's im search, else BENCH_RECOVERY_RATE,
+                # else the same search now (on the server as it is, probes
+                # off); then a fresh server in the recovery setting
+                rrate = RECOVERY_RATE or (m[0] if m[0] == m[0] and m[0]
+                                          else im_rate(srv, senders))
+                srv.stop()
+                srv = cls(recovery=True)
+                k = recovery_figures(srv, rsenders, int(rrate))
+            results[srv.name] = r + c + p + b + m + k
         finally:
             srv.stop()
     for name, r in results.items():
@@ -574,6 +986,23 @@ def main():
               ("p99 relay time at %d/s (ms)" % IM_RATE, 20, "%.3f", False),
               ("CPU s per 1000 messages at %d/s" % IM_FIXED_RATE, 21,
                "%.3f", False)])
+    table("overload recovery (MESSAGE at 2R for %g s, then %s; %d devices "
+          "answering OPTIONS; Lamplight probing every 5 s)" % (
+              RECOVERY_BURST, "%d/s" % RECOVERY_LOW if RECOVERY_LOW
+              else "R/2", len(DEVICES)), lp, km, [
+              ("R: highest passing MESSAGE/s", 22, "%d", None),
+              ("burst: MESSAGE/s offered", 23, "%.0f", None),
+              ("burst: delivered (200 within %gs)" % RECOVERY_CUTOFF, 24,
+               "%d", None),
+              ("burst: kept (202)", 25, "%d", None),
+              ("burst: 503", 26, "%d", None),
+              ("burst: other code or no answer", 27, "%d", None),
+              ("recovery after the burst (s; inf: none)", 28, "%.0f",
+               None),
+              ("last failed message, after the burst (s)", 29, "%.3f",
+               None),
+              ("last 10 s: delivered", 30, "%d", None),
+              ("last 10 s: sent", 31, "%d", None)])
     print("(ratio: how many times better Lamplight is; above 1 is better)")
 
 
@@ -581,4 +1010,7 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        shutil.rmtree(WORK, ignore_errors=True)
+        if os.environ.get("LP_KEEP"):
+            print("kept %s" % WORK)
+        else:
+            shutil.rmtree(WORK, ignore_errors=True)

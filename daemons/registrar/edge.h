@@ -56,6 +56,10 @@ struct edge {
 	/* when each last answered a request of fwd_backend (jiffies): one
 	 * that answers later requests is slow, not down */
 	uint64_t back_seen[ROUTE_COUNT];
+	/* requests a back daemon could not be sent (route.c): a line a
+	 * second, with how many more */
+	uint64_t unavail_logged;
+	uint32_t unavail_more;
 };
 
 /* Our domain, or one of our listen addresses (and its port, if any). */

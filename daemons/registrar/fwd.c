@@ -468,9 +468,10 @@ static void pending_timeout_h(void *arg)
 		reply_503(p);
 	}
 	/* a held request was never sent: its end says nothing; nor does
-	 * one to a daemon that answered others since (slow, not down) */
+	 * one to a daemon that answered others since (slow, not down; an
+	 * answer in the millisecond it was sent is from before it) */
 	if (!p->held && p->back >= 0 && !r->back_down[p->back] &&
-	    r->back_seen[p->back] < p->since) {
+	    r->back_seen[p->back] <= p->since) {
 		r->back_down[p->back] = true;
 		r->back_probe[p->back] = tmr_jiffies();
 		log_warn("%s: no answer in %u ms: its requests get 503 at once "

@@ -45,12 +45,23 @@ static void reply(struct edge *r, const struct sip_msg *msg,
 }
 
 /* A back daemon could not be sent to (too many requests waiting, no
- * buffer): 503, try again in a few seconds. */
+ * buffer): 503, try again in a few seconds. A line a second at most:
+ * under a flood this is every request. */
 static void unavailable(struct edge *r, const struct sip_msg *msg,
 			const char *user, const char *what, int err)
 {
-	log_sip(LOG_WARNING, msg, user, "%r to %s: %m: 503", &msg->met, what,
-		err);
+	const uint64_t now = tmr_jiffies();
+
+	if (!r->unavail_logged || now - r->unavail_logged >= 1000) {
+		log_sip(LOG_WARNING, msg, user, "%r to %s: %m: 503 (and %u "
+			"more since the last such line)", &msg->met, what,
+			err, r->unavail_more);
+		r->unavail_logged = now;
+		r->unavail_more = 0;
+	}
+	else {
+		++r->unavail_more;
+	}
 	(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
 			 "Retry-After: 5\r\n"
 			 "Content-Length: 0\r\n\r\n");

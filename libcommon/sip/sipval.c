@@ -384,6 +384,12 @@ static int check(const struct sip_msg *msg, const char *const *supported,
 		FAIL(400, "Malformed Expires header");
 	if (pl_isset(&msg->clen) && !is_digits(&msg->clen, 10))
 		FAIL(400, "Malformed Content-Length header");
+	/* RFC 3261 §18.3: over UDP, fewer bytes after the head than
+	 * Content-Length says is a datagram cut short (or one request sent
+	 * in two): never acted on */
+	if (msg->tp == SIP_TRANSP_UDP && pl_isset(&msg->clen) &&
+	    pl_u32(&msg->clen) > mbuf_get_left(msg->mb))
+		FAIL(400, "Content-Length Larger Than The Datagram");
 
 	if (!taddr_ok(&msg->from))
 		FAIL(400, "Malformed From header");

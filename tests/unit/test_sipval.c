@@ -42,6 +42,73 @@ static int check(const char *text, struct sipval_err *e)
 	return err;
 }
 
+/* sipval_request of `text` as if it came over `tp` */
+static int check_tp(const char *text, enum sip_transp tp,
+		    struct sipval_err *e)
+{
+	static const char *const sup[] = {"path", NULL};
+	struct sip_msg *msg = NULL;
+	struct mbuf *mb = mbuf_alloc(1024);
+	int err;
+
+	mbuf_write_str(mb, text);
+	mb->pos = 0;
+	memset(e, 0, sizeof(*e));
+	err = sip_msg_decode(&msg, mb);
+	if (!err) {
+		msg->tp = tp;
+		err = sipval_request(msg, sup, e);
+	}
+	mem_deref(msg);
+	mem_deref(mb);
+	return err;
+}
+
+/* RFC 3261 §18.3, RFC 4475 §3.1.2.2: a UDP datagram shorter than its
+ * Content-Length is never acted on; over a stream the framing waits for
+ * the rest before a message is whole, so it never gets here short */
+static void test_clen(void)
+{
+	static const char head[] =
+		"MESSAGE sip:bob@example.com SIP/2.0\r\n"
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"
+		"Max-Forwards: 70\r\n"
+		"From: <sip:alice@example.com>;tag=1\r\n"
+		"To: <sip:bob@example.com>\r\n"
+		"Call-ID: c1\r\n"
+		"CSeq: 1 MESSAGE\r\n"
+		"Content-Type: text/plain\r\n";
+	char buf[1024];
+	struct sipval_err e;
+	int r;
+
+	re_snprintf(buf, sizeof(buf), "%sContent-Length: 100\r\n\r\n"
+		    "only ten b", head);
+	r = check_tp(buf, SIP_TRANSP_UDP, &e);
+	ok(r && e.code == 400 &&
+	   strstr(e.reason, "Content-Length Larger"),
+	   "UDP: 100 promised, 10 there: 400 (got %u '%s')", e.code,
+	   e.reason ? e.reason : "");
+	re_snprintf(buf, sizeof(buf), "%sContent-Length: 10\r\n\r\n"
+		    "only ten b", head);
+	ok(!check_tp(buf, SIP_TRANSP_UDP, &e), "UDP: as many as promised");
+	re_snprintf(buf, sizeof(buf), "%sContent-Length: 4\r\n\r\n"
+		    "only ten b", head);
+	ok(!check_tp(buf, SIP_TRANSP_UDP, &e),
+	   "UDP: more than promised (the rest is not the body, §18.3)");
+	re_snprintf(buf, sizeof(buf), "%sContent-Length: 99999999999\r\n"
+		    "\r\nx", head);
+	r = check_tp(buf, SIP_TRANSP_UDP, &e);
+	ok(r && e.code == 400,
+	   "UDP: a Content-Length of 11 digits: 400 (got %u '%s')", e.code,
+	   e.reason ? e.reason : "");
+	re_snprintf(buf, sizeof(buf), "%sContent-Length: 100\r\n\r\n"
+		    "only ten b", head);
+	ok(!check_tp(buf, SIP_TRANSP_TCP, &e),
+	   "TCP: not this check's (the stream's framing holds the message "
+	   "until it is whole)");
+}
+
 static void with_extra(const char *extra, uint16_t code, const char *reason)
 {
 	char buf[2048];
@@ -252,6 +319,7 @@ int main(void)
 {
 	libre_init();
 	validation();
+	test_clen();
 	uris();
 	expiries();
 	session_timers();

@@ -21,6 +21,7 @@
 #include "edge.h"
 #include "fwd.h"
 #include "flow.h"
+#include "sip/rawreply.h"
 #include "sip/rawsip.h"
 #include "base/log.h"
 #include "flood.h"
@@ -255,6 +256,35 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 /* Every datagram first: a head that libre would take long to decode is
  * dropped with a log line (at most one a second, with a count of those
  * not logged), before libre sees it (rawsip_head_ok). */
+/* A request whose top Via has no branch (RFC 2543's): libre 1.1.0
+ * cannot decode it and would drop it unanswered; 400 from the datagram,
+ * a log line a second */
+static bool branchless(struct fpsock *fs, const struct sa *src,
+		       const struct mbuf *mb)
+{
+	static const char reason[] = "Via Without branch (RFC 2543 Not "
+		"Supported)";
+	static struct log_every every;
+	const char *p = (const char *)mbuf_buf(mb);
+	struct mbuf *out;
+	uint32_t unlogged;
+
+	if (!rawsip_via_branchless(p, mbuf_get_left(mb)))
+		return false;
+	out = mbuf_alloc(1024);
+	if (out && !rawreply(out, p, mbuf_get_left(mb), src, 400, reason,
+			     rand_u64(), NULL)) {
+		out->pos = 0;
+		(void)udp_send(fs->us, src, out);
+	}
+	mem_deref(out);
+	if (log_every(&every, tmr_jiffies(), 1000, &unlogged))
+		log_notice("%J: a request whose Via has no branch: 400 %s%s",
+			   src, reason, unlogged ?
+			   " (and others since the last line)" : "");
+	return true;
+}
+
 static bool head_refused(struct fpsock *fs, const struct sa *src,
 			 const struct mbuf *mb)
 {
@@ -307,6 +337,8 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	if (head_refused(fs, src, mb))
 		return true;
 	if (fs->r->ovl && overload_shed(fs->r->ovl, fs->us, src, mb, back))
+		return true;
+	if (!back && branchless(fs, src, mb))
 		return true;
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
 		return notify_request(fs, src, mb);

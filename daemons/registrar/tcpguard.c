@@ -7,6 +7,7 @@
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
+#include "sip/rawreply.h"
 #include "sip/rawsip.h"
 #include "flood.h"
 #include "tcpguard.h"
@@ -45,6 +46,11 @@ struct guard {
 	uint32_t body_left;
 	uint32_t clen;
 	bool clen_bad;          /* a Content-Length line too long to read */
+	bool clen_seen;         /* this head has a Content-Length */
+	const char *refuse;     /* this head ended so that libre would drop
+				 * it unanswered: the 400's reason */
+	struct tcp_conn *tc;
+	struct mbuf *head;      /* this head as it came, for a 400 */
 	size_t line_len;        /* bytes of this head line so far */
 	char line[LINE_KEEP];
 };
@@ -70,6 +76,7 @@ static void guard_destructor(void *arg)
 
 	list_unlink(&g->le);
 	hash_unlink(&g->he);
+	mem_deref(g->head);
 	if (g->fd >= 0)         /* it was counted */
 		--g_open;
 }
@@ -177,24 +184,46 @@ static void line_end(struct guard *g)
 	if (!ln.l && g->line_len <= 1) {        /* the empty line */
 		g->st = g->clen ? F_BODY : F_START;
 		g->body_left = g->clen;
+		if (!g->clen_seen)
+			g->refuse = "Missing Content-Length (Required Over "
+				"TCP)";
+		else if (g->head && rawsip_via_branchless(
+				 (const char *)g->head->buf, g->head->end))
+			g->refuse = "Via Without branch (RFC 2543 Not "
+				"Supported)";
 		return;
 	}
 	if (!rawsip_hdr(&ln, "Content-Length", 'l', &v))
 		return;
+	g->clen_seen = true;
 	if (g->line_len > LINE_KEEP)
 		g->clen_bad = true;
 	else
 		g->clen = pl_u32(&v);
 }
 
+/* The head so far, kept for an answer written from it (a 400 when it
+ * ends without Content-Length); past sip_max_message only counted */
+static void head_keep(struct guard *g, const uint8_t *p, size_t n)
+{
+	if (!g->head)
+		g->head = mbuf_alloc(512);
+	if (!g->head || g->head->end + n > g_conf->sip_max_message)
+		return;
+	(void)mbuf_write_mem(g->head, p, n);
+}
+
 /* Reads [pos, end) of what arrived as libre will: returns where the part
- * to leave unread begins (end: none). */
-static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
+ * to leave unread begins (end: none). *begin: where the message that is
+ * in its head began in it (pos when it began before). */
+static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
+		   size_t *begin)
 {
 	const uint8_t *p = mb->buf;
 	size_t i = mb->pos;
 
-	while (i < mb->end && !g->clen_bad) {
+	*begin = i;
+	while (i < mb->end && !g->clen_bad && !g->refuse) {
 		const uint8_t *nl;
 		size_t n, keep;
 
@@ -212,6 +241,10 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
 			g->st = F_HEAD;
 			g->line_len = 0;
 			g->clen = 0;
+			g->clen_seen = false;
+			if (g->head)
+				mbuf_rewind(g->head);
+			*begin = i;
 			if (!g->partial_since)
 				g->partial_since = now;
 			break;
@@ -225,6 +258,7 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
 				memcpy(g->line + g->line_len, p + i,
 				       n < keep ? n : keep);
 			g->line_len += n;
+			head_keep(g, p + i, nl ? n + 1 : n);
 			i += n;
 			if (nl) {
 				++i;
@@ -257,17 +291,49 @@ static void estab_h(void *arg)
 		g->eh(g->arg);
 }
 
+/* A head ended so that libre would drop it and the connection with it
+ * (g->refuse): 400 written from it (a request's; an answer gets none),
+ * then the connection is shut */
+static void refuse(struct guard *g)
+{
+	struct mbuf *out = mbuf_alloc(1024);
+	char why[128];
+
+	if (out && g->head && g->tc &&
+	    !rawreply(out, (const char *)g->head->buf, g->head->end,
+		      &g->peer, 400, g->refuse, rand_u64(), NULL)) {
+		out->pos = 0;
+		(void)tcp_send(g->tc, out);
+	}
+	mem_deref(out);
+	re_snprintf(why, sizeof(why), "closed: 400 %s", g->refuse);
+	shut(g, why);
+}
+
 static void recv_h(struct mbuf *mb, void *arg)
 {
 	struct guard *g = arg;
+	size_t begin;
 	size_t cut;
 	bool over;
 
 	if (g->shut)
 		return;            /* closing: nothing more is read */
-	cut = scan(g, mb, tmr_jiffies());
+	cut = scan(g, mb, tmr_jiffies(), &begin);
 	if (g->clen_bad) {
 		shut(g, "closed: a Content-Length line too long to read");
+		return;
+	}
+	if (g->refuse) {
+		/* RFC 3261 §20.14: a stream's messages say their length,
+		 * and what follows a head without one cannot be framed;
+		 * one libre cannot decode, it drops with the connection.
+		 * What came before it goes to libre; then a 400, and the
+		 * end. */
+		mb->end = begin;
+		if (mb->end > mb->pos && g->rh)
+			g->rh(mb, g->arg);
+		refuse(g);
 		return;
 	}
 	over = cut < mb->end;
@@ -382,6 +448,7 @@ int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
 		return err ? err : EMFILE;
 	}
 	g->fd = tcp_conn_fd(*tcp);
+	g->tc = *tcp;
 	g->accepted = tmr_jiffies();
 	++g_open;
 	list_append(&g_all, &g->le, g);

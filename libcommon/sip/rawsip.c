@@ -40,6 +40,38 @@ bool rawsip_to_tagged(const struct pl *to)
 	return !msg_param_decode(&params, "tag", &tag);
 }
 
+bool rawsip_via_branchless(const char *p, size_t n)
+{
+	const char *end = p + n;
+	struct rawsip_line ln;
+
+	if (rawsip_status(p, n) || !rawsip_next_line(&ln, p, end))
+		return false;
+	for (const char *q = ln.next; rawsip_next_line(&ln, q, end);
+	     q = ln.next) {
+		struct pl v, params, br;
+		const char *c;
+
+		if (ln.p[0] == ' ' || ln.p[0] == '\t')
+			return false;
+		if (!rawsip_hdr(&ln, "Via", 'v', &v))
+			continue;
+		if (ln.next < end && (*ln.next == ' ' || *ln.next == '\t'))
+			return false;  /* folded on: libre's */
+		c = memchr(v.p, ',', v.l);
+		if (c)
+			v.l = (size_t)(c - v.p);
+		c = memchr(v.p, ';', v.l);
+		if (!c)
+			return true;
+		params.p = c;
+		params.l = (size_t)(v.p + v.l - c);
+		/* as libre reads it, which drops the request without it */
+		return msg_param_decode(&params, "branch", &br) != 0;
+	}
+	return false;
+}
+
 bool rawsip_initial(const char *p, size_t n)
 {
 	const char *end = p + n;

@@ -31,6 +31,10 @@ bool rawsip_hdr(const struct rawsip_line *ln, const char *name, char c,
  * method is not ACK or CANCEL, and a To without a tag (no dialog yet)?
  * false for an answer, and for a head it cannot read plainly. */
 bool rawsip_initial(const char *p, size_t n);
+/* Is the request in [p, p + n) one whose top Via has no branch (RFC
+ * 2543's, which libre 1.1.0 cannot decode and drops unanswered)? false
+ * for an answer, and for a head it cannot read plainly. */
+bool rawsip_via_branchless(const char *p, size_t n);
 /* Has this To value a tag (after the address: a URI may hold ";tag=")? */
 bool rawsip_to_tagged(const struct pl *to);
 

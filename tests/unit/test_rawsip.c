@@ -114,5 +114,37 @@ int main(void)
 					     strlen(not_initial[i]));
 	ok(all, "not new: a To-tag (any case, spaces), ACK, CANCEL, an "
 	   "answer, no To, a folded To");
+	{
+		static const char *const bare[] = {
+			"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h:1\r\n\r\n",
+			"OPTIONS sip:x SIP/2.0\r\nv: SIP/2.0/TCP h;rport\r\n"
+			"\r\n",
+			"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;received=1"
+			",SIP/2.0/UDP g;branch=z9hG4bK1\r\n\r\n",
+		};
+		static const char *const branched[] = {
+			"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=1\r\n"
+			"\r\n",
+			"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;rport;"
+			"branch=z9hG4bKa\r\nVia: SIP/2.0/UDP g\r\n\r\n",
+			"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n",
+			"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n"
+			" ;branch=1\r\n\r\n",
+		};
+
+		all = true;
+		for (size_t i = 0; i < ARRAY_SIZE(bare); i++)
+			all = all && rawsip_via_branchless(bare[i],
+							   strlen(bare[i]));
+		ok(all, "a top Via without branch (compact form; the first "
+		   "of two values on a line)");
+		all = true;
+		for (size_t i = 0; i < ARRAY_SIZE(branched); i++)
+			all = all && !rawsip_via_branchless(branched[i],
+							    strlen(branched[i]));
+		ok(all, "not branchless: a branch (with or without the "
+		   "cookie; only the top Via counts), an answer, a folded "
+		   "Via (left to libre)");
+	}
 	return tap_done();
 }

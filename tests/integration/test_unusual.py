@@ -1,0 +1,119 @@
+"""test_unusual: requests that are valid but unusual, or that libre would
+drop unanswered, get a final answer on every transport (issue 24).
+
+- Long valid requests (many headers, long headers, 60 KB in all, under
+  sip_max_message) over UDP, TCP and TLS: answered 200.
+- A request without Content-Length: over UDP it is allowed (RFC 3261
+  §20.14) and answered; over TCP and TLS its end cannot be framed, so
+  the edge answers 400 with the reason, then closes the connection.
+- An RFC 2543-style request, its Via without a branch: libre 1.1.0
+  cannot decode it; the edge answers 400 with the reason on UDP, TCP and
+  TLS instead of dropping it (over a stream, with the connection).
+- A branch without the magic cookie (RFC 2543 style) is answered.
+- Each refusal is logged; another client is served meanwhile."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lptest  # noqa: E402
+import sipclient as sc  # noqa: E402
+
+tap = lptest.Tap()
+ok = tap.ok
+tport = lptest.free_port()
+app = lptest.Appliance(lptest.build_dir(), "probe_interval = 0\n")
+
+
+def request(proto, port, extra=(), branch="cookie", clen=True):
+    """OPTIONS to the edge over a new connection (or socket): the first
+    final answer, or None."""
+    t = sc.Transport("127.0.0.1", port, proto)
+    ip, lport = t.local[0], t.local[1]
+    via = "Via: SIP/2.0/%s %s:%d" % (proto.upper(), ip, lport)
+    if branch == "cookie":
+        via += ";branch=z9hG4bK" + sc.rand(10)
+    elif branch:
+        via += ";branch=" + branch
+    lines = ["OPTIONS sip:%s SIP/2.0" % app.domain, via,
+             "Max-Forwards: 70",
+             "From: <sip:carol@%s>;tag=%s" % (app.domain, sc.rand(6)),
+             "To: <sip:carol@%s>" % app.domain,
+             "Call-ID: %s@test" % sc.rand(12), "CSeq: 1 OPTIONS"]
+    lines += list(extra)
+    if clen:
+        lines.append("Content-Length: 0")
+    t.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+    try:
+        while True:
+            raw = t.recv(3.0)
+            if raw is None or not raw.startswith(b"SIP/2.0"):
+                return None
+            r = sc.Response(raw)
+            if r.code >= 200:
+                return r
+    except OSError:
+        return None
+    finally:
+        t.close()
+
+
+try:
+    cert = lptest.tls_certificate(app.dir)
+    with open(app.conf, "a") as f:
+        f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
+                % (tport, cert))
+    app.add_user("carol", "carol-pw")
+    app.start()
+    other = sc.UA("127.0.0.1", app.port, app.domain, "carol", "carol-pw")
+    ports = {"udp": app.port, "tcp": app.port, "tls": tport}
+    many = ["X-Many-%d: v%d" % (i, i) for i in range(300)]
+    long = ["X-Long-%d: %s" % (i, "a" * 1000) for i in range(58)]
+    big = ["X-Big: " + "b" * 7000]
+
+    for proto in ("udp", "tcp", "tls"):
+        port = ports[proto]
+        P = proto.upper()
+        for name, extra in (("300 headers", many), ("58 headers of 1 KB "
+                            "(60 KB)", long), ("one header of 7 KB", big)):
+            if proto == "udp" and extra is long:
+                continue       # over one datagram's 64 KB with UDP/IP
+            r = request(proto, port, extra)
+            ok(r is not None and r.code == 200,
+               "%s: a valid request with %s: 200" % (P, name), r)
+        r = request(proto, port, branch="1234abcd")
+        ok(r is not None and r.code == 200,
+           "%s: a branch without the magic cookie (RFC 2543): 200" % P, r)
+        time.sleep(1.1)        # a line a second at most: each its own
+        r = request(proto, port, branch=None)
+        ok(r is not None and r.code == 400 and "branch" in r.reason,
+           "%s: a Via without branch (RFC 2543): 400 (%s)" % (
+               P, r and r.reason), r)
+        time.sleep(1.1)
+        r = request(proto, port, clen=False)
+        if proto == "udp":
+            ok(r is not None and r.code == 200,
+               "UDP: no Content-Length (allowed on UDP): 200", r)
+        else:
+            ok(r is not None and r.code == 400 and
+               "Content-Length" in r.reason,
+               "%s: no Content-Length: 400 (%s), then closed" % (
+                   P, r and r.reason), r)
+        r = other.register(expires=60)
+        ok(r is not None and r.code == 200,
+           "%s: another client is served meanwhile" % P, r)
+
+    log = app.wait_log(["closed: 400 Missing Content-Length",
+                        "closed: 400 Via Without branch",
+                        "a request whose Via has no branch: 400"])
+    ok("closed: 400 Missing Content-Length" in log and
+       "closed: 400 Via Without branch" in log and
+       "a request whose Via has no branch: 400" in log,
+       "each refusal is logged")
+    other.close()
+    ok(app.alive(), "the edge is alive")
+finally:
+    app.close(tap)
+
+sys.exit(tap.done())

@@ -4,7 +4,8 @@
  * the bytes, and however TCP cuts them into reads, it must not crash and
  * must read the same: the stream given at once and given in pieces (their
  * sizes drawn from the input's first two bytes) must give the same count
- * of messages begun and the same state at the end. tcpguard.c is compiled
+ * of messages begun and the same state at the end, the same refusal of
+ * a head libre would drop (no Content-Length, a Via without branch). tcpguard.c is compiled
  * in as it is, its tcp_accept, tcp_sock_listen and the flood limit under
  * other names. */
 #include <stdint.h>
@@ -46,9 +47,10 @@ static unsigned feed(struct guard *g, const uint8_t *data, size_t size,
 
 	memset(g, 0, sizeof(*g));
 	starts = 0;
-	while (off < size && !g->clen_bad) {
+	while (off < size && !g->clen_bad && !g->refuse) {
 		struct mbuf mb;
 		size_t n = size - off;
+		size_t begin;
 
 		if (seed) {
 			size_t want = 1 + next_rand(&seed) % 97;
@@ -62,7 +64,7 @@ static unsigned feed(struct guard *g, const uint8_t *data, size_t size,
 		mb.size = n;
 		mb.pos = 0;
 		mb.end = n;
-		if (scan(g, &mb, 1000) != n)
+		if (scan(g, &mb, 1000, &begin) != n || begin > n)
 			abort();     /* nothing is over the limit here */
 		off += n;
 	}
@@ -74,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char dummy;
+	static struct conf conf;
 	struct guard a, b;
 	unsigned na, nb;
 	uint32_t seed;
@@ -84,12 +87,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 2;
 	size -= 2;
 	g_flood = (struct flood *)(void *)&dummy;
+	conf.sip_max_message = 65535;
+	g_conf = &conf;
 
 	na = feed(&a, data, size, 0);
 	nb = feed(&b, data, size, seed);
 	if (na != nb || a.st != b.st || a.body_left != b.body_left ||
 	    a.clen_bad != b.clen_bad || a.clen != b.clen ||
-	    !a.partial_since != !b.partial_since)
+	    !a.partial_since != !b.partial_since || a.refuse != b.refuse)
 		abort();
+	mem_deref(a.head);
+	mem_deref(b.head);
 	return 0;
 }

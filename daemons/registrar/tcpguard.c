@@ -191,6 +191,9 @@ static void line_end(struct guard *g)
 				 (const char *)g->head->buf, g->head->end))
 			g->refuse = "Via Without branch (RFC 2543 Not "
 				"Supported)";
+		/* an idle connection keeps no large head */
+		if (!g->refuse && g->head && g->head->size > 4096)
+			g->head = mem_deref(g->head);
 		return;
 	}
 	if (!rawsip_hdr(&ln, "Content-Length", 'l', &v))

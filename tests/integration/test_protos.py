@@ -52,7 +52,6 @@ def fill(tmpl, num, port, kind):
     """The template with its placeholders filled as the PROTOS tool
     does: the body's real length in Content-Length."""
     sep = b"\r\n\r\n" if b"\r\n\r\n" in tmpl else b"\n\n"
-    body = tmpl.split(sep, 1)[1] if sep in tmpl else b""
     subs = {b"<To>": ("bob@%s" % app.domain).encode(),
             b"<From>": ("alice@%s" % app.domain).encode(),
             b"<From-Address>": b"127.0.0.1",
@@ -61,11 +60,13 @@ def fill(tmpl, num, port, kind):
             b"<Branch-ID>": ("%s%d" % (kind, num)).encode(),
             b"<Call-ID>": ("protos%d" % num).encode(),
             b"<CSeq>": b"1",
-            b"<Teardown-Method>": b"CANCEL",
-            b"<Content-Length>": str(len(body)).encode()}
+            b"<Teardown-Method>": b"CANCEL"}
     for k, v in subs.items():
         tmpl = tmpl.replace(k, v)
-    return tmpl
+    # the length of the body as sent, its placeholders filled (the body
+    # of the template is longer: a cut-short datagram gets 400)
+    body = tmpl.split(sep, 1)[1] if sep in tmpl else b""
+    return tmpl.replace(b"<Content-Length>", str(len(body)).encode())
 
 
 UA = None

@@ -1,5 +1,6 @@
 /* xmlesc: XML/HTML-safe text (xmlesc.h). &apos; is XML's and HTML5's; a
- * character XML cannot hold becomes U+FFFD, the replacement character. */
+ * character XML cannot hold (a control character, U+FFFE, U+FFFF, a byte
+ * that is not UTF-8) becomes U+FFFD, the replacement character. */
 #include <string.h>
 #include <re.h>
 #include "base/xmlesc.h"
@@ -28,6 +29,13 @@ size_t utf8_seq_len(const unsigned char *p, size_t n)
 	return k;
 }
 
+/* U+FFFE and U+FFFF: valid UTF-8, but not characters XML 1.0 allows
+ * (its Char production stops at U+FFFD before U+10000). */
+static bool nonchar(const unsigned char *p, size_t k)
+{
+	return k == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe;
+}
+
 int xml_escape(struct re_printf *pf, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s, *run;
@@ -50,7 +58,7 @@ int xml_escape(struct re_printf *pf, const char *s)
 		case '\'': rep = "&apos;"; break;
 		default:
 			if (!k || (*p < 0x20 && *p != '\t' && *p != '\n' &&
-				   *p != '\r'))
+				   *p != '\r') || nonchar(p, k))
 				rep = REPLACEMENT;
 			break;
 		}

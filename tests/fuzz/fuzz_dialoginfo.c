@@ -8,6 +8,7 @@
  * be well-formed XML (libxml2). lamps.c is compiled in here as it is;
  * the few notifier functions it calls are stubs with other names. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libxml/parser.h>
@@ -76,8 +77,14 @@ static bool render_h(struct le *le, void *arg)
 		doc = xmlReadMemory((const char *)mb->buf, (int)mb->end,
 				    "dialog-info", NULL, XML_PARSE_NONET |
 				    XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-		if (!doc)
-			abort();       /* we wrote what no parser reads */
+		if (!doc) {            /* we wrote what no parser reads */
+			const xmlError *e = xmlGetLastError();
+
+			fprintf(stderr, "not well-formed (%s):\n%.*s\n",
+				e && e->message ? e->message : "?",
+				(int)mb->end, (const char *)mb->buf);
+			abort();
+		}
 		xmlFreeDoc(doc);
 		mem_deref(mb);
 	}

@@ -1,7 +1,7 @@
 /* test_xmlesc: text made safe for XML (xml_escape): the five characters
  * escaped, valid UTF-8 kept, control characters and bytes that are not
  * UTF-8 (a stray continuation byte, an overlong form, a surrogate)
- * replaced by U+FFFD, so that the result always parses; utf8_seq_len. */
+ * and the two non-characters U+FFFE and U+FFFF replaced by U+FFFD, so that the result always parses; utf8_seq_len. */
 #include <string.h>
 #include <re.h>
 #include "base/xmlesc.h"
@@ -32,6 +32,13 @@ int main(void)
 	   "a surrogate is not UTF-8");
 	ok(!strcmp(esc("end\xc3"), "end\xef\xbf\xbd"),
 	   "a sequence cut short at the end");
+	ok(!strcmp(esc("a\xef\xbf\xbf" "b\xef\xbf\xbe" "c\xef\xbf\xbd"),
+		   "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd"),
+	   "U+FFFF and U+FFFE, not XML characters, are replaced; U+FFFD "
+	   "kept (found by fuzz_dialoginfo)");
+	ok(!strcmp(esc("\xee\x80\x80\xf0\x90\x80\x80"),
+		   "\xee\x80\x80\xf0\x90\x80\x80"),
+	   "U+E000 and U+10000, either side of the gap, are kept");
 	ok(utf8_seq_len((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 4 &&
 	   utf8_seq_len((const unsigned char *)"\xf4\x90\x80\x80", 4) == 0,
 	   "four bytes up to U+10FFFF, not above");

@@ -1,9 +1,11 @@
 /* tcpguard: caps, timeouts and the flood limit on accepted TCP and TLS
  * connections, in front of libre's SIP transport (tcpguard.h). */
 #include <dlfcn.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
@@ -31,8 +33,10 @@ enum frame {
 struct guard {
 	struct le le;          /* in g_all */
 	struct le he;          /* in g_addr, by the peer's address */
-	struct sa peer, local;
+	struct sa peer;
 	int fd;
+	dev_t dev;             /* fd's socket (alive) */
+	ino_t ino;
 	/* libre's handlers, called after ours */
 	tcp_estab_h *eh;
 	tcp_recv_h *rh;
@@ -68,7 +72,6 @@ static struct tmr g_tmr;
 static unsigned g_ticks;
 static uint32_t g_max;          /* tcp_max_connections within the fd limit */
 static uint32_t g_open;         /* guards counted against g_max */
-static struct log_every g_every;
 
 static void guard_destructor(void *arg)
 {
@@ -81,43 +84,53 @@ static void guard_destructor(void *arg)
 		--g_open;
 }
 
-/* One line a second at most, with a count of the ones left out */
-static void say(const struct sa *peer, const char *what)
+/* What a log line says, each kind rate-limited on its own: a flood of
+ * refused connections does not hide the timeouts that end the slow ones */
+enum say_kind {
+	SAY_REFUSED,    /* a new connection closed at once */
+	SAY_IDLE,       /* tcp_auth_timeout */
+	SAY_SLOW,       /* tcp_message_timeout */
+	SAY_FLOOD,      /* flood_rate before authenticating */
+	SAY_BAD,        /* a head libre would drop: a 400, then the end */
+	SAY_KINDS
+};
+
+/* One line a second at most of each kind, with a count of the ones of
+ * that kind left out */
+static void say(enum say_kind kind, const struct sa *peer, const char *what)
 {
+	static struct log_every every[SAY_KINDS];
 	uint32_t unlogged;
 
-	if (log_every(&g_every, tmr_jiffies(), 1000, &unlogged))
+	if (log_every(&every[kind], tmr_jiffies(), 1000, &unlogged))
 		log_notice("tcp: %J %s%s", peer, what, unlogged ?
-			   " (and others since the last line)" : "");
+			   " (and others like it since the last line)" : "");
 }
 
 /* The guard's connection is still the socket it was: libre frees a
  * connection without telling its handlers (its own timeouts, a message it
- * cannot decode), and the descriptor may then be another's. */
+ * cannot decode), and the descriptor may then be another's. A socket is
+ * known by its inode, which no other socket shares while it is open; its
+ * addresses are not enough: once both ends have closed, getpeername()
+ * fails on a socket libre still holds (and will still call close_h for),
+ * and a guard freed then was used after its free. */
 static bool alive(const struct guard *g)
 {
-	struct sa a;
+	struct stat st;
 
-	sa_init(&a, AF_UNSPEC);
-	a.len = sizeof(a.u);
-	if (getpeername(g->fd, &a.u.sa, &a.len) < 0 ||
-	    !sa_cmp(&a, &g->peer, SA_ALL))
-		return false;
-	sa_init(&a, AF_UNSPEC);
-	a.len = sizeof(a.u);
-	if (getsockname(g->fd, &a.u.sa, &a.len) < 0 ||
-	    !sa_cmp(&a, &g->local, SA_ALL))
-		return false;
-	return true;
+	return fstat(g->fd, &st) == 0 && st.st_dev == g->dev &&
+	       st.st_ino == g->ino;
 }
 
-static void shut(struct guard *g, const char *why)
+/* The connection is closed (libre reads the end and frees it), unless
+ * libre freed it already: its descriptor may then be another's */
+static void shut(struct guard *g, enum say_kind kind, const char *why)
 {
-	if (g->shut)
+	if (g->shut || !alive(g))
 		return;
 	g->shut = true;
 	(void)shutdown(g->fd, SHUT_RDWR);   /* libre reads the end */
-	say(&g->peer, why);
+	say(kind, &g->peer, why);
 }
 
 /* Guards of connections libre has freed, found by their sockets */
@@ -141,6 +154,7 @@ static void tick_h(void *arg)
 	const uint64_t msg_ms = (uint64_t)g_conf->tcp_message_timeout * 1000;
 	const bool live = ++g_ticks % LIVE_TICKS == 0;
 	struct le *le = list_head(&g_all);
+	enum say_kind kind;
 	const char *why;
 	(void)arg;
 
@@ -154,16 +168,22 @@ static void tick_h(void *arg)
 		}
 		if (g->shut)
 			continue;
-		if (!g->trusted && auth_ms && now - g->accepted >= auth_ms)
+		if (!g->trusted && auth_ms && now - g->accepted >= auth_ms) {
+			kind = SAY_IDLE;
 			why = "closed: no request authenticated within "
 			      "tcp_auth_timeout";
-		else if (g->partial_since && now - g->partial_since >= msg_ms)
+		}
+		else if (g->partial_since &&
+			 now - g->partial_since >= msg_ms) {
+			kind = SAY_SLOW;
 			why = "closed: a message left unfinished for "
 			      "tcp_message_timeout";
-		else
+		}
+		else {
 			continue;
+		}
 		if (alive(g))
-			shut(g, why);
+			shut(g, kind, why);
 		else
 			mem_deref(g);
 	}
@@ -310,7 +330,7 @@ static void refuse(struct guard *g)
 	}
 	mem_deref(out);
 	re_snprintf(why, sizeof(why), "closed: 400 %s", g->refuse);
-	shut(g, why);
+	shut(g, SAY_BAD, why);
 }
 
 static void recv_h(struct mbuf *mb, void *arg)
@@ -324,7 +344,8 @@ static void recv_h(struct mbuf *mb, void *arg)
 		return;            /* closing: nothing more is read */
 	cut = scan(g, mb, tmr_jiffies(), &begin);
 	if (g->clen_bad) {
-		shut(g, "closed: a Content-Length line too long to read");
+		shut(g, SAY_BAD,
+		     "closed: a Content-Length line too long to read");
 		return;
 	}
 	if (g->refuse) {
@@ -344,7 +365,7 @@ static void recv_h(struct mbuf *mb, void *arg)
 	if (cut > mb->pos && g->rh)
 		g->rh(mb, g->arg); /* which may free the connection */
 	if (over)
-		shut(g, "closed: requests over flood_rate before "
+		shut(g, SAY_FLOOD, "closed: requests over flood_rate before "
 		     "authenticating");
 }
 
@@ -442,11 +463,21 @@ int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
 		return err;
 	}
 	err = tcp_conn_peer_get(*tcp, &g->peer);
-	err = err ? err : tcp_conn_local_get(*tcp, &g->local);
+	if (!err) {
+		struct stat st;
+
+		if (fstat(tcp_conn_fd(*tcp), &st) < 0) {
+			err = errno;
+		}
+		else {
+			g->dev = st.st_dev;
+			g->ino = st.st_ino;
+		}
+	}
 	why = err ? "refused: no address" : refusal(&g->peer);
 	if (why) {
 		*tcp = mem_deref(*tcp);   /* closes it */
-		say(&g->peer, why);
+		say(SAY_REFUSED, &g->peer, why);
 		mem_deref(g);
 		return err ? err : EMFILE;
 	}

@@ -22,8 +22,8 @@
  *
  * Closing is a shutdown() of the socket: libre reads the end of the
  * stream and frees the connection as if the peer had gone. Every refusal
- * and close has a log line, at most one a second with a count of the
- * others. */
+ * and close has a log line, at most one a second of each kind (a flood
+ * of refusals does not hide the timeouts). */
 #ifndef LP_TCPGUARD_H
 #define LP_TCPGUARD_H
 

@@ -28,6 +28,7 @@
 #include "sip/overload.h"
 #include "base/conf.h"
 #include "fastpath.h"
+#include "rfc2543.h"
 
 #define MAX_SOCKS 8
 #define HEAD_LINE_MAX 8192     /* any header line */
@@ -257,10 +258,12 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
  * dropped with a log line (at most one a second, with a count of those
  * not logged), before libre sees it (rawsip_head_ok). */
 /* A request whose top Via has no branch (RFC 2543's): libre 1.1.0
- * cannot decode it and would drop it unanswered; 400 from the datagram,
- * a log line a second */
+ * cannot decode it and would drop it unanswered. It gets a branch and
+ * goes on to libre (rfc2543.h; *marked), which may move mb's buffer; one
+ * whose head cannot be read plainly gets 400 from the datagram, a log
+ * line a second. True: answered. */
 static bool branchless(struct fpsock *fs, const struct sa *src,
-		       const struct mbuf *mb)
+		       struct mbuf *mb, bool *marked)
 {
 	static const char reason[] = "Via Without branch (RFC 2543 Not "
 		"Supported)";
@@ -271,6 +274,10 @@ static bool branchless(struct fpsock *fs, const struct sa *src,
 
 	if (!rawsip_via_branchless(p, mbuf_get_left(mb)))
 		return false;
+	if (rfc2543_mark(mb)) {
+		*marked = true;
+		return false;
+	}
 	out = mbuf_alloc(1024);
 	if (out && !rawreply(out, p, mbuf_get_left(mb), src, 400, reason,
 			     rand_u64(), NULL)) {
@@ -314,6 +321,17 @@ static bool head_refused(struct fpsock *fs, const struct sa *src,
 	return true;
 }
 
+/* Everything the edge sends on the socket: an answer to a request of
+ * RFC 2543's gets the phone's Via back as it sent it (rfc2543.h) */
+static bool send_h(int *err, struct sa *dst, struct mbuf *mb, void *arg)
+{
+	(void)err;
+	(void)dst;
+	(void)arg;
+	rfc2543_unmark(mb);
+	return false;
+}
+
 static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 {
 	struct fpsock *fs = arg;
@@ -329,6 +347,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	unsigned vias = 0;
 	uint16_t code;
 	bool back = edge_is_backend(fs->r, src);
+	bool marked = false;
 
 	/* a flood from one source goes unread; the back daemons are ours */
 	if (fs->r->flood && !back &&
@@ -338,8 +357,10 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 		return true;
 	if (fs->r->ovl && overload_shed(fs->r->ovl, fs->us, src, mb, back))
 		return true;
-	if (!back && branchless(fs, src, mb))
+	if (!back && branchless(fs, src, mb, &marked))
 		return true;
+	if (marked)
+		return false;  /* libre's, the buffer perhaps moved */
 	if (mbuf_get_left(mb) > 7 && !memcmp(start, "NOTIFY ", 7))
 		return notify_request(fs, src, mb);
 	code = rawsip_status(start, mbuf_get_left(mb));
@@ -438,7 +459,7 @@ void fastpath_attach(struct edge *r, const struct sip_msg *msg)
 	free_slot->r = r;
 	re_snprintf(free_slot->laddr, sizeof(free_slot->laddr), "%J", &laddr);
 	free_slot->llen = strlen(free_slot->laddr);
-	if (udp_register_helper(&free_slot->uh, free_slot->us, 0, NULL,
+	if (udp_register_helper(&free_slot->uh, free_slot->us, 0, send_h,
 				recv_h, free_slot))
 		memset(free_slot, 0, sizeof(*free_slot));
 }

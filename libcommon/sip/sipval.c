@@ -232,7 +232,18 @@ static bool date_ok(const struct pl *v)
 
 /* RFC 3261 §25.1 allows LWS around "/", ";" and "="; libre's Via parser
  * does not. Drop LWS next to those separators, fold the rest to one
- * space, then decode. */
+ * space, then decode. A Via without branch (an RFC 2543 proxy's, below
+ * the top one) is allowed: libre's parser wants one, so it is given one
+ * to read the rest. */
+/* ";branch" anywhere in a Via as via_ok folds it */
+static bool has_branch(const struct pl *v)
+{
+	for (size_t i = 0; i + 7 <= v->l; i++)
+		if (v->p[i] == ';' && !strncasecmp(v->p + i + 1, "branch", 6))
+			return true;
+	return false;
+}
+
 static bool via_ok(const struct pl *val)
 {
 	struct sip_via via;
@@ -261,6 +272,11 @@ static bool via_ok(const struct pl *val)
 	}
 	n.p = (const char *)mb->buf;
 	n.l = mb->end;
+	if (sip_via_decode(&via, &n) && !has_branch(&n) &&
+	    !mbuf_write_str(mb, ";branch=rfc2543")) {
+		n.p = (const char *)mb->buf;
+		n.l = mb->end;
+	}
 	if (!sip_via_decode(&via, &n) && sipval_params_ok(&via.params))
 		ok = true;
 	mem_deref(mb);

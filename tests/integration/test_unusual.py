@@ -6,9 +6,10 @@ drop unanswered, get a final answer on every transport (issue 24).
 - A request without Content-Length: over UDP it is allowed (RFC 3261
   §20.14) and answered; over TCP and TLS its end cannot be framed, so
   the edge answers 400 with the reason, then closes the connection.
-- An RFC 2543-style request, its Via without a branch: libre 1.1.0
-  cannot decode it; the edge answers 400 with the reason on UDP, TCP and
-  TLS instead of dropping it (over a stream, with the connection).
+- An RFC 2543-style request, its Via without a branch: served over UDP
+  (test_rfc2543); over TCP and TLS libre 1.1.0 cannot decode it and the
+  edge answers 400 with the reason instead of dropping it (then closes
+  the connection).
 - A branch without the magic cookie (RFC 2543 style) is answered.
 - Each refusal is logged; another client is served meanwhile."""
 
@@ -87,9 +88,14 @@ try:
            "%s: a branch without the magic cookie (RFC 2543): 200" % P, r)
         time.sleep(1.1)        # a line a second at most: each its own
         r = request(proto, port, branch=None)
-        ok(r is not None and r.code == 400 and "branch" in r.reason,
-           "%s: a Via without branch (RFC 2543): 400 (%s)" % (
-               P, r and r.reason), r)
+        if proto == "udp":
+            ok(r is not None and r.code == 200,
+               "UDP: a Via without branch (RFC 2543): 200 "
+               "(test_rfc2543)", r)
+        else:
+            ok(r is not None and r.code == 400 and "branch" in r.reason,
+               "%s: a Via without branch (RFC 2543): 400 (%s)" % (
+                   P, r and r.reason), r)
         time.sleep(1.1)
         r = request(proto, port, clen=False)
         if proto == "udp":
@@ -105,11 +111,9 @@ try:
            "%s: another client is served meanwhile" % P, r)
 
     log = app.wait_log(["closed: 400 Missing Content-Length",
-                        "closed: 400 Via Without branch",
-                        "a request whose Via has no branch: 400"])
+                        "closed: 400 Via Without branch"])
     ok("closed: 400 Missing Content-Length" in log and
-       "closed: 400 Via Without branch" in log and
-       "a request whose Via has no branch: 400" in log,
+       "closed: 400 Via Without branch" in log,
        "each refusal is logged")
     other.close()
     ok(app.alive(), "the edge is alive")

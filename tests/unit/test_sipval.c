@@ -153,6 +153,13 @@ static void validation(void)
 	with_extra("Require: path\r\n", 0, NULL);
 	with_extra("Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n", 0, NULL);
 	with_extra("Expires: 4294967295\r\n", 0, NULL);
+	/* below the top one: an RFC 2543 proxy's Via, without branch */
+	with_extra("Via: SIP/2.0/UDP old.example.com:5060\r\n", 0, NULL);
+	with_extra("Via: SIP/2.0/UDP old.example.com;received=192.0.2.9\r\n",
+		   0, NULL);
+	with_extra("Via: SIP/2.0/UDP\r\n", 400, "Malformed Via");
+	with_extra("Via: SIP/2.0/UDP old.example.com;branch=1;=x\r\n", 400,
+		   "Malformed Via");
 	with_extra("Call-ID: c2\r\n", 400, "Multiple Call-ID");
 	with_extra("To: <sip:bob@example.com>\r\n", 400, "Multiple To");
 	with_extra("Content-Length: 3\r\n", 400, "Multiple Content-Length");

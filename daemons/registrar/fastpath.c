@@ -11,10 +11,12 @@
  *   (else fwd_response_h);
  * - a back daemon's NOTIFY inside a subscription we Record-Routed, to
  *   the device's UDP flow (else route_loose): see notify_request.
- * And before both, two guards: a source over its rate (flood.h), and a
- * datagram whose head is too big for libre to decode in good time
- * (head_refused), are dropped; then a new request that waited too long
- * in the receive queue is answered 503 (overload.h). */
+ * And before both, guards: a source over its rate (flood.h) is dropped;
+ * a datagram whose head is too big for libre to decode in good time is
+ * answered 400 or 513 without being decoded (head_refused); a new
+ * request that waited too long in the receive queue is answered 503
+ * (overload.h); a request whose top Via has no branch gets one
+ * (rfc2543.h). */
 #include <errno.h>
 #include <string.h>
 #include <re.h>
@@ -33,6 +35,7 @@
 #define MAX_SOCKS 8
 #define HEAD_LINE_MAX 8192     /* any header line */
 #define HEAD_MAX 32768         /* the whole head (bodies may be larger) */
+#define ANSWER_MAX 8192        /* the longest answer to a head refused */
 
 struct fpsock {
 	struct udp_helper *uh;
@@ -292,6 +295,11 @@ static bool branchless(struct fpsock *fs, const struct sa *src,
 	return true;
 }
 
+/* A head too long is answered (400 for a header line, 513 for the whole
+ * head) from the datagram, when the answer fits in ANSWER_MAX: it does
+ * unless the long header is one an answer must copy (Via, From, To,
+ * Call-ID, CSeq) and is that long; then nothing is sent back. True:
+ * refused. */
 static bool head_refused(struct fpsock *fs, const struct sa *src,
 			 const struct mbuf *mb)
 {
@@ -302,22 +310,37 @@ static bool head_refused(struct fpsock *fs, const struct sa *src,
 				     HEAD_LINE_MAX, HEAD_MAX };
 	struct rawsip_excess ex;
 	char more[64] = "";
+	const char *p = (const char *)mbuf_buf(mb);
+	bool head;
+	struct mbuf *out;
+	uint16_t code = 0;
 	size_t cap;
 
-	if (rawsip_head_ok((const char *)mbuf_buf(mb), mbuf_get_left(mb),
-			   &lim, &ex))
+	if (rawsip_head_ok(p, mbuf_get_left(mb), &lim, &ex))
 		return false;
+	head = !strcmp(ex.what, "head");
+	out = mbuf_alloc(1024);
+	if (out && !rawreply(out, p, mbuf_get_left(mb), src,
+			     head ? 513 : 400, head ? "Message Too Large" :
+			     "Header Too Long", rand_u64(), NULL) &&
+	    out->end <= ANSWER_MAX) {
+		out->pos = 0;
+		if (!udp_send(fs->us, src, out))
+			code = head ? 513 : 400;
+	}
+	mem_deref(out);
 	if (!log_every(&every, tmr_jiffies(), 1000, &unlogged))
 		return true;
-	cap = !strcmp(ex.what, "head") ? HEAD_MAX : !strcmp(ex.what, "header")
+	cap = head ? HEAD_MAX : !strcmp(ex.what, "header")
 	      ? HEAD_LINE_MAX : c->sip_max_address_header;
 	if (unlogged)
-		(void)re_snprintf(more, sizeof(more), "; %u more dropped "
+		(void)re_snprintf(more, sizeof(more), "; %u more refused "
 				  "since the last line", unlogged);
-	log_notice("UDP from %J: dropped before decoding: %s%s%r%s of %zu "
-		   "bytes, over the cap of %zu%s", src, ex.what,
+	log_notice("UDP from %J: refused before decoding: %s%s%r%s of %zu "
+		   "bytes, over the cap of %zu: %s%s", src, ex.what,
 		   ex.name.l ? " '" : "", &ex.name, ex.name.l ? "'" : "",
-		   ex.len, cap, more);
+		   ex.len, cap, code == 513 ? "513" : code ? "400" :
+		   "no answer (it would repeat the header)", more);
 	return true;
 }
 

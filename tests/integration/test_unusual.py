@@ -11,6 +11,10 @@ drop unanswered, get a final answer on every transport (issue 24).
   edge answers 400 with the reason instead of dropping it (then closes
   the connection).
 - A branch without the magic cookie (RFC 2543 style) is answered.
+- Over UDP, a header line or a head over the edge's caps is answered
+  400 Header Too Long or 513 Message Too Large before it is decoded,
+  except when the long header is one an answer repeats and the answer
+  would be over 8 KiB (a From of 9 KB): then no answer.
 - Each refusal is logged; another client is served meanwhile."""
 
 import os
@@ -109,6 +113,44 @@ try:
         r = other.register(expires=60)
         ok(r is not None and r.code == 200,
            "%s: another client is served meanwhile" % P, r)
+
+    # over UDP, heads over the edge's caps, refused before decoding:
+    # answered unless the long header is one an answer repeats
+    for name, extra, code in (
+            ("a header line of 9 KB", ["X-Huge: " + "h" * 9000], 400),
+            ("a head of 40 KB", ["X-Part-%d: %s" % (i, "p" * 990)
+                                 for i in range(40)], 513)):
+        time.sleep(1.1)        # a line a second at most: each its own
+        r = request("udp", app.port, extra)
+        ok(r is not None and r.code == code,
+           "UDP: %s: %d (%s)" % (name, code, r and r.reason), r)
+    for size, answered in ((3000, True), (9000, False)):
+        time.sleep(1.1)
+        t = sc.Transport("127.0.0.1", app.port, "udp")
+        t.send(("OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch="
+                "z9hG4bKlongfrom\r\nMax-Forwards: 70\r\nFrom: \"%s\" "
+                "<sip:carol@%s>;tag=1\r\nTo: <sip:%s>\r\n"
+                "Call-ID: lf%d@x\r\nCSeq: 1 OPTIONS\r\n"
+                "Content-Length: 0\r\n\r\n" % (
+                    app.domain, t.local[0], t.local[1], "f" * size,
+                    app.domain, app.domain, size)).encode())
+        raw = t.recv(1.5)
+        t.close()
+        if answered:
+            ok(raw is not None and raw.startswith(b"SIP/2.0 400 Header "
+                                                  b"Too Long"),
+               "UDP: a From of 3 KB (over sip_max_address_header): 400, "
+               "the answer repeating it", raw and raw[:40])
+        else:
+            ok(raw is None, "UDP: a From of 9 KB: no answer (it would "
+               "repeat it, over 8 KiB)", raw and raw[:40])
+    log = app.wait_log(["refused before decoding: header 'X-Huge' of",
+                        "refused before decoding: head of",
+                        "'From' of"])
+    ok("over the cap of 8192: 400" in log and
+       "over the cap of 32768: 513" in log and
+       "over the cap of 1024: 400" in log and
+       "no answer (it would repeat the header)" in log, "each is logged with what was answered")
 
     log = app.wait_log(["closed: 400 Missing Content-Length",
                         "closed: 400 Via Without branch"])

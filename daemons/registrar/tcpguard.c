@@ -21,6 +21,7 @@ enum {
 				* a Content-Length value fit */
 	FD_SPARE = 256,        /* descriptors kept for everything else */
 	TCP_BACKLOG = 1024,    /* connections the kernel queues for accept */
+	ANSWER_MAX = 8192,     /* the longest answer to a head refused */
 };
 
 /* Where the guard is in the stream of one connection */
@@ -52,7 +53,10 @@ struct guard {
 	bool clen_bad;          /* a Content-Length line too long to read */
 	bool clen_seen;         /* this head has a Content-Length */
 	const char *refuse;     /* this head ended so that libre would drop
-				 * it unanswered: the 400's reason */
+				 * it unanswered, or is over a cap: the
+				 * answer's reason */
+	uint16_t refuse_code;   /* and its status code */
+	size_t head_bytes;      /* of this head so far */
 	struct tcp_conn *tc;
 	struct mbuf *head;      /* this head as it came, for a 400 */
 	size_t line_len;        /* bytes of this head line so far */
@@ -191,6 +195,32 @@ static void tick_h(void *arg)
 		tmr_start(&g_tmr, TICK_MS, tick_h, NULL);
 }
 
+static void refuse_as(struct guard *g, uint16_t code, const char *reason)
+{
+	g->refuse_code = code;
+	g->refuse = reason;
+}
+
+/* The head, ended: an address header over sip_max_address_header is
+ * one libre's guarded parser would drop (reguard.h) with the connection
+ * and no answer; a head and body over sip_max_message, libre would hold
+ * up to 64 KiB of, then close. Either is answered instead. (Over UDP the
+ * fast path has tighter caps on lines and heads, which a datagram must
+ * meet before libre decodes it; on a stream libre decodes what it holds
+ * in good time, so long valid heads pass.) */
+static void head_caps(struct guard *g)
+{
+	struct rawsip_limits lim = { g_conf->sip_max_address_header,
+				     SIZE_MAX, SIZE_MAX };
+	struct rawsip_excess ex;
+
+	if (g->head_bytes + g->clen > g_conf->sip_max_message)
+		refuse_as(g, 513, "Message Too Large");
+	else if (g->head && !rawsip_head_ok((const char *)g->head->buf,
+					    g->head->end, &lim, &ex))
+		refuse_as(g, 400, "Header Too Long");
+}
+
 /* A head line ended: the end of the head, or perhaps its length, read
  * as libre reads it (pl_u32) */
 static void line_end(struct guard *g)
@@ -205,12 +235,14 @@ static void line_end(struct guard *g)
 		g->st = g->clen ? F_BODY : F_START;
 		g->body_left = g->clen;
 		if (!g->clen_seen)
-			g->refuse = "Missing Content-Length (Required Over "
-				"TCP)";
+			refuse_as(g, 400, "Missing Content-Length (Required "
+				  "Over TCP)");
 		else if (g->head && rawsip_via_branchless(
 				 (const char *)g->head->buf, g->head->end))
-			g->refuse = "Via Without branch (RFC 2543 Not "
-				"Supported)";
+			refuse_as(g, 400, "Via Without branch (RFC 2543 Not "
+				  "Supported)");
+		else
+			head_caps(g);
 		/* an idle connection keeps no large head */
 		if (!g->refuse && g->head && g->head->size > 4096)
 			g->head = mem_deref(g->head);
@@ -265,6 +297,7 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
 			g->line_len = 0;
 			g->clen = 0;
 			g->clen_seen = false;
+			g->head_bytes = 0;
 			if (g->head)
 				mbuf_rewind(g->head);
 			*begin = i;
@@ -281,8 +314,16 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
 				memcpy(g->line + g->line_len, p + i,
 				       n < keep ? n : keep);
 			g->line_len += n;
+			g->head_bytes += nl ? n + 1 : n;
 			head_keep(g, p + i, nl ? n + 1 : n);
 			i += n;
+			/* over sip_max_message before its end: libre
+			 * would hold it all (up to 64 KiB, then close
+			 * unanswered) */
+			if (g->head_bytes > g_conf->sip_max_message) {
+				refuse_as(g, 513, "Message Too Large");
+				break;
+			}
 			if (nl) {
 				++i;
 				line_end(g);
@@ -314,22 +355,31 @@ static void estab_h(void *arg)
 		g->eh(g->arg);
 }
 
-/* A head ended so that libre would drop it and the connection with it
- * (g->refuse): 400 written from it (a request's; an answer gets none),
- * then the connection is shut */
+/* A head ended so that libre would drop it and the connection with it,
+ * or went over a cap (g->refuse): an answer written from it (a
+ * request's; an answer gets none; nor does one whose answer would be
+ * over ANSWER_MAX, repeating the long header), then the connection is
+ * shut */
 static void refuse(struct guard *g)
 {
 	struct mbuf *out = mbuf_alloc(1024);
-	char why[128];
+	bool sent = false;
+	char why[160];
 
 	if (out && g->head && g->tc &&
 	    !rawreply(out, (const char *)g->head->buf, g->head->end,
-		      &g->peer, 400, g->refuse, rand_u64(), NULL)) {
+		      &g->peer, g->refuse_code, g->refuse, rand_u64(),
+		      NULL) && out->end <= ANSWER_MAX) {
 		out->pos = 0;
-		(void)tcp_send(g->tc, out);
+		sent = !tcp_send(g->tc, out);
 	}
 	mem_deref(out);
-	re_snprintf(why, sizeof(why), "closed: 400 %s", g->refuse);
+	if (sent)
+		re_snprintf(why, sizeof(why), "closed: %u %s", g->refuse_code,
+			    g->refuse);
+	else
+		re_snprintf(why, sizeof(why), "closed: %s, unanswered (no "
+			    "answer can be written from the head)", g->refuse);
 	shut(g, SAY_BAD, why);
 }
 

@@ -5,9 +5,10 @@
  * must read the same: the stream given at once and given in pieces (their
  * sizes drawn from the input's first two bytes) must give the same count
  * of messages begun and the same state at the end, the same refusal of
- * a head libre would drop (no Content-Length, a Via without branch). tcpguard.c is compiled
- * in as it is, its tcp_accept, tcp_sock_listen and the flood limit under
- * other names. */
+ * a head libre would drop (no Content-Length, a Via without branch) or
+ * over a cap (a line, the head, an address header), with the same
+ * status. tcpguard.c is compiled in as it is, its tcp_accept,
+ * tcp_sock_listen and the flood limit under other names. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,13 +89,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= 2;
 	g_flood = (struct flood *)(void *)&dummy;
 	conf.sip_max_message = 65535;
+	conf.sip_max_address_header = 1024;
 	g_conf = &conf;
 
 	na = feed(&a, data, size, 0);
 	nb = feed(&b, data, size, seed);
 	if (na != nb || a.st != b.st || a.body_left != b.body_left ||
 	    a.clen_bad != b.clen_bad || a.clen != b.clen ||
-	    !a.partial_since != !b.partial_since || a.refuse != b.refuse)
+	    !a.partial_since != !b.partial_since || a.refuse != b.refuse ||
+	    a.refuse_code != b.refuse_code)
 		abort();
 	mem_deref(a.head);
 	mem_deref(b.head);

@@ -15,6 +15,10 @@ drop unanswered, get a final answer on every transport (issue 24).
   400 Header Too Long or 513 Message Too Large before it is decoded,
   except when the long header is one an answer repeats and the answer
   would be over 8 KiB (a From of 9 KB): then no answer.
+- Over TCP and TLS, an address header over sip_max_address_header gets
+  400 and a message over sip_max_message 513 before the close (libre's
+  parser or buffer dropped them with the connection, unanswered), except
+  when the answer would repeat a 70 KB From.
 - Each refusal is logged; another client is served meanwhile."""
 
 import os
@@ -31,9 +35,10 @@ tport = lptest.free_port()
 app = lptest.Appliance(lptest.build_dir(), "probe_interval = 0\n")
 
 
-def request(proto, port, extra=(), branch="cookie", clen=True):
+def request(proto, port, extra=(), branch="cookie", clen=True, name=""):
     """OPTIONS to the edge over a new connection (or socket): the first
-    final answer, or None."""
+    final answer, or None. clen: True (0), False (none) or a number;
+    name: a display name in From."""
     t = sc.Transport("127.0.0.1", port, proto)
     ip, lport = t.local[0], t.local[1]
     via = "Via: SIP/2.0/%s %s:%d" % (proto.upper(), ip, lport)
@@ -43,12 +48,15 @@ def request(proto, port, extra=(), branch="cookie", clen=True):
         via += ";branch=" + branch
     lines = ["OPTIONS sip:%s SIP/2.0" % app.domain, via,
              "Max-Forwards: 70",
-             "From: <sip:carol@%s>;tag=%s" % (app.domain, sc.rand(6)),
+             "From: %s<sip:carol@%s>;tag=%s" % (
+                 '"%s" ' % name if name else "", app.domain, sc.rand(6)),
              "To: <sip:carol@%s>" % app.domain,
              "Call-ID: %s@test" % sc.rand(12), "CSeq: 1 OPTIONS"]
     lines += list(extra)
-    if clen:
+    if clen is True:
         lines.append("Content-Length: 0")
+    elif clen is not False:
+        lines.append("Content-Length: %d" % clen)
     t.send(("\r\n".join(lines) + "\r\n\r\n").encode())
     try:
         while True:
@@ -110,6 +118,26 @@ try:
                "Content-Length" in r.reason,
                "%s: no Content-Length: 400 (%s), then closed" % (
                    P, r and r.reason), r)
+        if proto != "udp":
+            # over the caps libre's parser and buffer have: answered
+            # before the close, unless the answer would repeat 70 KB
+            for what, kw, code in (
+                    ("a From of 3 KB (over sip_max_address_header)",
+                     {"name": "f" * 3000}, 400),
+                    ("a Contact of 70 KB (over sip_max_message)",
+                     {"extra": ["Contact: <sip:c@h;x=%s>" % ("c" * 70000)]},
+                     513),
+                    ("Content-Length 100000", {"clen": 100000}, 513),
+                    ("a From of 70 KB", {"name": "f" * 70000}, None)):
+                time.sleep(1.1)    # a log line a second at most
+                r = request(proto, port, **kw)
+                if code:
+                    ok(r is not None and r.code == code,
+                       "%s: %s: %d (%s)" % (P, what, code, r and r.reason),
+                       r)
+                else:
+                    ok(r is None, "%s: %s: closed unanswered (the answer "
+                       "would repeat it)" % (P, what), r)
         r = other.register(expires=60)
         ok(r is not None and r.code == 200,
            "%s: another client is served meanwhile" % P, r)
@@ -151,6 +179,14 @@ try:
        "over the cap of 32768: 513" in log and
        "over the cap of 1024: 400" in log and
        "no answer (it would repeat the header)" in log, "each is logged with what was answered")
+
+    log = app.wait_log(["closed: 400 Header Too Long",
+                        "closed: 513 Message Too Large",
+                        "closed: Header Too Long, unanswered"])
+    ok("closed: 400 Header Too Long" in log and
+       "closed: 513 Message Too Large" in log and
+       "closed: Message Too Large, unanswered" in log,
+       "over TCP and TLS too, each is logged with what was answered")
 
     log = app.wait_log(["closed: 400 Missing Content-Length",
                         "closed: 400 Via Without branch"])

@@ -12,6 +12,7 @@
 #include "sip/rawreply.h"
 #include "sip/rawsip.h"
 #include "flood.h"
+#include "rfc2543.h"
 #include "tcpguard.h"
 
 enum {
@@ -22,6 +23,7 @@ enum {
 	FD_SPARE = 256,        /* descriptors kept for everything else */
 	TCP_BACKLOG = 1024,    /* connections the kernel queues for accept */
 	ANSWER_MAX = 8192,     /* the longest answer to a head refused */
+	HELPER_LAYER = 100,    /* our send helper's, above TLS's 0 */
 };
 
 /* Where the guard is in the stream of one connection */
@@ -58,7 +60,11 @@ struct guard {
 	uint16_t refuse_code;   /* and its status code */
 	size_t head_bytes;      /* of this head so far */
 	struct tcp_conn *tc;
-	struct mbuf *head;      /* this head as it came, for a 400 */
+	struct mbuf *head;      /* this head as it came: libre gets it once
+				 * it is whole (marked if it is RFC 2543's),
+				 * or an answer is written from it */
+	struct mbuf *out;       /* during scan: what libre is to read */
+	bool starved;           /* no memory for it: the connection ends */
 	size_t line_len;        /* bytes of this head line so far */
 	char line[LINE_KEEP];
 };
@@ -221,6 +227,42 @@ static void head_caps(struct guard *g)
 		refuse_as(g, 400, "Header Too Long");
 }
 
+/* Bytes for libre (scan's g->out; none when it reads for the fuzzer) */
+static void emit(struct guard *g, const uint8_t *p, size_t n)
+{
+	if (g->out && n && mbuf_write_mem(g->out, p, n))
+		g->starved = true;
+}
+
+/* The head is whole: libre gets it, with a branch in its top Via when
+ * it has none (rfc2543.h); one that cannot be given a branch (a folded
+ * head) is refused as libre 1.1.0 would drop it */
+static void head_emit(struct guard *g)
+{
+	struct mbuf *h = g->head;
+
+	if (!h || h->end != g->head_bytes) {       /* no memory for it */
+		refuse_as(g, 503, "Service Unavailable");
+		return;
+	}
+	if (rawsip_via_branchless((const char *)h->buf, h->end)) {
+		struct mbuf *m = mbuf_alloc(h->end + 64);
+
+		if (m) {
+			(void)mbuf_write_mem(m, h->buf, h->end);
+			m->pos = 0;
+		}
+		if (!m || !rfc2543_mark(m))
+			refuse_as(g, 400, "Via Without branch (RFC 2543 Not "
+				  "Supported)");
+		else
+			emit(g, m->buf, m->end);
+		mem_deref(m);
+		return;
+	}
+	emit(g, h->buf, h->end);
+}
+
 /* A head line ended: the end of the head, or perhaps its length, read
  * as libre reads it (pl_u32) */
 static void line_end(struct guard *g)
@@ -237,12 +279,10 @@ static void line_end(struct guard *g)
 		if (!g->clen_seen)
 			refuse_as(g, 400, "Missing Content-Length (Required "
 				  "Over TCP)");
-		else if (g->head && rawsip_via_branchless(
-				 (const char *)g->head->buf, g->head->end))
-			refuse_as(g, 400, "Via Without branch (RFC 2543 Not "
-				  "Supported)");
 		else
 			head_caps(g);
+		if (!g->refuse)
+			head_emit(g);
 		/* an idle connection keeps no large head */
 		if (!g->refuse && g->head && g->head->size > 4096)
 			g->head = mem_deref(g->head);
@@ -286,6 +326,7 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
 
 		case F_START:
 			if (p[i] == '\r' || p[i] == '\n') {
+				emit(g, p + i, 1);  /* keepalives */
 				++i;
 				break;
 			}
@@ -335,6 +376,7 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
 			n = mb->end - i;
 			if (n > g->body_left)
 				n = g->body_left;
+			emit(g, p + i, n);
 			i += n;
 			g->body_left -= (uint32_t)n;
 			break;
@@ -362,10 +404,13 @@ static void estab_h(void *arg)
  * shut */
 static void refuse(struct guard *g)
 {
-	struct mbuf *out = mbuf_alloc(1024);
+	struct mbuf *out;
 	bool sent = false;
 	char why[160];
 
+	if (!alive(g))
+		return;            /* libre freed it reading what came before */
+	out = mbuf_alloc(1024);
 	if (out && g->head && g->tc &&
 	    !rawreply(out, (const char *)g->head->buf, g->head->end,
 		      &g->peer, g->refuse_code, g->refuse, rand_u64(),
@@ -383,40 +428,59 @@ static void refuse(struct guard *g)
 	shut(g, SAY_BAD, why);
 }
 
+/* libre reads what scan let through (g->out): keepalives, bodies, and
+ * each head once it is whole, never part of one; the connection may be
+ * freed by libre meanwhile (its decode errors), which alive() tells */
+static void pass(struct guard *g, struct mbuf *out)
+{
+	out->pos = 0;
+	if (out->end && g->rh)
+		g->rh(out, g->arg);
+}
+
 static void recv_h(struct mbuf *mb, void *arg)
 {
 	struct guard *g = arg;
+	struct mbuf *out;
 	size_t begin;
 	size_t cut;
 	bool over;
 
 	if (g->shut)
 		return;            /* closing: nothing more is read */
-	cut = scan(g, mb, tmr_jiffies(), &begin);
-	if (g->clen_bad) {
-		shut(g, SAY_BAD,
-		     "closed: a Content-Length line too long to read");
+	out = mbuf_alloc(mbuf_get_left(mb) + 64);
+	if (!out) {
+		shut(g, SAY_BAD, "closed: no memory to read it");
 		return;
 	}
-	if (g->refuse) {
+	g->out = out;
+	cut = scan(g, mb, tmr_jiffies(), &begin);
+	g->out = NULL;
+	if (g->starved) {
+		shut(g, SAY_BAD, "closed: no memory to read it");
+	}
+	else if (g->clen_bad) {
+		shut(g, SAY_BAD,
+		     "closed: a Content-Length line too long to read");
+	}
+	else if (g->refuse) {
 		/* RFC 3261 §20.14: a stream's messages say their length,
 		 * and what follows a head without one cannot be framed;
 		 * one libre cannot decode, it drops with the connection.
-		 * What came before it goes to libre; then a 400, and the
-		 * end. */
-		mb->end = begin;
-		if (mb->end > mb->pos && g->rh)
-			g->rh(mb, g->arg);
+		 * What came before it goes to libre; then the answer, and
+		 * the end. */
+		pass(g, out);
 		refuse(g);
-		return;
 	}
-	over = cut < mb->end;
-	mb->end = cut;         /* libre reads up to the first one over */
-	if (cut > mb->pos && g->rh)
-		g->rh(mb, g->arg); /* which may free the connection */
-	if (over)
-		shut(g, SAY_FLOOD, "closed: requests over flood_rate before "
-		     "authenticating");
+	else {
+		over = cut < mb->end;  /* libre reads up to the first one
+					* over the flood limit */
+		pass(g, out);
+		if (over)
+			shut(g, SAY_FLOOD, "closed: requests over flood_rate "
+			     "before authenticating");
+	}
+	mem_deref(out);
 }
 
 static void close_h(int err, void *arg)
@@ -484,6 +548,16 @@ int tcp_sock_listen(struct tcp_sock *ts, int backlog)
 	return real(ts, backlog > TCP_BACKLOG ? backlog : TCP_BACKLOG);
 }
 
+/* What the edge sends on the connection, above TLS: an answer to a
+ * request of RFC 2543's gets the phone's Via back as it sent it */
+static bool unmark_h(int *err, struct mbuf *mb, void *arg)
+{
+	(void)err;
+	(void)arg;
+	rfc2543_unmark(mb);
+	return false;
+}
+
 /* libre's SIP transport accepts through here (see tcpguard.h) */
 int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
 	       tcp_recv_h *rh, tcp_close_h *ch, void *arg)
@@ -530,6 +604,14 @@ int tcp_accept(struct tcp_conn **tcp, struct tcp_sock *ts, tcp_estab_h *eh,
 		say(SAY_REFUSED, &g->peer, why);
 		mem_deref(g);
 		return err ? err : EMFILE;
+	}
+	/* above libre's TLS (layer 0), so it sees the answer in clear */
+	err = tcp_register_helper(NULL, *tcp, HELPER_LAYER, NULL, unmark_h,
+				  NULL, NULL);
+	if (err) {
+		*tcp = mem_deref(*tcp);
+		mem_deref(g);
+		return err;
 	}
 	g->fd = tcp_conn_fd(*tcp);
 	g->tc = *tcp;

@@ -9,7 +9,11 @@
  *     tcp_max_unauthenticated connections on which no request has passed
  *     digest authentication (an office's registered phones behind one
  *     NAT address do not count: only the ones still unknown do);
- *   - reads the stream beside libre (message heads, Content-Length) and
+ *   - reads the stream before libre (message heads, Content-Length),
+ *     handing libre each head only once it is whole, with a branch in
+ *     its top Via when it has none (RFC 2543's, rfc2543.h); answers a
+ *     head libre would drop or that is over sip_max_address_header or
+ *     sip_max_message (400, 513) before it closes the connection; and
  *     closes a connection that has not authenticated within
  *     tcp_auth_timeout, or that has left a message unfinished for
  *     tcp_message_timeout (a slow sender holding a buffer of libre's);

@@ -5,10 +5,12 @@
  * must read the same: the stream given at once and given in pieces (their
  * sizes drawn from the input's first two bytes) must give the same count
  * of messages begun and the same state at the end, the same refusal of
- * a head libre would drop (no Content-Length, a Via without branch) or
- * over a cap (a line, the head, an address header), with the same
- * status. tcpguard.c is compiled in as it is, its tcp_accept,
- * tcp_sock_listen and the flood limit under other names. */
+ * a head libre would drop (no Content-Length, a folded one without
+ * branch) or over a cap (an address header, sip_max_message), with the
+ * same status, and the same bytes let through to libre (each head
+ * whole, a branch added to an RFC 2543 one). tcpguard.c and rfc2543.c
+ * are compiled in as they are, tcpguard's tcp_accept, tcp_sock_listen
+ * and the flood limit under other names. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #define flood_over fz_flood_over
 #include <re.h>
 #include "../../daemons/registrar/tcpguard.c"
+#include "../../daemons/registrar/rfc2543.c"
 
 static unsigned starts;          /* messages begun */
 
@@ -40,13 +43,16 @@ static uint32_t next_rand(uint32_t *s)
 	return *s;
 }
 
-/* Feeds the stream to a fresh guard in pieces (0: at once); the count */
+/* Feeds the stream to a fresh guard in pieces (0: at once); the count.
+ * What the guard lets through to libre is gathered in *outp. */
 static unsigned feed(struct guard *g, const uint8_t *data, size_t size,
-		     uint32_t seed)
+		     uint32_t seed, struct mbuf **outp)
 {
 	size_t off = 0;
 
 	memset(g, 0, sizeof(*g));
+	*outp = mbuf_alloc(size + 64);
+	g->out = *outp;
 	starts = 0;
 	while (off < size && !g->clen_bad && !g->refuse) {
 		struct mbuf mb;
@@ -79,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static char dummy;
 	static struct conf conf;
 	struct guard a, b;
+	struct mbuf *oa, *ob;
 	unsigned na, nb;
 	uint32_t seed;
 
@@ -92,13 +99,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	conf.sip_max_address_header = 1024;
 	g_conf = &conf;
 
-	na = feed(&a, data, size, 0);
-	nb = feed(&b, data, size, seed);
+	na = feed(&a, data, size, 0, &oa);
+	nb = feed(&b, data, size, seed, &ob);
+	if (!oa || !ob || a.starved || b.starved)
+		goto out;              /* no memory: nothing to compare */
+	/* libre reads the same bytes however the stream was cut */
+	if (oa->end != ob->end || memcmp(oa->buf, ob->buf, oa->end))
+		abort();
 	if (na != nb || a.st != b.st || a.body_left != b.body_left ||
 	    a.clen_bad != b.clen_bad || a.clen != b.clen ||
 	    !a.partial_since != !b.partial_since || a.refuse != b.refuse ||
 	    a.refuse_code != b.refuse_code)
 		abort();
+ out:
+	mem_deref(oa);
+	mem_deref(ob);
 	mem_deref(a.head);
 	mem_deref(b.head);
 	return 0;

@@ -1,5 +1,5 @@
 """test_rfc2543: a phone of RFC 2543's (its Via without branch) served
-over UDP (rfc2543.h), seen from the wire. carol writes her requests as
+(rfc2543.h), seen from the wire. carol writes her requests as
 such a phone does; bob is a phone of today, registered over UDP.
 
 - OPTIONS to the server: 200, its Via given back exactly as sent.
@@ -11,8 +11,9 @@ such a phone does; bob is a phone of today, registered over UDP.
   matched the transaction.
 - Another INVITE, bob only rings: carol's CANCEL (RFC 2543's) gets 200
   and reaches bob, bob's 487 reaches carol.
-- Over TCP the same request still gets 400 (the edge cannot add the
-  branch to a stream libre has begun to read): test_unusual.
+- Over TCP and TLS, OPTIONS without branch, whole and with its head
+  cut in two reads: 200, the Via as sent (the TCP guard hands libre each
+  head whole, the branch added; a send helper above TLS takes it out).
 """
 
 import os
@@ -125,6 +126,11 @@ def answer(raw, code, reason, tag="b1"):
 
 
 try:
+    tport = lptest.free_port()
+    cert = lptest.tls_certificate(app.dir)
+    with open(app.conf, "a") as f:
+        f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
+                % (tport, cert))
     app.add_user("carol", "carol-pw")
     app.add_user("bob", "bob-pw")
     app.start()
@@ -197,6 +203,8 @@ try:
         "CANCEL"), "her CANCEL without branch gets 200", r)
     can = bob_request(bob, "CANCEL")
     ok(can is not None, "bob gets the CANCEL", can)
+    if can is not None:
+        bob.t.send(answer(can, 200, "OK"))
     if inv is not None:
         bob.t.send(answer(inv, 487, "Request Terminated"))
     r = old.final()
@@ -204,6 +212,32 @@ try:
        "carol gets the 487, her Via as sent", r)
     old.send("ACK", ruri, "can-2543@x", 1, to_tag=";tag=b1")
     bob_request(bob, "ACK", 1.0)   # the edge's, hop by hop
+
+    # over TCP and TLS: the guard hands libre each head whole, the
+    # branch added; the answer's Via is taken back to what was sent
+    for proto, port in (("tcp", app.port), ("tls", tport)):
+        t = sc.Transport("127.0.0.1", port, proto)
+        via = "SIP/2.0/%s %s:%d" % (proto.upper(), t.local[0], t.local[1])
+        for n, cut in ((1, None), (2, 40), (3, 150)):
+            msg = ("OPTIONS sip:%s SIP/2.0\r\nVia: %s\r\n"
+                   "Max-Forwards: 70\r\nFrom: <sip:carol@%s>;tag=t%d\r\n"
+                   "To: <sip:%s>\r\nCall-ID: stream-2543@x\r\n"
+                   "CSeq: %d OPTIONS\r\nContent-Length: 0\r\n\r\n" % (
+                       D, via, D, n, D, n)).encode()
+            if cut:             # the head in two reads, a pause between
+                t.send(msg[:cut])
+                time.sleep(0.3)
+                t.send(msg[cut:])
+            else:
+                t.send(msg)
+            raw = t.recv(3.0)
+            r = sc.Response(raw) if raw else None
+            v = re.sub(r";(received|rport)(=[^;]*)?", "", top_via(r))
+            ok(r is not None and r.code == 200 and v == via,
+               "%s: OPTIONS without branch%s: 200, the Via as sent (%s)" % (
+                   proto.upper(), " cut at byte %d" % cut if cut else "",
+                   top_via(r)), r)
+        t.close()
 
     r = bob.register(expires=0)
     ok(r is not None and r.code == 200, "bob is served meanwhile", r)

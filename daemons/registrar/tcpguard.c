@@ -101,7 +101,8 @@ enum say_kind {
 	SAY_IDLE,       /* tcp_auth_timeout */
 	SAY_SLOW,       /* tcp_message_timeout */
 	SAY_FLOOD,      /* flood_rate before authenticating */
-	SAY_BAD,        /* a head libre would drop: a 400, then the end */
+	SAY_BAD,        /* a head libre would drop, or over a cap: an
+			 * answer (400, 513), then the end */
 	SAY_KINDS
 };
 
@@ -245,22 +246,13 @@ static void head_emit(struct guard *g)
 		refuse_as(g, 503, "Service Unavailable");
 		return;
 	}
-	if (rawsip_via_branchless((const char *)h->buf, h->end)) {
-		struct mbuf *m = mbuf_alloc(h->end + 64);
-
-		if (m) {
-			(void)mbuf_write_mem(m, h->buf, h->end);
-			m->pos = 0;
-		}
-		if (!m || !rfc2543_mark(m))
-			refuse_as(g, 400, "Via Without branch (RFC 2543 Not "
-				  "Supported)");
-		else
-			emit(g, m->buf, m->end);
-		mem_deref(m);
-		return;
-	}
-	emit(g, h->buf, h->end);
+	h->pos = 0;
+	if (rawsip_via_branchless((const char *)h->buf, h->end) &&
+	    !rfc2543_mark(h))
+		refuse_as(g, 400, "Via Without branch (RFC 2543 Not "
+			  "Supported)");
+	else
+		emit(g, h->buf, h->end);
 }
 
 /* A head line ended: the end of the head, or perhaps its length, read
@@ -308,16 +300,14 @@ static void head_keep(struct guard *g, const uint8_t *p, size_t n)
 	(void)mbuf_write_mem(g->head, p, n);
 }
 
-/* Reads [pos, end) of what arrived as libre will: returns where the part
- * to leave unread begins (end: none). *begin: where the message that is
- * in its head began in it (pos when it began before). */
-static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
-		   size_t *begin)
+/* Reads [pos, end) of what arrived as libre will, putting in g->out what
+ * libre is to read: returns where the part to leave unread begins (end:
+ * none) */
+static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now)
 {
 	const uint8_t *p = mb->buf;
 	size_t i = mb->pos;
 
-	*begin = i;
 	while (i < mb->end && !g->clen_bad && !g->refuse) {
 		const uint8_t *nl;
 		size_t n, keep;
@@ -341,7 +331,6 @@ static size_t scan(struct guard *g, const struct mbuf *mb, uint64_t now,
 			g->head_bytes = 0;
 			if (g->head)
 				mbuf_rewind(g->head);
-			*begin = i;
 			if (!g->partial_since)
 				g->partial_since = now;
 			break;
@@ -442,7 +431,6 @@ static void recv_h(struct mbuf *mb, void *arg)
 {
 	struct guard *g = arg;
 	struct mbuf *out;
-	size_t begin;
 	size_t cut;
 	bool over;
 
@@ -454,7 +442,7 @@ static void recv_h(struct mbuf *mb, void *arg)
 		return;
 	}
 	g->out = out;
-	cut = scan(g, mb, tmr_jiffies(), &begin);
+	cut = scan(g, mb, tmr_jiffies());
 	g->out = NULL;
 	if (g->starved) {
 		shut(g, SAY_BAD, "closed: no memory to read it");

@@ -2,8 +2,9 @@
  * five characters escaped (& < > " '), and what XML 1.0 does not allow
  * at all (control characters other than tab and line ends, U+FFFE and
  * U+FFFF, bytes that are not UTF-8) replaced, so that a document built
- * from a peer's bytes (a Call-ID, a tag, a note) is always well-formed. A %H print handler:
- * PIDF and dialog-info documents, the admin page, provisioning files. */
+ * from a peer's bytes (a Call-ID, a tag, a note) is always well-formed.
+ * A %H print handler: PIDF and dialog-info documents, the admin page,
+ * provisioning files. */
 #ifndef LP_XMLESC_H
 #define LP_XMLESC_H
 

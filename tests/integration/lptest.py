@@ -153,6 +153,16 @@ class Appliance:
             raise RuntimeError("lamplightctl %s: %s" % (args, r.stderr))
         return r
 
+    def add_tls(self, port=None):
+        """A TLS listen address with a test certificate (before start);
+        its port."""
+        port = port or free_port()
+        cert = tls_certificate(self.dir)
+        with open(self.conf, "a") as f:
+            f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
+                    % (port, cert))
+        return port
+
     def add_user(self, user, password, *extra):
         return self.ctl("user", "add", user, "--password", password, *extra)
 

@@ -126,11 +126,7 @@ def answer(raw, code, reason, tag="b1"):
 
 
 try:
-    tport = lptest.free_port()
-    cert = lptest.tls_certificate(app.dir)
-    with open(app.conf, "a") as f:
-        f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
-                % (tport, cert))
+    tport = app.add_tls()
     app.add_user("carol", "carol-pw")
     app.add_user("bob", "bob-pw")
     app.start()

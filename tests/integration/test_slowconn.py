@@ -129,10 +129,7 @@ def summary(lat):
 
 
 try:
-    cert = lptest.tls_certificate(app.dir)
-    with open(app.conf, "a") as f:
-        f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
-                % (tport, cert))
+    app.add_tls(tport)
     app.add_user("alice", "alice-pw")
     app.start()
     alice = sc.UA("127.0.0.1", app.port, app.domain, "alice", "alice-pw",

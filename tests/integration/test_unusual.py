@@ -71,10 +71,7 @@ def request(proto, port, extra=(), branch="cookie", clen=True, name=""):
 
 
 try:
-    cert = lptest.tls_certificate(app.dir)
-    with open(app.conf, "a") as f:
-        f.write("listen = tls:127.0.0.1:%d\ntls_certificate = %s\n"
-                % (tport, cert))
+    app.add_tls(tport)
     app.add_user("carol", "carol-pw")
     app.start()
     other = sc.UA("127.0.0.1", app.port, app.domain, "carol", "carol-pw")
@@ -171,7 +168,8 @@ try:
     ok("over the cap of 8192: 400" in log and
        "over the cap of 32768: 513" in log and
        "over the cap of 1024: 400" in log and
-       "no answer (it would repeat the header)" in log, "each is logged with what was answered")
+       "no answer (it would repeat the header)" in log,
+       "each is logged with what was answered")
 
     log = app.wait_log(["closed: 400 Header Too Long",
                         "closed: 513 Message Too Large",

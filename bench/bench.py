@@ -15,6 +15,11 @@ loopback, and each figure for both with their ratio:
 - overload recovery (part "recovery", not in the default list): MESSAGE
   at twice the highest passing rate for 10 s, then at half of it, and
   how long each server takes to deliver every message again.
+- PUBLISH and MESSAGE the way issue 20 measured them (part "held", not in
+  the default list): 10,000 subscriptions held, messages to 20 devices
+  that answer OPTIONS, three searches of each rate (medians) and the CPU
+  per 1,000; Kamailio with every `children` of BENCH_KAM_CHILDREN, the
+  best kept.
 
 Lamplight's state stays durable while measured: every binding change is
 committed to SQLite before the answer. Kamailio keeps usrloc in memory
@@ -65,6 +70,23 @@ BLF_SECONDS = float(os.environ.get("BENCH_BLF_SECONDS", "20"))
 IM_RATE = int(os.environ.get("BENCH_IM_RATE", "300"))
 IM_FIXED_RATE = int(os.environ.get("BENCH_IM_FIXED_RATE", "1000"))
 KAM_IM = os.environ.get("BENCH_KAM_IM", "stateless")
+# Kamailio's worker counts to measure, each in turn; the tables keep the
+# best figure of them
+KAM_CHILDREN = [int(x) for x in
+                os.environ.get("BENCH_KAM_CHILDREN", "2").split(",")]
+# Kamailio's shared memory (MiB; with 256 its transactions ran out of it
+# in the held part's overloaded steps) and memory manager (fm: its fast
+# one, where the default q_malloc spent a quarter of its CPU per call)
+KAM_SHM = int(os.environ.get("BENCH_KAM_SHM", "1024"))
+KAM_MALLOC = os.environ.get("BENCH_KAM_MALLOC", "fm")
+# 2: presentity documents in memory (5.6); 1: in the database, URIs cached
+KAM_PUBL_CACHE = int(os.environ.get("BENCH_KAM_PUBL_CACHE", "2"))
+# the held part: subscriptions held while PUBLISH and MESSAGE are
+# measured, their idle presentities, searches per server (medians)
+HELD_SUBS = int(os.environ.get("BENCH_HELD_SUBS", "10000"))
+HELD_TARGETS = int(os.environ.get("BENCH_HELD_TARGETS", "1000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+HELD_FIXED_RATE = int(os.environ.get("BENCH_HELD_FIXED_RATE", "1000"))
 # which Lamplight build: build/ (what bench/run makes) unless given
 BUILD = os.environ.get("BENCH_BUILD", os.path.join(ROOT, "build"))
 RECOVERY_RATE = int(os.environ.get("BENCH_RECOVERY_RATE", "0"))
@@ -81,6 +103,8 @@ RECOVERY_CUTOFF = 5.0
 # the recovery part's receiving devices: users of both servers
 DEVICES = [("rdev%02d" % i, "rdevpw%02d" % i)
            for i in range(RECOVERY_DEVICES)]
+# the held part's idle presentities, users of both servers
+HELD_USERS = [("h%05d" % i, "hpw%05d" % i) for i in range(HELD_TARGETS)]
 CLK = os.sysconf("SC_CLK_TCK")
 WORK = tempfile.mkdtemp(prefix="lp-bench-")
 # One client port for the whole run: every run registers the same contacts
@@ -143,13 +167,15 @@ def proc_rss_kib(pids):
 class Lamplight:
     name = "Lamplight"
 
-    def __init__(self, pres=False, recovery=False):
+    def __init__(self, pres=False, recovery=False, held=False):
         """recovery: the overload-recovery part's setting: OPTIONS
         probing on, every 5 s (the issue's failure: devices that missed
         answers during an overload marked unreachable for good), and no
-        flood limit for the one SIPp sender port."""
+        flood limit for the one SIPp sender port. held: probing and the
+        flood limit as shipped (probe_interval 30: the devices answer
+        OPTIONS; SIPp's authenticated port is not flood-limited)."""
         probe = ("probe_interval = 5\nflood_rate = 0\n" if recovery
-                 else "probe_interval = 0\n")
+                 else "" if held else "probe_interval = 0\n")
         self.app = lptest.Appliance(
             BUILD,
             "log_level = warning\n%s"
@@ -168,7 +194,7 @@ class Lamplight:
                 f.write("u%05d,pw%05d,Bench %d\n" % (i, i, i))
             f.write("callee,calleepw,Callee\n")
             f.write("imdev,imdevpw,IM target\n")
-            for u, pw in DEVICES:
+            for u, pw in DEVICES + HELD_USERS:
                 f.write("%s,%s,Device %s\n" % (u, pw, u))
         self.app.ctl("user", "import", p)
         self.proc = self.app.start()
@@ -185,14 +211,20 @@ class Lamplight:
 
 class Kamailio:
     name = "Kamailio"
+    # `children`, set per run of BENCH_KAM_CHILDREN (e.g. "2,4,8": each
+    # is measured and every table keeps the best Kamailio figure)
+    children = 2
 
-    def __init__(self, pres=False, recovery=False):
-        """pres: the presence part's setting: one worker, because with
-        SQLite (the database here) two workers answer most SUBSCRIBEs 500
-        ("database is locked" on the watchers table, even with
-        subscriptions in memory); WAL on the presence database.
+    def __init__(self, pres=False, recovery=False, held=False):
+        """pres: the presence part's setting: presentity documents in
+        memory (publ_cache 2, BENCH_KAM_PUBL_CACHE) and `children`
+        workers; with publ_cache 1 one worker, because with SQLite (the
+        database here) two workers answered most SUBSCRIBEs 500 ("database
+        is locked" on the watchers table); WAL on the presence database.
+        held: the held part's setting, as pres without the BLF modules.
         recovery: nothing changes (Kamailio probes nothing and has no
         flood limit here)."""
+        self.name = "Kamailio c=%d" % self.children
         self.dir = tempfile.mkdtemp(prefix="kamailio-", dir=WORK)
         self.port = lptest.free_port()
         # two files, so that usrloc's write-back flush never holds the
@@ -217,7 +249,8 @@ class Kamailio:
         sql.append("BEGIN;")
         creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
         for u, pw in creds + [("callee", "calleepw"),
-                              ("imdev", "imdevpw")] + DEVICES:
+                              ("imdev", "imdevpw")] + DEVICES + \
+                HELD_USERS:
             ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
                               .encode()).hexdigest()
             sql.append("INSERT INTO subscriber (username, domain, ha1) "
@@ -229,8 +262,9 @@ class Kamailio:
             cfg = f.read()
         cfg = (cfg.replace("@PORT@", str(self.port)).replace("@DB@", db)
                .replace("@LOCDB@", locdb).replace("@PRESDB@", presdb)
-               .replace("@CHILDREN@", "1" if pres else
-                        os.environ.get("BENCH_KAM_CHILDREN", "2")))
+               .replace("@CHILDREN@", "1" if pres and KAM_PUBL_CACHE < 2
+                        else str(self.children))
+               .replace("@PUBL_CACHE@", str(KAM_PUBL_CACHE)))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
         with open(self.cfg, "w") as f:
             f.write(cfg)
@@ -239,8 +273,9 @@ class Kamailio:
         if KAM_IM == "stateful":
             defs += ["-A", "WITH_IM_STATEFUL"]
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", "256",
-             "-M", "32", "-Y", os.path.join(self.dir, "run")] + defs,
+            ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", str(KAM_SHM),
+             "-M", "32", "-x", KAM_MALLOC, "-X", KAM_MALLOC,
+             "-Y", os.path.join(self.dir, "run")] + defs,
             stdout=self.log, stderr=subprocess.STDOUT)
         os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
         self.wait_ready()
@@ -477,19 +512,31 @@ def pres_figures(srv, users):
     each failed step followed by a pause of SETTLE s: the transactions of
     an overload (32 s each) must not sink the next step; then the time
     from a PUBLISH to the last of FANOUT watchers' NOTIFYs (p50/p99 over
-    ROUNDS); then memory per subscription with USERS * SUBS_PER_USER of
-    them."""
+    ROUNDS). (PUBLISH/s, p50, p99)"""
     calls_s = max_rate(srv, users, "publish.xml", 250, cool=SETTLE)
     time.sleep(SETTLE)
+    # the watched user is one the search never published for: a call
+    # the search's overload cut short leaves its publication (600 s), and
+    # Kamailio then keeps that one's tuple, of the same id, in the
+    # document instead of the new one (no round was seen: 0 of 20)
+    who, pw = HELD_USERS[0]
     c = presence.Client(srv.port, DOMAIN)
-    pairs = [("u%05d" % i, "pw%05d" % i, "u00000")
+    pairs = [("u%05d" % i, "pw%05d" % i, who)
              for i in range(min(FANOUT, USERS))]
     n = presence.subscribe(c, pairs)
     c.drain(2)
-    times, missed = presence.fanout(c, "u00000", "pw00000", n, ROUNDS)
+    times, missed = presence.fanout(c, who, pw, n, ROUNDS)
     print("  %-9s fan-out: %d watchers, %d rounds, %d missed" % (
         srv.name, n, len(times), missed))
-    c.drain(SETTLE)
+    return (calls_s * 3, pct(times, 50), pct(times, 99))
+
+
+def mem_figures(srv, users):
+    """Memory per subscription with USERS * SUBS_PER_USER of them, on a
+    fresh server: after a rate search the memory its overload touched
+    (Kamailio's shared memory, a heap's freed blocks) would hold the
+    subscriptions without growing, and they would look free.
+    (bytes per subscription, subscriptions made)"""
     pss0 = proc_pss_kib(srv.pids())
     c2 = presence.Client(srv.port, DOMAIN)
     pairs = [("u%05d" % w, "pw%05d" % w, "u%05d" % ((w + 1 + k) % USERS))
@@ -504,7 +551,93 @@ def pres_figures(srv, users):
     print("  %-9s %d of %d subscriptions in %.1f s; PSS %d -> %d KiB" % (
         srv.name, n2, len(pairs), took, pss0, pss1))
     per = (pss1 - pss0) * 1024.0 / n2 if n2 else float("nan")
-    return (calls_s * 3, pct(times, 50), pct(times, 99), per, n2)
+    return (per, n2)
+
+
+class Held:
+    """HELD_SUBS subscriptions held through a part: each of the USERS
+    users watches HELD_SUBS / USERS of the idle users h*, who publish
+    nothing, so that the server's tables are an office's and no PUBLISH
+    of the part fans out. A thread answers their NOTIFYs and counts those
+    that end a subscription (Subscription-State: terminated)."""
+
+    def __init__(self, srv):
+        self.c = presence.Client(srv.port, DOMAIN)
+        per = max(1, HELD_SUBS // USERS)
+        pairs = [("u%05d" % w, "pw%05d" % w,
+                  HELD_USERS[(w * per + k) % len(HELD_USERS)][0])
+                 for w in range(USERS) for k in range(per)][:HELD_SUBS]
+        t0 = time.time()
+        self.n = presence.subscribe(self.c, pairs, expires=7200)
+        print("  %-9s %d of %d subscriptions held (%.1f s)" % (
+            srv.name, self.n, len(pairs), time.time() - t0))
+        self.ended = 0
+        self.c.on_notify = self._notify
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _notify(self, head, body, ts):
+        st = presence.header(head, "Subscription-State") or ""
+        if st.lower().startswith("terminated"):
+            self.ended += 1
+
+    def _run(self):
+        while not self.stopping.is_set():
+            self.c.poll(0.2)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(5)
+        return self.ended
+
+
+def cpu_per_1000(srv, users, rate, scenario, per_call=1):
+    """Server CPU seconds per 1,000 requests during a SIPp run at `rate`
+    calls a second (`per_call` requests measured in each call)."""
+    pids = srv.pids()
+    c0 = proc_cpu(pids)
+    ok = sipp(srv.port, users, rate, STEP, scenario=scenario)[0]
+    c1 = proc_cpu(pids)
+    return (c1 - c0) / (ok * per_call) * 1000 if ok else float("nan")
+
+
+def held_figures(srv, users, senders):
+    """PUBLISH and MESSAGE the way issue 20 asks: Held subscriptions
+    held throughout, MESSAGEs from the USERS users in turn to
+    RECOVERY_DEVICES registered devices that answer MESSAGE and OPTIONS
+    (Lamplight probing them as shipped), RUNS rate searches of each
+    (PUBLISH, then MESSAGE, SETTLE s of rest after each), and after each
+    search the server's CPU per 1,000 at HELD_FIXED_RATE/s. (PUBLISH/s
+    median, MESSAGE/s median, CPU s per 1,000 PUBLISH, per 1,000
+    MESSAGE, subscriptions held, subscriptions the server ended)."""
+    held = Held(srv)
+    devs = recovery_devices(srv)
+    pubs, msgs, cpu_p, cpu_m = [], [], [], []
+    try:
+        for run in range(RUNS):
+            pubs.append(3 * max_rate(srv, users, "publish.xml", 250,
+                                     cool=SETTLE))
+            time.sleep(SETTLE)
+            cpu_p.append(cpu_per_1000(srv, users, HELD_FIXED_RATE // 3,
+                                      "publish.xml", 3))
+            msgs.append(max_rate(srv, senders, "message.xml", 250,
+                                 cool=SETTLE))
+            time.sleep(SETTLE)
+            cpu_m.append(cpu_per_1000(srv, senders, HELD_FIXED_RATE,
+                                      "message.xml"))
+            print("  %-9s run %d: %d PUBLISH/s, %d MESSAGE/s; CPU s per "
+                  "1000: %.3f, %.3f" % (srv.name, run + 1, pubs[-1],
+                                        msgs[-1], cpu_p[-1], cpu_m[-1]))
+            sys.stdout.flush()
+    finally:
+        stop_procs(devs)
+        ended = held.stop()
+    print("  %-9s PUBLISH/s %s, MESSAGE/s %s; %d subscriptions ended by "
+          "the server" % (srv.name, pubs, msgs, ended))
+    return (statistics.median(pubs), statistics.median(msgs),
+            statistics.median(cpu_p), statistics.median(cpu_m), held.n,
+            ended)
 
 
 def blf_figures(srv, users):
@@ -873,6 +1006,32 @@ def log_summary(srv, top=8):
             print("  %-9s   %6d x %s" % ("", n, key))
 
 
+# the figures where a higher value is better (rates, recovery's
+# delivered counts are descriptions and left as measured)
+HIGHER = {0, 5, 9, 18, 33, 34}
+LOWER = {1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 17, 19, 20, 21, 35, 36}
+
+
+def best_kamailio(results):
+    """Per figure, the best of the Kamailio runs (one per children
+    value); each run's figures are printed above."""
+    runs = list(results.values())
+    if len(runs) == 1:
+        return runs[0]
+    out = []
+    for i in range(len(runs[0])):
+        vals = [r[i] for r in runs if r[i] == r[i]]
+        if not vals:
+            out.append(float("nan"))
+        elif i in HIGHER:
+            out.append(max(vals))
+        elif i in LOWER:
+            out.append(min(vals))
+        else:
+            out.append(vals[0])
+    return out
+
+
 def table(title, lp, km, rows):
     if all(lp[i] != lp[i] or km[i] != km[i] for _, i, _, _ in rows):
         return                 # a part not measured (BENCH_PARTS)
@@ -898,9 +1057,12 @@ def main():
     rsenders = recovery_senders()
     results = {}
     only = os.environ.get("BENCH_ONLY")
-    for cls in (Lamplight, Kamailio):
+    servers = [(Lamplight, None)] + [(Kamailio, c) for c in KAM_CHILDREN]
+    for cls, children in servers:
         if only and cls.name != only:
             continue
+        if children is not None:
+            cls.children = children
         srv = cls()
         try:
             print("%s: %d users, %s s steps" % (srv.name, USERS, STEP))
@@ -919,6 +1081,10 @@ def main():
                 srv.stop()
                 srv = cls(pres=True)
                 p = pres_figures(srv, users)
+                # and another for the memory
+                srv.stop()
+                srv = cls(pres=True)
+                p += mem_figures(srv, users)
             b = (nan,) * 4
             if "blf" in PARTS:
                 # a fresh server again: an office and its calls
@@ -935,14 +1101,21 @@ def main():
                 srv.stop()
                 srv = cls(recovery=True)
                 k = recovery_figures(srv, rsenders, int(rrate))
-            results[srv.name] = r + c + p + b + m + k
+            h = (nan,) * 6
+            if "held" in PARTS:
+                # a fresh server in its held setting
+                srv.stop()
+                srv = cls(held=True)
+                h = held_figures(srv, users, rsenders)
+            results[srv.name] = r + c + p + b + m + k + h
         finally:
             srv.stop()
     for name, r in results.items():
         print(name, r)         # every figure, before any table
     if only:
         return
-    lp, km = results["Lamplight"], results["Kamailio"]
+    lp = results.pop("Lamplight")
+    km = best_kamailio(results)
     table("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "
           "%d users)" % USERS, lp, km, [
               ("max rate with <0.1% failures (/s)", 0, "%d", True),
@@ -1003,7 +1176,20 @@ def main():
                None),
               ("last 10 s: delivered", 30, "%d", None),
               ("last 10 s: sent", 31, "%d", None)])
-    print("(ratio: how many times better Lamplight is; above 1 is better)")
+    table("PUBLISH and MESSAGE with %d subscriptions held (median of %d "
+          "searches; MESSAGE to %d devices answering OPTIONS)" % (
+              HELD_SUBS, RUNS, len(DEVICES)), lp, km, [
+              ("PUBLISH/s with <0.1% failures", 33, "%d", True),
+              ("MESSAGE/s with <0.1% failures", 34, "%d", True),
+              ("CPU s per 1000 PUBLISH at %d/s" % HELD_FIXED_RATE, 35,
+               "%.3f", False),
+              ("CPU s per 1000 MESSAGE at %d/s" % HELD_FIXED_RATE, 36,
+               "%.3f", False),
+              ("subscriptions held", 37, "%d", None),
+              ("of them ended by the server", 38, "%d", None)])
+    print("(ratio: how many times better Lamplight is; above 1 is better;"
+          " Kamailio: the best figure of children %s)" %
+          ",".join(str(c) for c in KAM_CHILDREN))
 
 
 if __name__ == "__main__":

@@ -140,6 +140,16 @@ def proc_cpu(pids):
     return t / CLK
 
 
+def cpu_per_1000(srv, users, rate, scenario, per_call=1):
+    """Server CPU seconds per 1,000 requests during a SIPp run at `rate`
+    calls a second (`per_call` requests measured in each call)."""
+    pids = srv.pids()
+    c0 = proc_cpu(pids)
+    ok = sipp(srv.port, users, rate, STEP, scenario=scenario)[0]
+    c1 = proc_cpu(pids)
+    return (c1 - c0) / (ok * per_call) * 1000 if ok else float("nan")
+
+
 def proc_mem_kib(pids, path, field):
     """The sum of a /proc/PID/<path> field over the processes (KiB)."""
     total = 0
@@ -394,6 +404,13 @@ def max_rate(srv, users, scenario="register.xml", rate=500, cool=0,
     return lo
 
 
+def median_of(v):
+    """The median of the figures measured (NaN: a run with nothing
+    answered), or NaN."""
+    v = [x for x in v if x == x]
+    return statistics.median(v) if v else float("nan")
+
+
 def pct(v, p):
     v = sorted(v)
     if not v:
@@ -409,14 +426,9 @@ def fixed(srv, users):
                                   LAT_PORT)
         p50s.append(pct(times, 50))
         p99s.append(pct(times, 99))
-        pids = srv.pids()
-        c0 = proc_cpu(pids)
-        ok, failed = sipp(srv.port, users, FIXED_RATE, STEP)[:2]
-        c1 = proc_cpu(pids)
-        if ok:
-            cpus.append((c1 - c0) / ok * 1000)
+        cpus.append(cpu_per_1000(srv, users, FIXED_RATE, "register.xml"))
     return (statistics.median(p50s), statistics.median(p99s),
-            statistics.median(cpus) if cpus else float("nan"),
+            median_of(cpus),
             proc_rss_kib(srv.pids()))
 
 
@@ -440,18 +452,13 @@ def call_figures(srv, users):
                                     CALL_RATE, STEP, LAT_PORT)
             p50s.append(pct(times, 50))
             p99s.append(pct(times, 99))
-            pids = srv.pids()
-            c0 = proc_cpu(pids)
-            ok = sipp(srv.port, users, CALL_FIXED_RATE, STEP,
-                      scenario="call.xml")[0]
-            c1 = proc_cpu(pids)
-            if ok:
-                cpus.append((c1 - c0) / ok * 1000)
+            cpus.append(cpu_per_1000(srv, users, CALL_FIXED_RATE,
+                                     "call.xml"))
     finally:
         uas.terminate()
         uas.wait()
     return (rate, statistics.median(p50s), statistics.median(p99s),
-            statistics.median(cpus) if cpus else float("nan"))
+            median_of(cpus))
 
 
 def im_device(srv):
@@ -491,20 +498,15 @@ def im_figures(srv, users):
                                  STEP)
             p50s.append(pct(times, 50))
             p99s.append(pct(times, 99))
-            pids = srv.pids()
-            c0 = proc_cpu(pids)
-            ok = sipp(srv.port, users, IM_FIXED_RATE, STEP,
-                      scenario="message.xml")[0]
-            c1 = proc_cpu(pids)
-            if ok:
-                cpus.append((c1 - c0) / ok * 1000)
-            print("  %-9s IM: %d timed (%d lost), %d at %d/s" % (
-                srv.name, len(times), lost, ok, IM_FIXED_RATE))
+            cpus.append(cpu_per_1000(srv, users, IM_FIXED_RATE,
+                                     "message.xml"))
+            print("  %-9s IM: %d timed (%d lost)" % (srv.name, len(times),
+                                                     lost))
     finally:
         dev.terminate()
         dev.wait()
     return (rate, statistics.median(p50s), statistics.median(p99s),
-            statistics.median(cpus) if cpus else float("nan"))
+            median_of(cpus))
 
 
 def pres_figures(srv, users):
@@ -531,7 +533,7 @@ def pres_figures(srv, users):
     return (calls_s * 3, pct(times, 50), pct(times, 99))
 
 
-def mem_figures(srv, users):
+def mem_figures(srv):
     """Memory per subscription with USERS * SUBS_PER_USER of them, on a
     fresh server: after a rate search the memory its overload touched
     (Kamailio's shared memory, a heap's freed blocks) would hold the
@@ -592,16 +594,6 @@ class Held:
         return self.ended
 
 
-def cpu_per_1000(srv, users, rate, scenario, per_call=1):
-    """Server CPU seconds per 1,000 requests during a SIPp run at `rate`
-    calls a second (`per_call` requests measured in each call)."""
-    pids = srv.pids()
-    c0 = proc_cpu(pids)
-    ok = sipp(srv.port, users, rate, STEP, scenario=scenario)[0]
-    c1 = proc_cpu(pids)
-    return (c1 - c0) / (ok * per_call) * 1000 if ok else float("nan")
-
-
 def held_figures(srv, users, senders):
     """PUBLISH and MESSAGE the way issue 20 asks: Held subscriptions
     held throughout, MESSAGEs from the USERS users in turn to
@@ -636,8 +628,7 @@ def held_figures(srv, users, senders):
     print("  %-9s PUBLISH/s %s, MESSAGE/s %s; %d subscriptions ended by "
           "the server" % (srv.name, pubs, msgs, ended))
     return (statistics.median(pubs), statistics.median(msgs),
-            statistics.median(cpu_p), statistics.median(cpu_m), held.n,
-            ended)
+            median_of(cpu_p), median_of(cpu_m), held.n, ended)
 
 
 def blf_figures(srv, users):
@@ -1006,33 +997,19 @@ def log_summary(srv, top=8):
             print("  %-9s   %6d x %s" % ("", n, key))
 
 
-# the figures where a higher value is better (rates, recovery's
-# delivered counts are descriptions and left as measured)
-HIGHER = {0, 5, 9, 18, 33, 34}
-LOWER = {1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 17, 19, 20, 21, 35, 36}
+def best(kms, i, higher):
+    """Figure i of the Kamailio runs (one per children value, each
+    printed above): the best of them, or the first for a description."""
+    vals = [r[i] for r in kms if r[i] == r[i]]
+    if not vals:
+        return float("nan")
+    if higher is None:
+        return vals[0]
+    return max(vals) if higher else min(vals)
 
 
-def best_kamailio(results):
-    """Per figure, the best of the Kamailio runs (one per children
-    value); each run's figures are printed above."""
-    runs = list(results.values())
-    if len(runs) == 1:
-        return runs[0]
-    out = []
-    for i in range(len(runs[0])):
-        vals = [r[i] for r in runs if r[i] == r[i]]
-        if not vals:
-            out.append(float("nan"))
-        elif i in HIGHER:
-            out.append(max(vals))
-        elif i in LOWER:
-            out.append(min(vals))
-        else:
-            out.append(vals[0])
-    return out
-
-
-def table(title, lp, km, rows):
+def table(title, lp, kms, rows):
+    km = {i: best(kms, i, higher) for _, i, _, higher in rows}
     if all(lp[i] != lp[i] or km[i] != km[i] for _, i, _, _ in rows):
         return                 # a part not measured (BENCH_PARTS)
     print()
@@ -1084,7 +1061,7 @@ def main():
                 # and another for the memory
                 srv.stop()
                 srv = cls(pres=True)
-                p += mem_figures(srv, users)
+                p += mem_figures(srv)
             b = (nan,) * 4
             if "blf" in PARTS:
                 # a fresh server again: an office and its calls
@@ -1115,7 +1092,7 @@ def main():
     if only:
         return
     lp = results.pop("Lamplight")
-    km = best_kamailio(results)
+    km = list(results.values())
     table("registrations (REGISTER/401/REGISTER/200, MD5 digest, UDP, "
           "%d users)" % USERS, lp, km, [
               ("max rate with <0.1% failures (/s)", 0, "%d", True),

@@ -18,6 +18,8 @@ Needs perf (Debian linux-perf) and root or perf_event_paranoid <= 0.
 """
 
 import collections
+import shutil
+import time
 import os
 import subprocess
 import sys
@@ -86,7 +88,7 @@ def main():
             ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384",
              "-o", data, "-p", ",".join(str(p) for p in pids)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        bench.time.sleep(1)
+        time.sleep(1)
         bench.sipp(srv.port, users, calls, secs, scenario=scenario)
         perf.send_signal(2)
         perf.wait()
@@ -124,4 +126,4 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        bench.shutil.rmtree(bench.WORK, ignore_errors=True)
+        shutil.rmtree(bench.WORK, ignore_errors=True)

@@ -333,7 +333,11 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 		u.path = path_str;
 	}
 
-	err = location_apply(r->loc, &u, now_s(), &code, &reason);
+	/* one clock reading for the bindings and the 200 that lists them:
+	 * a second that turns between the two would show a binding just
+	 * granted 3600 s as 3599 */
+	ok.now = now_s();
+	err = location_apply(r->loc, &u, ok.now, &code, &reason);
 	if (err) {
 		log_sip(LOG_ERR, msg, user->username, "REGISTER: %m", err);
 		reply(r, msg, 500, "Server Internal Error");
@@ -351,7 +355,6 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 		flood_authed(r->flood, &msg->src, tmr_jiffies(),
 			     (uint64_t)u.c[i].expires * 1000);
 	ok.aor = location_find(r->loc, &msg->to.uri.user);
-	ok.now = now_s();
 	ok.path = path_str;
 	ok.echo_path = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "path");
 	(void)sip_replyf(r->sip, msg, 200, "OK",

@@ -14,7 +14,9 @@ for each daemon this prints:
     python3 bench/profile.py register|publish|message [rate] [seconds]
 
 rate: requests a second (default 1,000), seconds: each run's length (10).
-Needs perf (Debian linux-perf) and root or perf_event_paranoid <= 0.
+PROFILE_RUNS=N makes N runs without perf and prints each daemon's median
+(for A/B comparisons, with BENCH_BUILD naming the other build);
+PROFILE_PERF=0 skips the perf run. Needs perf (Debian linux-perf) and root or perf_event_paranoid <= 0.
 """
 
 import collections
@@ -34,6 +36,8 @@ KINDS = {
     "message": ("message.xml", bench.recovery_senders, 1),
 }
 NAMES = ("edge", "presence", "blf", "imrelay")
+RUNS = int(os.environ.get("PROFILE_RUNS", "1"))
+PERF = os.environ.get("PROFILE_PERF", "1") != "0"
 
 
 def fold(script, pids):
@@ -73,16 +77,25 @@ def main():
         devs = bench.recovery_devices(srv)
         pids = dict(zip(srv.pids(), NAMES))
         calls = max(1, rate // per_call)
-        cpu0 = {p: bench.proc_cpu([p]) for p in pids}
-        ok, failed = bench.sipp(srv.port, users, calls, secs,
-                                scenario=scenario)[:2]
-        cpu1 = {p: bench.proc_cpu([p]) for p in pids}
-        n = ok * per_call
-        print("%s at %d/s for %g s: %d requests answered, %d calls failed"
-              % (kind, rate, secs, n, failed))
+        per = {p: [] for p in pids}
+        for _ in range(RUNS):
+            cpu0 = {p: bench.proc_cpu([p]) for p in pids}
+            ok, failed = bench.sipp(srv.port, users, calls, secs,
+                                    scenario=scenario)[:2]
+            cpu1 = {p: bench.proc_cpu([p]) for p in pids}
+            n = ok * per_call
+            print("%s at %d/s for %g s: %d requests answered, %d calls "
+                  "failed" % (kind, rate, secs, n, failed))
+            for p in pids:
+                per[p].append((cpu1[p] - cpu0[p]) / n * 1000 if n else 0)
         for p, name in pids.items():
-            print("  CPU s per 1000, %-8s %.3f" % (
-                name, (cpu1[p] - cpu0[p]) / n * 1000 if n else 0))
+            print("  CPU s per 1000, %-8s %.3f%s" % (
+                name, bench.median_of(per[p]),
+                "  (median of %s)" % ", ".join("%.3f" % v for v in per[p])
+                if RUNS > 1 else ""))
+        script = ""
+        if not PERF:
+            return
         data = os.path.join(bench.WORK, "perf.data")
         perf = subprocess.Popen(
             ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384",

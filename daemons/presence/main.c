@@ -110,6 +110,12 @@ static int open_stores(struct app *a)
 	return 0;
 }
 
+/* `pres` updates leave in batches at most this old: at a few thousand
+ * PUBLISHes a second the BLF gateway then wakes once for many changes
+ * instead of once for each (issue 20: its wake-ups were 17 % of a
+ * PUBLISH's CPU). A lamp driven by presence lights up to 5 ms later. */
+#define PRES_BATCH_MS 5
+
 /* The bus: ours to publish `pres` on */
 static int connect_bus(struct app *a)
 {
@@ -122,6 +128,8 @@ static int connect_bus(struct app *a)
 					a->conf->bus_presence_snapshot,
 					a->conf->bus_heartbeat * 1000);
 	err = err ? err : bus_pub_topic(p->pub, "pres");
+	if (!err)
+		bus_pub_batch(p->pub, PRES_BATCH_MS);
 	if (err)
 		log_err("bus '%s' / '%s': %m", a->conf->bus_presence_pub,
 			a->conf->bus_presence_snapshot, err);

@@ -3,7 +3,8 @@
  * per pass and a 0 ms timer to carry on (LIBRE.md §9), and drained again
  * after each send on it. The publisher's key/value table makes snapshots:
  * O(N) in the keys of the topic asked for, once per subscriber start or
- * gap, never per update. */
+ * gap, never per update. A publisher may hold its updates for a few
+ * milliseconds and send them together (bus_pub_batch). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #define MAX_FRAMES 4
 #define BACKLOG_CAP 100000     /* HWM and pending updates while syncing */
 #define SNAP_TIMEOUT_MS 2000
+#define BATCH_MAX 512          /* held updates that make a batch leave now */
 
 struct bus {
 	void *zctx;
@@ -288,6 +290,17 @@ struct bus_pub {
 	char epoch[BUS_EPOCH_LEN + 1];
 	struct tmr hb;
 	uint32_t hb_ms;
+	struct list held;      /* struct held: updates waiting for the batch */
+	unsigned nheld;
+	struct tmr batch;
+	uint32_t batch_ms;     /* 0: each update leaves at once */
+};
+
+/* An update numbered and in the table, not yet on the PUB socket. */
+struct held {
+	struct le le;
+	char *name;            /* TOPIC:KEY */
+	char *json;
 };
 
 static void kv_destructor(void *arg)
@@ -315,11 +328,24 @@ static bool kv_apply_deref(struct le *le, void *arg)
 	return false;
 }
 
+static void held_destructor(void *arg)
+{
+	struct held *h = arg;
+
+	list_unlink(&h->le);
+	mem_deref(h->name);
+	mem_deref(h->json);
+}
+
+static void pub_flush(struct bus_pub *pub);
+
 static void pub_destructor(void *arg)
 {
 	struct bus_pub *pub = arg;
 	struct le *le;
 
+	pub_flush(pub);            /* ZMQ_LINGER lets them still go out */
+	tmr_cancel(&pub->batch);
 	tmr_cancel(&pub->hb);
 	zsock_close(&pub->pub);
 	zsock_close(&pub->router);
@@ -378,21 +404,67 @@ static bool kv_cmp(struct le *le, void *arg)
 	return !strcmp(kv->topic, f->topic) && !strcmp(kv->key, f->key);
 }
 
-static int pub_send(struct bus_pub *pub, const char *topic, const char *key,
-		    const char *json)
+static int send_frames(struct bus_pub *pub, const char *name,
+		       const char *json)
 {
-	char *name = NULL;
 	struct pl fr[2];
+
+	pl_set_str(&fr[0], name);
+	pl_set_str(&fr[1], json);
+	return zsock_send(&pub->pub, 2, fr);
+}
+
+/* The held updates leave, in the order they were numbered. */
+static void pub_flush(struct bus_pub *pub)
+{
+	struct le *le;
+
+	tmr_cancel(&pub->batch);
+	while ((le = pub->held.head)) {
+		struct held *h = le->data;
+
+		(void)send_frames(pub, h->name, h->json);
+		mem_deref(h);
+	}
+	pub->nheld = 0;
+}
+
+static void batch_h(void *arg)
+{
+	pub_flush(arg);
+}
+
+/* With batching, an update is held until the batch's time is up (or
+ * BATCH_MAX are held): the subscribers' I/O threads and event loops wake
+ * once for many updates instead of once for each. */
+static int pub_send(struct bus_pub *pub, const char *topic, const char *key,
+		    char *json)
+{
+	struct held *h;
+	char *name = NULL;
 	int err;
 
 	err = re_sdprintf(&name, "%s:%s", topic, key);
 	if (err)
 		return err;
-	pl_set_str(&fr[0], name);
-	pl_set_str(&fr[1], json);
-	err = zsock_send(&pub->pub, 2, fr);
-	mem_deref(name);
-	return err;
+	if (!pub->batch_ms) {
+		err = send_frames(pub, name, json);
+		mem_deref(name);
+		return err;
+	}
+	h = mem_zalloc(sizeof(*h), held_destructor);
+	if (!h) {
+		mem_deref(name);
+		return ENOMEM;
+	}
+	h->name = name;
+	h->json = mem_ref(json);
+	list_append(&pub->held, &h->le, h);
+	if (++pub->nheld >= BATCH_MAX)
+		pub_flush(pub);
+	else if (!tmr_isrunning(&pub->batch))
+		tmr_start(&pub->batch, pub->batch_ms, batch_h, pub);
+	return 0;
 }
 
 static int pub_change(struct bus_pub *pub, const char *topic, const char *key,
@@ -442,6 +514,15 @@ static int pub_change(struct bus_pub *pub, const char *topic, const char *key,
 	return err;
 }
 
+void bus_pub_batch(struct bus_pub *pub, uint32_t ms)
+{
+	if (!pub)
+		return;
+	pub->batch_ms = ms;
+	if (!ms)
+		pub_flush(pub);
+}
+
 int bus_pub_topic(struct bus_pub *pub, const char *topic)
 {
 	if (!pub || !topic)
@@ -466,14 +547,19 @@ static void hb_h(void *arg)
 	struct bus_pub *pub = arg;
 	struct le *le;
 
+	/* a heartbeat's seq counts the held updates: they go first, or a
+	 * subscriber would see a gap */
+	pub_flush(pub);
 	for (le = pub->topics.head; le; le = le->next) {
 		struct topic *t = le->data;
-		char *json = NULL;
+		char *json = NULL, *name = NULL;
 
 		if (bus_msg_encode(&json, t->name, "", "hb", t->seq,
 				   pub->epoch, now_ms(), NULL))
 			continue;
-		(void)pub_send(pub, t->name, "", json);
+		if (!re_sdprintf(&name, "%s:", t->name))
+			(void)send_frames(pub, name, json);
+		mem_deref(name);
 		mem_deref(json);
 	}
 	tmr_start(&pub->hb, pub->hb_ms, hb_h, pub);
@@ -550,6 +636,7 @@ int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 	pub->bus = mem_ref(bus);
 	pub->pub.fd = pub->router.fd = -1;
 	tmr_init(&pub->hb);
+	tmr_init(&pub->batch);
 	re_snprintf(pub->epoch, sizeof(pub->epoch), "%016llx",
 		    (unsigned long long)rand_u64());
 	pub->hb_ms = heartbeat_ms ? heartbeat_ms : 5000;

@@ -46,6 +46,10 @@ int  bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
 int  bus_pub_del(struct bus_pub *pub, const char *topic, const char *key,
 		 const struct odict *data);
 uint64_t bus_pub_seq(const struct bus_pub *pub, const char *topic);
+/* Hold updates up to `ms` and send them together (0, the default: each
+ * at once). Snapshots and the key table are not delayed; a heartbeat
+ * sends what is held first. */
+void bus_pub_batch(struct bus_pub *pub, uint32_t ms);
 
 int  bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
 		   const char *pub_ep, const char *snap_ep, const char *topic,

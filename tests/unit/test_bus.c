@@ -201,12 +201,105 @@ static void clone_pattern(void)
 	if (system(pe)) {}
 }
 
+/* Held updates: a publisher with batching sends nothing before its time,
+ * then everything in order; a heartbeat sends what is held before it
+ * (else its seq would be a gap and a resync); BATCH_MAX (512) held
+ * updates leave at once; turning batching off sends the rest. */
+static void batching(void)
+{
+	char dir[] = "/tmp/lp-test-bus-XXXXXX";
+	char pe[128], se[128], v[16];
+	struct bus *bus = NULL;
+	struct bus_pub *pub = NULL;
+	struct bus_sub *sub = NULL;
+	struct state s;
+
+	memset(&s, 0, sizeof(s));
+	tmr_init(&guard);
+	if (!mkdtemp(dir))
+		return;
+	ok(!bus_alloc(&bus), "bus for batching");
+
+	/* 1: a 50 ms batch, heartbeats every 200 ms */
+	re_snprintf(pe, sizeof(pe), "ipc://%s/pub1.ipc", dir);
+	re_snprintf(se, sizeof(se), "ipc://%s/snap1.ipc", dir);
+	ok(!bus_pub_alloc(&pub, bus, pe, se, 200), "batching publisher");
+	bus_pub_batch(pub, 50);
+	ok(!bus_sub_alloc(&sub, bus, pe, se, "reg", reset_h, update_h, &s),
+	   "its subscriber");
+	run_until(500);
+	ok(bus_sub_synced(sub) && s.resets == 1, "synced (empty snapshot)");
+	s.updates = 0;
+	for (unsigned i = 0; i < 100; i++) {
+		re_snprintf(v, sizeof(v), "v%u", i);
+		set(pub, i % 2 ? "1" : "2", v);
+	}
+	run_until(10);
+	ok(s.updates == 0, "nothing delivered 10 ms into a 50 ms batch "
+	   "(%u)", s.updates);
+	s.want = 100;
+	run_until(3000);
+	ok(s.updates == 100 && !strcmp(s.users[1], "v99") &&
+	   !strcmp(s.users[2], "v98"), "then all 100, the last values last "
+	   "(%u)", s.updates);
+	ok(s.resets == 1, "no resync");
+
+	/* 2: a batch longer than the heartbeat */
+	bus_pub_batch(pub, 60000);
+	s.updates = 0;
+	s.want = 3;
+	set(pub, "3", "a");
+	set(pub, "3", "b");
+	set(pub, "4", "c");
+	run_until(3000);
+	ok(s.updates == 3 && !strcmp(s.users[3], "b") &&
+	   !strcmp(s.users[4], "c"), "a heartbeat sends the held updates "
+	   "first (%u)", s.updates);
+	ok(s.resets == 1, "and its seq is no gap: no resync (resets %u)",
+	   s.resets);
+	sub = mem_deref(sub);
+	pub = mem_deref(pub);
+
+	/* 3: no heartbeat for a minute, a batch of a minute */
+	memset(&s, 0, sizeof(s));
+	re_snprintf(pe, sizeof(pe), "ipc://%s/pub2.ipc", dir);
+	re_snprintf(se, sizeof(se), "ipc://%s/snap2.ipc", dir);
+	ok(!bus_pub_alloc(&pub, bus, pe, se, 60000), "second publisher");
+	bus_pub_batch(pub, 60000);
+	ok(!bus_sub_alloc(&sub, bus, pe, se, "reg", reset_h, update_h, &s),
+	   "its subscriber");
+	run_until(500);
+	ok(bus_sub_synced(sub), "synced");
+	for (unsigned i = 0; i < 513; i++) {
+		re_snprintf(v, sizeof(v), "w%u", i);
+		set(pub, "5", v);
+	}
+	s.want = 512;
+	run_until(3000);
+	run_until(200);
+	ok(s.updates == 512 && !strcmp(s.users[5], "w511"),
+	   "512 held updates leave at once, the 513th waits (%u)",
+	   s.updates);
+	bus_pub_batch(pub, 0);
+	s.want = 513;
+	run_until(3000);
+	ok(s.updates == 513 && !strcmp(s.users[5], "w512") && s.resets == 1,
+	   "batching off sends it (%u, resets %u)", s.updates, s.resets);
+
+	mem_deref(sub);
+	mem_deref(pub);
+	mem_deref(bus);
+	re_snprintf(pe, sizeof(pe), "rm -rf %s", dir);
+	if (system(pe)) {}
+}
+
 int main(void)
 {
 	libre_init();
 	codec();
 	seq();
 	clone_pattern();
+	batching();
 	libre_close();
 	return tap_done();
 }

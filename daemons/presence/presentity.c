@@ -461,17 +461,10 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 	r.updated = now_ms();
 	r.doc = raw ? raw->p : (const char *)mb->buf;
 	r.doclen = raw ? raw->l : mb->end;
-	err = store_begin(p->st);
-	if (err)
-		goto out;
-	err = pubs_put(p->st, &r);
-	if (!err && pb)
-		err = pubs_del(p->st, pb->etag);
-	if (err) {
-		store_rollback(p->st);
-		goto out;
-	}
-	err = store_commit(p->st);
+	/* one statement, its own transaction */
+	err = pb ? pubs_move(p->st, pb->etag, &r) : pubs_put(p->st, &r);
+	if (err == ENOENT)     /* our table and the store disagree */
+		err = pubs_put(p->st, &r);
 	if (err)
 		goto out;
 

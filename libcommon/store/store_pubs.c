@@ -46,6 +46,34 @@ int pubs_put(struct store *st, const struct pubs_rec *r)
 	return store_step_done(s);
 }
 
+/* A refresh or modification: one statement, so no transaction around
+ * an insert and a delete (the entity tag is the key and changes). */
+static const char move_sql[] =
+	"UPDATE pubs SET etag = ?1, expires = ?2, updated = ?3, doc = ?4 "
+	"WHERE etag = ?5 AND user = ?6";
+
+int pubs_move(struct store *st, const char *old, const struct pubs_rec *r)
+{
+	sqlite3_stmt *s;
+	int err;
+
+	if (!st || !old || !r || !r->etag || !r->user || !r->doc)
+		return EINVAL;
+	s = store_stmt(st, move_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, r->etag, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->expires);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->updated);
+	sqlite3_bind_blob(s, 4, r->doc, (int)r->doclen, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, old, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, r->user, -1, SQLITE_STATIC);
+	err = store_step_done(s);
+	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		err = ENOENT;
+	return err;
+}
+
 static const char del_sql[] = "DELETE FROM pubs WHERE etag = ?1";
 
 int pubs_del(struct store *st, const char *etag)

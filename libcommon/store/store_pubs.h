@@ -20,6 +20,9 @@ typedef int (pubs_h)(const struct pubs_rec *r, void *arg);
 int pres_open(struct store **stp, const char *path,
 	      const struct store_opts *o);
 int pubs_put(struct store *st, const struct pubs_rec *r);
+/* The publication `old` of r->user becomes r (its new entity tag,
+ * expiry and document); ENOENT when there is no such row. */
+int pubs_move(struct store *st, const char *old, const struct pubs_rec *r);
 int pubs_del(struct store *st, const char *etag);
 int pubs_foreach(struct store *st, pubs_h *h, void *arg);
 

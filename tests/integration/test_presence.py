@@ -538,17 +538,25 @@ try:
     for sig, what in ((signal.SIGTERM, "stopped"), (signal.SIGKILL,
                                                     "killed")):
         before = None
-        bob.publish(pidf("bob", D, note="before %s" % what))
+        # a modification (a new entity tag for the same publication)
+        # must survive the restart, and the draft it replaced must not
+        r = bob.publish(pidf("bob", D, note="draft %s" % what,
+                             tid="draft"))
+        r2 = bob.publish(pidf("bob", D, note="before %s" % what),
+                         etag=r.get("sip-etag") if r else None)
         before = alice.wait_notify(has("before %s" % what))
+        alice.notifies = []    # the draft's NOTIFY, taken by nobody
         app.stop("presence", sig)
         app.start("presence")
         n = alice.wait_notify()
         ok(before is not None and n is not None and
            n.cseq == before.cseq + 1 and "before %s" % what in n.text()
+           and 'id="draft"' not in n.text()
            and set(basic(n)) == {"open"},
            "presence daemon %s and started: the watcher's next NOTIFY "
            "has the next CSeq and the state kept (open: it waited for "
-           "the registrations)" % what, (before, n and n.text()))
+           "the registrations; the modified publication, not the draft "
+           "it replaced)" % what, (r, r2, before, n and n.text()))
         r = alice.refresh(sub)
         ok(r is not None and r.code == 200,
            "after the daemon was %s, the watcher's refresh succeeds" % what,

@@ -69,6 +69,19 @@ static void subs_and_pubs(void)
 	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
 	   "a subscription stored, its CSeq and version moved on");
 	ok(!pubs_put(st, &pr), "a publication stored");
+	pr.etag = "e0";
+	pr.doc = "<presence>0</presence>";
+	pr.doclen = strlen(pr.doc);
+	ok(pubs_move(st, "e1", &pr) == 0, "a modification moves it to a new "
+	   "entity tag");
+	ok(pubs_move(st, "e1", &pr) == ENOENT, "the old tag is gone: ENOENT");
+	pr.user = "eve";
+	ok(pubs_move(st, "e0", &pr) == ENOENT, "another user's tag: ENOENT");
+	pr.user = "bob";
+	pr.etag = "e1";
+	pr.doc = "<presence/>";
+	pr.doclen = 11;
+	ok(pubs_move(st, "e0", &pr) == 0, "and back to e1");
 	r.callid = NULL;
 	ok(subs_put(st, &r) == EINVAL, "a subscription without Call-ID: "
 	   "EINVAL");

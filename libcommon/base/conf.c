@@ -68,6 +68,7 @@ static const struct key keys[] = {
 	{"route_presence",         K_ROUTE, OFF(routes[0]), 0, 0},
 	{"route_imrelay",          K_ROUTE, OFF(routes[1]), 0, 0},
 	{"route_blf",              K_ROUTE, OFF(routes[2]), 0, 0},
+	{"route_edge",             K_ROUTE, OFF(route_edge), 0, 0},
 	{"route_timeout",          K_U32, OFF(route_timeout), 100, 60000},
 	{"probe_interval",         K_U32, OFF(probe_interval), 0, 3600},
 	{"probe_timeout",          K_U32, OFF(probe_timeout), 100, 60000},
@@ -406,6 +407,23 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 		struct pl deft = PL("tcp:127.0.0.1:5060");
 		parse_listen(&c->listen[c->listen_count++], &def);
 		parse_listen(&c->listen[c->listen_count++], &deft);
+	}
+	if (c->route_edge.port && c->route_edge.tp != CONF_TP_UDP) {
+		re_sdprintf(errmsg, "%s: route_edge must be a udp address",
+			    name);
+		return EINVAL;
+	}
+	for (unsigned i = 0; i < c->listen_count; i++) {
+		const struct conf_listen *l = &c->listen[i];
+
+		if (c->route_edge.port && l->tp == CONF_TP_UDP &&
+		    l->port == c->route_edge.port &&
+		    !strcmp(l->addr, c->route_edge.addr)) {
+			re_sdprintf(errmsg, "%s: route_edge must not be a "
+				    "listen address: it is the back daemons' "
+				    "own way in", name);
+			return EINVAL;
+		}
 	}
 	return 0;
 }

@@ -71,6 +71,9 @@ struct conf {
 
 	/* back daemons the edge routes to: presence, imrelay, blf */
 	struct conf_listen routes[3];
+	/* where the back daemons send to the edge, apart from the phones
+	 * (port 0: unset, the edge's first udp listen address) */
+	struct conf_listen route_edge;
 	uint32_t route_timeout;  /* ms without an answer before 503 */
 	uint32_t probe_interval; /* s between OPTIONS to a device, 0: off */
 	uint32_t probe_timeout;  /* ms of silence that make it unreachable */

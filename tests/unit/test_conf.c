@@ -35,7 +35,8 @@ static void good(void)
 		"store_sync_full = yes\n"
 		"bus_registrar_pub = tcp://127.0.0.1:7000\n"
 		"bus_registrar_snapshot = tcp://127.0.0.1:7001\n"
-		"bus_heartbeat = 2\n";
+		"bus_heartbeat = 2\n"
+		"route_edge = udp:127.0.0.1:5073\n";
 	struct conf *c = NULL;
 	char *msg = NULL;
 	int err = parse(&c, text, &msg);
@@ -51,6 +52,8 @@ static void good(void)
 						     "::1"), "tcp on [::1]");
 	ok(c->listen[2].tp == CONF_TP_TLS && c->listen[2].port == 5071,
 	   "tls listen");
+	ok(c->route_edge.tp == CONF_TP_UDP && c->route_edge.port == 5073 &&
+	   !strcmp(c->route_edge.addr, "127.0.0.1"), "route_edge");
 	ok(!strcmp(c->state_dir, "/var/tmp/lp"), "spaces and CR trimmed");
 	ok(!strcmp(c->admin_db, "/var/tmp/admin.db"), "admin_db");
 	ok(c->reg_expires_default == 1800 && c->reg_expires_min == 30 &&
@@ -142,6 +145,14 @@ static void bad(void)
 		{"blf_single_dialog = sometimes\n", "test.conf:1: bad value"},
 		{"subscribe_expires_min = 5000\n",
 		 "need publish_ and subscribe_expires_min <= _default"},
+		{"route_edge = tcp:127.0.0.1:5073\n",
+		 "test.conf: route_edge must be a udp address"},
+		{"listen = udp:127.0.0.1:5080\n"
+		 "route_edge = udp:127.0.0.1:5080\n",
+		 "test.conf: route_edge must not be a listen address"},
+		{"route_edge = udp:127.0.0.1:5060\n",
+		 "test.conf: route_edge must not be a listen address"},
+		{"route_edge = udp:0.0.0.0:5073\n", "test.conf:1: bad value"},
 		{"pidf_max_size = 65535\n",
 		 "test.conf:1: pidf_max_size = '65535' is out of range"},
 	};

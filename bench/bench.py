@@ -196,7 +196,7 @@ class Lamplight:
                 probe,
                 lptest.free_port(), lptest.free_port(), lptest.free_port(),
                 os.environ.get("BENCH_LP_CONF", "").replace("\\n", "\n")),
-            DOMAIN)
+            DOMAIN, route_edge=os.environ.get("BENCH_ROUTE_EDGE") != "0")
         self.port = self.app.port
         p = os.path.join(WORK, "lp-users.csv")
         with open(p, "w") as f:

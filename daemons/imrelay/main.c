@@ -99,9 +99,11 @@ static int salt_load(struct imrelay *r)
 	return store_meta_set(r->st, "salt", buf);
 }
 
-/* Deliveries go to the edge's first UDP address */
+/* Deliveries go to route_edge, else the edge's first UDP address */
 static int edge_addr(struct sa *sa, const struct conf *c)
 {
+	if (c->route_edge.port)
+		return sa_set_str(sa, c->route_edge.addr, c->route_edge.port);
 	for (unsigned i = 0; i < c->listen_count; i++) {
 		const struct conf_listen *l = &c->listen[i];
 

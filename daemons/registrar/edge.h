@@ -46,6 +46,15 @@ struct edge {
 	struct guess *guess;        /* failed digest answers (guess.h) */
 	struct flood *flood;        /* requests per source (flood.h) */
 	struct overload *ovl;       /* the receive queue's delay */
+	/* route_edge: the back daemons' own way in, a UDP socket apart
+	 * from the phones' (back_set), so that phones filling the public
+	 * receive queue cannot make the kernel drop the back daemons'
+	 * answers and requests. back_sock is libre's socket for it, known
+	 * once the start-up probe (udpwide) came in on it; until then the
+	 * edge sends to the back daemons as without route_edge. */
+	bool back_set;
+	struct sa back_laddr;
+	struct udp_sock *back_sock;
 	uint32_t npending;
 	/* a back daemon that let a request go unanswered for route_timeout
 	 * and answered none sent after it: its requests get 503 at once and
@@ -64,6 +73,16 @@ struct edge {
 
 /* Our domain, or one of our listen addresses (and its port, if any). */
 bool edge_is_local(const struct edge *r, const struct uri *uri);
+/* Requests to a back daemon leave from route_edge's socket, so that
+ * their answers come back there: true with its address and socket, once
+ * known; false: from the transport libre picks. */
+bool edge_back_out(const struct edge *r, struct sa *laddr,
+		   struct udp_sock **sock);
+/* The address the back daemons reach the edge on over UDP: route_edge,
+ * else what libre picks for `dst`. */
+int  edge_back_laddr(struct edge *r, const struct sa *dst, struct sa *laddr);
+/* Note libre's socket of route_edge from a request that came in on it. */
+void edge_back_seen(struct edge *r, const struct sip_msg *msg);
 /* Is this address one of the back daemons? */
 bool edge_is_backend(const struct edge *r, const struct sa *a);
 /* Which (enum route_service), or -1. */

@@ -11,7 +11,9 @@
  *   (else fwd_response_h);
  * - a back daemon's NOTIFY inside a subscription we Record-Routed, to
  *   the device's UDP flow (else route_loose): see notify_request.
- * And before both, guards: a source over its rate (flood.h) is dropped;
+ * And before both, guards: a datagram to route_edge's socket from anyone
+ * but a back daemon is dropped (the socket is theirs, edge.h); a source
+ * over its rate (flood.h) is dropped;
  * a datagram whose head is too big for libre to decode in good time is
  * answered 400 or 513 without being decoded (head_refused); a new
  * request that waited too long in the receive queue is answered 503
@@ -43,11 +45,32 @@ struct fpsock {
 	struct edge *r;
 	char laddr[64];        /* ours, as our Via prints it */
 	size_t llen;
+	int af;
+	bool back;             /* route_edge's: only back daemons send here */
 };
 
 struct fastpath {
 	struct fpsock socks[MAX_SOCKS];
 };
+
+/* Where what goes on to a phone leaves from: the socket it came in on,
+ * but for route_edge's, which phones do not know: then the first of the
+ * phones' sockets of dst's family, as libre would pick (NULL: none seen
+ * yet, libre's slow path sends it). */
+static struct fpsock *phone_side(struct fpsock *fs, const struct sa *dst)
+{
+	struct fastpath *fp = fs->r->fast;
+
+	if (!fs->back)
+		return fs;
+	for (int i = 0; i < MAX_SOCKS; i++) {
+		struct fpsock *o = &fp->socks[i];
+
+		if (o->us && !o->back && o->af == sa_af(dst))
+			return o;
+	}
+	return NULL;
+}
 
 static bool has_comma(const struct pl *v)
 {
@@ -121,11 +144,11 @@ static bool next_dst(struct sa *dst, const struct pl *sentby,
  * Route is ours with the device's flow token, and the request goes on to
  * that flow without state (route_loose). Taken here in its plainest
  * form: UDP from a back daemon's address, each header on a line of its
- * own, one Via (with an empty rport, as ours write it), our one Route
- * first, a Max-Forwards above 0, the flow UDP. What is sent is what
- * route_loose and fwd_build send: our Via with the same stateless branch,
- * the daemon's Via with received and rport, our Route gone, Max-Forwards
- * one less at the end of the head. */
+ * own, one Via (with an empty rport, as ours write it), one Route line
+ * of ours (our_routes), a Max-Forwards above 0, the flow UDP. What is
+ * sent is what route_loose and fwd_build send: our Via with the same
+ * stateless branch, the daemon's Via with received and rport, our Routes
+ * gone, Max-Forwards one less at the end of the head. */
 
 struct notify_parts {
 	struct pl ruri, via, via_sentby, via_params, branch, flow, cseq;
@@ -150,6 +173,31 @@ static bool our_route(const struct edge *r, const struct pl *v,
 		!msg_param_decode(&u.params, "flow", flow);
 }
 
+/* The Route of a subscription we Record-Routed: ours once, or twice
+ * (route_edge's, then the phones', RFC 5658) with one token, on one
+ * line as the notifier prints it. */
+static bool our_routes(const struct edge *r, const struct pl *v,
+		       struct pl *flow)
+{
+	const char *comma = memchr(v->p, ',', v->l);
+	struct pl a, b, fb;
+
+	if (!comma)
+		return our_route(r, v, flow);
+	a.p = v->p;
+	a.l = (size_t)(comma - v->p);
+	b.p = comma + 1;
+	b.l = v->l - a.l - 1;
+	while (a.l && (a.p[a.l - 1] == ' ' || a.p[a.l - 1] == '\t'))
+		--a.l;
+	while (b.l && (b.p[0] == ' ' || b.p[0] == '\t')) {
+		++b.p;
+		--b.l;
+	}
+	return our_route(r, &a, flow) && our_route(r, &b, &fb) &&
+		!pl_cmp(flow, &fb);
+}
+
 static bool notify_request(struct fpsock *fs, const struct sa *src,
 			   struct mbuf *mb)
 {
@@ -163,6 +211,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	unsigned vias = 0, routes = 0;
 	enum sip_transp tp;
 	struct sa dst;
+	struct fpsock *ph;
 	struct mbuf *out;
 	bool ok = false;
 
@@ -192,7 +241,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 			np.via = v;
 		}
 		else if (rawsip_hdr(&ln, "Route", 0, &v)) {
-			if (routes++ || !our_route(r, &v, &np.flow))
+			if (routes++ || !our_routes(r, &v, &np.flow))
 				return false;
 		}
 		else if (rawsip_hdr(&ln, "Max-Forwards", 0, &v)) {
@@ -213,6 +262,9 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	    tp != SIP_TRANSP_UDP)
 		return false;
 
+	ph = phone_side(fs, &dst);
+	if (!ph)
+		return false;
 	out = mbuf_alloc(mbuf_get_left(mb) + 256);
 	if (!out)
 		return false;
@@ -230,7 +282,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 				"Via: SIP/2.0/UDP %s;branch=" FWD_BRANCH
 				"%016llx;rport\r\n"
 				"Via: %r%r;rport=%u;received=%j\r\n",
-				&np.ruri, fs->laddr, (unsigned long long)br,
+				&np.ruri, ph->laddr, (unsigned long long)br,
 				&a, &b, sa_port(src), src))
 			goto out;
 	}
@@ -251,7 +303,7 @@ static bool notify_request(struct fpsock *fs, const struct sa *src,
 	    mbuf_write_mem(out, (const uint8_t *)body, (size_t)(end - body)))
 		goto out;
 	out->pos = 0;
-	ok = !udp_send(fs->us, &dst, out);
+	ok = !udp_send(ph->us, &dst, out);
  out:
 	mem_deref(out);
 	return ok;
@@ -355,6 +407,20 @@ static bool send_h(int *err, struct sa *dst, struct mbuf *mb, void *arg)
 	return false;
 }
 
+/* A datagram to route_edge from anyone but a back daemon: dropped
+ * unread, a log line a second at most. */
+static bool stranger(const struct fpsock *fs, const struct sa *src)
+{
+	static struct log_every every;
+	uint32_t unlogged;
+
+	if (log_every(&every, tmr_jiffies(), 1000, &unlogged))
+		log_notice("route_edge %s: a datagram from %J, not a back "
+			   "daemon: dropped%s", fs->laddr, src, unlogged ?
+			   " (and others since the last line)" : "");
+	return true;
+}
+
 static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 {
 	struct fpsock *fs = arg;
@@ -366,12 +432,16 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	const size_t plen = sizeof(FWD_BRANCH) - 1;
 	bool joined = false;
 	struct mbuf *out;
+	struct fpsock *ph;
 	struct sa dst;
 	unsigned vias = 0;
 	uint16_t code;
 	bool back = edge_is_backend(fs->r, src);
 	bool marked = false;
 
+	/* route_edge's socket is the back daemons' alone */
+	if (fs->back && !back)
+		return stranger(fs, src);
 	/* a flood from one source goes unread; the back daemons are ours */
 	if (fs->r->flood && !back &&
 	    flood_over(fs->r->flood, src, tmr_jiffies()))
@@ -442,6 +512,9 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	    !next_dst(&dst, &sentby, &params))
 		return false;
 
+	ph = phone_side(fs, &dst);
+	if (!ph)
+		return false;
 	out = mbuf_alloc(mbuf_get_left(mb));
 	if (!out)
 		return false;
@@ -452,7 +525,7 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	(void)mbuf_write_mem(out, (const uint8_t *)top.next,
 			     (size_t)(end - top.next));
 	out->pos = 0;
-	(void)udp_send(fs->us, &dst, out);
+	(void)udp_send(ph->us, &dst, out);
 	mem_deref(out);
 	if (code >= 200) {
 		br.p += plen;
@@ -482,6 +555,9 @@ void fastpath_attach(struct edge *r, const struct sip_msg *msg)
 	free_slot->r = r;
 	re_snprintf(free_slot->laddr, sizeof(free_slot->laddr), "%J", &laddr);
 	free_slot->llen = strlen(free_slot->laddr);
+	free_slot->af = sa_af(&laddr);
+	free_slot->back = r->back_set &&
+		sa_cmp(&laddr, &r->back_laddr, SA_ALL);
 	if (udp_register_helper(&free_slot->uh, free_slot->us, 0, send_h,
 				recv_h, free_slot))
 		memset(free_slot, 0, sizeof(*free_slot));

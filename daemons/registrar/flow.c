@@ -119,11 +119,12 @@ static const char *tp_name(enum sip_transp tp)
 
 /* <sip:EDGE;transport=T;lr;flow=TOKEN> for the address the request came
  * in on: what both ends send the dialog's requests to. When the request
- * leaves on another transport (a TCP phone's SUBSCRIBE to a back daemon
- * on UDP), the edge Record-Routes twice (RFC 5658): on top the address
- * the next hop reaches it on, then the one the phone does; each end then
- * sends on its own transport, and the edge pops both. `out` NULL: the
- * request leaves on the transport it came on. */
+ * leaves on another transport or address (a TCP phone's SUBSCRIBE to a
+ * back daemon on UDP; any SUBSCRIBE to one, with route_edge), the edge
+ * Record-Routes twice (RFC 5658): on top the address the next hop
+ * reaches it on, then the one the phone does; each end then sends to
+ * its own, and the edge pops both. `out` NULL: the request leaves on the
+ * address it came in on. */
 int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
 		      const struct sip_msg *msg, const struct flow_out *out)
 {
@@ -133,7 +134,8 @@ int flow_record_route(char *buf, size_t sz, struct nonce_ctx *key,
 
 	if (err)
 		return err;
-	if (out && out->tp != msg->tp)
+	if (out && (out->tp != msg->tp ||
+		    !sa_cmp(&out->laddr, &msg->dst, SA_ALL)))
 		return re_snprintf(buf, sz, "<sip:%J;transport=%s;lr;flow=%s>"
 				   ", <sip:%J;transport=%s;lr;flow=%s>",
 				   &out->laddr, tp_name(out->tp), tok,

@@ -333,10 +333,11 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
 {
 	struct mbuf *mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
 	enum sip_transp tp = SIP_TRANSP_UDP;
+	struct udp_sock *sock = NULL;
 	struct sa dst, laddr;
 	struct uri route;
 	struct pl pl, tpv;
-	int err;
+	int err = 0;
 
 	if (!mb) {
 		err = ENOMEM;
@@ -358,7 +359,11 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
 				!pl_strcasecmp(&tpv, "tls") ? SIP_TRANSP_TLS :
 				SIP_TRANSP_UDP;
 	}
-	err = sip_transp_laddr(r->sip, &laddr, tp, &dst);
+	/* to a back daemon from route_edge's socket, where its answer
+	 * then comes (edge.h) */
+	if (tp != SIP_TRANSP_UDP || !edge_is_backend(r, &dst) ||
+	    !edge_back_out(r, &laddr, &sock))
+		err = sip_transp_laddr(r->sip, &laddr, tp, &dst);
 	if (err)
 		goto out;
 	if (br->ruri[0])
@@ -377,7 +382,7 @@ static int fwd_stateless(struct edge *r, const struct sip_msg *msg,
 	if (err)
 		goto out;
 	mb->pos = 0;
-	err = sip_send(r->sip, NULL, tp, &dst, mb);
+	err = sip_send(r->sip, sock, tp, &dst, mb);
  out:
 	mem_deref(mb);
 	return err;
@@ -712,10 +717,15 @@ bool fwd_response_h(const struct sip_msg *msg, void *arg)
 	struct sa laddr, dst;
 	enum sip_transp tp;
 	struct mbuf *mb;
+	bool ours;
 
-	if (sip_transp_laddr(r->sip, &laddr, msg->via.tp, NULL) ||
-	    !sa_cmp(&laddr, &msg->via.addr, SA_ALL) ||
-	    next_hop(&dst, &tp, msg)) {
+	/* the top Via ours: a phones' address, or route_edge's (a back
+	 * daemon's answer) */
+	ours = (r->back_set && msg->via.tp == SIP_TRANSP_UDP &&
+		sa_cmp(&r->back_laddr, &msg->via.addr, SA_ALL)) ||
+		(!sip_transp_laddr(r->sip, &laddr, msg->via.tp, NULL) &&
+		 sa_cmp(&laddr, &msg->via.addr, SA_ALL));
+	if (!ours || next_hop(&dst, &tp, msg)) {
 		log_sip(LOG_DEBUG, msg, NULL, "stray %u answer from %J: "
 			"dropped", msg->scode, &msg->src);
 		return true;

@@ -88,6 +88,29 @@ static int load_secret(struct app *a)
 	return err;
 }
 
+/* route_edge: the back daemons' way in, after the listen addresses, so
+ * that libre, which sends from the first transport that fits, never
+ * picks it for a phone (edge.h). */
+static int open_back(struct app *a)
+{
+	const struct conf_listen *l = &a->conf->route_edge;
+	struct sa sa;
+	int got = 0;
+	int err;
+
+	err = sa_set_str(&sa, l->addr, l->port);
+	err = err ? err : sip_transp_add(a->sip, SIP_TRANSP_UDP, &sa);
+	if (err) {
+		log_err("route_edge udp:%s:%u: %m", l->addr, l->port, err);
+		return err;
+	}
+	if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, &got))
+		log_warn("udp:%J: cannot enlarge the receive buffer, ignoring",
+			 &sa);
+	log_info("listening for the back daemons on udp:%J", &sa);
+	return 0;
+}
+
 /* SIP on every listen address of the configuration (UDP, TCP, TLS). */
 static int open_transports(struct app *a)
 {
@@ -149,7 +172,7 @@ static int open_transports(struct app *a)
 		}
 		log_info("listening on %s:%J", conf_tp_name(l->tp), &sa);
 	}
-	return 0;
+	return c->route_edge.port ? open_back(a) : 0;
 }
 
 static void reload_h(void *arg)
@@ -162,7 +185,8 @@ static void reload_h(void *arg)
 
 /* A MESSAGE of up to 64 KiB comes to a UDP address of ours from the IM
  * relay (and may from a phone): libre's UDP sockets are made to read
- * whole datagrams (libcommon/sip/udpwide.h). */
+ * whole datagrams (libcommon/sip/udpwide.h). The probe also shows the
+ * edge which of libre's sockets is route_edge's (edge_back_seen). */
 static int wide_alloc(struct udpwide **wp, const struct conf *c)
 {
 	struct sa sa[8];
@@ -175,6 +199,9 @@ static int wide_alloc(struct udpwide **wp, const struct conf *c)
 							 l->port))
 			++n;
 	}
+	if (c->route_edge.port && n < 8 &&
+	    !sa_set_str(&sa[n], c->route_edge.addr, c->route_edge.port))
+		++n;
 	return udpwide_alloc(wp, sa, n);
 }
 
@@ -264,6 +291,9 @@ static int start_edge(struct app *a)
 	e->admin = a->admin;
 	e->nonces = a->nonces;
 	e->loc = a->loc;
+	e->back_set = a->conf->route_edge.port &&
+		!sa_set_str(&e->back_laddr, a->conf->route_edge.addr,
+			    a->conf->route_edge.port);
 	err = dialogs_alloc(&a->dialogs, e, a->pub);
 	if (err)
 		return err;

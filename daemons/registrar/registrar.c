@@ -405,7 +405,14 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	/* first: the start-up probe of udpwide attaches the guard of the
 	 * fast path to each UDP socket before any other datagram */
 	fastpath_attach(r, msg);
+	edge_back_seen(r, msg);
 	if (udpwide_take(r->wide, msg))
+		return true;
+	/* route_edge's socket is the back daemons' alone (before the fast
+	 * path's guard is attached to it: fastpath.c drops the rest) */
+	if (r->back_set && msg->tp == SIP_TRANSP_UDP &&
+	    sa_cmp(&msg->dst, &r->back_laddr, SA_ALL) &&
+	    !edge_is_backend(r, &msg->src))
 		return true;
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */

@@ -158,7 +158,9 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 		out.tp = l->tp == CONF_TP_TCP ? SIP_TRANSP_TCP :
 			l->tp == CONF_TP_TLS ? SIP_TRANSP_TLS : SIP_TRANSP_UDP;
 		if (sa_set_str(&to, l->addr, l->port) ||
-		    sip_transp_laddr(r->sip, &out.laddr, out.tp, &to) ||
+		    (out.tp == SIP_TRANSP_UDP ?
+		     edge_back_laddr(r, &to, &out.laddr) :
+		     sip_transp_laddr(r->sip, &out.laddr, out.tp, &to)) ||
 		    flow_record_route(rr, sizeof(rr), r->nonces, msg, &out)) {
 			reply(r, msg, 500, "Server Internal Error");
 			goto out;

@@ -106,7 +106,7 @@ class Appliance:
     """A configuration, a state directory and the daemons, all scratch."""
 
     def __init__(self, build, extra_conf="", domain="lamplight.test",
-                 env=None):
+                 env=None, route_edge=True):
         self.build = os.path.abspath(build)
         self.env = dict(env or {})     # for the daemons' environment
         self.dir = tempfile.mkdtemp(prefix="lp-it-")
@@ -121,6 +121,10 @@ class Appliance:
             f.write("state_dir = %s/state\n" % self.dir)
             f.write("runtime_dir = %s/run\n" % self.dir)
             f.write("log_level = info\n")
+            # the back daemons' own way into the edge, as shipped
+            self.back_port = free_port() if route_edge else None
+            if route_edge:
+                f.write("route_edge = udp:127.0.0.1:%d\n" % self.back_port)
             f.write(extra_conf)
 
     @property

@@ -182,6 +182,7 @@ class Phone:
         if not raw:
             return None
         m = Msg(raw)
+        m.src = self.ua.t.last_from    # UDP: the edge's address it left
         if m.method:
             if m.method == "NOTIFY":
                 # a retransmission (our answer was slow or lost) is

@@ -126,6 +126,7 @@ class Transport:
             self.sock = socket.create_connection(
                 (host, port), timeout=5, source_address=(local, 0))
         self.buf = b""
+        self.last_from = None     # UDP: where the last datagram came from
         self.local = self.sock.getsockname()
 
     def send(self, data):
@@ -140,7 +141,7 @@ class Transport:
         deadline = time.time() + timeout
         try:
             if self.proto == "udp":
-                data, _ = self.sock.recvfrom(65535)
+                data, self.last_from = self.sock.recvfrom(65535)
                 return data
             while True:
                 msg = self._frame()

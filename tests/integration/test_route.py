@@ -330,7 +330,7 @@ try:
     got = presence.last()
     rr_tcp = got.get("record-route")
     ok(r and r.code == 202 and "transport=tcp" in rr_tcp,
-       "a TCP device's SUBSCRIBE: Record-Route on TCP", rr_tcp)
+       "a TCP device's SUBSCRIBE: Record-Route on TCP", (r, rr_tcp))
     notify_tcp = ["NOTIFY %s SIP/2.0" % bt.contact_uri(),
                   "Route: " + rr_tcp] + notify[2:]
     notify_tcp[5] = "Call-ID: " + got.get("call-id")

@@ -15,9 +15,11 @@
  *   again after 2, 4, 8 ... 300 s, and at once when a device registers.
  * - Waiting: an online message for a user with kept ones waits in
  *   memory behind them (wait_turn), its sender with it; it is kept only
- *   if its sender's wait ends first, and refused with 503 when those
- *   before it have waited long while nothing fails (we are behind: the
- *   store would make us slower still).
+ *   if its sender's wait ends first, and refused with 503 while nothing
+ *   fails when we are behind: those before it have waited long, or more
+ *   wait before it than the user's devices took in that time (an
+ *   overload would otherwise fill the store with messages kept behind
+ *   each other, and everything after it would wait for them).
  *
  * Copies go without a libre client transaction: each has a branch that
  * is a function of (message, attempt, device), and the attempt number is
@@ -43,6 +45,7 @@
 #include "sip/reqtag.h"
 #include "store/store.h"
 #include "store/store_msgs.h"
+#include "sip/overload.h"
 #include "sip/rawsip.h"
 #include "imrelay.h"
 #include "deliver.h"
@@ -80,6 +83,10 @@ struct mbox {
 	uint32_t nsent;        /* ... of which sent and not ended */
 	uint64_t next_try;     /* jiffies */
 	unsigned fails;
+	/* deliveries that went, per second (mbox_rate) */
+	uint64_t done_sec;     /* the second done_now counts (jiffies/1000) */
+	uint32_t done_now;
+	uint32_t done_last;    /* in the second before it */
 };
 
 struct delivery {
@@ -382,6 +389,30 @@ static void delivery_done(struct delivery *d, uint16_t code)
 	doneh(code, arg);
 }
 
+/* One more delivery to the user went */
+static void mbox_done(struct mbox *mb)
+{
+	const uint64_t sec = tmr_jiffies() / 1000;
+
+	if (sec != mb->done_sec) {
+		mb->done_last = sec == mb->done_sec + 1 ? mb->done_now : 0;
+		mb->done_now = 0;
+		mb->done_sec = sec;
+	}
+	++mb->done_now;
+}
+
+/* Deliveries a second to the user lately: the last whole second's, or
+ * this one's so far when more */
+static uint32_t mbox_rate(const struct mbox *mb)
+{
+	const uint64_t sec = tmr_jiffies() / 1000;
+
+	if (sec == mb->done_sec)
+		return MAX(mb->done_last, mb->done_now);
+	return sec == mb->done_sec + 1 ? mb->done_now : 0;
+}
+
 /* The first 2xx */
 static void delivery_ok(struct delivery *d)
 {
@@ -389,6 +420,8 @@ static void delivery_ok(struct delivery *d)
 	struct qent *q = d->q;
 
 	d->ok = true;
+	if (d->mb)
+		mbox_done(d->mb);
 	if (d->doneh)
 		delivery_done(d, 200);
 	if (q) {
@@ -582,17 +615,33 @@ static enum deliver_verdict wait_turn(struct mbox *mb,
 				      deliver_done_h *doneh, void *arg,
 				      struct delivery **dp)
 {
+	const uint32_t turn = mb->r->conf->im_deliver_wait / 3;
 	struct delivery *d;
 	bool too_big;
 
 	/* behind while nothing fails (the relay, the edge or the box is
 	 * slow, not the devices): refused now, 503, rather than kept in
-	 * the end, which costs the store and makes us slower still */
-	if (!mb->fails && mb->waiters.head) {
-		const struct delivery *old = mb->waiters.head->data;
+	 * the end, which costs the store and makes us slower still. Behind
+	 * is: the first one waiting has waited over `turn`, or more wait
+	 * before this one than the devices took in `turn` lately (at least
+	 * IM_AHEAD_MIN), so that an overload's first second cannot queue
+	 * more than we deliver in it */
+	if (!mb->fails) {
+		const uint32_t ahead = MAX(IM_AHEAD_MIN,
+					   (uint64_t)mbox_rate(mb) * turn /
+					   1000);
+		uint32_t n = mb->nkept;
 
-		if (tmr_jiffies() - old->since >
-		    mb->r->conf->im_deliver_wait / 3)
+		if (mb->waiters.head) {
+			const struct delivery *old = mb->waiters.head->data;
+
+			if (tmr_jiffies() - old->since > turn)
+				return DELIVER_BUSY;
+		}
+		for (struct le *le = mb->waiters.head; le && n < ahead;
+		     le = le->next)
+			++n;
+		if (n >= ahead)
 			return DELIVER_BUSY;
 	}
 	d = delivery_alloc(mb->r, mb, m, key, 0);
@@ -994,12 +1043,30 @@ static bool tick_mbox_h(struct le *le, void *arg)
 
 void deliver_tick(struct imrelay *r, uint64_t now)
 {
+	/* the box's overload just ended (no datagram late here and no UDP
+	 * datagram dropped on the box for IM_OVERLOAD_QUIET_MS): the copies
+	 * in flight, or their answers, may have been dropped in it, and
+	 * Timer E has backed off up to 4 s; they go again now instead, and
+	 * the devices' transactions absorb those that had arrived */
+	const bool ovl = overload_since(r->ovl, now > IM_OVERLOAD_QUIET_MS ?
+					now - IM_OVERLOAD_QUIET_MS : 0);
+	const bool resend = r->ovl_seen && !ovl;
+	unsigned resent = 0;
+
+	r->ovl_seen = ovl;
 	for (struct le *le = r->inflight.head; le; ) {
 		struct attempt *a = le->data;
 
 		le = le->next;
 		if (a->sent + IM_ATTEMPT_MS <= now) {
 			attempt_final(a, 408);
+			continue;
+		}
+		if (resend && a->next_retx > now) {
+			a->retx_iv = 500;
+			a->next_retx = now + a->retx_iv;
+			if (!attempt_send(a))
+				++resent;
 			continue;
 		}
 		if (a->next_retx <= now) {
@@ -1009,6 +1076,9 @@ void deliver_tick(struct imrelay *r, uint64_t now)
 			(void)attempt_send(a);
 		}
 	}
+	if (resent)
+		log_notice("overload over: %u copies in flight sent again "
+			   "now", resent);
 	if (++r->ticks % (1000 / IM_TICK_MS) == 0) {
 		uint64_t now_s = (uint64_t)time(NULL);
 

@@ -45,7 +45,9 @@ enum deliver_verdict {
 	DELIVER_NOWHERE,       /* to self, and the user has no other device */
 	DELIVER_BUSY,          /* the user's devices take messages, but the
 				* ones before this have waited their turn
-				* over im_deliver_wait / 3: we are behind */
+				* over im_deliver_wait / 3, or more wait
+				* than they took in that time: we are
+				* behind */
 };
 
 /* The online delivery ended: 200 (a device took it), or the best failure

@@ -32,6 +32,10 @@ struct udpwide;
 #define IM_BUCKET(h) ((uint32_t)((h) ^ ((h) >> 32)))
 #define IM_WINDOW 16            /* one user's deliveries in flight at once
 				 * (one after a failure, until one goes) */
+#define IM_OVERLOAD_QUIET_MS 600 /* no overload for this long: it ended
+				   * (the box's drops are read every 500) */
+#define IM_AHEAD_MIN 64         /* messages a new one may wait behind,
+				 * whatever the user's devices took lately */
 
 struct imrelay {
 	const struct conf *conf;
@@ -61,6 +65,7 @@ struct imrelay {
 	uint32_t nanswered;        /* answered, kept for Timer J */
 	struct tmr tmr;
 	unsigned ticks;
+	bool ovl_seen;             /* overloaded at the last tick */
 	uint32_t nbusy;            /* 503s for being behind, since ... */
 	uint64_t busy_logged;      /* ... the last line that said so */
 };

@@ -186,7 +186,8 @@ static void busy(struct incoming *in)
 	++r->nbusy;
 	if (now - r->busy_logged >= 1000) {
 		log_warn("behind: %u MESSAGEs to users whose earlier ones "
-			 "waited their turn over %u ms: 503 with Retry-After",
+			 "waited their turn over %u ms, or more of them than "
+			 "went in that time: 503 with Retry-After",
 			 r->nbusy, r->conf->im_deliver_wait / 3);
 		r->busy_logged = now;
 		r->nbusy = 0;
@@ -435,7 +436,7 @@ int relay_init(struct imrelay *r)
 {
 	int err = hash_alloc(&r->incoming, IM_INCOMING_BUCKETS);
 
-	return err ? err : overload_alloc(&r->ovl, r->conf, false);
+	return err ? err : overload_alloc(&r->ovl, r->conf, true);
 }
 
 void relay_close(struct imrelay *r)

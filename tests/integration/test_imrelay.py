@@ -15,7 +15,9 @@ answered again and delivered once, devices that refuse for now make it
 kept and tried again, a device's refusal reaches the sender, the relay
 killed with messages kept, and killed again with deliveries in flight,
 then the edge killed while a device holds its answer: every message
-arrives exactly once; the per-user cap (486) and expiry.
+arrives exactly once; a message behind more than the user's devices
+take in a third of im_deliver_wait (at least 64) is refused at once;
+the per-user cap (486) and expiry.
 """
 
 import os
@@ -51,9 +53,18 @@ def bodies(msgs):
     return [m.body for m in msgs]
 
 
+def keep_for(user, msgs):
+    """alice writes `msgs` to `user`, who is offline: each is kept"""
+    r = None
+    for b in msgs:
+        r = alice.message(user, b)
+    ok(r is not None and r.code == 202,
+       "%s offline: %d kept" % (user, len(msgs)), r and r.first)
+
+
 try:
     for u in ("alice", "bob", "carol", "dave", "erin", "frank", "gina",
-              "hank"):
+              "hank", "ivan"):
         app.add_user(u, u + "-pw")
     app.start("registrar")
     app.start("imrelay")
@@ -251,10 +262,7 @@ try:
 
     # --- the edge killed while a copy waits for the device's answer
     frank_msgs = [("for frank %d" % i).encode() for i in range(2)]
-    for b in frank_msgs:
-        r = alice.message("frank", b)
-    ok(r is not None and r.code == 202, "frank offline: kept",
-       r and r.first)
+    keep_for("frank", frank_msgs)
     frank = phone("frank")
     frank.message_delay = 1.2
     ok(frank.register(expires=600).code == 200, "frank registers")
@@ -274,10 +282,7 @@ try:
     # --- a new message behind kept ones: it waits its turn in memory and
     # its sender hears 200, not 202; nothing more is written ---
     gina_kept = [("for gina %d" % i).encode() for i in range(3)]
-    for b in gina_kept:
-        r = alice.message("gina", b)
-    ok(r is not None and r.code == 202, "gina offline: kept",
-       r and r.first)
+    keep_for("gina", gina_kept)
     gina = phone("gina")
     gina.message_delay = 0.5
     ok(gina.register(expires=600).code == 200, "gina registers")
@@ -326,6 +331,33 @@ try:
        bodies(hank.messages)[-1] == b"waits its turn",
        "the refused one was not delivered, the other came last",
        bodies(hank.messages)[-3:])
+
+    # --- behind by count: more wait before a new message than the
+    # user's devices took lately (at least IM_AHEAD_MIN, 64): 503 at
+    # once, not after a third of im_deliver_wait ---
+    ivan_kept = [("for ivan %02d" % i).encode() for i in range(70)]
+    keep_for("ivan", ivan_kept)
+    ivan = phone("ivan")
+    ivan.message_delay = 0.4       # 16 at a time: 70 take about 2 s
+    ok(ivan.register(expires=600).code == 200, "ivan registers")
+    ivan.wait_messages(1, timeout=3)
+    t0 = time.monotonic()
+    r = bob.message("ivan", b"behind 70")
+    took = time.monotonic() - t0
+    ok(r is not None and r.code == 503 and r.get("retry-after") and
+       took < 0.45,
+       "a message behind 70 kept ones, none of them gone yet: 503 with "
+       "Retry-After at once (%.2f s), not kept after waiting" % took,
+       r and r.first)
+    ivan.wait_messages(70, timeout=8)
+    ivan.message_delay = 0
+    r = bob.message("ivan", b"after")
+    ok(r is not None and r.code == 200,
+       "once they went: the next one is delivered (200)", r and r.first)
+    time.sleep(0.3)
+    ok(bodies(ivan.messages) == ivan_kept + [b"after"],
+       "ivan got the 70 in order, then the next, and not the refused one",
+       bodies(ivan.messages)[-3:])
 
     ok(app.alive("imrelay") and app.alive("registrar"), "daemons alive")
 finally:

@@ -16,7 +16,12 @@ for each daemon this prints:
 rate: requests a second (default 1,000), seconds: each run's length (10).
 PROFILE_RUNS=N makes N runs without perf and prints each daemon's median
 (for A/B comparisons, with BENCH_BUILD naming the other build);
-PROFILE_PERF=0 skips the perf run. Needs perf (Debian linux-perf) and root or perf_event_paranoid <= 0.
+PROFILE_PERF=0 skips the perf run. PROFILE_BURST=R sends, after those
+runs, R requests a second for the same length (an overload, as a rate
+search's failing steps), rests PROFILE_REST seconds (15), and makes the
+runs again, printing each daemon's figure before and after: what an
+overload leaves behind that costs CPU later (the perf run, if any, is
+then after the burst). Needs perf (Debian linux-perf) and root or perf_event_paranoid <= 0.
 """
 
 import collections
@@ -38,6 +43,32 @@ KINDS = {
 NAMES = ("edge", "presence", "blf", "imrelay")
 RUNS = int(os.environ.get("PROFILE_RUNS", "1"))
 PERF = os.environ.get("PROFILE_PERF", "1") != "0"
+BURST = int(os.environ.get("PROFILE_BURST", "0"))
+REST = float(os.environ.get("PROFILE_REST", "15"))
+
+
+def measure(srv, pids, users, calls, secs, scenario, per_call, kind, rate):
+    """RUNS runs at the fixed rate: {pid: [CPU s per 1,000, ...]}."""
+    per = {p: [] for p in pids}
+    for _ in range(RUNS):
+        cpu0 = {p: bench.proc_cpu([p]) for p in pids}
+        ok, failed = bench.sipp(srv.port, users, calls, secs,
+                                scenario=scenario)[:2]
+        cpu1 = {p: bench.proc_cpu([p]) for p in pids}
+        n = ok * per_call
+        print("%s at %d/s for %g s: %d requests answered, %d calls "
+              "failed" % (kind, rate, secs, n, failed))
+        for p in pids:
+            per[p].append((cpu1[p] - cpu0[p]) / n * 1000 if n else 0)
+    return per
+
+
+def report(pids, per, label=""):
+    for p, name in pids.items():
+        print("  %sCPU s per 1000, %-8s %.3f%s" % (
+            label, name, bench.median_of(per[p]),
+            "  (median of %s)" % ", ".join("%.3f" % v for v in per[p])
+            if RUNS > 1 else ""))
 
 
 def fold(script, pids):
@@ -77,22 +108,20 @@ def main():
         devs = bench.recovery_devices(srv)
         pids = dict(zip(srv.pids(), NAMES))
         calls = max(1, rate // per_call)
-        per = {p: [] for p in pids}
-        for _ in range(RUNS):
-            cpu0 = {p: bench.proc_cpu([p]) for p in pids}
-            ok, failed = bench.sipp(srv.port, users, calls, secs,
+        per = measure(srv, pids, users, calls, secs, scenario, per_call,
+                      kind, rate)
+        report(pids, per)
+        if BURST:
+            ok, failed = bench.sipp(srv.port, users,
+                                    max(1, BURST // per_call), secs,
                                     scenario=scenario)[:2]
-            cpu1 = {p: bench.proc_cpu([p]) for p in pids}
-            n = ok * per_call
-            print("%s at %d/s for %g s: %d requests answered, %d calls "
-                  "failed" % (kind, rate, secs, n, failed))
-            for p in pids:
-                per[p].append((cpu1[p] - cpu0[p]) / n * 1000 if n else 0)
-        for p, name in pids.items():
-            print("  CPU s per 1000, %-8s %.3f%s" % (
-                name, bench.median_of(per[p]),
-                "  (median of %s)" % ", ".join("%.3f" % v for v in per[p])
-                if RUNS > 1 else ""))
+            print("burst at %d/s for %g s: %d calls passed, %d failed; "
+                  "resting %g s" % (BURST, secs, ok, failed, REST))
+            time.sleep(REST)
+            after = measure(srv, pids, users, calls, secs, scenario,
+                            per_call, kind, rate)
+            report(pids, per, "before: ")
+            report(pids, after, "after:  ")
         script = ""
         if not PERF:
             return

@@ -107,6 +107,8 @@ class Phone:
         self.message_branches = set()
         self.message_code = 200    # None: do not answer
         self.message_delay = 0.0   # seconds before the answer
+        self.message_drop = 0      # MESSAGE datagrams to lose unread
+        self.message_arrivals = []  # time.monotonic() of each datagram
         self.responses = queue.Queue()
         self.stop = False
         # a phone answers at all times, not only when the test looks
@@ -202,6 +204,11 @@ class Phone:
                 self.invites.append(m)
                 self._answer(m, 200, dialog=True)   # answers at once
             elif m.method == "MESSAGE":
+                self.message_arrivals.append(time.monotonic())
+                if self.message_drop > 0:
+                    # lost on the way: not seen, not answered
+                    self.message_drop -= 1
+                    return None
                 # a retransmission (the same top Via branch) is not a
                 # second message; a new transaction is, even if the same
                 br = re.search(r"branch=([^;,\s]+)", m.get("via") or "")

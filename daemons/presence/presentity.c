@@ -3,7 +3,9 @@
  * the bus: no reachable device is closed, whatever was published) and the
  * call state (`dialog`: a confirmed call adds on-the-phone). The composed
  * document is printed from a model, never copied from a publisher; when
- * it changes it goes on the bus (`pres`) and to every watcher.
+ * it changes, its summary goes on the bus (`pres`: no daemon reads the
+ * document itself, and its size grows with the user's publications) and
+ * the document to every watcher.
  *
  * Composition: every live publication's tuples, in publication order,
  * their ids made unique; without a publication, one tuple of our own
@@ -274,7 +276,6 @@ static int publish_bus(struct presence *p, const struct presentity *e,
 					  (int64_t)e->devices);
 	err = err ? err : odict_entry_add(o, "publications", ODICT_INT,
 					  (int64_t)list_count(&e->pubs));
-	err = err ? err : odict_entry_add(o, "pidf", ODICT_STRING, e->doc);
 	err = err ? err : bus_pub_set(p->pub, "pres", e->user, o);
  out:
 	mem_deref(acts);

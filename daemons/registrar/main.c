@@ -88,6 +88,18 @@ static int load_secret(struct app *a)
 	return err;
 }
 
+/* A UDP socket of ours gets a receive buffer for bursts */
+static void udp_enlarge(const struct sa *sa)
+{
+	int got = 0;
+
+	if (sockbuf_udp_rcvbuf(sa, UDP_RCVBUF, &got))
+		log_warn("udp:%J: cannot enlarge the receive buffer, ignoring",
+			 sa);
+	else
+		log_debug("udp:%J: receive buffer %d bytes", sa, got);
+}
+
 /* route_edge: the back daemons' way in, after the listen addresses, so
  * that libre, which sends from the first transport that fits, never
  * picks it for a phone (edge.h). */
@@ -95,7 +107,6 @@ static int open_back(struct app *a)
 {
 	const struct conf_listen *l = &a->conf->route_edge;
 	struct sa sa;
-	int got = 0;
 	int err;
 
 	err = sa_set_str(&sa, l->addr, l->port);
@@ -104,9 +115,7 @@ static int open_back(struct app *a)
 		log_err("route_edge udp:%s:%u: %m", l->addr, l->port, err);
 		return err;
 	}
-	if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, &got))
-		log_warn("udp:%J: cannot enlarge the receive buffer, ignoring",
-			 &sa);
+	udp_enlarge(&sa);
 	log_info("listening for the back daemons on udp:%J", &sa);
 	return 0;
 }
@@ -160,16 +169,8 @@ static int open_transports(struct app *a)
 				err);
 			return err;
 		}
-		if (l->tp == CONF_TP_UDP) {
-			int got = 0;
-
-			if (sockbuf_udp_rcvbuf(&sa, UDP_RCVBUF, &got))
-				log_warn("udp:%J: cannot enlarge the receive "
-					 "buffer, ignoring", &sa);
-			else
-				log_debug("udp:%J: receive buffer %d bytes",
-					  &sa, got);
-		}
+		if (l->tp == CONF_TP_UDP)
+			udp_enlarge(&sa);
 		log_info("listening on %s:%J", conf_tp_name(l->tp), &sa);
 	}
 	return c->route_edge.port ? open_back(a) : 0;

@@ -11,6 +11,7 @@
 #include "store/store_users.h"
 #include "edge.h"
 #include "guess.h"
+#include "handoff.h"
 #include "flood.h"
 #include "tcpguard.h"
 #include "auth.h"
@@ -165,6 +166,7 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 	else if (users_cache_get(r->users, &cred->r.username, &u)) {
 		why = "unknown user";
 		guess_failed(r->guess, &cred->r.username, &msg->src, now);
+		handoff_guess(r, &cred->r.username, &msg->src, true);
 		goto challenge;
 	}
 	if (!alg_allowed(r, u, cred->alg)) {
@@ -178,9 +180,11 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 	err = digest_verify(cred, u->ha1[cred->alg], &msg->met);
 	if (err) {
 		why = err == EPROTO ? "qop other than auth" : "wrong password";
-		if (err != EPROTO)
+		if (err != EPROTO) {
 			guess_failed(r->guess, &cred->r.username, &msg->src,
 				     now);
+			handoff_guess(r, &cred->r.username, &msg->src, true);
+		}
 		goto challenge;
 	}
 	err = nonce_count_use(r->nonces, &cred->r.nonce, &cred->r.nc,
@@ -191,7 +195,8 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 		goto challenge;
 	}
 
-	guess_ok(r->guess, &cred->r.username, &msg->src);
+	if (guess_ok(r->guess, &cred->r.username, &msg->src))
+		handoff_guess(r, &cred->r.username, &msg->src, false);
 	flood_authed(r->flood, &msg->src, tmr_jiffies(), FLOOD_AUTHED_MS);
 	if (msg->tp == SIP_TRANSP_TCP || msg->tp == SIP_TRANSP_TLS)
 		tcpguard_trust(&msg->src);

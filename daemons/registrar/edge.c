@@ -16,9 +16,12 @@ bool edge_is_local(const struct edge *r, const struct uri *uri)
 		    (!uri->port || uri->port == c->listen[i].port))
 			return true;
 	}
+	/* route_edge, each worker's port above it too */
 	return r->back_set &&
 		!pl_strcasecmp(&uri->host, c->route_edge.addr) &&
-		uri->port == c->route_edge.port;
+		uri->port >= c->route_edge.port &&
+		uri->port < c->route_edge.port +
+		(r->nworkers ? r->nworkers : 1);
 }
 
 bool edge_back_out(const struct edge *r, struct sa *laddr,

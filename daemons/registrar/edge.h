@@ -56,6 +56,14 @@ struct edge {
 	struct sa back_laddr;
 	struct udp_sock *back_sock;
 	uint32_t npending;
+	/* the edge as several processes (workers.c, handoff.c): this one's
+	 * index (0: the one that takes calls, the bus, TCP and TLS), how
+	 * many, and the datagram being read that another worker handed
+	 * over (set by handoff_recv, for what comes next on it) */
+	unsigned worker;
+	unsigned nworkers;
+	const struct mbuf *handed;
+	struct sa handed_dst;       /* the address it was sent to */
 	/* a back daemon that let a request go unanswered for route_timeout
 	 * and answered none sent after it: its requests get 503 at once and
 	 * are not sent on, but for one a second (back_probe, ms) whose

@@ -33,6 +33,7 @@
 #include "base/conf.h"
 #include "fastpath.h"
 #include "rfc2543.h"
+#include "handoff.h"
 
 #define MAX_SOCKS 8
 #define HEAD_LINE_MAX 8192     /* any header line */
@@ -400,11 +401,21 @@ static bool head_refused(struct fpsock *fs, const struct sa *src,
  * RFC 2543's gets the phone's Via back as it sent it (rfc2543.h) */
 static bool send_h(int *err, struct sa *dst, struct mbuf *mb, void *arg)
 {
-	(void)err;
-	(void)dst;
-	(void)arg;
+	struct fpsock *fs = arg;
+	struct fpsock *ph;
+
 	rfc2543_unmark(mb);
-	return false;
+	/* route_edge's socket is not one a phone knows: what goes to a
+	 * phone from it (an answer to a request another edge worker
+	 * handed over, handoff.c) leaves from the phones' socket */
+	if (!fs->back || edge_is_backend(fs->r, dst) ||
+	    handoff_is_sibling(fs->r, dst))
+		return false;
+	ph = phone_side(fs, dst);
+	if (!ph)
+		return false;
+	*err = udp_send(ph->us, dst, mb);
+	return true;
 }
 
 /* A datagram to route_edge from anyone but a back daemon: dropped
@@ -436,11 +447,19 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	struct sa dst;
 	unsigned vias = 0;
 	uint16_t code;
-	bool back = edge_is_backend(fs->r, src);
+	bool back;
 	bool marked = false;
 
+	/* another edge worker's word, or a datagram it handed over */
+	if (fs->back && handoff_recv(fs->r, src, mb))
+		return true;
+	if (fs->r->handed == mb) {
+		start = (const char *)mbuf_buf(mb);
+		end = start + mbuf_get_left(mb);
+	}
+	back = edge_is_backend(fs->r, src);
 	/* route_edge's socket is the back daemons' alone */
-	if (fs->back && !back)
+	if (fs->back && !back && fs->r->handed != mb)
 		return stranger(fs, src);
 	/* a flood from one source goes unread; the back daemons are ours */
 	if (fs->r->flood && !back &&

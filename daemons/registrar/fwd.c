@@ -673,8 +673,8 @@ static bool second_via_h(const struct sip_hdr *hdr,
 
 /* Where an answer goes after us: the second Via, at the address it came
  * from (received, rport: RFC 3581). */
-static int next_hop(struct sa *dst, enum sip_transp *tp,
-		    const struct sip_msg *msg)
+int fwd_next_hop(struct sa *dst, enum sip_transp *tp,
+		 const struct sip_msg *msg)
 {
 	struct via_find v;
 	struct pl rec, rport;
@@ -725,7 +725,7 @@ bool fwd_response_h(const struct sip_msg *msg, void *arg)
 		sa_cmp(&r->back_laddr, &msg->via.addr, SA_ALL)) ||
 		(!sip_transp_laddr(r->sip, &laddr, msg->via.tp, NULL) &&
 		 sa_cmp(&laddr, &msg->via.addr, SA_ALL));
-	if (!ours || next_hop(&dst, &tp, msg)) {
+	if (!ours || fwd_next_hop(&dst, &tp, msg)) {
 		log_sip(LOG_DEBUG, msg, NULL, "stray %u answer from %J: "
 			"dropped", msg->scode, &msg->src);
 		return true;

@@ -66,6 +66,10 @@ int fwd_build(struct mbuf *mb, const struct edge *r,
 struct mbuf *fwd_strip_via(const struct sip_msg *msg);
 /* the same with header lines added (each with CRLF; NULL: none) */
 struct mbuf *fwd_strip_via_add(const struct sip_msg *msg, const char *add);
+/* Where an answer goes after us: the second Via, at the address it came
+ * from (received, rport: RFC 3581). */
+int  fwd_next_hop(struct sa *dst, enum sip_transp *tp,
+		  const struct sip_msg *msg);
 bool fwd_response_h(const struct sip_msg *msg, void *arg);
 
 #endif

@@ -95,8 +95,8 @@ uint32_t guess_wait(struct guess *g, const struct pl *user,
 	return (uint32_t)(e->until - now);
 }
 
-void guess_failed(struct guess *g, const struct pl *user,
-		  const struct sa *src, uint64_t now)
+static void count(struct guess *g, const struct pl *user,
+		  const struct sa *src, uint64_t now, bool tell)
 {
 	const struct conf *c;
 	struct entry *e;
@@ -132,15 +132,29 @@ void guess_failed(struct guess *g, const struct pl *user,
 		block = c->auth_block_max;
 	e->until = now + block;
 	e->told = false;
-	log_notice("auth: user '%s' from %j blocked for %u s after %u "
+	if (tell)
+		log_notice("auth: user '%s' from %j blocked for %u s after %u "
 		   "failed attempts", e->user, src, (unsigned)block, e->fails);
 }
 
-void guess_ok(struct guess *g, const struct pl *user, const struct sa *src)
+void guess_failed(struct guess *g, const struct pl *user,
+		  const struct sa *src, uint64_t now)
+{
+	count(g, user, src, now, true);
+}
+
+void guess_failed_elsewhere(struct guess *g, const struct pl *user,
+			    const struct sa *src, uint64_t now)
+{
+	count(g, user, src, now, false);
+}
+
+bool guess_ok(struct guess *g, const struct pl *user, const struct sa *src)
 {
 	struct entry *e = g ? find(g, user, src) : NULL;
 
 	mem_deref(e);
+	return e != NULL;
 }
 
 uint32_t guess_count(const struct guess *g)

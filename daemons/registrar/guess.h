@@ -9,7 +9,9 @@
  * success clears the count. Each block is logged in one line that
  * fail2ban's filter reads (packaging/fail2ban). At most GUESS_MAX
  * entries, the least recently failed go first: names from the wire
- * cannot grow it. */
+ * cannot grow it. With several edge workers each keeps the table, and
+ * tells the others of every failure and success (handoff.c), so that a
+ * guesser spreading its ports over the workers counts once. */
 #ifndef LP_GUESS_H
 #define LP_GUESS_H
 
@@ -29,7 +31,12 @@ uint32_t guess_wait(struct guess *g, const struct pl *user,
 		    const struct sa *src, uint64_t now, bool *first);
 void guess_failed(struct guess *g, const struct pl *user,
 		  const struct sa *src, uint64_t now);
-void guess_ok(struct guess *g, const struct pl *user, const struct sa *src);
+/* A failure another edge worker saw (handoff.c): counted the same, its
+ * block logged there, not here. */
+void guess_failed_elsewhere(struct guess *g, const struct pl *user,
+			    const struct sa *src, uint64_t now);
+/* A success: the count cleared; true if there was one. */
+bool guess_ok(struct guess *g, const struct pl *user, const struct sa *src);
 uint32_t guess_count(const struct guess *g);
 
 #endif

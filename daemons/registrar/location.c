@@ -211,6 +211,14 @@ static int publish(struct location *loc, const struct aor *a,
 	return err;
 }
 
+/* A change this process wrote to the store: the other edge workers read
+ * it again (loc_opts.changed). */
+static void tell(struct location *loc, const char *user)
+{
+	if (loc->opts.changed)
+		loc->opts.changed(user, loc->opts.changed_arg);
+}
+
 /* ---- store ---- */
 
 static int store_put(struct location *loc, const char *user,
@@ -285,6 +293,9 @@ static int load_h(const struct loc_rec *r, void *arg)
 	return 0;
 }
 
+static int reload(struct location *loc, const char *user, uint64_t now,
+		  const char *event);
+
 /* ---- expiry ---- */
 
 struct sweep_ctx {
@@ -320,7 +331,7 @@ static bool sweep_aor_h(struct le *le, void *arg)
 			note_expiry(c->loc, b->expires);
 			continue;
 		}
-		if (loc_del(c->loc->st, a->user, b->uri))
+		if (loc_del_expired(c->loc->st, a->user, b->uri, c->now))
 			continue;  /* kept; tried again next sweep */
 		log_info("'%s': binding '%s' expired", a->user, b->uri);
 		mem_deref(b);
@@ -367,9 +378,18 @@ void location_expire(struct location *loc, uint64_t now)
 		le = le->next;
 		pl_set_str(&pl, ch->user);
 		a = (struct aor *)location_find(loc, &pl);
-		publish(loc, a, ch->user, "expired");
-		if (a)
-			aor_drop_if_empty(loc, a);
+		if (loc->opts.shared) {
+			/* what the store says: another edge worker may have
+			 * refreshed a binding this one saw expire (the row
+			 * is then kept: loc_del_expired) */
+			(void)reload(loc, ch->user, now, "expired");
+		}
+		else {
+			publish(loc, a, ch->user, "expired");
+			if (a)
+				aor_drop_if_empty(loc, a);
+		}
+		tell(loc, ch->user);
 		mem_deref(ch);
 	}
 }
@@ -431,6 +451,84 @@ int location_load(struct location *loc, uint64_t now)
 	location_expire(loc, now);
 	hash_apply(loc->aors, publish_all_h, loc);
 	return 0;
+}
+
+static bool streq(const char *a, const char *b);
+
+/* What lived only in memory (a probe's verdict) goes over to the binding
+ * of the same Contact read again. */
+static void carry(struct aor *a, const struct list *old)
+{
+	for (struct le *le = a ? a->bindings.head : NULL; le; le = le->next) {
+		struct binding *b = le->data;
+
+		for (struct le *o = old->head; o; o = o->next) {
+			const struct binding *ob = o->data;
+
+			if (!streq(ob->uri, b->uri))
+				continue;
+			b->unreachable = ob->unreachable;
+			b->probed = ob->probed;
+			b->backoff = ob->backoff;
+			b->probing = ob->probing;
+			b->unsure = ob->unsure;
+			break;
+		}
+	}
+}
+
+static int reload(struct location *loc, const char *user, uint64_t now,
+		  const char *event)
+{
+	struct load_ctx c = { .loc = loc, .now = now };
+	struct list old = LIST_INIT;
+	struct aor *a;
+	struct pl pl;
+	int err;
+
+	if (!loc || !user)
+		return EINVAL;
+	pl_set_str(&pl, user);
+	a = (struct aor *)location_find(loc, &pl);
+	while (a && a->bindings.head) {
+		struct binding *b = a->bindings.head->data;
+
+		list_unlink(&b->le);
+		list_append(&old, &b->le, b);
+		--loc->nbindings;
+	}
+	err = loc_foreach_aor(loc->st, user, load_h, &c);
+	a = (struct aor *)location_find(loc, &pl);
+	if (err) {
+		log_warn("location: cannot read '%s' again: %m", user, err);
+		if (a) {       /* what was read and what was held: the old */
+			while (a->bindings.head) {
+				mem_deref(a->bindings.head->data);
+				--loc->nbindings;
+			}
+			while (old.head) {
+				struct binding *b = old.head->data;
+
+				list_unlink(&b->le);
+				insert_sorted(a, b);
+				++loc->nbindings;
+			}
+		}
+	}
+	else {
+		carry(a, &old);
+		publish(loc, a, user, event ? event : a && a->bindings.head ?
+			"registered" : "unregistered");
+	}
+	list_flush(&old);
+	if (a)
+		aor_drop_if_empty(loc, a);
+	return err;
+}
+
+int location_reload(struct location *loc, const char *user, uint64_t now)
+{
+	return reload(loc, user, now, NULL);
 }
 
 uint32_t location_count(const struct location *loc)
@@ -584,6 +682,7 @@ int location_apply(struct location *loc, const struct loc_update *u,
 			mem_deref(b);
 		}
 		publish(loc, NULL, u->user, "unregistered");
+		tell(loc, u->user);
 		aor_drop_if_empty(loc, a);
 		return 0;
 	}
@@ -706,9 +805,11 @@ int location_apply(struct location *loc, const struct loc_update *u,
 			sg[i].nb = NULL;
 		}
 	}
-	if (changed)
+	if (changed) {
 		publish(loc, a, u->user, added ? "registered" :
 			removed ? "unregistered" : "refreshed");
+		tell(loc, u->user);
+	}
 	aor_drop_if_empty(loc, a);
 	goto out;
 

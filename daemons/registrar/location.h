@@ -68,6 +68,11 @@ struct loc_update {
 struct loc_opts {
 	uint32_t max_contacts;
 	const char *domain;
+	/* told of each address-of-record whose bindings this process
+	 * changed in the store (an edge worker tells the others) */
+	void (*changed)(const char *user, void *arg);
+	void *changed_arg;
+	bool shared;           /* other processes write the store too */
 };
 
 int  location_alloc(struct location **locp, struct store *st,
@@ -78,6 +83,10 @@ const struct aor *location_find(const struct location *loc,
 int  location_apply(struct location *loc, const struct loc_update *u,
 		    uint64_t now, uint16_t *scode, const char **reason);
 uint32_t location_count(const struct location *loc);
+/* Read one address-of-record's bindings again from the store, which
+ * another edge worker changed; a probe's verdict on a Contact kept, the
+ * change published (if this process publishes). */
+int  location_reload(struct location *loc, const char *user, uint64_t now);
 
 typedef void (location_binding_h)(const struct aor *a,
 				  const struct binding *b, void *arg);

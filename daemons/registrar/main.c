@@ -2,6 +2,7 @@
  * contents: configuration, stores, transports, bus, the edge's modules,
  * ready, loop, and the close. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,10 +34,14 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "gone.h"
 #include "dialog.h"
 #include "base/sockbuf.h"
+#include "workers.h"
+#include "handoff.h"
+#include "reuseport.h"
 
 /* Bursts of answers (a NOTIFY fan-out) and of REGISTERs: room for
  * thousands of datagrams (the kernel clamps it to rmem_max). */
 #define UDP_RCVBUF (8 * 1024 * 1024)
+#define READY_PROBE_MS 3000
 
 struct app {
 	const char *conf_path;
@@ -54,6 +59,10 @@ struct app {
 	struct prober *prober;
 	struct gone *gone;
 	struct dialogs *dialogs;
+	struct workers *workers;   /* this process among the edge's */
+	struct tmr ready_tmr;      /* ready once its sockets saw their probe */
+	uint64_t ready_by;
+	int failed;
 	char *state_path;       /* registrar.db */
 	struct edge edge;
 };
@@ -106,13 +115,14 @@ static void udp_enlarge(const struct sa *sa)
 static int open_back(struct app *a)
 {
 	const struct conf_listen *l = &a->conf->route_edge;
+	const unsigned port = l->port + workers_index(a->workers);
 	struct sa sa;
 	int err;
 
-	err = sa_set_str(&sa, l->addr, l->port);
+	err = sa_set_str(&sa, l->addr, (uint16_t)port);
 	err = err ? err : sip_transp_add(a->sip, SIP_TRANSP_UDP, &sa);
 	if (err) {
-		log_err("route_edge udp:%s:%u: %m", l->addr, l->port, err);
+		log_err("route_edge udp:%s:%u: %m", l->addr, port, err);
 		return err;
 	}
 	udp_enlarge(&sa);
@@ -152,6 +162,9 @@ static int open_transports(struct app *a)
 		err = sa_set_str(&sa, l->addr, l->port);
 		if (err)
 			return err;
+		/* TCP and TLS connections are edge worker 0's (handoff.c) */
+		if (l->tp != CONF_TP_UDP && workers_index(a->workers))
+			continue;
 		switch (l->tp) {
 		case CONF_TP_UDP:
 			err = sip_transp_add(a->sip, SIP_TRANSP_UDP, &sa);
@@ -180,6 +193,7 @@ static void reload_h(void *arg)
 {
 	struct app *a = arg;
 
+	workers_signal(a->workers, SIGHUP);
 	if (daemon_reload(a->conf_path, a->conf))
 		return;
 }
@@ -188,7 +202,8 @@ static void reload_h(void *arg)
  * relay (and may from a phone): libre's UDP sockets are made to read
  * whole datagrams (libcommon/sip/udpwide.h). The probe also shows the
  * edge which of libre's sockets is route_edge's (edge_back_seen). */
-static int wide_alloc(struct udpwide **wp, const struct conf *c)
+static int wide_alloc(struct udpwide **wp, const struct conf *c,
+		      const struct edge *r)
 {
 	struct sa sa[8];
 	unsigned n = 0;
@@ -201,16 +216,30 @@ static int wide_alloc(struct udpwide **wp, const struct conf *c)
 			++n;
 	}
 	if (c->route_edge.port && n < 8 &&
-	    !sa_set_str(&sa[n], c->route_edge.addr, c->route_edge.port))
+	    !sa_set_str(&sa[n], c->route_edge.addr,
+			(uint16_t)(c->route_edge.port + r->worker)))
 		++n;
 	return udpwide_alloc(wp, sa, n);
+}
+
+static int open_state(struct app *a)
+{
+	struct store_opts so;
+	int err;
+
+	so.readonly = false;
+	so.sync_full = a->conf->store_sync_full;
+	so.bg_checkpoint = true;
+	err = loc_open(&a->state, a->state_path, &so);
+	if (err)
+		log_err("state database '%s': %m", a->state_path, err);
+	return err;
 }
 
 /* The state and runtime directories, the admin database (users and
  * watcher rules), the state database (bindings) and its nonce secret. */
 static int open_stores(struct app *a)
 {
-	struct store_opts so;
 	int err;
 
 	err = store_mkdirs(a->conf->state_dir, false);
@@ -230,14 +259,9 @@ static int open_stores(struct app *a)
 			  a->conf->state_dir);
 	if (err)
 		return err;
-	so.readonly = false;
-	so.sync_full = a->conf->store_sync_full;
-	so.bg_checkpoint = true;
-	err = loc_open(&a->state, a->state_path, &so);
-	if (err) {
-		log_err("state database '%s': %m", a->state_path, err);
+	err = open_state(a);
+	if (err)
 		return err;
-	}
 	err = load_secret(a);
 	if (err) {
 		log_err("nonce secret: %m", err);
@@ -251,6 +275,8 @@ static int connect_bus(struct app *a)
 {
 	int err;
 
+	if (workers_index(a->workers))
+		return 0;      /* worker 0 publishes for every worker */
 	err = bus_alloc(&a->bus);
 	err = err ? err : bus_pub_alloc(&a->pub, a->bus,
 					a->conf->bus_registrar_pub,
@@ -272,6 +298,9 @@ static int open_location(struct app *a)
 
 	lo.max_contacts = a->conf->reg_max_contacts;
 	lo.domain = a->conf->domain;
+	lo.changed = handoff_changed;
+	lo.changed_arg = &a->edge;
+	lo.shared = workers_count(a->workers) > 1;
 	err = location_alloc(&a->loc, a->state, a->pub, &lo);
 	err = err ? err : location_load(a->loc, (uint64_t)time(NULL));
 	if (err)
@@ -294,7 +323,10 @@ static int start_edge(struct app *a)
 	e->loc = a->loc;
 	e->back_set = a->conf->route_edge.port &&
 		!sa_set_str(&e->back_laddr, a->conf->route_edge.addr,
-			    a->conf->route_edge.port);
+			    (uint16_t)(a->conf->route_edge.port +
+				       workers_index(a->workers)));
+	handoff_init(e, workers_index(a->workers),
+		     workers_count(a->workers));
 	err = dialogs_alloc(&a->dialogs, e, a->pub);
 	if (err)
 		return err;
@@ -309,8 +341,10 @@ static int start_edge(struct app *a)
 	err = err ? err : overload_alloc(&e->ovl, a->conf, true);
 	err = err ? err : tcpguard_init(a->conf, e->flood);
 	err = err ? err : registrar_listen(e);
-	err = err ? err : wide_alloc(&e->wide, a->conf);
-	err = err ? err : prober_alloc(&a->prober, e);
+	err = err ? err : wide_alloc(&e->wide, a->conf, e);
+	/* devices are probed by worker 0, where their answers go */
+	if (!err && !e->worker)
+		err = prober_alloc(&a->prober, e);
 	err = err ? err : gone_alloc(&a->gone, e, a->conf->admin_db);
 	return err;
 }
@@ -350,7 +384,86 @@ static void close_all(struct app *a)
 	a->users = mem_deref(a->users);
 	a->admin = mem_deref(a->admin);
 	a->state_path = mem_deref(a->state_path);
+	a->workers = mem_deref(a->workers);  /* worker 0: stops the rest */
 	a->conf = mem_deref(a->conf);
+}
+
+/* Ready once the start-up probe (udpwide) reached each UDP socket, which
+ * attaches the fast path's guards to it (a request without branch, which
+ * libre cannot decode, is read there first): with several workers
+ * sharing an address that takes a few tries. Worker 0 is then ready when
+ * the others are too. */
+static void ready_h(void *arg)
+{
+	struct app *a = arg;
+	int err;
+
+	if (!udpwide_done(a->edge.wide) && tmr_jiffies() < a->ready_by) {
+		tmr_start(&a->ready_tmr, 5, ready_h, a);
+		return;
+	}
+	err = workers_ready(a->workers);
+	if (err) {
+		a->failed = err;
+		re_cancel();
+		return;
+	}
+	if (a->edge.worker)
+		log_notice("edge worker %u ready", a->edge.worker);
+	else
+		log_notice("ready: domain '%s', %u binding(s) restored%s",
+			   a->conf->domain, location_count(a->loc),
+			   a->edge.nworkers > 1 ? ", several edge workers" : "");
+	daemon_ready(a->daemon, "serving");
+}
+
+/* Several edge workers (workers.c): the nonce secret made once, before
+ * they start, so that all of them hold the same; the udp listen
+ * addresses shared among them (reuseport.c); then the others made. */
+static int start_workers(struct app *a)
+{
+	const unsigned n = conf_workers(a->conf);
+	struct sa shared[CONF_MAX_LISTEN];
+	unsigned ns = 0;
+	int err;
+
+	if (n > 1) {
+		/* made (and migrated) once, not by every worker at once */
+		err = store_mkdirs(a->conf->state_dir, false);
+		err = err ? err : users_open(&a->admin, a->conf->admin_db,
+					     false);
+		err = err ? err : re_sdprintf(&a->state_path, "%s/registrar.db",
+					      a->conf->state_dir);
+		err = err ? err : open_state(a);
+		err = err ? err : load_secret(a);
+		a->nonces = mem_deref(a->nonces);
+		a->state = mem_deref(a->state);
+		a->admin = mem_deref(a->admin);
+		a->state_path = mem_deref(a->state_path);
+		if (err) {
+			log_err("state database: %m", err);
+			return err;
+		}
+		for (unsigned i = 0; i < a->conf->listen_count; i++) {
+			const struct conf_listen *l = &a->conf->listen[i];
+
+			if (l->tp == CONF_TP_UDP &&
+			    !sa_set_str(&shared[ns], l->addr, l->port))
+				++ns;
+		}
+		reuseport_share(shared, ns);
+	}
+	err = workers_fork(&a->workers, n);
+	if (err)
+		log_err("cannot start %u edge workers: %m", n, err);
+	else if (workers_index(a->workers)) {
+		static char name[32];
+
+		re_snprintf(name, sizeof(name), "registrar/%u",
+			    workers_index(a->workers));
+		log_init(name, a->conf->log_level);
+	}
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -363,6 +476,9 @@ int main(int argc, char **argv)
 	if (err)
 		return err < 0 ? 0 : err;
 
+	err = start_workers(&a);
+	if (err)
+		goto out;
 	err = libre_init();
 	if (err)
 		goto out;
@@ -378,11 +494,15 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 
-	log_notice("ready: domain '%s', %u binding(s) restored",
-		   a.conf->domain, location_count(a.loc));
-	daemon_ready(a.daemon, "serving");
-
+	tmr_init(&a.ready_tmr);
+	a.ready_by = tmr_jiffies() + READY_PROBE_MS;
+	tmr_start(&a.ready_tmr, 0, ready_h, &a);
 	err = daemon_run(a.daemon);
+	tmr_cancel(&a.ready_tmr);
+	if (!err)
+		err = a.failed;
+	if (!err && workers_failed(a.workers))
+		err = ECHILD;
 
  out:
 	if (err)

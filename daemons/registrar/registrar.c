@@ -31,6 +31,7 @@
 #include "toproute.h"
 #include "route.h"
 #include "fwd.h"
+#include "handoff.h"
 #include "call.h"
 #include "fastpath.h"
 #include "sip/udpwide.h"
@@ -402,6 +403,9 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	const struct conf *conf = r->conf;
 	struct toproute top;
 
+	/* a datagram another edge worker handed over reads as sent to the
+	 * phones' address (handoff.h) */
+	(void)handoff_handed(r, msg);
 	/* first: the start-up probe of udpwide attaches the guard of the
 	 * fast path to each UDP socket before any other datagram */
 	fastpath_attach(r, msg);
@@ -413,6 +417,9 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	if (r->back_set && msg->tp == SIP_TRANSP_UDP &&
 	    sa_cmp(&msg->dst, &r->back_laddr, SA_ALL) &&
 	    !edge_is_backend(r, &msg->src))
+		return true;
+	/* calls and what else is edge worker 0's (handoff.c) */
+	if (handoff_request(r, msg))
 		return true;
 	/* an ACK for a 2xx of a call follows the route; any other is for a
 	 * final answer of ours, already absorbed by its transaction */
@@ -516,10 +523,22 @@ static bool request_h(const struct sip_msg *msg, void *arg)
 	return true;
 }
 
+/* An answer no transaction of this process claims: edge worker 0's
+ * (handoff.c), or one to relay (fwd.c). */
+static bool response_h(const struct sip_msg *msg, void *arg)
+{
+	struct edge *r = arg;
+
+	(void)handoff_handed(r, msg);
+	if (handoff_response(r, msg))
+		return true;
+	return fwd_response_h(msg, arg);
+}
+
 int registrar_listen(struct edge *r)
 {
 	int err = sip_listen(&r->lsnr, r->sip, true, request_h, r);
 
 	return err ? err : sip_listen(&r->lsnr_resp, r->sip, false,
-				      fwd_response_h, r);
+				      response_h, r);
 }

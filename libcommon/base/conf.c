@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <re.h>
 #include "lp_config.h"
 #include "base/conf.h"
 
-enum ktype { K_STR, K_U32, K_BOOL, K_LISTEN, K_ALGS, K_ROUTE };
+enum ktype { K_STR, K_U32, K_BOOL, K_LISTEN, K_ALGS, K_ROUTE, K_COUNT };
 
 struct key {
 	const char *name;
@@ -73,6 +74,7 @@ static const struct key keys[] = {
 	{"probe_interval",         K_U32, OFF(probe_interval), 0, 3600},
 	{"probe_timeout",          K_U32, OFF(probe_timeout), 100, 60000},
 	{"overload_delay",         K_U32, OFF(overload_delay), 0, 60000},
+	{"workers",                K_COUNT, OFF(workers), 1, CONF_MAX_WORKERS},
 	{"publish_expires_min",    K_U32, OFF(publish_expires_min), 1, 86400},
 	{"publish_expires_default", K_U32, OFF(publish_expires_default), 1,
 	 86400 * 7},
@@ -258,6 +260,13 @@ static int set_key(struct conf *c, const struct key *k, const struct pl *val)
 		*sp = mem_deref(*sp);
 		return pl_strdup(sp, val);
 
+	case K_COUNT:          /* a K_U32, or auto: 0 */
+		if (!pl_strcasecmp(val, "auto")) {
+			up = (uint32_t *)(void *)((uint8_t *)c + k->off);
+			*up = 0;
+			return 0;
+		}
+		/* fall through */
 	case K_U32: {
 		uint64_t v = 0;
 		for (size_t i = 0; i < val->l; i++) {
@@ -408,17 +417,39 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 		parse_listen(&c->listen[c->listen_count++], &def);
 		parse_listen(&c->listen[c->listen_count++], &deft);
 	}
+	if (c->workers != 1 && !c->route_edge.port) {
+		re_sdprintf(errmsg, "%s: workers other than 1 need "
+			    "route_edge (each worker's way to the others)",
+			    name);
+		return EINVAL;
+	}
+	if (c->workers != 1 && c->route_edge.port + CONF_MAX_WORKERS > 65535) {
+		re_sdprintf(errmsg, "%s: route_edge: workers take the %u ports "
+			    "from its own up", name, CONF_MAX_WORKERS);
+		return EINVAL;
+	}
 	if (c->route_edge.port && c->route_edge.tp != CONF_TP_UDP) {
 		re_sdprintf(errmsg, "%s: route_edge must be a udp address",
 			    name);
 		return EINVAL;
 	}
-	for (unsigned i = 0; i < c->listen_count; i++) {
-		const struct conf_listen *l = &c->listen[i];
+	for (unsigned i = 0; i < c->listen_count + ARRAY_SIZE(c->routes); i++) {
+		const struct conf_listen *l = i < c->listen_count ?
+			&c->listen[i] : &c->routes[i - c->listen_count];
+		/* workers: route_edge and the ports above it, one each */
+		const uint32_t span = c->workers == 1 ? 1 : c->workers ?
+			c->workers : CONF_MAX_WORKERS;
 
-		if (c->route_edge.port && l->tp == CONF_TP_UDP &&
-		    l->port == c->route_edge.port &&
+		if (c->route_edge.port && l->port && l->tp == CONF_TP_UDP &&
+		    l->port >= c->route_edge.port &&
+		    l->port < c->route_edge.port + span &&
 		    !strcmp(l->addr, c->route_edge.addr)) {
+			if (i >= c->listen_count) {
+				re_sdprintf(errmsg, "%s: a route_ address "
+					    "falls on route_edge or a "
+					    "worker's port above it", name);
+				return EINVAL;
+			}
 			re_sdprintf(errmsg, "%s: route_edge must not be a "
 				    "listen address: it is the back daemons' "
 				    "own way in", name);
@@ -474,6 +505,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->probe_interval = 30;
 	c->probe_timeout = 4000;
 	c->overload_delay = 200;
+	c->workers = 1;
 	c->publish_expires_min = 60;
 	c->publish_expires_default = 3600;
 	c->publish_expires_max = 7200;
@@ -532,7 +564,8 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 		}
 		err = set_key(c, key, &v);
 		if (err) {
-			if (key->type == K_U32 && err == ERANGE)
+			if ((key->type == K_U32 || key->type == K_COUNT) &&
+			    err == ERANGE)
 				re_sdprintf(errmsg, "%s:%u: %s = '%r' is out "
 					    "of range (%u..%u)", name, lineno,
 					    key->name, &v, key->min,
@@ -628,6 +661,7 @@ static bool key_differs(const struct key *k, const struct conf *a,
 			(sa && strcmp(sa, sb));
 	}
 	case K_U32:
+	case K_COUNT:
 		return *(const uint32_t *)(const void *)pa !=
 			*(const uint32_t *)(const void *)pb;
 	case K_BOOL:
@@ -668,6 +702,7 @@ static void key_take(const struct key *k, struct conf *to, struct conf *from)
 		break;
 	}
 	case K_U32:
+	case K_COUNT:
 		*(uint32_t *)(void *)pt = *(uint32_t *)(void *)pf;
 		break;
 	case K_BOOL:
@@ -717,6 +752,19 @@ int conf_reload(struct conf *live, const char *path, char **errmsg,
 
 /* What Server and User-Agent say: no version unless server_version is
  * on (a scanner learns less). */
+unsigned conf_workers(const struct conf *c)
+{
+	long n;
+
+	if (!c)
+		return 1;
+	if (c->workers)
+		return c->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CONF_MAX_WORKERS ? CONF_MAX_WORKERS
+		: (unsigned)n;
+}
+
 const char *conf_server_name(const struct conf *c)
 {
 	return c && c->server_version ? "Lamplight/" LP_VERSION : "Lamplight";

@@ -8,6 +8,7 @@
 
 #define CONF_DEFAULT_PATH LP_SYSCONFDIR "/lamplight/lamplight.conf"
 #define CONF_MAX_LISTEN 8
+#define CONF_MAX_WORKERS 16
 
 enum conf_transport {
 	CONF_TP_UDP,
@@ -78,6 +79,9 @@ struct conf {
 	uint32_t probe_interval; /* s between OPTIONS to a device, 0: off */
 	uint32_t probe_timeout;  /* ms of silence that make it unreachable */
 	uint32_t overload_delay; /* ms a new request may wait queued, 0: any */
+	/* edge workers: processes sharing the udp listen addresses
+	 * (SO_REUSEPORT), 0: auto, one per core (conf_workers) */
+	uint32_t workers;
 
 	/* bus endpoints of the registrar */
 	char *bus_registrar_pub;
@@ -119,6 +123,9 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 int conf_parse_algs(enum digest_alg *algs, unsigned *count, const char *s);
 const char *conf_tp_name(enum conf_transport tp);
 const char *conf_server_name(const struct conf *c);
+/* The edge's workers: `workers`, or for auto the cores online (at most
+ * CONF_MAX_WORKERS). */
+unsigned conf_workers(const struct conf *c);
 /* The file again into the running `live`: keys that take effect at once
  * are changed in place (*changed counts them); the others, when the file
  * changed them, keep their running value and are named in `restart`

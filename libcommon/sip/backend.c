@@ -4,16 +4,19 @@
 #include "base/conf.h"
 #include "sip/backend.h"
 
-/* The edge's own addresses: UDP by address and port (route_edge, or a
- * listen address), TCP by address (its connections come from any
- * port). */
+/* The edge's own addresses: UDP by address and port (route_edge and,
+ * with several edge workers, each one's port above it; or a listen
+ * address), TCP by address (its connections come from any port). */
 static bool from_edge(const struct conf *c, const struct sip_msg *msg)
 {
 	if (c->route_edge.port && msg->tp == SIP_TRANSP_UDP) {
+		const uint32_t port = sa_port(&msg->src);
 		struct sa sa;
 
-		if (!sa_set_str(&sa, c->route_edge.addr, c->route_edge.port) &&
-		    sa_cmp(&sa, &msg->src, SA_ALL))
+		if (!sa_set_str(&sa, c->route_edge.addr, (uint16_t)port) &&
+		    sa_cmp(&sa, &msg->src, SA_ALL) &&
+		    port >= c->route_edge.port &&
+		    port < c->route_edge.port + conf_workers(c))
 			return true;
 	}
 	for (unsigned i = 0; i < c->listen_count; i++) {

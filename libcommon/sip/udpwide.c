@@ -68,6 +68,23 @@ static void probe_h(void *arg)
 	}
 	if (!left)
 		return;
+	/* the next round from a new port: where several processes share
+	 * an address (SO_REUSEPORT), the kernel picks the one by the
+	 * source, and this one's probe may have gone to another */
+	if (w->us) {
+		struct sa any = w->from;
+		struct udp_sock *us = NULL;
+
+		sa_set_port(&any, 0);
+		if (!udp_listen(&us, &any, recv_h, w) &&
+		    !udp_local_get(us, &w->from)) {
+			mem_deref(w->us);
+			w->us = us;
+		}
+		else {
+			mem_deref(us);
+		}
+	}
 	if (++w->probes >= MAX_PROBES) {
 		log_warn("udpwide: a UDP SIP socket did not see its probe: "
 			 "it reads 8 KiB of a datagram");
@@ -109,12 +126,35 @@ int udpwide_alloc(struct udpwide **wp, const struct sa *laddrs, unsigned n)
 	return 0;
 }
 
+bool udpwide_done(const struct udpwide *w)
+{
+	if (!w || w->probes >= MAX_PROBES)
+		return true;
+	for (unsigned i = 0; i < w->n; i++)
+		if (!w->done[i])
+			return false;
+	return true;
+}
+
+/* Another process's probe, come to our socket of a shared address: it
+ * retries from another port; nothing to answer. */
+static bool foreign_probe(const struct udpwide *w, const struct sip_msg *msg)
+{
+	return msg->callid.l == 18 && !memcmp(msg->callid.p, "uw", 2) &&
+		!pl_strcmp(&msg->from.uri.user, "udpwide") &&
+		!pl_strcmp(&msg->met, "OPTIONS") &&
+		sa_cmp(&msg->src, &w->from, SA_ADDR);
+}
+
 bool udpwide_take(struct udpwide *w, const struct sip_msg *msg)
 {
+	/* the address, not the port: an earlier round's probe may come in
+	 * after the next round's socket replaced its own */
 	if (!w || !msg || msg->tp != SIP_TRANSP_UDP || !w->n ||
-	    !sa_cmp(&msg->src, &w->from, SA_ALL) ||
-	    pl_strcmp(&msg->callid, w->token))
+	    !sa_cmp(&msg->src, &w->from, SA_ADDR))
 		return false;
+	if (pl_strcmp(&msg->callid, w->token))
+		return foreign_probe(w, msg);
 	for (unsigned i = 0; i < w->n; i++) {
 		if (w->done[i] || !sa_cmp(&msg->dst, &w->to[i], SA_ALL))
 			continue;

@@ -20,7 +20,10 @@ struct udpwide;
 /* Probe each of `laddrs` (only UDP ones are given) until it is seen. */
 int  udpwide_alloc(struct udpwide **wp, const struct sa *laddrs,
 		   unsigned n);
-/* true: msg was our probe, handled */
+/* true: msg was our probe (or another process's, on a shared address),
+ * handled */
 bool udpwide_take(struct udpwide *w, const struct sip_msg *msg);
+/* Every address saw its probe (or the probing gave up). */
+bool udpwide_done(const struct udpwide *w);
 
 #endif

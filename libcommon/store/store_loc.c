@@ -81,6 +81,22 @@ int loc_del(struct store *st, const char *aor, const char *uri)
 	return store_run_text(st, del_sql, 2, aor, uri);
 }
 
+static const char del_expired_sql[] =
+	"DELETE FROM bindings WHERE aor = ?1 AND uri = ?2 AND expires <= ?3";
+
+int loc_del_expired(struct store *st, const char *aor, const char *uri,
+		    uint64_t now)
+{
+	sqlite3_stmt *s = store_stmt(st, del_expired_sql);
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, aor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, uri, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	return store_step_done(s);
+}
+
 static const char list_sql[] =
 	"SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
 	"user_agent, instance, reg_id, updated FROM bindings "
@@ -91,13 +107,16 @@ static const char *col(sqlite3_stmt *s, int i)
 	return (const char *)sqlite3_column_text(s, i);
 }
 
-int loc_foreach(struct store *st, loc_h *h, void *arg)
+static const char aor_sql[] =
+	"SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
+	"user_agent, instance, reg_id, updated FROM bindings WHERE aor = ?1 "
+	"ORDER BY q DESC, updated DESC";
+
+/* Each row the prepared statement s gives, to h. */
+static int rows(sqlite3_stmt *s, loc_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
-	if (!s)
-		return EIO;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct loc_rec r = {
 			.aor = col(s, 0), .uri = col(s, 1),
@@ -116,4 +135,21 @@ int loc_foreach(struct store *st, loc_h *h, void *arg)
 			break;
 	}
 	return store_rows_end(s, rc, err);
+}
+
+int loc_foreach(struct store *st, loc_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, list_sql);
+
+	return s ? rows(s, h, arg) : EIO;
+}
+
+int loc_foreach_aor(struct store *st, const char *aor, loc_h *h, void *arg)
+{
+	sqlite3_stmt *s = store_stmt(st, aor_sql);
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, aor, -1, SQLITE_STATIC);
+	return rows(s, h, arg);
 }

@@ -27,6 +27,13 @@ typedef int (loc_h)(const struct loc_rec *r, void *arg);
 int loc_open(struct store **stp, const char *path, const struct store_opts *o);
 int loc_put(struct store *st, const struct loc_rec *r);
 int loc_del(struct store *st, const char *aor, const char *uri);
+/* The row, if it expired by now: not one another edge worker has just
+ * refreshed. */
+int loc_del_expired(struct store *st, const char *aor, const char *uri,
+		    uint64_t now);
 int loc_foreach(struct store *st, loc_h *h, void *arg);
+/* One address-of-record's rows (an edge worker reads what another
+ * wrote: daemons/registrar/handoff.c). */
+int loc_foreach_aor(struct store *st, const char *aor, loc_h *h, void *arg);
 
 #endif

@@ -35,14 +35,15 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def free_port_pair():
+def free_port_pair(n=2):
     """A port P with P and P+1 free (UDP and TCP): baresip listens for
-    TLS on its SIP port + 1."""
+    TLS on its SIP port + 1. n: P to P+n-1 free (edge workers' route_edge
+    ports)."""
     for _ in range(100):
         p = free_port()
         socks = []
         try:
-            for port in (p, p + 1):
+            for port in range(p, p + n):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                     s = socket.socket(socket.AF_INET, kind)
                     socks.append(s)
@@ -120,11 +121,20 @@ class Appliance:
             f.write("listen = tcp:127.0.0.1:%d\n" % self.port)
             f.write("state_dir = %s/state\n" % self.dir)
             f.write("runtime_dir = %s/run\n" % self.dir)
-            f.write("log_level = info\n")
+            # LP_LOG_LEVEL=debug: every daemon's log in full
+            f.write("log_level = %s\n"
+                    % os.environ.get("LP_LOG_LEVEL", "info"))
             # the back daemons' own way into the edge, as shipped
-            self.back_port = free_port() if route_edge else None
+            # LP_WORKERS=N: every test's edge as N workers (they need
+            # route_edge and the N - 1 ports above it)
+            self.workers = int(os.environ.get("LP_WORKERS", "1"))
+            self.back_port = (free_port_pair(self.workers)
+                              if self.workers > 1 else free_port()) \
+                if route_edge else None
             if route_edge:
                 f.write("route_edge = udp:127.0.0.1:%d\n" % self.back_port)
+            if route_edge and self.workers > 1:
+                f.write("workers = %d\n" % self.workers)
             f.write(extra_conf)
 
     @property

@@ -136,8 +136,10 @@ try:
     seen = exercise(app, "route_edge")
     if seen:
         rr = seen["routes"]
-        ok(len(rr) == 2 and port_of(rr[0]) == app.back_port and
-           port_of(rr[1]) == app.port,
+        # with several edge workers (LP_WORKERS), the one bob's datagrams
+        # reach names its own port above route_edge's
+        ok(len(rr) == 2 and app.back_port <= port_of(rr[0]) <
+           app.back_port + app.workers and port_of(rr[1]) == app.port,
            "two Record-Routes: route_edge on top, then the public "
            "address (%s)" % rr)
         ok(seen["notify_src"] and

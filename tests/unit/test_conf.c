@@ -153,6 +153,22 @@ static void bad(void)
 		{"route_edge = udp:127.0.0.1:5060\n",
 		 "test.conf: route_edge must not be a listen address"},
 		{"route_edge = udp:0.0.0.0:5073\n", "test.conf:1: bad value"},
+		{"workers = 0\nroute_edge = udp:127.0.0.1:5073\n",
+		 "test.conf:1: workers = '0' is out of range"},
+		{"workers = 17\nroute_edge = udp:127.0.0.1:5073\n",
+		 "test.conf:1: workers = '17' is out of range"},
+		{"workers = some\n", "test.conf:1: bad value 'some' for workers"},
+		{"workers = 2\n", "workers other than 1 need route_edge"},
+		{"workers = auto\n", "workers other than 1 need route_edge"},
+		{"route_edge = udp:127.0.0.1:5073\nworkers = 2\n"
+		 "route_presence = udp:127.0.0.1:5074\n",
+		 "a route_ address falls on route_edge or a worker's port"},
+		{"route_edge = udp:127.0.0.1:5073\n"
+		 "route_blf = udp:127.0.0.1:5073\n",
+		 "a route_ address falls on route_edge"},
+		{"listen = udp:127.0.0.1:5074\nworkers = auto\n"
+		 "route_edge = udp:127.0.0.1:5073\n",
+		 "route_edge must not be a listen address"},
 		{"pidf_max_size = 65535\n",
 		 "test.conf:1: pidf_max_size = '65535' is out of range"},
 	};
@@ -167,6 +183,29 @@ static void bad(void)
 		   msg ? msg : "(none)");
 		mem_deref(msg);
 	}
+}
+
+static void workers(void)
+{
+	struct conf *c = NULL;
+	char *msg = NULL;
+
+	ok(!parse(&c, "", &msg) && c->workers == 1 && conf_workers(c) == 1,
+	   "workers: 1 unless set");
+	c = mem_deref(c);
+	ok(!parse(&c, "route_edge = udp:127.0.0.1:5073\nworkers = 4\n"
+		  "listen = udp:127.0.0.1:5077\n", &msg) &&
+	   conf_workers(c) == 4,
+	   "workers = 4, a listen address above their ports (%s)",
+	   msg ? msg : "");
+	c = mem_deref(c);
+	msg = mem_deref(msg);
+	ok(!parse(&c, "route_edge = udp:127.0.0.1:5073\nworkers = AUTO\n",
+		  &msg) && c->workers == 0 && conf_workers(c) >= 1 &&
+	   conf_workers(c) <= CONF_MAX_WORKERS,
+	   "workers = auto: one per core (%u)", c ? conf_workers(c) : 0);
+	mem_deref(c);
+	mem_deref(msg);
 }
 
 static void file(void)
@@ -186,6 +225,7 @@ int main(void)
 	good();
 	defaults();
 	bad();
+	workers();
 	file();
 	libre_close();
 	return tap_done();

@@ -72,6 +72,83 @@ static const char *first_uri(struct location *loc)
 	return b->uri;
 }
 
+static unsigned told;
+
+static void changed_h(const char *user, void *arg)
+{
+	(void)arg;
+	if (!strcmp(user, "alice"))
+		++told;
+}
+
+/* Two edge workers over one store (handoff.c): what one writes, the other
+ * reads again; an expiry one saw is not one the other refreshed. */
+static void shared(struct store *st, const struct loc_opts *base)
+{
+	struct location *a = NULL, *b = NULL;
+	struct loc_opts o = *base;
+	struct loc_contact c[2];
+	struct loc_update u;
+	struct binding *bb;
+	const char *reason;
+	uint16_t code;
+
+	o.shared = true;
+	o.changed = changed_h;
+	ok(!location_alloc(&a, st, NULL, &o) && !location_alloc(&b, st, NULL,
+								 &o),
+	   "two workers' location services on one store");
+	if (!a || !b)
+		goto out;
+	told = 0;
+	c[0] = contact("sip:alice@192.0.2.1:5060", 60, 1000);
+	u = upd("call-s1", 1, c, 1);
+	ok(!location_apply(a, &u, 3000, &code, &reason) && code == 200 &&
+	   told == 1 && nb(b) == 0,
+	   "worker a binds alice and tells the others once");
+	ok(!location_reload(b, "alice", 3000) && nb(b) == 1 &&
+	   first_exp(b) == 3060, "worker b reads her again: the binding");
+	bb = location_binding(b, "alice", "sip:alice@192.0.2.1:5060");
+	if (bb)
+		bb->unreachable = true;
+	c[1] = contact("sip:alice@192.0.2.2:5060", 60, 500);
+	u = upd("call-s1", 2, c, 2);
+	location_apply(a, &u, 3010, &code, &reason);
+	ok(!location_reload(b, "alice", 3010) && nb(b) == 2 &&
+	   first_exp(b) == 3070, "a refresh and a second contact: b agrees");
+	bb = location_binding(b, "alice", "sip:alice@192.0.2.1:5060");
+	ok(bb && bb->unreachable,
+	   "what only b knew of a contact (a probe's verdict) is kept");
+	/* b saw the first contact expire at 3070; a refreshed it to 3100
+	 * just before b swept */
+	c[0].expires = 90;
+	u = upd("call-s1", 3, c, 1);
+	location_apply(a, &u, 3010, &code, &reason);
+	told = 0;
+	location_expire(b, 3075);
+	ok(told == 1 && nb(b) == 1 &&
+	   location_binding(b, "alice", "sip:alice@192.0.2.1:5060") &&
+	   location_binding(b, "alice", "sip:alice@192.0.2.1:5060")->expires
+	   == 3100, "b's sweep drops the second contact, keeps the row a "
+	   "refreshed, and reads it again");
+	location_expire(b, 3101);
+	ok(nb(b) == 0 && !location_reload(a, "alice", 3101) && nb(a) == 0,
+	   "both expired: gone from the store, and from a when it reads");
+	c[0] = contact("sip:alice@192.0.2.1:5060", 60, 1000);
+	u = upd("call-s2", 1, c, 1);
+	location_apply(b, &u, 4000, &code, &reason);
+	location_reload(a, "alice", 4000);
+	u.cseq = 2;
+	u.n = 0;
+	u.remove_all = true;
+	location_apply(b, &u, 4001, &code, &reason);
+	ok(nb(a) == 1 && !location_reload(a, "alice", 4001) && nb(a) == 0 &&
+	   location_count(a) == 0, "b removes every binding: a reads none");
+ out:
+	mem_deref(a);
+	mem_deref(b);
+}
+
 int main(void)
 {
 	struct store *st = NULL;
@@ -196,6 +273,9 @@ int main(void)
 	   && nb(loc) == 0, "and the store agrees");
 
 	mem_deref(loc);
+	loc = NULL;
+	shared(st, &o);
+
 	mem_deref(st);
 	re_snprintf(p, sizeof(p), "rm -rf %s", dir);
 	if (system(p)) {}

@@ -49,18 +49,9 @@ void handoff_init(struct edge *r, unsigned index, unsigned n)
 
 bool handoff_is_sibling(const struct edge *r, const struct sa *a)
 {
-	struct sa base;
-	uint16_t port;
+	const int i = r->nworkers > 1 ? conf_edge_worker(r->conf, a) : -1;
 
-	if (r->nworkers < 2 || !r->back_set)
-		return false;
-	base = r->back_laddr;
-	port = sa_port(a);
-	sa_set_port(&base, port);
-	return sa_cmp(&base, a, SA_ALL) &&
-		port >= r->conf->route_edge.port &&
-		port < r->conf->route_edge.port + r->nworkers &&
-		port != sa_port(&r->back_laddr);
+	return i >= 0 && (unsigned)i != r->worker;
 }
 
 /* route_edge's address of worker i */
@@ -82,6 +73,21 @@ static int send_to(struct edge *r, unsigned i, struct mbuf *mb)
 	return udp_send(us, &dst, mb);
 }
 
+/* mb to every other worker; what could not be sent is logged */
+static void to_others(struct edge *r, struct mbuf *mb, const char *what)
+{
+	for (unsigned i = 0; i < r->nworkers; i++) {
+		int err;
+
+		if (i == r->worker)
+			continue;
+		err = send_to(r, i, mb);
+		if (err)
+			log_warn("edge worker %u: cannot tell worker %u of "
+				 "%s: %m", r->worker, i, what, err);
+	}
+}
+
 /* ---- the location: every worker reads what another wrote ---- */
 
 void handoff_changed(const char *user, void *arg)
@@ -92,20 +98,8 @@ void handoff_changed(const char *user, void *arg)
 	if (!r || r->nworkers < 2)
 		return;
 	mb = mbuf_alloc(64 + strlen(user));
-	if (!mb || mbuf_printf(mb, LOC_TAG "%s", user)) {
-		mem_deref(mb);
-		return;
-	}
-	for (unsigned i = 0; i < r->nworkers; i++) {
-		int err;
-
-		if (i == r->worker)
-			continue;
-		err = send_to(r, i, mb);
-		if (err)
-			log_warn("edge worker %u: cannot tell worker %u of "
-				 "'%s': %m", r->worker, i, user, err);
-	}
+	if (mb && !mbuf_printf(mb, LOC_TAG "%s", user))
+		to_others(r, mb, user);
 	mem_deref(mb);
 }
 
@@ -119,14 +113,9 @@ void handoff_guess(struct edge *r, const struct pl *user,
 	if (r->nworkers < 2)
 		return;
 	mb = mbuf_alloc(128 + user->l);
-	if (!mb || mbuf_printf(mb, GUESS_TAG "%c %j %r", failed ? 'F' : 'O',
-			       src, user)) {
-		mem_deref(mb);
-		return;
-	}
-	for (unsigned i = 0; i < r->nworkers; i++)
-		if (i != r->worker)
-			(void)send_to(r, i, mb);
+	if (mb && !mbuf_printf(mb, GUESS_TAG "%c %j %r", failed ? 'F' : 'O',
+			       src, user))
+		to_others(r, mb, "a digest answer");
 	mem_deref(mb);
 }
 

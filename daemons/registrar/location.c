@@ -378,10 +378,11 @@ void location_expire(struct location *loc, uint64_t now)
 		le = le->next;
 		pl_set_str(&pl, ch->user);
 		a = (struct aor *)location_find(loc, &pl);
+		/* each edge worker sweeps its own copy, nobody is told;
+		 * with a shared store, what it says: another worker may have
+		 * refreshed a binding this one saw expire (the row is then
+		 * kept: loc_del_expired) */
 		if (loc->opts.shared) {
-			/* what the store says: another edge worker may have
-			 * refreshed a binding this one saw expire (the row
-			 * is then kept: loc_del_expired) */
 			(void)reload(loc, ch->user, now, "expired");
 		}
 		else {
@@ -389,7 +390,6 @@ void location_expire(struct location *loc, uint64_t now)
 			if (a)
 				aor_drop_if_empty(loc, a);
 		}
-		tell(loc, ch->user);
 		mem_deref(ch);
 	}
 }

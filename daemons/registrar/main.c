@@ -109,17 +109,24 @@ static void udp_enlarge(const struct sa *sa)
 		log_debug("udp:%J: receive buffer %d bytes", sa, got);
 }
 
+/* This worker's route_edge port: route_edge's own + its index. */
+static uint16_t back_port(const struct app *a)
+{
+	return (uint16_t)(a->conf->route_edge.port +
+			  workers_index(a->workers));
+}
+
 /* route_edge: the back daemons' way in, after the listen addresses, so
  * that libre, which sends from the first transport that fits, never
  * picks it for a phone (edge.h). */
 static int open_back(struct app *a)
 {
 	const struct conf_listen *l = &a->conf->route_edge;
-	const unsigned port = l->port + workers_index(a->workers);
+	const uint16_t port = back_port(a);
 	struct sa sa;
 	int err;
 
-	err = sa_set_str(&sa, l->addr, (uint16_t)port);
+	err = sa_set_str(&sa, l->addr, port);
 	err = err ? err : sip_transp_add(a->sip, SIP_TRANSP_UDP, &sa);
 	if (err) {
 		log_err("route_edge udp:%s:%u: %m", l->addr, port, err);
@@ -202,9 +209,9 @@ static void reload_h(void *arg)
  * relay (and may from a phone): libre's UDP sockets are made to read
  * whole datagrams (libcommon/sip/udpwide.h). The probe also shows the
  * edge which of libre's sockets is route_edge's (edge_back_seen). */
-static int wide_alloc(struct udpwide **wp, const struct conf *c,
-		      const struct edge *r)
+static int wide_alloc(struct edge *r)
 {
+	const struct conf *c = r->conf;
 	struct sa sa[8];
 	unsigned n = 0;
 
@@ -215,11 +222,9 @@ static int wide_alloc(struct udpwide **wp, const struct conf *c,
 							 l->port))
 			++n;
 	}
-	if (c->route_edge.port && n < 8 &&
-	    !sa_set_str(&sa[n], c->route_edge.addr,
-			(uint16_t)(c->route_edge.port + r->worker)))
-		++n;
-	return udpwide_alloc(wp, sa, n);
+	if (r->back_set && n < 8)
+		sa[n++] = r->back_laddr;
+	return udpwide_alloc(&r->wide, sa, n);
 }
 
 static int open_state(struct app *a)
@@ -323,8 +328,7 @@ static int start_edge(struct app *a)
 	e->loc = a->loc;
 	e->back_set = a->conf->route_edge.port &&
 		!sa_set_str(&e->back_laddr, a->conf->route_edge.addr,
-			    (uint16_t)(a->conf->route_edge.port +
-				       workers_index(a->workers)));
+			    back_port(a));
 	handoff_init(e, workers_index(a->workers),
 		     workers_count(a->workers));
 	err = dialogs_alloc(&a->dialogs, e, a->pub);
@@ -341,7 +345,7 @@ static int start_edge(struct app *a)
 	err = err ? err : overload_alloc(&e->ovl, a->conf, true);
 	err = err ? err : tcpguard_init(a->conf, e->flood);
 	err = err ? err : registrar_listen(e);
-	err = err ? err : wide_alloc(&e->wide, a->conf, e);
+	err = err ? err : wide_alloc(e);
 	/* devices are probed by worker 0, where their answers go */
 	if (!err && !e->worker)
 		err = prober_alloc(&a->prober, e);

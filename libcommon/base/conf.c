@@ -750,21 +750,36 @@ int conf_reload(struct conf *live, const char *path, char **errmsg,
 	return 0;
 }
 
-/* What Server and User-Agent say: no version unless server_version is
- * on (a scanner learns less). */
 unsigned conf_workers(const struct conf *c)
 {
-	long n;
+	static long online;    /* read once: it is asked per request */
 
 	if (!c)
 		return 1;
 	if (c->workers)
 		return c->workers;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > CONF_MAX_WORKERS ? CONF_MAX_WORKERS
-		: (unsigned)n;
+	if (!online)
+		online = sysconf(_SC_NPROCESSORS_ONLN);
+	return online < 1 ? 1 : online > CONF_MAX_WORKERS ? CONF_MAX_WORKERS
+		: (unsigned)online;
 }
 
+int conf_edge_worker(const struct conf *c, const struct sa *a)
+{
+	const uint32_t port = sa_port(a);
+	struct sa sa;
+
+	if (!c || !a || !c->route_edge.port ||
+	    port < c->route_edge.port ||
+	    port >= c->route_edge.port + conf_workers(c) ||
+	    sa_set_str(&sa, c->route_edge.addr, (uint16_t)port) ||
+	    !sa_cmp(&sa, a, SA_ALL))
+		return -1;
+	return (int)(port - c->route_edge.port);
+}
+
+/* What Server and User-Agent say: no version unless server_version is
+ * on (a scanner learns less). */
 const char *conf_server_name(const struct conf *c)
 {
 	return c && c->server_version ? "Lamplight/" LP_VERSION : "Lamplight";

@@ -126,6 +126,9 @@ const char *conf_server_name(const struct conf *c);
 /* The edge's workers: `workers`, or for auto the cores online (at most
  * CONF_MAX_WORKERS). */
 unsigned conf_workers(const struct conf *c);
+/* Which edge worker's route_edge address (route_edge's port + i) this
+ * is: i, or -1 for none. */
+int conf_edge_worker(const struct conf *c, const struct sa *a);
 /* The file again into the running `live`: keys that take effect at once
  * are changed in place (*changed counts them); the others, when the file
  * changed them, keep their running value and are named in `restart`

@@ -9,16 +9,8 @@
  * address), TCP by address (its connections come from any port). */
 static bool from_edge(const struct conf *c, const struct sip_msg *msg)
 {
-	if (c->route_edge.port && msg->tp == SIP_TRANSP_UDP) {
-		const uint32_t port = sa_port(&msg->src);
-		struct sa sa;
-
-		if (!sa_set_str(&sa, c->route_edge.addr, (uint16_t)port) &&
-		    sa_cmp(&sa, &msg->src, SA_ALL) &&
-		    port >= c->route_edge.port &&
-		    port < c->route_edge.port + conf_workers(c))
-			return true;
-	}
+	if (msg->tp == SIP_TRANSP_UDP && conf_edge_worker(c, &msg->src) >= 0)
+		return true;
 	for (unsigned i = 0; i < c->listen_count; i++) {
 		const struct conf_listen *l = &c->listen[i];
 		struct sa sa;

@@ -124,7 +124,7 @@ class Appliance:
             # LP_LOG_LEVEL=debug: every daemon's log in full
             f.write("log_level = %s\n"
                     % os.environ.get("LP_LOG_LEVEL", "info"))
-            # the back daemons' own way into the edge, as shipped
+            # the back daemons' own way into the edge, as shipped;
             # LP_WORKERS=N: every test's edge as N workers (they need
             # route_edge and the N - 1 ports above it)
             self.workers = int(os.environ.get("LP_WORKERS", "1"))

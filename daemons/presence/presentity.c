@@ -5,7 +5,11 @@
  * document is printed from a model, never copied from a publisher; when
  * it changes, its summary goes on the bus (`pres`: no daemon reads the
  * document itself, and its size grows with the user's publications) and
- * the document to every watcher.
+ * the document to every watcher. The document is composed only for a
+ * user someone subscribes to: for the others, the summary is all anybody
+ * reads, and it comes from the publications without copying or printing
+ * their tuples (ten publications left by phones that forgot them cost a
+ * walk over their tuples, not a document).
  *
  * Composition: every live publication's tuples, in publication order,
  * their ids made unique; without a publication, one tuple of our own
@@ -24,6 +28,7 @@
 #include "bus/regtopic.h"
 #include "presence/pidf.h"
 #include "presence/notifier.h"
+#include "sip/reqtag.h"
 #include "presence.h"
 #include "publication.h"
 
@@ -43,8 +48,8 @@ struct presentity {
 	struct list pubs;      /* struct publication, oldest first */
 	struct list calls;
 	uint32_t devices;      /* reachable registered devices */
-	char *doc;             /* the last document composed */
-	const char *bus_call;  /* the call state the bus was last told */
+	char *doc;             /* the last document composed, or NULL */
+	uint64_t bus_sum;      /* what the bus was last told (its hash) */
 };
 
 static uint64_t now_ms(void)
@@ -150,12 +155,18 @@ static const char *call_state(const struct presentity *e)
 	return ringing ? "ringing" : "idle";
 }
 
+/* The model of the user's document. Without `tuples`, only what the
+ * bus's summary needs (the person and the note; no tuple is copied), and
+ * *openp says what pidf_open would of the whole document. */
 static int compose(struct pidf **mp, struct presence *p,
-		   const struct presentity *e, const char *user, bool polite)
+		   const struct presentity *e, const char *user, bool polite,
+		   bool tuples, bool *openp)
 {
 	const struct publication *person = NULL, *noted = NULL;
 	char entity[160], aor[160];
 	bool reachable = e && e->devices > 0;
+	bool open = false;
+	unsigned seen = 0;
 	struct pidf *m = NULL;
 	struct le *le;
 	int err;
@@ -176,9 +187,15 @@ static int compose(struct pidf **mp, struct presence *p,
 		const struct publication *pb = le->data;
 
 		for (struct le *t = pb->doc->tuples.head; t && !err;
-		     t = t->next)
-			err = add_tuple(m, t->data, reachable &&
-					((struct pidf_tuple *)t->data)->open);
+		     t = t->next) {
+			const struct pidf_tuple *pt = t->data;
+
+			/* the tuples past the cap are left out */
+			if (seen++ < PIDF_MAX_TUPLES)
+				open |= reachable && pt->open;
+			if (tuples)
+				err = add_tuple(m, pt, reachable && pt->open);
+		}
 		if (pb->doc->person)
 			person = pb;
 		if (pb->doc->note)
@@ -190,7 +207,9 @@ static int compose(struct pidf **mp, struct presence *p,
 					noted = pb;
 		}
 	}
-	if (!err && list_isempty(&m->tuples))
+	if (!seen)
+		open = reachable;
+	if (!err && !seen && tuples)
 		err = pidf_tuple_add(m, "lp-reg", reachable, aor, NULL);
 	if (err)
 		goto out;
@@ -223,6 +242,8 @@ static int compose(struct pidf **mp, struct presence *p,
 	if (!err && m->person && !m->person_id)
 		err = str_dup(&m->person_id, "lp-person");
  out:
+	if (openp)
+		*openp = open;
 	if (err)
 		mem_deref(m);
 	else
@@ -235,21 +256,46 @@ int pres_body(struct mbuf *mb, struct presence *p, const char *user,
 {
 	struct presentity *e = ent_find(p, user, false);
 	struct pidf *m = NULL;
+	char *doc = NULL;
 	int err;
 
 	if (e && e->doc && !polite)
 		return mbuf_write_str(mb, e->doc);
-	err = compose(&m, p, e, user, polite);
-	if (!err)
-		err = mbuf_printf(mb, "%H", pidf_print, m);
+	err = compose(&m, p, e, user, polite, true, NULL);
+	err = err ? err : re_sdprintf(&doc, "%H", pidf_print, m);
+	err = err ? err : mbuf_write_str(mb, doc);
+	if (!err && e && !polite) {
+		e->doc = doc;  /* until update finds nobody watching */
+		doc = NULL;
+	}
+	mem_deref(doc);
 	mem_deref(m);
 	return err;
 }
 
 /* ---- the bus ---- */
 
+/* The summary's hash: the bus is told only what changed it. */
+static uint64_t summary_hash(const struct presence *p,
+			     const struct presentity *e, const struct pidf *m,
+			     bool open)
+{
+	struct reqtag t;
+
+	reqtag_init(&t, p->salt);
+	reqtag_u32(&t, open);
+	reqtag_u32(&t, m->nact);
+	for (unsigned i = 0; i < m->nact; i++)
+		reqtag_str(&t, m->activities[i]);
+	reqtag_str(&t, m->note);
+	reqtag_str(&t, call_state(e));
+	reqtag_u32(&t, e->devices);
+	reqtag_u32(&t, list_count(&e->pubs));
+	return t.h;
+}
+
 static int publish_bus(struct presence *p, const struct presentity *e,
-		       const struct pidf *m)
+		       const struct pidf *m, bool open)
 {
 	struct odict *o = NULL, *acts = NULL;
 	int err;
@@ -266,7 +312,7 @@ static int publish_bus(struct presence *p, const struct presentity *e,
 	}
 	err = err ? err : odict_entry_add(o, "user", ODICT_STRING, e->user);
 	err = err ? err : odict_entry_add(o, "basic", ODICT_STRING,
-					  pidf_open(m) ? "open" : "closed");
+					  open ? "open" : "closed");
 	err = err ? err : odict_entry_add(o, "activities", ODICT_ARRAY, acts);
 	err = err ? err : odict_entry_add(o, "note", ODICT_STRING,
 					  m->note ? m->note : "");
@@ -283,42 +329,45 @@ static int publish_bus(struct presence *p, const struct presentity *e,
 	return err;
 }
 
-/* Compose again; when the document changed, tell the bus and every
- * watcher. A user with nothing left to say is forgotten. */
+/* Compose again: when the summary changed, tell the bus; when the
+ * document changed, every watcher. A user with nothing left to say is
+ * forgotten. */
 static void update(struct presentity *e)
 {
 	struct presence *p = e->p;
+	bool watched = notifier_watched(p->not, "presence", e->user);
 	struct pidf *m = NULL;
 	char *doc = NULL;
+	uint64_t sum;
+	bool open;
 	int err;
 
-	err = compose(&m, p, e, e->user, false);
-	err = err ? err : re_sdprintf(&doc, "%H", pidf_print, m);
+	err = compose(&m, p, e, e->user, false, watched, &open);
+	if (!err && watched)
+		err = re_sdprintf(&doc, "%H", pidf_print, m);
 	if (err) {
 		log_err("presence of '%s': cannot compose: %m", e->user, err);
+		e->doc = mem_deref(e->doc);    /* not what is true now */
 		goto out;
 	}
-	if (e->doc && !strcmp(e->doc, doc)) {
-		/* the same document; the bus also carries the call state,
-		 * which a ringing phone changes without changing the PIDF */
-		if (!e->bus_call || strcmp(e->bus_call, call_state(e))) {
-			e->bus_call = call_state(e);
-			if (publish_bus(p, e, m))
-				log_warn("presence of '%s': bus: cannot "
-					 "publish, ignoring", e->user);
-		}
-		goto out;
+	sum = summary_hash(p, e, m, open);
+	if (sum != e->bus_sum) {
+		if (publish_bus(p, e, m, open))
+			log_warn("presence of '%s': bus: cannot publish, "
+				 "ignoring", e->user);
+		else
+			e->bus_sum = sum;
+		log_debug("presence of '%s': %s, %s", e->user,
+			  open ? "open" : "closed", call_state(e));
 	}
-	mem_deref(e->doc);
-	e->doc = doc;
-	doc = NULL;
-	e->bus_call = call_state(e);
-	if (publish_bus(p, e, m))
-		log_warn("presence of '%s': bus: cannot publish, ignoring",
-			 e->user);
-	notifier_changed(p->not, "presence", e->user);
-	log_debug("presence of '%s': %s, %s", e->user,
-		  pidf_open(m) ? "open" : "closed", call_state(e));
+	if (!watched)
+		e->doc = mem_deref(e->doc);    /* composed when asked */
+	else if (!e->doc || strcmp(e->doc, doc)) {
+		mem_deref(e->doc);
+		e->doc = doc;
+		doc = NULL;
+		notifier_changed(p->not, "presence", e->user);
+	}
 	if (list_isempty(&e->pubs) && list_isempty(&e->calls) &&
 	    !e->devices) {
 		struct odict *o = NULL;

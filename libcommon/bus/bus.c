@@ -189,32 +189,29 @@ int bus_alloc(struct bus **busp)
 
 /* ---- messages ---- */
 
+static int data_print(struct re_printf *pf, const struct odict *data)
+{
+	return data ? re_hprintf(pf, ",\"data\":%H", json_encode_odict,
+				 data) : 0;
+}
+
+/* Printed as it stands, not built as an odict first: a publisher encodes
+ * one of these for every change (the presence daemon one per PUBLISH),
+ * and the envelope's odict was a tenth of its CPU. The same bytes as
+ * json_encode_odict of the envelope (test_bus checks it). */
 int bus_msg_encode(char **jsonp, const char *topic, const char *key,
 		   const char *type, uint64_t seq, const char *epoch,
 		   uint64_t time, const struct odict *data)
 {
-	struct odict *o = NULL;
-	int err;
-
-	err = odict_alloc(&o, 16);
-	if (err)
-		return err;
-	err = odict_entry_add(o, "v", ODICT_INT, (int64_t)BUS_VERSION);
-	err = err ? err : odict_entry_add(o, "topic", ODICT_STRING, topic);
-	err = err ? err : odict_entry_add(o, "key", ODICT_STRING,
-					  key ? key : "");
-	err = err ? err : odict_entry_add(o, "type", ODICT_STRING, type);
-	err = err ? err : odict_entry_add(o, "seq", ODICT_INT, (int64_t)seq);
-	err = err ? err : odict_entry_add(o, "epoch", ODICT_STRING, epoch);
-	err = err ? err : odict_entry_add(o, "time", ODICT_INT,
-					  (int64_t)time);
-	if (!err && data)
-		err = odict_entry_add(o, "data", ODICT_OBJECT,
-				      (struct odict *)data);
-	if (!err)
-		err = re_sdprintf(jsonp, "%H", json_encode_odict, o);
-	mem_deref(o);
-	return err;
+	if (!jsonp || !topic || !type || !epoch)
+		return EINVAL;
+	return re_sdprintf(jsonp, "{\"v\":%d,\"topic\":\"%H\","
+			   "\"key\":\"%H\",\"type\":\"%H\",\"seq\":%lld,"
+			   "\"epoch\":\"%H\",\"time\":%lld%H}",
+			   BUS_VERSION, utf8_encode, topic, utf8_encode,
+			   key ? key : "", utf8_encode, type,
+			   (long long)seq, utf8_encode, epoch,
+			   (long long)time, data_print, data);
 }
 
 int bus_msg_decode(struct bus_msg *m, const char *json, size_t len)

@@ -1280,6 +1280,15 @@ void notifier_foreach(struct notifier *n, const char *event,
 	}
 }
 
+bool notifier_watched(struct notifier *n, const char *event,
+		      const char *presentity)
+{
+	const struct group *g = n ? group_find(n, event, presentity, false)
+		: NULL;
+
+	return g && !list_isempty(&g->subs);
+}
+
 static void notify_h(struct nsub *s, void *arg)
 {
 	(void)arg;

@@ -70,6 +70,10 @@ void notifier_changed(struct notifier *n, const char *event,
 		      const char *presentity);
 void notifier_foreach(struct notifier *n, const char *event,
 		      const char *presentity, nsub_h *h, void *arg);
+/* Has the presentity a subscription to the event (in any state)? A
+ * package need not compose a document nobody would be sent. */
+bool notifier_watched(struct notifier *n, const char *event,
+		      const char *presentity);
 void notifier_all(struct notifier *n, nsub_h *h, void *arg);
 uint32_t notifier_count(const struct notifier *n);
 

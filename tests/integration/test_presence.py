@@ -512,6 +512,49 @@ try:
        "without the document",
        w.stdout[-1500:] + w.stderr)
 
+    # ---- a user nobody watches: the bus's summary without a document;
+    # the document composed when a watcher comes, dropped when it goes ----
+    lee.register()
+    r1 = lee.publish(pidf("lee", D, basic="closed", note="desk", tid="desk"))
+    r2 = lee.publish(pidf("lee", D, activity="meeting", tid="mobile"))
+    w = app.ctl("watch", "pres", "--count", "60", "--timeout", "2",
+                check=False)
+    lees = [json.loads(ln) for ln in w.stdout.splitlines() if ln]
+    lees = [e["data"] for e in lees if e.get("key") == "lee"]
+    ok(r1 is not None and r1.code == 200 and r2 is not None and
+       r2.code == 200 and lees and lees[-1]["basic"] == "open" and
+       lees[-1]["activities"] == ["meeting"] and
+       lees[-1]["publications"] == 2 and lees[-1]["note"] == "desk",
+       "a user nobody watches: the bus has the summary of both "
+       "publications (open, meeting, the note)", (r1, r2, lees[-1:]))
+    r, ksub = kim.subscribe("lee")
+    n = kim.wait_notify(lambda m: "lee@" in m.text())
+    ok(n is not None and 'id="desk"' in n.text() and
+       'id="mobile"' in n.text() and sorted(basic(n)) ==
+       ["closed", "open"] and "<rpid:meeting/>" in n.text() and
+       "desk</dm:note>" in n.text(),
+       "the first watcher gets the document composed of both "
+       "publications", n and n.text())
+    r3 = lee.publish(etag=r2.get("sip-etag") if r2 else None, expires=0)
+    n = kim.wait_notify(lambda m: "lee@" in m.text())
+    ok(r3 is not None and r3.code == 200 and n is not None and
+       'id="mobile"' not in n.text() and basic(n) == ["closed"] and
+       "meeting" not in n.text(),
+       "a publication removed: the watcher's NOTIFY has the other only",
+       n and n.text())
+    r = kim.refresh(ksub, expires=0)
+    kim.wait_notify(lambda m: "lee@" in m.text())
+    time.sleep(0.3)    # the subscription ends once that NOTIFY is answered
+    r4 = lee.publish(pidf("lee", D, note="gone home", tid="desk"),
+                     etag=r1.get("sip-etag") if r1 else None)
+    r, _ = kim.subscribe("lee", expires=0)
+    n = kim.wait_notify(lambda m: "lee@" in m.text())
+    ok(r4 is not None and r4.code == 200 and n is not None and
+       "gone home" in n.text() and "desk</dm:note>" not in n.text() and
+       basic(n) == ["open"],
+       "changed while nobody watched: a fetch gets the new document, not "
+       "the one composed for the last watcher", n and n.text())
+
     # ---- a user deleted: subscriptions to them end ----
     r, _ = erin.subscribe("ivy")
     erin.wait_notify(lambda m: "ivy@" in (m.get("from") or ""))

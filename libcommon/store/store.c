@@ -283,27 +283,45 @@ void store_rollback(struct store *st)
 	st->in_tx = false;
 }
 
+/* WAL mode (kept in the file once set). Switching a fresh file while
+ * another process opens it too answers "database is locked" at once,
+ * without asking the busy handler: tried again for as long as the
+ * handler would wait. */
+static int wal_mode(struct store *st)
+{
+	int err = store_exec(st, "PRAGMA journal_mode = WAL");
+
+	for (unsigned n = 0; err == EBUSY && n < BUSY_SHORT + 5000; n++) {
+		(void)usleep(n < BUSY_SHORT ? 25 : 1000);
+		err = store_exec(st, "PRAGMA journal_mode = WAL");
+	}
+	return err;
+}
+
+/* Each step in a transaction of its own, the version read again inside
+ * it: the daemons start together, and another process may have taken
+ * the file's write lock first and migrated it while this one waited. */
 static int migrate(struct store *st, const char *const *migrations,
 		   unsigned n)
 {
-	int v = store_version(st);
-	int err = 0;
-
-	if (v < 0)
-		return EIO;
-	if ((unsigned)v > n)
-		return EPROTO;   /* a newer Lamplight wrote this database */
-
-	for (unsigned i = (unsigned)v; i < n; i++) {
+	for (;;) {
 		char pragma[48];
+		int v, err = store_begin(st);
 
-		err = store_begin(st);
 		if (err)
 			return err;
-		err = store_exec(st, migrations[i]);
+		v = store_version(st);
+		if (v < 0 || (unsigned)v >= n) {
+			store_rollback(st);
+			if (v < 0)
+				return EIO;
+			/* above n: a newer Lamplight wrote this database */
+			return (unsigned)v > n ? EPROTO : 0;
+		}
+		err = store_exec(st, migrations[v]);
 		if (!err) {
 			re_snprintf(pragma, sizeof(pragma),
-				    "PRAGMA user_version = %u", i + 1);
+				    "PRAGMA user_version = %d", v + 1);
 			err = store_exec(st, pragma);
 		}
 		if (err) {
@@ -314,7 +332,6 @@ static int migrate(struct store *st, const char *const *migrations,
 		if (err)
 			return err;
 	}
-	return 0;
 }
 
 int store_mkdirs(const char *path, bool parent_only)
@@ -385,7 +402,7 @@ int store_open(struct store **stp, const char *path,
 	sqlite3_busy_handler(st->db, busy_h, NULL);
 	sqlite3_extended_result_codes(st->db, 0);
 	if (!ro) {
-		err = store_exec(st, "PRAGMA journal_mode = WAL");
+		err = wal_mode(st);
 		err = err ? err : store_exec(st, "PRAGMA foreign_keys = ON");
 		err = err ? err : store_exec(st, opts && opts->sync_full
 				? "PRAGMA synchronous = FULL"

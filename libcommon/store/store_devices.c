@@ -297,8 +297,15 @@ int devices_del(struct store *st, const char *mac)
 	return store_commit(st);
 }
 
-static const char dev_cols[] = "SELECT mac, vendor, model, owner, gen, "
-	"coalesce(last_fetch, 0), coalesce(last_addr, '') FROM devices ";
+/* Whole statements, never printed into a buffer: store_stmt caches a
+ * statement by its text's address, and a buffer on the stack is at
+ * another address from another caller (a new place in the cache each
+ * time, until it is full) or at the same address holding the other
+ * statement. */
+#define DEV_COLS "SELECT mac, vendor, model, owner, gen, " \
+	"coalesce(last_fetch, 0), coalesce(last_addr, '') FROM devices "
+static const char dev_get_sql[] = DEV_COLS "WHERE mac = ?1";
+static const char dev_list_sql[] = DEV_COLS "ORDER BY owner, mac";
 
 static void dev_from_row(struct device_rec *d, sqlite3_stmt *s)
 {
@@ -319,12 +326,9 @@ static void dev_from_row(struct device_rec *d, sqlite3_stmt *s)
 
 int devices_get(struct store *st, const char *mac, struct device_rec *d)
 {
-	char sql[160];
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = store_stmt(st, dev_get_sql);
 	int err = ENOENT;
 
-	(void)re_snprintf(sql, sizeof(sql), "%sWHERE mac = ?1", dev_cols);
-	s = store_stmt(st, sql);
 	if (!s)
 		return EIO;
 	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
@@ -338,13 +342,9 @@ int devices_get(struct store *st, const char *mac, struct device_rec *d)
 
 int devices_foreach(struct store *st, devices_h *h, void *arg)
 {
-	char sql[160];
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = store_stmt(st, dev_list_sql);
 	int rc, err = 0;
 
-	(void)re_snprintf(sql, sizeof(sql), "%sORDER BY owner, mac",
-			  dev_cols);
-	s = store_stmt(st, sql);
 	if (!s)
 		return EIO;
 	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {

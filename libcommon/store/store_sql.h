@@ -14,6 +14,9 @@ int  store_open(struct store **stp, const char *path,
 		const char *const *migrations, unsigned n,
 		const struct store_opts *opts);
 int  store_version(struct store *st);
+/* A prepared statement, kept for the store's life and found again by the
+ * address of `sql`, which must be a string of static storage, never a
+ * buffer (64 statements a store). */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql);
 int  store_step_done(sqlite3_stmt *s);
 int  store_run_text(struct store *st, const char *sql, unsigned n, ...);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <re.h>
 #include "store/store_sql.h"
 #include "store/store_users.h"
@@ -190,6 +191,46 @@ static void checkpoints(void)
 	mem_deref(st);         /* joins the thread: a hang times out */
 }
 
+/* Processes that open a fresh database together (the daemons start
+ * together) each find it migrated once and open it. */
+static void concurrent(void)
+{
+	static const char *const v3[] = {
+		"CREATE TABLE t (a INTEGER);",
+		"CREATE TABLE u (b TEXT); CREATE INDEX u_b ON u (b);",
+		"ALTER TABLE t ADD COLUMN c TEXT;",
+	};
+	unsigned failed = 0, version_wrong = 0;
+
+	for (unsigned round = 0; round < 20; round++) {
+		pid_t kids[4];
+		char p[256];
+		struct store *st = NULL;
+
+		re_snprintf(p, sizeof(p), "%s/c%u.db", dir, round);
+		for (unsigned i = 0; i < 4; i++) {
+			kids[i] = fork();
+			if (kids[i] == 0) {
+				int err = store_open(&st, p, v3, 3, NULL);
+
+				_exit(err ? 1 : store_version(st) == 3 ? 0 : 2);
+			}
+		}
+		for (unsigned i = 0; i < 4; i++) {
+			int status = 0;
+
+			if (kids[i] < 0 || waitpid(kids[i], &status, 0) < 0 ||
+			    !WIFEXITED(status) || WEXITSTATUS(status) == 1)
+				++failed;
+			else if (WEXITSTATUS(status) == 2)
+				++version_wrong;
+		}
+	}
+	ok(!failed && !version_wrong, "4 processes open a fresh database "
+	   "together, 20 times: every open succeeds at the last version "
+	   "(%u failed, %u at another version)", failed, version_wrong);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -198,6 +239,7 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	migrations();
+	concurrent();
 	users();
 	bindings();
 	checkpoints();

@@ -29,6 +29,26 @@ static int count_keys(const struct key_rec *k, void *arg)
 	return 0;
 }
 
+static int count_devices(const struct device_rec *d, void *arg)
+{
+	(void)d;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* devices_get from `depth` frames further down the stack */
+static int get_deep(struct store *st, const char *mac, struct device_rec *d,
+		    unsigned depth)
+{
+	volatile char pad[64];
+	int err;
+
+	pad[0] = (char)depth;
+	err = depth ? get_deep(st, mac, d, depth - 1) :
+		devices_get(st, mac, d);
+	return err + pad[0] - (char)depth;
+}
+
 int main(void)
 {
 	char path[256], tok[ADMIN_TOKEN_HEX], mac[DEVICE_MAC_LEN + 1];
@@ -180,6 +200,32 @@ int main(void)
 	ok(!devices_fetched(st, "001565abcdef", "192.0.2.7") &&
 	   !devices_get(st, "001565abcdef", &d) && d.last_fetch > 0 &&
 	   !strcmp(d.last_addr, "192.0.2.7"), "a fetch is written down");
+	{
+		struct device_rec d2;
+		bool right = true;
+
+		memset(&d2, 0, sizeof(d2));
+		str_ncpy(d2.mac, "001565000002", sizeof(d2.mac));
+		str_ncpy(d2.vendor, "snom", sizeof(d2.vendor));
+		str_ncpy(d2.owner, "bob", sizeof(d2.owner));
+		(void)devices_add(st, key, "example.org", &d2);
+		/* a listing, then a look-up, over and over: each finds its
+		 * own rows, and the statement cache (64 places, found by the
+		 * text's address) does not fill up */
+		for (unsigned i = 0; i < 300 && right; i++) {
+			n = 0;
+			right = !devices_foreach(st, count_devices, &n) &&
+				n == 2 &&
+				!get_deep(st, "001565000002", &d2, i) &&
+				!strcmp(d2.owner, "bob") &&
+				!devices_get(st, "001565abcdef", &d2) &&
+				!strcmp(d2.owner, "alice");
+		}
+		ok(right, "listing and looking up devices in turn, 300 times, "
+		   "from ever deeper in the stack: both devices listed, each "
+		   "look-up its own device");
+		(void)devices_del(st, "001565000002");
+	}
 	ok(!users_del(st, "alice") &&
 	   devices_get(st, "001565abcdef", &d) == ENOENT,
 	   "deleting the owner deletes the device");

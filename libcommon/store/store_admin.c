@@ -156,8 +156,11 @@ int sessions_create(struct store *st, const char *admin, uint32_t lifetime,
 	random_hex(token, 32);
 	random_hex(csrf, 32);
 	token_id(id, token);
-	err = store_run_text(st, "DELETE FROM web_sessions WHERE expires < "
-			     "strftime('%s','now')", 0);
+	s = store_stmt(st, "DELETE FROM web_sessions WHERE expires < ?1");
+	if (!s)
+		return EIO;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)now);
+	err = store_step_done(s);
 	s = store_stmt(st, "INSERT INTO web_sessions (id, admin, csrf, "
 		       "expires) VALUES (?1, ?2, ?3, ?4)");
 	if (err || !s)
@@ -253,7 +256,7 @@ int logins_failed(struct store *st, const char *key, uint64_t now)
 {
 	sqlite3_stmt *s = store_stmt(st, "INSERT INTO login_failures (key, "
 		"count, last) VALUES (?1, 1, ?2) ON CONFLICT (key) DO UPDATE "
-		"SET count = count + 1, last = ?2");
+		"SET count = login_failures.count + 1, last = ?2");
 
 	if (!s)
 		return EIO;

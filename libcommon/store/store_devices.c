@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <re.h>
 #include <openssl/hmac.h>
@@ -358,9 +359,15 @@ int devices_foreach(struct store *st, devices_h *h, void *arg)
 
 int devices_fetched(struct store *st, const char *mac, const char *addr)
 {
-	return store_run_text(st, "UPDATE devices SET last_fetch = "
-			      "strftime('%s','now'), last_addr = ?2 "
-			      "WHERE mac = ?1", 2, mac, addr ? addr : "");
+	sqlite3_stmt *s = store_stmt(st, "UPDATE devices SET last_fetch = ?3, "
+				     "last_addr = ?2 WHERE mac = ?1");
+
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, addr ? addr : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	return store_step_done(s);
 }
 
 int devices_prov_ha1(struct store *st, const char *mac, char *ha1,
@@ -383,9 +390,11 @@ int devices_prov_ha1(struct store *st, const char *mac, char *ha1,
 
 int keys_set(struct store *st, const char *mac, const struct key_rec *k)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT OR REPLACE INTO device_keys "
+	sqlite3_stmt *s = store_stmt(st, "INSERT INTO device_keys "
 		"(mac, position, kind, target, label) VALUES (?1, ?2, ?3, ?4, "
-		"?5)");
+		"?5) ON CONFLICT (mac, position) DO UPDATE SET "
+		"kind = excluded.kind, target = excluded.target, "
+		"label = excluded.label");
 
 	if (!s)
 		return EIO;

@@ -35,9 +35,15 @@ int loc_open(struct store **stp, const char *path, const struct store_opts *o)
 }
 
 static const char put_sql[] =
-	"INSERT OR REPLACE INTO bindings (aor, uri, params, callid, cseq, "
-	"expires, q, tp, src, path, user_agent, instance, reg_id, updated) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+	"INSERT INTO bindings (aor, uri, params, callid, cseq, expires, q, "
+	"tp, src, path, user_agent, instance, reg_id, updated) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	"ON CONFLICT (aor, uri) DO UPDATE SET params = excluded.params, "
+	"callid = excluded.callid, cseq = excluded.cseq, "
+	"expires = excluded.expires, q = excluded.q, tp = excluded.tp, "
+	"src = excluded.src, path = excluded.path, "
+	"user_agent = excluded.user_agent, instance = excluded.instance, "
+	"reg_id = excluded.reg_id, updated = excluded.updated";
 
 static void bind_opt(sqlite3_stmt *s, int i, const char *v)
 {

@@ -29,7 +29,7 @@ int msgs_open(struct store **stp, const char *path,
 }
 
 static const char add_sql[] =
-	"INSERT INTO msgs (user, sender, from_name, date, ctype, origin, "
+	"INSERT INTO msgs (\"user\", sender, from_name, date, ctype, origin, "
 	"body, created, expires, attempt) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
@@ -112,7 +112,7 @@ static int row(sqlite3_stmt *s, bool with_body, msgs_h *h, void *arg)
 	return h(&r, arg);
 }
 
-#define COLUMNS "id, user, sender, from_name, date, ctype, origin, "
+#define COLUMNS "id, \"user\", sender, from_name, date, ctype, origin, "
 static const char get_sql[] = "SELECT " COLUMNS "body, created, "
 	"expires, attempt FROM msgs WHERE id = ?1";
 

@@ -26,8 +26,10 @@ int pres_open(struct store **stp, const char *path,
 }
 
 static const char put_sql[] =
-	"INSERT OR REPLACE INTO pubs (etag, user, expires, updated, doc) "
-	"VALUES (?1, ?2, ?3, ?4, ?5)";
+	"INSERT INTO pubs (etag, \"user\", expires, updated, doc) "
+	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (etag) DO UPDATE SET "
+	"\"user\" = excluded.\"user\", expires = excluded.expires, "
+	"updated = excluded.updated, doc = excluded.doc";
 
 int pubs_put(struct store *st, const struct pubs_rec *r)
 {
@@ -50,7 +52,7 @@ int pubs_put(struct store *st, const struct pubs_rec *r)
  * an insert and a delete (the entity tag is the key and changes). */
 static const char move_sql[] =
 	"UPDATE pubs SET etag = ?1, expires = ?2, updated = ?3, doc = ?4 "
-	"WHERE etag = ?5 AND user = ?6";
+	"WHERE etag = ?5 AND \"user\" = ?6";
 
 int pubs_move(struct store *st, const char *old, const struct pubs_rec *r)
 {
@@ -82,7 +84,8 @@ int pubs_del(struct store *st, const char *etag)
 }
 
 static const char list_sql[] =
-	"SELECT etag, user, expires, updated, doc FROM pubs ORDER BY updated";
+	"SELECT etag, \"user\", expires, updated, doc FROM pubs "
+	"ORDER BY updated";
 
 int pubs_foreach(struct store *st, pubs_h *h, void *arg)
 {

@@ -2,6 +2,7 @@
  * schema is migration 2 in store_users.c, where the database is opened). */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <re.h>
 #include "store/store_sql.h"
 #include "store/store_rules.h"
@@ -27,16 +28,26 @@ const char *rule_action_name(enum rule_action a)
 }
 
 static const char set_sql[] =
-	"INSERT OR REPLACE INTO watcher_rules (owner, watcher, action, "
-	"updated) VALUES (?1, ?2, ?3, strftime('%s','now'))";
+	"INSERT INTO watcher_rules (owner, watcher, action, updated) "
+	"VALUES (?1, ?2, ?3, ?4) ON CONFLICT (owner, watcher) DO UPDATE SET "
+	"action = excluded.action, updated = excluded.updated";
 
 int rules_set(struct store *st, const char *owner, const char *watcher,
 	      enum rule_action a)
 {
+	sqlite3_stmt *s;
+
 	if (!st || !owner || !watcher || a == RULE_NONE ||
 	    (size_t)a >= ARRAY_SIZE(names))
 		return EINVAL;
-	return store_run_text(st, set_sql, 3, owner, watcher, names[a]);
+	s = store_stmt(st, set_sql);
+	if (!s)
+		return EIO;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, names[a], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	return store_step_done(s);
 }
 
 static const char del_sql[] =
@@ -78,7 +89,8 @@ int rules_get(struct store *st, const char *owner, const char *watcher,
 
 static const char list_sql[] =
 	"SELECT owner, watcher, action FROM watcher_rules "
-	"WHERE ?1 IS NULL OR owner = ?1 ORDER BY owner, watcher";
+	"WHERE CAST(?1 AS TEXT) IS NULL OR owner = ?1 "
+	"ORDER BY owner, watcher";
 
 int rules_foreach(struct store *st, const char *owner, rules_h *h,
 		  void *arg)

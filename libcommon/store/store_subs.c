@@ -38,11 +38,18 @@ int subs_open(struct store **stp, const char *path,
 }
 
 static const char put_sql[] =
-	"INSERT OR REPLACE INTO subs (callid, ltag, rtag, event, event_id, "
-	"watcher, presentity, local_uri, remote_uri, target, route, ctype, "
-	"rseq, lseq, version, expires, state, min_interval) VALUES (?1, ?2, "
-	"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-	"?18)";
+	"INSERT INTO subs (callid, ltag, rtag, event, event_id, watcher, "
+	"presentity, local_uri, remote_uri, target, route, ctype, rseq, lseq, "
+	"version, expires, state, min_interval) VALUES (?1, ?2, ?3, ?4, ?5, "
+	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+	"ON CONFLICT (callid, ltag) DO UPDATE SET rtag = excluded.rtag, "
+	"event = excluded.event, event_id = excluded.event_id, "
+	"watcher = excluded.watcher, presentity = excluded.presentity, "
+	"local_uri = excluded.local_uri, remote_uri = excluded.remote_uri, "
+	"target = excluded.target, route = excluded.route, "
+	"ctype = excluded.ctype, rseq = excluded.rseq, lseq = excluded.lseq, "
+	"version = excluded.version, expires = excluded.expires, "
+	"state = excluded.state, min_interval = excluded.min_interval";
 
 int subs_put(struct store *st, const struct subs_rec *r)
 {

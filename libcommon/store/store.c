@@ -1,8 +1,10 @@
-/* store: one SQLite connection per program and database. Migrations are an
- * array of SQL scripts; PRAGMA user_version counts those applied, and each
- * runs inside the transaction that bumps it, so a crash mid-migration leaves
- * the old version. Prepared statements are cached by the address of their
- * SQL text: O(N) lookup over a few dozen statements, no hashing cost.
+/* store: the engine, the one file that knows SQLite (the tables' files
+ * reach it through store_sql.h's calls); one SQLite connection per
+ * program and database. Migrations are an array of SQL scripts; PRAGMA
+ * user_version counts those applied, and each runs inside the
+ * transaction that bumps it, so a crash mid-migration leaves the old
+ * version. Prepared statements are cached by the address of their SQL
+ * text: O(N) lookup over a few dozen statements, no hashing cost.
  *
  * With bg_checkpoint, the WAL is copied back into the database by a thread
  * with its own connection (SQLite allows one per thread) every 500 ms, and
@@ -17,18 +19,19 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <re.h>
+#include <sqlite3.h>
 #include "store/store_sql.h"
 
 #define STMT_MAX 64
 
-struct stmt_slot {
+struct store_q {
 	const char *sql;
 	sqlite3_stmt *stmt;
 };
 
 struct store {
 	sqlite3 *db;
-	struct stmt_slot slots[STMT_MAX];
+	struct store_q slots[STMT_MAX];
 	unsigned nslots;
 	bool in_tx;
 	int64_t data_version;
@@ -155,7 +158,7 @@ const char *store_errmsg(struct store *st)
 	return st ? sqlite3_errmsg(st->db) : "no store";
 }
 
-sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+struct store_q *store_stmt(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -164,7 +167,7 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 			s = st->slots[i].stmt;
 			sqlite3_reset(s);
 			sqlite3_clear_bindings(s);
-			return s;
+			return &st->slots[i];
 		}
 	}
 	if (st->nslots >= STMT_MAX)
@@ -174,44 +177,114 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 		return NULL;
 	st->slots[st->nslots].sql = sql;
 	st->slots[st->nslots].stmt = s;
-	++st->nslots;
-	return s;
+	return &st->slots[st->nslots++];
 }
 
-/* Step a statement that returns no rows. */
-int store_step_done(sqlite3_stmt *s)
+void q_text(struct store_q *q, int i, const char *v)
+{
+	sqlite3_bind_text(q->stmt, i, v, -1, SQLITE_STATIC);
+}
+
+void q_text_copy(struct store_q *q, int i, const char *v)
+{
+	sqlite3_bind_text(q->stmt, i, v, -1, SQLITE_TRANSIENT);
+}
+
+void q_text_n(struct store_q *q, int i, const char *p, size_t n)
+{
+	sqlite3_bind_text64(q->stmt, i, p, (sqlite3_uint64)n, SQLITE_STATIC,
+			    SQLITE_UTF8);
+}
+
+void q_int(struct store_q *q, int i, int64_t v)
+{
+	sqlite3_bind_int64(q->stmt, i, (sqlite3_int64)v);
+}
+
+void q_blob(struct store_q *q, int i, const void *p, size_t n)
+{
+	sqlite3_bind_blob64(q->stmt, i, p, (sqlite3_uint64)n, SQLITE_STATIC);
+}
+
+int q_step(struct store_q *q)
+{
+	int rc = sqlite3_step(q->stmt);
+
+	if (rc == SQLITE_ROW)
+		return STORE_ROW;
+	return rc == SQLITE_DONE ? STORE_DONE : sqlerr(rc);
+}
+
+const char *q_col_text(struct store_q *q, int i)
+{
+	return (const char *)sqlite3_column_text(q->stmt, i);
+}
+
+int64_t q_col_int(struct store_q *q, int i)
+{
+	return (int64_t)sqlite3_column_int64(q->stmt, i);
+}
+
+const void *q_col_blob(struct store_q *q, int i)
+{
+	return sqlite3_column_blob(q->stmt, i);
+}
+
+size_t q_col_bytes(struct store_q *q, int i)
+{
+	return (size_t)sqlite3_column_bytes(q->stmt, i);
+}
+
+bool q_col_null(struct store_q *q, int i)
+{
+	return sqlite3_column_type(q->stmt, i) == SQLITE_NULL;
+}
+
+void q_reset(struct store_q *q)
+{
+	sqlite3_reset(q->stmt);
+}
+
+uint64_t q_changes(struct store_q *q)
+{
+	return (uint64_t)sqlite3_changes(sqlite3_db_handle(q->stmt));
+}
+
+int64_t q_last_id(struct store_q *q)
+{
+	return (int64_t)sqlite3_last_insert_rowid(sqlite3_db_handle(q->stmt));
+}
+
+int store_step_done(struct store_q *q)
 {
 	int rc;
 
-	if (!s)
+	if (!q)
 		return EINVAL;
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : sqlerr(rc);
+	rc = q_step(q);
+	q_reset(q);
+	return rc == STORE_DONE || rc == STORE_ROW ? 0 : rc;
 }
 
-/* A statement that returns no rows, its ?1..?n bound to the n texts. */
 int store_run_text(struct store *st, const char *sql, unsigned n, ...)
 {
-	sqlite3_stmt *s = store_stmt(st, sql);
+	struct store_q *q = store_stmt(st, sql);
 	va_list ap;
 
-	if (!s)
+	if (!q)
 		return EIO;
 	va_start(ap, n);
 	for (unsigned i = 0; i < n; i++)
-		sqlite3_bind_text(s, (int)i + 1, va_arg(ap, const char *), -1,
-				  SQLITE_STATIC);
+		q_text(q, (int)i + 1, va_arg(ap, const char *));
 	va_end(ap);
-	return store_step_done(s);
+	return store_step_done(q);
 }
 
-/* The end of a loop over rows: what the last step said, reset. */
-int store_rows_end(sqlite3_stmt *s, int rc, int err)
+int store_rows_end(struct store_q *q, int rc, int err)
 {
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = EIO;
-	sqlite3_reset(s);
+	if (!err && rc != STORE_DONE && rc != STORE_ROW)
+		err = rc > 0 ? rc : EIO;
+	q_reset(q);
 	return err;
 }
 
@@ -263,13 +336,13 @@ static const char data_version_sql[] = "PRAGMA data_version";
 
 bool store_changed(struct store *st)
 {
-	sqlite3_stmt *s = store_stmt(st, data_version_sql);
+	struct store_q *q = store_stmt(st, data_version_sql);
 	int64_t v = -1;
 
-	if (s && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	if (s)
-		sqlite3_reset(s);
+	if (q && q_step(q) == STORE_ROW)
+		v = q_col_int(q, 0);
+	if (q)
+		q_reset(q);
 	if (v == st->data_version)
 		return false;
 	st->data_version = v;
@@ -452,28 +525,28 @@ static const char meta_set_sql[] =
 
 int store_meta_get(struct store *st, const char *key, char **valp)
 {
-	sqlite3_stmt *s = store_stmt(st, meta_get_sql);
+	struct store_q *q = store_stmt(st, meta_get_sql);
 	int rc, err;
 
-	if (!s)
+	if (!q)
 		return EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		err = str_dup(valp, (const char *)sqlite3_column_text(s, 0));
+	q_text(q, 1, key);
+	rc = q_step(q);
+	if (rc == STORE_ROW)
+		err = str_dup(valp, q_col_text(q, 0));
 	else
-		err = rc == SQLITE_DONE ? ENOENT : sqlerr(rc);
-	sqlite3_reset(s);
+		err = rc == STORE_DONE ? ENOENT : rc;
+	q_reset(q);
 	return err;
 }
 
 int store_meta_set(struct store *st, const char *key, const char *val)
 {
-	sqlite3_stmt *s = store_stmt(st, meta_set_sql);
+	struct store_q *q = store_stmt(st, meta_set_sql);
 
-	if (!s)
+	if (!q)
 		return EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, val, -1, SQLITE_STATIC);
-	return store_step_done(s);
+	q_text(q, 1, key);
+	q_text(q, 2, val);
+	return store_step_done(q);
 }

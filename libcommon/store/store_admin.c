@@ -47,7 +47,7 @@ int admins_set(struct store *st, const char *name, const char *password,
 	       bool create)
 {
 	char hash[CRYPT_OUTPUT_SIZE];
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	if (!st || !admins_name_valid(name) || !password || !*password)
@@ -60,10 +60,10 @@ int admins_set(struct store *st, const char *name, const char *password,
 		       : "UPDATE admins SET hash = ?2 WHERE name = ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, hash, -1, SQLITE_STATIC);
+	q_text(s, 1, name);
+	q_text(s, 2, hash);
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	if (!err && !create)   /* a new password ends every session */
 		err = store_run_text(st, "DELETE FROM web_sessions "
@@ -73,14 +73,15 @@ int admins_set(struct store *st, const char *name, const char *password,
 
 int admins_del(struct store *st, const char *name)
 {
-	sqlite3_stmt *s = store_stmt(st, "DELETE FROM admins WHERE name = ?1");
+	struct store_q *s = store_stmt(st, "DELETE FROM admins "
+				       "WHERE name = ?1");
 	int err;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	q_text(s, 1, name);
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	if (!err)
 		err = store_run_text(st, "DELETE FROM web_sessions "
@@ -96,7 +97,7 @@ int admins_verify(struct store *st, const char *name, const char *password)
 		"0000000000000000000000000000000000000000000";
 	char hash[CRYPT_OUTPUT_SIZE];
 	struct crypt_data cd;
-	sqlite3_stmt *s;
+	struct store_q *s;
 	bool found = false;
 
 	if (!st || !name || !password)
@@ -105,13 +106,13 @@ int admins_verify(struct store *st, const char *name, const char *password)
 	s = store_stmt(st, "SELECT hash FROM admins WHERE name = ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		str_ncpy(hash, (const char *)sqlite3_column_text(s, 0),
+	q_text(s, 1, name);
+	if (q_step(s) == STORE_ROW) {
+		str_ncpy(hash, q_col_text(s, 0),
 			 sizeof(hash));
 		found = true;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	memset(&cd, 0, sizeof(cd));
 	if (!crypt_rn(password, hash, &cd, sizeof(cd)))
 		return EACCES;
@@ -122,15 +123,15 @@ int admins_verify(struct store *st, const char *name, const char *password)
 
 int admins_foreach(struct store *st, admins_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT name, created FROM admins "
-				     "ORDER BY name");
+	struct store_q *s = store_stmt(st, "SELECT name, created FROM admins "
+				       "ORDER BY name");
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		err = h((const char *)sqlite3_column_text(s, 0),
-			(uint64_t)sqlite3_column_int64(s, 1), arg);
+	while (!err && (rc = q_step(s)) == STORE_ROW)
+		err = h(q_col_text(s, 0),
+			(uint64_t)q_col_int(s, 1), arg);
 	return store_rows_end(s, rc, err);
 }
 
@@ -150,7 +151,7 @@ int sessions_create(struct store *st, const char *admin, uint32_t lifetime,
 {
 	char id[ADMIN_TOKEN_HEX], csrf[ADMIN_TOKEN_HEX];
 	uint64_t now = (uint64_t)time(NULL);
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	random_hex(token, 32);
@@ -159,16 +160,16 @@ int sessions_create(struct store *st, const char *admin, uint32_t lifetime,
 	s = store_stmt(st, "DELETE FROM web_sessions WHERE expires < ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)now);
+	q_int(s, 1, now);
 	err = store_step_done(s);
 	s = store_stmt(st, "INSERT INTO web_sessions (id, admin, csrf, "
 		       "expires) VALUES (?1, ?2, ?3, ?4)");
 	if (err || !s)
 		return err ? err : EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, admin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, csrf, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (int64_t)(now + lifetime));
+	q_text(s, 1, id);
+	q_text(s, 2, admin);
+	q_text(s, 3, csrf);
+	q_int(s, 4, (now + lifetime));
 	return store_step_done(s);
 }
 
@@ -177,7 +178,7 @@ int sessions_get(struct store *st, const char *token, uint32_t lifetime,
 {
 	char id[ADMIN_TOKEN_HEX];
 	uint64_t now = (uint64_t)time(NULL);
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err = ENOENT;
 
 	if (!token || strlen(token) != ADMIN_TOKEN_HEX - 1)
@@ -187,25 +188,25 @@ int sessions_get(struct store *st, const char *token, uint32_t lifetime,
 		       "WHERE id = ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW &&
-	    (uint64_t)sqlite3_column_int64(s, 2) > now) {
-		str_ncpy(ws->admin, (const char *)sqlite3_column_text(s, 0),
+	q_text(s, 1, id);
+	if (q_step(s) == STORE_ROW &&
+	    (uint64_t)q_col_int(s, 2) > now) {
+		str_ncpy(ws->admin, q_col_text(s, 0),
 			 sizeof(ws->admin));
-		str_ncpy(ws->csrf, (const char *)sqlite3_column_text(s, 1),
+		str_ncpy(ws->csrf, q_col_text(s, 1),
 			 sizeof(ws->csrf));
 		ws->expires = now + lifetime;
 		err = 0;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	if (err)
 		return err;
 	s = store_stmt(st, "UPDATE web_sessions SET expires = ?2 "
 		       "WHERE id = ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (int64_t)ws->expires);
+	q_text(s, 1, id);
+	q_int(s, 2, ws->expires);
 	return store_step_done(s);
 }
 
@@ -234,34 +235,34 @@ static uint32_t wait_for(int64_t count)
 
 uint32_t logins_wait(struct store *st, const char *key, uint64_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT count, last FROM "
-				     "login_failures WHERE key = ?1");
+	struct store_q *s = store_stmt(st, "SELECT count, last FROM "
+				       "login_failures WHERE key = ?1");
 	uint32_t left = 0;
 
 	if (!s)
 		return 0;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		uint64_t last = (uint64_t)sqlite3_column_int64(s, 1);
-		uint64_t until = last + wait_for(sqlite3_column_int64(s, 0));
+	q_text(s, 1, key);
+	if (q_step(s) == STORE_ROW) {
+		uint64_t last = (uint64_t)q_col_int(s, 1);
+		uint64_t until = last + wait_for(q_col_int(s, 0));
 
 		if (until > now)
 			left = (uint32_t)(until - now);
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return left;
 }
 
 int logins_failed(struct store *st, const char *key, uint64_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO login_failures (key, "
+	struct store_q *s = store_stmt(st, "INSERT INTO login_failures (key, "
 		"count, last) VALUES (?1, 1, ?2) ON CONFLICT (key) DO UPDATE "
 		"SET count = login_failures.count + 1, last = ?2");
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (int64_t)now);
+	q_text(s, 1, key);
+	q_int(s, 2, now);
 	return store_step_done(s);
 }
 

@@ -161,7 +161,7 @@ void devices_secret(char out[DEVICE_SECRET_LEN + 1],
 
 /* The SIP HA1s (auth name OWNER~MAC) and the provisioning HA1 (user MAC,
  * MD5) of generation `gen`, bound to `s` from parameter `first` on. */
-static int bind_hashes(sqlite3_stmt *s, int first, const uint8_t *key,
+static int bind_hashes(struct store_q *s, int first, const uint8_t *key,
 		       const char *realm, const char *owner,
 		       const char *mac, uint32_t gen)
 {
@@ -173,29 +173,27 @@ static int bind_hashes(sqlite3_stmt *s, int first, const uint8_t *key,
 	(void)re_snprintf(auth, sizeof(auth), "%s~%s", owner, mac);
 	for (int a = 0; a < DIGEST_ALG_COUNT && !err; a++) {
 		err = digest_ha1(ha1, (enum digest_alg)a, auth, realm, secret);
-		sqlite3_bind_text(s, first + a, ha1, -1, SQLITE_TRANSIENT);
+		q_text_copy(s, first + a, ha1);
 	}
 	devices_secret(secret, key, "prov", mac, gen);
 	err = err ? err : digest_ha1(ha1, DIGEST_MD5, mac, realm, secret);
-	sqlite3_bind_text(s, first + DIGEST_ALG_COUNT, ha1, -1,
-			  SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, first + DIGEST_ALG_COUNT + 1, realm, -1,
-			  SQLITE_TRANSIENT);
+	q_text_copy(s, first + DIGEST_ALG_COUNT, ha1);
+	q_text_copy(s, first + DIGEST_ALG_COUNT + 1, realm);
 	return err;
 }
 
-static void bind_device(sqlite3_stmt *s, const struct device_rec *d)
+static void bind_device(struct store_q *s, const struct device_rec *d)
 {
-	sqlite3_bind_text(s, 1, d->mac, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, d->vendor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, d->model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, d->owner, -1, SQLITE_STATIC);
+	q_text(s, 1, d->mac);
+	q_text(s, 2, d->vendor);
+	q_text(s, 3, d->model);
+	q_text(s, 4, d->owner);
 }
 
 int devices_add(struct store *st, const uint8_t *key, const char *realm,
 		const struct device_rec *d)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO devices (mac, vendor, "
+	struct store_q *s = store_stmt(st, "INSERT INTO devices (mac, vendor, "
 		"model, owner, gen, ha1_md5, ha1_sha256, ha1_sha512_256, "
 		"prov_ha1, realm) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, "
 		"?9)");
@@ -206,17 +204,17 @@ int devices_add(struct store *st, const uint8_t *key, const char *realm,
 	bind_device(s, d);
 	err = bind_hashes(s, 5, key, realm, d->owner, d->mac, 1);
 	if (err) {
-		sqlite3_reset(s);
+		q_reset(s);
 		return err;
 	}
 	return store_step_done(s);
 }
 
-static int changed(sqlite3_stmt *s)
+static int changed(struct store_q *s)
 {
 	int err = store_step_done(s);
 
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	return err;
 }
@@ -225,7 +223,7 @@ int devices_update(struct store *st, const uint8_t *key, const char *realm,
 		   const struct device_rec *d)
 {
 	struct device_rec old;
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err = devices_get(st, d->mac, &old);
 
 	if (err)
@@ -255,7 +253,7 @@ int devices_reset(struct store *st, const uint8_t *key, const char *realm,
 		  const char *mac)
 {
 	struct device_rec d;
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err = devices_get(st, mac, &d);
 
 	if (err)
@@ -265,11 +263,11 @@ int devices_reset(struct store *st, const uint8_t *key, const char *realm,
 		"realm = ?7 WHERE mac = ?1");
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (int64_t)d.gen + 1);
+	q_text(s, 1, mac);
+	q_int(s, 2, d.gen + 1);
 	err = bind_hashes(s, 3, key, realm, d.owner, mac, d.gen + 1);
 	if (err) {
-		sqlite3_reset(s);
+		q_reset(s);
 		return err;
 	}
 	return changed(s);
@@ -277,7 +275,7 @@ int devices_reset(struct store *st, const uint8_t *key, const char *realm,
 
 int devices_del(struct store *st, const char *mac)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err = store_begin(st);
 
 	if (err)
@@ -286,7 +284,7 @@ int devices_del(struct store *st, const char *mac)
 			     mac);
 	s = err ? NULL : store_stmt(st, "DELETE FROM devices WHERE mac = ?1");
 	if (s) {
-		sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
+		q_text(s, 1, mac);
 		err = changed(s);
 	}
 	else if (!err)
@@ -308,47 +306,47 @@ int devices_del(struct store *st, const char *mac)
 static const char dev_get_sql[] = DEV_COLS "WHERE mac = ?1";
 static const char dev_list_sql[] = DEV_COLS "ORDER BY owner, mac";
 
-static void dev_from_row(struct device_rec *d, sqlite3_stmt *s)
+static void dev_from_row(struct device_rec *d, struct store_q *s)
 {
 	memset(d, 0, sizeof(*d));
-	str_ncpy(d->mac, (const char *)sqlite3_column_text(s, 0),
+	str_ncpy(d->mac, q_col_text(s, 0),
 		 sizeof(d->mac));
-	str_ncpy(d->vendor, (const char *)sqlite3_column_text(s, 1),
+	str_ncpy(d->vendor, q_col_text(s, 1),
 		 sizeof(d->vendor));
-	str_ncpy(d->model, (const char *)sqlite3_column_text(s, 2),
+	str_ncpy(d->model, q_col_text(s, 2),
 		 sizeof(d->model));
-	str_ncpy(d->owner, (const char *)sqlite3_column_text(s, 3),
+	str_ncpy(d->owner, q_col_text(s, 3),
 		 sizeof(d->owner));
-	d->gen = (uint32_t)sqlite3_column_int64(s, 4);
-	d->last_fetch = (uint64_t)sqlite3_column_int64(s, 5);
-	str_ncpy(d->last_addr, (const char *)sqlite3_column_text(s, 6),
+	d->gen = (uint32_t)q_col_int(s, 4);
+	d->last_fetch = (uint64_t)q_col_int(s, 5);
+	str_ncpy(d->last_addr, q_col_text(s, 6),
 		 sizeof(d->last_addr));
 }
 
 int devices_get(struct store *st, const char *mac, struct device_rec *d)
 {
-	sqlite3_stmt *s = store_stmt(st, dev_get_sql);
+	struct store_q *s = store_stmt(st, dev_get_sql);
 	int err = ENOENT;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
+	q_text(s, 1, mac);
+	if (q_step(s) == STORE_ROW) {
 		dev_from_row(d, s);
 		err = 0;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
 int devices_foreach(struct store *st, devices_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, dev_list_sql);
+	struct store_q *s = store_stmt(st, dev_list_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (!err && (rc = q_step(s)) == STORE_ROW) {
 		struct device_rec d;
 
 		dev_from_row(&d, s);
@@ -359,38 +357,39 @@ int devices_foreach(struct store *st, devices_h *h, void *arg)
 
 int devices_fetched(struct store *st, const char *mac, const char *addr)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE devices SET last_fetch = ?3, "
-				     "last_addr = ?2 WHERE mac = ?1");
+	struct store_q *s = store_stmt(st, "UPDATE devices SET "
+				       "last_fetch = ?3, last_addr = ?2 "
+				       "WHERE mac = ?1");
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, addr ? addr : "", -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	q_text(s, 1, mac);
+	q_text(s, 2, addr ? addr : "");
+	q_int(s, 3, time(NULL));
 	return store_step_done(s);
 }
 
 int devices_prov_ha1(struct store *st, const char *mac, char *ha1,
 		     size_t sz)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT prov_ha1 FROM devices "
-				     "WHERE mac = ?1");
+	struct store_q *s = store_stmt(st, "SELECT prov_ha1 FROM devices "
+				       "WHERE mac = ?1");
 	int err = ENOENT;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		str_ncpy(ha1, (const char *)sqlite3_column_text(s, 0), sz);
+	q_text(s, 1, mac);
+	if (q_step(s) == STORE_ROW) {
+		str_ncpy(ha1, q_col_text(s, 0), sz);
 		err = 0;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
 int keys_set(struct store *st, const char *mac, const struct key_rec *k)
 {
-	sqlite3_stmt *s = store_stmt(st, "INSERT INTO device_keys "
+	struct store_q *s = store_stmt(st, "INSERT INTO device_keys "
 		"(mac, position, kind, target, label) VALUES (?1, ?2, ?3, ?4, "
 		"?5) ON CONFLICT (mac, position) DO UPDATE SET "
 		"kind = excluded.kind, target = excluded.target, "
@@ -400,45 +399,45 @@ int keys_set(struct store *st, const char *mac, const struct key_rec *k)
 		return EIO;
 	if (!k->position || k->position > DEVICE_MAX_KEYS)
 		return ERANGE;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, k->position);
-	sqlite3_bind_text(s, 3, key_kind_name(k->kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, k->target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, k->label, -1, SQLITE_STATIC);
+	q_text(s, 1, mac);
+	q_int(s, 2, k->position);
+	q_text(s, 3, key_kind_name(k->kind));
+	q_text(s, 4, k->target);
+	q_text(s, 5, k->label);
 	return store_step_done(s);
 }
 
 int keys_del(struct store *st, const char *mac, uint32_t position)
 {
-	sqlite3_stmt *s = store_stmt(st, "DELETE FROM device_keys WHERE "
-				     "mac = ?1 AND position = ?2");
+	struct store_q *s = store_stmt(st, "DELETE FROM device_keys WHERE "
+				       "mac = ?1 AND position = ?2");
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, position);
+	q_text(s, 1, mac);
+	q_int(s, 2, position);
 	return changed(s);
 }
 
 int keys_foreach(struct store *st, const char *mac, keys_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, "SELECT position, kind, target, "
+	struct store_q *s = store_stmt(st, "SELECT position, kind, target, "
 		"label FROM device_keys WHERE mac = ?1 ORDER BY position");
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, mac, -1, SQLITE_STATIC);
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+	q_text(s, 1, mac);
+	while (!err && (rc = q_step(s)) == STORE_ROW) {
 		struct key_rec k;
 
 		memset(&k, 0, sizeof(k));
-		k.position = (uint32_t)sqlite3_column_int64(s, 0);
+		k.position = (uint32_t)q_col_int(s, 0);
 		(void)key_kind_parse(&k.kind,
-				     (const char *)sqlite3_column_text(s, 1));
-		str_ncpy(k.target, (const char *)sqlite3_column_text(s, 2),
+				     q_col_text(s, 1));
+		str_ncpy(k.target, q_col_text(s, 2),
 			 sizeof(k.target));
-		str_ncpy(k.label, (const char *)sqlite3_column_text(s, 3),
+		str_ncpy(k.label, q_col_text(s, 3),
 			 sizeof(k.label));
 		err = h(&k, arg);
 	}

@@ -45,17 +45,9 @@ static const char put_sql[] =
 	"user_agent = excluded.user_agent, instance = excluded.instance, "
 	"reg_id = excluded.reg_id, updated = excluded.updated";
 
-static void bind_opt(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, i);
-}
-
 int loc_put(struct store *st, const struct loc_rec *r)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 
 	if (!st || !r || !r->aor || !r->uri || !r->callid || !r->tp ||
 	    !r->src)
@@ -63,20 +55,20 @@ int loc_put(struct store *st, const struct loc_rec *r)
 	s = store_stmt(st, put_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, r->aor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->uri, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, r->params ? r->params : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, r->callid, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, r->cseq);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)r->expires);
-	sqlite3_bind_int64(s, 7, r->q);
-	sqlite3_bind_text(s, 8, r->tp, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 9, r->src, -1, SQLITE_STATIC);
-	bind_opt(s, 10, r->path);
-	bind_opt(s, 11, r->user_agent);
-	bind_opt(s, 12, r->instance);
-	sqlite3_bind_int64(s, 13, r->reg_id);
-	sqlite3_bind_int64(s, 14, (sqlite3_int64)r->updated);
+	q_text(s, 1, r->aor);
+	q_text(s, 2, r->uri);
+	q_text(s, 3, r->params ? r->params : "");
+	q_text(s, 4, r->callid);
+	q_int(s, 5, r->cseq);
+	q_int(s, 6, r->expires);
+	q_int(s, 7, r->q);
+	q_text(s, 8, r->tp);
+	q_text(s, 9, r->src);
+	q_text(s, 10, r->path);          /* NULL when absent */
+	q_text(s, 11, r->user_agent);
+	q_text(s, 12, r->instance);
+	q_int(s, 13, r->reg_id);
+	q_int(s, 14, r->updated);
 	return store_step_done(s);
 }
 
@@ -93,13 +85,13 @@ static const char del_expired_sql[] =
 int loc_del_expired(struct store *st, const char *aor, const char *uri,
 		    uint64_t now)
 {
-	sqlite3_stmt *s = store_stmt(st, del_expired_sql);
+	struct store_q *s = store_stmt(st, del_expired_sql);
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, aor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, uri, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	q_text(s, 1, aor);
+	q_text(s, 2, uri);
+	q_int(s, 3, now);
 	return store_step_done(s);
 }
 
@@ -108,9 +100,9 @@ static const char list_sql[] =
 	"user_agent, instance, reg_id, updated FROM bindings "
 	"ORDER BY aor, q DESC, updated DESC";
 
-static const char *col(sqlite3_stmt *s, int i)
+static const char *col(struct store_q *s, int i)
 {
-	return (const char *)sqlite3_column_text(s, i);
+	return q_col_text(s, i);
 }
 
 static const char aor_sql[] =
@@ -119,22 +111,22 @@ static const char aor_sql[] =
 	"ORDER BY q DESC, updated DESC";
 
 /* Each row the prepared statement s gives, to h. */
-static int rows(sqlite3_stmt *s, loc_h *h, void *arg)
+static int rows(struct store_q *s, loc_h *h, void *arg)
 {
 	int rc, err = 0;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = q_step(s)) == STORE_ROW) {
 		struct loc_rec r = {
 			.aor = col(s, 0), .uri = col(s, 1),
 			.params = col(s, 2), .callid = col(s, 3),
-			.cseq = (uint32_t)sqlite3_column_int64(s, 4),
-			.expires = (uint64_t)sqlite3_column_int64(s, 5),
-			.q = (uint32_t)sqlite3_column_int64(s, 6),
+			.cseq = (uint32_t)q_col_int(s, 4),
+			.expires = (uint64_t)q_col_int(s, 5),
+			.q = (uint32_t)q_col_int(s, 6),
 			.tp = col(s, 7), .src = col(s, 8),
 			.path = col(s, 9), .user_agent = col(s, 10),
 			.instance = col(s, 11),
-			.reg_id = (uint32_t)sqlite3_column_int64(s, 12),
-			.updated = (uint64_t)sqlite3_column_int64(s, 13),
+			.reg_id = (uint32_t)q_col_int(s, 12),
+			.updated = (uint64_t)q_col_int(s, 13),
 		};
 		err = h(&r, arg);
 		if (err)
@@ -145,17 +137,17 @@ static int rows(sqlite3_stmt *s, loc_h *h, void *arg)
 
 int loc_foreach(struct store *st, loc_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
+	struct store_q *s = store_stmt(st, list_sql);
 
 	return s ? rows(s, h, arg) : EIO;
 }
 
 int loc_foreach_aor(struct store *st, const char *aor, loc_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, aor_sql);
+	struct store_q *s = store_stmt(st, aor_sql);
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, aor, -1, SQLITE_STATIC);
+	q_text(s, 1, aor);
 	return rows(s, h, arg);
 }

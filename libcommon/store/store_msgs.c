@@ -35,7 +35,7 @@ static const char add_sql[] =
 
 int msgs_add(struct store *st, struct msgs_rec *r)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	if (!st || !r || !r->user || !r->sender || !r->from_name ||
@@ -44,21 +44,19 @@ int msgs_add(struct store *st, struct msgs_rec *r)
 	s = store_stmt(st, add_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, r->user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->sender, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, r->from_name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, r->date, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, r->ctype, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, r->origin, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 7, r->body ? (const void *)r->body : "",
-			  (int)r->bodylen, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 8, (sqlite3_int64)r->created);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)r->expires);
-	sqlite3_bind_int64(s, 10, (sqlite3_int64)r->attempt);
+	q_text(s, 1, r->user);
+	q_text(s, 2, r->sender);
+	q_text(s, 3, r->from_name);
+	q_text(s, 4, r->date);
+	q_text(s, 5, r->ctype);
+	q_text(s, 6, r->origin);
+	q_blob(s, 7, r->body ? (const void *)r->body : "", r->bodylen);
+	q_int(s, 8, r->created);
+	q_int(s, 9, r->expires);
+	q_int(s, 10, r->attempt);
 	err = store_step_done(s);
 	if (!err)
-		r->id = (uint64_t)sqlite3_last_insert_rowid(
-			sqlite3_db_handle(s));
+		r->id = (uint64_t)q_last_id(s);
 	return err;
 }
 
@@ -66,11 +64,11 @@ static const char del_sql[] = "DELETE FROM msgs WHERE id = ?1";
 
 int msgs_del(struct store *st, uint64_t id)
 {
-	sqlite3_stmt *s = st ? store_stmt(st, del_sql) : NULL;
+	struct store_q *s = st ? store_stmt(st, del_sql) : NULL;
 
 	if (!s)
 		return st ? EIO : EINVAL;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
+	q_int(s, 1, id);
 	return store_step_done(s);
 }
 
@@ -79,31 +77,31 @@ static const char attempt_sql[] = "UPDATE msgs SET attempt = ?2 "
 
 int msgs_set_attempt(struct store *st, uint64_t id, uint32_t attempt)
 {
-	sqlite3_stmt *s = st ? store_stmt(st, attempt_sql) : NULL;
+	struct store_q *s = st ? store_stmt(st, attempt_sql) : NULL;
 
 	if (!s)
 		return st ? EIO : EINVAL;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)attempt);
+	q_int(s, 1, id);
+	q_int(s, 2, attempt);
 	return store_step_done(s);
 }
 
-static int row(sqlite3_stmt *s, bool with_body, msgs_h *h, void *arg)
+static int row(struct store_q *s, bool with_body, msgs_h *h, void *arg)
 {
 	struct msgs_rec r = {
-		.id = (uint64_t)sqlite3_column_int64(s, 0),
-		.user = (const char *)sqlite3_column_text(s, 1),
-		.sender = (const char *)sqlite3_column_text(s, 2),
-		.from_name = (const char *)sqlite3_column_text(s, 3),
-		.date = (const char *)sqlite3_column_text(s, 4),
-		.ctype = (const char *)sqlite3_column_text(s, 5),
-		.origin = (const char *)sqlite3_column_text(s, 6),
-		.body = with_body ? sqlite3_column_blob(s, 7) : NULL,
-		.bodylen = with_body ? (size_t)sqlite3_column_bytes(s, 7) :
-			(size_t)sqlite3_column_int64(s, 7),
-		.created = (uint64_t)sqlite3_column_int64(s, 8),
-		.expires = (uint64_t)sqlite3_column_int64(s, 9),
-		.attempt = (uint32_t)sqlite3_column_int64(s, 10),
+		.id = (uint64_t)q_col_int(s, 0),
+		.user = q_col_text(s, 1),
+		.sender = q_col_text(s, 2),
+		.from_name = q_col_text(s, 3),
+		.date = q_col_text(s, 4),
+		.ctype = q_col_text(s, 5),
+		.origin = q_col_text(s, 6),
+		.body = with_body ? q_col_blob(s, 7) : NULL,
+		.bodylen = with_body ? q_col_bytes(s, 7) :
+			(size_t)q_col_int(s, 7),
+		.created = (uint64_t)q_col_int(s, 8),
+		.expires = (uint64_t)q_col_int(s, 9),
+		.attempt = (uint32_t)q_col_int(s, 10),
 	};
 
 	if (!r.user || !r.sender || !r.from_name || !r.date || !r.ctype ||
@@ -118,16 +116,16 @@ static const char get_sql[] = "SELECT " COLUMNS "body, created, "
 
 int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
 {
-	sqlite3_stmt *s = st && h ? store_stmt(st, get_sql) : NULL;
+	struct store_q *s = st && h ? store_stmt(st, get_sql) : NULL;
 	int rc, err = ENOENT;
 
 	if (!s)
 		return st && h ? EIO : EINVAL;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	q_int(s, 1, id);
+	rc = q_step(s);
+	if (rc == STORE_ROW) {
 		err = row(s, true, h, arg);
-		rc = SQLITE_DONE;
+		rc = STORE_DONE;
 	}
 	return store_rows_end(s, rc, err);
 }
@@ -138,12 +136,12 @@ static const char list_sql[] = "SELECT " COLUMNS "length(body), created, "
 
 int msgs_foreach(struct store *st, msgs_h *h, void *arg)
 {
-	sqlite3_stmt *s = st && h ? store_stmt(st, list_sql) : NULL;
+	struct store_q *s = st && h ? store_stmt(st, list_sql) : NULL;
 	int rc, err = 0;
 
 	if (!s)
 		return st && h ? EIO : EINVAL;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = q_step(s)) == STORE_ROW) {
 		err = row(s, false, h, arg);
 		if (err)
 			break;
@@ -155,12 +153,12 @@ static const char count_sql[] = "SELECT count(*) FROM msgs";
 
 int msgs_count(struct store *st, uint32_t *n)
 {
-	sqlite3_stmt *s = st && n ? store_stmt(st, count_sql) : NULL;
+	struct store_q *s = st && n ? store_stmt(st, count_sql) : NULL;
 	int rc;
 
 	if (!s)
 		return st && n ? EIO : EINVAL;
-	rc = sqlite3_step(s);
-	*n = rc == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(s, 0) : 0;
-	return store_rows_end(s, rc == SQLITE_ROW ? SQLITE_DONE : rc, 0);
+	rc = q_step(s);
+	*n = rc == STORE_ROW ? (uint32_t)q_col_int(s, 0) : 0;
+	return store_rows_end(s, rc == STORE_ROW ? STORE_DONE : rc, 0);
 }

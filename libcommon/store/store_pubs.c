@@ -33,18 +33,18 @@ static const char put_sql[] =
 
 int pubs_put(struct store *st, const struct pubs_rec *r)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 
 	if (!st || !r || !r->etag || !r->user || !r->doc)
 		return EINVAL;
 	s = store_stmt(st, put_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, r->etag, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->user, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->expires);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)r->updated);
-	sqlite3_bind_blob(s, 5, r->doc, (int)r->doclen, SQLITE_STATIC);
+	q_text(s, 1, r->etag);
+	q_text(s, 2, r->user);
+	q_int(s, 3, r->expires);
+	q_int(s, 4, r->updated);
+	q_blob(s, 5, r->doc, r->doclen);
 	return store_step_done(s);
 }
 
@@ -56,7 +56,7 @@ static const char move_sql[] =
 
 int pubs_move(struct store *st, const char *old, const struct pubs_rec *r)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	if (!st || !old || !r || !r->etag || !r->user || !r->doc)
@@ -64,14 +64,14 @@ int pubs_move(struct store *st, const char *old, const struct pubs_rec *r)
 	s = store_stmt(st, move_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, r->etag, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->expires);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)r->updated);
-	sqlite3_bind_blob(s, 4, r->doc, (int)r->doclen, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, old, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, r->user, -1, SQLITE_STATIC);
+	q_text(s, 1, r->etag);
+	q_int(s, 2, r->expires);
+	q_int(s, 3, r->updated);
+	q_blob(s, 4, r->doc, r->doclen);
+	q_text(s, 5, old);
+	q_text(s, 6, r->user);
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	return err;
 }
@@ -89,19 +89,19 @@ static const char list_sql[] =
 
 int pubs_foreach(struct store *st, pubs_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
+	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = q_step(s)) == STORE_ROW) {
 		struct pubs_rec r = {
-			.etag = (const char *)sqlite3_column_text(s, 0),
-			.user = (const char *)sqlite3_column_text(s, 1),
-			.expires = (uint64_t)sqlite3_column_int64(s, 2),
-			.updated = (uint64_t)sqlite3_column_int64(s, 3),
-			.doc = sqlite3_column_blob(s, 4),
-			.doclen = (size_t)sqlite3_column_bytes(s, 4),
+			.etag = q_col_text(s, 0),
+			.user = q_col_text(s, 1),
+			.expires = (uint64_t)q_col_int(s, 2),
+			.updated = (uint64_t)q_col_int(s, 3),
+			.doc = q_col_blob(s, 4),
+			.doclen = q_col_bytes(s, 4),
 		};
 		if (!r.etag || !r.user || !r.doc)
 			continue;

@@ -35,7 +35,7 @@ static const char set_sql[] =
 int rules_set(struct store *st, const char *owner, const char *watcher,
 	      enum rule_action a)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 
 	if (!st || !owner || !watcher || a == RULE_NONE ||
 	    (size_t)a >= ARRAY_SIZE(names))
@@ -43,10 +43,10 @@ int rules_set(struct store *st, const char *owner, const char *watcher,
 	s = store_stmt(st, set_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, names[a], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	q_text(s, 1, owner);
+	q_text(s, 2, watcher);
+	q_text(s, 3, names[a]);
+	q_int(s, 4, time(NULL));
 	return store_step_done(s);
 }
 
@@ -64,26 +64,26 @@ static const char get_sql[] =
 int rules_get(struct store *st, const char *owner, const char *watcher,
 	      enum rule_action *a)
 {
-	sqlite3_stmt *s = store_stmt(st, get_sql);
+	struct store_q *s = store_stmt(st, get_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, watcher, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	q_text(s, 1, owner);
+	q_text(s, 2, watcher);
+	rc = q_step(s);
+	if (rc == STORE_ROW) {
 		if (rule_action_parse(a,
-				      (const char *)sqlite3_column_text(s, 0)))
+				      q_col_text(s, 0)))
 			err = EBADMSG;
 	}
-	else if (rc == SQLITE_DONE) {
+	else if (rc == STORE_DONE) {
 		*a = RULE_NONE;
 	}
 	else {
 		err = EIO;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
@@ -95,21 +95,21 @@ static const char list_sql[] =
 int rules_foreach(struct store *st, const char *owner, rules_h *h,
 		  void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
+	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
 	if (owner)
-		sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		q_text(s, 1, owner);
+	while ((rc = q_step(s)) == STORE_ROW) {
 		enum rule_action a;
 
 		if (rule_action_parse(&a,
-				      (const char *)sqlite3_column_text(s, 2)))
+				      q_col_text(s, 2)))
 			continue;
-		err = h((const char *)sqlite3_column_text(s, 0),
-			(const char *)sqlite3_column_text(s, 1), a, arg);
+		err = h(q_col_text(s, 0),
+			q_col_text(s, 1), a, arg);
 		if (err)
 			break;
 	}

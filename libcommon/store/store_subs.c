@@ -56,7 +56,7 @@ int subs_put(struct store *st, const struct subs_rec *r)
 	const char *text[] = { r->callid, r->ltag, r->rtag, r->event,
 		r->event_id, r->watcher, r->presentity, r->local_uri,
 		r->remote_uri, r->target, r->route, r->ctype };
-	sqlite3_stmt *s;
+	struct store_q *s;
 
 	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
 		if (!text[i])
@@ -65,13 +65,13 @@ int subs_put(struct store *st, const struct subs_rec *r)
 	if (!s)
 		return EIO;
 	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
-		sqlite3_bind_text(s, (int)i + 1, text[i], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 13, r->rseq);
-	sqlite3_bind_int64(s, 14, r->lseq);
-	sqlite3_bind_int64(s, 15, r->version);
-	sqlite3_bind_int64(s, 16, (sqlite3_int64)r->expires);
-	sqlite3_bind_int64(s, 17, r->state);
-	sqlite3_bind_int64(s, 18, r->min_interval);
+		q_text(s, (int)i + 1, text[i]);
+	q_int(s, 13, r->rseq);
+	q_int(s, 14, r->lseq);
+	q_int(s, 15, r->version);
+	q_int(s, 16, r->expires);
+	q_int(s, 17, r->state);
+	q_int(s, 18, r->min_interval);
 	return store_step_done(s);
 }
 
@@ -82,14 +82,14 @@ static const char seq_sql[] =
 int subs_seq(struct store *st, const char *callid, const char *ltag,
 	     uint32_t lseq, uint32_t version)
 {
-	sqlite3_stmt *s = store_stmt(st, seq_sql);
+	struct store_q *s = store_stmt(st, seq_sql);
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, callid, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, ltag, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, lseq);
-	sqlite3_bind_int64(s, 4, version);
+	q_text(s, 1, callid);
+	q_text(s, 2, ltag);
+	q_int(s, 3, lseq);
+	q_int(s, 4, version);
 	return store_step_done(s);
 }
 
@@ -106,20 +106,20 @@ static const char list_sql[] =
 	"local_uri, remote_uri, target, route, ctype, rseq, lseq, version, "
 	"expires, state, min_interval FROM subs";
 
-static const char *col(sqlite3_stmt *s, int i)
+static const char *col(struct store_q *s, int i)
 {
-	const char *v = (const char *)sqlite3_column_text(s, i);
+	const char *v = q_col_text(s, i);
 	return v ? v : "";
 }
 
 int subs_foreach(struct store *st, subs_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
+	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = q_step(s)) == STORE_ROW) {
 		struct subs_rec r = {
 			.callid = col(s, 0), .ltag = col(s, 1),
 			.rtag = col(s, 2), .event = col(s, 3),
@@ -127,12 +127,12 @@ int subs_foreach(struct store *st, subs_h *h, void *arg)
 			.presentity = col(s, 6), .local_uri = col(s, 7),
 			.remote_uri = col(s, 8), .target = col(s, 9),
 			.route = col(s, 10), .ctype = col(s, 11),
-			.rseq = (uint32_t)sqlite3_column_int64(s, 12),
-			.lseq = (uint32_t)sqlite3_column_int64(s, 13),
-			.version = (uint32_t)sqlite3_column_int64(s, 14),
-			.expires = (uint64_t)sqlite3_column_int64(s, 15),
-			.state = (int)sqlite3_column_int64(s, 16),
-			.min_interval = (uint32_t)sqlite3_column_int64(s, 17),
+			.rseq = (uint32_t)q_col_int(s, 12),
+			.lseq = (uint32_t)q_col_int(s, 13),
+			.version = (uint32_t)q_col_int(s, 14),
+			.expires = (uint64_t)q_col_int(s, 15),
+			.state = (int)q_col_int(s, 16),
+			.min_interval = (uint32_t)q_col_int(s, 17),
 		};
 		err = h(&r, arg);
 		if (err)

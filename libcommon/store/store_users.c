@@ -158,7 +158,7 @@ int users_add(struct store *st, const char *user, const char *name,
 	      const char *realm, const char *password)
 {
 	char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX];
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	if (!st || !users_name_valid(user) || !realm || !password)
@@ -169,11 +169,11 @@ int users_add(struct store *st, const char *user, const char *name,
 	s = store_stmt(st, add_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name ? name : "", -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, realm, -1, SQLITE_STATIC);
+	q_text(s, 1, user);
+	q_text(s, 2, name ? name : "");
+	q_text(s, 3, realm);
 	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
-		sqlite3_bind_text(s, 4 + a, ha1[a], -1, SQLITE_TRANSIENT);
+		q_text_copy(s, 4 + a, ha1[a]);
 	return store_step_done(s);
 }
 
@@ -185,7 +185,7 @@ int users_set_password(struct store *st, const char *user,
 		       const char *realm, const char *password)
 {
 	char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX];
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err;
 
 	if (!st || !user || !realm || !password)
@@ -196,28 +196,28 @@ int users_set_password(struct store *st, const char *user,
 	s = store_stmt(st, passwd_sql);
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, realm, -1, SQLITE_STATIC);
+	q_text(s, 1, user);
+	q_text(s, 2, realm);
 	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
-		sqlite3_bind_text(s, 3 + a, ha1[a], -1, SQLITE_TRANSIENT);
+		q_text_copy(s, 3 + a, ha1[a]);
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	return err;
 }
 
 int users_set_name(struct store *st, const char *user, const char *name)
 {
-	sqlite3_stmt *s = store_stmt(st, "UPDATE users SET name = ?2 "
-				     "WHERE username = ?1");
+	struct store_q *s = store_stmt(st, "UPDATE users SET name = ?2 "
+				       "WHERE username = ?1");
 	int err;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, name ? name : "", -1, SQLITE_STATIC);
+	q_text(s, 1, user);
+	q_text(s, 2, name ? name : "");
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	return err;
 }
@@ -227,18 +227,18 @@ static const char algs_sql[] =
 
 int users_set_algs(struct store *st, const char *user, const char *algs)
 {
-	sqlite3_stmt *s = store_stmt(st, algs_sql);
+	struct store_q *s = store_stmt(st, algs_sql);
 	int err;
 
 	if (!s)
 		return EIO;
-	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	q_text(s, 1, user);
 	if (algs)
-		sqlite3_bind_text(s, 2, algs, -1, SQLITE_STATIC);
+		q_text(s, 2, algs);
 	else
-		sqlite3_bind_null(s, 2);
+		q_text(s, 2, NULL);
 	err = store_step_done(s);
-	if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+	if (!err && q_changes(s) == 0)
 		err = ENOENT;
 	return err;
 }
@@ -248,7 +248,7 @@ static const char del_sql[] = "DELETE FROM users WHERE username = ?1";
 /* The user and the devices it owns, with their keys, at once. */
 int users_del(struct store *st, const char *user)
 {
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int err = store_begin(st);
 
 	if (err)
@@ -260,9 +260,9 @@ int users_del(struct store *st, const char *user)
 					 "owner = ?1", 1, user);
 	s = err ? NULL : store_stmt(st, del_sql);
 	if (s) {
-		sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+		q_text(s, 1, user);
 		err = store_step_done(s);
-		if (!err && sqlite3_changes(sqlite3_db_handle(s)) == 0)
+		if (!err && q_changes(s) == 0)
 			err = ENOENT;
 	}
 	else if (!err)
@@ -285,23 +285,23 @@ static void rec_destructor(void *arg)
 	mem_deref(u->algs);
 }
 
-static int rec_from_row(struct user_rec **up, sqlite3_stmt *s)
+static int rec_from_row(struct user_rec **up, struct store_q *s)
 {
 	struct user_rec *u = mem_zalloc(sizeof(*u), rec_destructor);
 	int err;
 
 	if (!u)
 		return ENOMEM;
-	err = str_dup(&u->username, (const char *)sqlite3_column_text(s, 0));
-	err |= str_dup(&u->authname, (const char *)sqlite3_column_text(s, 7));
-	err |= str_dup(&u->name, (const char *)sqlite3_column_text(s, 1));
-	err |= str_dup(&u->realm, (const char *)sqlite3_column_text(s, 2));
+	err = str_dup(&u->username, q_col_text(s, 0));
+	err |= str_dup(&u->authname, q_col_text(s, 7));
+	err |= str_dup(&u->name, q_col_text(s, 1));
+	err |= str_dup(&u->realm, q_col_text(s, 2));
 	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
-		str_ncpy(u->ha1[a], (const char *)sqlite3_column_text(s, 3+a),
+		str_ncpy(u->ha1[a], q_col_text(s, 3+a),
 			 sizeof(u->ha1[a]));
-	if (sqlite3_column_type(s, 6) != SQLITE_NULL)
+	if (!q_col_null(s, 6))
 		err |= str_dup(&u->algs,
-			       (const char *)sqlite3_column_text(s, 6));
+			       q_col_text(s, 6));
 	if (err) {
 		mem_deref(u);
 		return ENOMEM;
@@ -326,7 +326,7 @@ int users_get(struct store *st, const struct pl *user,
 	      struct user_rec **recp)
 {
 	const char *tilde;
-	sqlite3_stmt *s;
+	struct store_q *s;
 	int rc, err;
 
 	if (!st || !user || !user->p || !recp)
@@ -336,20 +336,18 @@ int users_get(struct store *st, const struct pl *user,
 	if (!s)
 		return EIO;
 	if (tilde) {
-		sqlite3_bind_text(s, 1, user->p, (int)(tilde - user->p),
-				  SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, tilde + 1,
-				  (int)(user->p + user->l - tilde - 1),
-				  SQLITE_STATIC);
+		q_text_n(s, 1, user->p, (size_t)(tilde - user->p));
+		q_text_n(s, 2, tilde + 1,
+			 (size_t)(user->p + user->l - tilde - 1));
 	}
 	else
-		sqlite3_bind_text(s, 1, user->p, (int)user->l, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+		q_text_n(s, 1, user->p, user->l);
+	rc = q_step(s);
+	if (rc == STORE_ROW)
 		err = rec_from_row(recp, s);
 	else
-		err = rc == SQLITE_DONE ? ENOENT : EIO;
-	sqlite3_reset(s);
+		err = rc == STORE_DONE ? ENOENT : EIO;
+	q_reset(s);
 	return err;
 }
 
@@ -359,12 +357,12 @@ static const char list_sql[] =
 
 int users_foreach(struct store *st, users_h *h, void *arg)
 {
-	sqlite3_stmt *s = store_stmt(st, list_sql);
+	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = q_step(s)) == STORE_ROW) {
 		struct user_rec *u;
 
 		err = rec_from_row(&u, s);
@@ -375,9 +373,9 @@ int users_foreach(struct store *st, users_h *h, void *arg)
 		if (err)
 			break;
 	}
-	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+	if (!err && rc != STORE_DONE && rc != STORE_ROW)
 		err = EIO;
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 
@@ -385,16 +383,16 @@ static const char count_sql[] = "SELECT count(*) FROM users";
 
 int users_count(struct store *st, uint32_t *n)
 {
-	sqlite3_stmt *s = store_stmt(st, count_sql);
+	struct store_q *s = store_stmt(st, count_sql);
 	int err = EIO;
 
 	if (!s)
 		return EIO;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*n = (uint32_t)sqlite3_column_int64(s, 0);
+	if (q_step(s) == STORE_ROW) {
+		*n = (uint32_t)q_col_int(s, 0);
 		err = 0;
 	}
-	sqlite3_reset(s);
+	q_reset(s);
 	return err;
 }
 

@@ -7,7 +7,9 @@ docs/architecture.md state it, held to the code's #include lines.
 - The daemons use base, sip, store, bus, xml and presence, never prov; only the
   admin page (web/) and lamplightctl (tools/) use prov.
 - store/store_sql.h (the engine and its SQL) is included only inside
-  libcommon/store/ and by the store's unit tests.
+  libcommon/store/ and by the store's unit tests, and SQLite's header
+  only by libcommon/store/store.c, the engine: the SQL of the tables
+  reaches it through store_sql.h's calls alone.
 - A header of libcommon is always included by its folder
   ("store/store_users.h"), never by its bare name.
 - No import circle inside a folder: a module is X.c with X.h, and module
@@ -110,6 +112,20 @@ for top in ("web", "tools"):
     check_uses(top, TOP_USE, top)
 check_uses(os.path.join("tests", "unit"), TOP_USE, "tests/unit")
 check_uses(os.path.join("tests", "fuzz"), TOP_USE, "tests/fuzz")
+
+SQLITE_H = re.compile(r'^\s*#\s*include\s+[<"]sqlite3\.h[>"]', re.M)
+
+
+def includes_sqlite(path):
+    with open(path, encoding="utf-8") as f:
+        return bool(SQLITE_H.search(f.read()))
+
+
+sqlite_users = sorted(rel(p) for top in ("libcommon", "daemons", "web",
+                                          "tools", "tests")
+                      for p in sources(top) if includes_sqlite(p))
+ok(sqlite_users == ["libcommon/store/store.c"],
+   "only the store's engine includes sqlite3.h", "\n".join(sqlite_users))
 
 
 def objects():

@@ -264,7 +264,7 @@ int devices_reset(struct store *st, const uint8_t *key, const char *realm,
 	if (!s)
 		return EIO;
 	q_text(s, 1, mac);
-	q_int(s, 2, d.gen + 1);
+	q_int(s, 2, (int64_t)d.gen + 1);
 	err = bind_hashes(s, 3, key, realm, d.owner, mac, d.gen + 1);
 	if (err) {
 		q_reset(s);

@@ -17,8 +17,16 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 CORPUS = os.path.join(ROOT, "tests", "corpus")
 
 
+# Ports this process handed out: nothing is bound to one until its
+# daemon starts, so the kernel may offer it again, and two addresses of
+# one configuration on the same port are refused (a route_ address on
+# route_edge: a benchmark run failed so, 2026-12-07).
+_given = set()
+
+
 def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1."""
+    """A port free for both UDP and TCP on 127.0.0.1, and not handed out
+    before by this process."""
     for _ in range(100):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         t.bind(("127.0.0.1", 0))
@@ -31,6 +39,9 @@ def free_port():
             continue
         t.close()
         u.close()
+        if port in _given:
+            continue
+        _given.add(port)
         return port
     raise RuntimeError("no free port")
 
@@ -43,11 +54,14 @@ def free_port_pair(n=2):
         p = free_port()
         socks = []
         try:
+            if any(port in _given for port in range(p + 1, p + n)):
+                continue
             for port in range(p, p + n):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                     s = socket.socket(socket.AF_INET, kind)
                     socks.append(s)
                     s.bind(("127.0.0.1", port))
+            _given.update(range(p + 1, p + n))
             return p
         except OSError:
             continue

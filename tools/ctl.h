@@ -1,6 +1,7 @@
 /* ctl: the commands of lamplightctl that live in their own files
- * (ctl_run.c, ctl_watch.c, ctl_watcher.c, ctl_device.c), called by the
- * dispatcher, lamplightctl.c; they share ctl_db.h, never the dispatcher. */
+ * (ctl_run.c, ctl_watch.c, ctl_watcher.c, ctl_device.c, ctl_store.c),
+ * called by the dispatcher, lamplightctl.c; they share ctl_db.h, never
+ * the dispatcher. */
 #ifndef LP_CTL_H
 #define LP_CTL_H
 
@@ -15,5 +16,6 @@ int ctl_watcher(const struct conf *conf, const char *verb, const char *owner,
 int ctl_admin(const struct conf *conf, int argc, char **argv, int i);
 int ctl_device(const struct conf *conf, int argc, char **argv, int i);
 int ctl_key(const struct conf *conf, int argc, char **argv, int i);
+int ctl_store(const struct conf *conf, int argc, char **argv, int i);
 
 #endif

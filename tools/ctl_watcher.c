@@ -50,13 +50,15 @@ static int pending(const struct conf *conf)
 	struct store *st = NULL;
 	struct pend p = { NULL, conf->presence_default_policy,
 			  (uint64_t)time(NULL) };
-	char path[512];
+	char *path = NULL;
 	int err;
 
-	(void)re_snprintf(path, sizeof(path), "%s/presence.db",
-			  conf->state_dir);
+	err = conf_db(conf, "presence", &path);
+	if (err)
+		return err;
 	printf("%-20s %-20s\n", "OWNER", "WATCHER");
 	err = pres_open(&st, path, &o);
+	mem_deref(path);
 	if (err)
 		return 0;          /* no presence daemon yet: nobody waits */
 	err = users_open(&p.admin, conf->admin_db, true);

@@ -50,6 +50,10 @@ static void usage(FILE *f)
 "  key set MAC POS blf|speed TARGET [--label LABEL]\n"
 "  key del MAC POS\n"
 "  run                         start every daemon in the foreground\n"
+"  store migrate               bring every database to this version\n"
+"  store copy --from PLACE --to PLACE   every database, with the daemons\n"
+"                              stopped (PLACE: sqlite:DIRECTORY or a\n"
+"                              postgresql:// address)\n"
 "LIST is digest algorithms in challenge order: md5, sha-256, "
 "sha-512-256\n");
 }
@@ -314,10 +318,10 @@ static int status(const struct conf *conf)
 	uint64_t now = (uint64_t)time(NULL);
 	int err;
 
-	err = re_sdprintf(&path, "%s/registrar.db", conf->state_dir);
+	err = conf_db(conf, "registrar", &path);
 	if (err)
 		return err;
-	if (access(path, R_OK)) {
+	if (!store_is_pg(path) && access(path, R_OK)) {
 		printf("no registrations (the registrar has not run yet)\n");
 		mem_deref(path);
 		return 0;
@@ -418,6 +422,9 @@ int main(int argc, char **argv)
 	}
 	else if (!strcmp(argv[i], "key") && i + 1 < argc) {
 		err = ctl_key(conf, argc, argv, i + 1);
+	}
+	else if (!strcmp(argv[i], "store") && i + 1 < argc) {
+		err = ctl_store(conf, argc, argv, i + 1);
 	}
 	else if (!strcmp(argv[i], "run") && i + 1 == argc) {
 		err = ctl_run(conf, conf_path);

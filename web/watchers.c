@@ -56,16 +56,18 @@ static void list_subs(struct req *r, const char *db, subs_h *h)
 {
 	struct store_opts o = { .readonly = true };
 	struct store *st = NULL;
-	char path[512];
+	char *path = NULL;
 	int err;
 
-	(void)re_snprintf(path, sizeof(path), "%s/%s", r->conf->state_dir,
-			  db);
-	err = !strcmp(db, "blf.db") ? subs_open(&st, path, &o)
-				    : pres_open(&st, path, &o);
+	err = conf_db(r->conf, db, &path);
+	if (err)
+		return;
+	err = !strcmp(db, "blf") ? subs_open(&st, path, &o)
+				 : pres_open(&st, path, &o);
 	if (!err)
 		(void)subs_foreach(st, h, r);
 	mem_deref(st);
+	mem_deref(path);
 }
 
 static int rule_h(const char *owner, const char *watcher,
@@ -129,12 +131,12 @@ int page_watchers(struct req *r)
 	(void)mbuf_printf(r->body, "<h2>Waiting for a decision</h2><table "
 			  "id=\"pending\"><thead><tr><th>Watcher</th><th>Wants "
 			  "to watch</th><th></th></tr></thead><tbody>");
-	list_subs(r, "presence.db", pending_h);
+	list_subs(r, "presence", pending_h);
 	(void)mbuf_printf(r->body, "</tbody></table><h2>Watching now</h2>"
 			  "<table id=\"active\"><thead><tr><th>Watcher</th>"
 			  "<th>Watches</th><th>What</th></tr></thead><tbody>");
-	list_subs(r, "presence.db", active_h);
-	list_subs(r, "blf.db", active_h);
+	list_subs(r, "presence", active_h);
+	list_subs(r, "blf", active_h);
 	(void)mbuf_printf(r->body, "</tbody></table><h2>Rules</h2><table id="
 			  "\"rules\"><thead><tr><th>Owner</th><th>Watcher</th>"
 			  "<th>Rule</th><th></th></tr></thead><tbody>");

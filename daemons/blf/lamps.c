@@ -24,6 +24,7 @@
 #include <re.h>
 #include "base/log.h"
 #include "presence/notifier.h"
+#include "store/store.h"
 #include "store/store_users.h"
 #include "bus/bus.h"
 #include "bus/regtopic.h"
@@ -511,7 +512,7 @@ static uint16_t lamp_authorize(struct nsub *s, void *arg)
 	err = users_cache_get(b->users, &pl, &u);
 	mem_deref(u);
 	if (err)
-		return 404;
+		return store_unavailable(err) ? 503 : 404;
 	if (offline(b, lamp_find(b, nsub_presentity(s), false)))
 		nsub_set_state(s, NSUB_TERMINATED, "probation");
 	else
@@ -528,7 +529,8 @@ static void gone_h(struct nsub *s, void *arg)
 	if (nsub_state(s) == NSUB_TERMINATED)
 		return;
 	pl_set_str(&pl, nsub_presentity(s));
-	if (users_cache_get(b->users, &pl, &u))
+	/* gone only when the store says so, not when it cannot say */
+	if (users_cache_get(b->users, &pl, &u) == ENOENT)
 		nsub_set_state(s, NSUB_TERMINATED, "noresource");
 	mem_deref(u);
 }

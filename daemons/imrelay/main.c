@@ -150,8 +150,7 @@ static int open_stores(struct app *a)
 		log_err("admin database '%s': %m", a->conf->admin_db, err);
 		return err;
 	}
-	err = re_sdprintf(&a->state_path, "%s/imrelay.db",
-			  a->conf->state_dir);
+	err = conf_db(a->conf, "imrelay", &a->state_path);
 	if (err)
 		return err;
 	so.sync_full = a->conf->store_sync_full;

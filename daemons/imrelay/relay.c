@@ -22,6 +22,7 @@
 #include "sip/overload.h"
 #include "sip/reqtag.h"
 #include "sip/sipreply.h"
+#include "store/store.h"
 #include "store/store_users.h"
 #include "imrelay.h"
 #include "deliver.h"
@@ -168,6 +169,11 @@ static void keep(struct incoming *in, struct delivery *d)
 		deliver_detach(d);
 		answer(in, 486, "Busy Here: Too Many Stored Messages");
 	}
+	else if (store_unavailable(err)) {
+		/* not kept: the sender's phone tries again */
+		deliver_detach(d);
+		answer(in, 503, "Service Unavailable");
+	}
 	else if (err) {
 		deliver_detach(d);
 		answer(in, 500, "Server Internal Error");
@@ -285,6 +291,7 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 	size_t bodylen = mbuf_get_left(msg->mb);
 	char reason[64];
 	uint64_t key;
+	int err;
 
 	if (!sender[0]) {
 		log_sip(LOG_NOTICE, msg, NULL, "MESSAGE without an asserted "
@@ -302,8 +309,16 @@ void relay_request(struct imrelay *r, const struct sip_msg *msg,
 			reply(r, msg, key, old->code, old->reason);
 		return;
 	}
-	if (!msg->uri.user.l || msg->uri.user.l > MAX_NAME ||
-	    users_cache_get(r->users, &msg->uri.user, &target)) {
+	err = !msg->uri.user.l || msg->uri.user.l > MAX_NAME ? ENOENT :
+		users_cache_get(r->users, &msg->uri.user, &target);
+	if (store_unavailable(err)) {
+		log_sip(LOG_WARNING, msg, sender, "MESSAGE from '%s' to "
+			"'%r': the admin database is out of reach: 503",
+			sender, &msg->uri.user);
+		reply(r, msg, key, 503, "Service Unavailable");
+		return;
+	}
+	if (err) {
 		log_sip(LOG_INFO, msg, sender, "MESSAGE from '%s' to unknown "
 			"'%r': 404", sender, &msg->uri.user);
 		reply(r, msg, key, 404, "Not Found");

@@ -27,6 +27,7 @@
 #include "sip/sipval.h"
 #include "sip/sipreply.h"
 #include "sip/reqtag.h"
+#include "store/store.h"
 #include "presence.h"
 #include "publication.h"
 
@@ -34,6 +35,20 @@ static void reply(struct presence *p, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
 	(void)sipreply(p->sip, msg, 0, false, code, reason, NULL);
+}
+
+/* The store failed: 503 with Retry-After when it is out of reach (the
+ * publication is not acknowledged: the phone sends it again), 500
+ * otherwise. */
+static void store_failed(struct presence *p, const struct sip_msg *msg,
+			 int err)
+{
+	if (store_unavailable(err))
+		(void)sipreply(p->sip, msg, 0, false, 503,
+			       "Service Unavailable", "Retry-After: 5\r\n"
+			       "Content-Length: 0\r\n\r\n");
+	else
+		reply(p, msg, 500, "Server Internal Error");
 }
 
 static void refuse(struct presence *p, const struct sip_msg *msg,
@@ -188,7 +203,7 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 		if (err) {
 			log_err("PUBLISH from '%s': cannot remove: %m", user,
 				err);
-			reply(p, msg, 500, "Server Internal Error");
+			store_failed(p, msg, err);
 			goto out;
 		}
 		log_sip(LOG_INFO, msg, user, "publication of '%s' removed",
@@ -206,7 +221,7 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 	}
 	if (err) {
 		log_err("PUBLISH from '%s': cannot store: %m", user, err);
-		reply(p, msg, 500, "Server Internal Error");
+		store_failed(p, msg, err);
 		goto out;
 	}
 	log_sip(LOG_DEBUG, msg, user, "PUBLISH from '%s': %s, etag %s",

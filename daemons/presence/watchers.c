@@ -35,7 +35,9 @@ static enum rule_action decide(struct presence *p, const char *owner,
 			    owner, watcher);
 }
 
-static bool user_exists(struct presence *p, const char *user)
+/* 0: the user exists; 404: no such user; 503: the admin database is
+ * out of reach and the user not known from before. */
+static uint16_t user_check(struct presence *p, const char *user)
 {
 	struct user_rec *u = NULL;
 	struct pl pl;
@@ -44,15 +46,16 @@ static bool user_exists(struct presence *p, const char *user)
 	pl_set_str(&pl, user);
 	err = users_cache_get(p->users, &pl, &u);
 	mem_deref(u);
-	return !err;
+	return !err ? 0 : store_unavailable(err) ? 503 : 404;
 }
 
 static uint16_t presence_authorize(struct nsub *s, void *arg)
 {
 	struct presence *p = arg;
+	uint16_t code = user_check(p, nsub_presentity(s));
 
-	if (!user_exists(p, nsub_presentity(s)))
-		return 404;
+	if (code)
+		return code;
 	switch (decide(p, nsub_presentity(s), nsub_watcher(s))) {
 	case RULE_BLOCK:
 		return 403;
@@ -177,10 +180,15 @@ static void reeval_h(struct nsub *s, void *arg)
 
 	if (nsub_state(s) == NSUB_TERMINATED)
 		return;
-	if (!user_exists(p, nsub_presentity(s))) {
+	switch (user_check(p, nsub_presentity(s))) {
+	case 404:
 		/* the user was deleted: nothing more to watch */
 		nsub_set_state(s, NSUB_TERMINATED, "noresource");
 		return;
+	case 503:
+		return;        /* the store cannot say: as it was */
+	default:
+		break;
 	}
 	if (strcmp(nsub_event(s), "presence"))
 		return;

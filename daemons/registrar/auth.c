@@ -8,6 +8,7 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "base/digest.h"
+#include "store/store.h"
 #include "store/store_users.h"
 #include "edge.h"
 #include "guess.h"
@@ -126,7 +127,9 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 	bool stale = false, first = false;
 	int err;
 
-	(void)users_cache_get(r->users, to_user, &to);
+	err = users_cache_get(r->users, to_user, &to);
+	if (store_unavailable(err))
+		goto unavailable;
 
 	sip_msg_hdr_apply(msg, true, kind == AUTH_WWW ? SIP_HDR_AUTHORIZATION
 			  : SIP_HDR_PROXY_AUTHORIZATION, cred_h, &f);
@@ -163,7 +166,9 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 		u = to;
 		to = NULL;
 	}
-	else if (users_cache_get(r->users, &cred->r.username, &u)) {
+	else if ((err = users_cache_get(r->users, &cred->r.username, &u))) {
+		if (store_unavailable(err))
+			goto unavailable;
 		why = "unknown user";
 		guess_failed(r->guess, &cred->r.username, &msg->src, now);
 		handoff_guess(r, &cred->r.username, &msg->src, true);
@@ -203,6 +208,20 @@ int auth_request(struct edge *r, const struct sip_msg *msg,
 	mem_deref(to);
 	*userp = u;
 	return 0;
+
+ unavailable:
+	/* the admin database out of reach, and the user not known from
+	 * before: neither a challenge nor a failed guess, but "later" */
+	if (now >= r->store_logged + 10) {
+		log_sip(LOG_WARNING, msg, NULL, "%r for '%r' from %J: the "
+			"admin database is out of reach: 503 (one line in "
+			"10 s)", &msg->met, to_user, &msg->src);
+		r->store_logged = now;
+	}
+	(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
+			 "Retry-After: 5\r\nContent-Length: 0\r\n\r\n");
+	mem_deref(to);
+	return EAGAIN;
 
  challenge:
 	/* an unknown user and a wrong password: the same answer */

@@ -36,6 +36,7 @@
 #include "base/conf.h"
 #include "base/log.h"
 #include "sip/sipval.h"
+#include "store/store.h"
 #include "store/store_users.h"
 #include "store/store_rules.h"
 #include "location.h"
@@ -88,11 +89,12 @@ static void call_destructor(void *arg)
 	mem_deref(c->msg);
 }
 
+/* A 503 is the admin database out of reach: again in 5 s. */
 static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
-	(void)sip_replyf(r->sip, msg, code, reason,
-			 "Content-Length: 0\r\n\r\n");
+	(void)sip_replyf(r->sip, msg, code, reason, "%sContent-Length: 0"
+			 "\r\n\r\n", code == 503 ? "Retry-After: 5\r\n" : "");
 }
 
 static void caller_addr(struct sa *dst, const struct call *c)
@@ -582,6 +584,7 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 	const struct aor *a;
 	struct le *le;
 	unsigned n = 0;
+	int err;
 
 	if (dialogs_answered(r->dialogs, msg)) {
 		log_sip(LOG_DEBUG, msg, NULL, "INVITE retransmitted after "
@@ -597,9 +600,13 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 		pickup_code(r, msg, u->username);
 		goto out;
 	}
-	if (!msg->uri.user.l || users_cache_get(r->users, &msg->uri.user,
-						&callee)) {
-		reply(r, msg, 404, "Not Found");
+	err = msg->uri.user.l ? users_cache_get(r->users, &msg->uri.user,
+						 &callee) : ENOENT;
+	if (err) {
+		if (store_unavailable(err))
+			reply(r, msg, 503, "Service Unavailable");
+		else
+			reply(r, msg, 404, "Not Found");
 		goto out;
 	}
 

@@ -44,6 +44,7 @@ struct edge {
 	struct fastpath *fast;      /* answers relayed before libre decodes */
 	struct udpwide *wide;       /* whole datagrams, up to 64 KiB */
 	struct guess *guess;        /* failed digest answers (guess.h) */
+	uint64_t store_logged;      /* s, the last "database out of reach" */
 	struct flood *flood;        /* requests per source (flood.h) */
 	struct overload *ovl;       /* the receive queue's delay */
 	/* route_edge: the back daemons' own way in, a UDP socket apart

@@ -817,8 +817,15 @@ int location_apply(struct location *loc, const struct loc_update *u,
 	store_rollback(loc->st);
 	log_err("location: cannot store bindings of '%s': %m (%s)", u->user,
 		err, store_errmsg(loc->st));
-	*scode = 500;
-	*reason = "Server Internal Error";
+	if (store_unavailable(err)) {
+		/* nothing was changed: the phone tries again later */
+		*scode = 503;
+		*reason = "Service Unavailable";
+	}
+	else {
+		*scode = 500;
+		*reason = "Server Internal Error";
+	}
 	err = 0;
 
  out:

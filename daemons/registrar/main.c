@@ -260,8 +260,7 @@ static int open_stores(struct app *a)
 		log_err("admin database '%s': %m", a->conf->admin_db, err);
 		return err;
 	}
-	err = re_sdprintf(&a->state_path, "%s/registrar.db",
-			  a->conf->state_dir);
+	err = conf_db(a->conf, "registrar", &a->state_path);
 	if (err)
 		return err;
 	err = open_state(a);
@@ -436,8 +435,8 @@ static int start_workers(struct app *a)
 		err = store_mkdirs(a->conf->state_dir, false);
 		err = err ? err : users_open(&a->admin, a->conf->admin_db,
 					     false);
-		err = err ? err : re_sdprintf(&a->state_path, "%s/registrar.db",
-					      a->conf->state_dir);
+		err = err ? err : conf_db(a->conf, "registrar",
+					  &a->state_path);
 		err = err ? err : open_state(a);
 		err = err ? err : load_secret(a);
 		a->nonces = mem_deref(a->nonces);

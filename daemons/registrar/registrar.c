@@ -49,11 +49,12 @@ static uint64_t now_s(void)
 	return (uint64_t)time(NULL);
 }
 
+/* A 503 is the store out of reach (location_apply): again in 5 s. */
 static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
-	(void)sip_replyf(r->sip, msg, code, reason,
-			  "Content-Length: 0\r\n\r\n");
+	(void)sip_replyf(r->sip, msg, code, reason, "%sContent-Length: 0"
+			 "\r\n\r\n", code == 503 ? "Retry-After: 5\r\n" : "");
 }
 
 /* ---- the REGISTER ---- */

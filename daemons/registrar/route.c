@@ -19,6 +19,7 @@
 #include <re.h>
 #include "base/conf.h"
 #include "base/log.h"
+#include "store/store.h"
 #include "store/store_users.h"
 #include "location.h"
 #include "edge.h"
@@ -37,11 +38,12 @@ static const char *service_name[ROUTE_COUNT] = {
 	"presence", "imrelay", "blf",
 };
 
+/* A 503 is the admin database out of reach: again in 5 s. */
 static void reply(struct edge *r, const struct sip_msg *msg,
 		  uint16_t code, const char *reason)
 {
-	(void)sip_replyf(r->sip, msg, code, reason,
-			 "Content-Length: 0\r\n\r\n");
+	(void)sip_replyf(r->sip, msg, code, reason, "%sContent-Length: 0"
+			 "\r\n\r\n", code == 503 ? "Retry-After: 5\r\n" : "");
 }
 
 /* A back daemon could not be sent to (too many requests waiting, no
@@ -506,11 +508,16 @@ void route_user_to_user(struct edge *r, const struct sip_msg *msg)
 	struct user_rec *u = NULL, *callee = NULL;
 	char rr[256];
 	bool refer = !pl_strcmp(&msg->met, "REFER");
+	int err;
 
 	if (auth_from_user(r, msg, &u))
 		return;
-	if (users_cache_get(r->users, &msg->uri.user, &callee)) {
-		reply(r, msg, 404, "Not Found");
+	err = users_cache_get(r->users, &msg->uri.user, &callee);
+	if (err) {
+		if (store_unavailable(err))
+			reply(r, msg, 503, "Service Unavailable");
+		else
+			reply(r, msg, 404, "Not Found");
 		goto out;
 	}
 	if (refer && flow_record_route(rr, sizeof(rr), r->nonces, msg, NULL)) {

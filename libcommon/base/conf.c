@@ -30,6 +30,7 @@ static const struct key keys[] = {
 	{"state_dir",              K_STR,    OFF(state_dir), 0, 0},
 	{"runtime_dir",            K_STR,    OFF(runtime_dir), 0, 0},
 	{"admin_db",               K_STR,    OFF(admin_db), 0, 0},
+	{"store",                  K_STR,    OFF(store), 0, 0},
 	{"log_level",              K_STR,    OFF(log_level), 0, 0},
 	{"reg_expires_default",    K_U32, OFF(reg_expires_default), 1,
 	 86400 * 7},
@@ -149,6 +150,7 @@ static void destructor(void *arg)
 	mem_deref(c->state_dir);
 	mem_deref(c->runtime_dir);
 	mem_deref(c->admin_db);
+	mem_deref(c->store);
 	mem_deref(c->log_level);
 	mem_deref(c->bus_registrar_pub);
 	mem_deref(c->bus_registrar_snapshot);
@@ -346,13 +348,26 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 	err |= set_default(&c->state_dir, "%s", "/var/lib/lamplight");
 	err |= set_default(&c->runtime_dir, "%s", "/run/lamplight");
 	err |= set_default(&c->log_level, "%s", "info");
+	err |= set_default(&c->store, "%s", "sqlite");
 	err |= set_default(&c->presence_default_policy, "%s", "allow");
 	err |= set_default(&c->blf_busy_activities, "%s", "busy");
 	err |= set_default(&c->pickup_prefix, "%s", "**");
 	err |= set_default(&c->blf_unregistered, "%s", "idle");
 	if (err)
 		return ENOMEM;
-	err = set_default(&c->admin_db, "%s/admin.db", c->state_dir);
+	if (!conf_store_pg(c) && strcmp(c->store, "sqlite")) {
+		re_sdprintf(errmsg, "%s: store '%s' is neither sqlite nor a "
+			    "postgresql:// address", name, c->store);
+		return EINVAL;
+	}
+	if (strchr(c->store, '#')) {
+		re_sdprintf(errmsg, "%s: store: a '#' in the address (the "
+			    "schemas are Lamplight's to name)", name);
+		return EINVAL;
+	}
+	err = conf_store_pg(c)
+		? set_default(&c->admin_db, "%s#admin", c->store)
+		: set_default(&c->admin_db, "%s/admin.db", c->state_dir);
 	err |= set_default(&c->bus_registrar_pub, "ipc://%s/registrar-pub.ipc",
 			   c->runtime_dir);
 	err |= set_default(&c->bus_registrar_snapshot,
@@ -783,4 +798,19 @@ int conf_edge_worker(const struct conf *c, const struct sa *a)
 const char *conf_server_name(const struct conf *c)
 {
 	return c && c->server_version ? "Lamplight/" LP_VERSION : "Lamplight";
+}
+
+bool conf_store_pg(const struct conf *c)
+{
+	return c && c->store && (!strncmp(c->store, "postgresql://", 13) ||
+				 !strncmp(c->store, "postgres://", 11));
+}
+
+int conf_db(const struct conf *c, const char *name, char **pathp)
+{
+	if (!c || !name || !pathp)
+		return EINVAL;
+	return conf_store_pg(c) ? re_sdprintf(pathp, "%s#%s", c->store, name)
+				: re_sdprintf(pathp, "%s/%s.db", c->state_dir,
+					      name);
 }

@@ -40,6 +40,7 @@ struct conf {
 	char *state_dir;
 	char *runtime_dir;
 	char *admin_db;
+	char *store;           /* sqlite, or a postgresql:// address */
 
 	char *log_level;
 
@@ -136,5 +137,11 @@ int conf_edge_worker(const struct conf *c, const struct sa *a);
  * and *errmsg as conf_load. */
 int conf_reload(struct conf *live, const char *path, char **errmsg,
 		char *restart, size_t sz, unsigned *changed);
+/* Whether `store` is a PostgreSQL address. */
+bool conf_store_pg(const struct conf *c);
+/* Where the database `name` (registrar, presence, blf, imrelay) lives:
+ * state_dir/name.db, or the schema `name` of the store's PostgreSQL
+ * database (its address, '#', the name: store.h). */
+int conf_db(const struct conf *c, const char *name, char **pathp);
 
 #endif

@@ -847,6 +847,19 @@ static void answer(struct notifier *n, const struct sip_msg *msg,
 	(void)sipreply(n->sip, msg, 0, false, code, reason, NULL);
 }
 
+/* The store failed: 503 with Retry-After when it is out of reach, 500
+ * otherwise; the subscription is not granted or refreshed either way. */
+static void store_failed(struct notifier *n, const struct sip_msg *msg,
+			 int err)
+{
+	if (store_unavailable(err))
+		(void)sipreply(n->sip, msg, 0, false, 503,
+			       "Service Unavailable", "Retry-After: 5\r\n"
+			       "Content-Length: 0\r\n\r\n");
+	else
+		answer(n, msg, 500, "Server Internal Error");
+}
+
 static const struct evpkg *pkg_find(const struct notifier *n,
 				    const struct pl *event)
 {
@@ -1130,8 +1143,11 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 	if (code) {
 		report(n, LOG_NOTICE, msg, "SUBSCRIBE of '%s' to %s of '%s': "
 		       "%u", watcher, pkg->event, s->f[F_PRES], code);
-		answer(n, msg, code, code == 404 ? "Not Found" :
-		       code == 403 ? "Forbidden" : "Rejected");
+		if (code == 503)
+			store_failed(n, msg, ENOTCONN);
+		else
+			answer(n, msg, code, code == 404 ? "Not Found" :
+			       code == 403 ? "Forbidden" : "Rejected");
 		goto out;
 	}
 	if (!exp) {
@@ -1146,7 +1162,7 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		err = sub_save(s);
 	if (err) {
 		report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m", err);
-		answer(n, msg, 500, "Server Internal Error");
+		store_failed(n, msg, err);
 		goto out;
 	}
 	reply_ok(n, msg, s, exp);
@@ -1207,9 +1223,15 @@ static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 		s->hop_ok = false;
 	}
 	s->expires = now_s() + exp;
-	if (exp && sub_save(s)) {
-		answer(n, msg, 500, "Server Internal Error");
-		return;
+	if (exp) {
+		int err = sub_save(s);
+
+		if (err) {
+			report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m",
+			       err);
+			store_failed(n, msg, err);
+			return;
+		}
 	}
 	reply_ok(n, msg, s, exp);
 	if (!exp)

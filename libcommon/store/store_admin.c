@@ -56,7 +56,8 @@ int admins_set(struct store *st, const char *name, const char *password,
 	if (err)
 		return err;
 	s = store_stmt(st, create
-		       ? "INSERT INTO admins (name, hash) VALUES (?1, ?2)"
+		       ? "INSERT INTO admins (name, hash) VALUES (?1, ?2) "
+			 "ON CONFLICT (name) DO NOTHING"
 		       : "UPDATE admins SET hash = ?2 WHERE name = ?1");
 	if (!s)
 		return EIO;
@@ -64,7 +65,7 @@ int admins_set(struct store *st, const char *name, const char *password,
 	q_text(s, 2, hash);
 	err = store_step_done(s);
 	if (!err && q_changes(s) == 0)
-		err = ENOENT;
+		err = create ? EEXIST : ENOENT;
 	if (!err && !create)   /* a new password ends every session */
 		err = store_run_text(st, "DELETE FROM web_sessions "
 				     "WHERE admin = ?1", 1, name);

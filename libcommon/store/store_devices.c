@@ -196,7 +196,7 @@ int devices_add(struct store *st, const uint8_t *key, const char *realm,
 	struct store_q *s = store_stmt(st, "INSERT INTO devices (mac, vendor, "
 		"model, owner, gen, ha1_md5, ha1_sha256, ha1_sha512_256, "
 		"prov_ha1, realm) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, "
-		"?9)");
+		"?9) ON CONFLICT (mac) DO NOTHING");
 	int err;
 
 	if (!s)
@@ -207,7 +207,10 @@ int devices_add(struct store *st, const uint8_t *key, const char *realm,
 		q_reset(s);
 		return err;
 	}
-	return store_step_done(s);
+	err = store_step_done(s);
+	if (!err && q_changes(s) == 0)
+		err = EEXIST;
+	return err;
 }
 
 static int changed(struct store_q *s)

@@ -6,32 +6,42 @@
 #include "store/store_sql.h"
 #include "store/store_loc.h"
 
-static const char *const migrations[] = {
-	/* 1 */
-	"CREATE TABLE bindings ("
-	" aor TEXT NOT NULL,"
-	" uri TEXT NOT NULL,"
-	" params TEXT NOT NULL DEFAULT '',"
-	" callid TEXT NOT NULL,"
-	" cseq INTEGER NOT NULL,"
-	" expires INTEGER NOT NULL,"
-	" q INTEGER NOT NULL DEFAULT 1000,"
-	" tp TEXT NOT NULL,"
-	" src TEXT NOT NULL,"
-	" path TEXT,"
-	" user_agent TEXT,"
-	" instance TEXT,"
-	" reg_id INTEGER NOT NULL DEFAULT 0,"
-	" updated INTEGER NOT NULL,"
-	" PRIMARY KEY (aor, uri)"
-	") WITHOUT ROWID;"
-	"CREATE INDEX bindings_expires ON bindings (expires);",
+/* (store_sql.h: the words of each engine) */
+#define BINDINGS_V1(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE bindings (" \
+	" aor " K " NOT NULL," \
+	" uri " K " NOT NULL," \
+	" params TEXT NOT NULL DEFAULT ''," \
+	" callid TEXT NOT NULL," \
+	" cseq " I " NOT NULL," \
+	" expires " I " NOT NULL," \
+	" q " I " NOT NULL DEFAULT 1000," \
+	" tp TEXT NOT NULL," \
+	" src TEXT NOT NULL," \
+	" path TEXT," \
+	" user_agent TEXT," \
+	" instance TEXT," \
+	" reg_id " I " NOT NULL DEFAULT 0," \
+	" updated " I " NOT NULL," \
+	" PRIMARY KEY (aor, uri)" \
+	END \
+	"CREATE INDEX bindings_expires ON bindings (expires);"
+
+static const char *const lite[] = {
+	STORE_LITE(BINDINGS_V1),
+};
+
+static const char *const pg[] = {
+	STORE_PG(BINDINGS_V1),
+};
+
+static const struct store_schema schema = {
+	lite, pg, ARRAY_SIZE(lite)
 };
 
 int loc_open(struct store **stp, const char *path, const struct store_opts *o)
 {
-	return store_open(stp, path, migrations, ARRAY_SIZE(migrations),
-			  o);
+	return store_open(stp, path, &schema, o);
 }
 
 static const char put_sql[] =

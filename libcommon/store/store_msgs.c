@@ -4,39 +4,50 @@
 #include "store/store_sql.h"
 #include "store/store_msgs.h"
 
-static const char *const migrations[] = {
-	/* 1 */
-	"CREATE TABLE msgs ("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" user TEXT NOT NULL,"
-	" sender TEXT NOT NULL,"
-	" from_name TEXT NOT NULL,"
-	" date TEXT NOT NULL,"
-	" ctype TEXT NOT NULL,"
-	" origin TEXT NOT NULL,"
-	" body BLOB NOT NULL,"
-	" created INTEGER NOT NULL,"
-	" expires INTEGER NOT NULL,"
-	" attempt INTEGER NOT NULL"
-	");"
-	"CREATE INDEX msgs_user ON msgs (user, id);",
+/* (store_sql.h: the words of each engine) */
+#define MSGS_V1(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE msgs (" \
+	" id " SERIAL "," \
+	" \"user\" TEXT NOT NULL," \
+	" sender TEXT NOT NULL," \
+	" from_name TEXT NOT NULL," \
+	" date TEXT NOT NULL," \
+	" ctype TEXT NOT NULL," \
+	" origin TEXT NOT NULL," \
+	" body " B " NOT NULL," \
+	" created " I " NOT NULL," \
+	" expires " I " NOT NULL," \
+	" attempt " I " NOT NULL" \
+	");" \
+	"CREATE INDEX msgs_user ON msgs (\"user\", id);"
+
+static const char *const lite[] = {
+	STORE_LITE(MSGS_V1),
+};
+
+static const char *const pg[] = {
+	STORE_PG(MSGS_V1),
+};
+
+static const struct store_schema schema = {
+	lite, pg, ARRAY_SIZE(lite)
 };
 
 int msgs_open(struct store **stp, const char *path,
 	      const struct store_opts *o)
 {
-	return store_open(stp, path, migrations, ARRAY_SIZE(migrations), o);
+	return store_open(stp, path, &schema, o);
 }
 
 static const char add_sql[] =
 	"INSERT INTO msgs (\"user\", sender, from_name, date, ctype, origin, "
 	"body, created, expires, attempt) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
 
 int msgs_add(struct store *st, struct msgs_rec *r)
 {
 	struct store_q *s;
-	int err;
+	int rc, err;
 
 	if (!st || !r || !r->user || !r->sender || !r->from_name ||
 	    !r->date || !r->ctype || !r->origin || (!r->body && r->bodylen))
@@ -54,9 +65,17 @@ int msgs_add(struct store *st, struct msgs_rec *r)
 	q_int(s, 8, r->created);
 	q_int(s, 9, r->expires);
 	q_int(s, 10, r->attempt);
-	err = store_step_done(s);
-	if (!err)
-		r->id = (uint64_t)q_last_id(s);
+	/* the id, then the end, which finishes the insert */
+	rc = q_step(s);
+	if (rc == STORE_ROW) {
+		r->id = (uint64_t)q_col_int(s, 0);
+		rc = q_step(s);
+	}
+	else if (rc == STORE_DONE) {
+		rc = EIO;
+	}
+	err = rc == STORE_DONE ? 0 : rc;
+	q_reset(s);
 	return err;
 }
 
@@ -117,7 +136,7 @@ static const char get_sql[] = "SELECT " COLUMNS "body, created, "
 int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
 {
 	struct store_q *s = st && h ? store_stmt(st, get_sql) : NULL;
-	int rc, err = ENOENT;
+	int rc, err = 0;
 
 	if (!s)
 		return st && h ? EIO : EINVAL;
@@ -126,6 +145,9 @@ int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
 	if (rc == STORE_ROW) {
 		err = row(s, true, h, arg);
 		rc = STORE_DONE;
+	}
+	else if (rc == STORE_DONE) {
+		err = ENOENT;
 	}
 	return store_rows_end(s, rc, err);
 }

@@ -6,23 +6,35 @@
 #include "store/store_subs.h"
 #include "store/store_pubs.h"
 
-static const char *const migrations[] = {
+#define PUBS_V2(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE pubs (" \
+	" etag TEXT PRIMARY KEY," \
+	" \"user\" TEXT NOT NULL," \
+	" expires " I " NOT NULL," \
+	" updated " I " NOT NULL," \
+	" doc " B " NOT NULL" \
+	END
+
+static const char *const lite[] = {
 	/* 1 */
 	subs_schema_v1,
 	/* 2 */
-	"CREATE TABLE pubs ("
-	" etag TEXT PRIMARY KEY,"
-	" user TEXT NOT NULL,"
-	" expires INTEGER NOT NULL,"
-	" updated INTEGER NOT NULL,"
-	" doc BLOB NOT NULL"
-	") WITHOUT ROWID;",
+	STORE_LITE(PUBS_V2),
+};
+
+static const char *const pg[] = {
+	subs_schema_v1_pg,
+	STORE_PG(PUBS_V2),
+};
+
+static const struct store_schema schema = {
+	lite, pg, ARRAY_SIZE(lite)
 };
 
 int pres_open(struct store **stp, const char *path,
 	      const struct store_opts *o)
 {
-	return store_open(stp, path, migrations, ARRAY_SIZE(migrations), o);
+	return store_open(stp, path, &schema, o);
 }
 
 static const char put_sql[] =

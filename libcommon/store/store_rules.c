@@ -81,7 +81,7 @@ int rules_get(struct store *st, const char *owner, const char *watcher,
 		*a = RULE_NONE;
 	}
 	else {
-		err = EIO;
+		err = rc;
 	}
 	q_reset(s);
 	return err;

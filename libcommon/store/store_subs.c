@@ -4,37 +4,49 @@
 #include "store/store_sql.h"
 #include "store/store_subs.h"
 
-const char subs_schema_v1[] =
-	"CREATE TABLE subs ("
-	" callid TEXT NOT NULL,"
-	" ltag TEXT NOT NULL,"
-	" rtag TEXT NOT NULL,"
-	" event TEXT NOT NULL,"
-	" event_id TEXT NOT NULL DEFAULT '',"
-	" watcher TEXT NOT NULL,"
-	" presentity TEXT NOT NULL,"
-	" local_uri TEXT NOT NULL,"
-	" remote_uri TEXT NOT NULL,"
-	" target TEXT NOT NULL,"
-	" route TEXT NOT NULL DEFAULT '',"
-	" ctype TEXT NOT NULL,"
-	" rseq INTEGER NOT NULL,"
-	" lseq INTEGER NOT NULL,"
-	" version INTEGER NOT NULL,"
-	" expires INTEGER NOT NULL,"
-	" state INTEGER NOT NULL,"
-	" min_interval INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY (callid, ltag)"
-	") WITHOUT ROWID;";
+/* (store_sql.h: the words of each engine) */
+#define SUBS_V1(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE subs (" \
+	" callid TEXT NOT NULL," \
+	" ltag TEXT NOT NULL," \
+	" rtag TEXT NOT NULL," \
+	" event TEXT NOT NULL," \
+	" event_id TEXT NOT NULL DEFAULT ''," \
+	" watcher TEXT NOT NULL," \
+	" presentity TEXT NOT NULL," \
+	" local_uri TEXT NOT NULL," \
+	" remote_uri TEXT NOT NULL," \
+	" target TEXT NOT NULL," \
+	" route TEXT NOT NULL DEFAULT ''," \
+	" ctype TEXT NOT NULL," \
+	" rseq " I " NOT NULL," \
+	" lseq " I " NOT NULL," \
+	" version " I " NOT NULL," \
+	" expires " I " NOT NULL," \
+	" state " I " NOT NULL," \
+	" min_interval " I " NOT NULL DEFAULT 0," \
+	" PRIMARY KEY (callid, ltag)" \
+	END
 
-static const char *const migrations[] = {
+const char subs_schema_v1[] = STORE_LITE(SUBS_V1);
+const char subs_schema_v1_pg[] = STORE_PG(SUBS_V1);
+
+static const char *const lite[] = {
 	subs_schema_v1,
+};
+
+static const char *const pg[] = {
+	subs_schema_v1_pg,
+};
+
+static const struct store_schema schema = {
+	lite, pg, ARRAY_SIZE(lite)
 };
 
 int subs_open(struct store **stp, const char *path,
 	      const struct store_opts *o)
 {
-	return store_open(stp, path, migrations, ARRAY_SIZE(migrations), o);
+	return store_open(stp, path, &schema, o);
 }
 
 static const char put_sql[] =

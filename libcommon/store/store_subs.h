@@ -39,6 +39,7 @@ struct subs_rec {
 
 /* The table's first schema, for a daemon whose database holds more. */
 extern const char subs_schema_v1[];
+extern const char subs_schema_v1_pg[];
 
 typedef int (subs_h)(const struct subs_rec *r, void *arg);
 

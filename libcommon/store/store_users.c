@@ -8,79 +8,110 @@
 #include "store/store_sql.h"
 #include "store/store_users.h"
 
-static const char *const migrations[] = {
-	/* 1 */
-	"CREATE TABLE users ("
-	" id INTEGER PRIMARY KEY,"
-	" username TEXT NOT NULL UNIQUE,"
-	" name TEXT NOT NULL DEFAULT '',"
-	" realm TEXT NOT NULL,"
-	" ha1_md5 TEXT NOT NULL,"
-	" ha1_sha256 TEXT NOT NULL,"
-	" ha1_sha512_256 TEXT NOT NULL,"
-	" algorithms TEXT,"
-	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
-	");",
-	/* 2: who may watch whose presence (SQL in store_rules.c) */
-	"CREATE TABLE watcher_rules ("
-	" owner TEXT NOT NULL,"
-	" watcher TEXT NOT NULL,"
-	" action TEXT NOT NULL CHECK (action IN ('allow', 'block', "
-	"'polite-block', 'confirm')),"
-	" updated INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
-	" PRIMARY KEY (owner, watcher)"
-	") WITHOUT ROWID;",
-	/* 3: the web page's administrators, sessions and failed logins
-	 * (SQL in store_admin.c) */
-	"CREATE TABLE admins ("
-	" name TEXT PRIMARY KEY,"
-	" hash TEXT NOT NULL,"
-	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
-	") WITHOUT ROWID;"
-	"CREATE TABLE web_sessions ("
-	" id TEXT PRIMARY KEY,"
-	" admin TEXT NOT NULL,"
-	" csrf TEXT NOT NULL,"
-	" expires INTEGER NOT NULL"
-	") WITHOUT ROWID;"
-	"CREATE TABLE login_failures ("
-	" key TEXT PRIMARY KEY,"
-	" count INTEGER NOT NULL,"
-	" last INTEGER NOT NULL"
-	") WITHOUT ROWID;",
-	/* 4: desk phones and their keys (SQL in store_devices.c) */
-	"CREATE TABLE devices ("
-	" mac TEXT PRIMARY KEY,"
-	" vendor TEXT NOT NULL,"
-	" model TEXT NOT NULL DEFAULT '',"
-	" owner TEXT NOT NULL,"
-	" gen INTEGER NOT NULL,"
-	" realm TEXT NOT NULL,"
-	" ha1_md5 TEXT NOT NULL,"
-	" ha1_sha256 TEXT NOT NULL,"
-	" ha1_sha512_256 TEXT NOT NULL,"
-	" prov_ha1 TEXT NOT NULL,"
-	" last_fetch INTEGER,"
-	" last_addr TEXT,"
-	" created INTEGER NOT NULL DEFAULT (strftime('%s','now'))"
-	") WITHOUT ROWID;"
-	"CREATE INDEX devices_owner ON devices (owner);"
-	"CREATE TABLE device_keys ("
-	" mac TEXT NOT NULL,"
-	" position INTEGER NOT NULL,"
-	" kind TEXT NOT NULL CHECK (kind IN ('blf', 'speed')),"
-	" target TEXT NOT NULL,"
-	" label TEXT NOT NULL DEFAULT '',"
-	" PRIMARY KEY (mac, position)"
-	") WITHOUT ROWID;",
+/* The admin database's steps (store_sql.h: the words of each engine). */
+#define ADMIN_V1(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE users (" \
+	" id " ID "," \
+	" username " K " NOT NULL UNIQUE," \
+	" name TEXT NOT NULL DEFAULT ''," \
+	" realm TEXT NOT NULL," \
+	" ha1_md5 TEXT NOT NULL," \
+	" ha1_sha256 TEXT NOT NULL," \
+	" ha1_sha512_256 TEXT NOT NULL," \
+	" algorithms TEXT," \
+	" created " I " NOT NULL DEFAULT " NOW \
+	");"
+/* who may watch whose presence (SQL in store_rules.c) */
+#define ADMIN_V2(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE watcher_rules (" \
+	" owner " K " NOT NULL," \
+	" watcher " K " NOT NULL," \
+	" action TEXT NOT NULL CHECK (action IN ('allow', 'block', " \
+	"'polite-block', 'confirm'))," \
+	" updated " I " NOT NULL DEFAULT " NOW "," \
+	" PRIMARY KEY (owner, watcher)" \
+	END
+/* the web page's administrators, sessions and failed logins (SQL in
+ * store_admin.c) */
+#define ADMIN_V3(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE admins (" \
+	" name " K " PRIMARY KEY," \
+	" hash TEXT NOT NULL," \
+	" created " I " NOT NULL DEFAULT " NOW \
+	END \
+	"CREATE TABLE web_sessions (" \
+	" id TEXT PRIMARY KEY," \
+	" admin TEXT NOT NULL," \
+	" csrf TEXT NOT NULL," \
+	" expires " I " NOT NULL" \
+	END \
+	"CREATE TABLE login_failures (" \
+	" key TEXT PRIMARY KEY," \
+	" count " I " NOT NULL," \
+	" last " I " NOT NULL" \
+	END
+/* desk phones and their keys (SQL in store_devices.c) */
+#define ADMIN_V4(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE devices (" \
+	" mac " K " PRIMARY KEY," \
+	" vendor TEXT NOT NULL," \
+	" model TEXT NOT NULL DEFAULT ''," \
+	" owner " K " NOT NULL," \
+	" gen " I " NOT NULL," \
+	" realm TEXT NOT NULL," \
+	" ha1_md5 TEXT NOT NULL," \
+	" ha1_sha256 TEXT NOT NULL," \
+	" ha1_sha512_256 TEXT NOT NULL," \
+	" prov_ha1 TEXT NOT NULL," \
+	" last_fetch " I "," \
+	" last_addr TEXT," \
+	" created " I " NOT NULL DEFAULT " NOW \
+	END \
+	"CREATE INDEX devices_owner ON devices (owner);" \
+	"CREATE TABLE device_keys (" \
+	" mac TEXT NOT NULL," \
+	" position " I " NOT NULL," \
+	" kind TEXT NOT NULL CHECK (kind IN ('blf', 'speed'))," \
+	" target TEXT NOT NULL," \
+	" label TEXT NOT NULL DEFAULT ''," \
+	" PRIMARY KEY (mac, position)" \
+	END
+
+static const char *const lite[] = {
+	STORE_LITE(ADMIN_V1),
+	STORE_LITE(ADMIN_V2),
+	STORE_LITE(ADMIN_V3),
+	STORE_LITE(ADMIN_V4),
+};
+
+/* On PostgreSQL, a change to the users, the watcher rules or the phones
+ * is announced on the channel store_changed listens to (a
+ * statement-level trigger: one notice a statement, folded into one a
+ * transaction by the server). */
+#define PG_ANNOUNCE(t) \
+	"CREATE TRIGGER " t "_changed AFTER INSERT OR UPDATE OR DELETE " \
+	"OR TRUNCATE ON " t " FOR EACH STATEMENT " \
+	"EXECUTE FUNCTION lp_changed();"
+
+static const char *const pg[] = {
+	"CREATE FUNCTION lp_changed() RETURNS trigger LANGUAGE plpgsql AS "
+	"$$BEGIN PERFORM pg_notify('lamplight_' || TG_TABLE_SCHEMA, ''); "
+	"RETURN NULL; END$$;"
+	STORE_PG(ADMIN_V1) PG_ANNOUNCE("users"),
+	STORE_PG(ADMIN_V2) PG_ANNOUNCE("watcher_rules"),
+	STORE_PG(ADMIN_V3),
+	STORE_PG(ADMIN_V4) PG_ANNOUNCE("devices") PG_ANNOUNCE("device_keys"),
+};
+
+static const struct store_schema schema = {
+	lite, pg, ARRAY_SIZE(lite)
 };
 
 int users_open(struct store **stp, const char *path, bool readonly)
 {
 	struct store_opts o = { .readonly = readonly, .sync_full = true };
 
-	return store_open(stp, path, migrations, ARRAY_SIZE(migrations),
-			  &o);
+	return store_open(stp, path, &schema, &o);
 }
 
 bool users_name_valid(const char *user)
@@ -150,9 +181,14 @@ static int hashes(char ha1[DIGEST_ALG_COUNT][DIGEST_HEX_MAX],
 	return 0;
 }
 
+/* A user already there inserts nothing (EEXIST), and fails no
+ * transaction it runs in: lamplightctl's import goes on with a new
+ * password for that user (PostgreSQL would abort the whole transaction
+ * on a failed constraint). */
 static const char add_sql[] =
 	"INSERT INTO users (username, name, realm, ha1_md5, ha1_sha256, "
-	"ha1_sha512_256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	"ha1_sha512_256) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+	"ON CONFLICT (username) DO NOTHING";
 
 int users_add(struct store *st, const char *user, const char *name,
 	      const char *realm, const char *password)
@@ -174,7 +210,10 @@ int users_add(struct store *st, const char *user, const char *name,
 	q_text(s, 3, realm);
 	for (int a = 0; a < DIGEST_ALG_COUNT; a++)
 		q_text_copy(s, 4 + a, ha1[a]);
-	return store_step_done(s);
+	err = store_step_done(s);
+	if (!err && q_changes(s) == 0)
+		err = EEXIST;
+	return err;
 }
 
 static const char passwd_sql[] =
@@ -346,7 +385,7 @@ int users_get(struct store *st, const struct pl *user,
 	if (rc == STORE_ROW)
 		err = rec_from_row(recp, s);
 	else
-		err = rc == STORE_DONE ? ENOENT : EIO;
+		err = rc == STORE_DONE ? ENOENT : rc;
 	q_reset(s);
 	return err;
 }
@@ -373,10 +412,7 @@ int users_foreach(struct store *st, users_h *h, void *arg)
 		if (err)
 			break;
 	}
-	if (!err && rc != STORE_DONE && rc != STORE_ROW)
-		err = EIO;
-	q_reset(s);
-	return err;
+	return store_rows_end(s, rc, err);
 }
 
 static const char count_sql[] = "SELECT count(*) FROM users";
@@ -384,14 +420,15 @@ static const char count_sql[] = "SELECT count(*) FROM users";
 int users_count(struct store *st, uint32_t *n)
 {
 	struct store_q *s = store_stmt(st, count_sql);
-	int err = EIO;
+	int rc, err = 0;
 
 	if (!s)
 		return EIO;
-	if (q_step(s) == STORE_ROW) {
+	rc = q_step(s);
+	if (rc == STORE_ROW)
 		*n = (uint32_t)q_col_int(s, 0);
-		err = 0;
-	}
+	else
+		err = rc == STORE_DONE ? EIO : rc;
 	q_reset(s);
 	return err;
 }
@@ -404,6 +441,7 @@ struct users_cache {
 	uint32_t count;
 	uint32_t max;
 	uint64_t checked;      /* jiffies of the last store_changed */
+	uint64_t gen;          /* bumped by each change in the store */
 };
 
 /* How stale the cache may be: asking SQLite whether another connection
@@ -412,9 +450,14 @@ struct users_cache {
  * milliseconds is as good for a password changed by hand. */
 #define CACHE_CHECK_MS 5
 
+/* An entry of an older generation is read again before use; while the
+ * store is out of reach (store_unavailable) it serves as it is, so that
+ * phones known before an outage of the database keep working through
+ * it, while one never seen gets 503. */
 struct cached {
 	struct le he;
 	struct user_rec *rec;
+	uint64_t gen;
 };
 
 static void cached_destructor(void *arg)
@@ -491,22 +534,32 @@ int users_cache_get(struct users_cache *c, const struct pl *user,
 	if (tmr_jiffies() - c->checked >= CACHE_CHECK_MS) {
 		c->checked = tmr_jiffies();
 		if (store_changed(c->st))
-			cache_flush(c);
+			++c->gen;
 	}
 
 	h = hash_joaat_pl(user);
 	e = list_ledata(hash_lookup(c->ht, h, cached_cmp, (void *)user));
-	if (e) {
+	if (e && e->gen == c->gen) {
 		*recp = mem_ref(e->rec);
 		return 0;
 	}
 	err = users_get(c->st, user, &u);
+	if (e && store_unavailable(err)) {
+		*recp = mem_ref(e->rec);
+		return 0;
+	}
+	if (e) {
+		--c->count;
+		mem_deref(e);
+		e = NULL;
+	}
 	if (err)
 		return err;
 	if (c->count < c->max) {
 		e = mem_zalloc(sizeof(*e), cached_destructor);
 		if (e) {
 			e->rec = mem_ref(u);
+			e->gen = c->gen;
 			hash_append(c->ht, h, &e->he, e);
 			++c->count;
 		}

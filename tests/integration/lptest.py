@@ -2,7 +2,10 @@
 users, state) on 127.0.0.1 with ports of its own, the real daemons
 started and stopped, readiness learned from sd_notify, TAP output."""
 
+import atexit
+import glob
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -149,6 +152,10 @@ class Appliance:
                 f.write("route_edge = udp:127.0.0.1:%d\n" % self.back_port)
             if route_edge and self.workers > 1:
                 f.write("workers = %d\n" % self.workers)
+            # LP_STORE=postgresql: every test's databases in a database
+            # of their own on one scratch PostgreSQL server
+            if os.environ.get("LP_STORE") == "postgresql":
+                f.write("store = %s\n" % Postgres.shared().new_db())
             f.write(extra_conf)
 
     @property
@@ -285,6 +292,115 @@ class Appliance:
             print("# kept %s" % self.dir)
             return
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pg_bin(name):
+    """A PostgreSQL server program (Debian: /usr/lib/postgresql/N/bin),
+    the newest version there, or None."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/" + name),
+                   key=lambda p: int(p.split("/")[4])
+                   if p.split("/")[4].isdigit() else 0)
+    return found[-1] if found else None
+
+
+class Postgres:
+    """A scratch PostgreSQL server: initdb and pg_ctl in a temporary
+    folder, listening on 127.0.0.1 on a port of its own (and a socket in
+    that folder), trust authentication, fsync off (a test's data need not
+    survive the machine). As root it runs as the user postgres (Debian's
+    package makes it), or nobody. new_db() gives each caller a database
+    of its own. durable: fsync and synchronous commits on, as a server
+    in service has them (benchmarks)."""
+
+    _shared = None
+
+    @classmethod
+    def shared(cls):
+        """One server for the whole test process, stopped at its exit."""
+        if cls._shared is None:
+            cls._shared = Postgres()
+            atexit.register(cls._shared.close)
+        return cls._shared
+
+    @staticmethod
+    def available():
+        return pg_bin("initdb") is not None and pg_bin("pg_ctl") is not None
+
+    def __init__(self, durable=False, settings=""):
+        self.durable = durable
+        self.settings = settings      # more -c options, for benchmarks
+        self.dir = tempfile.mkdtemp(prefix="lp-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.user = None
+        self.ndb = 0
+        if os.geteuid() == 0:
+            for name in ("postgres", "nobody"):
+                try:
+                    pw = pwd.getpwnam(name)
+                except KeyError:
+                    continue
+                self.user = name
+                os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+                break
+        self._run([pg_bin("initdb"), "-D", self.data, "-U", "lamplight",
+                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+                  timeout=120)
+        self.start()
+        self._run([pg_bin("psql") or "psql", "-h", "127.0.0.1", "-p",
+                   str(self.port), "-U", "lamplight", "-d", "postgres",
+                   "-q", "-c", "CREATE DATABASE lamplight"])
+
+    def _run(self, cmd, timeout=60):
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--"] + cmd
+        r = subprocess.run(cmd, capture_output=True, text=True,
+                           timeout=timeout, cwd=self.dir)
+        if r.returncode != 0:
+            raise RuntimeError("%s: %s%s" % (" ".join(cmd), r.stdout,
+                                              r.stderr))
+        return r
+
+    def url(self, db="lamplight"):
+        return "postgresql://lamplight@127.0.0.1:%d/%s" % (self.port, db)
+
+    def new_db(self):
+        """A fresh database's address."""
+        self.ndb += 1
+        name = "lp%d_%d" % (os.getpid(), self.ndb)
+        self.sql("CREATE DATABASE %s" % name, db="postgres")
+        return self.url(name)
+
+    def sql(self, text, db="lamplight"):
+        """psql's unaligned output of one command."""
+        r = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-v",
+                            "ON_ERROR_STOP=1", self.url(db), "-c", text],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s" % r.stderr)
+        return r.stdout
+
+    def start(self):
+        self._run([pg_bin("pg_ctl"), "-D", self.data, "-w", "-t", "60",
+                   "-l", os.path.join(self.dir, "server.log"), "-o",
+                   "-p %d -k %s -c listen_addresses=127.0.0.1 "
+                   "-c fsync=%s -c max_connections=200 %s"
+                   % (self.port, self.dir,
+                      "on" if self.durable else "off", self.settings),
+                   "start"], timeout=90)
+
+    def stop(self, mode="fast"):
+        """mode: fast (clean), immediate (as if the machine died)."""
+        self._run([pg_bin("pg_ctl"), "-D", self.data, "-m", mode, "-w",
+                   "stop"], timeout=90)
+
+    def close(self):
+        try:
+            self.stop("immediate")
+        except (RuntimeError, subprocess.TimeoutExpired, OSError):
+            pass
+        if not os.environ.get("LP_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def baresip_home(app, name, account, apps=()):

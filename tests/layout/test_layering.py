@@ -113,19 +113,25 @@ for top in ("web", "tools"):
 check_uses(os.path.join("tests", "unit"), TOP_USE, "tests/unit")
 check_uses(os.path.join("tests", "fuzz"), TOP_USE, "tests/fuzz")
 
-SQLITE_H = re.compile(r'^\s*#\s*include\s+[<"]sqlite3\.h[>"]', re.M)
+def includers(header):
+    """Every source of the tree that includes `header`."""
+    pat = re.compile(r'^\s*#\s*include\s+[<"]%s[>"]' % re.escape(header),
+                     re.M)
+    found = []
+    for top in ("libcommon", "daemons", "web", "tools", "tests"):
+        for p in sources(top):
+            with open(p, encoding="utf-8") as f:
+                if pat.search(f.read()):
+                    found.append(rel(p))
+    return sorted(found)
 
 
-def includes_sqlite(path):
-    with open(path, encoding="utf-8") as f:
-        return bool(SQLITE_H.search(f.read()))
-
-
-sqlite_users = sorted(rel(p) for top in ("libcommon", "daemons", "web",
-                                          "tools", "tests")
-                      for p in sources(top) if includes_sqlite(p))
-ok(sqlite_users == ["libcommon/store/store.c"],
-   "only the store's engine includes sqlite3.h", "\n".join(sqlite_users))
+for header, engine in (("sqlite3.h", "store_lite.c"),
+                       ("libpq-fe.h", "store_pg.c")):
+    who = includers(header)
+    ok(who == ["libcommon/store/" + engine],
+       "only the store's engine %s includes %s" % (engine, header),
+       "\n".join(who))
 
 
 def objects():

@@ -11,12 +11,13 @@
 #include "store/store_users.h"
 #include "store/store_loc.h"
 #include "tap.h"
+#include "testdb.h"
 
 static char dir[] = "/tmp/lp-test-store-XXXXXX";
 
 static void path(char *out, size_t len, const char *name)
 {
-	re_snprintf(out, len, "%s/%s", dir, name);
+	test_db(out, len, dir, name);
 }
 
 static void migrations(void)
@@ -33,30 +34,33 @@ static void migrations(void)
 		"ALTER TABLE t ADD COLUMN b TEXT; INSERT INTO t VALUES (1, 'x');",
 		"CREATE TABLE u (x); THIS IS NOT SQL;",
 	};
+	static const struct store_schema s1 = { v1, NULL, 1 };
+	static const struct store_schema s2 = { v2, NULL, 2 };
+	static const struct store_schema s3bad = { v3bad, NULL, 3 };
 	struct store_opts ro = { .readonly = true };
 	struct store *st = NULL;
 	char p[256];
 
 	path(p, sizeof(p), "sub/dir/m.db");
-	ok(!store_open(&st, p, v1, 1, NULL) && store_version(st) == 1,
+	ok(!store_open(&st, p, &s1, NULL) && store_version(st) == 1,
 	   "a fresh database (and its folders) gets version 1");
 	st = mem_deref(st);
-	ok(!store_open(&st, p, v1, 1, NULL) && store_version(st) == 1,
+	ok(!store_open(&st, p, &s1, NULL) && store_version(st) == 1,
 	   "reopening applies nothing again");
 	st = mem_deref(st);
-	ok(!store_open(&st, p, v2, 2, NULL) && store_version(st) == 2,
+	ok(!store_open(&st, p, &s2, NULL) && store_version(st) == 2,
 	   "an upgrade applies only the new step");
 	st = mem_deref(st);
-	ok(store_open(&st, p, v3bad, 3, NULL) != 0 && !st,
+	ok(store_open(&st, p, &s3bad, NULL) != 0 && !st,
 	   "a failing migration is an error");
-	ok(!store_open(&st, p, v2, 2, &ro) && store_version(st) == 2,
+	ok(!store_open(&st, p, &s2, &ro) && store_version(st) == 2,
 	   "... and leaves the database at the old version");
 	st = mem_deref(st);
-	ok(store_open(&st, p, v1, 1, NULL) == EPROTO,
+	ok(store_open(&st, p, &s1, NULL) == EPROTO,
 	   "a database newer than the program is refused");
-	ok(store_open(&st, p, v1, 1, &ro) == EPROTO,
+	ok(store_open(&st, p, &s1, &ro) == EPROTO,
 	   "read-only open checks the version too");
-	ok(!store_open(&st, p, v2, 2, NULL), "reopen");
+	ok(!store_open(&st, p, &s2, NULL), "reopen");
 	ok(!store_meta_set(st, "k", "v1") && !store_meta_set(st, "k", "v2"),
 	   "meta set twice");
 	{
@@ -128,6 +132,15 @@ static int seen_h(const struct loc_rec *r, void *arg)
 	return 0;
 }
 
+static int ua_h(const struct loc_rec *r, void *arg)
+{
+	char *out = arg;
+
+	if (r->user_agent)
+		strcpy(out, r->user_agent);
+	return 0;
+}
+
 static void bindings(void)
 {
 	struct store *st = NULL;
@@ -154,6 +167,13 @@ static void bindings(void)
 	seen[0] = '\0';
 	loc_foreach(st, seen_h, seen);
 	ok(!strcmp(seen, "sip:alice@192.0.2.1:5060;"), "one row left");
+	/* Latin-1 from an old phone, a byte that is never UTF-8, a lone
+	 * continuation byte, and real UTF-8 around them */
+	r.user_agent = "Caf\xe9 Phone \xff\x80 \xe2\x82\xac \xef\xbc\xa1";
+	ok(!loc_put(st, &r), "a User-Agent that is not UTF-8 is kept");
+	seen[0] = '\0';
+	loc_foreach(st, ua_h, seen);
+	ok(!strcmp(seen, r.user_agent), "and read back byte for byte");
 	r.callid = NULL;
 	ok(loc_put(st, &r) == EINVAL, "a record without Call-ID is refused");
 	mem_deref(st);
@@ -171,13 +191,14 @@ static long fsize(const char *p)
 static void checkpoints(void)
 {
 	static const char *const v1[] = { "CREATE TABLE t (a TEXT);" };
+	static const struct store_schema s1 = { v1, NULL, 1 };
 	struct store_opts o = { .bg_checkpoint = true };
 	struct store *st = NULL;
 	long before, after;
 	char p[256];
 
 	path(p, sizeof(p), "ckpt.db");
-	ok(!store_open(&st, p, v1, 1, &o), "open with a checkpoint thread");
+	ok(!store_open(&st, p, &s1, &o), "open with a checkpoint thread");
 	usleep(700 * 1000);        /* the schema's own checkpoint */
 	store_begin(st);
 	for (int i = 0; i < 2000; i++)
@@ -200,18 +221,21 @@ static void concurrent(void)
 		"CREATE TABLE u (b TEXT); CREATE INDEX u_b ON u (b);",
 		"ALTER TABLE t ADD COLUMN c TEXT;",
 	};
+	static const struct store_schema s3 = { v3, NULL, 3 };
 	unsigned failed = 0, version_wrong = 0;
 
 	for (unsigned round = 0; round < 20; round++) {
 		pid_t kids[4];
 		char p[256];
 		struct store *st = NULL;
+		char name[16];
 
-		re_snprintf(p, sizeof(p), "%s/c%u.db", dir, round);
+		re_snprintf(name, sizeof(name), "c%u.db", round);
+		test_db(p, sizeof(p), dir, name);
 		for (unsigned i = 0; i < 4; i++) {
 			kids[i] = fork();
 			if (kids[i] == 0) {
-				int err = store_open(&st, p, v3, 3, NULL);
+				int err = store_open(&st, p, &s3, NULL);
 
 				_exit(err ? 1 : store_version(st) == 3 ? 0 : 2);
 			}
@@ -242,7 +266,8 @@ int main(void)
 	concurrent();
 	users();
 	bindings();
-	checkpoints();
+	if (!test_pg())        /* SQLite's WAL alone */
+		checkpoints();
 	re_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd)) {}
 	libre_close();

@@ -17,6 +17,7 @@
 #include "store/store_devices.h"
 #include "base/digest.h"
 #include "tap.h"
+#include "testdb.h"
 
 static char dir[] = "/tmp/lp-test-admin-XXXXXX";
 
@@ -66,7 +67,7 @@ int main(void)
 	libre_init();
 	if (!mkdtemp(dir))
 		return 1;
-	(void)re_snprintf(path, sizeof(path), "%s/admin.db", dir);
+	test_db(path, sizeof(path), dir, "admin.db");
 	ok(!users_open(&st, path, false), "the admin database opens");
 
 	ok(!admins_set(st, "root", "correct horse", true), "an admin added");

@@ -9,6 +9,7 @@
 #include "store/store_sql.h"
 #include "store/store_msgs.h"
 #include "tap.h"
+#include "testdb.h"
 
 static char dir[] = "/tmp/lp-test-msgs-XXXXXX";
 
@@ -71,7 +72,7 @@ int main(void)
 
 	if (!mkdtemp(dir))
 		return 1;
-	re_snprintf(p, sizeof(p), "%s/imrelay.db", dir);
+	test_db(p, sizeof(p), dir, "imrelay.db");
 	ok(!msgs_open(&st, p, NULL) && store_version(st) == 1,
 	   "the relay's database opens (version 1)");
 	ok(!msgs_add(st, &r) && r.id > 0, "a message kept, with an id");

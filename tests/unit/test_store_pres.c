@@ -13,6 +13,7 @@
 #include "store/store_users.h"
 #include "store/store_rules.h"
 #include "tap.h"
+#include "testdb.h"
 
 static char dir[] = "/tmp/lp-test-pres-XXXXXX";
 
@@ -63,7 +64,7 @@ static void subs_and_pubs(void)
 	struct seen s;
 	char p[256];
 
-	re_snprintf(p, sizeof(p), "%s/presence.db", dir);
+	test_db(p, sizeof(p), dir, "presence.db");
 	ok(!pres_open(&st, p, NULL) && store_version(st) == 2,
 	   "the presence database has both tables (version 2)");
 	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
@@ -121,7 +122,7 @@ static void rules(void)
 	unsigned n = 0;
 	char p[256];
 
-	re_snprintf(p, sizeof(p), "%s/admin.db", dir);
+	test_db(p, sizeof(p), dir, "admin.db");
 	ok(!users_open(&st, p, false), "the admin database opens");
 	ok(!rules_get(st, "bob", "alice", &a) && a == RULE_NONE,
 	   "no rule: RULE_NONE");

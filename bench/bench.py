@@ -26,6 +26,7 @@ committed to SQLite before the answer. Kamailio keeps usrloc in memory
 (db_mode 2, write-back), its fastest setting. Usage: bench/run (as root).
 """
 
+import atexit
 import csv
 import hashlib
 import json
@@ -53,6 +54,8 @@ import im  # noqa: E402
 
 DOMAIN = "bench.test"
 USERS = int(os.environ.get("BENCH_USERS", "1000"))
+# sqlite, or postgresql: a durable scratch server (pg_server)
+STORE = os.environ.get("BENCH_STORE", "sqlite")
 STEP = float(os.environ.get("BENCH_STEP", "5"))
 FIXED_RATE = int(os.environ.get("BENCH_FIXED_RATE", "1000"))
 LAT_RATE = int(os.environ.get("BENCH_LATENCY_RATE", "300"))
@@ -182,6 +185,36 @@ def proc_rss_kib(pids):
     return proc_mem_kib(pids, "status", "VmRSS:")
 
 
+_pg = None
+
+
+def pg_server():
+    """BENCH_STORE=postgresql: one PostgreSQL server for the run, durable
+    (fsync, synchronous commits; BENCH_PG_SETTINGS adds -c options, e.g.
+    "-c synchronous_commit=off"), a database per appliance."""
+    global _pg
+    if _pg is None:
+        _pg = lptest.Postgres(durable=True,
+                              settings=os.environ.get("BENCH_PG_SETTINGS",
+                                                      ""))
+        atexit.register(_pg.close)
+    return _pg
+
+
+def pg_pids():
+    """The scratch PostgreSQL server's processes (the postmaster and its
+    children: a backend per daemon connection, the WAL writer, ...), or
+    none: their CPU counts as the store's."""
+    if _pg is None:
+        return []
+    try:
+        with open(os.path.join(_pg.data, "postmaster.pid")) as f:
+            pm = int(f.readline())
+    except (OSError, ValueError):
+        return []
+    return [pm] + children(pm)
+
+
 class Lamplight:
     name = "Lamplight"
 
@@ -194,6 +227,8 @@ class Lamplight:
         OPTIONS; SIPp's authenticated port is not flood-limited)."""
         probe = ("probe_interval = 5\nflood_rate = 0\n" if recovery
                  else "" if held else "probe_interval = 0\n")
+        if STORE == "postgresql":
+            probe += "store = %s\n" % pg_server().new_db()
         self.app = lptest.Appliance(
             BUILD,
             "log_level = warning\n%s"

@@ -14,6 +14,8 @@ for each daemon this prints:
     python3 bench/profile.py register|publish|message [rate] [seconds]
 
 rate: requests a second (default 1,000), seconds: each run's length (10).
+BENCH_STORE=postgresql runs Lamplight on a durable scratch PostgreSQL
+server (bench.pg_server) and counts that server's CPU as "postgres".
 PROFILE_RUNS=N makes N runs without perf and prints each daemon's median
 (for A/B comparisons, with BENCH_BUILD naming the other build);
 PROFILE_PERF=0 skips the perf run. PROFILE_BURST=R sends, after those
@@ -47,14 +49,19 @@ BURST = int(os.environ.get("PROFILE_BURST", "0"))
 REST = float(os.environ.get("PROFILE_REST", "15"))
 
 
+def group(p):
+    """A pid, or a tuple of them counted as one (PostgreSQL's)."""
+    return list(p) if isinstance(p, tuple) else [p]
+
+
 def measure(srv, pids, users, calls, secs, scenario, per_call, kind, rate):
     """RUNS runs at the fixed rate: {pid: [CPU s per 1,000, ...]}."""
     per = {p: [] for p in pids}
     for _ in range(RUNS):
-        cpu0 = {p: bench.proc_cpu([p]) for p in pids}
+        cpu0 = {p: bench.proc_cpu(group(p)) for p in pids}
         ok, failed = bench.sipp(srv.port, users, calls, secs,
                                 scenario=scenario)[:2]
-        cpu1 = {p: bench.proc_cpu([p]) for p in pids}
+        cpu1 = {p: bench.proc_cpu(group(p)) for p in pids}
         n = ok * per_call
         print("%s at %d/s for %g s: %d requests answered, %d calls "
               "failed" % (kind, rate, secs, n, failed))
@@ -107,6 +114,9 @@ def main():
         held = bench.Held(srv)
         devs = bench.recovery_devices(srv)
         pids = dict(zip(srv.pids(), NAMES))
+        if bench.pg_pids():
+            # BENCH_STORE=postgresql: the server's CPU is the store's
+            pids[tuple(bench.pg_pids())] = "postgres"
         calls = max(1, rate // per_call)
         per = measure(srv, pids, users, calls, secs, scenario, per_call,
                       kind, rate)
@@ -128,7 +138,8 @@ def main():
         data = os.path.join(bench.WORK, "perf.data")
         perf = subprocess.Popen(
             ["perf", "record", "-F", "999", "--call-graph", "dwarf,16384",
-             "-o", data, "-p", ",".join(str(p) for p in pids)],
+             "-o", data, "-p", ",".join(str(q) for p in pids
+                                        for q in group(p))],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1)
         bench.sipp(srv.port, users, calls, secs, scenario=scenario)

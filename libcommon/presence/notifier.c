@@ -54,6 +54,7 @@ struct nsub {
 	struct le le_grp;      /* grp->subs */
 	struct le le_q;        /* n->ready, n->waiting or n->inflight */
 	struct le le_min;      /* n->minrate, with an RFC 6446 min-rate */
+	struct le le_unsaved;  /* n->unsaved: its CSeq not in the store */
 	struct notifier *n;
 	const struct evpkg *pkg;
 	struct group *grp;
@@ -99,6 +100,10 @@ struct notifier {
 	struct list waiting;
 	struct list inflight;  /* NOTIFYs not answered yet, oldest first */
 	struct list minrate;   /* subscriptions with a min-rate */
+	/* subscriptions whose last NOTIFY's CSeq the store did not take
+	 * (out of reach): written at the next flush or tick, so that one
+	 * loaded after a restart never goes back */
+	struct list unsaved;
 	struct tmr tmr_flush;
 	struct tmr tmr_tick;
 	unsigned ticks;
@@ -204,6 +209,7 @@ static void sub_destructor(void *arg)
 	hash_unlink(&s->he);
 	list_unlink(&s->le_q);
 	list_unlink(&s->le_min);
+	list_unlink(&s->le_unsaved);
 	if (s->grp) {
 		list_unlink(&s->le_grp);
 		if (!--s->grp->n)
@@ -538,17 +544,51 @@ static void resp_code(struct nsub *s, uint16_t code)
 	}
 }
 
+static void save_seq(struct nsub *s)
+{
+	(void)subs_seq(s->n->st, s->f[F_CALLID], s->f[F_LTAG], s->lseq,
+		       s->version);
+}
+
+/* The CSeqs the store did not take before, into the transaction that
+ * is open. */
+static void unsaved_write(struct notifier *n)
+{
+	for (struct le *le = n->unsaved.head; le; le = le->next)
+		save_seq(le->data);
+}
+
+/* The transaction ended: `ok`, it committed and every CSeq is saved;
+ * otherwise the batch's join the unsaved. */
+static void unsaved_done(struct notifier *n, bool ok, struct list *batch)
+{
+	struct le *le;
+
+	if (ok) {
+		while ((le = n->unsaved.head))
+			list_unlink(le);
+		return;
+	}
+	for (le = batch ? batch->head : NULL; le; le = le->next) {
+		struct nsub *s = le->data;
+
+		if (!s->le_unsaved.list)
+			list_append(&n->unsaved, &s->le_unsaved, s);
+	}
+}
+
 static void flush_h(void *arg)
 {
 	struct notifier *n = arg;
 	struct list batch = LIST_INIT;
 	struct le *le;
-	bool tx;
+	bool tx, saved;
 
 	if (list_isempty(&n->ready) || n->held)
 		return;
 	/* one transaction for every CSeq of this pass, before they leave */
 	tx = !store_begin(n->st);
+	unsaved_write(n);
 	for (le = n->ready.head; le; ) {
 		struct nsub *s = le->data;
 
@@ -557,11 +597,14 @@ static void flush_h(void *arg)
 		list_append(&batch, &s->le_q, s);
 		++s->lseq;
 		++s->version;
-		(void)subs_seq(n->st, s->f[F_CALLID], s->f[F_LTAG], s->lseq,
-			       s->version);
+		save_seq(s);
 	}
-	if (tx && store_commit(n->st))
+	saved = tx && !store_commit(n->st);
+	if (tx && !saved)
 		store_rollback(n->st);
+	/* the NOTIFYs go all the same: a watcher is not kept waiting for
+	 * the store, and their CSeqs are written when it is back */
+	unsaved_done(n, saved, &batch);
 
 	while ((le = batch.head)) {
 		struct nsub *s = le->data;
@@ -627,6 +670,15 @@ static void tick_h(void *arg)
 	struct le *le;
 
 	tmr_start(&n->tmr_tick, TICK_MS, tick_h, n);
+	if (!list_isempty(&n->unsaved) && !store_begin(n->st)) {
+		bool ok;
+
+		unsaved_write(n);
+		ok = !store_commit(n->st);
+		if (!ok)
+			store_rollback(n->st);
+		unsaved_done(n, ok, NULL);
+	}
 	/* NOTIFYs in flight: resent on Timer E (UDP: 0.5, 1, 2, 4, 4 s),
 	 * given up after notify_timeout */
 	for (le = n->inflight.head; le; ) {

@@ -167,6 +167,11 @@ int store_run_text(struct store *st, const char *sql, unsigned n, ...)
 	return store_step_done(q);
 }
 
+int store_step_later(struct store_q *q)
+{
+	return q ? q->eng->later(q) : EINVAL;
+}
+
 int store_rows_end(struct store_q *q, int rc, int err)
 {
 	if (!err && rc != STORE_DONE && rc != STORE_ROW)

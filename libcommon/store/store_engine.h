@@ -32,6 +32,7 @@ struct store_engine {
 	bool (*col_null)(struct store_q *q, int i);
 	void (*reset)(struct store_q *q);
 	uint64_t (*changes)(struct store_q *q);
+	int  (*later)(struct store_q *q);
 	int  (*version)(struct store *st);
 	int  (*begin)(struct store *st);
 	int  (*commit)(struct store *st);

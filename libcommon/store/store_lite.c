@@ -379,6 +379,7 @@ const struct store_engine store_lite = {
 	.col_null = lite_col_null,
 	.reset = lite_reset,
 	.changes = lite_changes,
+	.later = done,
 	.version = lite_version,
 	.begin = lite_begin,
 	.commit = lite_commit,

@@ -79,14 +79,21 @@ int loc_put(struct store *st, const struct loc_rec *r)
 	q_text(s, 12, r->instance);
 	q_int(s, 13, r->reg_id);
 	q_int(s, 14, r->updated);
-	return store_step_done(s);
+	/* in the REGISTER's transaction: sent with its other statements */
+	return store_step_later(s);
 }
 
 static const char del_sql[] = "DELETE FROM bindings WHERE aor = ?1 AND uri = ?2";
 
 int loc_del(struct store *st, const char *aor, const char *uri)
 {
-	return store_run_text(st, del_sql, 2, aor, uri);
+	struct store_q *s = st ? store_stmt(st, del_sql) : NULL;
+
+	if (!s)
+		return st ? EIO : EINVAL;
+	q_text(s, 1, aor);
+	q_text(s, 2, uri);
+	return store_step_later(s);
 }
 
 static const char del_expired_sql[] =

@@ -21,16 +21,28 @@
  * text that really holds U+F700..U+F7FF reads back as those bytes; no
  * SIP header has reason to.)
  *
- * A lost connection is made again at the next statement; when that
- * fails, at most once a back-off (250 ms doubling to 5 s), and until then
- * every statement fails at once with ENOTCONN, without waiting for a
- * server that is not there; a transaction the loss cut stays failed
- * until it is ended. Migrations
- * run under an advisory lock named after the schema, so nodes and daemons
- * that start together apply each step once; the version is a row of the
- * schema's meta table. store_changed listens for the notices the admin
+ * A transaction costs one round trip for the statements whose results
+ * nobody reads (store_step_later: a binding's upsert, a NOTIFY's CSeq):
+ * BEGIN waits for the transaction's first statement, those statements
+ * go in libpq's pipeline mode without waiting, and the commit sends
+ * COMMIT and reads every result; a failure among them fails the commit,
+ * and the transaction is rolled back. A statement whose result is read
+ * reads the pipeline's first.
+ *
+ * A lost connection is made again in a thread of its own, at once and
+ * then at most once a back-off (250 ms doubling to 5 s), and until then
+ * every statement fails at once with ENOTCONN: the event loop never
+ * waits for a server that is not there (ready). One the server closed
+ * itself (it restarted) is made again before the statement. A
+ * transaction the loss cut stays failed until it is ended.
+ *
+ * Migrations run under an advisory lock named after the schema, so
+ * nodes and daemons that start together apply each step once; the
+ * version is a row of the schema's meta table. store_changed listens for the notices the admin
  * schema's triggers send (store_users.c). */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +88,25 @@ struct pg {
 	bool readonly;
 	bool in_tx;
 	bool tx_lost;           /* the connection went while in_tx */
+	bool begin_sent;        /* in_tx: BEGIN has gone to the server */
+	bool piped;             /* in pipeline mode: results to read */
+	unsigned npending;      /* commands sent in the pipeline */
+	int tx_err;             /* a failure the commit will report */
 	bool listening;
 	bool closing;           /* the server said FATAL: it closes */
+	bool reachable;         /* it closed the connection itself: a new
+				 * one is made at once (ready) */
+	bool broken;            /* a pipeline left half read: made again */
+	/* the connection's parameters, for each new one */
+	char *url;
+	char options[256];
+	char app[80];
+	/* a new connection made in a thread of its own (connect_main) */
+	pthread_t rc_thread;
+	pthread_mutex_t rc_mx;
+	bool rc_running;
+	bool rc_done;           /* rc_mx */
+	PGconn *rc_conn;        /* rc_mx */
 	uint64_t retry_at;      /* ms, monotonic: the next reconnection */
 	uint32_t backoff;
 	char errmsg[256];
@@ -232,8 +261,44 @@ static void destructor(void *arg)
 		clear_res(&st->slots[i]);
 		unbind(&st->slots[i]);
 	}
+	if (st->rc_running)
+		pthread_join(st->rc_thread, NULL);
+	if (st->rc_conn)
+		PQfinish(st->rc_conn);
+	pthread_mutex_destroy(&st->rc_mx);
 	if (st->conn)
 		PQfinish(st->conn);
+	mem_deref(st->url);
+}
+
+/* What a connection is made with: the address first, then what
+ * Lamplight needs, which wins (pg_open). */
+static void params(const struct pg *st, const char **keys, const char **vals)
+{
+	int k = 0;
+
+	keys[k] = "dbname";           vals[k++] = st->url;
+	keys[k] = "options";          vals[k++] = st->options;
+	keys[k] = "application_name"; vals[k++] = st->app;
+	keys[k] = "connect_timeout";  vals[k++] = "3";
+	keys[k] = "tcp_user_timeout"; vals[k++] = "5000";
+	keys[k] = "client_encoding";  vals[k++] = "UTF8";
+	keys[k] = NULL;               vals[k] = NULL;
+}
+
+static void *connect_main(void *arg)
+{
+	struct pg *st = arg;
+	const char *keys[8], *vals[8];
+	PGconn *c;
+
+	params(st, keys, vals);
+	c = PQconnectdbParams(keys, vals, 1);
+	pthread_mutex_lock(&st->rc_mx);
+	st->rc_conn = c;
+	st->rc_done = true;
+	pthread_mutex_unlock(&st->rc_mx);
+	return NULL;
 }
 
 static void set_msg(struct pg *st, const char *msg)
@@ -267,7 +332,10 @@ static void lost(struct pg *st)
 	}
 	fresh(st);
 	st->closing = false;
-	if (st->in_tx)
+	st->piped = false;
+	st->npending = 0;
+	/* a transaction the server had begun is gone with it */
+	if (st->in_tx && st->begin_sent)
 		st->tx_lost = true;
 }
 
@@ -320,29 +388,94 @@ static int map_err(struct pg *st, const PGresult *res)
 	return EIO;
 }
 
-/* Connected, or connected again if the back-off has passed. A server
- * that closed an idle connection (it restarted, or an administrator
- * ended the session) said so on the socket: read without waiting before
- * each statement, and such a connection is made again at once, so that
- * the first request after a restart of the server does not fail. */
+static void notice_h(void *arg, const char *msg);
+
+/* The new connection connect_main made, if it is done: in place of the
+ * old one. */
+static bool take_conn(struct pg *st)
+{
+	PGconn *c;
+	bool done;
+
+	pthread_mutex_lock(&st->rc_mx);
+	done = st->rc_done;
+	c = st->rc_conn;
+	st->rc_conn = NULL;
+	pthread_mutex_unlock(&st->rc_mx);
+	if (!done)
+		return false;
+	pthread_join(st->rc_thread, NULL);
+	st->rc_running = false;
+	st->rc_done = false;
+	if (c) {
+		PQfinish(st->conn);
+		st->conn = c;
+		(void)PQsetNoticeProcessor(c, notice_h, st);
+	}
+	return true;
+}
+
+/* A new connection in a thread of its own, so that a server whose
+ * network is cut (a connection attempt waits up to connect_timeout)
+ * never stalls the event loop: until it is made, statements fail at
+ * once. Its thread takes no signal meant for the loop. */
+static int connect_async(struct pg *st)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&st->rc_thread, NULL, connect_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!err)
+		st->rc_running = true;
+	return err ? err : ENOTCONN;
+}
+
+/* Connected, or connected again. A server that closed an idle
+ * connection (it restarted, or an administrator ended the session) said
+ * so on the socket: read without waiting before each statement, and such
+ * a connection is made again at once, before the statement, since that
+ * server answers; any other is made again in a thread (connect_async),
+ * the first at once, then at most once a back-off. */
 static int ready(struct pg *st)
 {
-	uint64_t now;
+	bool now_ok = false;
 
-	if (PQstatus(st->conn) == CONNECTION_OK) {
-		/* PQisBusy parses what was read: a FATAL goes to notice_h
-		 * (notifications stay queued for pg_changed) */
-		if (st->in_tx || (PQconsumeInput(st->conn) &&
-				  !PQisBusy(st->conn) && !st->closing))
+	if (PQstatus(st->conn) == CONNECTION_OK && !st->broken) {
+		/* in a transaction the server has begun, or a pipeline: in
+		 * use. Otherwise idle: PQisBusy parses what was read, a FATAL
+		 * goes to notice_h (notifications stay queued for
+		 * pg_changed) */
+		if (st->piped || (st->in_tx && st->begin_sent) ||
+		    (PQconsumeInput(st->conn) && !PQisBusy(st->conn) &&
+		     !st->closing))
 			return 0;
 		set_msg(st, st->closing ? "the server closed the connection"
 				       : PQerrorMessage(st->conn));
+		st->reachable = true;
 		lost(st);
 	}
-	now = now_ms();
-	if (now < st->retry_at)
+	else if (st->broken && PQstatus(st->conn) == CONNECTION_OK) {
+		st->reachable = true;
+		lost(st);
+	}
+	now_ok = st->reachable;
+	st->reachable = false;
+	if (st->rc_running) {
+		if (!take_conn(st))
+			return ENOTCONN;
+	}
+	else if (now_ms() < st->retry_at) {
 		return ENOTCONN;
-	PQreset(st->conn);
+	}
+	else if (now_ok) {
+		PQreset(st->conn);
+	}
+	else {
+		return connect_async(st);
+	}
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		set_msg(st, PQerrorMessage(st->conn));
 		st->retry_at = now_ms() + st->backoff;
@@ -352,19 +485,18 @@ static int ready(struct pg *st)
 	}
 	log_notice("store: %s: connected again", st->schema);
 	fresh(st);
+	st->broken = false;
 	st->backoff = 0;
 	st->retry_at = 0;
 	return 0;
 }
 
-/* One call that returns no rows, its result checked. */
-static int run(struct pg *st, const char *sql)
+/* One call that returns no rows, its result checked, as it is. */
+static int exec_raw(struct pg *st, const char *sql)
 {
 	PGresult *res;
 	int err = 0;
 
-	if (st->tx_lost)
-		return ENOTCONN;
 	err = ready(st);
 	if (err)
 		return err;
@@ -374,6 +506,97 @@ static int run(struct pg *st, const char *sql)
 		err = pg_err(st, res);
 	PQclear(res);
 	return err;
+}
+
+/* Every result of the pipeline read, and pipeline mode left: the first
+ * failure among them, which the transaction keeps (tx_err). */
+static int drain(struct pg *st)
+{
+	PGresult *res;
+	int err = 0;
+
+	if (!st->piped)
+		return 0;
+	if (!PQpipelineSync(st->conn))
+		err = pg_err(st, NULL);
+	for (unsigned k = 0; !err && k < st->npending; k++) {
+		while ((res = PQgetResult(st->conn))) {
+			ExecStatusType rs = PQresultStatus(res);
+
+			if (!err && rs == PGRES_FATAL_ERROR)
+				err = pg_err(st, res);
+			else if (!err && rs == PGRES_PIPELINE_ABORTED)
+				err = EIO;
+			PQclear(res);
+		}
+		if (PQstatus(st->conn) != CONNECTION_OK)
+			err = err ? err : pg_err(st, NULL);
+	}
+	/* the Sync's own result, then nothing */
+	while (PQstatus(st->conn) == CONNECTION_OK &&
+	       (res = PQgetResult(st->conn))) {
+		ExecStatusType rs = PQresultStatus(res);
+
+		if (!err && rs == PGRES_FATAL_ERROR)
+			err = pg_err(st, res);
+		PQclear(res);
+		if (rs == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	if (PQstatus(st->conn) == CONNECTION_OK &&
+	    !PQexitPipelineMode(st->conn)) {
+		/* results left unread: the connection is made again */
+		set_msg(st, PQerrorMessage(st->conn));
+		st->broken = true;
+		if (st->in_tx && st->begin_sent)
+			st->tx_lost = true;
+		err = err ? err : ENOTCONN;
+	}
+	st->piped = false;
+	st->npending = 0;
+	if (err && !st->tx_err)
+		st->tx_err = err;
+	return err;
+}
+
+/* Before a statement whose result is read: the pipeline read, and the
+ * transaction's BEGIN sent if it was waiting. */
+static int sync_point(struct pg *st)
+{
+	int err;
+
+	if (st->tx_lost)
+		return ENOTCONN;
+	err = drain(st);
+	if (err)
+		return err;
+	if (st->tx_err)
+		return st->tx_err;
+	if (st->in_tx && !st->begin_sent) {
+		st->begin_sent = true;
+		err = exec_raw(st, "BEGIN");
+		if (err)
+			st->tx_err = err;
+	}
+	return err;
+}
+
+/* A statement failed in a transaction: so does its commit. (After an
+ * error, PostgreSQL answers COMMIT with a rollback, which libpq does not
+ * call an error; SQLite would have committed the rest.) */
+static int tx_fail(struct pg *st, int err)
+{
+	if (err && st->in_tx && !st->tx_err)
+		st->tx_err = err;
+	return err;
+}
+
+/* One call that returns no rows, its result checked. */
+static int run(struct pg *st, const char *sql)
+{
+	int err = sync_point(st);
+
+	return tx_fail(st, err ? err : exec_raw(st, sql));
 }
 
 static int pg_exec(struct store *st, const char *sql)
@@ -567,16 +790,11 @@ static int pg_step(struct store_q *qq)
 		}
 		return STORE_DONE;
 	}
-	if (st->tx_lost)
-		return ENOTCONN;
-	err = ready(st);
+	err = sync_point(st);
+	err = err ? err : ready(st);
+	err = err ? err : q->prepared ? 0 : prepare(q);
 	if (err)
-		return err;
-	if (!q->prepared) {
-		err = prepare(q);
-		if (err)
-			return err;
-	}
+		return tx_fail(st, err);
 	q->res = PQexecPrepared(st->conn, q->name, q->nparams, q->vals,
 				q->lens, q->fmts, 1);
 	switch (PQresultStatus(q->res)) {
@@ -596,7 +814,7 @@ static int pg_step(struct store_q *qq)
 	default:
 		err = pg_err(st, q->res);
 		clear_res(q);
-		return err;
+		return tx_fail(st, err);
 	}
 }
 
@@ -683,33 +901,42 @@ static uint64_t pg_changes(struct store_q *qq)
 	return PQQ(qq)->changes;
 }
 
+/* BEGIN goes with the transaction's first statement (sync_point,
+ * pg_later). */
 static int pg_begin(struct store *base)
 {
 	struct pg *st = PG(base);
-	int err;
 
 	if (st->in_tx)
 		return EALREADY;
-	err = run(st, "BEGIN");
-	if (!err) {
-		st->in_tx = true;
-		st->tx_lost = false;
-	}
-	return err;
+	st->in_tx = true;
+	st->tx_lost = false;
+	st->begin_sent = false;
+	st->tx_err = 0;
+	return 0;
+}
+
+static void end_tx(struct pg *st)
+{
+	st->in_tx = false;
+	st->tx_lost = false;
+	st->begin_sent = false;
+	st->tx_err = 0;
 }
 
 static void pg_rollback(struct store *base)
 {
 	struct pg *st = PG(base);
 
-	if (st->in_tx && !st->tx_lost &&
+	if (st->piped)
+		(void)drain(st);
+	if (st->in_tx && st->begin_sent && !st->tx_lost && !st->broken &&
 	    PQstatus(st->conn) == CONNECTION_OK) {
 		PGresult *res = PQexec(st->conn, "ROLLBACK");
 
 		PQclear(res);
 	}
-	st->in_tx = false;
-	st->tx_lost = false;
+	end_tx(st);
 }
 
 /* A commit whose answer was lost may have been applied: ENOTCONN says
@@ -721,12 +948,89 @@ static int pg_commit(struct store *base)
 
 	if (!st->in_tx)
 		return 0;
-	err = run(st, "COMMIT");
+	if (!st->begin_sent && !st->piped) {
+		err = st->tx_err;      /* nothing was sent */
+		end_tx(st);
+		return err;
+	}
+	if (st->tx_lost) {
+		err = ENOTCONN;
+	}
+	else if (st->piped && !st->tx_err) {
+		/* the statements and COMMIT: one round trip */
+		if (PQsendQueryParams(st->conn, "COMMIT", 0, NULL, NULL, NULL,
+				      NULL, 0)) {
+			++st->npending;
+			err = drain(st);
+		}
+		else {
+			err = pg_err(st, NULL);
+		}
+	}
+	else if (st->piped) {
+		err = drain(st);
+	}
+	else {
+		err = st->tx_err ? st->tx_err : exec_raw(st, "COMMIT");
+	}
+	err = err ? err : st->tx_err;
 	if (err)
 		pg_rollback(base);
-	st->in_tx = false;
-	st->tx_lost = false;
+	end_tx(st);
 	return err;
+}
+
+/* A statement without rows whose result nobody reads: inside a
+ * transaction, into the pipeline (its failure fails the commit);
+ * outside one, at once. */
+static int pg_later(struct store_q *qq)
+{
+	struct pg_q *q = PQQ(qq);
+	struct pg *st = q->st;
+	int err;
+
+	if (!st->in_tx) {
+		int rc = pg_step(qq);
+
+		clear_res(q);
+		return rc == STORE_DONE || rc == STORE_ROW ? 0 : rc;
+	}
+	if (st->tx_lost)
+		return tx_fail(st, ENOTCONN);
+	if (st->tx_err)
+		return st->tx_err;
+	if (!st->piped) {
+		/* may connect again: nothing prepared on the new one */
+		err = ready(st);
+		if (err)
+			return tx_fail(st, err);
+	}
+	if (!q->prepared) {
+		/* once a connection: prepared outside the pipeline */
+		err = drain(st);
+		err = err ? err : prepare(q);
+		if (err)
+			return tx_fail(st, err);
+	}
+	if (!st->piped) {
+		if (!PQenterPipelineMode(st->conn))
+			return tx_fail(st, pg_err(st, NULL));
+		st->piped = true;
+	}
+	if (!st->begin_sent) {
+		if (!PQsendQueryParams(st->conn, "BEGIN", 0, NULL, NULL,
+				       NULL, NULL, 0))
+			return tx_fail(st, pg_err(st, NULL));
+		++st->npending;
+		st->begin_sent = true;
+	}
+	/* libpq copies the parameters into its buffer here */
+	if (!PQsendQueryPrepared(st->conn, q->name, q->nparams, q->vals,
+				 q->lens, q->fmts, 1))
+		return tx_fail(st, pg_err(st, NULL));
+	++st->npending;
+	clear_res(q);
+	return 0;
 }
 
 static int pg_version(struct store *base)
@@ -735,7 +1039,7 @@ static int pg_version(struct store *base)
 	PGresult *res;
 	int v = -1;
 
-	if (ready(st))
+	if (sync_point(st) || ready(st))
 		return -1;
 	res = PQexec(st->conn, "SELECT value FROM meta "
 		     "WHERE key = 'schema_version'");
@@ -767,6 +1071,9 @@ static bool pg_changed(struct store *base)
 		return true;
 	}
 	if (!PQconsumeInput(st->conn)) {
+		/* the server closed the socket: it is there to reconnect to */
+		if (PQstatus(st->conn) == CONNECTION_OK || !st->backoff)
+			st->reachable = true;
 		set_msg(st, PQerrorMessage(st->conn));
 		lost(st);
 		return false;
@@ -794,6 +1101,7 @@ const struct store_engine store_pg = {
 	.col_null = pg_col_null,
 	.reset = pg_reset,
 	.changes = pg_changes,
+	.later = pg_later,
 	.version = pg_version,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -897,17 +1205,16 @@ int pg_open(struct store **stp, const char *path,
 {
 	bool ro = opts && opts->readonly;
 	const char *keys[8], *vals[8];
-	char options[256], app[80];
-	char *url = NULL;
 	struct pg *st;
-	int err, k = 0;
+	int err;
 
 	st = mem_zalloc(sizeof(*st), destructor);
 	if (!st)
 		return ENOMEM;
 	st->st.eng = &store_pg;
 	st->readonly = ro;
-	err = split(&url, st->schema, path);
+	pthread_mutex_init(&st->rc_mx, NULL);
+	err = split(&st->url, st->schema, path);
 	if (err)
 		goto out;
 
@@ -915,19 +1222,14 @@ int pg_open(struct store **stp, const char *path,
 	 * schema, waits for locks as long as SQLite's busy handler, a
 	 * statement never longer than 15 s, a dead peer found in 5 s, the
 	 * server's notices ("already exists, skipping") kept quiet */
-	(void)re_snprintf(options, sizeof(options),
+	(void)re_snprintf(st->options, sizeof(st->options),
 			  "-c search_path=%s -c lock_timeout=5000 "
 			  "-c statement_timeout=15000 "
 			  "-c client_min_messages=warning%s", st->schema,
 			  ro ? " -c default_transaction_read_only=on" : "");
-	(void)re_snprintf(app, sizeof(app), "lamplight-%s", st->schema);
-	keys[k] = "dbname";           vals[k++] = url;
-	keys[k] = "options";          vals[k++] = options;
-	keys[k] = "application_name"; vals[k++] = app;
-	keys[k] = "connect_timeout";  vals[k++] = "3";
-	keys[k] = "tcp_user_timeout"; vals[k++] = "5000";
-	keys[k] = "client_encoding";  vals[k++] = "UTF8";
-	keys[k] = NULL;               vals[k] = NULL;
+	(void)re_snprintf(st->app, sizeof(st->app), "lamplight-%s",
+			  st->schema);
+	params(st, keys, vals);
 	st->conn = PQconnectdbParams(keys, vals, 1);
 	if (!st->conn) {
 		err = ENOMEM;
@@ -955,7 +1257,6 @@ int pg_open(struct store **stp, const char *path,
 	}
 
  out:
-	mem_deref(url);
 	if (err)
 		mem_deref(st);
 	else

@@ -88,6 +88,11 @@ uint64_t q_changes(struct store_q *q);
 
 /* Step a statement that returns no rows, then reset it. */
 int  store_step_done(struct store_q *q);
+/* The same for a statement whose change count nobody reads: inside a
+ * transaction an engine may send it with the others and report its
+ * failure at store_commit (which then fails whole); PostgreSQL does. Its
+ * parameters may change or go as soon as it returns. */
+int  store_step_later(struct store_q *q);
 /* A statement that returns no rows, its ?1..?n bound to the n texts. */
 int  store_run_text(struct store *st, const char *sql, unsigned n, ...);
 /* The end of a loop over rows: an error if the last step was neither a

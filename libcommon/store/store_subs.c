@@ -102,7 +102,8 @@ int subs_seq(struct store *st, const char *callid, const char *ltag,
 	q_text(s, 2, ltag);
 	q_int(s, 3, lseq);
 	q_int(s, 4, version);
-	return store_step_done(s);
+	/* a flush's CSeqs, in one transaction: sent together */
+	return store_step_later(s);
 }
 
 static const char del_sql[] =

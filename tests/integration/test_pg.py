@@ -11,7 +11,9 @@ the wire, against a real server started here:
     SUBSCRIBE and a MESSAGE to keep get 503 with Retry-After (the admin
     page a 503 that says why), nothing is
     acknowledged that was not written, a MESSAGE to a registered phone
-    is still delivered, no daemon dies, each logs why;
+    is still delivered, a call lights the BLF lamp (NOTIFYs go, their
+    CSeqs written when the database is back, so that they never go
+    back after a restart), no daemon dies, each logs why;
   - the server back: the daemons connect again by themselves within the
     back-off (5 s at most), and the same requests succeed;
   - the server restarted while the daemons were idle: the very next
@@ -144,6 +146,12 @@ try:
     ok(r is not None and r.code == 200 and len(bob.wait_messages(1)) == 1,
        "alice writes to bob (registered): 200", r and r.first)
 
+    r, bsub = carol.subscribe("bob", event="dialog",
+                              accept="application/dialog-info+xml")
+    n = carol.wait_notify()
+    ok(r is not None and r.code == 200 and n is not None,
+       "carol watches bob's line (BLF)", r and r.first)
+
     # ---- the server goes away ----
     pg.stop("immediate")
     r = alice.register(expires=600)
@@ -165,6 +173,26 @@ try:
     ok(r is not None and r.code == 200 and len(got) == 2,
        "a MESSAGE to a registered phone the relay knew is still "
        "delivered: 200", r and r.first)
+    r, call = alice.call("bob")
+    seen = []
+    end = time.time() + 4
+    while time.time() < end and not any(
+            "confirmed" in x.text() for x in seen):
+        x = carol.wait_notify(callid=bsub.callid, timeout=0.5)
+        if x is not None:
+            seen.append(x)
+    if call is not None:
+        alice.in_dialog("BYE", call)
+    x = carol.wait_notify(lambda x: "terminated" in x.text(),
+                          callid=bsub.callid)
+    if x is not None:
+        seen.append(x)
+    cmax = max([x.cseq for x in seen] or [0])
+    ok(r is not None and r.code == 200 and any(
+        "confirmed" in x.text() for x in seen) and x is not None,
+       "a call between known phones goes on, and bob's lamp with it "
+       "(NOTIFYs up to CSeq %d, not stored)" % cmax,
+       [x.text()[:200] for x in seen])
     r = lpweb.Client(web).get("/lamplight/")
     ok(r.code == 503 and b"admin database" in r.body,
        "the admin page says the database cannot be opened: 503",
@@ -222,8 +250,15 @@ try:
     # ---- restarts: the state comes back from PostgreSQL ----
     for d in DAEMONS:
         app.stop(d)
+    carol.notifies.clear()
     for d in DAEMONS:
         app.start(d)
+    n = carol.wait_notify(callid=bsub.callid, timeout=5)
+    ok(n is not None and n.cseq > cmax,
+       "the BLF daemon restarted: its NOTIFY's CSeq (%s) goes on past "
+       "the ones sent while the database was away (%d): they were "
+       "written when it came back" % (n and n.cseq, cmax),
+       n and n.raw[:300])
     st = subprocess.run([app.ctl_path, "-c", app.conf, "status"],
                         capture_output=True, timeout=30).stdout
     ok(b"alice" in st, "after a restart the registrar still has alice",

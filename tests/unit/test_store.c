@@ -179,6 +179,67 @@ static void bindings(void)
 	mem_deref(st);
 }
 
+static int count_rows(struct store *st)
+{
+	static const char sql[] = "SELECT count(*) FROM d";
+	struct store_q *q = store_stmt(st, sql);
+	int n = -1;
+
+	if (q && q_step(q) == STORE_ROW)
+		n = (int)q_col_int(q, 0);
+	if (q)
+		q_reset(q);
+	return n;
+}
+
+static int put_later(struct store *st, const char *k, int64_t n)
+{
+	static const char sql[] = "INSERT INTO d (k, n) VALUES (?1, ?2)";
+	struct store_q *q = store_stmt(st, sql);
+
+	if (!q)
+		return EIO;
+	q_text(q, 1, k);
+	q_int(q, 2, n);
+	return store_step_later(q);
+}
+
+/* Statements whose results nobody reads, in a transaction: on
+ * PostgreSQL they go together at the commit (pipeline mode), on SQLite
+ * at once; either way a failing one fails the transaction whole, and a
+ * statement that reads sees the ones before it. */
+static void later(void)
+{
+	static const char *const v1[] = {
+		"CREATE TABLE d (k TEXT PRIMARY KEY, "
+		"n INTEGER NOT NULL CHECK (n >= 0));",
+	};
+	static const struct store_schema s1 = { v1, NULL, 1 };
+	struct store *st = NULL;
+	char p[256];
+	int err;
+
+	path(p, sizeof(p), "later.db");
+	ok(!store_open(&st, p, &s1, NULL), "a table for deferred writes");
+	ok(!store_begin(st) && !put_later(st, "a", 1) &&
+	   !put_later(st, "b", 2) && !store_commit(st) &&
+	   count_rows(st) == 2, "two deferred inserts, committed");
+	ok(!store_begin(st) && !put_later(st, "c", 3), "a third, deferred");
+	err = put_later(st, "d", -1);
+	err = err ? err : store_commit(st);
+	if (err)
+		store_rollback(st);
+	ok(err == EEXIST, "a failing one (a CHECK) fails the transaction, "
+	   "at its step or at the commit (%d)", err);
+	ok(count_rows(st) == 2, "and nothing of that transaction stays");
+	ok(!store_begin(st) && !put_later(st, "e", 5) && count_rows(st) == 3
+	   && !store_commit(st), "a read inside the transaction sees the "
+	   "deferred insert before it");
+	ok(put_later(st, "f", 6) == 0 && count_rows(st) == 4,
+	   "outside a transaction, a deferred statement is done at once");
+	mem_deref(st);
+}
+
 static long fsize(const char *p)
 {
 	struct stat sb;
@@ -266,6 +327,7 @@ int main(void)
 	concurrent();
 	users();
 	bindings();
+	later();
 	if (!test_pg())        /* SQLite's WAL alone */
 		checkpoints();
 	re_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -544,18 +544,21 @@ static void resp_code(struct nsub *s, uint16_t code)
 	}
 }
 
-static void save_seq(struct nsub *s)
+static int save_seq(struct nsub *s)
 {
-	(void)subs_seq(s->n->st, s->f[F_CALLID], s->f[F_LTAG], s->lseq,
-		       s->version);
+	return subs_seq(s->n->st, s->f[F_CALLID], s->f[F_LTAG], s->lseq,
+			s->version);
 }
 
 /* The CSeqs the store did not take before, into the transaction that
- * is open. */
-static void unsaved_write(struct notifier *n)
+ * is open: whether every one went. */
+static bool unsaved_write(struct notifier *n)
 {
+	bool ok = true;
+
 	for (struct le *le = n->unsaved.head; le; le = le->next)
-		save_seq(le->data);
+		ok = !save_seq(le->data) && ok;
+	return ok;
 }
 
 /* The transaction ended: `ok`, it committed and every CSeq is saved;
@@ -588,7 +591,7 @@ static void flush_h(void *arg)
 		return;
 	/* one transaction for every CSeq of this pass, before they leave */
 	tx = !store_begin(n->st);
-	unsaved_write(n);
+	saved = unsaved_write(n);
 	for (le = n->ready.head; le; ) {
 		struct nsub *s = le->data;
 
@@ -597,9 +600,9 @@ static void flush_h(void *arg)
 		list_append(&batch, &s->le_q, s);
 		++s->lseq;
 		++s->version;
-		save_seq(s);
+		saved = !save_seq(s) && saved;
 	}
-	saved = tx && !store_commit(n->st);
+	saved = tx && saved && !store_commit(n->st);
 	if (tx && !saved)
 		store_rollback(n->st);
 	/* the NOTIFYs go all the same: a watcher is not kept waiting for
@@ -671,10 +674,8 @@ static void tick_h(void *arg)
 
 	tmr_start(&n->tmr_tick, TICK_MS, tick_h, n);
 	if (!list_isempty(&n->unsaved) && !store_begin(n->st)) {
-		bool ok;
+		bool ok = unsaved_write(n) && !store_commit(n->st);
 
-		unsaved_write(n);
-		ok = !store_commit(n->st);
 		if (!ok)
 			store_rollback(n->st);
 		unsaved_done(n, ok, NULL);

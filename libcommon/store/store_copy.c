@@ -164,10 +164,14 @@ static int copy_row(struct store_q *from, struct store_q *to,
 			       q_col_bytes(from, i));
 			break;
 
-		default:
-			q_text_n(to, i + 1, q_col_text(from, i),
-				 q_col_bytes(from, i));
+		default: {
+			/* the text first: its length is that of what it
+			 * gives (a PostgreSQL text with bytes restored) */
+			const char *t = q_col_text(from, i);
+
+			q_text_n(to, i + 1, t, q_col_bytes(from, i));
 			break;
+		}
 		}
 	}
 	return store_step_done(to);

@@ -330,6 +330,10 @@ static void lost(struct pg *st)
 		st->backoff = BACKOFF_MIN;
 		st->retry_at = 0;
 	}
+	/* still open (an 08 error the server did not end it with): made
+	 * again all the same, its prepared statements with it */
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		st->broken = true;
 	fresh(st);
 	st->closing = false;
 	st->piped = false;
@@ -461,6 +465,11 @@ static int ready(struct pg *st)
 		st->reachable = true;
 		lost(st);
 	}
+	else if (!st->backoff) {
+		lost(st);        /* gone without a statement seeing it */
+	}
+	if (st->in_tx && st->begin_sent)
+		st->tx_lost = true;
 	now_ok = st->reachable;
 	st->reachable = false;
 	if (st->rc_running) {
@@ -478,6 +487,8 @@ static int ready(struct pg *st)
 	}
 	if (PQstatus(st->conn) != CONNECTION_OK) {
 		set_msg(st, PQerrorMessage(st->conn));
+		if (st->backoff < BACKOFF_MIN)
+			st->backoff = BACKOFF_MIN;
 		st->retry_at = now_ms() + st->backoff;
 		st->backoff = st->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX
 							    : st->backoff * 2;
@@ -504,6 +515,9 @@ static int exec_raw(struct pg *st, const char *sql)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK)
 		err = pg_err(st, res);
+	else if (!strcmp(sql, "COMMIT") &&
+		 !strcmp(PQcmdStatus(res), "ROLLBACK"))
+		err = EIO;     /* the transaction had failed */
 	PQclear(res);
 	return err;
 }
@@ -517,9 +531,15 @@ static int drain(struct pg *st)
 
 	if (!st->piped)
 		return 0;
-	if (!PQpipelineSync(st->conn))
+	if (!PQpipelineSync(st->conn)) {
+		/* no Sync will come back: the connection is made again */
 		err = pg_err(st, NULL);
-	for (unsigned k = 0; !err && k < st->npending; k++) {
+		st->broken = true;
+	}
+	/* every command's results, the first failure kept: one after a
+	 * failure is PGRES_PIPELINE_ABORTED, and all must be read */
+	for (unsigned k = 0; !st->broken && k < st->npending &&
+		     PQstatus(st->conn) == CONNECTION_OK; k++) {
 		while ((res = PQgetResult(st->conn))) {
 			ExecStatusType rs = PQresultStatus(res);
 
@@ -527,13 +547,16 @@ static int drain(struct pg *st)
 				err = pg_err(st, res);
 			else if (!err && rs == PGRES_PIPELINE_ABORTED)
 				err = EIO;
+			else if (!err && rs == PGRES_COMMAND_OK &&
+				 !strcmp(PQcmdStatus(res), "ROLLBACK"))
+				err = EIO;     /* COMMIT of a failed one */
 			PQclear(res);
 		}
-		if (PQstatus(st->conn) != CONNECTION_OK)
-			err = err ? err : pg_err(st, NULL);
 	}
+	if (PQstatus(st->conn) != CONNECTION_OK)
+		err = err ? err : pg_err(st, NULL);
 	/* the Sync's own result, then nothing */
-	while (PQstatus(st->conn) == CONNECTION_OK &&
+	while (!st->broken && PQstatus(st->conn) == CONNECTION_OK &&
 	       (res = PQgetResult(st->conn))) {
 		ExecStatusType rs = PQresultStatus(res);
 
@@ -543,8 +566,8 @@ static int drain(struct pg *st)
 		if (rs == PGRES_PIPELINE_SYNC)
 			break;
 	}
-	if (PQstatus(st->conn) == CONNECTION_OK &&
-	    !PQexitPipelineMode(st->conn)) {
+	if (st->broken || (PQstatus(st->conn) == CONNECTION_OK &&
+			   !PQexitPipelineMode(st->conn))) {
 		/* results left unread: the connection is made again */
 		set_msg(st, PQerrorMessage(st->conn));
 		st->broken = true;
@@ -660,8 +683,12 @@ static int prepare(struct pg_q *q)
 	if (err)
 		return err;
 	res = PQprepare(st->conn, q->name, text, n, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		err = pg_err(st, res);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		/* 42P05: prepared on this session already */
+		err = code && !strcmp(code, "42P05") ? 0 : pg_err(st, res);
+	}
 	PQclear(res);
 	mem_deref(text);
 	if (!err) {
@@ -824,24 +851,32 @@ static bool have(const struct pg_q *q, int i)
 		!PQgetisnull(q->res, q->row, i);
 }
 
+#define BYTEA_OID 17    /* pg_type.h's BYTEAOID */
+
+/* Column i of the row as text, the bytes escape() stood in for back in
+ * place (dec[i], kept until the next step or reset). */
+static const char *text_of(struct pg_q *q, int i, size_t *np)
+{
+	const char *v = PQgetvalue(q->res, q->row, i);
+	size_t n = (size_t)PQgetlength(q->res, q->row, i);
+
+	if (i >= COL_MAX) {
+		*np = n;
+		return v;
+	}
+	if (!q->dec[i])
+		q->dec[i] = unescape(v, n, &q->dec_len[i]);
+	*np = q->dec[i] ? q->dec_len[i] : n;
+	return q->dec[i] ? q->dec[i] : v;
+}
+
 static const char *pg_col_text(struct store_q *qq, int i)
 {
 	struct pg_q *q = PQQ(qq);
-	const char *v;
+	size_t n;
 
-	if (!have(q, i))
-		return NULL;
 	/* a binary text value is its bytes, which libpq ends with a NUL */
-	v = PQgetvalue(q->res, q->row, i);
-	if (i < COL_MAX) {
-		if (!q->dec[i])
-			q->dec[i] = unescape(v, (size_t)PQgetlength(q->res,
-							     q->row, i),
-					     &q->dec_len[i]);
-		if (q->dec[i])
-			return q->dec[i];
-	}
-	return v;
+	return have(q, i) ? text_of(q, i, &n) : NULL;
 }
 
 static int64_t pg_col_int(struct store_q *qq, int i)
@@ -868,22 +903,23 @@ static const void *pg_col_blob(struct store_q *qq, int i)
 {
 	struct pg_q *q = PQQ(qq);
 
-	if (i >= 0 && i < COL_MAX)
-		q->dec[i] = mem_deref(q->dec[i]);     /* as stored */
 	return have(q, i) ? PQgetvalue(q->res, q->row, i) : NULL;
 }
 
-/* The bytes of what the last q_col_text or q_col_blob of the column
- * gave: a text with bytes restored (pg_col_text) has its own length. */
+/* The bytes of the column as q_col_blob gives it (a BYTEA) or as
+ * q_col_text does (a text, its bytes restored), whichever is asked
+ * first. */
 static size_t pg_col_bytes(struct store_q *qq, int i)
 {
 	struct pg_q *q = PQQ(qq);
+	size_t n;
 
 	if (!have(q, i))
 		return 0;
-	if (i < COL_MAX && q->dec[i])
-		return q->dec_len[i];
-	return (size_t)PQgetlength(q->res, q->row, i);
+	if (PQftype(q->res, i) == BYTEA_OID)
+		return (size_t)PQgetlength(q->res, q->row, i);
+	(void)text_of(q, i, &n);
+	return n;
 }
 
 static bool pg_col_null(struct store_q *qq, int i)
@@ -1124,6 +1160,8 @@ static int migrate(struct pg *st, const struct store_schema *schema)
 		if (err)
 			return err;
 		(void)re_snprintf(sql, sizeof(sql),
+				  "SET LOCAL lock_timeout = 0;"
+				  "SET LOCAL statement_timeout = 0;"
 				  "SELECT pg_advisory_xact_lock("
 				  "hashtext('lamplight.%s'));"
 				  "CREATE SCHEMA IF NOT EXISTS %s;"
@@ -1135,7 +1173,8 @@ static int migrate(struct pg *st, const struct store_schema *schema)
 		if (v < 0 || (unsigned)v >= schema->n) {
 			pg_rollback(&st->st);
 			if (err || v < 0)
-				return err ? err : EIO;
+				return err ? err : st->last_err ? st->last_err
+								: EIO;
 			/* above n: a newer Lamplight wrote this schema */
 			return (unsigned)v > schema->n ? EPROTO : 0;
 		}

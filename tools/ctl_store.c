@@ -88,9 +88,11 @@ static void counted_h(const char *db, const char *table, uint64_t from,
 			(unsigned long long)from, (unsigned long long)to);
 }
 
-static int copy_one(const char *name, const char *from, const char *to)
+/* Opens database `name` in both places: *srcp stays NULL when the
+ * source is a SQLite directory without that file (nothing to copy). */
+static int open_pair(struct store **srcp, struct store **dstp,
+		     const char *name, const char *from, const char *to)
 {
-	struct store *src = NULL, *dst = NULL;
 	char *ps = NULL, *pd = NULL;
 	int err;
 
@@ -98,47 +100,76 @@ static int copy_one(const char *name, const char *from, const char *to)
 	err = err ? err : place_path(&pd, to, name);
 	if (err)
 		goto out;
-	if (!store_is_pg(ps) && access(ps, F_OK)) {
-		printf("%s: none at %s, nothing to copy\n", name, ps);
+	if (!store_is_pg(ps) && access(ps, F_OK))
 		goto out;
-	}
-	err = open_db(&src, name, ps, true);
+	err = open_db(srcp, name, ps, true);
 	if (err) {
 		fprintf(stderr, "lamplightctl: %s: %s%s\n", ps, strerror(err),
 			err == EPROTO ? " (another version: run `lamplightctl "
 			"store migrate` on it first)" : "");
 		goto out;
 	}
-	err = open_db(&dst, name, pd, false);
-	if (err) {
+	err = open_db(dstp, name, pd, false);
+	if (err)
 		fprintf(stderr, "lamplightctl: %s: %s\n", pd, strerror(err));
-		goto out;
-	}
-	err = store_copy(src, dst, name, counted_h, NULL);
-	if (err == ENOTEMPTY)
-		fprintf(stderr, "lamplightctl: %s: not empty; a copy goes "
-			"into an empty database only, nothing copied\n", pd);
-	else if (err && err != EBADMSG)
-		fprintf(stderr, "lamplightctl: %s: copy failed, nothing "
-			"copied: %s (%s)\n", name, strerror(err),
-			store_errmsg(dst));
  out:
-	mem_deref(src);
-	mem_deref(dst);
 	mem_deref(ps);
 	mem_deref(pd);
 	return err;
 }
 
+/* Every database is opened and its destination checked empty before the
+ * first is copied, so that a refusal copies nothing; then each goes in
+ * one transaction of its own. */
 static int copy(const char *from, const char *to)
 {
+	struct store *src[ARRAY_SIZE(names)] = {0};
+	struct store *dst[ARRAY_SIZE(names)] = {0};
+	unsigned copied = 0;
 	int err = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(names) && !err; i++)
-		err = copy_one(names[i], from, to);
+	for (size_t i = 0; i < ARRAY_SIZE(names) && !err; i++) {
+		err = open_pair(&src[i], &dst[i], names[i], from, to);
+		if (err || !src[i])
+			continue;
+		err = store_copy_empty(dst[i], names[i]);
+		if (err == ENOTEMPTY)
+			fprintf(stderr, "lamplightctl: %s: the destination "
+				"already holds rows; a copy goes into an "
+				"empty database only, nothing copied\n",
+				names[i]);
+		else if (err)
+			fprintf(stderr, "lamplightctl: %s: %s (%s)\n",
+				names[i], strerror(err),
+				store_errmsg(dst[i]));
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names) && !err; i++) {
+		if (!src[i]) {
+			printf("%s: none in the source, nothing to copy\n",
+			       names[i]);
+			continue;
+		}
+		err = store_copy(src[i], dst[i], names[i], counted_h, NULL);
+		if (err == EBADMSG)
+			fprintf(stderr, "lamplightctl: %s: counts differ, "
+				"%s not copied\n", names[i], names[i]);
+		else if (err)
+			fprintf(stderr, "lamplightctl: %s: copy failed, %s "
+				"not copied: %s (%s)\n", names[i], names[i],
+				strerror(err), store_errmsg(dst[i]));
+		if (err && copied)
+			fprintf(stderr, "lamplightctl: the %u database(s) "
+				"before %s were copied: empty them before "
+				"trying again\n", copied, names[i]);
+		copied += !err;
+	}
 	if (!err)
-		printf("copied: every table has as many rows as its "
-		       "source\n");
+		printf("copied: %u database(s), every table with as many "
+		       "rows as its source\n", copied);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		mem_deref(src[i]);
+		mem_deref(dst[i]);
+	}
 	return err;
 }
 

@@ -327,6 +327,12 @@ static int status(const struct conf *conf)
 		return 0;
 	}
 	err = loc_open(&st, path, &so);
+	if (err == ENOENT) {
+		/* PostgreSQL: the schema is made by the first writer */
+		printf("no registrations (the registrar has not run yet)\n");
+		mem_deref(path);
+		return 0;
+	}
 	if (err) {
 		fprintf(stderr, "lamplightctl: %s: %s\n", path,
 			strerror(err));

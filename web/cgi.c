@@ -187,6 +187,9 @@ int cgi_redirect(struct req *r, const char *where)
 int cgi_fail(struct req *r, int status, const char *why)
 {
 	mbuf_reset(r->body);
+	/* the database out of reach: as the SIP side says (RFC 9110 §10.2.3) */
+	if (status == 503)
+		(void)mbuf_write_str(r->hdrs, "Retry-After: 5\r\n");
 	(void)mbuf_printf(r->body, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 			  "<meta charset=\"utf-8\"><title>%d %s</title></head>"
 			  "<body><h1>%d %s</h1><p>%H</p></body></html>\n",

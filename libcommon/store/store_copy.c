@@ -224,16 +224,12 @@ static const char msgs_seq_sql[] =
 	"SELECT setval(pg_get_serial_sequence('msgs', 'id'), "
 	"(SELECT max(id) FROM msgs))";
 
-int store_copy(struct store *from, struct store *to, const char *db,
-	       store_copy_h *h, void *arg)
+/* Whether `to` holds no row of database `d` yet (ENOTEMPTY if it does). */
+static int empty(struct store *to, const struct db *d)
 {
-	const struct db *d = db_find(db);
 	uint64_t n;
 	int err;
 
-	if (!from || !to || !d)
-		return EINVAL;
-	/* into an empty database only: a copy never merges */
 	for (size_t i = 0; i < d->n; i++) {
 		err = count(to, &d->tables[i], &n);
 		if (err)
@@ -241,6 +237,31 @@ int store_copy(struct store *from, struct store *to, const char *db,
 		if (n)
 			return ENOTEMPTY;
 	}
+	return 0;
+}
+
+int store_copy_empty(struct store *to, const char *db)
+{
+	const struct db *d = db_find(db);
+
+	if (!to || !d)
+		return EINVAL;
+	return empty(to, d);
+}
+
+int store_copy(struct store *from, struct store *to, const char *db,
+	       store_copy_h *h, void *arg)
+{
+	const struct db *d = db_find(db);
+	uint64_t a[16], b[16];
+	int err;
+
+	if (!from || !to || !d || d->n > ARRAY_SIZE(a))
+		return EINVAL;
+	/* into an empty database only: a copy never merges */
+	err = empty(to, d);
+	if (err)
+		return err;
 	err = store_begin(to);
 	if (err)
 		return err;
@@ -252,6 +273,18 @@ int store_copy(struct store *from, struct store *to, const char *db,
 	if (!err && d->tables == msgs_tables &&
 	    !str_cmp(store_kind(to), "postgresql"))
 		err = store_exec(to, msgs_seq_sql);
+	/* counted inside the transaction, so that a difference commits
+	 * nothing */
+	for (size_t i = 0; i < d->n && !err; i++) {
+		err = count(from, &d->tables[i], &a[i]);
+		err = err ? err : count(to, &d->tables[i], &b[i]);
+		if (!err && a[i] != b[i])
+			err = EBADMSG;
+	}
+	if (err == EBADMSG && h) {
+		for (size_t i = 0; i < d->n; i++)
+			h(db, d->tables[i].name, a[i], b[i], arg);
+	}
 	if (err) {
 		store_rollback(to);
 		return err;
@@ -259,18 +292,7 @@ int store_copy(struct store *from, struct store *to, const char *db,
 	err = store_commit(to);
 	if (err)
 		return err;
-
-	for (size_t i = 0; i < d->n; i++) {
-		uint64_t a = 0, b = 0;
-
-		err = count(from, &d->tables[i], &a);
-		err = err ? err : count(to, &d->tables[i], &b);
-		if (err)
-			return err;
-		if (h)
-			h(db, d->tables[i].name, a, b, arg);
-		if (a != b)
-			err = EBADMSG;
-	}
-	return err;
+	for (size_t i = 0; h && i < d->n; i++)
+		h(db, d->tables[i].name, a[i], b[i], arg);
+	return 0;
 }

@@ -15,8 +15,15 @@ typedef void (store_copy_h)(const char *db, const char *table,
 /* Every row of the database `db` (admin, registrar, presence, blf,
  * imrelay), both opened by that database's own open function (to:
  * read-write, so migrated), in one transaction on `to`, which must
- * hold none yet (ENOTEMPTY). EBADMSG: a table's counts differ after. */
+ * hold none yet (ENOTEMPTY); the meta values (secrets) of `to` are
+ * replaced by those of `from`. EBADMSG: a table's counts differ, and
+ * nothing is committed. `h` is told each table's counts (also when they
+ * differ). */
 int store_copy(struct store *from, struct store *to, const char *db,
 	       store_copy_h *h, void *arg);
+
+/* 0 if `to` holds no row of database `db`, ENOTEMPTY if it does: checked
+ * for every database before any is copied. */
+int store_copy_empty(struct store *to, const char *db);
 
 #endif

@@ -1,8 +1,8 @@
 /* store_pg: the PostgreSQL engine (store_engine.h), the one file that
  * knows libpq. A database is a schema of a PostgreSQL database, named
  * after the '#' of its address: postgresql://user@host/db#presence is
- * the schema "presence" (store.h). One connection per program and
- * database, blocking calls (the server is on the office's network, a
+ * the schema "presence" (store.h). One connection per database a program
+ * opens (a daemon opens its own and the admin database), blocking calls (the server is on the office's network, a
  * statement is a round trip), statements prepared on the server once per
  * connection.
  *
@@ -273,6 +273,12 @@ static void destructor(void *arg)
 
 /* What a connection is made with: the address first, then what
  * Lamplight needs, which wins (pg_open). */
+/* libpq's connection parameters, after the address's own (which they
+ * override): a peer that stops answering is found within 10 s whatever
+ * the connection is doing, sending (tcp_user_timeout) or waiting for a
+ * result the server acknowledged (keepalives after 5 s of silence). */
+#define PARAMS_MAX 12
+
 static void params(const struct pg *st, const char **keys, const char **vals)
 {
 	int k = 0;
@@ -283,13 +289,17 @@ static void params(const struct pg *st, const char **keys, const char **vals)
 	keys[k] = "connect_timeout";  vals[k++] = "3";
 	keys[k] = "tcp_user_timeout"; vals[k++] = "5000";
 	keys[k] = "client_encoding";  vals[k++] = "UTF8";
+	keys[k] = "keepalives";       vals[k++] = "1";
+	keys[k] = "keepalives_idle";  vals[k++] = "5";
+	keys[k] = "keepalives_interval"; vals[k++] = "2";
+	keys[k] = "keepalives_count"; vals[k++] = "3";
 	keys[k] = NULL;               vals[k] = NULL;
 }
 
 static void *connect_main(void *arg)
 {
 	struct pg *st = arg;
-	const char *keys[8], *vals[8];
+	const char *keys[PARAMS_MAX], *vals[PARAMS_MAX];
 	PGconn *c;
 
 	params(st, keys, vals);
@@ -1243,7 +1253,7 @@ int pg_open(struct store **stp, const char *path,
 	    const struct store_opts *opts)
 {
 	bool ro = opts && opts->readonly;
-	const char *keys[8], *vals[8];
+	const char *keys[PARAMS_MAX], *vals[PARAMS_MAX];
 	struct pg *st;
 	int err;
 

@@ -7,7 +7,8 @@
  * through these calls; only the schemas are written once per engine.
  * store.c picks the engine from the database's name (store.h), and
  * store_lite.c and store_pg.c are the only files that know SQLite and
- * PostgreSQL. Nothing outside libcommon/store/ includes this file. */
+ * PostgreSQL. Nothing outside libcommon/store/ includes this file but
+ * the store's own unit tests. */
 #ifndef LP_STORE_SQL_H
 #define LP_STORE_SQL_H
 

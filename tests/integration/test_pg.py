@@ -92,6 +92,11 @@ try:
     ok(rows("SELECT username FROM admin.users ORDER BY 1") ==
        ["alice", "bob", "carol", "erin", "gus"],
        "lamplightctl wrote the users into the schema admin")
+    st = subprocess.run([app.ctl_path, "-c", app.conf, "status"],
+                        capture_output=True, text=True, timeout=30)
+    ok(st.returncode == 0 and "no registrations" in st.stdout,
+       "lamplightctl status before the registrar ever ran: no "
+       "registrations, no error", st.stdout + st.stderr)
     for d in DAEMONS:
         app.start(d)
     ok(sorted(rows("SELECT nspname FROM pg_namespace WHERE nspname "
@@ -194,9 +199,10 @@ try:
        "(NOTIFYs up to CSeq %d, not stored)" % cmax,
        [x.text()[:200] for x in seen])
     r = lpweb.Client(web).get("/lamplight/")
-    ok(r.code == 503 and b"admin database" in r.body,
-       "the admin page says the database cannot be opened: 503",
-       (r.code, r.body[:300]))
+    ok(r.code == 503 and b"admin database" in r.body and
+       r.header("Retry-After") == "5",
+       "the admin page says the database cannot be opened: 503 with "
+       "Retry-After: 5", (r.code, r.body[:300]))
     ok(all(app.alive(d) for d in DAEMONS), "every daemon still runs")
     log = app.wait_log(["cannot store bindings", "connection lost"])
     ok("cannot store bindings of 'alice'" in log and

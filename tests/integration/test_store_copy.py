@@ -116,7 +116,8 @@ try:
 
     # ---- the copy ----
     r = ctl(one, "store", "copy", "--from", "sqlite:" + state, "--to", url)
-    ok(r.returncode == 0 and "copied: every table" in r.stdout,
+    ok(r.returncode == 0 and "copied: 5 database(s), every table" in
+       r.stdout,
        "store copy from SQLite to PostgreSQL succeeds", r.stdout + r.stderr)
     want = {"admin.users": 4, "admin.admins": 1, "admin.watcher_rules": 1,
             "admin.devices": 1, "admin.device_keys": 1,
@@ -141,10 +142,26 @@ try:
     ok(len(secret) >= 32, "the registrar's secret came along")
     r2 = ctl(one, "store", "copy", "--from", "sqlite:" + state, "--to",
              url)
-    ok(r2.returncode != 0 and "not empty" in r2.stderr and
+    ok(r2.returncode != 0 and "already holds rows" in r2.stderr and
        count("admin.users") == 4,
        "a second copy into the same place is refused, nothing changed",
        r2.stderr)
+    # a destination of which only the last database holds rows: refused
+    # before the first database is copied
+    url2 = pg.new_db()
+    db2 = url2.rsplit("/", 1)[1]
+    r4 = ctl(one, "store", "copy", "--from", "sqlite:" + state, "--to",
+             url2)
+    ok(r4.returncode == 0, "a copy into a second database", r4.stderr)
+    pg.sql("TRUNCATE " + ", ".join(sorted(
+        t for t in tables if not t.startswith("imrelay."))), db=db2)
+    r4 = ctl(one, "store", "copy", "--from", "sqlite:" + state, "--to",
+             url2)
+    n2 = int(pg.sql("SELECT count(*) FROM admin.users", db=db2).strip())
+    ok(r4.returncode != 0 and "imrelay: the destination already holds "
+       "rows" in r4.stderr and n2 == 0,
+       "a destination whose imrelay holds rows is refused before admin "
+       "is copied (admin.users: %d)" % n2, r4.stdout + r4.stderr)
     r3 = ctl(one, "store", "copy", "--from", "sqlite:" + state, "--to",
              url + "#x")
     ok(r3.returncode != 0 and "usage" not in r3.stdout,

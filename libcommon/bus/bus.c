@@ -14,15 +14,12 @@
 #include "bus/bus.h"
 
 #define DRAIN_BUDGET 256
-#define MAX_FRAMES 4
+#define MAX_FRAMES 8            /* a ZAP request has 7 */
 #define BACKLOG_CAP 100000     /* HWM and pending updates while syncing */
 #define SNAP_TIMEOUT_MS 2000
 #define BATCH_MAX 512          /* held updates that make a batch leave now */
 
-struct bus {
-	void *zctx;
-};
-
+struct bus;
 struct zsock;
 typedef void (zsock_recv_h)(struct zsock *z, unsigned n,
 			    const struct pl *frames, void *arg);
@@ -33,6 +30,15 @@ struct zsock {
 	struct tmr cont;
 	zsock_recv_h *recvh;
 	void *arg;
+};
+
+struct bus {
+	void *zctx;
+	bool secure;           /* tcp:// sockets use CURVE (bus_secure) */
+	struct bus_keys keys;
+	bus_auth_h *authh;
+	void *auth_arg;
+	struct zsock zap;      /* ZeroMQ's authentication handler (ZAP) */
 };
 
 static uint64_t now_ms(void)
@@ -159,12 +165,46 @@ static int zsock_send(struct zsock *z, unsigned n, const struct pl *frames)
 	return err;
 }
 
+/* CURVE on a socket about to bind (server_key NULL: it is the server)
+ * or connect to a server of that public key, when the bus is secured
+ * and the endpoint is tcp://. ipc:// stays plain: the folder's
+ * permissions guard it. */
+static int zsock_curve(struct zsock *z, const struct bus *bus,
+		       const char *ep, const char *server_key)
+{
+	static const char domain[] = "lamplight";
+	int one = 1;
+
+	if (!bus->secure || strncmp(ep, "tcp://", 6))
+		return 0;
+	if (!server_key) {
+		if (zmq_setsockopt(z->sock, ZMQ_ZAP_DOMAIN, domain,
+				   sizeof(domain) - 1) ||
+		    zmq_setsockopt(z->sock, ZMQ_CURVE_SERVER, &one,
+				   sizeof(one)) ||
+		    zmq_setsockopt(z->sock, ZMQ_CURVE_SECRETKEY,
+				   bus->keys.sec, BUS_KEY_LEN))
+			return errno ? errno : EINVAL;
+		return 0;
+	}
+	if (strlen(server_key) != BUS_KEY_LEN ||
+	    zmq_setsockopt(z->sock, ZMQ_CURVE_SERVERKEY, server_key,
+			   BUS_KEY_LEN) ||
+	    zmq_setsockopt(z->sock, ZMQ_CURVE_PUBLICKEY, bus->keys.pub,
+			   BUS_KEY_LEN) ||
+	    zmq_setsockopt(z->sock, ZMQ_CURVE_SECRETKEY, bus->keys.sec,
+			   BUS_KEY_LEN))
+		return errno ? errno : EINVAL;
+	return 0;
+}
+
 /* ---- bus ---- */
 
 static void bus_destructor(void *arg)
 {
 	struct bus *bus = arg;
 
+	zsock_close(&bus->zap);
 	if (bus->zctx)
 		zmq_ctx_term(bus->zctx);
 }
@@ -178,12 +218,84 @@ int bus_alloc(struct bus **busp)
 	bus = mem_zalloc(sizeof(*bus), bus_destructor);
 	if (!bus)
 		return ENOMEM;
+	bus->zap.fd = -1;
 	bus->zctx = zmq_ctx_new();
 	if (!bus->zctx) {
 		mem_deref(bus);
 		return ENOMEM;
 	}
 	*busp = bus;
+	return 0;
+}
+
+int bus_keys_make(struct bus_keys *k)
+{
+	if (!k)
+		return EINVAL;
+	if (zmq_curve_keypair(k->pub, k->sec))
+		return errno ? errno : ENOTSUP;   /* libzmq without CURVE */
+	return 0;
+}
+
+int bus_keys_public(char pub[BUS_KEY_LEN + 1], const char *sec)
+{
+	if (!sec || strlen(sec) != BUS_KEY_LEN)
+		return EINVAL;
+	return zmq_curve_public(pub, sec) ? EINVAL : 0;
+}
+
+/* ZAP (ZeroMQ RFC 27): [version, request id, domain, address, identity,
+ * mechanism, credentials...]; answered [version, request id, status,
+ * text, user id, metadata]. With CURVE the credential is the client's
+ * 32-byte public key; it reaches us only after the client proved it
+ * holds the matching secret key and knew ours. */
+static void zap_recv_h(struct zsock *z, unsigned n, const struct pl *fr,
+		       void *arg)
+{
+	struct bus *bus = arg;
+	char key[BUS_KEY_LEN + 1] = "", addr[64] = "";
+	bool allow = false;
+	struct pl out[6];
+
+	if (n >= 7 && !pl_strcmp(&fr[0], "1.0") &&
+	    !pl_strcmp(&fr[5], "CURVE") && fr[6].l == 32) {
+		(void)pl_strcpy(&fr[3], addr, sizeof(addr));
+		if (zmq_z85_encode(key, (const uint8_t *)fr[6].p, 32))
+			allow = bus->authh ?
+				bus->authh(key, addr, bus->auth_arg) :
+				!strcmp(key, bus->keys.pub);
+	}
+	pl_set_str(&out[0], "1.0");
+	out[1] = n >= 2 ? fr[1] : pl_null;
+	pl_set_str(&out[2], allow ? "200" : "400");
+	pl_set_str(&out[3], allow ? "OK" : "not a node of this cluster");
+	pl_set_str(&out[4], allow ? key : "");
+	out[5] = pl_null;
+	(void)zsock_send(z, 6, out);
+}
+
+int bus_secure(struct bus *bus, const struct bus_keys *keys,
+	       bus_auth_h *authh, void *arg)
+{
+	char pub[BUS_KEY_LEN + 1];
+	int err;
+
+	if (!bus || !keys || bus->secure)
+		return EINVAL;
+	if (bus_keys_public(pub, keys->sec) || strcmp(pub, keys->pub))
+		return EINVAL;    /* the halves do not match */
+	bus->keys = *keys;
+	bus->authh = authh;
+	bus->auth_arg = arg;
+	err = zsock_open(&bus->zap, bus, ZMQ_REP, zap_recv_h, bus);
+	if (!err && zmq_bind(bus->zap.sock, "inproc://zeromq.zap.01"))
+		err = errno ? errno : EADDRINUSE;
+	if (err) {
+		zsock_close(&bus->zap);
+		return err;
+	}
+	bus->secure = true;
+	zsock_drain(&bus->zap);
 	return 0;
 }
 
@@ -282,6 +394,8 @@ struct bus_pub {
 	struct bus *bus;
 	struct zsock pub;
 	struct zsock router;
+	struct zsock npub;     /* the same, for other nodes (bus_pub_listen) */
+	struct zsock nrouter;
 	struct hash *kv;
 	struct list topics;
 	char epoch[BUS_EPOCH_LEN + 1];
@@ -346,6 +460,8 @@ static void pub_destructor(void *arg)
 	tmr_cancel(&pub->hb);
 	zsock_close(&pub->pub);
 	zsock_close(&pub->router);
+	zsock_close(&pub->npub);
+	zsock_close(&pub->nrouter);
 	hash_apply(pub->kv, kv_apply_deref, NULL);
 	mem_deref(pub->kv);
 	le = pub->topics.head;
@@ -408,6 +524,8 @@ static int send_frames(struct bus_pub *pub, const char *name,
 
 	pl_set_str(&fr[0], name);
 	pl_set_str(&fr[1], json);
+	if (pub->npub.sock)
+		(void)zsock_send(&pub->npub, 2, fr);
 	return zsock_send(&pub->pub, 2, fr);
 }
 
@@ -563,7 +681,7 @@ static void hb_h(void *arg)
 }
 
 struct snap_ctx {
-	struct bus_pub *pub;
+	struct zsock *router;
 	struct pl id;
 	struct pl req;
 	const char *topic;
@@ -580,7 +698,7 @@ static bool snap_apply(struct le *le, void *arg)
 	fr[0] = c->id;
 	fr[1] = c->req;
 	pl_set_str(&fr[2], kv->json);
-	(void)zsock_send(&c->pub->router, 3, fr);
+	(void)zsock_send(c->router, 3, fr);
 	return false;
 }
 
@@ -594,13 +712,12 @@ static void router_recv_h(struct zsock *z, unsigned n,
 	char *topic = NULL, *json = NULL;
 	struct pl fr[3];
 
-	(void)z;
 	if (n != 4 || pl_strcmp(&frames[1], "snapshot") ||
 	    frames[2].l > 64 || frames[3].l > 32)
 		return;
 	if (pl_strdup(&topic, &frames[2]))
 		return;
-	c.pub = pub;
+	c.router = z;
 	c.id = frames[0];
 	c.req = frames[3];
 	c.topic = topic;
@@ -612,7 +729,7 @@ static void router_recv_h(struct zsock *z, unsigned n,
 		fr[0] = c.id;
 		fr[1] = c.req;
 		pl_set_str(&fr[2], json);
-		(void)zsock_send(&pub->router, 3, fr);
+		(void)zsock_send(z, 3, fr);
 	}
 	mem_deref(json);
 	mem_deref(topic);
@@ -631,7 +748,7 @@ int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 	if (!pub)
 		return ENOMEM;
 	pub->bus = mem_ref(bus);
-	pub->pub.fd = pub->router.fd = -1;
+	pub->pub.fd = pub->router.fd = pub->npub.fd = pub->nrouter.fd = -1;
 	tmr_init(&pub->hb);
 	tmr_init(&pub->batch);
 	re_snprintf(pub->epoch, sizeof(pub->epoch), "%016llx",
@@ -645,6 +762,10 @@ int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 	if (err)
 		goto out;
 	err = zsock_open(&pub->router, bus, ZMQ_ROUTER, router_recv_h, pub);
+	if (err)
+		goto out;
+	err = zsock_curve(&pub->pub, bus, pub_ep, NULL);
+	err = err ? err : zsock_curve(&pub->router, bus, snap_ep, NULL);
 	if (err)
 		goto out;
 	if (zmq_bind(pub->pub.sock, pub_ep) ||
@@ -661,6 +782,30 @@ int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 	else
 		*pubp = pub;
 	return err;
+}
+
+int bus_pub_listen(struct bus_pub *pub, const char *pub_ep,
+		   const char *snap_ep)
+{
+	int err;
+
+	if (!pub || !pub_ep || !snap_ep || pub->npub.sock)
+		return EINVAL;
+	err = zsock_open(&pub->npub, pub->bus, ZMQ_PUB, NULL, NULL);
+	err = err ? err : zsock_open(&pub->nrouter, pub->bus, ZMQ_ROUTER,
+				     router_recv_h, pub);
+	err = err ? err : zsock_curve(&pub->npub, pub->bus, pub_ep, NULL);
+	err = err ? err : zsock_curve(&pub->nrouter, pub->bus, snap_ep, NULL);
+	if (!err && (zmq_bind(pub->npub.sock, pub_ep) ||
+		     zmq_bind(pub->nrouter.sock, snap_ep)))
+		err = errno ? errno : EADDRINUSE;
+	if (err) {
+		zsock_close(&pub->npub);
+		zsock_close(&pub->nrouter);
+		return err;
+	}
+	zsock_drain(&pub->nrouter);
+	return 0;
 }
 
 /* ---- subscriber ---- */
@@ -950,6 +1095,15 @@ int bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
 		  const char *pub_ep, const char *snap_ep, const char *topic,
 		  bus_reset_h *reseth, bus_update_h *updh, void *arg)
 {
+	return bus_sub_alloc_node(subp, bus, pub_ep, snap_ep, NULL, topic,
+				  reseth, updh, arg);
+}
+
+int bus_sub_alloc_node(struct bus_sub **subp, struct bus *bus,
+		       const char *pub_ep, const char *snap_ep,
+		       const char *server_key, const char *topic,
+		       bus_reset_h *reseth, bus_update_h *updh, void *arg)
+{
 	struct bus_sub *sub;
 	char *prefix = NULL;
 	int err;
@@ -977,6 +1131,19 @@ int bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
 	err = zsock_open(&sub->dealer, bus, ZMQ_DEALER, dealer_recv_h, sub);
 	if (err)
 		goto out;
+	/* a tcp:// publisher of a secured bus is another node: CURVE,
+	 * with its key */
+	if (bus->secure && !strncmp(pub_ep, "tcp://", 6) && !server_key) {
+		err = EINVAL;
+		goto out;
+	}
+	if (server_key) {
+		err = zsock_curve(&sub->sub, bus, pub_ep, server_key);
+		err = err ? err : zsock_curve(&sub->dealer, bus, snap_ep,
+					      server_key);
+		if (err)
+			goto out;
+	}
 	if (zmq_setsockopt(sub->sub.sock, ZMQ_SUBSCRIBE, prefix,
 			   strlen(prefix)) ||
 	    zmq_connect(sub->sub.sock, pub_ep) ||

@@ -13,6 +13,7 @@
 
 #define BUS_VERSION 1
 #define BUS_EPOCH_LEN 16
+#define BUS_KEY_LEN 40         /* a CURVE key in Z85 */
 
 struct bus;
 struct bus_pub;
@@ -35,6 +36,27 @@ typedef void (bus_reset_h)(void *arg);
 
 int  bus_alloc(struct bus **busp);
 
+/* The bus between nodes: ZeroMQ CURVE (encrypted, each end proving it
+ * holds its secret key). A node's key pair, in Z85. */
+struct bus_keys {
+	char pub[BUS_KEY_LEN + 1];
+	char sec[BUS_KEY_LEN + 1];
+};
+int  bus_keys_make(struct bus_keys *k);
+/* The public half of a secret key (EINVAL: not a key). */
+int  bus_keys_public(char pub[BUS_KEY_LEN + 1], const char *sec);
+
+/* Whether the peer with this public key, connecting from `addr`, is let
+ * in; the handler logs a refusal. */
+typedef bool (bus_auth_h)(const char *key, const char *addr, void *arg);
+/* From now on every socket of this bus on a tcp:// endpoint uses CURVE
+ * with `keys`: publishers as servers, asking `authh` about each peer
+ * (NULL: only a peer with our own public key), subscribers as clients
+ * of a publisher whose key they are given (bus_sub_alloc_node). A peer
+ * without a key we accept never gets a message. ipc:// stays plain. */
+int  bus_secure(struct bus *bus, const struct bus_keys *keys,
+		bus_auth_h *authh, void *arg);
+
 int  bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 		   const char *pub_ep, const char *snap_ep,
 		   uint32_t heartbeat_ms);
@@ -46,6 +68,10 @@ int  bus_pub_set(struct bus_pub *pub, const char *topic, const char *key,
 int  bus_pub_del(struct bus_pub *pub, const char *topic, const char *key,
 		 const struct odict *data);
 uint64_t bus_pub_seq(const struct bus_pub *pub, const char *topic);
+/* Publish on two more endpoints too (the same updates, heartbeats and
+ * snapshots): the ones other nodes connect to. */
+int  bus_pub_listen(struct bus_pub *pub, const char *pub_ep,
+		    const char *snap_ep);
 /* Hold updates up to `ms` and send them together (0, the default: each
  * at once). Snapshots and the key table are not delayed; a heartbeat
  * sends what is held first. */
@@ -54,6 +80,12 @@ void bus_pub_batch(struct bus_pub *pub, uint32_t ms);
 int  bus_sub_alloc(struct bus_sub **subp, struct bus *bus,
 		   const char *pub_ep, const char *snap_ep, const char *topic,
 		   bus_reset_h *reseth, bus_update_h *updh, void *arg);
+/* The same, of another node's publisher whose public key is
+ * `server_key` (a tcp:// endpoint of a secured bus needs one). */
+int  bus_sub_alloc_node(struct bus_sub **subp, struct bus *bus,
+			const char *pub_ep, const char *snap_ep,
+			const char *server_key, const char *topic,
+			bus_reset_h *reseth, bus_update_h *updh, void *arg);
 bool bus_sub_synced(const struct bus_sub *sub);
 uint32_t bus_sub_resyncs(const struct bus_sub *sub);
 

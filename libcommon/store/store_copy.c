@@ -59,6 +59,12 @@ static const struct table admin_tables[] = {
 	 "ORDER BY mac, position",
 	 "INSERT INTO device_keys (mac, position, kind, target, label) "
 	 "VALUES (?1, ?2, ?3, ?4, ?5)", COUNT("device_keys"), "tIttt"},
+	{"nodes",
+	 "SELECT node_id, public_key, bus, sip, instance, started, seen, "
+	 "load FROM nodes ORDER BY node_id",
+	 "INSERT INTO nodes (node_id, public_key, bus, sip, instance, "
+	 "started, seen, load) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	 COUNT("nodes"), "tttttIIt"},
 };
 
 static const struct table loc_tables[] = {

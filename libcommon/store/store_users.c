@@ -77,11 +77,25 @@
 	" PRIMARY KEY (mac, position)" \
 	END
 
+/* the nodes of a cluster (SQL in store_nodes.c) */
+#define ADMIN_V5(I, B, K, ID, SERIAL, NOW, END) \
+	"CREATE TABLE nodes (" \
+	" node_id " K " PRIMARY KEY," \
+	" public_key TEXT NOT NULL," \
+	" bus TEXT NOT NULL," \
+	" sip TEXT NOT NULL," \
+	" instance TEXT NOT NULL," \
+	" started " I " NOT NULL," \
+	" seen " I " NOT NULL," \
+	" load TEXT NOT NULL DEFAULT ''" \
+	END
+
 static const char *const lite[] = {
 	STORE_LITE(ADMIN_V1),
 	STORE_LITE(ADMIN_V2),
 	STORE_LITE(ADMIN_V3),
 	STORE_LITE(ADMIN_V4),
+	STORE_LITE(ADMIN_V5),
 };
 
 /* On PostgreSQL, a change to the users, the watcher rules or the phones
@@ -101,6 +115,7 @@ static const char *const pg[] = {
 	STORE_PG(ADMIN_V2) PG_ANNOUNCE("watcher_rules"),
 	STORE_PG(ADMIN_V3),
 	STORE_PG(ADMIN_V4) PG_ANNOUNCE("devices") PG_ANNOUNCE("device_keys"),
+	STORE_PG(ADMIN_V5),
 };
 
 static const struct store_schema schema = {

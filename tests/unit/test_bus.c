@@ -1,10 +1,16 @@
 /* test_bus: message encoding and decoding, the sequence rules (next,
  * duplicate, gap, new epoch), and the clone pattern end to end in one
  * process over ipc://: a late subscriber gets a snapshot, live updates
- * follow, and a publisher restart (new epoch) makes it resync. */
+ * follow, and a publisher restart (new epoch) makes it resync; and the
+ * bus between nodes over tcp:// with CURVE: a node with an accepted key
+ * syncs, one with a key the publisher refuses is asked about (to be
+ * logged) and gets nothing, one that does not know the publisher's key
+ * gets nothing either. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <re.h>
 #include "bus/bus.h"
 #include "tap.h"
@@ -321,6 +327,137 @@ static void batching(void)
 	if (system(pe)) {}
 }
 
+/* A TCP port free now on 127.0.0.1 (the kernel's pick). */
+static unsigned free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned port = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+struct gate {
+	char allowed[BUS_KEY_LEN + 1];
+	char refused[BUS_KEY_LEN + 1];
+	char addr[64];
+	unsigned asked;
+};
+
+static bool auth_h(const char *key, const char *addr, void *arg)
+{
+	struct gate *g = arg;
+
+	++g->asked;
+	if (!strcmp(key, g->allowed))
+		return true;
+	str_ncpy(g->refused, key, sizeof(g->refused));
+	str_ncpy(g->addr, addr, sizeof(g->addr));
+	return false;
+}
+
+static void curve(void)
+{
+	char dir[] = "/tmp/lp-test-bus-XXXXXX";
+	char pe[128], se[128], tp[64], ts[64];
+	struct bus_keys ka, kb, kc;
+	struct bus *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
+	struct bus_pub *pub = NULL;
+	struct bus_sub *sb = NULL, *sc = NULL, *sd = NULL, *se_ = NULL;
+	struct state s1, s2, s3;
+	struct gate g;
+	unsigned port = free_port(), port2 = free_port();
+	char pubk[BUS_KEY_LEN + 1];
+
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	memset(&s3, 0, sizeof(s3));
+	memset(&g, 0, sizeof(g));
+	tmr_init(&guard);
+	if (!mkdtemp(dir) || !port || !port2)
+		return;
+	re_snprintf(pe, sizeof(pe), "ipc://%s/pub.ipc", dir);
+	re_snprintf(se, sizeof(se), "ipc://%s/snap.ipc", dir);
+	re_snprintf(tp, sizeof(tp), "tcp://127.0.0.1:%u", port);
+	re_snprintf(ts, sizeof(ts), "tcp://127.0.0.1:%u", port2);
+
+	ok(!bus_keys_make(&ka) && !bus_keys_make(&kb) && !bus_keys_make(&kc) &&
+	   strlen(ka.pub) == BUS_KEY_LEN && strcmp(ka.pub, kb.pub),
+	   "CURVE key pairs are made (Z85, 40 characters)");
+	ok(!bus_keys_public(pubk, ka.sec) && !strcmp(pubk, ka.pub),
+	   "the public half follows from the secret one");
+	str_ncpy(g.allowed, kb.pub, sizeof(g.allowed));
+
+	ok(!bus_alloc(&a) && !bus_alloc(&b) && !bus_alloc(&c) &&
+	   !bus_alloc(&d) && !bus_alloc(&e), "five buses (five nodes)");
+	{
+		struct bus_keys bad = ka;
+
+		bad.pub[0] = bad.pub[0] == 'a' ? 'b' : 'a';
+		ok(bus_secure(a, &bad, auth_h, &g) == EINVAL,
+		   "a key pair whose halves do not match is refused");
+	}
+	ok(!bus_secure(a, &ka, auth_h, &g) && !bus_secure(b, &kb, NULL, NULL)
+	   && !bus_secure(c, &kc, NULL, NULL) &&
+	   !bus_secure(d, &kb, NULL, NULL), "secured");
+	ok(!bus_pub_alloc(&pub, a, pe, se, 200) &&
+	   !bus_pub_listen(pub, tp, ts), "a publisher on ipc:// and, for "
+	   "the other nodes, on tcp://");
+	set(pub, "1", "one");
+
+	ok(bus_sub_alloc(&sb, b, tp, ts, "reg", reset_h, update_h, &s1) ==
+	   EINVAL, "a secured bus does not subscribe to tcp:// without the "
+	   "publisher's key");
+	ok(!bus_sub_alloc_node(&sb, b, tp, ts, ka.pub, "reg", reset_h,
+			       update_h, &s1), "node b subscribes");
+	ok(!bus_sub_alloc_node(&sc, c, tp, ts, ka.pub, "reg", reset_h,
+			       update_h, &s2), "node c (a key a refuses) "
+	   "subscribes");
+	ok(!bus_sub_alloc_node(&sd, d, tp, ts, kc.pub, "reg", reset_h,
+			       update_h, &s3), "node d (b's key, but a wrong "
+	   "key for a) subscribes");
+	ok(!bus_sub_alloc(&se_, e, tp, ts, "reg", reset_h, update_h, &s3),
+	   "a bus without keys subscribes in plain text");
+	s1.want = 1;
+	run_until(3000);
+	ok(bus_sub_synced(sb) && !strcmp(s1.users[1], "one"),
+	   "node b, whose key a accepts, syncs over CURVE");
+	run_until(300);
+	s1.updates = 0;
+	s1.want = 1;
+	set(pub, "2", "two");
+	run_until(3000);
+	ok(!strcmp(s1.users[2], "two"), "and gets live updates");
+	run_until(500);
+	ok(!strcmp(g.refused, kc.pub) && !strcmp(g.addr, "127.0.0.1"),
+	   "a asked about c's key and its address, and refused it");
+	ok(!bus_sub_synced(sc) && !s2.updates && !bus_sub_synced(sd) &&
+	   !bus_sub_synced(se_) && !s3.updates,
+	   "c, d and the plain-text bus got nothing");
+
+	mem_deref(sb);
+	mem_deref(sc);
+	mem_deref(sd);
+	mem_deref(se_);
+	mem_deref(pub);
+	mem_deref(a);
+	mem_deref(b);
+	mem_deref(c);
+	mem_deref(d);
+	mem_deref(e);
+	re_snprintf(pe, sizeof(pe), "rm -rf %s", dir);
+	if (system(pe)) {}
+}
+
 int main(void)
 {
 	libre_init();
@@ -328,6 +465,7 @@ int main(void)
 	seq();
 	clone_pattern();
 	batching();
+	curve();
 	libre_close();
 	return tap_done();
 }

@@ -1,6 +1,6 @@
 /* test_store: schema migrations (fresh, repeated, a failing one, a newer
- * database), read-only opens, users and bindings through their store_*
- * interfaces. */
+ * database), read-only opens, users, bindings and a cluster's nodes
+ * through their store_* interfaces. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include "store/store_sql.h"
 #include "store/store_users.h"
 #include "store/store_loc.h"
+#include "store/store_nodes.h"
 #include "tap.h"
 #include "testdb.h"
 
@@ -316,6 +317,69 @@ static void concurrent(void)
 	   "(%u failed, %u at another version)", failed, version_wrong);
 }
 
+static int node_count_h(const struct node_rec *n, void *arg)
+{
+	(void)n;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+/* A node claims its id at each start; another key, or a second running
+ * instance with the same key, is refused and writes nothing. */
+static void nodes(void)
+{
+	struct store *st = NULL;
+	struct node_rec a, b, h, r;
+	unsigned n = 0;
+	char p[256];
+
+	path(p, sizeof(p), "admin.db");
+	ok(!users_open(&st, p, false), "admin database for nodes");
+	ok(nodes_id_valid("node-1") && !nodes_id_valid("-x") &&
+	   !nodes_id_valid("Node") && !nodes_id_valid("") &&
+	   !nodes_id_valid("a b") &&
+	   !nodes_id_valid("0123456789abcdef0123456789abcdef0"),
+	   "node ids: [a-z0-9-], 1 to 32, no leading dash");
+	memset(&a, 0, sizeof(a));
+	str_ncpy(a.id, "one", sizeof(a.id));
+	str_ncpy(a.key, "K1", sizeof(a.key));
+	str_ncpy(a.bus, "tcp://127.0.0.2:5090", sizeof(a.bus));
+	str_ncpy(a.sip, "udp:127.0.0.2:5060", sizeof(a.sip));
+	str_ncpy(a.instance, "i1", sizeof(a.instance));
+	ok(!nodes_claim(st, &a, 1000, 10, &h), "node one claims its id");
+	ok(!nodes_get(st, "one", &r) && !strcmp(r.bus, a.bus) &&
+	   r.started == 1000 && r.seen == 1000, "and is listed, seen");
+
+	b = a;
+	str_ncpy(b.key, "K2", sizeof(b.key));
+	str_ncpy(b.instance, "i2", sizeof(b.instance));
+	str_ncpy(b.bus, "tcp://127.0.0.3:5090", sizeof(b.bus));
+	ok(nodes_claim(st, &b, 5000, 10, &h) == EEXIST && !strcmp(h.key, "K1"),
+	   "another key claiming the id is refused, even long after");
+	b = a;
+	str_ncpy(b.instance, "i2", sizeof(b.instance));
+	ok(nodes_claim(st, &b, 1005, 10, &h) == EBUSY &&
+	   !strcmp(h.instance, "i1"), "the same key while instance i1 runs "
+	   "(seen 5 s ago): refused");
+	ok(!nodes_get(st, "one", &r) && !strcmp(r.instance, "i1"),
+	   "nothing written");
+	ok(!nodes_seen(st, "one", "i1", 1008, "load"), "i1 is seen");
+	ok(nodes_claim(st, &b, 1015, 10, &h) == EBUSY, "still alive at 1015");
+	ok(!nodes_claim(st, &b, 1020, 10, &h), "silent 12 s: i2 takes it "
+	   "(a restart after a crash)");
+	ok(nodes_seen(st, "one", "i1", 1021, NULL) == ESTALE,
+	   "the old instance learns it is no longer the node");
+	ok(!nodes_leave(st, "one", "i2") && !nodes_get(st, "one", &r) &&
+	   r.seen == 0, "a clean stop: seen 0");
+	str_ncpy(b.instance, "i3", sizeof(b.instance));
+	ok(!nodes_claim(st, &b, 1022, 10, &h), "so a restart at once claims "
+	   "it");
+	ok(!nodes_foreach(st, node_count_h, &n) && n == 1, "one node listed");
+	ok(!nodes_forget(st, "one") && nodes_forget(st, "one") == ENOENT &&
+	   nodes_get(st, "one", &r) == ENOENT, "forgotten");
+	mem_deref(st);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -328,6 +392,7 @@ int main(void)
 	users();
 	bindings();
 	later();
+	nodes();
 	if (!test_pg())        /* SQLite's WAL alone */
 		checkpoints();
 	re_snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -1,10 +1,16 @@
 /* ctl_watch: `lamplightctl watch TOPIC` prints every bus event of a topic
- * as one JSON line: the snapshot first, then each change as it happens. */
+ * as one JSON line: the snapshot first, then each change as it happens;
+ * with --node ID, those of another node of the cluster, over its bus's
+ * CURVE with this box's key (which that node lets in only when it is a
+ * node's: the way to check a node's key from another). */
 #include <stdio.h>
 #include <string.h>
 #include <re.h>
 #include "base/conf.h"
 #include "bus/bus.h"
+#include "store/store.h"
+#include "store/store_users.h"
+#include "store/store_nodes.h"
 #include "ctl.h"
 
 struct watch {
@@ -38,8 +44,45 @@ static void signal_h(int sig)
 	re_cancel();
 }
 
-int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
-	      unsigned timeout_s)
+/* Another node's bus: its endpoints and key from the admin database,
+ * this box's key pair. */
+static int node_sub(struct bus_sub **subp, struct bus *bus,
+		    const struct conf *conf, const char *node,
+		    const char *topic, struct watch *w)
+{
+	struct store *st = NULL;
+	struct bus_keys k;
+	struct node_rec n;
+	struct pl host, port;
+	char snap[NODE_ADDR_MAX + 8];
+	int err;
+
+	err = users_open(&st, conf->admin_db, true);
+	err = err ? err : nodes_get(st, node, &n);
+	mem_deref(st);
+	if (err) {
+		fprintf(stderr, "lamplightctl: node %s: %s\n", node,
+			err == ENOENT ? "no such node" : strerror(err));
+		return err;
+	}
+	if (conf_tcp_split(n.bus, &host, &port))
+		return EINVAL;
+	re_snprintf(snap, sizeof(snap), "tcp://%r:%u", &host,
+		    pl_u32(&port) + 1);
+	err = store_mkdirs(conf->cluster_key, true);
+	err = err ? err : bus_keys_load(&k, conf->cluster_key);
+	if (err) {
+		fprintf(stderr, "lamplightctl: %s: %s\n", conf->cluster_key,
+			strerror(err));
+		return err;
+	}
+	err = bus_secure(bus, &k, NULL, NULL);
+	return err ? err : bus_sub_alloc_node(subp, bus, n.bus, snap, n.key,
+					      topic, NULL, update_h, w);
+}
+
+int ctl_watch(const struct conf *conf, const char *topic, const char *node,
+	      unsigned count, unsigned timeout_s)
 {
 	struct bus *bus = NULL;
 	struct bus_sub *sub = NULL;
@@ -58,10 +101,18 @@ int ctl_watch(const struct conf *conf, const char *topic, unsigned count,
 			"dialog, pres)\n", topic);
 		return EINVAL;
 	}
+	if (node && !strcmp(topic, "pres")) {
+		fprintf(stderr, "lamplightctl: a node's bus carries reg and "
+			"dialog\n");
+		return EINVAL;
+	}
 	tmr_init(&w.tmr);
 	err = bus_alloc(&bus);
-	err = err ? err : bus_sub_alloc(&sub, bus, pub_ep, snap_ep, topic,
-					NULL, update_h, &w);
+	if (!err && node)
+		err = node_sub(&sub, bus, conf, node, topic, &w);
+	else if (!err)
+		err = bus_sub_alloc(&sub, bus, pub_ep, snap_ep, topic, NULL,
+				    update_h, &w);
 	if (err) {
 		fprintf(stderr, "lamplightctl: bus: %s\n", strerror(err));
 		goto out;

@@ -31,8 +31,9 @@ static void usage(FILE *f)
 "  user list\n"
 "  user import FILE.csv        (lines: user,password,name)\n"
 "  status                      who is registered, from where, until when\n"
-"  watch [TOPIC] [--count N] [--timeout S]   print bus events as JSON\n"
-"                              (TOPIC: reg, dialog, pres)\n"
+"  watch [TOPIC] [--count N] [--timeout S] [--node ID]\n"
+"                              print bus events as JSON (TOPIC: reg,\n"
+"                              dialog, pres); --node: that node's\n"
 "  watcher allow|block|polite-block|confirm OWNER WATCHER|*\n"
 "                              who may watch OWNER's presence\n"
 "  watcher del OWNER WATCHER|*\n"
@@ -54,6 +55,7 @@ static void usage(FILE *f)
 "  store copy --from PLACE --to PLACE   every database, with the daemons\n"
 "                              stopped (PLACE: sqlite:DIRECTORY or a\n"
 "                              postgresql:// address)\n"
+"  node list | node forget ID | node key   the nodes of a cluster\n"
 "LIST is digest algorithms in challenge order: md5, sha-256, "
 "sha-512-256\n");
 }
@@ -406,13 +408,24 @@ int main(int argc, char **argv)
 		err = status(conf);
 	}
 	else if (!strcmp(argv[i], "watch")) {
-		const char *topic = "reg";
-		int first = i + 1;
+		const char *topic = "reg", *node = NULL;
+		char *rest[16];
+		int first = i + 1, n = 0;
 
 		if (first < argc && argv[first][0] != '-')
 			topic = argv[first++];
-		if (!parse_opts(argc, argv, first, &o))
-			err = ctl_watch(conf, topic, o.count, o.timeout);
+		/* --node ID anywhere; the rest are parse_opts's */
+		for (int k = first; k < argc && n < 16; k++) {
+			if (!strcmp(argv[k], "--node") && k + 1 < argc)
+				node = argv[++k];
+			else
+				rest[n++] = argv[k];
+		}
+		if (first + n + (node ? 2 : 0) != argc)
+			usage(stderr);
+		else if (!parse_opts(n, rest, 0, &o))
+			err = ctl_watch(conf, topic, node, o.count,
+					o.timeout);
 	}
 	else if (!strcmp(argv[i], "watcher") && i + 1 < argc &&
 		 i + 4 >= argc) {
@@ -431,6 +444,9 @@ int main(int argc, char **argv)
 	}
 	else if (!strcmp(argv[i], "store") && i + 1 < argc) {
 		err = ctl_store(conf, argc, argv, i + 1);
+	}
+	else if (!strcmp(argv[i], "node") && i + 1 < argc) {
+		err = ctl_node(conf, argc, argv, i + 1);
 	}
 	else if (!strcmp(argv[i], "run") && i + 1 == argc) {
 		err = ctl_run(conf, conf_path);

@@ -37,6 +37,7 @@ struct ssl_ctx_st *tls_openssl_context(const struct tls *tls);
 #include "workers.h"
 #include "handoff.h"
 #include "reuseport.h"
+#include "node.h"
 
 /* Bursts of answers (a NOTIFY fan-out) and of REGISTERs: room for
  * thousands of datagrams (the kernel clamps it to rmem_max). */
@@ -58,6 +59,7 @@ struct app {
 	struct lpdaemon *daemon;
 	struct prober *prober;
 	struct gone *gone;
+	struct node *node;     /* a node of a cluster (node_id) */
 	struct dialogs *dialogs;
 	struct workers *workers;   /* this process among the edge's */
 	struct tmr ready_tmr;      /* ready once its sockets saw their probe */
@@ -282,6 +284,9 @@ static int connect_bus(struct app *a)
 	if (workers_index(a->workers))
 		return 0;      /* worker 0 publishes for every worker */
 	err = bus_alloc(&a->bus);
+	/* a node of a cluster claims its id before anything is published */
+	if (!err && a->conf->node_id)
+		err = node_claim(&a->node, a->conf, a->admin, a->bus);
 	err = err ? err : bus_pub_alloc(&a->pub, a->bus,
 					a->conf->bus_registrar_pub,
 					a->conf->bus_registrar_snapshot,
@@ -307,9 +312,11 @@ static int open_location(struct app *a)
 	lo.shared = workers_count(a->workers) > 1;
 	err = location_alloc(&a->loc, a->state, a->pub, &lo);
 	err = err ? err : location_load(a->loc, (uint64_t)time(NULL));
-	if (err)
+	if (err) {
 		log_err("location: cannot load bindings: %m", err);
-	return err;
+		return err;
+	}
+	return a->node ? node_publish(a->node, a->pub, a->loc) : 0;
 }
 
 /* The edge's context (edge.h) and its modules, then the listeners that
@@ -379,6 +386,7 @@ static void close_all(struct app *a)
 	tmrq_close(&a->edge.timer_c);
 	tmrq_close(&a->edge.route_tmr);
 	a->tls = mem_deref(a->tls);
+	a->node = mem_deref(a->node);   /* stopped: seen 0 */
 	a->loc = mem_deref(a->loc);
 	a->pub = mem_deref(a->pub);
 	a->bus = mem_deref(a->bus);

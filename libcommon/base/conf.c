@@ -31,6 +31,9 @@ static const struct key keys[] = {
 	{"runtime_dir",            K_STR,    OFF(runtime_dir), 0, 0},
 	{"admin_db",               K_STR,    OFF(admin_db), 0, 0},
 	{"store",                  K_STR,    OFF(store), 0, 0},
+	{"node_id",                K_STR,    OFF(node_id), 0, 0},
+	{"cluster_bus",            K_STR,    OFF(cluster_bus), 0, 0},
+	{"cluster_key",            K_STR,    OFF(cluster_key), 0, 0},
 	{"log_level",              K_STR,    OFF(log_level), 0, 0},
 	{"reg_expires_default",    K_U32, OFF(reg_expires_default), 1,
 	 86400 * 7},
@@ -150,6 +153,9 @@ static void destructor(void *arg)
 	mem_deref(c->state_dir);
 	mem_deref(c->runtime_dir);
 	mem_deref(c->admin_db);
+	mem_deref(c->node_id);
+	mem_deref(c->cluster_bus);
+	mem_deref(c->cluster_key);
 	mem_deref(c->store);
 	mem_deref(c->log_level);
 	mem_deref(c->bus_registrar_pub);
@@ -334,6 +340,89 @@ static int set_default(char **sp, const char *fmt, const char *a)
 	return re_sdprintf(sp, fmt, a);
 }
 
+bool conf_node_id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	if (!n || n > CONF_NODE_ID_MAX || id[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-'))
+			return false;
+	}
+	return true;
+}
+
+int conf_tcp_split(const char *ep, struct pl *host, struct pl *port)
+{
+	const char *colon;
+
+	if (!ep || !host || !port || strncmp(ep, "tcp://", 6))
+		return EINVAL;
+	colon = strrchr(ep + 6, ':');
+	if (!colon || colon == ep + 6 || !colon[1])
+		return EINVAL;
+	for (const char *d = colon + 1; *d; d++)
+		if (*d < '0' || *d > '9')
+			return EINVAL;
+	host->p = ep + 6;
+	host->l = (size_t)(colon - (ep + 6));
+	pl_set_str(port, colon + 1);
+	return 0;
+}
+
+/* node_id and cluster_bus go together, on PostgreSQL (what the nodes
+ * share); cluster_bus is tcp://ADDRESS:PORT, an address other nodes can
+ * reach (no wildcard), PORT and PORT + 1 (snapshots) free. */
+static int check_cluster(const struct conf *c, const char *name,
+			 char **errmsg)
+{
+	struct pl host, port;
+	struct sa sa;
+	uint32_t p;
+	bool bad;
+
+	if (!c->node_id && !c->cluster_bus)
+		return 0;
+	if (!c->node_id || !c->cluster_bus) {
+		re_sdprintf(errmsg, "%s: node_id and cluster_bus are set "
+			    "together (a node of a cluster) or not at all",
+			    name);
+		return EINVAL;
+	}
+	if (!conf_node_id_valid(c->node_id)) {
+		re_sdprintf(errmsg, "%s: node_id '%s': 1 to %u of a-z, 0-9 "
+			    "and '-', not starting with '-'", name,
+			    c->node_id, CONF_NODE_ID_MAX);
+		return EINVAL;
+	}
+	if (!conf_store_pg(c)) {
+		re_sdprintf(errmsg, "%s: node_id needs store = postgresql://"
+			    "... (the database the nodes share)", name);
+		return EINVAL;
+	}
+	bad = strlen(c->cluster_bus) > CONF_CLUSTER_BUS_MAX ||
+		conf_tcp_split(c->cluster_bus, &host, &port);
+	if (!bad && host.l > 2 && host.p[0] == '[' &&
+	    host.p[host.l - 1] == ']') {
+		host.p++;                  /* tcp://[::1]:PORT */
+		host.l -= 2;
+	}
+	p = bad ? 0 : pl_u32(&port);
+	if (bad || !p || p > 65534 || sa_set(&sa, &host, 0) ||
+	    sa_is_any(&sa)) {
+		re_sdprintf(errmsg, "%s: cluster_bus '%s' is not tcp://ADDRESS"
+			    ":PORT (an address the other nodes reach, not a "
+			    "wildcard; PORT and PORT + 1 up to 65535)", name,
+			    c->cluster_bus);
+		return EINVAL;
+	}
+	return 0;
+}
+
 static bool bounds_ok(uint32_t min, uint32_t dfl, uint32_t max)
 {
 	return min <= dfl && dfl <= max;
@@ -378,6 +467,13 @@ static int finish(struct conf *c, char **errmsg, const char *name)
 			   "ipc://%s/presence-snap.ipc", c->runtime_dir);
 	if (err)
 		return ENOMEM;
+
+	err = set_default(&c->cluster_key, "%s/cluster.key", c->state_dir);
+	if (err)
+		return ENOMEM;
+	err = check_cluster(c, name, errmsg);
+	if (err)
+		return err;
 
 	for (size_t i = 0; i < ARRAY_SIZE(log_levels); i++)
 		if (!str_casecmp(c->log_level, log_levels[i]))

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include "lp_config.h"
 
+struct pl;
+
 #define CONF_DEFAULT_PATH LP_SYSCONFDIR "/lamplight/lamplight.conf"
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_WORKERS 16
@@ -41,6 +43,11 @@ struct conf {
 	char *runtime_dir;
 	char *admin_db;
 	char *store;           /* sqlite, or a postgresql:// address */
+
+	/* a node of a cluster (docs/admin-guide.md, "Several nodes") */
+	char *node_id;         /* NULL: a box of its own */
+	char *cluster_bus;     /* tcp://ADDRESS:PORT, PORT + 1 */
+	char *cluster_key;     /* its CURVE key pair (state_dir/cluster.key) */
 
 	char *log_level;
 
@@ -139,6 +146,12 @@ int conf_reload(struct conf *live, const char *path, char **errmsg,
 		char *restart, size_t sz, unsigned *changed);
 /* Whether `store` is a PostgreSQL address. */
 bool conf_store_pg(const struct conf *c);
+#define CONF_NODE_ID_MAX 32
+#define CONF_CLUSTER_BUS_MAX 120
+/* 1 to CONF_NODE_ID_MAX of a-z, 0-9 and '-', not starting with '-'. */
+bool conf_node_id_valid(const char *id);
+/* tcp://HOST:PORT into its host (brackets kept) and port (digits). */
+int  conf_tcp_split(const char *ep, struct pl *host, struct pl *port);
 /* Where the database `name` (registrar, presence, blf, imrelay) lives:
  * state_dir/name.db, or the schema `name` of the store's PostgreSQL
  * database (its address, '#', the name: store.h). */

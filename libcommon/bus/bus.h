@@ -43,6 +43,9 @@ struct bus_keys {
 	char sec[BUS_KEY_LEN + 1];
 };
 int  bus_keys_make(struct bus_keys *k);
+/* Read from `path` (buskeys.c: the secret key in Z85), made (mode 0640)
+ * when missing. EBADMSG: the file holds no key. */
+int  bus_keys_load(struct bus_keys *k, const char *path);
 /* The public half of a secret key (EINVAL: not a key). */
 int  bus_keys_public(char pub[BUS_KEY_LEN + 1], const char *sec);
 

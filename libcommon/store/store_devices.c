@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include "store/store_sql.h"
 #include "base/digest.h"
+#include "base/keyfile.h"
 #include "store/store_devices.h"
 
 static const char *const vendors[] = {
@@ -111,33 +112,21 @@ const char *key_kind_name(enum key_kind k)
 	return k == KEY_SPEED ? "speed" : "blf";
 }
 
+static int random_key(uint8_t *buf, size_t *lenp, void *arg)
+{
+	(void)arg;
+	*lenp = DEVICE_KEY_BYTES;
+	rand_bytes(buf, DEVICE_KEY_BYTES);
+	return 0;
+}
+
 int devices_key_load(uint8_t key[DEVICE_KEY_BYTES], const char *path)
 {
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	int err = keyfile_load(path, key, DEVICE_KEY_BYTES, &n, random_key,
+			       NULL);
 
-	if (fd < 0 && errno == ENOENT) {
-		uint8_t k[DEVICE_KEY_BYTES];
-
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-		if (fd < 0)
-			return errno == EEXIST ? devices_key_load(key, path)
-					       : errno;
-		rand_bytes(k, sizeof(k));
-		n = write(fd, k, sizeof(k));
-		if (n != (ssize_t)sizeof(k) || fsync(fd)) {
-			(void)close(fd);
-			(void)unlink(path);
-			return EIO;
-		}
-		(void)close(fd);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return errno;
-	n = read(fd, key, DEVICE_KEY_BYTES);
-	(void)close(fd);
-	return n == DEVICE_KEY_BYTES ? 0 : EIO;
+	return err ? err : n == DEVICE_KEY_BYTES ? 0 : EIO;
 }
 
 void devices_secret(char out[DEVICE_SECRET_LEN + 1],

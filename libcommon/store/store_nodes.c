@@ -3,23 +3,13 @@
 #include <errno.h>
 #include <string.h>
 #include <re.h>
+#include "base/conf.h"
 #include "store/store_sql.h"
 #include "store/store_nodes.h"
 
 bool nodes_id_valid(const char *id)
 {
-	size_t n = id ? strlen(id) : 0;
-
-	if (!n || n > NODE_ID_MAX || id[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return conf_node_id_valid(id);
 }
 
 #define COLS "node_id, public_key, bus, sip, instance, started, seen, load"
@@ -39,15 +29,19 @@ static void row(struct store_q *q, struct node_rec *n)
 
 static const char get_sql[] =
 	"SELECT " COLS " FROM nodes WHERE node_id = ?1";
+static const char by_key_sql[] =
+	"SELECT " COLS " FROM nodes WHERE public_key = ?1 ORDER BY node_id";
 
-int nodes_get(struct store *st, const char *id, struct node_rec *n)
+/* The first row of `sql` with ?1 = `v` (ENOENT: none). */
+static int get_one(struct store *st, const char *sql, const char *v,
+		   struct node_rec *n)
 {
-	struct store_q *q = store_stmt(st, get_sql);
+	struct store_q *q = store_stmt(st, sql);
 	int rc, err = 0;
 
 	if (!q || !n)
 		return q ? EINVAL : EIO;
-	q_text(q, 1, id);
+	q_text(q, 1, v);
 	rc = q_step(q);
 	if (rc == STORE_ROW)
 		row(q, n);
@@ -55,6 +49,16 @@ int nodes_get(struct store *st, const char *id, struct node_rec *n)
 		err = rc == STORE_DONE ? ENOENT : rc;
 	q_reset(q);
 	return err;
+}
+
+int nodes_get(struct store *st, const char *id, struct node_rec *n)
+{
+	return get_one(st, get_sql, id, n);
+}
+
+int nodes_get_by_key(struct store *st, const char *key, struct node_rec *n)
+{
+	return get_one(st, by_key_sql, key, n);
 }
 
 static const char insert_sql[] =

@@ -11,10 +11,13 @@
 #include <stdint.h>
 #include "store/store.h"
 
-#define NODE_ID_MAX 32
+#define NODE_ID_MAX 32         /* CONF_NODE_ID_MAX */
 #define NODE_KEY_LEN 40        /* Z85 of 32 bytes */
 #define NODE_ADDR_MAX 127
 #define NODE_INSTANCE_LEN 16
+/* A node not seen for longer is no longer running (its edge says it is
+ * alive every 2 s). */
+#define NODE_LIST_ALIVE_S 10
 
 struct node_rec {
 	char id[NODE_ID_MAX + 1];
@@ -27,7 +30,7 @@ struct node_rec {
 	char load[64];                     /* what its edge says of itself */
 };
 
-/* 1 to NODE_ID_MAX of [a-z0-9-], not starting with '-'. */
+/* conf_node_id_valid: 1 to NODE_ID_MAX of [a-z0-9-], no leading '-'. */
 bool nodes_id_valid(const char *id);
 
 /* Take `n->id` for this start (n->instance), seen now. EEXIST: another
@@ -45,6 +48,8 @@ int  nodes_leave(struct store *st, const char *id, const char *instance);
 /* ENOENT: no such node. */
 int  nodes_forget(struct store *st, const char *id);
 int  nodes_get(struct store *st, const char *id, struct node_rec *n);
+/* The node whose bus key this is (ENOENT: none). */
+int  nodes_get_by_key(struct store *st, const char *key, struct node_rec *n);
 
 typedef int (nodes_h)(const struct node_rec *n, void *arg);
 /* In id order; a handler's error stops the walk and is returned. */

@@ -42,7 +42,8 @@ for ln in sample.splitlines():
     if key in ("state_dir", "runtime_dir", "admin_db", "listen",
                "tls_certificate", "bus_registrar_pub",
                "bus_registrar_snapshot", "bus_presence_pub",
-               "bus_presence_snapshot"):
+               "bus_presence_snapshot", "node_id", "cluster_bus",
+               "cluster_key"):
         continue
     lines.append(ln)
 lines += ["state_dir = %s/state" % d, "runtime_dir = %s/run" % d,

@@ -306,8 +306,11 @@ static int status_h(const struct loc_rec *r, void *arg)
 	uint64_t now = *(uint64_t *)arg;
 	long left = r->expires > now ? (long)(r->expires - now) : 0;
 
-	printf("%-16s %-40s %s:%-22s expires in %lds%s%s\n", r->aor, r->uri,
-	       r->tp, r->src, left, r->user_agent ? "  " : "",
+	printf("%-16s %-40s %s:%-22s expires in %lds%s%s%s%s\n", r->aor,
+	       r->uri, r->tp, r->src, left,
+	       r->node && r->node[0] ? "  node " : "",
+	       r->node && r->node[0] ? r->node : "",
+	       r->user_agent ? "  " : "",
 	       r->user_agent ? r->user_agent : "");
 	return 0;
 }

@@ -231,6 +231,7 @@ static int store_put(struct location *loc, const char *user,
 		.q = b->q, .tp = tp, .src = src, .path = b->path,
 		.user_agent = b->user_agent, .instance = b->instance,
 		.reg_id = b->reg_id, .updated = b->updated,
+		.node = loc->opts.node,
 	};
 
 	str_ncpy(tp, sip_transp_name(b->tp), sizeof(tp));
@@ -331,7 +332,8 @@ static bool sweep_aor_h(struct le *le, void *arg)
 			note_expiry(c->loc, b->expires);
 			continue;
 		}
-		if (loc_del_expired(c->loc->st, a->user, b->uri, c->now))
+		if (loc_del_expired(c->loc->st, c->loc->opts.node, a->user,
+				    b->uri, c->now))
 			continue;  /* kept; tried again next sweep */
 		log_info("'%s': binding '%s' expired", a->user, b->uri);
 		mem_deref(b);
@@ -443,7 +445,7 @@ int location_load(struct location *loc, uint64_t now)
 	struct load_ctx c = { .loc = loc, .now = now };
 	int err;
 
-	err = loc_foreach(loc->st, load_h, &c);
+	err = loc_foreach_node(loc->st, loc->opts.node, load_h, &c);
 	if (err)
 		return err;
 	if (!loc->next_expiry)
@@ -497,7 +499,7 @@ static int reload(struct location *loc, const char *user, uint64_t now,
 		list_append(&old, &b->le, b);
 		--loc->nbindings;
 	}
-	err = loc_foreach_aor(loc->st, user, load_h, &c);
+	err = loc_foreach_aor(loc->st, loc->opts.node, user, load_h, &c);
 	a = (struct aor *)location_find(loc, &pl);
 	if (err) {
 		log_warn("location: cannot read '%s' again: %m", user, err);
@@ -669,7 +671,8 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		err = store_begin(loc->st);
 		for (le = a->bindings.head; le && !err; le = le->next) {
 			const struct binding *b = le->data;
-			err = loc_del(loc->st, a->user, b->uri);
+			err = loc_del(loc->st, loc->opts.node, a->user,
+				      b->uri);
 		}
 		err = err ? err : store_commit(loc->st);
 		if (err)
@@ -756,7 +759,8 @@ int location_apply(struct location *loc, const struct loc_update *u,
 			continue;
 		if (sg[i].old && (!sg[i].nb ||
 				  !streq(sg[i].old->uri, sg[i].nb->uri)))
-			err = loc_del(loc->st, u->user, sg[i].old->uri);
+			err = loc_del(loc->st, loc->opts.node, u->user,
+				      sg[i].old->uri);
 		if (!err && sg[i].nb)
 			err = store_put(loc, u->user, sg[i].nb);
 	}

@@ -73,6 +73,9 @@ struct loc_opts {
 	void (*changed)(const char *user, void *arg);
 	void *changed_arg;
 	bool shared;           /* other processes write the store too */
+	/* node_id: the rows of the shared table that are this node's
+	 * (NULL: a box of its own) */
+	const char *node;
 };
 
 int  location_alloc(struct location **locp, struct store *st,

@@ -310,6 +310,7 @@ static int open_location(struct app *a)
 	lo.changed = handoff_changed;
 	lo.changed_arg = &a->edge;
 	lo.shared = workers_count(a->workers) > 1;
+	lo.node = a->conf->node_id;
 	err = location_alloc(&a->loc, a->state, a->pub, &lo);
 	err = err ? err : location_load(a->loc, (uint64_t)time(NULL));
 	if (err) {

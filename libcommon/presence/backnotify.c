@@ -21,6 +21,7 @@ void backnotify_opts(struct notifier_opts *no, const struct conf *c,
 	no->max_per_presentity = c->subscribe_max_per_presentity;
 	no->min_interval = c->notify_min_interval;
 	no->notify_timeout = c->notify_timeout;
+	no->node = c->node_id;
 }
 
 void backnotify_report_h(int prio, const struct sip_msg *msg,

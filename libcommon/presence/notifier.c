@@ -89,6 +89,7 @@ struct notifier {
 	struct store *st;
 	struct notifier_opts o;
 	char *contact;
+	char *node;                  /* node_id, or NULL */
 	const struct evpkg *pkgs;
 	unsigned npkgs;
 	notifier_report_h *reporth;
@@ -307,6 +308,7 @@ static void sub_rec(struct subs_rec *r, const struct nsub *s)
 	r->expires = s->expires;
 	r->state = s->state;
 	r->min_interval = s->min_interval;
+	r->node = s->n->node;
 }
 
 static int sub_save(struct nsub *s)
@@ -1466,7 +1468,7 @@ int notifier_load(struct notifier *n)
 	err = store_begin(n->st);
 	if (err)
 		return err;
-	err = subs_foreach(n->st, load_h, n);
+	err = subs_foreach_node(n->st, n->node, load_h, n);
 	if (err) {
 		store_rollback(n->st);
 		return err;
@@ -1490,6 +1492,7 @@ static void destructor(void *arg)
 	hash_flush(n->watchers);
 	mem_deref(n->watchers);
 	mem_deref(n->contact);
+	mem_deref(n->node);
 }
 
 void notifier_set_limits(struct notifier *n, const struct notifier_opts *o)
@@ -1531,6 +1534,9 @@ int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 	tmr_init(&n->tmr_tick);
 	err = str_dup(&n->contact, o->contact);
 	n->o.contact = NULL;
+	if (!err && o->node)
+		err = str_dup(&n->node, o->node);
+	n->o.node = NULL;
 	err = err ? err : hash_alloc(&n->dialogs, 4096);
 	err = err ? err : hash_alloc(&n->groups, 1024);
 	err = err ? err : hash_alloc(&n->watchers, 1024);

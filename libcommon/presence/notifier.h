@@ -41,6 +41,8 @@ struct notifier_opts {
 	uint32_t min_interval;        /* ms between NOTIFYs, 0: none */
 	uint32_t notify_timeout;      /* ms without an answer: a failure */
 	uint32_t retry_after;         /* s, with reason=probation; 0: none */
+	const char *node;             /* node_id: the subscriptions it
+				       * serves of a shared table; NULL */
 };
 
 /* What happened that a log should say (a refusal, a subscription ended):

@@ -167,6 +167,16 @@ int store_run_text(struct store *st, const char *sql, unsigned n, ...)
 	return store_step_done(q);
 }
 
+struct store_q *store_stmt_text(struct store *st, const char *sql,
+				const char *v1)
+{
+	struct store_q *q = store_stmt(st, sql);
+
+	if (q)
+		q_text(q, 1, v1);
+	return q;
+}
+
 int store_step_later(struct store_q *q)
 {
 	return q ? q->eng->later(q) : EINVAL;

@@ -70,24 +70,25 @@ static const struct table admin_tables[] = {
 static const struct table loc_tables[] = {
 	{"bindings",
 	 "SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
-	 "user_agent, instance, reg_id, updated FROM bindings "
+	 "user_agent, instance, reg_id, updated, node FROM bindings "
 	 "ORDER BY aor, uri",
 	 "INSERT INTO bindings (aor, uri, params, callid, cseq, expires, q, "
-	 "tp, src, path, user_agent, instance, reg_id, updated) VALUES (?1, "
-	 "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	 COUNT("bindings"), "ttttIIItttttII"},
+	 "tp, src, path, user_agent, instance, reg_id, updated, node) VALUES "
+	 "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	 COUNT("bindings"), "ttttIIItttttIIt"},
 };
 
 #define SUBS_TABLE \
 	{"subs", \
 	 "SELECT callid, ltag, rtag, event, event_id, watcher, presentity, " \
 	 "local_uri, remote_uri, target, route, ctype, rseq, lseq, version, " \
-	 "expires, state, min_interval FROM subs ORDER BY callid, ltag", \
+	 "expires, state, min_interval, node FROM subs " \
+	 "ORDER BY callid, ltag", \
 	 "INSERT INTO subs (callid, ltag, rtag, event, event_id, watcher, " \
 	 "presentity, local_uri, remote_uri, target, route, ctype, rseq, " \
-	 "lseq, version, expires, state, min_interval) VALUES (?1, ?2, ?3, " \
-	 "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, " \
-	 "?18)", COUNT("subs"), "ttttttttttttIIIIII"}
+	 "lseq, version, expires, state, min_interval, node) VALUES (?1, " \
+	 "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, " \
+	 "?17, ?18, ?19)", COUNT("subs"), "ttttttttttttIIIIIIt"}
 
 static const struct table pres_tables[] = {
 	SUBS_TABLE,

@@ -26,13 +26,20 @@
 	" PRIMARY KEY (aor, uri)" \
 	END \
 	"CREATE INDEX bindings_expires ON bindings (expires);"
+/* the node of a cluster whose edge holds the binding's flow ('': a box
+ * of its own): each edge loads, expires and removes its own alone */
+#define BINDINGS_V2(I, B, K, ID, SERIAL, NOW, END) \
+	"ALTER TABLE bindings ADD COLUMN node " K " NOT NULL DEFAULT '';" \
+	"CREATE INDEX bindings_node ON bindings (node, aor);"
 
 static const char *const lite[] = {
 	STORE_LITE(BINDINGS_V1),
+	STORE_LITE(BINDINGS_V2),
 };
 
 static const char *const pg[] = {
 	STORE_PG(BINDINGS_V1),
+	STORE_PG(BINDINGS_V2),
 };
 
 static const struct store_schema schema = {
@@ -46,14 +53,16 @@ int loc_open(struct store **stp, const char *path, const struct store_opts *o)
 
 static const char put_sql[] =
 	"INSERT INTO bindings (aor, uri, params, callid, cseq, expires, q, "
-	"tp, src, path, user_agent, instance, reg_id, updated) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	"tp, src, path, user_agent, instance, reg_id, updated, node) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+	"?15) "
 	"ON CONFLICT (aor, uri) DO UPDATE SET params = excluded.params, "
 	"callid = excluded.callid, cseq = excluded.cseq, "
 	"expires = excluded.expires, q = excluded.q, tp = excluded.tp, "
 	"src = excluded.src, path = excluded.path, "
 	"user_agent = excluded.user_agent, instance = excluded.instance, "
-	"reg_id = excluded.reg_id, updated = excluded.updated";
+	"reg_id = excluded.reg_id, updated = excluded.updated, "
+	"node = excluded.node";
 
 int loc_put(struct store *st, const struct loc_rec *r)
 {
@@ -79,13 +88,16 @@ int loc_put(struct store *st, const struct loc_rec *r)
 	q_text(s, 12, r->instance);
 	q_int(s, 13, r->reg_id);
 	q_int(s, 14, r->updated);
+	q_text(s, 15, r->node ? r->node : "");
 	/* in the REGISTER's transaction: sent with its other statements */
 	return store_step_later(s);
 }
 
-static const char del_sql[] = "DELETE FROM bindings WHERE aor = ?1 AND uri = ?2";
+static const char del_sql[] =
+	"DELETE FROM bindings WHERE aor = ?1 AND uri = ?2 AND node = ?3";
 
-int loc_del(struct store *st, const char *aor, const char *uri)
+int loc_del(struct store *st, const char *node, const char *aor,
+	    const char *uri)
 {
 	struct store_q *s = st ? store_stmt(st, del_sql) : NULL;
 
@@ -93,14 +105,16 @@ int loc_del(struct store *st, const char *aor, const char *uri)
 		return st ? EIO : EINVAL;
 	q_text(s, 1, aor);
 	q_text(s, 2, uri);
+	q_text(s, 3, node ? node : "");
 	return store_step_later(s);
 }
 
 static const char del_expired_sql[] =
-	"DELETE FROM bindings WHERE aor = ?1 AND uri = ?2 AND expires <= ?3";
+	"DELETE FROM bindings WHERE aor = ?1 AND uri = ?2 AND expires <= ?3 "
+	"AND node = ?4";
 
-int loc_del_expired(struct store *st, const char *aor, const char *uri,
-		    uint64_t now)
+int loc_del_expired(struct store *st, const char *node, const char *aor,
+		    const char *uri, uint64_t now)
 {
 	struct store_q *s = store_stmt(st, del_expired_sql);
 
@@ -109,13 +123,17 @@ int loc_del_expired(struct store *st, const char *aor, const char *uri,
 	q_text(s, 1, aor);
 	q_text(s, 2, uri);
 	q_int(s, 3, now);
+	q_text(s, 4, node ? node : "");
 	return store_step_done(s);
 }
 
+#define LOC_COLS "SELECT aor, uri, params, callid, cseq, expires, q, tp, " \
+	"src, path, user_agent, instance, reg_id, updated, node FROM bindings "
+
 static const char list_sql[] =
-	"SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
-	"user_agent, instance, reg_id, updated FROM bindings "
-	"ORDER BY aor, q DESC, updated DESC";
+	LOC_COLS "ORDER BY aor, q DESC, updated DESC";
+static const char node_sql[] =
+	LOC_COLS "WHERE node = ?1 ORDER BY aor, q DESC, updated DESC";
 
 static const char *col(struct store_q *s, int i)
 {
@@ -123,9 +141,7 @@ static const char *col(struct store_q *s, int i)
 }
 
 static const char aor_sql[] =
-	"SELECT aor, uri, params, callid, cseq, expires, q, tp, src, path, "
-	"user_agent, instance, reg_id, updated FROM bindings WHERE aor = ?1 "
-	"ORDER BY q DESC, updated DESC";
+	LOC_COLS "WHERE aor = ?1 AND node = ?2 ORDER BY q DESC, updated DESC";
 
 /* Each row the prepared statement s gives, to h. */
 static int rows(struct store_q *s, loc_h *h, void *arg)
@@ -144,6 +160,7 @@ static int rows(struct store_q *s, loc_h *h, void *arg)
 			.instance = col(s, 11),
 			.reg_id = (uint32_t)q_col_int(s, 12),
 			.updated = (uint64_t)q_col_int(s, 13),
+			.node = col(s, 14),
 		};
 		err = h(&r, arg);
 		if (err)
@@ -159,12 +176,22 @@ int loc_foreach(struct store *st, loc_h *h, void *arg)
 	return s ? rows(s, h, arg) : EIO;
 }
 
-int loc_foreach_aor(struct store *st, const char *aor, loc_h *h, void *arg)
+int loc_foreach_node(struct store *st, const char *node, loc_h *h,
+		     void *arg)
+{
+	struct store_q *s = store_stmt_text(st, node_sql, node ? node : "");
+
+	return s ? rows(s, h, arg) : EIO;
+}
+
+int loc_foreach_aor(struct store *st, const char *node, const char *aor,
+		    loc_h *h, void *arg)
 {
 	struct store_q *s = store_stmt(st, aor_sql);
 
 	if (!s)
 		return EIO;
 	q_text(s, 1, aor);
+	q_text(s, 2, node ? node : "");
 	return rows(s, h, arg);
 }

@@ -20,20 +20,30 @@ struct loc_rec {
 	const char *instance;   /* +sip.instance */
 	uint32_t reg_id;
 	uint64_t updated;
+	const char *node;       /* the node whose edge holds the flow; NULL
+				 * or "": a box of its own */
 };
 
 typedef int (loc_h)(const struct loc_rec *r, void *arg);
 
 int loc_open(struct store **stp, const char *path, const struct store_opts *o);
 int loc_put(struct store *st, const struct loc_rec *r);
-int loc_del(struct store *st, const char *aor, const char *uri);
+/* `node` in what follows: the node whose rows these are (NULL or "": a
+ * box of its own). An edge touches its own node's rows alone: on a
+ * database that several nodes share, another's are its. */
+int loc_del(struct store *st, const char *node, const char *aor,
+	    const char *uri);
 /* The row, if it expired by now: not one another edge worker has just
  * refreshed. */
-int loc_del_expired(struct store *st, const char *aor, const char *uri,
-		    uint64_t now);
+int loc_del_expired(struct store *st, const char *node, const char *aor,
+		    const char *uri, uint64_t now);
+/* Every row, of every node (lamplightctl status). */
 int loc_foreach(struct store *st, loc_h *h, void *arg);
+int loc_foreach_node(struct store *st, const char *node, loc_h *h,
+		     void *arg);
 /* One address-of-record's rows (an edge worker reads what another
  * wrote: daemons/registrar/handoff.c). */
-int loc_foreach_aor(struct store *st, const char *aor, loc_h *h, void *arg);
+int loc_foreach_aor(struct store *st, const char *node, const char *aor,
+		    loc_h *h, void *arg);
 
 #endif

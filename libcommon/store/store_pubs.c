@@ -20,11 +20,14 @@ static const char *const lite[] = {
 	subs_schema_v1,
 	/* 2 */
 	STORE_LITE(PUBS_V2),
+	/* 3 */
+	subs_schema_v2,
 };
 
 static const char *const pg[] = {
 	subs_schema_v1_pg,
 	STORE_PG(PUBS_V2),
+	subs_schema_v2_pg,
 };
 
 static const struct store_schema schema = {

@@ -94,6 +94,10 @@ int  store_step_done(struct store_q *q);
  * failure at store_commit (which then fails whole); PostgreSQL does. Its
  * parameters may change or go as soon as it returns. */
 int  store_step_later(struct store_q *q);
+/* store_stmt with ?1 bound to the text v1 (kept as it is until the
+ * statement is stepped). */
+struct store_q *store_stmt_text(struct store *st, const char *sql,
+				const char *v1);
 /* A statement that returns no rows, its ?1..?n bound to the n texts. */
 int  store_run_text(struct store *st, const char *sql, unsigned n, ...);
 /* The end of a loop over rows: an error if the last step was neither a

@@ -28,15 +28,25 @@
 	" PRIMARY KEY (callid, ltag)" \
 	END
 
+/* the node of a cluster whose daemon serves the subscription ('': a box
+ * of its own): each loads its own alone */
+#define SUBS_V2(I, B, K, ID, SERIAL, NOW, END) \
+	"ALTER TABLE subs ADD COLUMN node " K " NOT NULL DEFAULT '';" \
+	"CREATE INDEX subs_node ON subs (node);"
+
 const char subs_schema_v1[] = STORE_LITE(SUBS_V1);
 const char subs_schema_v1_pg[] = STORE_PG(SUBS_V1);
+const char subs_schema_v2[] = STORE_LITE(SUBS_V2);
+const char subs_schema_v2_pg[] = STORE_PG(SUBS_V2);
 
 static const char *const lite[] = {
 	subs_schema_v1,
+	subs_schema_v2,
 };
 
 static const char *const pg[] = {
 	subs_schema_v1_pg,
+	subs_schema_v2_pg,
 };
 
 static const struct store_schema schema = {
@@ -52,8 +62,9 @@ int subs_open(struct store **stp, const char *path,
 static const char put_sql[] =
 	"INSERT INTO subs (callid, ltag, rtag, event, event_id, watcher, "
 	"presentity, local_uri, remote_uri, target, route, ctype, rseq, lseq, "
-	"version, expires, state, min_interval) VALUES (?1, ?2, ?3, ?4, ?5, "
-	"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
+	"version, expires, state, min_interval, node) VALUES (?1, ?2, ?3, "
+	"?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+	"?19) "
 	"ON CONFLICT (callid, ltag) DO UPDATE SET rtag = excluded.rtag, "
 	"event = excluded.event, event_id = excluded.event_id, "
 	"watcher = excluded.watcher, presentity = excluded.presentity, "
@@ -61,7 +72,8 @@ static const char put_sql[] =
 	"target = excluded.target, route = excluded.route, "
 	"ctype = excluded.ctype, rseq = excluded.rseq, lseq = excluded.lseq, "
 	"version = excluded.version, expires = excluded.expires, "
-	"state = excluded.state, min_interval = excluded.min_interval";
+	"state = excluded.state, min_interval = excluded.min_interval, "
+	"node = excluded.node";
 
 int subs_put(struct store *st, const struct subs_rec *r)
 {
@@ -84,6 +96,7 @@ int subs_put(struct store *st, const struct subs_rec *r)
 	q_int(s, 16, r->expires);
 	q_int(s, 17, r->state);
 	q_int(s, 18, r->min_interval);
+	q_text(s, 19, r->node ? r->node : "");
 	return store_step_done(s);
 }
 
@@ -114,10 +127,12 @@ int subs_del(struct store *st, const char *callid, const char *ltag)
 	return store_run_text(st, del_sql, 2, callid, ltag);
 }
 
-static const char list_sql[] =
-	"SELECT callid, ltag, rtag, event, event_id, watcher, presentity, "
-	"local_uri, remote_uri, target, route, ctype, rseq, lseq, version, "
-	"expires, state, min_interval FROM subs";
+#define SUBS_COLS "SELECT callid, ltag, rtag, event, event_id, watcher, " \
+	"presentity, local_uri, remote_uri, target, route, ctype, rseq, " \
+	"lseq, version, expires, state, min_interval, node FROM subs"
+
+static const char list_sql[] = SUBS_COLS;
+static const char node_sql[] = SUBS_COLS " WHERE node = ?1";
 
 static const char *col(struct store_q *s, int i)
 {
@@ -125,13 +140,10 @@ static const char *col(struct store_q *s, int i)
 	return v ? v : "";
 }
 
-int subs_foreach(struct store *st, subs_h *h, void *arg)
+static int rows(struct store_q *s, subs_h *h, void *arg)
 {
-	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
-	if (!s)
-		return EIO;
 	while ((rc = q_step(s)) == STORE_ROW) {
 		struct subs_rec r = {
 			.callid = col(s, 0), .ltag = col(s, 1),
@@ -146,10 +158,26 @@ int subs_foreach(struct store *st, subs_h *h, void *arg)
 			.expires = (uint64_t)q_col_int(s, 15),
 			.state = (int)q_col_int(s, 16),
 			.min_interval = (uint32_t)q_col_int(s, 17),
+			.node = col(s, 18),
 		};
 		err = h(&r, arg);
 		if (err)
 			break;
 	}
 	return store_rows_end(s, rc, err);
+}
+
+int subs_foreach(struct store *st, subs_h *h, void *arg)
+{
+	struct store_q *s = store_stmt(st, list_sql);
+
+	return s ? rows(s, h, arg) : EIO;
+}
+
+int subs_foreach_node(struct store *st, const char *node, subs_h *h,
+		      void *arg)
+{
+	struct store_q *s = store_stmt_text(st, node_sql, node ? node : "");
+
+	return s ? rows(s, h, arg) : EIO;
 }

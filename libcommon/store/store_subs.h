@@ -35,11 +35,15 @@ struct subs_rec {
 	uint64_t expires;      /* seconds since 1970 */
 	int state;             /* enum nsub_state */
 	uint32_t min_interval; /* ms between NOTIFYs (RFC 6446) */
+	const char *node;      /* the node serving it; NULL or "": a box */
 };
 
 /* The table's first schema, for a daemon whose database holds more. */
 extern const char subs_schema_v1[];
 extern const char subs_schema_v1_pg[];
+/* its second: the node column */
+extern const char subs_schema_v2[];
+extern const char subs_schema_v2_pg[];
 
 typedef int (subs_h)(const struct subs_rec *r, void *arg);
 
@@ -49,6 +53,11 @@ int subs_put(struct store *st, const struct subs_rec *r);
 int subs_seq(struct store *st, const char *callid, const char *ltag,
 	     uint32_t lseq, uint32_t version);
 int subs_del(struct store *st, const char *callid, const char *ltag);
+/* Every row, of every node (the page, lamplightctl). */
 int subs_foreach(struct store *st, subs_h *h, void *arg);
+/* The rows of one node (NULL or "": a box of its own): what its daemon
+ * serves after a restart. */
+int subs_foreach_node(struct store *st, const char *node, subs_h *h,
+		      void *arg);
 
 #endif

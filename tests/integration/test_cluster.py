@@ -15,6 +15,10 @@ key) of its own:
     at once; a node killed is listed silent once 10 s pass;
   - `lamplightctl node forget` refuses a running node, forgets a stopped
     one;
+  - the nodes share the bindings and subscriptions tables, and each
+    holds its own rows alone: a restarted edge or presence daemon loads
+    its node's (not the other's, which it would probe, expire or
+    NOTIFY), `lamplightctl status` names each binding's node;
   - configurations that cannot make a node are refused at start with a
     line naming the key: node_id without cluster_bus, on SQLite, a
     wildcard or a port without room for the snapshot socket, a bad id.
@@ -30,6 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import sipclient as sc  # noqa: E402
+from presphone import Phone  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
@@ -51,8 +56,10 @@ def node(node_id, extra=""):
     a = lptest.Appliance(lptest.build_dir(),
                          "store = %s\nnode_id = %s\n"
                          "cluster_bus = tcp://127.0.0.1:%d\n"
+                         "route_presence = udp:127.0.0.1:%d\n"
                          "probe_interval = 0\n%s"
-                         % (url, node_id, port, extra))
+                         % (url, node_id, port, lptest.free_port(),
+                            extra))
     a.bus_port = port
     apps.append(a)
     return a
@@ -81,6 +88,7 @@ def refused_start(app):
 
 
 alice = None
+phones = []
 try:
     a, b = node("a"), node("b")
     a.add_user("alice", "alice-pw")
@@ -155,6 +163,46 @@ try:
     ok(r.returncode != 0 and "running" in r.stderr and "b" in listed(),
        "node forget refuses a running node", r.stderr)
 
+    # one table, each node's rows its own
+    a.add_user("bob", "bob-pw")
+    a.add_user("carol", "carol-pw")
+    bob = Phone(b, "bob")
+    carol = Phone(a, "carol")
+    phones.extend([bob, carol])
+    r = bob.register(expires=600)
+    ok(r is not None and r.code == 200, "bob registers on node b")
+    st = ctl(b, "status").stdout
+    ok(any("alice" in ln and "node a" in ln for ln in st.splitlines()) and
+       any("bob" in ln and "node b" in ln for ln in st.splitlines()),
+       "lamplightctl status names each binding's node", st)
+    a.start("presence")
+    b.start("presence")
+    r, _ = carol.subscribe("alice")
+    ok(r is not None and r.code == 200, "carol watches alice on node a")
+    ok(carol.wait_notify() is not None, "and gets a NOTIFY")
+    ok(pg.sql("SELECT node FROM presence.subs", db=db).split() == ["a"],
+       "her subscription's row is node a's")
+    b.stop("presence")
+    b.start("presence")
+    log = b.wait_log(["subscription(s) restored"], name="presence")
+    ok("0 subscription(s) restored" in log, "node b's presence daemon, "
+       "restarted, leaves node a's subscription alone", log[-300:])
+    a.stop("presence")
+    a.start("presence")
+    log = a.wait_log(["subscription(s) restored"], name="presence")
+    ok("1 subscription(s) restored" in log, "node a's takes it back",
+       log[-300:])
+    b.stop()
+    b.start()
+    log = b.log()
+    ok(log.count("1 binding(s) restored") == 1 and "alice" not in
+       pg.sql("SELECT aor FROM registrar.bindings WHERE node = 'b'",
+              db=db), "node b's edge, restarted, restores bob's binding "
+       "alone", log[-300:])
+    ok(sorted(pg.sql("SELECT aor || ' ' || node FROM registrar.bindings",
+                     db=db).strip().split("\n")) == ["alice a", "bob b"],
+       "and alice's stays node a's")
+
     # a clean stop, then a restart at once
     a.stop()
     ok(listed().get("a", ("",))[0] == "stopped", "a stopped cleanly is "
@@ -195,6 +243,8 @@ try:
 finally:
     if alice:
         alice.close()
+    for ph in phones:
+        ph.close()
     for x in apps:
         x.close(tap)
     pg.close()

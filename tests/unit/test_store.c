@@ -164,7 +164,8 @@ static void bindings(void)
 	ok(!loc_foreach(st, seen_h, seen) &&
 	   !strcmp(seen, "sip:alice@192.0.2.2:5060+path;"
 		   "sip:alice@192.0.2.1:5060;"), "two rows, highest q first");
-	ok(!loc_del(st, "alice", "sip:alice@192.0.2.2:5060"), "delete one");
+	ok(!loc_del(st, NULL, "alice", "sip:alice@192.0.2.2:5060"),
+	   "delete one");
 	seen[0] = '\0';
 	loc_foreach(st, seen_h, seen);
 	ok(!strcmp(seen, "sip:alice@192.0.2.1:5060;"), "one row left");
@@ -177,6 +178,39 @@ static void bindings(void)
 	ok(!strcmp(seen, r.user_agent), "and read back byte for byte");
 	r.callid = NULL;
 	ok(loc_put(st, &r) == EINVAL, "a record without Call-ID is refused");
+
+	/* two nodes sharing the table: each sees and removes its own */
+	r.callid = "c2";
+	r.user_agent = NULL;
+	r.path = NULL;
+	r.aor = "bob";
+	r.uri = "sip:bob@192.0.2.9:5060";
+	r.node = "b";
+	ok(!loc_put(st, &r), "node b puts bob's binding");
+	seen[0] = '\0';
+	ok(!loc_foreach_node(st, "", seen_h, seen) &&
+	   !strcmp(seen, "sip:alice@192.0.2.2:5060+path;"
+		   "sip:alice@192.0.2.1:5060;"),
+	   "the box's own rows leave out node b's (%s)", seen);
+	seen[0] = '\0';
+	ok(!loc_foreach_node(st, "b", seen_h, seen) &&
+	   !strcmp(seen, "sip:bob@192.0.2.9:5060;") &&
+	   !loc_foreach_aor(st, "b", "bob", seen_h, seen),
+	   "node b's are its own");
+	seen[0] = '\0';
+	ok(!loc_foreach_aor(st, "a", "bob", seen_h, seen) && !seen[0],
+	   "node a sees none of bob's");
+	ok(!loc_del(st, "a", "bob", r.uri) &&
+	   !loc_del_expired(st, "a", "bob", r.uri, 1000), "node a's "
+	   "deletes of bob's binding");
+	seen[0] = '\0';
+	loc_foreach(st, seen_h, seen);
+	ok(strstr(seen, "sip:bob@192.0.2.9:5060;") != NULL,
+	   "remove nothing of node b's");
+	ok(!loc_del_expired(st, "b", "bob", r.uri, 1000), "node b's does");
+	seen[0] = '\0';
+	loc_foreach(st, seen_h, seen);
+	ok(!strstr(seen, "bob"), "gone");
 	mem_deref(st);
 }
 

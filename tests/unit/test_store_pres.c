@@ -65,8 +65,8 @@ static void subs_and_pubs(void)
 	char p[256];
 
 	test_db(p, sizeof(p), dir, "presence.db");
-	ok(!pres_open(&st, p, NULL) && store_version(st) == 2,
-	   "the presence database has both tables (version 2)");
+	ok(!pres_open(&st, p, NULL) && store_version(st) == 3,
+	   "the presence database has both tables (version 3)");
 	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
 	   "a subscription stored, its CSeq and version moved on");
 	ok(!pubs_put(st, &pr), "a publication stored");
@@ -96,6 +96,20 @@ static void subs_and_pubs(void)
 	memset(&s, 0, sizeof(s));
 	ok(!pubs_foreach(st, pub_h, &s) && s.n == 1 &&
 	   !strcmp(s.doc, "<presence/>"), "the publication comes back");
+	/* a node of a cluster loads its own subscriptions alone */
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach_node(st, "", sub_h, &s) && s.n == 1,
+	   "the box's own: the one stored without a node");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach_node(st, "b", sub_h, &s) && s.n == 0,
+	   "node b has none");
+	r.callid = "c2";
+	r.node = "b";
+	ok(!subs_put(st, &r), "node b stores one");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach_node(st, "b", sub_h, &s) && s.n == 1 &&
+	   !subs_foreach_node(st, NULL, sub_h, &s) && s.n == 2 &&
+	   !subs_del(st, "c2", "l1"), "now b has its one, the box its one");
 	ok(!subs_del(st, "c1", "l1") && !pubs_del(st, "e1"), "both deleted");
 	memset(&s, 0, sizeof(s));
 	ok(!subs_foreach(st, sub_h, &s) && !pubs_foreach(st, pub_h, &s) &&

@@ -14,19 +14,11 @@
 #include "store/store_nodes.h"
 #include "ctl.h"
 
-/* The node's state as `node list` and the page say it. */
-static const char *state(const struct node_rec *n, uint64_t now)
-{
-	if (!n->seen)
-		return "stopped";
-	return n->seen + NODE_LIST_ALIVE_S > now ? "running" : "silent";
-}
-
 static int list_h(const struct node_rec *n, void *arg)
 {
 	uint64_t now = *(const uint64_t *)arg;
 
-	printf("%-12s %-8s %-28s %-24s %s\n", n->id, state(n, now), n->bus,
+	printf("%-12s %-8s %-28s %-24s %s\n", n->id, nodes_state(n, now), n->bus,
 	       n->sip, n->load);
 	return 0;
 }

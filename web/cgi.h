@@ -81,6 +81,7 @@ int  page_user(struct req *r);
 int  page_devices(struct req *r);
 int  page_device(struct req *r);
 int  page_watchers(struct req *r);
+int  page_nodes(struct req *r);
 int  page_board(struct req *r);
 int  board_json(struct req *r);
 int  prov_serve(struct req *r);

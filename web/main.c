@@ -119,6 +119,8 @@ static int route(struct req *r)
 		return page_device(r);
 	if (!strcmp(p, "/watchers"))
 		return page_watchers(r);
+	if (!strcmp(p, "/nodes"))
+		return page_nodes(r);
 	return cgi_fail(r, 404, "No such page.");
 }
 

@@ -10,6 +10,7 @@ int page_begin(struct req *r, const char *title)
 	static const char *const nav[][2] = {
 		{"/board", "Board"}, {"/users", "Users"},
 		{"/devices", "Devices"}, {"/watchers", "Watchers"},
+		{"/nodes", "Nodes"},
 	};
 	int err = mbuf_printf(r->body,
 		"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -19,7 +20,8 @@ int page_begin(struct req *r, const char *title)
 		"</head><body><header><span class=\"brand\">Lamplight</span>"
 		"<nav>", xml_escape, title);
 
-	for (size_t i = 0; i < ARRAY_SIZE(nav); i++)
+	/* Nodes: on a node of a cluster only */
+	for (size_t i = 0; i < ARRAY_SIZE(nav) - !r->conf->node_id; i++)
 		err |= mbuf_printf(r->body, "<a href=\"%s%s\"%s>%s</a>",
 				   r->script, nav[i][0],
 				   strcmp(r->path, nav[i][0]) ? "" :

@@ -46,6 +46,7 @@
 #include "fwd.h"
 #include "dialog.h"
 #include "call.h"
+#include "peers.h"
 
 struct call;
 
@@ -575,6 +576,50 @@ static void pickup_code(struct edge *r, const struct sip_msg *msg,
 	pick_up(r, msg, picker, c, rep);
 }
 
+/* The reachable devices of `a` (NULL: none) here, on their flows. */
+static unsigned local_targets(const struct aor *a,
+			      struct target t[FWD_MAX_BRANCHES])
+{
+	unsigned n = 0;
+
+	for (struct le *le = a ? a->bindings.head : NULL;
+	     le && n < FWD_MAX_BRANCHES; le = le->next) {
+		const struct binding *bd = le->data;
+
+		if (bd->unreachable)
+			continue;
+		str_ncpy(t[n].ruri, bd->uri, sizeof(t[n].ruri));
+		t[n].tp = bd->tp;
+		t[n].dst = bd->src;
+		++n;
+	}
+	return n;
+}
+
+/* A call that came from another node: to the callee's devices here,
+ * never on to a third node. */
+static void node_invite(struct edge *r, const struct sip_msg *msg)
+{
+	struct target t[FWD_MAX_BRANCHES];
+	char caller[65];
+	const struct aor *a;
+	unsigned n;
+
+	if (peers_asserted(msg, caller, sizeof(caller))) {
+		log_sip(LOG_NOTICE, msg, NULL, "INVITE from node %J without "
+			"the caller's P-Asserted-Identity", &msg->src);
+		reply(r, msg, 403, "No Asserted Identity");
+		return;
+	}
+	a = location_find(r->loc, &msg->uri.user);
+	n = local_targets(a, t);
+	if (!a) {
+		reply(r, msg, 480, "Temporarily Unavailable");
+		return;
+	}
+	fork_call(r, msg, caller, a->user, t, n, NULL);
+}
+
 void call_invite(struct edge *r, const struct sip_msg *msg)
 {
 	struct target t[FWD_MAX_BRANCHES];
@@ -582,13 +627,16 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 	const struct sip_hdr *rh = sip_msg_xhdr(msg, "Replaces");
 	const char *prefix = r->conf->pickup_prefix;
 	const struct aor *a;
-	struct le *le;
-	unsigned n = 0;
+	unsigned n;
 	int err;
 
 	if (dialogs_answered(r->dialogs, msg)) {
 		log_sip(LOG_DEBUG, msg, NULL, "INVITE retransmitted after "
 			"its 2xx: absorbed");
+		return;
+	}
+	if (r->peers && peers_is_node(r->peers, &msg->src)) {
+		node_invite(r, msg);
 		return;
 	}
 	if (auth_from_user(r, msg, &u))
@@ -611,16 +659,19 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 	}
 
 	a = location_find(r->loc, &msg->uri.user);
-	for (le = a ? a->bindings.head : NULL;
-	     le && n < FWD_MAX_BRANCHES; le = le->next) {
-		const struct binding *bd = le->data;
+	n = local_targets(a, t);
+	/* the callee's devices on other nodes: through their edges */
+	if (r->peers) {
+		struct sa where[FWD_MAX_BRANCHES];
+		unsigned k = peers_where(r->peers, &msg->uri.user, where,
+					 FWD_MAX_BRANCHES - n);
 
-		if (bd->unreachable)
-			continue;
-		str_ncpy(t[n].ruri, bd->uri, sizeof(t[n].ruri));
-		t[n].tp = bd->tp;
-		t[n].dst = bd->src;
-		++n;
+		for (unsigned i = 0; i < k; i++, n++) {
+			re_snprintf(t[n].ruri, sizeof(t[n].ruri), "sip:%s@%s",
+				    callee->username, r->conf->domain);
+			t[n].tp = SIP_TRANSP_UDP;
+			t[n].dst = where[i];
+		}
 	}
 	fork_call(r, msg, u->username, callee->username, t, n, NULL);
  out:

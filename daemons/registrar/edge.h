@@ -15,6 +15,7 @@ struct nonce_ctx;
 struct location;
 struct dialogs;
 struct store;
+struct peers;
 
 /* The back daemons, by their index in conf->routes (the keys
  * route_presence, route_imrelay, route_blf). */
@@ -78,6 +79,9 @@ struct edge {
 	 * second, with how many more */
 	uint64_t unavail_logged;
 	uint32_t unavail_more;
+	/* a node of a cluster: the other nodes and where their users are
+	 * (peers.h); NULL for a box of its own */
+	struct peers *peers;
 };
 
 /* Our domain, or one of our listen addresses (and its port, if any). */

@@ -34,6 +34,7 @@
 #include "fastpath.h"
 #include "rfc2543.h"
 #include "handoff.h"
+#include "peers.h"
 
 #define MAX_SOCKS 8
 #define HEAD_LINE_MAX 8192     /* any header line */
@@ -461,8 +462,10 @@ static bool recv_h(struct sa *src, struct mbuf *mb, void *arg)
 	/* route_edge's socket is the back daemons' alone */
 	if (fs->back && !back && fs->r->handed != mb)
 		return stranger(fs, src);
-	/* a flood from one source goes unread; the back daemons are ours */
+	/* a flood from one source goes unread; the back daemons are ours,
+	 * and another node of the cluster carries many phones' requests */
 	if (fs->r->flood && !back &&
+	    !(fs->r->peers && peers_is_node(fs->r->peers, src)) &&
 	    flood_over(fs->r->flood, src, tmr_jiffies()))
 		return true;
 	if (head_refused(fs, src, mb))

@@ -333,6 +333,7 @@ static int start_edge(struct app *a)
 	e->admin = a->admin;
 	e->nonces = a->nonces;
 	e->loc = a->loc;
+	e->peers = node_peers(a->node);
 	e->back_set = a->conf->route_edge.port &&
 		!sa_set_str(&e->back_laddr, a->conf->route_edge.addr,
 			    back_port(a));

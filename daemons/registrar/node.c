@@ -10,12 +10,15 @@
 #include "store/store_nodes.h"
 #include "bus/bus.h"
 #include "location.h"
+#include "peers.h"
 #include "node.h"
 
 struct node {
 	const struct conf *conf;
 	struct store *admin;
 	const struct location *loc;
+	struct bus *bus;
+	struct peers *peers;
 	struct node_rec rec;
 	struct tmr seen;
 	uint64_t refused_log;  /* when a refusal was last logged (s) */
@@ -28,9 +31,11 @@ static void destructor(void *arg)
 	struct node *n = arg;
 
 	tmr_cancel(&n->seen);
+	mem_deref(n->peers);
 	if (!n->stale && n->rec.instance[0])
 		(void)nodes_leave(n->admin, n->rec.id, n->rec.instance);
 	mem_deref(n->admin);
+	mem_deref(n->bus);
 }
 
 /* Who may connect to our bus: a node listed in the admin database with
@@ -81,15 +86,23 @@ int node_claim(struct node **np, const struct conf *conf,
 		return ENOMEM;
 	n->conf = conf;
 	n->admin = mem_ref(admin);
+	n->bus = mem_ref(bus);
 	tmr_init(&n->seen);
 	str_ncpy(n->rec.id, conf->node_id, sizeof(n->rec.id));
 	str_ncpy(n->rec.key, keys.pub, sizeof(n->rec.key));
 	str_ncpy(n->rec.bus, conf->cluster_bus, sizeof(n->rec.bus));
-	if (conf->listen_count)
-		re_snprintf(n->rec.sip, sizeof(n->rec.sip), "%s:%s:%u",
-			    conf->listen[0].tp == CONF_TP_UDP ? "udp" :
-			    conf->listen[0].tp == CONF_TP_TCP ? "tcp" : "tls",
-			    conf->listen[0].addr, conf->listen[0].port);
+	/* where the other nodes send a call for a user of ours: the first
+	 * udp listen address */
+	for (unsigned i = 0; i < conf->listen_count; i++) {
+		const struct conf_listen *l = &conf->listen[i];
+
+		if (l->tp != CONF_TP_UDP)
+			continue;
+		re_snprintf(n->rec.sip, sizeof(n->rec.sip), l->addr[0] &&
+			    strchr(l->addr, ':') ? "udp:[%s]:%u" : "udp:%s:%u",
+			    l->addr, l->port);
+		break;
+	}
 	re_snprintf(n->rec.instance, sizeof(n->rec.instance), "%016llx",
 		    (unsigned long long)rand_u64());
 
@@ -145,6 +158,7 @@ static void seen_h(void *arg)
 	if (err)
 		log_debug("cluster: cannot say node %s is alive: %m",
 			  n->rec.id, err);
+	(void)peers_refresh(n->peers);
 	tmr_start(&n->seen, NODE_SEEN_MS, seen_h, n);
 }
 
@@ -163,6 +177,7 @@ int node_publish(struct node *n, struct bus_pub *pub,
 		return EINVAL;
 	err = re_sdprintf(&snap, "tcp://%r:%u", &host, pl_u32(&port) + 1);
 	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
+	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", n->conf->cluster_bus,
 			snap, err);
@@ -170,7 +185,14 @@ int node_publish(struct node *n, struct bus_pub *pub,
 		log_info("cluster: node %s, bus %s (snapshots %s)", n->rec.id,
 			 n->conf->cluster_bus, snap);
 	mem_deref(snap);
-	if (!err)
+	if (!err) {
+		(void)peers_refresh(n->peers);
 		tmr_start(&n->seen, NODE_SEEN_MS, seen_h, n);
+	}
 	return err;
+}
+
+struct peers *node_peers(const struct node *n)
+{
+	return n ? n->peers : NULL;
 }

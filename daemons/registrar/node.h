@@ -24,8 +24,10 @@ struct node;
 /* Before the bus publisher exists: the key pair secures `bus`. */
 int  node_claim(struct node **np, const struct conf *conf,
 		struct store *admin, struct bus *bus);
-/* Then: publish on cluster_bus and start saying it is alive. */
+/* Then: publish on cluster_bus, follow the other nodes (peers.h) and
+ * start saying it is alive. */
 int  node_publish(struct node *n, struct bus_pub *pub,
 		  const struct location *loc);
+struct peers *node_peers(const struct node *n);
 
 #endif

@@ -30,6 +30,7 @@
 #include "fwd.h"
 #include "dialog.h"
 #include "route.h"
+#include "peers.h"
 #include "sip/sipuri.h"
 
 #define ALLOW_EVENTS "presence, presence.winfo, dialog"
@@ -121,6 +122,48 @@ static int service_of(struct edge *r, const struct sip_msg *msg)
 	return -1;
 }
 
+/* Has `user` a device here that answers? */
+static bool reachable_here(struct edge *r, const struct pl *user)
+{
+	const struct aor *a = user->l ? location_find(r->loc, user) : NULL;
+
+	for (struct le *le = a ? a->bindings.head : NULL; le; le = le->next)
+		if (!((const struct binding *)le->data)->unreachable)
+			return true;
+	return false;
+}
+
+/* A MESSAGE for a user whose devices are all on another node of the
+ * cluster goes to that node's edge (and from there to its IM relay,
+ * which delivers it or keeps it): true if it went. */
+static bool message_to_node(struct edge *r, const struct sip_msg *msg,
+			    const char *sender)
+{
+	struct fwd_branch b;
+	struct fwd_opts o;
+	struct sa where;
+
+	if (!r->peers || pl_strcmp(&msg->met, "MESSAGE") ||
+	    reachable_here(r, &msg->uri.user) ||
+	    !peers_where(r->peers, &msg->uri.user, &where, 1))
+		return false;
+	memset(&b, 0, sizeof(b));
+	memset(&o, 0, sizeof(o));
+	fwd_nexthop_print(b.nexthop, sizeof(b.nexthop), SIP_TRANSP_UDP,
+			  &where);
+	b.addr = where;
+	b.tp = SIP_TRANSP_UDP;
+	b.has_addr = true;
+	o.pai_user = sender;
+	o.timeout_code = 503;
+	o.what = "to the node of the user's devices";
+	if (fwd_request(r, msg, &b, 1, &o))
+		reply(r, msg, 500, "Server Internal Error");
+	else
+		log_sip(LOG_DEBUG, msg, sender, "MESSAGE to node %J", &where);
+	return true;
+}
+
 void route_request(struct edge *r, const struct sip_msg *msg)
 {
 	struct fwd_branch b;
@@ -128,11 +171,26 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 	struct user_rec *u = NULL;
 	struct flow_out out;
 	struct sa to;
-	char rr[512];
+	char rr[512], asserted[65];
+	const char *sender = NULL;
 	int svc, err;
 
-	if (auth_from_user(r, msg, &u))
-		return;
+	/* a MESSAGE another node sends us, on its word for the sender */
+	if (r->peers && !pl_strcmp(&msg->met, "MESSAGE") &&
+	    peers_is_node(r->peers, &msg->src)) {
+		if (peers_asserted(msg, asserted, sizeof(asserted))) {
+			reply(r, msg, 403, "No Asserted Identity");
+			return;
+		}
+		sender = asserted;
+	}
+	else {
+		if (auth_from_user(r, msg, &u))
+			return;
+		sender = u->username;
+		if (message_to_node(r, msg, sender))
+			goto out;
+	}
 
 	svc = service_of(r, msg);
 	if (svc < 0)
@@ -140,14 +198,14 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 
 	memset(&b, 0, sizeof(b));
 	memset(&o, 0, sizeof(o));
-	o.pai_user = u->username;
+	o.pai_user = sender;
 	o.timeout_code = 503;
 	o.what = service_name[svc];
 	o.back = svc;
 	if (!r->conf->routes[svc].port ||
 	    conf_nexthop(b.nexthop, sizeof(b.nexthop),
 			 &r->conf->routes[svc])) {
-		log_sip(LOG_WARNING, msg, u->username, "%r: no route_%s "
+		log_sip(LOG_WARNING, msg, sender, "%r: no route_%s "
 			"configured: 503", &msg->met, service_name[svc]);
 		(void)sip_replyf(r->sip, msg, 503, "Service Unavailable",
 				 "Retry-After: 60\r\n"
@@ -171,10 +229,10 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 	}
 	err = fwd_backend(r, msg, b.nexthop, &o);
 	if (err) {
-		unavailable(r, msg, u->username, service_name[svc], err);
+		unavailable(r, msg, sender, service_name[svc], err);
 	}
 	else {
-		log_sip(LOG_DEBUG, msg, u->username, "%r to %s", &msg->met,
+		log_sip(LOG_DEBUG, msg, sender, "%r to %s", &msg->met,
 			service_name[svc]);
 	}
  out:

@@ -184,3 +184,10 @@ int nodes_foreach(struct store *st, nodes_h *h, void *arg)
 	}
 	return store_rows_end(q, err ? STORE_ROW : rc, err);
 }
+
+const char *nodes_state(const struct node_rec *n, uint64_t now)
+{
+	if (!n->seen)
+		return "stopped";
+	return n->seen + NODE_LIST_ALIVE_S > now ? "running" : "silent";
+}

@@ -51,6 +51,10 @@ int  nodes_get(struct store *st, const char *id, struct node_rec *n);
 /* The node whose bus key this is (ENOENT: none). */
 int  nodes_get_by_key(struct store *st, const char *key, struct node_rec *n);
 
+/* "running" (seen in the last NODE_LIST_ALIVE_S), "stopped" (a clean
+ * stop) or "silent" (killed, cut off, its machine dead). */
+const char *nodes_state(const struct node_rec *n, uint64_t now);
+
 typedef int (nodes_h)(const struct node_rec *n, void *arg);
 /* In id order; a handler's error stops the walk and is returned. */
 int  nodes_foreach(struct store *st, nodes_h *h, void *arg);

@@ -14,17 +14,30 @@ key) of its own:
   - a clean stop marks the node stopped, and a restart claims it again
     at once; a node killed is listed silent once 10 s pass;
   - `lamplightctl node forget` refuses a running node, forgets a stopped
-    one;
+    one; the admin page's Nodes (on a node only) shows each node's state,
+    addresses and load;
   - the nodes share the bindings and subscriptions tables, and each
     holds its own rows alone: a restarted edge or presence daemon loads
     its node's (not the other's, which it would probe, expire or
     NOTIFY), `lamplightctl status` names each binding's node;
+  - a call through node b to a user whose phone is on node a goes to
+    a's edge, which takes it on b's word (P-Asserted-Identity, from a
+    node's address only) to the phone: 180 and 200 back, the ACK and
+    the BYE along the four Record-Routes; a node's lamps see the call
+    on its own bus; a user with no device anywhere gets 480; the same
+    INVITE from an address that is no node's is challenged;
+  - a MESSAGE through node b for a user whose phones are on node a goes
+    to a's edge and IM relay, which delivers it (200 back to the
+    sender, From the sender), 30 in a row too, though node a lets one
+    source send 5 a second (another node carries many phones); one for a
+    user with no device anywhere is kept by b's relay (202);
   - configurations that cannot make a node are refused at start with a
     line naming the key: node_id without cluster_bus, on SQLite, a
     wildcard or a port without room for the snapshot socket, a bad id.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +48,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
 import sipclient as sc  # noqa: E402
 from presphone import Phone  # noqa: E402
+import callphone as cp  # noqa: E402
+import lpweb  # noqa: E402
 
 tap = lptest.Tap()
 ok = tap.ok
@@ -57,9 +72,10 @@ def node(node_id, extra=""):
                          "store = %s\nnode_id = %s\n"
                          "cluster_bus = tcp://127.0.0.1:%d\n"
                          "route_presence = udp:127.0.0.1:%d\n"
+                         "route_imrelay = udp:127.0.0.1:%d\n"
                          "probe_interval = 0\n%s"
                          % (url, node_id, port, lptest.free_port(),
-                            extra))
+                            lptest.free_port(), extra))
     a.bus_port = port
     apps.append(a)
     return a
@@ -88,9 +104,11 @@ def refused_start(app):
 
 
 alice = None
+web = None
 phones = []
 try:
-    a, b = node("a"), node("b")
+    # a's flood limit low: another node's requests must not count
+    a, b = node("a", "flood_rate = 5\nflood_burst = 5\n"), node("b")
     a.add_user("alice", "alice-pw")
     a.start()
     b.start()
@@ -163,6 +181,111 @@ try:
     ok(r.returncode != 0 and "running" in r.stderr and "b" in listed(),
        "node forget refuses a running node", r.stderr)
 
+    # a call across nodes: dave on b calls erin, whose phone is on a
+    for u in ("dave", "erin", "fay"):
+        a.add_user(u, u + "-pw")
+    dave = cp.Phone(b, "dave", "dave-pw")
+    erin = cp.Phone(a, "erin", "erin-pw")
+    phones.extend([dave.ua, erin.ua])
+    ok(dave.register().code == 200 and erin.register().code == 200,
+       "dave registers on node b, erin on node a")
+    ok("cluster: following node a" in b.wait_log(
+        ["cluster: following node a"], timeout=5),
+       "node b follows node a's bus")
+    bus_a = cp.Bus(a, 20)
+    time.sleep(2.5)                    # b has a's reg snapshot
+    inv, first = cp.call(b, dave, "erin")
+    ok(first is not None and first.code == 407,
+       "dave's INVITE on node b is challenged there")
+    req = erin.next(want="INVITE", timeout=5)
+    rrs = req.all("record-route") if req else []
+    ok(req is not None and len(rrs) == 4 and
+       req.get("p-asserted-identity") == "<sip:dave@%s>" % b.domain and
+       req.body == cp.SDP,
+       "erin's phone on node a gets it, Record-Routed by both edges, "
+       "dave asserted", req and req.lines)
+    if req:
+        erin.answer(req, 180, "Ringing", tag="e1")
+    ring = dave.next(want=180)
+    ok(ring is not None, "her 180 reaches dave through both edges")
+    if req:
+        erin.answer(req, 200, "OK", tag="e1",
+                    extra=["Contact: <%s>" % erin.contact,
+                           "Content-Type: application/sdp"])
+    fin = dave.next(want="final")
+    ok(fin is not None and fin.code == 200 and
+       fin.all("record-route") == rrs, "her 200 reaches dave with the "
+       "four Record-Routes", fin and fin.lines)
+    if req and fin and fin.code == 200:
+        ld, le_ = cp.legs(dave, erin, inv, req, fin, 2)
+        ld.request("ACK")
+        ack = erin.next(want="ACK")
+        ok(ack is not None, "dave's ACK reaches erin along the route")
+        le_.request("BYE")
+        bye = dave.next(want="BYE")
+        ok(bye is not None, "erin's BYE reaches dave along the route")
+        if bye:
+            dave.answer(bye, 200)
+        done = erin.next(want=200)
+        ok(done is not None, "and his 200 reaches her")
+    callid = inv[5].split(": ", 1)[1] if inv else ""
+    got = bus_a.wait(lambda: ("del", "terminated", "bye") in
+                     bus_a.seq("erin", callid))
+    ok(("set", "confirmed", None) in bus_a.seq("erin", callid) and
+       ("del", "terminated", "bye") in bus_a.seq("erin", callid),
+       "node a's own bus has erin's call, confirmed then ended (its "
+       "lamps see it)", bus_a.seq("erin", callid))
+    inv2, first = cp.call(b, dave, "fay")
+    fin2 = dave.next(want="final")
+    ok(fin2 is not None and fin2.code == 480,
+       "fay, with no device on any node: 480", fin2 and fin2.first)
+    # a forged node call: the same INVITE with an asserted identity, from
+    # an address that is no node's, is challenged like any other
+    rogue_ph = cp.Phone(a, "dave", "wrong")
+    phones.append(rogue_ph.ua)
+    rogue_ph.send(cp.invite_lines(a, rogue_ph, "erin", "forged" +
+                                  sc.rand(6), 1, "z9hG4bK" + sc.rand(8),
+                                  extra=["P-Asserted-Identity: "
+                                         "<sip:dave@%s>" % a.domain]),
+                  cp.SDP)
+    r = rogue_ph.next(want="final")
+    ok(r is not None and r.code == 407 and erin.next(timeout=1,
+                                                      want="INVITE")
+       is None, "an asserted identity from an address that is no node's "
+       "is challenged, and nothing reaches erin", r and r.first)
+
+    # a MESSAGE across nodes
+    a.start("imrelay")
+    b.start("imrelay")
+    for u in ("gus", "hal"):
+        a.add_user(u, u + "-pw")
+    gus, hal = Phone(b, "gus"), Phone(a, "hal")
+    phones.extend([gus, hal])
+    ok(gus.register().code == 200 and hal.register().code == 200,
+       "gus registers on node b, hal on node a")
+    time.sleep(2.5)
+    r = gus.message("hal", b"across the nodes")
+    got = hal.wait_messages(1)
+    ok(r is not None and r.code == 200 and
+       [m.body for m in got] == [b"across the nodes"],
+       "gus's MESSAGE through node b reaches hal on node a: 200",
+       r and r.code)
+    ok(got and "sip:gus@" in (got[0].get("from") or ""),
+       "From gus", got and got[0].get("from"))
+    codes = [getattr(gus.message("hal", b"m%d" % i), "code", None)
+             for i in range(30)]
+    got = hal.wait_messages(31)
+    ok(codes == [200] * 30 and len(got) == 31,
+       "30 more in a row through node b: every one 200 and delivered",
+       (codes, len(got)))
+    ok("flood: 127.0.0.1:%d" % b.port not in a.log(),
+       "node a's flood_rate of 5 a second did not hold node b back "
+       "(no datagram of it dropped, none had to be sent again)",
+       [ln for ln in a.log().splitlines() if "flood" in ln][:3])
+    r = gus.message("fay", b"for later")
+    ok(r is not None and r.code == 202,
+       "one for fay (no device anywhere): kept, 202", r and r.code)
+
     # one table, each node's rows its own
     a.add_user("bob", "bob-pw")
     a.add_user("carol", "carol-pw")
@@ -195,13 +318,13 @@ try:
     b.stop()
     b.start()
     log = b.log()
-    ok(log.count("1 binding(s) restored") == 1 and "alice" not in
-       pg.sql("SELECT aor FROM registrar.bindings WHERE node = 'b'",
-              db=db), "node b's edge, restarted, restores bob's binding "
-       "alone", log[-300:])
-    ok(sorted(pg.sql("SELECT aor || ' ' || node FROM registrar.bindings",
-                     db=db).strip().split("\n")) == ["alice a", "bob b"],
-       "and alice's stays node a's")
+    ok(log.count("3 binding(s) restored") == 1,
+       "node b's edge, restarted, restores its three bindings (bob's, "
+       "dave's and gus's) alone", log[-300:])
+    rows = sorted(pg.sql("SELECT aor || ' ' || node FROM "
+                         "registrar.bindings", db=db).strip().split("\n"))
+    ok(rows == ["alice a", "bob b", "dave b", "erin a", "gus b", "hal a"],
+       "and alice's, erin's and hal's stay node a's", rows)
 
     # a clean stop, then a restart at once
     a.stop()
@@ -216,6 +339,22 @@ try:
     time.sleep(11)
     ok(listed().get("b", ("",))[0] == "silent",
        "b killed is listed silent once 10 s pass", listed().get("b"))
+    a.ctl("admin", "add", "root", "--password", "rootroot")
+    web = lpweb.Web(a)
+    wc = lpweb.Client(web)
+    wc.login("root", "rootroot")
+    page = wc.get("/lamplight/nodes")
+    rows = re.findall(r"<tr><td>([^<]*)</td><td class=\"state-(\w+)\">"
+                      r"[^<]*</td><td>[^<]*</td><td>([^<]*)</td>"
+                      r"<td>([^<]*)</td><td>([^<]*)</td></tr>", page.text)
+    ok(page.code == 200 and
+       ("a (this one)", "running", "tcp://127.0.0.1:%d" % a.bus_port,
+        "udp:127.0.0.1:%d" % a.port, "bindings 3") in rows and
+       any(rw[0] == "b" and rw[1] == "silent" for rw in rows),
+       "the page's Nodes: a running with its addresses and load, b "
+       "silent", rows or page.text[:400])
+    ok('href="/lamplight/nodes"' in wc.get("/lamplight/board").text,
+       "the navigation has Nodes on a node")
     r = ctl(a, "node", "forget", "b")
     ok(r.returncode == 0 and "b" not in listed(),
        "and can be forgotten", r.stderr)
@@ -241,6 +380,8 @@ try:
         ok(rc != 0 and want in out, "refused at start: " + what,
            out[-300:])
 finally:
+    if web:
+        web.close(tap)
     if alice:
         alice.close()
     for ph in phones:

@@ -60,6 +60,7 @@ struct app {
 	struct prober *prober;
 	struct gone *gone;
 	struct node *node;     /* a node of a cluster (node_id) */
+	bool id_taken;         /* node_id is another node's: exit 78 */
 	struct dialogs *dialogs;
 	struct workers *workers;   /* this process among the edge's */
 	struct tmr ready_tmr;      /* ready once its sockets saw their probe */
@@ -285,8 +286,10 @@ static int connect_bus(struct app *a)
 		return 0;      /* worker 0 publishes for every worker */
 	err = bus_alloc(&a->bus);
 	/* a node of a cluster claims its id before anything is published */
-	if (!err && a->conf->node_id)
+	if (!err && a->conf->node_id) {
 		err = node_claim(&a->node, a->conf, a->admin, a->bus);
+		a->id_taken = err == EEXIST;
+	}
 	err = err ? err : bus_pub_alloc(&a->pub, a->bus,
 					a->conf->bus_registrar_pub,
 					a->conf->bus_registrar_snapshot,
@@ -522,5 +525,6 @@ int main(int argc, char **argv)
 		log_err("exiting: %m", err);
 	close_all(&a);
 	libre_close();
-	return err ? 1 : 0;
+	/* node_id another node's: retrying cannot help */
+	return a.id_taken ? DAEMON_EXIT_CONFIG : err ? 1 : 0;
 }

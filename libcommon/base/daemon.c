@@ -214,7 +214,7 @@ int daemon_args(int argc, char **argv, const char *name,
 		fprintf(stderr, "lamplight-%s: %s\n", name,
 			msg ? msg : "cannot read configuration");
 		mem_deref(msg);
-		return 1;
+		return DAEMON_EXIT_CONFIG;
 	}
 	log_init(name, (*confp)->log_level);
 	reguard_init((*confp)->sip_max_address_header);

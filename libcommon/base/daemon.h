@@ -14,6 +14,11 @@ struct conf;
  * what only a restart changes. 0, or the file was bad and nothing
  * changed. */
 int  daemon_reload(const char *conf_path, struct conf *live);
+/* The exit status of a daemon that must not be started again until an
+ * administrator changes something (a bad configuration, a node_id that
+ * is another node's): sysexits.h's EX_CONFIG, which the units name in
+ * RestartPreventExitStatus=, so that systemd stops trying. */
+#define DAEMON_EXIT_CONFIG 78
 /* -1: exit 0 (-h, -V); 0: go on; else the exit status */
 int  daemon_args(int argc, char **argv, const char *name,
 		 const char **pathp, struct conf **confp);

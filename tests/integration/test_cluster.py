@@ -162,17 +162,19 @@ try:
     before = pg.sql("SELECT public_key, instance, bus FROM admin.nodes "
                     "WHERE node_id = 'a'", db=db)
     rc, out = refused_start(c)
-    ok(rc != 0 and "node_id 'a' is another node's" in out and
+    ok(rc == 78 and "node_id 'a' is another node's" in out and
        "lamplightctl node forget a" in out,
-       "a second node a with another key does not start, says why",
-       out[-400:])
+       "a second node a with another key does not start, says why, and "
+       "exits 78 (EX_CONFIG: systemd does not start it again)",
+       (rc, out[-400:]))
     # the same key (the state folder copied) while a runs
     os.makedirs(os.path.join(c.dir, "state"), exist_ok=True)
     shutil.copy(os.path.join(a.dir, "state", "cluster.key"),
                 os.path.join(c.dir, "state", "cluster.key"))
     rc, out = refused_start(c)
-    ok(rc != 0 and "node_id 'a' is running already" in out,
-       "with a's key too, while a runs: refused", out[-400:])
+    ok(rc == 1 and "node_id 'a' is running already" in out,
+       "with a's key too, while a runs: refused, exit 1 (systemd tries "
+       "again: the id is free once a stops)", (rc, out[-400:]))
     after = pg.sql("SELECT public_key, instance, bus FROM admin.nodes "
                    "WHERE node_id = 'a'", db=db)
     ok(before == after and a.alive(), "nothing written, a still runs")
@@ -377,8 +379,8 @@ try:
         bad = lptest.Appliance(lptest.build_dir(), extra)
         apps.append(bad)
         rc, out = refused_start(bad)
-        ok(rc != 0 and want in out, "refused at start: " + what,
-           out[-300:])
+        ok(rc == 78 and want in out, "refused at start (78): " + what,
+           (rc, out[-300:]))
 finally:
     if web:
         web.close(tap)

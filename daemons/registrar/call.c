@@ -348,6 +348,7 @@ struct target {
 	char ruri[512];
 	enum sip_transp tp;
 	struct sa dst;
+	bool node;             /* another node's edge: signed (peers.h) */
 };
 
 /* Fork `msg` from `caller` to the targets (the caller answered 100 at
@@ -361,6 +362,7 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 	struct mbuf *mb = NULL;
 	struct call *c;
 	char rr_callee[256], rr_caller[256], hdrs[640];
+	char signed_hdrs[640 + FLOW_TOKEN_MAX + 64];
 
 	if (r->ringing >= r->conf->call_max_ringing) {
 		over_max(r, msg, caller);
@@ -407,6 +409,17 @@ static void fork_call(struct edge *r, const struct sip_msg *msg,
 					   sizeof(rr_callee), r->nonces, msg,
 					   &out, &t[i].dst))
 			continue;
+		/* to another node: its extra header line, signed */
+		o.extra = hdrs[0] ? hdrs : NULL;
+		if (t[i].node) {
+			size_t k = str_len(hdrs);
+
+			memcpy(signed_hdrs, hdrs, k);
+			if (peers_sign(r->peers, signed_hdrs + k,
+				       sizeof(signed_hdrs) - k, msg, caller))
+				continue;
+			o.extra = signed_hdrs;
+		}
 		/* a request of its own: libre may keep it to send later */
 		mem_deref(mb);
 		mb = mbuf_alloc(1024 + mbuf_get_left(msg->mb));
@@ -591,6 +604,7 @@ static unsigned local_targets(const struct aor *a,
 		str_ncpy(t[n].ruri, bd->uri, sizeof(t[n].ruri));
 		t[n].tp = bd->tp;
 		t[n].dst = bd->src;
+		t[n].node = false;
 		++n;
 	}
 	return n;
@@ -598,19 +612,13 @@ static unsigned local_targets(const struct aor *a,
 
 /* A call that came from another node: to the callee's devices here,
  * never on to a third node. */
-static void node_invite(struct edge *r, const struct sip_msg *msg)
+static void node_invite(struct edge *r, const struct sip_msg *msg,
+			const char *caller)
 {
 	struct target t[FWD_MAX_BRANCHES];
-	char caller[65];
 	const struct aor *a;
 	unsigned n;
 
-	if (peers_asserted(msg, caller, sizeof(caller))) {
-		log_sip(LOG_NOTICE, msg, NULL, "INVITE from node %J without "
-			"the caller's P-Asserted-Identity", &msg->src);
-		reply(r, msg, 403, "No Asserted Identity");
-		return;
-	}
 	a = location_find(r->loc, &msg->uri.user);
 	n = local_targets(a, t);
 	if (!a) {
@@ -635,9 +643,21 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 			"its 2xx: absorbed");
 		return;
 	}
-	if (r->peers && peers_is_node(r->peers, &msg->src)) {
-		node_invite(r, msg);
-		return;
+	if (r->peers) {
+		char caller[65];
+
+		err = peers_verify(r->peers, msg, caller, sizeof(caller));
+		if (!err) {
+			node_invite(r, msg, caller);
+			return;
+		}
+		if (err == EPERM) {
+			log_sip(LOG_WARNING, msg, NULL, "INVITE from node "
+				"address %J without a good " PEERS_HDR
+				": refused", &msg->src);
+			reply(r, msg, 403, "Not Signed By A Node");
+			return;
+		}
 	}
 	if (auth_from_user(r, msg, &u))
 		return;
@@ -671,6 +691,7 @@ void call_invite(struct edge *r, const struct sip_msg *msg)
 				    callee->username, r->conf->domain);
 			t[n].tp = SIP_TRANSP_UDP;
 			t[n].dst = where[i];
+			t[n].node = true;
 		}
 	}
 	fork_call(r, msg, u->username, callee->username, t, n, NULL);

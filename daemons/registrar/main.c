@@ -320,7 +320,7 @@ static int open_location(struct app *a)
 		log_err("location: cannot load bindings: %m", err);
 		return err;
 	}
-	return a->node ? node_publish(a->node, a->pub, a->loc) : 0;
+	return a->node ? node_publish(a->node, a->pub, a->loc, a->nonces) : 0;
 }
 
 /* The edge's context (edge.h) and its modules, then the listeners that

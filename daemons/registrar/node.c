@@ -163,21 +163,30 @@ static void seen_h(void *arg)
 }
 
 int node_publish(struct node *n, struct bus_pub *pub,
-		 const struct location *loc)
+		 const struct location *loc, struct nonce_ctx *key)
 {
 	struct pl host, port;
+	struct sa self;
 	char *snap = NULL;
 	int err;
 
-	if (!n || !pub)
+	if (!n || !pub || !key)
 		return EINVAL;
+	/* its calls to other nodes leave from its first udp address */
+	if (strncmp(n->rec.sip, "udp:", 4) ||
+	    sa_decode(&self, n->rec.sip + 4, strlen(n->rec.sip + 4))) {
+		log_err("cluster: node %s needs a udp listen address",
+			n->rec.id);
+		return EINVAL;
+	}
 	n->loc = loc;
 	/* conf.c checked the form: tcp://HOST:PORT */
 	if (conf_tcp_split(n->conf->cluster_bus, &host, &port))
 		return EINVAL;
 	err = re_sdprintf(&snap, "tcp://%r:%u", &host, pl_u32(&port) + 1);
 	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
-	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus);
+	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus,
+				      &self, key);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", n->conf->cluster_bus,
 			snap, err);

@@ -16,6 +16,7 @@ struct store;
 struct bus;
 struct bus_pub;
 struct location;
+struct nonce_ctx;
 struct node;
 
 #define NODE_SEEN_MS 2000
@@ -27,7 +28,7 @@ int  node_claim(struct node **np, const struct conf *conf,
 /* Then: publish on cluster_bus, follow the other nodes (peers.h) and
  * start saying it is alive. */
 int  node_publish(struct node *n, struct bus_pub *pub,
-		  const struct location *loc);
+		  const struct location *loc, struct nonce_ctx *key);
 struct peers *node_peers(const struct node *n);
 
 #endif

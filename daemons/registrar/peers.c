@@ -8,11 +8,18 @@
 #include "store/store_nodes.h"
 #include "bus/bus.h"
 #include "bus/regtopic.h"
+#include "store/store_users.h"
+#include "flow.h"
 #include "peers.h"
+
+#define PEER_USERS_MAX 1000000 /* users followed per node */
+
+struct peer;
 
 struct puser {
 	struct le he;
 	char *user;
+	struct peer *pe;
 };
 
 struct peer {
@@ -26,6 +33,7 @@ struct peer {
 	bool seen;             /* in this refresh */
 	struct bus_sub *sub;
 	struct hash *users;    /* struct puser: a reachable device here */
+	uint32_t nusers;
 };
 
 struct peers {
@@ -34,6 +42,8 @@ struct peers {
 	struct bus *bus;
 	struct list list;      /* struct peer */
 	unsigned n;
+	struct sa self;
+	struct nonce_ctx *key;
 };
 
 static void puser_destructor(void *arg)
@@ -42,6 +52,8 @@ static void puser_destructor(void *arg)
 
 	hash_unlink(&u->he);
 	mem_deref(u->user);
+	if (u->pe)
+		--u->pe->nusers;
 }
 
 static bool flush_h(struct le *le, void *arg)
@@ -68,6 +80,7 @@ static void destructor(void *arg)
 	list_flush(&p->list);
 	mem_deref(p->admin);
 	mem_deref(p->bus);
+	mem_deref(p->key);
 }
 
 static bool user_cmp(struct le *le, void *arg)
@@ -100,7 +113,7 @@ static void update_h(const struct bus_msg *m, void *arg)
 	struct pl key;
 	uint32_t n = 0;
 
-	if (regtopic_devices(m, &n) || !m->key || !m->key[0])
+	if (regtopic_devices(m, &n) || !users_name_valid(m->key))
 		return;
 	pl_set_str(&key, m->key);
 	u = user_find(pe, &key);
@@ -110,20 +123,25 @@ static void update_h(const struct bus_msg *m, void *arg)
 	}
 	if (u)
 		return;
+	if (pe->nusers >= PEER_USERS_MAX)
+		return;
 	u = mem_zalloc(sizeof(*u), puser_destructor);
 	if (!u || str_dup(&u->user, m->key)) {
 		mem_deref(u);
 		return;
 	}
+	u->pe = pe;
+	++pe->nusers;
 	hash_append(pe->users, hash_joaat_ci(key.p, key.l), &u->he, u);
 }
 
 int peers_alloc(struct peers **pp, const struct conf *conf,
-		struct store *admin, struct bus *bus)
+		struct store *admin, struct bus *bus, const struct sa *self,
+		struct nonce_ctx *key)
 {
 	struct peers *p;
 
-	if (!pp || !conf || !admin || !bus)
+	if (!pp || !conf || !admin || !bus || !self || !key)
 		return EINVAL;
 	p = mem_zalloc(sizeof(*p), destructor);
 	if (!p)
@@ -131,6 +149,8 @@ int peers_alloc(struct peers **pp, const struct conf *conf,
 	p->conf = conf;
 	p->admin = mem_ref(admin);
 	p->bus = mem_ref(bus);
+	p->self = *self;
+	p->key = mem_ref(key);
 	*pp = p;
 	return 0;
 }
@@ -261,13 +281,67 @@ bool peers_is_node(const struct peers *p, const struct sa *src)
 	return false;
 }
 
-int peers_asserted(const struct sip_msg *msg, char *user, size_t sz)
+static int asserted(const struct sip_msg *msg, char *user, size_t sz)
 {
 	const struct sip_hdr *h = sip_msg_xhdr(msg, "P-Asserted-Identity");
 	struct sip_addr addr;
 
 	if (!h || sip_addr_decode(&addr, &h->val) || !addr.uri.user.l ||
-	    addr.uri.user.l >= sz)
+	    addr.uri.user.l >= sz || pl_strcpy(&addr.uri.user, user, sz) ||
+	    !users_name_valid(user))
 		return EBADMSG;
-	return pl_strcpy(&addr.uri.user, user, sz);
+	return 0;
+}
+
+/* What a node's token is bound to: the Call-ID and the user (a Call-ID
+ * holds no line break, so no call's flow token is one). */
+static int binding(char *buf, size_t sz, const struct pl *callid,
+		   const char *user, struct pl *out)
+{
+	int n = re_snprintf(buf, sz, "%r\nnode\n%s", callid, user);
+
+	if (n <= 0 || (size_t)n >= sz)
+		return EOVERFLOW;
+	out->p = buf;
+	out->l = (size_t)n;
+	return 0;
+}
+
+int peers_sign(const struct peers *p, char *line, size_t sz,
+	       const struct sip_msg *msg, const char *user)
+{
+	char tok[FLOW_TOKEN_MAX + 1], b[FLOW_CALLID_MAX + 80];
+	struct pl bound;
+	int err;
+
+	if (!p || !msg || !user)
+		return EINVAL;
+	err = binding(b, sizeof(b), &msg->callid, user, &bound);
+	err = err ? err : flow_token_make(tok, sizeof(tok), p->key,
+					  SIP_TRANSP_UDP, &p->self, &bound);
+	if (err)
+		return err;
+	return re_snprintf(line, sz, PEERS_HDR ": %s\r\n", tok) < 0 ?
+		EOVERFLOW : 0;
+}
+
+int peers_verify(const struct peers *p, const struct sip_msg *msg,
+		 char *user, size_t sz)
+{
+	char b[FLOW_CALLID_MAX + 80];
+	const struct sip_hdr *h;
+	enum sip_transp tp;
+	struct pl bound;
+	struct sa from;
+
+	if (!p || !msg || msg->tp != SIP_TRANSP_UDP ||
+	    !peers_is_node(p, &msg->src))
+		return ENOENT;
+	h = sip_msg_xhdr(msg, PEERS_HDR);
+	if (!h || asserted(msg, user, sz) ||
+	    binding(b, sizeof(b), &msg->callid, user, &bound) ||
+	    flow_token_decode(&h->val, p->key, &bound, &tp, &from) ||
+	    tp != SIP_TRANSP_UDP || !sa_cmp(&from, &msg->src, SA_ALL))
+		return EPERM;
+	return 0;
 }

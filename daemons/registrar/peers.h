@@ -9,17 +9,29 @@
 #define LP_PEERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <re.h>
 
 struct conf;
 struct store;
 struct bus;
+struct nonce_ctx;
 struct peers;
+
+/* On each call or MESSAGE a node sends another: a flow token (flow.h)
+ * of the sender's SIP address, made with the registrar's secret, which
+ * the nodes share through their database, and bound to the Call-ID and
+ * the asserted user. A forged source address is not enough to be
+ * taken for a node. */
+#define PEERS_HDR "X-Lamplight-Node"
 
 #define PEERS_MAX 16           /* other nodes followed */
 
+/* self: this node's SIP address (its requests to other nodes leave
+ * from it); key: the registrar's secret. */
 int  peers_alloc(struct peers **pp, const struct conf *conf,
-		 struct store *admin, struct bus *bus);
+		 struct store *admin, struct bus *bus, const struct sa *self,
+		 struct nonce_ctx *key);
 /* Read the nodes table again: follow new running nodes, drop those no
  * longer running (their users are then nowhere). */
 int  peers_refresh(struct peers *p);
@@ -29,8 +41,16 @@ unsigned peers_where(const struct peers *p, const struct pl *user,
 		     struct sa *dst, unsigned max);
 /* Is `src` a running node's SIP address? */
 bool peers_is_node(const struct peers *p, const struct sa *src);
-/* The user another node asserts a request comes from (it authenticated
- * them): P-Asserted-Identity's user part. */
-int  peers_asserted(const struct sip_msg *msg, char *user, size_t sz);
+/* The header line (with CRLF) for a request to another node, asserting
+ * `user`. */
+int  peers_sign(const struct peers *p, char *line, size_t sz,
+		const struct sip_msg *msg, const char *user);
+/* A request from another node: over UDP, from a running node's address,
+ * with its PEERS_HDR good for that address, the Call-ID and the user of
+ * its P-Asserted-Identity, which goes to `user`. ENOENT: not from a node
+ * (a request like a phone's); EPERM: from a node's address but not
+ * signed by one (refuse it). */
+int  peers_verify(const struct peers *p, const struct sip_msg *msg,
+		  char *user, size_t sz);
 
 #endif

@@ -142,6 +142,7 @@ static bool message_to_node(struct edge *r, const struct sip_msg *msg,
 	struct fwd_branch b;
 	struct fwd_opts o;
 	struct sa where;
+	char sig[FLOW_TOKEN_MAX + 64];
 
 	if (!r->peers || pl_strcmp(&msg->met, "MESSAGE") ||
 	    reachable_here(r, &msg->uri.user) ||
@@ -157,6 +158,11 @@ static bool message_to_node(struct edge *r, const struct sip_msg *msg,
 	o.pai_user = sender;
 	o.timeout_code = 503;
 	o.what = "to the node of the user's devices";
+	if (peers_sign(r->peers, sig, sizeof(sig), msg, sender)) {
+		reply(r, msg, 500, "Server Internal Error");
+		return true;
+	}
+	o.extra = sig;
 	if (fwd_request(r, msg, &b, 1, &o))
 		reply(r, msg, 500, "Server Internal Error");
 	else
@@ -176,12 +182,17 @@ void route_request(struct edge *r, const struct sip_msg *msg)
 	int svc, err;
 
 	/* a MESSAGE another node sends us, on its word for the sender */
-	if (r->peers && !pl_strcmp(&msg->met, "MESSAGE") &&
-	    peers_is_node(r->peers, &msg->src)) {
-		if (peers_asserted(msg, asserted, sizeof(asserted))) {
-			reply(r, msg, 403, "No Asserted Identity");
-			return;
-		}
+	err = r->peers && !pl_strcmp(&msg->met, "MESSAGE")
+		? peers_verify(r->peers, msg, asserted, sizeof(asserted))
+		: ENOENT;
+	if (err == EPERM) {
+		log_sip(LOG_WARNING, msg, NULL, "MESSAGE from node address "
+			"%J without a good " PEERS_HDR ": refused",
+			&msg->src);
+		reply(r, msg, 403, "Not Signed By A Node");
+		return;
+	}
+	if (!err) {
 		sender = asserted;
 	}
 	else {

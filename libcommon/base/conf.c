@@ -340,6 +340,12 @@ static int set_default(char **sp, const char *fmt, const char *a)
 	return re_sdprintf(sp, fmt, a);
 }
 
+static bool is_pg(const char *s)
+{
+	return s && (!strncmp(s, "postgresql://", 13) ||
+		     !strncmp(s, "postgres://", 11));
+}
+
 bool conf_node_id_valid(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
@@ -399,13 +405,19 @@ static int check_cluster(const struct conf *c, const char *name,
 			    c->node_id, CONF_NODE_ID_MAX);
 		return EINVAL;
 	}
-	if (!conf_store_pg(c)) {
+	if (!conf_store_pg(c) || !is_pg(c->admin_db)) {
 		re_sdprintf(errmsg, "%s: node_id needs store = postgresql://"
-			    "... (the database the nodes share)", name);
+			    "... (the database the nodes share), and admin_db "
+			    "there too", name);
+		return EINVAL;
+	}
+	if (c->workers != 1) {
+		re_sdprintf(errmsg, "%s: node_id needs workers = 1 (the other "
+			    "nodes' calls and messages are worker 0's)", name);
 		return EINVAL;
 	}
 	bad = strlen(c->cluster_bus) > CONF_CLUSTER_BUS_MAX ||
-		conf_tcp_split(c->cluster_bus, &host, &port);
+		conf_tcp_split(c->cluster_bus, &host, &port) || port.l > 5;
 	if (!bad && host.l > 2 && host.p[0] == '[' &&
 	    host.p[host.l - 1] == ']') {
 		host.p++;                  /* tcp://[::1]:PORT */
@@ -898,8 +910,7 @@ const char *conf_server_name(const struct conf *c)
 
 bool conf_store_pg(const struct conf *c)
 {
-	return c && c->store && (!strncmp(c->store, "postgresql://", 13) ||
-				 !strncmp(c->store, "postgres://", 11));
+	return c && is_pg(c->store);
 }
 
 int conf_db(const struct conf *c, const char *name, char **pathp)

@@ -18,6 +18,7 @@
 #define BACKLOG_CAP 100000     /* HWM and pending updates while syncing */
 #define SNAP_TIMEOUT_MS 2000
 #define BATCH_MAX 512          /* held updates that make a batch leave now */
+#define BUS_NODE_MSG_MAX 65536 /* a frame from another node, at most */
 
 struct bus;
 struct zsock;
@@ -173,10 +174,14 @@ static int zsock_curve(struct zsock *z, const struct bus *bus,
 		       const char *ep, const char *server_key)
 {
 	static const char domain[] = "lamplight";
+	int64_t max = BUS_NODE_MSG_MAX;
 	int one = 1;
 
 	if (!bus->secure || strncmp(ep, "tcp://", 6))
 		return 0;
+	/* what another node may make us read at once */
+	if (zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)))
+		return errno ? errno : EINVAL;
 	if (!server_key) {
 		if (zmq_setsockopt(z->sock, ZMQ_ZAP_DOMAIN, domain,
 				   sizeof(domain) - 1) ||
@@ -723,9 +728,12 @@ static void router_recv_h(struct zsock *z, unsigned n,
 	c.topic = topic;
 	hash_apply(pub->kv, snap_apply, &c);
 
-	t = topic_get(pub, topic, true);
-	if (t && !bus_msg_encode(&json, topic, "", "snap-end", t->seq,
-				 pub->epoch, now_ms(), NULL)) {
+	/* another node makes no topic of ours by asking for it (each
+	 * would get heartbeats for ever) */
+	t = topic_get(pub, topic, z != &pub->nrouter);
+	if ((t || z == &pub->nrouter) &&
+	    !bus_msg_encode(&json, topic, "", "snap-end", t ? t->seq : 0,
+			    pub->epoch, now_ms(), NULL)) {
 		fr[0] = c.id;
 		fr[1] = c.req;
 		pl_set_str(&fr[2], json);
@@ -764,10 +772,8 @@ int bus_pub_alloc(struct bus_pub **pubp, struct bus *bus,
 	err = zsock_open(&pub->router, bus, ZMQ_ROUTER, router_recv_h, pub);
 	if (err)
 		goto out;
-	err = zsock_curve(&pub->pub, bus, pub_ep, NULL);
-	err = err ? err : zsock_curve(&pub->router, bus, snap_ep, NULL);
-	if (err)
-		goto out;
+	/* the local endpoints stay plain, tcp:// too (bus_registrar_pub):
+	 * the nodes' are bus_pub_listen's */
 	if (zmq_bind(pub->pub.sock, pub_ep) ||
 	    zmq_bind(pub->router.sock, snap_ep)) {
 		err = errno ? errno : EADDRINUSE;

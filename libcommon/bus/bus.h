@@ -52,11 +52,14 @@ int  bus_keys_public(char pub[BUS_KEY_LEN + 1], const char *sec);
 /* Whether the peer with this public key, connecting from `addr`, is let
  * in; the handler logs a refusal. */
 typedef bool (bus_auth_h)(const char *key, const char *addr, void *arg);
-/* From now on every socket of this bus on a tcp:// endpoint uses CURVE
- * with `keys`: publishers as servers, asking `authh` about each peer
- * (NULL: only a peer with our own public key), subscribers as clients
- * of a publisher whose key they are given (bus_sub_alloc_node). A peer
- * without a key we accept never gets a message. ipc:// stays plain. */
+/* From now on the sockets of this bus for other nodes (tcp://
+ * endpoints of bus_pub_listen and bus_sub_alloc_node) use CURVE with
+ * `keys`: publishers as servers, asking `authh` about each peer (NULL:
+ * only a peer with our own public key), subscribers as clients of a
+ * publisher whose key they are given. A peer without a key we accept
+ * never gets a message; a frame over 64 KiB from one ends the
+ * connection. bus_pub_alloc's own endpoints stay plain (ipc://, or a
+ * tcp:// of bus_registrar_pub). */
 int  bus_secure(struct bus *bus, const struct bus_keys *keys,
 		bus_auth_h *authh, void *arg);
 

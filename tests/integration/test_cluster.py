@@ -255,6 +255,43 @@ try:
                                                       want="INVITE")
        is None, "an asserted identity from an address that is no node's "
        "is challenged, and nothing reaches erin", r and r.first)
+    # the same from a node's address (a row made for it, as if the
+    # source were forged) but not signed with the nodes' secret: 403
+    rp = rogue_ph.ua.t.local[1]
+    pg.sql("INSERT INTO admin.nodes (node_id, public_key, bus, sip, "
+           "instance, started, seen) VALUES ('fake', '%s', "
+           "'tcp://127.0.0.1:9', 'udp:127.0.0.1:%d', 'f', 1, "
+           "extract(epoch from now())::bigint + 60)" % ("x" * 40, rp),
+           db=db)
+    a.wait_log(["following node fake"], timeout=5)
+    for sig, what in (("", "without " "X-Lamplight-Node"),
+                      ("X-Lamplight-Node: 55.0123456789abcdef",
+                       "with a made-up one")):
+        rogue_ph.send(cp.invite_lines(
+            a, rogue_ph, "erin", "forged" + sc.rand(6), 1,
+            "z9hG4bK" + sc.rand(8),
+            extra=["P-Asserted-Identity: <sip:dave@%s>" % a.domain] +
+            ([sig] if sig else [])), cp.SDP)
+        r = rogue_ph.next(want="final")
+        ok(r is not None and r.code == 403 and
+           r.first.endswith("Not Signed By A Node") and
+           erin.next(timeout=1, want="INVITE") is None,
+           "from a node's address %s: 403, nothing reaches erin" % what,
+           r and r.first)
+    rogue_ph.send(["MESSAGE sip:hal@%s SIP/2.0" % a.domain,
+                   rogue_ph.via("z9hG4bK" + sc.rand(8)),
+                   "Max-Forwards: 70",
+                   "From: <sip:dave@%s>;tag=x1" % a.domain,
+                   "To: <sip:hal@%s>" % a.domain,
+                   "Call-ID: forged" + sc.rand(6), "CSeq: 1 MESSAGE",
+                   "P-Asserted-Identity: <sip:dave@%s>" % a.domain,
+                   "Content-Type: text/plain"], b"forged")
+    r = rogue_ph.next(want="final")
+    ok(r is not None and r.code == 403, "and an unsigned MESSAGE from it: "
+       "403", r and r.first)
+    ok("without a good X-Lamplight-Node: refused" in a.log(),
+       "node a logs each refusal")
+    pg.sql("DELETE FROM admin.nodes WHERE node_id = 'fake'", db=db)
 
     # a MESSAGE across nodes
     a.start("imrelay")
@@ -375,7 +412,16 @@ try:
              "is not tcp://ADDRESS:PORT", "no port for the snapshots"),
             ("store = %s\nnode_id = Node_1\n"
              "cluster_bus = tcp://127.0.0.1:7000\n" % url,
-             "node_id 'Node_1'", "a bad node_id")):
+             "node_id 'Node_1'", "a bad node_id"),
+            ("store = %s\nnode_id = x\n"
+             "cluster_bus = tcp://127.0.0.1:0000007000\n" % url,
+             "is not tcp://ADDRESS:PORT", "a port of ten digits"),
+            ("store = %s\nnode_id = x\nadmin_db = /tmp/x.db\n"
+             "cluster_bus = tcp://127.0.0.1:7000\n" % url,
+             "and admin_db there too", "the admin database in a file"),
+            ("store = %s\nnode_id = x\nworkers = 2\n"
+             "cluster_bus = tcp://127.0.0.1:7000\n" % url,
+             "node_id needs workers = 1", "two edge workers")):
         bad = lptest.Appliance(lptest.build_dir(), extra)
         apps.append(bad)
         rc, out = refused_start(bad)

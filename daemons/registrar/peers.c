@@ -32,6 +32,7 @@ struct peer {
 	bool sip_ok;
 	bool seen;             /* in this refresh */
 	struct bus_sub *sub;
+	uint64_t since;        /* jiffies: when sub was made */
 	struct hash *users;    /* struct puser: a reachable device here */
 	uint32_t nusers;
 };
@@ -166,13 +167,20 @@ static struct peer *peer_find(const struct peers *p, const char *id)
 	return NULL;
 }
 
-/* Follow node `n`'s reg topic (again, if its bus or key changed). */
+/* Follow node `n`'s reg topic (again, if its bus or key changed, or if
+ * it has not synced for FOLLOW_RETRY_MS: a CURVE handshake the other
+ * node refused, its database out of reach, is not tried again by
+ * ZeroMQ). */
+#define FOLLOW_RETRY_MS 10000
+
 static int follow(struct peer *pe, const struct node_rec *n)
 {
 	struct pl host, port;
 	char snap[NODE_ADDR_MAX + 8];
 
-	if (pe->sub && !strcmp(pe->bus, n->bus) && !strcmp(pe->key, n->key))
+	if (pe->sub && !strcmp(pe->bus, n->bus) && !strcmp(pe->key, n->key) &&
+	    (bus_sub_synced(pe->sub) ||
+	     tmr_jiffies() < pe->since + FOLLOW_RETRY_MS))
 		return 0;
 	pe->sub = mem_deref(pe->sub);
 	reset_h(pe);
@@ -182,6 +190,7 @@ static int follow(struct peer *pe, const struct node_rec *n)
 		return EINVAL;
 	re_snprintf(snap, sizeof(snap), "tcp://%r:%u", &host,
 		    pl_u32(&port) + 1);
+	pe->since = tmr_jiffies();
 	return bus_sub_alloc_node(&pe->sub, pe->p->bus, n->bus, snap, n->key,
 				  "reg", reset_h, update_h, pe);
 }
@@ -266,6 +275,19 @@ unsigned peers_where(const struct peers *p, const struct pl *user,
 			dst[n++] = pe->sip;
 	}
 	return n;
+}
+
+bool peers_key_known(const struct peers *p, const char *key)
+{
+	if (!p || !key)
+		return false;
+	for (struct le *le = p->list.head; le; le = le->next) {
+		const struct peer *pe = le->data;
+
+		if (!strcmp(pe->key, key))
+			return true;
+	}
+	return false;
 }
 
 bool peers_is_node(const struct peers *p, const struct sa *src)

@@ -39,6 +39,8 @@ int  peers_refresh(struct peers *p);
  * reachable device, at most `max`; how many. */
 unsigned peers_where(const struct peers *p, const struct pl *user,
 		     struct sa *dst, unsigned max);
+/* Is `key` the bus key of a running node we follow? */
+bool peers_key_known(const struct peers *p, const char *key);
 /* Is `src` a running node's SIP address? */
 bool peers_is_node(const struct peers *p, const struct sa *src);
 /* The header line (with CRLF) for a request to another node, asserting

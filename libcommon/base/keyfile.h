@@ -1,7 +1,8 @@
 /* keyfile: a secret kept in a file of its own beside the databases
  * (the device key, a node's bus key), mode 0640, made by the first
- * program that needs it; O_EXCL, so that two programs starting together
- * end up with the same one. */
+ * program that needs it: written aside and linked into place, so that
+ * programs starting together end up with the same one and none reads
+ * it half written. */
 #ifndef LP_KEYFILE_H
 #define LP_KEYFILE_H
 

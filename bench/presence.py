@@ -236,8 +236,10 @@ def publish_once(c, user, pw, note, etag=None, timed=False):
     return (t.code, header(t.head or "", "SIP-ETag") or etag, t.sent_at)
 
 
-def fanout(c, user, pw, watchers, rounds):
-    """(times in ms from the PUBLISH to the last NOTIFY, rounds missed)."""
+def fanout(c, user, pw, watchers, rounds, pub=None):
+    """(times in ms from the PUBLISH to the last NOTIFY, rounds missed).
+    pub: the client that PUBLISHes (another node's edge), else c."""
+    pub = pub or c
     arrivals = []
     want = {"tok": None}
 
@@ -246,13 +248,14 @@ def fanout(c, user, pw, watchers, rounds):
             arrivals.append(ts)
 
     c.on_notify = on_notify
-    code, etag, _ = publish_once(c, user, pw, "warm-up")
+    code, etag, _ = publish_once(pub, user, pw, "warm-up")
     c.drain(3)
     times, missed = [], 0
     for r in range(rounds):
         del arrivals[:]
         want["tok"] = ("round-%03d<" % r).encode()
-        code, etag, sent = publish_once(c, user, pw, "round-%03d" % r, etag)
+        code, etag, sent = publish_once(pub, user, pw, "round-%03d" % r,
+                                        etag)
         end = time.time() + 15
         while len(arrivals) < watchers and time.time() < end:
             c.poll(0.02)

@@ -53,8 +53,8 @@ static int node_sub(struct bus_sub **subp, struct bus *bus,
 	struct store *st = NULL;
 	struct bus_keys k;
 	struct node_rec n;
-	struct pl host, port;
-	char snap[NODE_ADDR_MAX + 8];
+	bool pres = !strcmp(topic, "pub") || !strcmp(topic, "pres");
+	char pub[NODE_ADDR_MAX + 8], snap[NODE_ADDR_MAX + 8];
 	int err;
 
 	err = users_open(&st, conf->admin_db, true);
@@ -65,10 +65,16 @@ static int node_sub(struct bus_sub **subp, struct bus *bus,
 			err == ENOENT ? "no such node" : strerror(err));
 		return err;
 	}
-	if (conf_tcp_split(n.bus, &host, &port))
-		return EINVAL;
-	re_snprintf(snap, sizeof(snap), "tcp://%r:%u", &host,
-		    pl_u32(&port) + 1);
+	err = conf_cluster_ep(pub, sizeof(pub), n.bus, pres ?
+			      CONF_CLUSTER_PRES_PUB : CONF_CLUSTER_REG_PUB);
+	err = err ? err : conf_cluster_ep(snap, sizeof(snap), n.bus, pres ?
+					  CONF_CLUSTER_PRES_SNAP :
+					  CONF_CLUSTER_REG_SNAP);
+	if (err) {
+		fprintf(stderr, "lamplightctl: node %s: bus '%s': %s\n", node,
+			n.bus, strerror(err));
+		return err;
+	}
 	err = store_mkdirs(conf->cluster_key, true);
 	err = err ? err : bus_keys_load(&k, conf->cluster_key);
 	if (err) {
@@ -77,7 +83,7 @@ static int node_sub(struct bus_sub **subp, struct bus *bus,
 		return err;
 	}
 	err = bus_secure(bus, &k, NULL, NULL);
-	return err ? err : bus_sub_alloc_node(subp, bus, n.bus, snap, n.key,
+	return err ? err : bus_sub_alloc_node(subp, bus, pub, snap, n.key,
 					      topic, NULL, update_h, w);
 }
 
@@ -92,18 +98,13 @@ int ctl_watch(const struct conf *conf, const char *topic, const char *node,
 	const char *pub_ep = conf->bus_registrar_pub;
 	const char *snap_ep = conf->bus_registrar_snapshot;
 
-	if (!strcmp(topic, "pres")) {
+	if (!strcmp(topic, "pres") || !strcmp(topic, "pub")) {
 		pub_ep = conf->bus_presence_pub;
 		snap_ep = conf->bus_presence_snapshot;
 	}
 	else if (strcmp(topic, "reg") && strcmp(topic, "dialog")) {
 		fprintf(stderr, "lamplightctl: unknown topic '%s' (reg, "
-			"dialog, pres)\n", topic);
-		return EINVAL;
-	}
-	if (node && !strcmp(topic, "pres")) {
-		fprintf(stderr, "lamplightctl: a node's bus carries reg and "
-			"dialog\n");
+			"dialog, pres, pub)\n", topic);
 		return EINVAL;
 	}
 	tmr_init(&w.tmr);

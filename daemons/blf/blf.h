@@ -13,6 +13,7 @@ struct users_cache;
 struct notifier;
 struct evpkg;
 struct bus_msg;
+struct follow;
 
 #define BLF_MAX_BUSY 16        /* activities that light a lamp */
 #define BLF_OFFLINE_RETRY 60   /* s: retry-after for an offline lamp */
@@ -26,6 +27,7 @@ struct blf {
 	struct store *admin_watch; /* the same database: store_changed */
 	struct users_cache *users;
 	struct notifier *not;
+	struct follow *follow;     /* the other nodes (a node of a cluster) */
 	struct hash *lamps;        /* struct lamp, by user */
 	struct tmr tmr;            /* once a second: ended calls go */
 	char contact[96];          /* our Contact URI */
@@ -37,9 +39,10 @@ struct blf {
 /* lamps.c: each user's calls and presence, as dialog-info */
 int  lamps_init(struct blf *b);
 void lamps_close(struct blf *b);
-void lamps_dialog_h(const struct bus_msg *m, void *arg);
+/* `dialog` and `reg` of node `src` (FOLLOW_LOCAL: ours; follow.h) */
+void lamps_dialog_h(unsigned src, const struct bus_msg *m, void *arg);
 void lamps_pres_h(const struct bus_msg *m, void *arg);
-void lamps_reg_h(const struct bus_msg *m, void *arg);
+void lamps_reg_h(unsigned src, const struct bus_msg *m, void *arg);
 void lamps_sweep_offline(struct blf *b);
 void lamps_tick(struct blf *b);
 void lamps_owed(struct blf *b);

@@ -17,7 +17,12 @@
  *
  * An ended call stays in the document as terminated until the next
  * change or for END_KEEP_S, so that a watcher sees it end; then the lamp
- * is idle without another NOTIFY. */
+ * is idle without another NOTIFY.
+ *
+ * On a node of a cluster the other nodes' calls and registrations light
+ * the lamps too (cluster/follow.h): each node's count of a user's
+ * devices is kept apart and summed, and a call that both nodes report
+ * (it passes through both) is shown as this node's edge saw it. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +33,8 @@
 #include "store/store_users.h"
 #include "bus/bus.h"
 #include "bus/regtopic.h"
+#include "cluster/follow.h"
+#include "cluster/nodesum.h"
 #include "base/xmlesc.h"
 #include "blf.h"
 
@@ -37,6 +44,7 @@
 
 struct call {
 	struct le le;          /* lamp->calls, oldest first */
+	unsigned src;          /* the node that reports it (follow.h) */
 	char *callid;
 	char *dir, *state, *ltag, *rtag, *peer, *peer_target, *target;
 	uint64_t ended;        /* s since 1970, 0 while it lasts */
@@ -48,7 +56,7 @@ struct lamp {
 	struct list calls;
 	bool busy;             /* presence says do not disturb */
 	bool owed;             /* a NOTIFY to send on the next tick */
-	uint32_t devices;      /* reachable registered devices (reg) */
+	struct nodesum devices; /* reachable registered devices (reg) */
 };
 
 /* What a lamp shows, remembered per subscription (nsub_mark) for
@@ -81,6 +89,7 @@ static void lamp_destructor(void *arg)
 
 	hash_unlink(&l->he);
 	list_flush(&l->calls);
+	nodesum_reset(&l->devices);
 	mem_deref(l->user);
 }
 
@@ -109,7 +118,7 @@ static struct lamp *lamp_find(struct blf *b, const char *user, bool make)
 /* Nothing left to show: the lamp goes. */
 static void lamp_tidy(struct lamp *l)
 {
-	if (list_isempty(&l->calls) && !l->busy && !l->devices)
+	if (list_isempty(&l->calls) && !l->busy && !l->devices.sum)
 		mem_deref(l);
 }
 
@@ -125,7 +134,7 @@ static bool offline_mode(const struct blf *b)
 static bool offline(const struct blf *b, const struct lamp *l)
 {
 	return offline_mode(b) && b->reg_known &&
-		(!l || (!l->devices && list_isempty(&l->calls)));
+		(!l || (!l->devices.sum && list_isempty(&l->calls)));
 }
 
 static void offline_h(struct nsub *s, void *arg)
@@ -151,18 +160,22 @@ void lamps_sweep_offline(struct blf *b)
 		notifier_all(b->not, sweep_h, b);
 }
 
-void lamps_reg_h(const struct bus_msg *m, void *arg)
+void lamps_reg_h(unsigned src, const struct bus_msg *m, void *arg)
 {
 	struct blf *b = arg;
 	struct lamp *l;
-	uint32_t n;
+	uint32_t n, was;
 
 	if (regtopic_devices(m, &n) || strlen(m->key) >= 128)
 		return;
 	l = lamp_find(b, m->key, n > 0);
-	if (!l || l->devices == n)
+	if (!l)
 		return;
-	l->devices = n;
+	was = l->devices.sum;
+	if (nodesum_set(&l->devices, src, n) == was) {
+		lamp_tidy(l);          /* made for a count it could not keep */
+		return;
+	}
 	if (offline(b, l))
 		notifier_foreach(b->not, "dialog", m->key, offline_h, b);
 	lamp_tidy(l);
@@ -203,7 +216,7 @@ static int key_user(char *user, size_t sz, const char *key)
 	return 0;
 }
 
-void lamps_dialog_h(const struct bus_msg *m, void *arg)
+void lamps_dialog_h(unsigned src, const struct bus_msg *m, void *arg)
 {
 	struct blf *b = arg;
 	const struct odict *d = m->data;
@@ -229,6 +242,8 @@ void lamps_dialog_h(const struct bus_msg *m, void *arg)
 	if (!l)
 		return;
 	c = call_find(l, callid);
+	if (c && !follow_may(c->src, src))
+		return;        /* another node's view of a call we hold */
 	if (!c) {
 		if (gone)
 			return;        /* never seen: nothing to end */
@@ -258,6 +273,7 @@ void lamps_dialog_h(const struct bus_msg *m, void *arg)
 		lamp_tidy(l);
 		return;
 	}
+	c->src = src;
 	c->ended = gone ? (uint64_t)time(NULL) : 0;
 	notifier_changed(b->not, "dialog", user);
 }

@@ -15,6 +15,7 @@
 #include "store/store_users.h"
 #include "store/store_subs.h"
 #include "bus/bus.h"
+#include "cluster/follow.h"
 #include "presence/notifier.h"
 #include "blf.h"
 #include "sip/backsip.h"
@@ -183,6 +184,32 @@ static int load_state(struct blf *b)
 	return 0;
 }
 
+static void dialog_h(const struct bus_msg *m, void *arg)
+{
+	lamps_dialog_h(FOLLOW_LOCAL, m, arg);
+}
+
+static void reg_h(const struct bus_msg *m, void *arg)
+{
+	lamps_reg_h(FOLLOW_LOCAL, m, arg);
+}
+
+static const struct follow_topic node_topics[] = {
+	{ "dialog", CONF_CLUSTER_REG_PUB, lamps_dialog_h },
+	{ "reg", CONF_CLUSTER_REG_PUB, lamps_reg_h },
+};
+
+/* A node of a cluster: the other nodes' calls and registrations light
+ * our lamps too (their presence reaches us through our presence
+ * daemon's `pres`, which counts it). */
+static int join_cluster(struct app *a)
+{
+	if (!a->conf->node_id)
+		return 0;
+	return follow_alloc(&a->b.follow, a->conf, a->b.admin, a->bus,
+			    node_topics, ARRAY_SIZE(node_topics), &a->b);
+}
+
 /* The calls and registrations (the registrar's) and presence */
 static int connect_bus(struct app *a)
 {
@@ -193,7 +220,7 @@ static int connect_bus(struct app *a)
 	err = err ? err : bus_sub_alloc(&a->sub_dialog, a->bus,
 					a->conf->bus_registrar_pub,
 					a->conf->bus_registrar_snapshot,
-					"dialog", NULL, lamps_dialog_h, b);
+					"dialog", NULL, dialog_h, b);
 	err = err ? err : bus_sub_alloc(&a->sub_pres, a->bus,
 					a->conf->bus_presence_pub,
 					a->conf->bus_presence_snapshot,
@@ -201,7 +228,7 @@ static int connect_bus(struct app *a)
 	err = err ? err : bus_sub_alloc(&a->sub_reg, a->bus,
 					a->conf->bus_registrar_pub,
 					a->conf->bus_registrar_snapshot,
-					"reg", NULL, lamps_reg_h, b);
+					"reg", NULL, reg_h, b);
 	return err;
 }
 
@@ -234,6 +261,7 @@ static void close_all(struct app *a)
 	tmr_cancel(&b->tmr);
 	a->daemon = mem_deref(a->daemon);
 	a->hold = mem_deref(a->hold);
+	b->follow = mem_deref(b->follow);
 	a->sub_pres = mem_deref(a->sub_pres);
 	a->sub_reg = mem_deref(a->sub_reg);
 	a->sub_dialog = mem_deref(a->sub_dialog);
@@ -280,6 +308,7 @@ int main(int argc, char **argv)
 	err = err ? err : open_transports(&a);
 	err = err ? err : load_state(b);
 	err = err ? err : connect_bus(&a);
+	err = err ? err : join_cluster(&a);
 	err = err ? err : start_blf(&a);
 	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)

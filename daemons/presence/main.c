@@ -1,7 +1,7 @@
 /* lamplight-presence: the presence agent behind the edge. main() reads like
  * a table of contents: configuration, stores, bus, SIP, what survived the
- * last run, the registrar's topics, listeners, ready, loop, and the same
- * in reverse. It takes SIP from the edge alone (403 for anyone else) and
+ * last run, the registrar's topics, the other nodes, listeners, ready,
+ * loop, and the same in reverse. It takes SIP from the edge alone (403 for anyone else) and
  * reads the user from the edge's P-Asserted-Identity
  * (libcommon/sip/backend.c). */
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "store/store_users.h"
 #include "store/store_pubs.h"
 #include "bus/bus.h"
+#include "cluster/follow.h"
 #include "presence/pidf.h"
 #include "presence/notifier.h"
 #include "presence.h"
@@ -127,6 +128,8 @@ static int connect_bus(struct app *a)
 					a->conf->bus_presence_snapshot,
 					a->conf->bus_heartbeat * 1000);
 	err = err ? err : bus_pub_topic(p->pub, "pres");
+	if (!err && a->conf->node_id)
+		err = bus_pub_topic(p->pub, "pub");
 	if (!err)
 		bus_pub_batch(p->pub, PRES_BATCH_MS);
 	if (err)
@@ -171,6 +174,16 @@ static int load_state(struct presence *p)
 	return 0;
 }
 
+static void reg_h(const struct bus_msg *m, void *arg)
+{
+	pres_reg_h(FOLLOW_LOCAL, m, arg);
+}
+
+static void dialog_h(const struct bus_msg *m, void *arg)
+{
+	pres_dialog_h(FOLLOW_LOCAL, m, arg);
+}
+
 /* The registrar's topics: registrations and calls */
 static int subscribe_bus(struct app *a)
 {
@@ -179,11 +192,45 @@ static int subscribe_bus(struct app *a)
 
 	err = bus_sub_alloc(&a->sub_reg, a->bus, a->conf->bus_registrar_pub,
 			    a->conf->bus_registrar_snapshot, "reg", NULL,
-			    pres_reg_h, p);
+			    reg_h, p);
 	err = err ? err : bus_sub_alloc(&a->sub_dialog, a->bus,
 					a->conf->bus_registrar_pub,
 					a->conf->bus_registrar_snapshot,
-					"dialog", NULL, pres_dialog_h, p);
+					"dialog", NULL, dialog_h, p);
+	return err;
+}
+
+static const struct follow_topic node_topics[] = {
+	{ "reg", CONF_CLUSTER_REG_PUB, pres_reg_h },
+	{ "dialog", CONF_CLUSTER_REG_PUB, pres_dialog_h },
+	{ "pub", CONF_CLUSTER_PRES_PUB, pres_pub_h },
+};
+
+/* A node of a cluster: the other nodes' registrations, calls and
+ * publications count as ours, and ours go to them (cluster_bus's
+ * PORT + 2 and + 3). */
+static int join_cluster(struct app *a)
+{
+	struct presence *p = &a->p;
+	char pub[CONF_CLUSTER_BUS_MAX + 8], snap[CONF_CLUSTER_BUS_MAX + 8];
+	int err;
+
+	if (!a->conf->node_id)
+		return 0;
+	err = conf_cluster_ep(pub, sizeof(pub), a->conf->cluster_bus,
+			      CONF_CLUSTER_PRES_PUB);
+	err = err ? err : conf_cluster_ep(snap, sizeof(snap),
+					  a->conf->cluster_bus,
+					  CONF_CLUSTER_PRES_SNAP);
+	err = err ? err : follow_alloc(&p->follow, a->conf, p->admin, a->bus,
+				       node_topics,
+				       ARRAY_SIZE(node_topics), p);
+	err = err ? err : bus_pub_listen(p->pub, pub, snap);
+	if (err)
+		log_err("cluster: bus '%s' / '%s': %m", pub, snap, err);
+	else
+		log_info("cluster: node %s, presence bus %s (snapshots %s)",
+			 a->conf->node_id, pub, snap);
 	return err;
 }
 
@@ -210,6 +257,7 @@ static void close_all(struct app *a)
 
 	tmr_cancel(&p->tmr);
 	a->hold = mem_deref(a->hold);
+	p->follow = mem_deref(p->follow);
 	a->daemon = mem_deref(a->daemon);
 	a->sub_dialog = mem_deref(a->sub_dialog);
 	a->sub_reg = mem_deref(a->sub_reg);
@@ -255,6 +303,7 @@ int main(int argc, char **argv)
 	err = err ? err : open_transports(&a);
 	err = err ? err : load_state(p);
 	err = err ? err : subscribe_bus(&a);
+	err = err ? err : join_cluster(&a);
 	err = err ? err : start_presence(&a);
 	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)

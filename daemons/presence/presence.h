@@ -14,6 +14,9 @@ struct bus_msg;
 struct notifier;
 struct evpkg;
 struct presentity;
+struct follow;
+
+#define PRES_KEY_MAX 128       /* a bus key: USER/ID */
 
 struct presence {
 	const struct conf *conf;
@@ -25,9 +28,11 @@ struct presence {
 				    * so that store_changed sees each change */
 	struct users_cache *users;
 	struct bus_pub *pub;
+	struct follow *follow;     /* the other nodes (a node of a cluster) */
 	struct notifier *not;
 	struct hash *ents;         /* struct presentity, by user */
 	struct hash *etags;        /* struct publication, by entity tag */
+	struct hash *remote;       /* other nodes' (cluster): to expire */
 	struct tmr tmr;            /* once a second: expiry, rule changes */
 	char contact[96];          /* our Contact URI */
 	uint64_t salt;             /* of entity tags, see publish.c */
@@ -37,8 +42,11 @@ struct presence {
 int  pres_init(struct presence *p);
 void pres_close(struct presence *p);
 int  pres_load(struct presence *p);
-void pres_reg_h(const struct bus_msg *m, void *arg);
-void pres_dialog_h(const struct bus_msg *m, void *arg);
+/* `reg` and `dialog` of node `src` (FOLLOW_LOCAL: ours; follow.h), and
+ * another node's `pub` */
+void pres_reg_h(unsigned src, const struct bus_msg *m, void *arg);
+void pres_dialog_h(unsigned src, const struct bus_msg *m, void *arg);
+void pres_pub_h(unsigned src, const struct bus_msg *m, void *arg);
 int  pres_body(struct mbuf *mb, struct presence *p, const char *user,
 	       bool polite);
 void pres_tick(struct presence *p);

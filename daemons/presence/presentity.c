@@ -15,7 +15,15 @@
  * their ids made unique; without a publication, one tuple of our own
  * ("lp-reg"), open while a device is reachable. The person (activities,
  * mood, place) comes from the latest publication that has one; the
- * latest note wins. */
+ * latest note wins.
+ *
+ * On a node of a cluster, the other nodes' registrations, calls and
+ * publications count as this node's own (cluster/follow.h): each node's
+ * count of a user's devices is kept apart and summed, a call both nodes
+ * report is this node's if it passes here, and another node's
+ * publications come over the bus (topic `pub`, once per new or changed
+ * document, not per watcher) and sit among ours by their time; only
+ * ours are stored, refreshed and expired here. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -24,8 +32,11 @@
 #include "base/log.h"
 #include "store/store.h"
 #include "store/store_pubs.h"
+#include "store/store_users.h"
 #include "bus/bus.h"
 #include "bus/regtopic.h"
+#include "cluster/follow.h"
+#include "cluster/nodesum.h"
 #include "presence/pidf.h"
 #include "presence/notifier.h"
 #include "sip/reqtag.h"
@@ -33,9 +44,14 @@
 #include "publication.h"
 
 #define MAX_CALLS 32           /* per user: more is a flood, not an office */
+#define MAX_CALLID 256
+/* another node's document, as its model printed it: under the bus
+ * frame's cap (64 KiB) */
+#define PUB_BUS_DOC_MAX 60000
 
 struct call {
 	struct le le;
+	unsigned src;          /* the node that reports it (follow.h) */
 	char *callid;
 	bool confirmed;
 	bool ringing;          /* the user's phone rings */
@@ -47,7 +63,7 @@ struct presentity {
 	char *user;
 	struct list pubs;      /* struct publication, oldest first */
 	struct list calls;
-	uint32_t devices;      /* reachable registered devices */
+	struct nodesum devices; /* reachable registered devices */
 	char *doc;             /* the last document composed, or NULL */
 	uint64_t bus_sum;      /* what the bus was last told (its hash) */
 };
@@ -84,6 +100,7 @@ static void ent_destructor(void *arg)
 	hash_unlink(&e->he);
 	list_flush(&e->pubs);
 	list_flush(&e->calls);
+	nodesum_reset(&e->devices);
 	mem_deref(e->user);
 	mem_deref(e->doc);
 }
@@ -109,6 +126,13 @@ static struct presentity *ent_find(struct presence *p, const char *user,
 	e->p = p;
 	hash_append(p->ents, h, &e->he, e);
 	return e;
+}
+
+/* Nothing left to say of the user: forgotten. */
+static bool ent_empty(const struct presentity *e)
+{
+	return list_isempty(&e->pubs) && list_isempty(&e->calls) &&
+		!e->devices.sum;
 }
 
 /* ---- composition ---- */
@@ -164,7 +188,7 @@ static int compose(struct pidf **mp, struct presence *p,
 {
 	const struct publication *person = NULL, *noted = NULL;
 	char entity[160], aor[160];
-	bool reachable = e && e->devices > 0;
+	bool reachable = e && e->devices.sum > 0;
 	bool open = false;
 	unsigned seen = 0;
 	struct pidf *m = NULL;
@@ -289,7 +313,7 @@ static uint64_t summary_hash(const struct presence *p,
 		reqtag_str(&t, m->activities[i]);
 	reqtag_str(&t, m->note);
 	reqtag_str(&t, call_state(e));
-	reqtag_u32(&t, e->devices);
+	reqtag_u32(&t, e->devices.sum);
 	reqtag_u32(&t, list_count(&e->pubs));
 	return t.h;
 }
@@ -319,7 +343,7 @@ static int publish_bus(struct presence *p, const struct presentity *e,
 	err = err ? err : odict_entry_add(o, "call", ODICT_STRING,
 					  call_state(e));
 	err = err ? err : odict_entry_add(o, "devices", ODICT_INT,
-					  (int64_t)e->devices);
+					  (int64_t)e->devices.sum);
 	err = err ? err : odict_entry_add(o, "publications", ODICT_INT,
 					  (int64_t)list_count(&e->pubs));
 	err = err ? err : bus_pub_set(p->pub, "pres", e->user, o);
@@ -368,8 +392,7 @@ static void update(struct presentity *e)
 		doc = NULL;
 		notifier_changed(p->not, "presence", e->user);
 	}
-	if (list_isempty(&e->pubs) && list_isempty(&e->calls) &&
-	    !e->devices) {
+	if (ent_empty(e)) {
 		struct odict *o = NULL;
 
 		if (!odict_alloc(&o, 4) &&
@@ -383,22 +406,25 @@ static void update(struct presentity *e)
 	mem_deref(m);
 }
 
-void pres_reg_h(const struct bus_msg *m, void *arg)
+void pres_reg_h(unsigned src, const struct bus_msg *m, void *arg)
 {
 	struct presence *p = arg;
 	struct presentity *e;
-	uint32_t n;
+	uint32_t n, was;
 
-	if (regtopic_devices(m, &n))
+	if (regtopic_devices(m, &n) || !users_name_valid(m->key))
 		return;
 	e = ent_find(p, m->key, n > 0);
-	if (!e || e->devices == n)
+	if (!e)
 		return;
-	e->devices = n;
-	update(e);
+	was = e->devices.sum;
+	if (nodesum_set(&e->devices, src, n) != was)
+		update(e);
+	else if (ent_empty(e))
+		mem_deref(e);          /* made for a count it could not keep */
 }
 
-void pres_dialog_h(const struct bus_msg *m, void *arg)
+void pres_dialog_h(unsigned src, const struct bus_msg *m, void *arg)
 {
 	struct presence *p = arg;
 	const char *user = m->data ? odict_string(m->data, "user") : NULL;
@@ -410,7 +436,8 @@ void pres_dialog_h(const struct bus_msg *m, void *arg)
 	struct presentity *e;
 	struct call *c = NULL;
 
-	if (!user || !callid || !state)
+	if (!user || !callid || !state || !users_name_valid(user) ||
+	    strlen(callid) > MAX_CALLID)
 		return;
 	e = ent_find(p, user, !gone);
 	if (!e)
@@ -422,6 +449,9 @@ void pres_dialog_h(const struct bus_msg *m, void *arg)
 			break;
 		}
 	}
+	/* a call through two nodes: ours if it passes here */
+	if (c && !follow_may(c->src, src))
+		return;
 	if (gone) {
 		if (!c)
 			return;
@@ -439,6 +469,7 @@ void pres_dialog_h(const struct bus_msg *m, void *arg)
 		}
 		list_append(&e->calls, &c->le, c);
 	}
+	c->src = src;
 	c->confirmed = !strcmp(state, "confirmed");
 	c->ringing = !strcmp(state, "early") && dir &&
 		!strcmp(dir, "recipient");
@@ -464,6 +495,176 @@ const char *pub_user(const struct publication *pb)
 	return pb->e->user;
 }
 
+static unsigned count_from(const struct presentity *e, unsigned src)
+{
+	unsigned n = 0;
+
+	for (struct le *le = e->pubs.head; le; le = le->next)
+		n += ((const struct publication *)le->data)->src == src;
+	return n;
+}
+
+static struct publication *oldest_from(const struct presentity *e,
+				       unsigned src)
+{
+	for (struct le *le = e->pubs.head; le; le = le->next) {
+		struct publication *pb = le->data;
+
+		if (pb->src == src)
+			return pb;
+	}
+	return NULL;
+}
+
+/* ---- publications between nodes: topic `pub` ---- */
+
+/* Ours, new, refreshed or changed, for the other nodes: key USER/ID
+ * (ID: its entity tag when it was made, or when this daemon last
+ * started; a refresh does not change it), its time (a refresh makes it
+ * the latest), its expiry, and the document as our model prints it,
+ * never as a phone sent it. */
+static void announce(struct presence *p, const struct publication *pb)
+{
+	struct odict *o = NULL;
+	char key[PRES_KEY_MAX], *doc = NULL;
+	int err;
+
+	if (!p->conf->node_id || pb->src != FOLLOW_LOCAL)
+		return;
+	re_snprintf(key, sizeof(key), "%s/%s", pb->e->user, pb->id);
+	err = re_sdprintf(&doc, "%H", pidf_print, pb->doc);
+	err = err ? err : odict_alloc(&o, 8);
+	err = err ? err : odict_entry_add(o, "user", ODICT_STRING,
+					  pb->e->user);
+	err = err ? err : odict_entry_add(o, "updated", ODICT_INT,
+					  (int64_t)pb->updated);
+	err = err ? err : odict_entry_add(o, "expires", ODICT_INT,
+					  (int64_t)pb->expires);
+	err = err ? err : odict_entry_add(o, "doc", ODICT_STRING, doc);
+	err = err ? err : bus_pub_set(p->pub, "pub", key, o);
+	if (err)
+		log_warn("publication '%s' of '%s': cannot tell the other "
+			 "nodes: %m", pb->etag, pb->e->user, err);
+	mem_deref(o);
+	mem_deref(doc);
+}
+
+static void withdraw(struct presence *p, const struct publication *pb)
+{
+	struct odict *o = NULL;
+	char key[PRES_KEY_MAX];
+
+	if (!p->conf->node_id || pb->src != FOLLOW_LOCAL)
+		return;
+	re_snprintf(key, sizeof(key), "%s/%s", pb->e->user, pb->id);
+	if (odict_alloc(&o, 4) ||
+	    odict_entry_add(o, "user", ODICT_STRING, pb->e->user) ||
+	    bus_pub_del(p->pub, "pub", key, o))
+		log_warn("publication '%s' of '%s': cannot tell the other "
+			 "nodes it is gone", pb->etag, pb->e->user);
+	mem_deref(o);
+}
+
+static struct publication *remote_find(const struct presentity *e,
+				       unsigned src, const char *id)
+{
+	for (struct le *le = e->pubs.head; le; le = le->next) {
+		struct publication *pb = le->data;
+
+		if (pb->src == src && !strcmp(pb->id, id))
+			return pb;
+	}
+	return NULL;
+}
+
+/* In time order, the latest last (the person and the note are the
+ * latest publication's, whichever node took it). */
+static void insert_by_time(struct presentity *e, struct publication *pb)
+{
+	struct le *le = e->pubs.tail;
+
+	while (le && ((struct publication *)le->data)->updated > pb->updated)
+		le = le->prev;
+	if (le)
+		list_insert_after(&e->pubs, le, &pb->le, pb);
+	else
+		list_prepend(&e->pubs, &pb->le, pb);
+}
+
+static void remote_drop(struct presentity *e)
+{
+	if (ent_empty(e))
+		mem_deref(e);
+}
+
+void pres_pub_h(unsigned src, const struct bus_msg *m, void *arg)
+{
+	struct presence *p = arg;
+	const char *user = m->data ? odict_string(m->data, "user") : NULL;
+	const char *doc = m->data ? odict_string(m->data, "doc") : NULL;
+	const char *slash = m->key ? strchr(m->key, '/') : NULL;
+	bool gone = !strcmp(m->type, "del");
+	struct publication *pb;
+	struct presentity *e;
+	struct pidf *model = NULL;
+	struct pidf_err pe;
+	uint64_t updated = 0, expires = 0;
+
+	if (src == FOLLOW_LOCAL || !user || !slash ||
+	    !users_name_valid(user) || strlen(user) != (size_t)(slash - m->key) ||
+	    strncmp(m->key, user, strlen(user)) ||
+	    strlen(slash + 1) != PUB_ETAG_LEN ||
+	    (!gone && strcmp(m->type, "set")))
+		return;
+	e = ent_find(p, user, !gone);
+	if (!e)
+		return;
+	pb = remote_find(e, src, slash + 1);
+	if (gone) {
+		if (pb) {
+			mem_deref(pb);
+			update(e);
+		}
+		return;
+	}
+	(void)odict_get_number(m->data, &updated, "updated");
+	if (!odict_get_number(m->data, &expires, "expires"))
+		expires = (uint64_t)time(NULL) + p->conf->publish_expires_max;
+	if (!doc || pidf_parse(&model, (const uint8_t *)doc, strlen(doc),
+			       PUB_BUS_DOC_MAX, &pe)) {
+		log_warn("publication '%s' from another node: not a document "
+			 "we take: ignored", m->key);
+		remote_drop(e);
+		return;
+	}
+	/* the other node keeps its cap; past it here (a restart renames
+	 * its publications: the new ones come before the old ones go), the
+	 * oldest of that node's makes room */
+	if (!pb && count_from(e, src) >= PUB_MAX_PER_USER)
+		mem_deref(oldest_from(e, src));
+	if (!pb) {
+		pb = mem_zalloc(sizeof(*pb), pub_destructor);
+		if (!pb) {
+			mem_deref(model);
+			remote_drop(e);
+			return;
+		}
+		pb->e = e;
+		pb->src = src;
+		str_ncpy(pb->id, slash + 1, sizeof(pb->id));
+		str_ncpy(pb->etag, slash + 1, sizeof(pb->etag));
+		hash_append(p->remote, hash_joaat_str(pb->etag), &pb->he, pb);
+	}
+	else
+		list_unlink(&pb->le);
+	mem_deref(pb->doc);
+	pb->doc = model;
+	pb->updated = updated;
+	pb->expires = expires;
+	insert_by_time(e, pb);
+	update(e);
+}
+
 /* A new publication, or a refresh or modification of `pb`, under the new
  * entity tag `etag` (RFC 3903 §6). Written to the store before it counts. */
 int pub_put(struct presence *p, struct publication *pb, const char *user,
@@ -484,14 +685,15 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 	/* at the cap, the oldest publication makes room: a phone that
 	 * restarts and forgets its entity tag must not lock its user out
 	 * until the old ones expire */
-	if (fresh && list_count(&e->pubs) >= PUB_MAX_PER_USER) {
-		struct publication *old = e->pubs.head->data;
+	if (fresh && count_from(e, FOLLOW_LOCAL) >= PUB_MAX_PER_USER) {
+		struct publication *old = oldest_from(e, FOLLOW_LOCAL);
 
 		log_info("publications of '%s': %u, the cap: '%s' removed",
-			 e->user, list_count(&e->pubs), old->etag);
+			 e->user, PUB_MAX_PER_USER, old->etag);
 		err = pubs_del(p->st, old->etag);
 		if (err)
 			return err;
+		withdraw(p, old);
 		mem_deref(old);
 	}
 
@@ -511,6 +713,7 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 	r.updated = now_ms();
 	r.doc = raw ? raw->p : (const char *)mb->buf;
 	r.doclen = raw ? raw->l : mb->end;
+	r.node = p->conf->node_id;
 	/* one statement, its own transaction */
 	err = pb ? pubs_move(p->st, pb->etag, &r) : pubs_put(p->st, &r);
 	if (err == ENOENT)     /* our table and the store disagree */
@@ -525,6 +728,7 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 			goto out;
 		}
 		pb->e = e;
+		str_ncpy(pb->id, etag, sizeof(pb->id));
 	}
 	else {
 		hash_unlink(&pb->he);
@@ -537,12 +741,12 @@ int pub_put(struct presence *p, struct publication *pb, const char *user,
 		mem_deref(pb->doc);
 		pb->doc = mem_ref(doc);
 	}
-	list_append(&e->pubs, &pb->le, pb);   /* the latest is last */
+	insert_by_time(e, pb);                /* the latest is last */
 	hash_append(p->etags, hash_joaat_str(pb->etag), &pb->he, pb);
+	announce(p, pb);
 	update(e);
  out:
-	if (err && fresh && list_isempty(&e->pubs) &&
-	    list_isempty(&e->calls) && !e->devices)
+	if (err && fresh && ent_empty(e))
 		mem_deref(e);
 	mem_deref(mb);
 	return err;
@@ -555,6 +759,7 @@ int pub_remove(struct presence *p, struct publication *pb)
 
 	if (err)
 		return err;
+	withdraw(p, pb);
 	mem_deref(pb);
 	update(e);
 	return 0;
@@ -587,8 +792,10 @@ static int load_h(const struct pubs_rec *r, void *arg)
 	pb->expires = r->expires;
 	pb->updated = r->updated;
 	str_ncpy(pb->etag, r->etag, sizeof(pb->etag));
+	str_ncpy(pb->id, r->etag, sizeof(pb->id));
 	list_append(&e->pubs, &pb->le, pb);
 	hash_append(p->etags, hash_joaat_str(pb->etag), &pb->he, pb);
+	announce(p, pb);
 	return 0;
 }
 
@@ -601,7 +808,7 @@ static bool compose_h(struct le *le, void *arg)
 
 int pres_load(struct presence *p)
 {
-	int err = pubs_foreach(p->st, load_h, p);
+	int err = pubs_foreach_node(p->st, p->conf->node_id, load_h, p);
 
 	if (!err)
 		hash_apply(p->ents, compose_h, NULL);
@@ -626,7 +833,9 @@ static bool expire_h(struct le *le, void *arg)
 	return x->n >= EXPIRE_BATCH;   /* the rest next second */
 }
 
-/* Collected first, removed after: removing changes the table. */
+/* Collected first, removed after: removing changes the table. Another
+ * node's expire here too, in case its presence daemon went silent
+ * while its edge runs (the node is followed on). */
 void pres_tick(struct presence *p)
 {
 	struct expiry x;
@@ -639,12 +848,23 @@ void pres_tick(struct presence *p)
 			 x.v[i]->e->user);
 		(void)pub_remove(p, x.v[i]);
 	}
+	x.n = 0;
+	hash_apply(p->remote, expire_h, &x);
+	for (unsigned i = 0; i < x.n; i++) {
+		struct presentity *e = x.v[i]->e;
+
+		log_info("publication '%s' of '%s' from another node expired",
+			 x.v[i]->etag, e->user);
+		mem_deref(x.v[i]);
+		update(e);
+	}
 }
 
 int pres_init(struct presence *p)
 {
 	int err = hash_alloc(&p->ents, 4096);
 
+	err = err ? err : hash_alloc(&p->remote, 256);
 	return err ? err : hash_alloc(&p->etags, 4096);
 }
 
@@ -654,5 +874,6 @@ void pres_close(struct presence *p)
 {
 	hash_flush(p->ents);
 	p->etags = mem_deref(p->etags);
+	p->remote = mem_deref(p->remote);
 	p->ents = mem_deref(p->ents);
 }

@@ -7,7 +7,8 @@
 #include <re.h>
 
 #define PUB_ETAG_LEN 16
-#define PUB_MAX_PER_USER 16    /* per user; a new one evicts the oldest */
+#define PUB_MAX_PER_USER 16    /* per user and node; a new one evicts the
+				* oldest */
 
 struct presence;
 struct presentity;
@@ -15,9 +16,12 @@ struct pidf;
 
 struct publication {
 	struct le le;          /* the presentity's, oldest first */
-	struct le he;          /* presence.etags */
+	struct le he;          /* presence.etags (another node's: .remote) */
 	struct presentity *e;
-	char etag[PUB_ETAG_LEN + 1];
+	unsigned src;          /* the node that took it (0: this one) */
+	char id[PUB_ETAG_LEN + 1];   /* its first entity tag: its name on
+				      * the bus (`pub`) */
+	char etag[PUB_ETAG_LEN + 1]; /* another node's: its id */
 	uint64_t expires;      /* s since 1970 */
 	uint64_t updated;      /* ms since 1970 */
 	struct pidf *doc;

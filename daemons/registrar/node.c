@@ -9,6 +9,7 @@
 #include "store/store.h"
 #include "store/store_nodes.h"
 #include "bus/bus.h"
+#include "cluster/follow.h"
 #include "location.h"
 #include "peers.h"
 #include "node.h"
@@ -21,8 +22,6 @@ struct node {
 	struct peers *peers;
 	struct node_rec rec;
 	struct tmr seen;
-	uint64_t refused_log;  /* when a refusal was last logged (s) */
-	uint32_t refused;      /* refusals since */
 	bool stale;            /* another instance took the id */
 };
 
@@ -38,55 +37,20 @@ static void destructor(void *arg)
 	mem_deref(n->bus);
 }
 
-/* Who may connect to our bus: a node listed in the admin database with
- * this key. The running nodes' keys are in memory (peers.c); another
- * (a node just started, lamplightctl watch --node) is looked up in the
- * database: a refusal is final for that connection (ZeroMQ does not try
- * the handshake again), so it must not be refused for want of a
- * refresh. Refusals are logged with the address, one line a minute at
- * most (a scanner must not fill the log). */
-static bool auth_h(const char *key, const char *addr, void *arg)
-{
-	struct node *n = arg;
-	uint64_t now = (uint64_t)time(NULL);
-	struct node_rec r;
-	int err;
-
-	if (peers_key_known(n->peers, key))
-		return true;
-	err = nodes_get_by_key(n->admin, key, &r);
-	if (!err) {
-		log_debug("cluster: node %s connected from %s", r.id, addr);
-		return true;
-	}
-	++n->refused;
-	if (now >= n->refused_log + 60) {
-		log_warn("cluster: refused %s on the bus: its key %s is no "
-			 "node's%s (%u refused since the last such line)", addr,
-			 key, err == ENOENT ? "" : " (the database cannot "
-			 "say)", n->refused);
-		n->refused_log = now;
-		n->refused = 0;
-	}
-	return false;
-}
-
 int node_claim(struct node **np, const struct conf *conf,
 	       struct store *admin, struct bus *bus)
 {
-	struct bus_keys keys;
 	struct node_rec holder;
+	struct bus_keys keys;
 	struct node *n;
 	uint64_t now = (uint64_t)time(NULL);
 	int err;
 
 	if (!np || !conf || !admin || !bus)
 		return EINVAL;
-	err = bus_keys_load(&keys, conf->cluster_key);
-	if (err) {
-		log_err("cluster: key '%s': %m", conf->cluster_key, err);
+	err = follow_keys(conf, &keys);
+	if (err)
 		return err;
-	}
 	n = mem_zalloc(sizeof(*n), destructor);
 	if (!n)
 		return ENOMEM;
@@ -127,14 +91,8 @@ int node_claim(struct node **np, const struct conf *conf,
 	else if (err)
 		log_err("cluster: cannot claim node_id '%s': %m", n->rec.id,
 			err);
-	if (err) {
-		n->rec.instance[0] = '\0';    /* nothing to leave */
-		goto out;
-	}
-	err = bus_secure(bus, &keys, auth_h, n);
 	if (err)
-		log_err("cluster: bus keys: %m", err);
- out:
+		n->rec.instance[0] = '\0';    /* nothing to leave */
 	if (err)
 		mem_deref(n);
 	else
@@ -164,16 +122,14 @@ static void seen_h(void *arg)
 	if (err)
 		log_debug("cluster: cannot say node %s is alive: %m",
 			  n->rec.id, err);
-	(void)peers_refresh(n->peers);
 	tmr_start(&n->seen, NODE_SEEN_MS, seen_h, n);
 }
 
 int node_publish(struct node *n, struct bus_pub *pub,
 		 const struct location *loc, struct nonce_ctx *key)
 {
-	struct pl host, port;
+	char snap[NODE_ADDR_MAX + 8];
 	struct sa self;
-	char *snap = NULL;
 	int err;
 
 	if (!n || !pub || !key)
@@ -186,24 +142,20 @@ int node_publish(struct node *n, struct bus_pub *pub,
 		return EINVAL;
 	}
 	n->loc = loc;
-	/* conf.c checked the form: tcp://HOST:PORT */
-	if (conf_tcp_split(n->conf->cluster_bus, &host, &port))
-		return EINVAL;
-	err = re_sdprintf(&snap, "tcp://%r:%u", &host, pl_u32(&port) + 1);
-	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
+	/* the peers first: they secure the bus the sockets are made on */
+	err = conf_cluster_ep(snap, sizeof(snap), n->conf->cluster_bus,
+			      CONF_CLUSTER_REG_SNAP);
 	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus,
 				      &self, key);
+	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", n->conf->cluster_bus,
 			snap, err);
 	else
 		log_info("cluster: node %s, bus %s (snapshots %s)", n->rec.id,
 			 n->conf->cluster_bus, snap);
-	mem_deref(snap);
-	if (!err) {
-		(void)peers_refresh(n->peers);
+	if (!err)
 		tmr_start(&n->seen, NODE_SEEN_MS, seen_h, n);
-	}
 	return err;
 }
 

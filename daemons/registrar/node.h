@@ -22,7 +22,7 @@ struct node;
 #define NODE_SEEN_MS 2000
 #define NODE_ALIVE_S NODE_LIST_ALIVE_S  /* silent longer: gone */
 
-/* Before the bus publisher exists: the key pair secures `bus`. */
+/* Before the bus publisher exists: the id is claimed with our key. */
 int  node_claim(struct node **np, const struct conf *conf,
 		struct store *admin, struct bus *bus);
 /* Then: publish on cluster_bus, follow the other nodes (peers.h) and

@@ -9,40 +9,23 @@
 #include "bus/bus.h"
 #include "bus/regtopic.h"
 #include "store/store_users.h"
+#include "cluster/follow.h"
 #include "flow.h"
 #include "peers.h"
 
 #define PEER_USERS_MAX 1000000 /* users followed per node */
 
-struct peer;
-
 struct puser {
 	struct le he;
 	char *user;
-	struct peer *pe;
-};
-
-struct peer {
-	struct le le;
-	struct peers *p;
-	char id[NODE_ID_MAX + 1];
-	char key[NODE_KEY_LEN + 1];
-	char bus[NODE_ADDR_MAX + 1];
-	struct sa sip;
-	bool sip_ok;
-	bool seen;             /* in this refresh */
-	struct bus_sub *sub;
-	uint64_t since;        /* jiffies: when sub was made */
-	struct hash *users;    /* struct puser: a reachable device here */
-	uint32_t nusers;
+	uint32_t *n;           /* the node's count */
 };
 
 struct peers {
-	const struct conf *conf;
-	struct store *admin;
-	struct bus *bus;
-	struct list list;      /* struct peer */
-	unsigned n;
+	struct follow *follow;
+	struct hash *users[FOLLOW_NODES_MAX];  /* struct puser: a reachable
+						* device on source i + 1 */
+	uint32_t nusers[FOLLOW_NODES_MAX];
 	struct sa self;
 	struct nonce_ctx *key;
 };
@@ -53,8 +36,8 @@ static void puser_destructor(void *arg)
 
 	hash_unlink(&u->he);
 	mem_deref(u->user);
-	if (u->pe)
-		--u->pe->nusers;
+	if (u->n)
+		--*u->n;
 }
 
 static bool flush_h(struct le *le, void *arg)
@@ -64,23 +47,15 @@ static bool flush_h(struct le *le, void *arg)
 	return false;
 }
 
-static void peer_destructor(void *arg)
-{
-	struct peer *pe = arg;
-
-	list_unlink(&pe->le);
-	mem_deref(pe->sub);
-	hash_apply(pe->users, flush_h, NULL);
-	mem_deref(pe->users);
-}
-
 static void destructor(void *arg)
 {
 	struct peers *p = arg;
 
-	list_flush(&p->list);
-	mem_deref(p->admin);
-	mem_deref(p->bus);
+	p->follow = mem_deref(p->follow);
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
+		hash_apply(p->users[i], flush_h, NULL);
+		mem_deref(p->users[i]);
+	}
 	mem_deref(p->key);
 }
 
@@ -91,174 +66,73 @@ static bool user_cmp(struct le *le, void *arg)
 	return !pl_strcmp(arg, u->user);
 }
 
-static struct puser *user_find(const struct peer *pe, const struct pl *user)
+static struct puser *user_find(const struct hash *h, const struct pl *user)
 {
-	struct le *le = hash_lookup(pe->users, hash_joaat_ci(user->p,
-							    user->l),
+	struct le *le = hash_lookup(h, hash_joaat_ci(user->p, user->l),
 				    user_cmp, (void *)user);
 
 	return le ? le->data : NULL;
 }
 
-static void reset_h(void *arg)
+/* Node `src`'s `reg`: the users with a reachable device there. A node
+ * that stops running reports each as gone (follow.h). */
+static void update_h(unsigned src, const struct bus_msg *m, void *arg)
 {
-	struct peer *pe = arg;
-
-	hash_apply(pe->users, flush_h, NULL);
-}
-
-static void update_h(const struct bus_msg *m, void *arg)
-{
-	struct peer *pe = arg;
+	struct peers *p = arg;
+	struct hash **h;
 	struct puser *u;
 	struct pl key;
 	uint32_t n = 0;
 
-	if (regtopic_devices(m, &n) || !users_name_valid(m->key))
+	if (src == FOLLOW_LOCAL || src > FOLLOW_NODES_MAX ||
+	    regtopic_devices(m, &n) || !users_name_valid(m->key))
 		return;
+	h = &p->users[src - 1];
 	pl_set_str(&key, m->key);
-	u = user_find(pe, &key);
+	u = *h ? user_find(*h, &key) : NULL;
 	if (!n) {
 		mem_deref(u);
 		return;
 	}
-	if (u)
+	if (u || p->nusers[src - 1] >= PEER_USERS_MAX)
 		return;
-	if (pe->nusers >= PEER_USERS_MAX)
+	if (!*h && hash_alloc(h, 1024))
 		return;
 	u = mem_zalloc(sizeof(*u), puser_destructor);
 	if (!u || str_dup(&u->user, m->key)) {
 		mem_deref(u);
 		return;
 	}
-	u->pe = pe;
-	++pe->nusers;
-	hash_append(pe->users, hash_joaat_ci(key.p, key.l), &u->he, u);
+	u->n = &p->nusers[src - 1];
+	++*u->n;
+	hash_append(*h, hash_joaat_ci(key.p, key.l), &u->he, u);
 }
+
+static const struct follow_topic topics_reg[] = {
+	{ "reg", CONF_CLUSTER_REG_PUB, update_h },
+};
 
 int peers_alloc(struct peers **pp, const struct conf *conf,
 		struct store *admin, struct bus *bus, const struct sa *self,
 		struct nonce_ctx *key)
 {
 	struct peers *p;
+	int err;
 
 	if (!pp || !conf || !admin || !bus || !self || !key)
 		return EINVAL;
 	p = mem_zalloc(sizeof(*p), destructor);
 	if (!p)
 		return ENOMEM;
-	p->conf = conf;
-	p->admin = mem_ref(admin);
-	p->bus = mem_ref(bus);
 	p->self = *self;
 	p->key = mem_ref(key);
-	*pp = p;
-	return 0;
-}
-
-static struct peer *peer_find(const struct peers *p, const char *id)
-{
-	for (struct le *le = p->list.head; le; le = le->next) {
-		struct peer *pe = le->data;
-
-		if (!strcmp(pe->id, id))
-			return pe;
-	}
-	return NULL;
-}
-
-/* Follow node `n`'s reg topic (again, if its bus or key changed, or if
- * it has not synced for FOLLOW_RETRY_MS: a CURVE handshake the other
- * node refused, its database out of reach, is not tried again by
- * ZeroMQ). */
-#define FOLLOW_RETRY_MS 10000
-
-static int follow(struct peer *pe, const struct node_rec *n)
-{
-	struct pl host, port;
-	char snap[NODE_ADDR_MAX + 8];
-
-	if (pe->sub && !strcmp(pe->bus, n->bus) && !strcmp(pe->key, n->key) &&
-	    (bus_sub_synced(pe->sub) ||
-	     tmr_jiffies() < pe->since + FOLLOW_RETRY_MS))
-		return 0;
-	pe->sub = mem_deref(pe->sub);
-	reset_h(pe);
-	str_ncpy(pe->bus, n->bus, sizeof(pe->bus));
-	str_ncpy(pe->key, n->key, sizeof(pe->key));
-	if (conf_tcp_split(n->bus, &host, &port))
-		return EINVAL;
-	re_snprintf(snap, sizeof(snap), "tcp://%r:%u", &host,
-		    pl_u32(&port) + 1);
-	pe->since = tmr_jiffies();
-	return bus_sub_alloc_node(&pe->sub, pe->p->bus, n->bus, snap, n->key,
-				  "reg", reset_h, update_h, pe);
-}
-
-static int node_h(const struct node_rec *n, void *arg)
-{
-	struct peers *p = arg;
-	uint64_t now = (uint64_t)time(NULL);
-	struct peer *pe;
-	struct pl sip;
-	int err;
-
-	if (!strcmp(n->id, p->conf->node_id) || !n->seen ||
-	    n->seen + NODE_LIST_ALIVE_S <= now)
-		return 0;      /* ourselves, or not running */
-	pe = peer_find(p, n->id);
-	if (!pe) {
-		if (p->n >= PEERS_MAX)
-			return 0;
-		pe = mem_zalloc(sizeof(*pe), peer_destructor);
-		if (!pe || hash_alloc(&pe->users, 1024)) {
-			mem_deref(pe);
-			return ENOMEM;
-		}
-		pe->p = p;
-		str_ncpy(pe->id, n->id, sizeof(pe->id));
-		list_append(&p->list, &pe->le, pe);
-		++p->n;
-		log_info("cluster: following node %s (bus %s, SIP %s)", n->id,
-			 n->bus, n->sip);
-	}
-	pe->seen = true;
-	pe->sip_ok = false;
-	if (!strncmp(n->sip, "udp:", 4)) {
-		pl_set_str(&sip, n->sip + 4);
-		pe->sip_ok = !sa_decode(&pe->sip, sip.p, sip.l);
-	}
-	err = follow(pe, n);
+	err = follow_alloc(&p->follow, conf, admin, bus, topics_reg,
+			   ARRAY_SIZE(topics_reg), p);
 	if (err)
-		log_warn("cluster: node %s: its bus %s: %m", n->id, n->bus,
-			 err);
-	return 0;
-}
-
-int peers_refresh(struct peers *p)
-{
-	struct le *le;
-	int err;
-
-	if (!p)
-		return EINVAL;
-	for (le = p->list.head; le; le = le->next)
-		((struct peer *)le->data)->seen = false;
-	err = nodes_foreach(p->admin, node_h, p);
-	if (err)
-		return err;        /* the database out of reach: as we were */
-	le = p->list.head;
-	while (le) {
-		struct peer *pe = le->data;
-
-		le = le->next;
-		if (pe->seen)
-			continue;
-		log_info("cluster: node %s is no longer running", pe->id);
-		--p->n;
-		mem_deref(pe);
-	}
-	return 0;
+		mem_deref(p);
+	else
+		*pp = p;
+	return err;
 }
 
 unsigned peers_where(const struct peers *p, const struct pl *user,
@@ -268,39 +142,20 @@ unsigned peers_where(const struct peers *p, const struct pl *user,
 
 	if (!p || !user)
 		return 0;
-	for (struct le *le = p->list.head; le && n < max; le = le->next) {
-		const struct peer *pe = le->data;
+	for (unsigned src = 1; src <= FOLLOW_NODES_MAX && n < max; src++) {
+		const struct hash *h = p->users[src - 1];
 
-		if (pe->sip_ok && user_find(pe, user))
-			dst[n++] = pe->sip;
+		if (h && user_find(h, user) &&
+		    follow_node(p->follow, src, &dst[n]) &&
+		    sa_isset(&dst[n], SA_ALL))
+			++n;
 	}
 	return n;
 }
 
-bool peers_key_known(const struct peers *p, const char *key)
-{
-	if (!p || !key)
-		return false;
-	for (struct le *le = p->list.head; le; le = le->next) {
-		const struct peer *pe = le->data;
-
-		if (!strcmp(pe->key, key))
-			return true;
-	}
-	return false;
-}
-
 bool peers_is_node(const struct peers *p, const struct sa *src)
 {
-	if (!p || !src)
-		return false;
-	for (struct le *le = p->list.head; le; le = le->next) {
-		const struct peer *pe = le->data;
-
-		if (pe->sip_ok && sa_cmp(&pe->sip, src, SA_ALL))
-			return true;
-	}
-	return false;
+	return p && follow_src_at(p->follow, src) != 0;
 }
 
 static int asserted(const struct sip_msg *msg, char *user, size_t sz)

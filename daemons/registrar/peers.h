@@ -1,7 +1,7 @@
 /* peers: the other nodes of a cluster as this edge sees them: their SIP
- * addresses (from the admin database's nodes table, read again every
- * NODE_SEEN_MS) and which users have a reachable device on each (their
- * `reg` topics, over the CURVE bus between nodes). A call for a user
+ * addresses (from the admin database's nodes table: cluster/follow.h)
+ * and which users have a reachable device on each (their `reg` topics,
+ * over the CURVE bus between nodes). A call for a user
  * whose devices are on another node goes to that node's edge, which
  * takes it from here as from one of its own (one hop: never on to a
  * third). */
@@ -25,22 +25,16 @@ struct peers;
  * taken for a node. */
 #define PEERS_HDR "X-Lamplight-Node"
 
-#define PEERS_MAX 16           /* other nodes followed */
-
-/* self: this node's SIP address (its requests to other nodes leave
- * from it); key: the registrar's secret. */
+/* Secures `bus` (follow.h). self: this node's SIP address (its
+ * requests to other nodes leave from it); key: the registrar's
+ * secret. */
 int  peers_alloc(struct peers **pp, const struct conf *conf,
 		 struct store *admin, struct bus *bus, const struct sa *self,
 		 struct nonce_ctx *key);
-/* Read the nodes table again: follow new running nodes, drop those no
- * longer running (their users are then nowhere). */
-int  peers_refresh(struct peers *p);
 /* The SIP addresses (UDP) of the running nodes where `user` has a
  * reachable device, at most `max`; how many. */
 unsigned peers_where(const struct peers *p, const struct pl *user,
 		     struct sa *dst, unsigned max);
-/* Is `key` the bus key of a running node we follow? */
-bool peers_key_known(const struct peers *p, const char *key);
 /* Is `src` a running node's SIP address? */
 bool peers_is_node(const struct peers *p, const struct sa *src);
 /* The header line (with CRLF) for a request to another node, asserting

@@ -380,9 +380,26 @@ int conf_tcp_split(const char *ep, struct pl *host, struct pl *port)
 	return 0;
 }
 
+int conf_cluster_ep(char *buf, size_t sz, const char *bus,
+		    enum conf_cluster_port which)
+{
+	struct pl host, port;
+	uint32_t p;
+	int n;
+
+	if (!buf || which >= CONF_CLUSTER_PORTS ||
+	    conf_tcp_split(bus, &host, &port) || port.l > 5)
+		return EINVAL;
+	p = pl_u32(&port) + (uint32_t)which;
+	if (p > 65535)
+		return EINVAL;
+	n = re_snprintf(buf, sz, "tcp://%r:%u", &host, p);
+	return n < 0 || (size_t)n >= sz ? EOVERFLOW : 0;
+}
+
 /* node_id and cluster_bus go together, on PostgreSQL (what the nodes
  * share); cluster_bus is tcp://ADDRESS:PORT, an address other nodes can
- * reach (no wildcard), PORT and PORT + 1 (snapshots) free. */
+ * reach (no wildcard), PORT to PORT + 3 free. */
 static int check_cluster(const struct conf *c, const char *name,
 			 char **errmsg)
 {
@@ -424,11 +441,12 @@ static int check_cluster(const struct conf *c, const char *name,
 		host.l -= 2;
 	}
 	p = bad ? 0 : pl_u32(&port);
-	if (bad || !p || p > 65534 || sa_set(&sa, &host, 0) ||
+	if (bad || !p || p > 65535 - (CONF_CLUSTER_PORTS - 1) ||
+	    sa_set(&sa, &host, 0) ||
 	    sa_is_any(&sa)) {
 		re_sdprintf(errmsg, "%s: cluster_bus '%s' is not tcp://ADDRESS"
 			    ":PORT (an address the other nodes reach, not a "
-			    "wildcard; PORT and PORT + 1 up to 65535)", name,
+			    "wildcard; PORT to PORT + 3 up to 65535)", name,
 			    c->cluster_bus);
 		return EINVAL;
 	}

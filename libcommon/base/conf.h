@@ -46,7 +46,7 @@ struct conf {
 
 	/* a node of a cluster (docs/admin-guide.md, "Several nodes") */
 	char *node_id;         /* NULL: a box of its own */
-	char *cluster_bus;     /* tcp://ADDRESS:PORT, PORT + 1 */
+	char *cluster_bus;     /* tcp://ADDRESS:PORT, PORT to PORT + 3 */
 	char *cluster_key;     /* its CURVE key pair (state_dir/cluster.key) */
 
 	char *log_level;
@@ -152,6 +152,18 @@ bool conf_store_pg(const struct conf *c);
 bool conf_node_id_valid(const char *id);
 /* tcp://HOST:PORT into its host (brackets kept) and port (digits). */
 int  conf_tcp_split(const char *ep, struct pl *host, struct pl *port);
+/* The ports a node serves other nodes on: cluster_bus's PORT and the
+ * next three (docs/bus.md, "Between nodes"). */
+enum conf_cluster_port {
+	CONF_CLUSTER_REG_PUB = 0,      /* the edge: reg and dialog */
+	CONF_CLUSTER_REG_SNAP = 1,     /* their snapshots */
+	CONF_CLUSTER_PRES_PUB = 2,     /* the presence daemon: pub */
+	CONF_CLUSTER_PRES_SNAP = 3,    /* its snapshots */
+	CONF_CLUSTER_PORTS = 4,
+};
+/* The endpoint tcp://HOST:(PORT + which) of a cluster_bus `bus`. */
+int  conf_cluster_ep(char *buf, size_t sz, const char *bus,
+		     enum conf_cluster_port which);
 /* Where the database `name` (registrar, presence, blf, imrelay) lives:
  * state_dir/name.db, or the schema `name` of the store's PostgreSQL
  * database (its address, '#', the name: store.h). */

@@ -1176,6 +1176,14 @@ bool bus_sub_synced(const struct bus_sub *sub)
 	return sub && sub->synced;
 }
 
+void bus_sub_forget(struct bus_sub *sub)
+{
+	if (!sub)
+		return;
+	hash_apply(sub->view, view_unmark, NULL);
+	hash_apply(sub->view, view_sweep, sub);
+}
+
 uint32_t bus_sub_resyncs(const struct bus_sub *sub)
 {
 	return sub ? sub->resyncs : 0;

@@ -94,6 +94,10 @@ int  bus_sub_alloc_node(struct bus_sub **subp, struct bus *bus,
 			bus_reset_h *reseth, bus_update_h *updh, void *arg);
 bool bus_sub_synced(const struct bus_sub *sub);
 uint32_t bus_sub_resyncs(const struct bus_sub *sub);
+/* Every key we were told of, to the handler as a `del` with its last
+ * value and "resync": true, then forgotten: the publisher is gone for
+ * good (a node that stopped running). */
+void bus_sub_forget(struct bus_sub *sub);
 
 /* Pure parts, unit-tested on their own. */
 int  bus_msg_encode(char **jsonp, const char *topic, const char *key,

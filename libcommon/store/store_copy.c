@@ -93,10 +93,10 @@ static const struct table loc_tables[] = {
 static const struct table pres_tables[] = {
 	SUBS_TABLE,
 	{"pubs",
-	 "SELECT etag, \"user\", expires, updated, doc FROM pubs "
+	 "SELECT etag, \"user\", expires, updated, doc, node FROM pubs "
 	 "ORDER BY etag",
-	 "INSERT INTO pubs (etag, \"user\", expires, updated, doc) "
-	 "VALUES (?1, ?2, ?3, ?4, ?5)", COUNT("pubs"), "ttIIb"},
+	 "INSERT INTO pubs (etag, \"user\", expires, updated, doc, node) "
+	 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", COUNT("pubs"), "ttIIbt"},
 };
 
 static const struct table blf_tables[] = {

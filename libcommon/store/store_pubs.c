@@ -15,6 +15,13 @@
 	" doc " B " NOT NULL" \
 	END
 
+/* the node of a cluster whose presence daemon took the PUBLISH ('': a
+ * box of its own): each loads its own alone, the others' come over the
+ * bus (topic `pub`) */
+#define PUBS_V4(I, B, K, ID, SERIAL, NOW, END) \
+	"ALTER TABLE pubs ADD COLUMN node " K " NOT NULL DEFAULT '';" \
+	"CREATE INDEX pubs_node ON pubs (node);"
+
 static const char *const lite[] = {
 	/* 1 */
 	subs_schema_v1,
@@ -22,12 +29,15 @@ static const char *const lite[] = {
 	STORE_LITE(PUBS_V2),
 	/* 3 */
 	subs_schema_v2,
+	/* 4 */
+	STORE_LITE(PUBS_V4),
 };
 
 static const char *const pg[] = {
 	subs_schema_v1_pg,
 	STORE_PG(PUBS_V2),
 	subs_schema_v2_pg,
+	STORE_PG(PUBS_V4),
 };
 
 static const struct store_schema schema = {
@@ -41,10 +51,11 @@ int pres_open(struct store **stp, const char *path,
 }
 
 static const char put_sql[] =
-	"INSERT INTO pubs (etag, \"user\", expires, updated, doc) "
-	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (etag) DO UPDATE SET "
+	"INSERT INTO pubs (etag, \"user\", expires, updated, doc, node) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (etag) DO UPDATE SET "
 	"\"user\" = excluded.\"user\", expires = excluded.expires, "
-	"updated = excluded.updated, doc = excluded.doc";
+	"updated = excluded.updated, doc = excluded.doc, "
+	"node = excluded.node";
 
 int pubs_put(struct store *st, const struct pubs_rec *r)
 {
@@ -60,6 +71,7 @@ int pubs_put(struct store *st, const struct pubs_rec *r)
 	q_int(s, 3, r->expires);
 	q_int(s, 4, r->updated);
 	q_blob(s, 5, r->doc, r->doclen);
+	q_text(s, 6, r->node ? r->node : "");
 	return store_step_done(s);
 }
 
@@ -98,17 +110,16 @@ int pubs_del(struct store *st, const char *etag)
 	return store_run_text(st, del_sql, 1, etag);
 }
 
-static const char list_sql[] =
-	"SELECT etag, \"user\", expires, updated, doc FROM pubs "
-	"ORDER BY updated";
+#define PUBS_COLS "SELECT etag, \"user\", expires, updated, doc, node " \
+	"FROM pubs"
 
-int pubs_foreach(struct store *st, pubs_h *h, void *arg)
+static const char list_sql[] = PUBS_COLS " ORDER BY updated";
+static const char node_sql[] = PUBS_COLS " WHERE node = ?1 ORDER BY updated";
+
+static int rows(struct store_q *s, pubs_h *h, void *arg)
 {
-	struct store_q *s = store_stmt(st, list_sql);
 	int rc, err = 0;
 
-	if (!s)
-		return EIO;
 	while ((rc = q_step(s)) == STORE_ROW) {
 		struct pubs_rec r = {
 			.etag = q_col_text(s, 0),
@@ -117,6 +128,7 @@ int pubs_foreach(struct store *st, pubs_h *h, void *arg)
 			.updated = (uint64_t)q_col_int(s, 3),
 			.doc = q_col_blob(s, 4),
 			.doclen = q_col_bytes(s, 4),
+			.node = q_col_text(s, 5),
 		};
 		if (!r.etag || !r.user || !r.doc)
 			continue;
@@ -125,4 +137,19 @@ int pubs_foreach(struct store *st, pubs_h *h, void *arg)
 			break;
 	}
 	return store_rows_end(s, rc, err);
+}
+
+int pubs_foreach(struct store *st, pubs_h *h, void *arg)
+{
+	struct store_q *s = store_stmt(st, list_sql);
+
+	return s ? rows(s, h, arg) : EIO;
+}
+
+int pubs_foreach_node(struct store *st, const char *node, pubs_h *h,
+		      void *arg)
+{
+	struct store_q *s = store_stmt_text(st, node_sql, node ? node : "");
+
+	return s ? rows(s, h, arg) : EIO;
 }

@@ -13,6 +13,7 @@ struct pubs_rec {
 	uint64_t updated;      /* milliseconds since 1970 */
 	const char *doc;
 	size_t doclen;
+	const char *node;      /* whose presence daemon holds it ('': one box) */
 };
 
 typedef int (pubs_h)(const struct pubs_rec *r, void *arg);
@@ -24,6 +25,10 @@ int pubs_put(struct store *st, const struct pubs_rec *r);
  * expiry and document); ENOENT when there is no such row. */
 int pubs_move(struct store *st, const char *old, const struct pubs_rec *r);
 int pubs_del(struct store *st, const char *etag);
+/* Oldest first. */
 int pubs_foreach(struct store *st, pubs_h *h, void *arg);
+/* Those of one node (NULL or '': a box of its own). */
+int pubs_foreach_node(struct store *st, const char *node, pubs_h *h,
+		      void *arg);
 
 #endif

@@ -6,6 +6,7 @@ import atexit
 import glob
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -49,28 +50,34 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def _bind_all(p, n):
+    """Whether P to P+n-1 bind (UDP and TCP) now; if so they are given
+    out."""
+    socks = []
+    try:
+        for q in range(p, p + n):
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", q))
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+    _given.update(range(p, p + n))
+    return True
+
+
 def free_port_pair(n=2):
     """A port P with P and P+1 free (UDP and TCP): baresip listens for
     TLS on its SIP port + 1. n: P to P+n-1 free (edge workers' route_edge
     ports)."""
     for _ in range(100):
         p = free_port()
-        socks = []
-        try:
-            if any(port in _given for port in range(p + 1, p + n)):
-                continue
-            for port in range(p, p + n):
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    socks.append(s)
-                    s.bind(("127.0.0.1", port))
-            _given.update(range(p + 1, p + n))
+        if not any(port in _given for port in range(p + 1, p + n)) and \
+                _bind_all(p, n):
             return p
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
     raise RuntimeError("no free port pair")
 
 
@@ -301,6 +308,43 @@ def pg_bin(name):
                    key=lambda p: int(p.split("/")[4])
                    if p.split("/")[4].isdigit() else 0)
     return found[-1] if found else None
+
+
+def low_ports(n):
+    """P to P+n-1 free (UDP and TCP) below the kernel's range of
+    ephemeral ports: a port a daemon binds late (the presence daemon's
+    node-facing bus) must not be taken meanwhile by some process's
+    outgoing connection."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    if low < 4096 + n:
+        return free_port_pair(n)       # no room below: as it comes
+    rnd = random.Random(os.getpid())
+    for _ in range(200):
+        p = rnd.randrange(max(1024, low - 12000), low - n)
+        if not any(q in _given for q in range(p, p + n)) and \
+                _bind_all(p, n):
+            return p
+    raise RuntimeError("no free low ports")
+
+
+def cluster_node(url, node_id, extra="", build=None,
+                 domain="lamplight.test"):
+    """An Appliance that is node `node_id` of a cluster on the PostgreSQL
+    database `url`: cluster_bus on 127.0.0.1 with its four ports free
+    (.bus_port the first), route ports of its own."""
+    port = low_ports(4)
+    a = Appliance(build or build_dir(),
+                  "store = %s\nnode_id = %s\n"
+                  "cluster_bus = tcp://127.0.0.1:%d\n"
+                  "route_presence = udp:127.0.0.1:%d\n"
+                  "route_blf = udp:127.0.0.1:%d\n"
+                  "route_imrelay = udp:127.0.0.1:%d\n"
+                  "probe_interval = 0\n%s"
+                  % (url, node_id, port, free_port(), free_port(),
+                     free_port(), extra), domain)
+    a.bus_port = port
+    return a
 
 
 class Postgres:

@@ -67,16 +67,7 @@ apps = []
 
 
 def node(node_id, extra=""):
-    port = lptest.free_port_pair(2)
-    a = lptest.Appliance(lptest.build_dir(),
-                         "store = %s\nnode_id = %s\n"
-                         "cluster_bus = tcp://127.0.0.1:%d\n"
-                         "route_presence = udp:127.0.0.1:%d\n"
-                         "route_imrelay = udp:127.0.0.1:%d\n"
-                         "probe_interval = 0\n%s"
-                         % (url, node_id, port, lptest.free_port(),
-                            lptest.free_port(), extra))
-    a.bus_port = port
+    a = lptest.cluster_node(url, node_id, extra)
     apps.append(a)
     return a
 
@@ -408,8 +399,8 @@ try:
             ("store = %s\nnode_id = x\ncluster_bus = tcp://0.0.0.0:7000\n"
              % url, "is not tcp://ADDRESS:PORT", "a wildcard bus"),
             ("store = %s\nnode_id = x\n"
-             "cluster_bus = tcp://127.0.0.1:65535\n" % url,
-             "is not tcp://ADDRESS:PORT", "no port for the snapshots"),
+             "cluster_bus = tcp://127.0.0.1:65533\n" % url,
+             "is not tcp://ADDRESS:PORT", "no ports for the snapshots"),
             ("store = %s\nnode_id = Node_1\n"
              "cluster_bus = tcp://127.0.0.1:7000\n" % url,
              "node_id 'Node_1'", "a bad node_id"),

@@ -105,7 +105,7 @@ try:
        ["admin", "blf", "imrelay", "presence", "registrar"],
        "each daemon made its schema at its first start")
     ok(rows("SELECT value FROM presence.meta WHERE key = "
-            "'schema_version'") == ["3"], "the schemas are versioned")
+            "'schema_version'") == ["4"], "the schemas are versioned")
 
     alice, bob, carol, erin = (phone("alice"), phone("bob"),
                                phone("carol"), phone("erin"))

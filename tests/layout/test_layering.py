@@ -27,17 +27,18 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-LIBS = ("base", "sip", "store", "bus", "xml", "presence", "prov")
+LIBS = ("base", "sip", "store", "bus", "xml", "presence", "prov", "cluster")
 ALLOWED = {
     "base": {"base"},
     "sip": {"base", "sip"},
     "store": {"base", "store"},
     "bus": {"base", "bus"},
+    "cluster": {"base", "store", "bus", "cluster"},
     "xml": {"base", "xml"},
     "presence": {"base", "sip", "store", "bus", "xml", "presence"},
     "prov": {"base", "store", "prov"},
 }
-DAEMON_USE = {"base", "sip", "store", "bus", "xml", "presence"}
+DAEMON_USE = {"base", "sip", "store", "bus", "xml", "presence", "cluster"}
 TOP_USE = set(LIBS)             # web/ and tools/
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -228,6 +228,17 @@ static void clone_pattern(void)
 	   "keys the new snapshot lacks are reported deleted, with their "
 	   "last value and \"resync\" (mask %#x)", s.gone);
 
+	/* the publisher gone for good (a node no longer running) */
+	s.gone = 0;
+	s.updates = 0;
+	bus_sub_forget(sub);
+	ok(s.gone == (1u << 5) && s.updates == 1 && !s.users[5][0] &&
+	   s.gone_kept, "forget: each key it knew, once, as a del with its "
+	   "last value (mask %#x)", s.gone);
+	s.updates = 0;
+	bus_sub_forget(sub);
+	ok(s.updates == 0, "forget again: nothing left to report");
+
 	mem_deref(sub);
 	mem_deref(pub);
 	mem_deref(bus);

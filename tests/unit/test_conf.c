@@ -219,9 +219,33 @@ static void file(void)
 	mem_deref(msg);
 }
 
+/* A node's four ports from its cluster_bus */
+static void cluster_ports(void)
+{
+	char ep[64];
+
+	ok(!conf_cluster_ep(ep, sizeof(ep), "tcp://192.0.2.1:7000",
+			    CONF_CLUSTER_PRES_SNAP) &&
+	   !strcmp(ep, "tcp://192.0.2.1:7003"), "PORT + 3: %s", ep);
+	ok(!conf_cluster_ep(ep, sizeof(ep), "tcp://[::1]:7000",
+			    CONF_CLUSTER_REG_PUB) &&
+	   !strcmp(ep, "tcp://[::1]:7000"), "an IPv6 address kept: %s", ep);
+	ok(conf_cluster_ep(ep, sizeof(ep), "tcp://192.0.2.1:65534",
+			   CONF_CLUSTER_PRES_PUB) == EINVAL,
+	   "past 65535: EINVAL");
+	ok(conf_cluster_ep(ep, sizeof(ep), "tcp://192.0.2.1:7000",
+			   CONF_CLUSTER_PORTS) == EINVAL, "no fifth port");
+	ok(conf_cluster_ep(ep, 12, "tcp://192.0.2.1:7000",
+			   CONF_CLUSTER_REG_SNAP) == EOVERFLOW,
+	   "a buffer too small: EOVERFLOW");
+	ok(conf_cluster_ep(ep, sizeof(ep), "udp://192.0.2.1:7000",
+			   CONF_CLUSTER_REG_PUB) == EINVAL, "not tcp://: EINVAL");
+}
+
 int main(void)
 {
 	libre_init();
+	cluster_ports();
 	good();
 	defaults();
 	bad();

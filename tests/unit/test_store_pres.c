@@ -65,8 +65,8 @@ static void subs_and_pubs(void)
 	char p[256];
 
 	test_db(p, sizeof(p), dir, "presence.db");
-	ok(!pres_open(&st, p, NULL) && store_version(st) == 3,
-	   "the presence database has both tables (version 3)");
+	ok(!pres_open(&st, p, NULL) && store_version(st) == 4,
+	   "the presence database has both tables (version 4)");
 	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
 	   "a subscription stored, its CSeq and version moved on");
 	ok(!pubs_put(st, &pr), "a publication stored");
@@ -110,6 +110,19 @@ static void subs_and_pubs(void)
 	ok(!subs_foreach_node(st, "b", sub_h, &s) && s.n == 1 &&
 	   !subs_foreach_node(st, NULL, sub_h, &s) && s.n == 2 &&
 	   !subs_del(st, "c2", "l1"), "now b has its one, the box its one");
+	/* and its own publications */
+	memset(&s, 0, sizeof(s));
+	ok(!pubs_foreach_node(st, NULL, pub_h, &s) && s.n == 1 &&
+	   !pubs_foreach_node(st, "b", pub_h, &s) && s.n == 1,
+	   "the box's publication is the box's, node b has none");
+	pr.etag = "e9";
+	pr.node = "b";
+	ok(!pubs_put(st, &pr), "node b stores one");
+	memset(&s, 0, sizeof(s));
+	ok(!pubs_foreach_node(st, "b", pub_h, &s) && s.n == 1 &&
+	   !pubs_foreach_node(st, "", pub_h, &s) && s.n == 2 &&
+	   !pubs_foreach(st, pub_h, &s) && s.n == 4 && !pubs_del(st, "e9"),
+	   "now b has its one, the box its one; both are listed");
 	ok(!subs_del(st, "c1", "l1") && !pubs_del(st, "e1"), "both deleted");
 	memset(&s, 0, sizeof(s));
 	ok(!subs_foreach(st, sub_h, &s) && !pubs_foreach(st, pub_h, &s) &&

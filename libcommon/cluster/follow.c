@@ -1,0 +1,359 @@
+/* follow: the other running nodes of a cluster, as one daemon of this
+ * node follows them (follow.h). */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <re.h>
+#include "base/conf.h"
+#include "base/log.h"
+#include "store/store_nodes.h"
+#include "bus/bus.h"
+#include "cluster/follow.h"
+
+struct fnode;
+
+/* One topic of one node: what its subscription's handler is given. */
+struct fsub {
+	struct fnode *n;
+	unsigned t;
+	struct bus_sub *sub;
+};
+
+struct fnode {
+	struct follow *f;
+	unsigned src;
+	struct node_rec rec;
+	struct sa sip;
+	bool sip_ok;
+	bool seen;             /* in this refresh */
+	uint64_t unsynced;     /* jiffies: since when one of them is not in
+				* sync (0: all are) */
+	struct fsub s[FOLLOW_TOPICS_MAX];
+};
+
+struct follow {
+	const struct conf *conf;
+	struct store *admin;
+	struct bus *bus;
+	const struct follow_topic *topics;
+	unsigned ntopics;
+	void *arg;
+	struct fnode *node[FOLLOW_NODES_MAX];  /* source - 1 */
+	struct tmr tmr;
+	uint64_t refused_log;  /* when a refusal was last logged (s) */
+	uint32_t refused;      /* refusals since */
+	bool full_logged;      /* "too many nodes" said */
+};
+
+/* Every key the node told of, as a `del`, then no subscription. */
+static void unfollow(struct fnode *n)
+{
+	for (unsigned t = 0; t < n->f->ntopics; t++) {
+		bus_sub_forget(n->s[t].sub);
+		n->s[t].sub = mem_deref(n->s[t].sub);
+	}
+}
+
+/* Silent: the daemon is closing, its handlers may be gone. */
+static void fnode_destructor(void *arg)
+{
+	struct fnode *n = arg;
+
+	for (unsigned t = 0; t < FOLLOW_TOPICS_MAX; t++)
+		n->s[t].sub = mem_deref(n->s[t].sub);
+}
+
+static void destructor(void *arg)
+{
+	struct follow *f = arg;
+
+	tmr_cancel(&f->tmr);
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++)
+		f->node[i] = mem_deref(f->node[i]);
+	mem_deref(f->admin);
+	mem_deref(f->bus);
+}
+
+static void update_h(const struct bus_msg *m, void *arg)
+{
+	struct fsub *s = arg;
+	struct follow *f = s->n->f;
+
+	f->topics[s->t].updh(s->n->src, m, f->arg);
+}
+
+static bool synced(const struct fnode *n)
+{
+	for (unsigned t = 0; t < n->f->ntopics; t++)
+		if (!bus_sub_synced(n->s[t].sub))
+			return false;
+	return true;
+}
+
+/* Whether to subscribe again: a new bus or key, or a subscription out
+ * of sync for FOLLOW_RETRY_MS on end (not a resync that a refresh
+ * happens to catch: that one ends by itself). */
+static bool stale(struct fnode *n, const struct node_rec *r)
+{
+	uint64_t now = tmr_jiffies();
+
+	if (!n->s[0].sub || strcmp(n->rec.bus, r->bus) ||
+	    strcmp(n->rec.key, r->key))
+		return true;
+	if (synced(n)) {
+		n->unsynced = 0;
+		return false;
+	}
+	if (!n->unsynced)
+		n->unsynced = now;
+	return now >= n->unsynced + FOLLOW_RETRY_MS;
+}
+
+/* Subscribe to node `r`'s topics (again, when stale). */
+static int follow_node_topics(struct fnode *n, const struct node_rec *r)
+{
+	struct follow *f = n->f;
+	char pub[NODE_ADDR_MAX + 8], snap[NODE_ADDR_MAX + 8];
+	int err = 0;
+
+	if (!f->ntopics || !stale(n, r))
+		return 0;
+	unfollow(n);
+	n->unsynced = tmr_jiffies();
+	for (unsigned t = 0; t < f->ntopics && !err; t++) {
+		const struct follow_topic *ft = &f->topics[t];
+
+		err = conf_cluster_ep(pub, sizeof(pub), r->bus, ft->port);
+		err = err ? err : conf_cluster_ep(snap, sizeof(snap), r->bus,
+						  ft->port + 1);
+		err = err ? err : bus_sub_alloc_node(&n->s[t].sub, f->bus, pub,
+						     snap, r->key, ft->topic,
+						     NULL, update_h, &n->s[t]);
+	}
+	return err;
+}
+
+static int slot_new(struct follow *f, const struct node_rec *r,
+		    struct fnode **np)
+{
+	struct fnode *n;
+	unsigned i;
+
+	for (i = 0; i < FOLLOW_NODES_MAX && f->node[i]; i++)
+		;
+	if (i == FOLLOW_NODES_MAX) {
+		if (!f->full_logged)
+			log_warn("cluster: node %s not followed: %u other "
+				 "nodes are, the most there can be", r->id,
+				 FOLLOW_NODES_MAX);
+		f->full_logged = true;
+		return ENOSPC;
+	}
+	n = mem_zalloc(sizeof(*n), fnode_destructor);
+	if (!n)
+		return ENOMEM;
+	n->f = f;
+	n->src = i + 1;
+	for (unsigned t = 0; t < FOLLOW_TOPICS_MAX; t++) {
+		n->s[t].n = n;
+		n->s[t].t = t;
+	}
+	f->node[i] = n;
+	*np = n;
+	return 0;
+}
+
+static struct fnode *node_find(const struct follow *f, const char *id)
+{
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++)
+		if (f->node[i] && !strcmp(f->node[i]->rec.id, id))
+			return f->node[i];
+	return NULL;
+}
+
+static int node_h(const struct node_rec *r, void *arg)
+{
+	struct follow *f = arg;
+	uint64_t now = (uint64_t)time(NULL);
+	struct fnode *n;
+	struct pl sip;
+	int err;
+
+	if (!strcmp(r->id, f->conf->node_id) || !r->seen ||
+	    r->seen + NODE_LIST_ALIVE_S <= now)
+		return 0;      /* ourselves, or not running */
+	n = node_find(f, r->id);
+	if (!n) {
+		if (slot_new(f, r, &n))
+			return 0;
+		log_info("cluster: following node %s (bus %s, SIP %s)", r->id,
+			 r->bus, r->sip);
+	}
+	n->seen = true;
+	err = follow_node_topics(n, r);
+	if (err)
+		log_warn("cluster: node %s: its bus %s: %m", r->id, r->bus,
+			 err);
+	n->rec = *r;
+	n->sip_ok = false;
+	if (!strncmp(r->sip, "udp:", 4)) {
+		pl_set_str(&sip, r->sip + 4);
+		n->sip_ok = !sa_decode(&n->sip, sip.p, sip.l);
+	}
+	return 0;
+}
+
+int follow_refresh(struct follow *f)
+{
+	unsigned left = 0;
+	int err;
+
+	if (!f)
+		return EINVAL;
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++)
+		if (f->node[i])
+			f->node[i]->seen = false;
+	err = nodes_foreach(f->admin, node_h, f);
+	if (err)
+		return err;        /* the database out of reach: as we were */
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
+		struct fnode *n = f->node[i];
+
+		if (!n || n->seen) {
+			left += n != NULL;
+			continue;
+		}
+		log_info("cluster: node %s is no longer running", n->rec.id);
+		f->node[i] = NULL;
+		unfollow(n);
+		mem_deref(n);
+	}
+	if (left < FOLLOW_NODES_MAX)
+		f->full_logged = false;
+	return 0;
+}
+
+static void refresh_h(void *arg)
+{
+	struct follow *f = arg;
+
+	(void)follow_refresh(f);
+	tmr_start(&f->tmr, FOLLOW_REFRESH_MS, refresh_h, f);
+}
+
+/* Who may connect to our bus: a node listed in the admin database with
+ * this key. A refusal is final for that connection (ZeroMQ does not
+ * try the handshake again), so a key not in memory is looked up rather
+ * than refused for want of a refresh. */
+static bool auth_h(const char *key, const char *addr, void *arg)
+{
+	struct follow *f = arg;
+	uint64_t now = (uint64_t)time(NULL);
+	struct node_rec r;
+	int err;
+
+	if (follow_key_known(f, key))
+		return true;
+	err = nodes_get_by_key(f->admin, key, &r);
+	if (!err) {
+		log_debug("cluster: node %s connected from %s", r.id, addr);
+		return true;
+	}
+	++f->refused;
+	if (now >= f->refused_log + 60) {
+		log_warn("cluster: refused %s on the bus: its key %s is no "
+			 "node's%s (%u refused since the last such line)", addr,
+			 key, err == ENOENT ? "" : " (the database cannot "
+			 "say)", f->refused);
+		f->refused_log = now;
+		f->refused = 0;
+	}
+	return false;
+}
+
+int follow_keys(const struct conf *conf, struct bus_keys *keys)
+{
+	int err = bus_keys_load(keys, conf->cluster_key);
+
+	if (err)
+		log_err("cluster: key '%s': %m", conf->cluster_key, err);
+	return err;
+}
+
+int follow_alloc(struct follow **fp, const struct conf *conf,
+		 struct store *admin, struct bus *bus,
+		 const struct follow_topic *topics, unsigned ntopics,
+		 void *arg)
+{
+	struct bus_keys keys;
+	struct follow *f;
+	int err;
+
+	if (!fp || !conf || !conf->node_id || !admin || !bus ||
+	    ntopics > FOLLOW_TOPICS_MAX || (ntopics && !topics))
+		return EINVAL;
+	for (unsigned t = 0; t < ntopics; t++)
+		if (!topics[t].topic || !topics[t].updh ||
+		    topics[t].port + 1 >= CONF_CLUSTER_PORTS)
+			return EINVAL;
+	err = follow_keys(conf, &keys);
+	if (err)
+		return err;
+	f = mem_zalloc(sizeof(*f), destructor);
+	if (!f)
+		return ENOMEM;
+	f->conf = conf;
+	f->admin = mem_ref(admin);
+	f->bus = mem_ref(bus);
+	f->topics = topics;
+	f->ntopics = ntopics;
+	f->arg = arg;
+	tmr_init(&f->tmr);
+	err = bus_secure(bus, &keys, auth_h, f);
+	if (err) {
+		log_err("cluster: bus keys: %m", err);
+		mem_deref(f);
+		return err;
+	}
+	refresh_h(f);
+	*fp = f;
+	return 0;
+}
+
+const struct node_rec *follow_node(const struct follow *f, unsigned src,
+				   struct sa *sip)
+{
+	const struct fnode *n;
+
+	if (!f || src < 1 || src > FOLLOW_NODES_MAX || !f->node[src - 1])
+		return NULL;
+	n = f->node[src - 1];
+	if (sip && n->sip_ok)
+		*sip = n->sip;
+	else if (sip)
+		sa_init(sip, AF_UNSPEC);
+	return &n->rec;
+}
+
+unsigned follow_src_at(const struct follow *f, const struct sa *sa)
+{
+	if (!f || !sa)
+		return 0;
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
+		const struct fnode *n = f->node[i];
+
+		if (n && n->sip_ok && sa_cmp(&n->sip, sa, SA_ALL))
+			return n->src;
+	}
+	return 0;
+}
+
+bool follow_key_known(const struct follow *f, const char *key)
+{
+	if (!f || !key)
+		return false;
+	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++)
+		if (f->node[i] && !strcmp(f->node[i]->rec.key, key))
+			return true;
+	return false;
+}

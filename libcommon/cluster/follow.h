@@ -1,0 +1,78 @@
+/* follow: the other running nodes of a cluster, as one daemon of this
+ * node follows them. Every FOLLOW_REFRESH_MS it reads the admin
+ * database's nodes table; on each node seen running (in the last
+ * NODE_LIST_ALIVE_S) it subscribes to the topics the daemon asks for,
+ * over the CURVE bus between nodes; when a node stops running, or its
+ * bus or key changes, or a subscription of it has been out of sync for
+ * FOLLOW_RETRY_MS on end (ZeroMQ does not retry a refused handshake),
+ * every key it had told of reaches the daemon as a `del` ("resync":
+ * true) before it is followed again or forgotten.
+ *
+ * Each followed node is a source: a number from 1 to FOLLOW_NODES_MAX,
+ * the same while it is followed; FOLLOW_LOCAL (0) is this node. What
+ * two sources both report (a call that passes through two nodes has a
+ * `dialog` key on each) is the daemon's to settle; follow_may says the
+ * rule the daemons keep: this node's word wins, otherwise the first
+ * source's.
+ *
+ * It also answers the ZAP handshakes of the node-facing sockets of this
+ * daemon's bus (bus_secure): a running node's key is let in from
+ * memory, another is looked up in the nodes table (a node just started,
+ * `lamplightctl watch --node`), and a refusal is logged with the
+ * address, one line a minute at most. */
+#ifndef LP_FOLLOW_H
+#define LP_FOLLOW_H
+
+#include <stdbool.h>
+#include <re.h>
+#include "base/conf.h"
+#include "store/store_nodes.h"
+
+struct store;
+struct bus;
+struct bus_keys;
+struct bus_msg;
+struct follow;
+
+#define FOLLOW_NODES_MAX 16    /* other nodes followed */
+#define FOLLOW_TOPICS_MAX 4
+#define FOLLOW_LOCAL 0
+#define FOLLOW_REFRESH_MS 2000
+#define FOLLOW_RETRY_MS 10000
+
+typedef void (follow_update_h)(unsigned src, const struct bus_msg *m,
+			       void *arg);
+
+struct follow_topic {
+	const char *topic;
+	enum conf_cluster_port port;   /* _REG_PUB or _PRES_PUB */
+	follow_update_h *updh;
+};
+
+/* This node's key pair (cluster_key, made when missing); logs its
+ * errors. */
+int  follow_keys(const struct conf *conf, struct bus_keys *keys);
+/* Secures `bus` with this node's key pair (cluster_key; before any
+ * node-facing socket of it is made) and starts following. `topics`
+ * must outlive the follower. Logs its errors. */
+int  follow_alloc(struct follow **fp, const struct conf *conf,
+		  struct store *admin, struct bus *bus,
+		  const struct follow_topic *topics, unsigned ntopics,
+		  void *arg);
+/* Read the nodes table again now (done every FOLLOW_REFRESH_MS). */
+int  follow_refresh(struct follow *f);
+/* The node that is source `src` (NULL: none), and its SIP address
+ * (udp:ADDRESS:PORT) when it has one. */
+const struct node_rec *follow_node(const struct follow *f, unsigned src,
+				   struct sa *sip);
+/* The source whose SIP address `sa` is (0: none). */
+unsigned follow_src_at(const struct follow *f, const struct sa *sa);
+/* Is `key` the bus key of a node we follow? */
+bool follow_key_known(const struct follow *f, const char *key);
+/* May `src` change a key that `holder` reported? */
+static inline bool follow_may(unsigned holder, unsigned src)
+{
+	return src == holder || src == FOLLOW_LOCAL;
+}
+
+#endif

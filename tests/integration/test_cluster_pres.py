@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""test_cluster_pres: presence and busy lamps across the nodes of a
+cluster (two nodes on one PostgreSQL started here), seen on the wire by
+phones on one node for users on the other:
+
+  - bob registers on node b alone: alice's presence subscription on
+    node a says he is open (b's `reg` counts on a);
+  - bob PUBLISHes a note on node b: alice's next NOTIFY from node a
+    carries it, and `lamplightctl watch pub --node b` shows the one
+    document b's presence daemon sent the other nodes;
+  - bob unpublishes and unregisters on b: closed on a;
+  - two of bob's phones publish on b; when the first refreshes, its note
+    is the latest on a as on b;
+  - b's presence daemon killed while b's edge runs: a publication of 3 s
+    expires on a by its own time;
+  - a call that passes through node b alone (carol and bob both on b)
+    lights erin's BLF key for bob on node a (early, then confirmed) and
+    puts it out at the BYE;
+  - a call from alice (on a) to dave (on b) passes through both edges:
+    erin's lamp for dave on node a shows it once, not once per node;
+  - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
+    see bob's published note gone and his devices no longer counted,
+    and a's logs say b is no longer running.
+"""
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lptest  # noqa: E402
+from presphone import Phone, pidf  # noqa: E402
+
+tap = lptest.Tap()
+ok = tap.ok
+
+if not lptest.Postgres.available():
+    tap.skip("presence across nodes", "no PostgreSQL server programs")
+    sys.exit(tap.done())
+
+os.environ.pop("LP_STORE", None)
+pg = lptest.Postgres()
+url = pg.new_db()
+apps = []
+phones = []
+
+
+def node(node_id):
+    a = lptest.cluster_node(url, node_id, "presence_default_policy = allow\n"
+                            "publish_expires_min = 1\n")
+    apps.append(a)
+    return a
+
+
+def basic(n):
+    m = re.search(rb"<basic>(\w+)</basic>", n.body) if n else None
+    return m.group(1).decode() if m else None
+
+
+def dialogs(n):
+    """(call-id, state) of each <dialog> of a dialog-info NOTIFY."""
+    out = []
+    for d in re.finditer(rb'<dialog [^>]*call-id="([^"]*)"[^>]*>(.*?)'
+                         rb'</dialog>', n.body if n else b"", re.S):
+        st = re.search(rb"<state[^>]*>(\w+)</state>", d.group(2))
+        out.append((d.group(1).decode(),
+                    st.group(1).decode() if st else None))
+    return out
+
+
+try:
+    a, b = node("a"), node("b")
+    for u in ("alice", "bob", "carol", "dave", "erin"):
+        a.add_user(u, u + "-pw")
+    for app in (a, b):
+        app.start()
+        app.start("presence")
+        app.start("blf")
+    for app, other in ((a, "b"), (b, "a")):
+        for d in ("presence", "blf"):
+            app.wait_log(["following node " + other], name=d, timeout=8)
+    ok(all("cluster: following node b" in a.log(d)
+           for d in ("presence", "blf")) and
+       "presence bus tcp://127.0.0.1:%d (snapshots tcp://127.0.0.1:%d)"
+       % (a.bus_port + 2, a.bus_port + 3) in a.log("presence"),
+       "node a's presence daemon and BLF gateway follow node b; a's "
+       "presence daemon serves the other nodes on PORT + 2 and + 3",
+       a.log("presence")[-500:])
+
+    phones = [Phone(app, u) for app, u in ((a, "alice"), (a, "erin"),
+                                            (b, "bob"), (b, "carol"),
+                                            (b, "dave"))]
+    alice, erin, bob, carol, dave = phones
+    ok(all(p.register().code == 200 for p in (alice, erin, bob, carol,
+                                                dave)),
+       "alice and erin register on node a; bob, carol and dave on b")
+
+    # presence: a watcher on a, the presentity's devices on b
+    r, d = alice.subscribe("bob")
+    ok(r is not None and r.code == 200, "alice subscribes to bob on a",
+       r and r.code)
+    n = alice.wait_notify(lambda n: basic(n) == "open", timeout=8)
+    ok(n is not None, "bob, registered on node b alone, is open in the "
+       "NOTIFY from node a", [x.body[:300] for x in alice.notifies])
+
+    r = bob.publish(pidf("bob", b.domain, note="in Lyon",
+                         activity="meeting"), expires=600)
+    ok(r is not None and r.code == 200, "bob PUBLISHes on node b",
+       r and r.code)
+    etag = r.get("sip-etag") if r else None
+    n = alice.wait_notify(lambda n: b"in Lyon" in n.body, timeout=8)
+    ok(n is not None and b"<rpid:meeting" in n.body.replace(
+        b"<meeting", b"<rpid:meeting") and basic(n) == "open",
+       "alice's next NOTIFY from node a carries his note and activity",
+       n and n.body[:600])
+    w = lptest.subprocess.run(
+        [a.ctl_path, "-c", a.conf, "watch", "pub", "--node", "b",
+         "--count", "1", "--timeout", "10"],
+        capture_output=True, text=True, timeout=30)
+    msgs = [json.loads(ln) for ln in w.stdout.splitlines() if ln]
+    ok(w.returncode == 0 and len(msgs) == 1 and
+       msgs[0]["key"].startswith("bob/") and
+       "in Lyon" in msgs[0]["data"]["doc"] and
+       msgs[0]["data"]["user"] == "bob",
+       "node b's bus carries bob's one publication to the other nodes",
+       w.stdout[:400] + w.stderr[:300])
+
+    r = bob.publish(b"", etag=etag, expires=0)
+    ok(r is not None and r.code == 200, "bob unpublishes", r and r.code)
+    n = alice.wait_notify(lambda n: b"in Lyon" not in n.body, timeout=8)
+    ok(n is not None and basic(n) == "open", "the note is gone on a, bob "
+       "still open", n and n.body[:400])
+    r = bob.register(expires=0)
+    n = alice.wait_notify(lambda n: basic(n) == "closed", timeout=8)
+    ok(n is not None, "bob unregisters on b: closed on a",
+       [x.body[:200] for x in alice.notifies])
+    ok(bob.register().code == 200, "bob registers on b again")
+    ok(alice.wait_notify(lambda n: basic(n) == "open", timeout=8)
+       is not None, "open again on a")
+
+    # two of bob's phones publish on b; a refresh of the first makes it
+    # the latest there, and on a too
+    bob2 = Phone(b, "bob")
+    phones.append(bob2)
+    r1 = bob.publish(pidf("bob", b.domain, note="first"), expires=600)
+    alice.wait_notify(lambda n: b"first" in n.body, timeout=8)
+    r2 = bob2.publish(pidf("bob", b.domain, note="second", tid="t2"),
+                      expires=600)
+    n = alice.wait_notify(lambda n: b"second</" in n.body, timeout=8)
+    ok(r1 is not None and r2 is not None and r1.code == r2.code == 200 and
+       n is not None, "bob's second phone publishes on b: its note on a",
+       n and n.body[:500])
+    r = bob.publish(b"", etag=r1.get("sip-etag") if r1 else None,
+                    expires=600)
+    n = alice.wait_notify(lambda n: re.search(
+        rb"<(dm:)?note[^>]*>first<", n.body) is not None, timeout=8)
+    ok(r is not None and r.code == 200 and n is not None,
+       "the first phone refreshes: its note is the latest on a too",
+       n and n.body[:500])
+    for ph, rr in ((bob, r), (bob2, r2)):
+        ph.publish(b"", etag=rr.get("sip-etag") if rr else None,
+                   expires=0)
+    alice.wait_notify(lambda n: b"second" not in n.body and
+                      b"first" not in n.body, timeout=8)
+
+    # b's presence daemon dies while its edge runs: the node is still
+    # followed, and what it published expires on a by its own time
+    r = bob.publish(pidf("bob", b.domain, note="brief"), expires=3)
+    ok(alice.wait_notify(lambda n: b"brief" in n.body, timeout=8)
+       is not None, "bob publishes for 3 s on b: seen on a")
+    b.stop("presence", signal.SIGKILL)
+    n = alice.wait_notify(lambda n: b"brief" not in n.body, timeout=10)
+    ok(n is not None, "b's presence daemon killed: the publication "
+       "expires on a all the same", [x.body[:200] for x in alice.notifies])
+    b.start("presence")
+
+    # lamps: erin's BLF keys on node a for bob and dave (on b)
+    subs = {}
+    for who in ("bob", "dave"):
+        r, dd = erin.subscribe(who, event="dialog",
+                               accept="application/dialog-info+xml")
+        subs[who] = dd
+        ok(r is not None and r.code == 200,
+           "erin's BLF key for %s on node a" % who, r and r.code)
+    time.sleep(1)
+    erin.notifies.clear()
+
+    def lamp(who, pred, timeout=8):
+        cid = subs[who].callid if subs.get(who) else None
+        return erin.wait_notify(lambda n: pred(dialogs(n)),
+                                timeout=timeout, callid=cid)
+
+    r, call = carol.call("bob")
+    ok(r is not None and r.code == 200, "carol calls bob, both on node b",
+       r and r.code)
+    cid = r.get("call-id") if r else None
+    n = lamp("bob", lambda ds: (cid, "confirmed") in ds)
+    ok(n is not None, "erin's lamp for bob on node a shows the call "
+       "through node b confirmed", [x.body[:300] for x in erin.notifies])
+    if call:
+        carol.in_dialog("BYE", call)
+    n = lamp("bob", lambda ds: (cid, "confirmed") not in ds)
+    ok(n is not None and all(s == "terminated" for _, s in dialogs(n)),
+       "and out at the BYE", n and n.body[:400])
+
+    r, call = alice.call("dave")
+    cid = r.get("call-id") if r else None
+    ok(r is not None and r.code == 200, "alice on node a calls dave on b "
+       "(through both edges)", r and r.code)
+    n = lamp("dave", lambda ds: (cid, "confirmed") in ds)
+    ok(n is not None and [x for x in dialogs(n) if x[0] == cid] ==
+       [(cid, "confirmed")], "erin's lamp for dave on node a shows the "
+       "call once, though both nodes report it", n and n.body[:600])
+    if call:
+        alice.in_dialog("BYE", call)
+    n = lamp("dave", lambda ds: (cid, "confirmed") not in ds)
+    ok(n is not None, "and out at the BYE")
+
+    # node b dies: its word on bob goes with it
+    r = bob.publish(pidf("bob", b.domain, note="back at 3"), expires=600)
+    ok(alice.wait_notify(lambda n: b"back at 3" in n.body, timeout=8)
+       is not None, "bob publishes again on b: seen on a")
+    t0 = time.time()
+    for name in ("registrar", "presence", "blf"):
+        b.stop(name, signal.SIGKILL)
+    n = alice.wait_notify(lambda n: b"back at 3" not in n.body and
+                          basic(n) == "closed", timeout=20)
+    took = time.time() - t0
+    ok(n is not None and took < 15,
+       "node b killed: within 15 s alice's NOTIFY from a has bob closed "
+       "and without b's note (%.1f s)" % took,
+       [x.body[:200] for x in alice.notifies])
+    ok("cluster: node b is no longer running" in a.log("presence"),
+       "a's presence daemon says b is no longer running")
+    ok(a.alive("presence") and a.alive("blf") and a.alive(),
+       "node a's daemons run on")
+finally:
+    for p in phones:
+        p.close()
+    for app in apps:
+        app.close(tap if app is apps[0] else None)
+    pg.close()
+sys.exit(tap.done())

@@ -8,7 +8,13 @@
  * a call ringing for the user: ringing; a call answered, or one the user
  * is making: busy; no call and a busy activity (blf_busy_activities):
  * do not disturb; no registered device: offline. A daemon that does not answer within
- * SNAP_WAIT_MS leaves its part out and says so ("synced"). */
+ * SNAP_WAIT_MS leaves its part out and says so ("synced").
+ *
+ * On a node of a cluster, `reg` and `dialog` are this node's edge's, and
+ * `pres` is what this node's presence daemon composed from every node:
+ * a user whose devices are on other nodes is not offline ("elsewhere":
+ * how many answer there), and a call through another node lights the
+ * tile as presence says (on the phone: busy; ringing). */
 #include <string.h>
 #include <time.h>
 #include <re.h>
@@ -135,15 +141,35 @@ static int tile_h(const struct user_rec *u, void *arg)
 		ODICT_ARRAY, "contacts") : NULL;
 	const char *call = call_lamp(o->s, u->username);
 	const char *lamp = "idle";
+	const char *pcall = p ? odict_string(p, "call") : NULL;
+	uint64_t all = 0, here = 0, elsewhere;
 	const struct odict_entry *acts = p ? odict_get_type(p, ODICT_ARRAY,
 							    "activities") : NULL;
 	bool first = true;
 	int err;
 
-	if (!contacts || !odict_count(contacts->u.odict, false))
+	for (struct le *le = contacts ? contacts->u.odict->lst.head : NULL;
+	     le; le = le->next) {
+		const struct odict_entry *c = le->data;
+		bool reach = true;
+
+		if (c->type == ODICT_OBJECT)
+			(void)odict_get_boolean(c->u.odict, &reach,
+						"reachable");
+		here += c->type == ODICT_OBJECT && reach;
+	}
+	if (p)
+		(void)odict_get_number(p, &all, "devices");
+	elsewhere = all > here ? all - here : 0;
+	if ((!contacts || !odict_count(contacts->u.odict, false)) &&
+	    !elsewhere)
 		lamp = "offline";
 	else if (call)
 		lamp = call;
+	else if (pcall && !strcmp(pcall, "on-the-phone"))
+		lamp = "busy";             /* a call through another node */
+	else if (pcall && !strcmp(pcall, "ringing"))
+		lamp = "ringing";
 	else if (p && busy_activity(o->r, p))
 		lamp = "dnd";
 
@@ -183,7 +209,8 @@ static int tile_h(const struct user_rec *u, void *arg)
 				   reach ? "true" : "false");
 		first = false;
 	}
-	return err | mbuf_printf(mb, "]}");
+	return err | mbuf_printf(mb, "],\"elsewhere\":%llu}",
+				 (unsigned long long)elsewhere);
 }
 
 int board_json(struct req *r)

@@ -14,8 +14,9 @@ phones on one node for users on the other:
   - b's presence daemon killed while b's edge runs: a publication of 3 s
     expires on a by its own time;
   - a call that passes through node b alone (carol and bob both on b)
-    lights erin's BLF key for bob on node a (early, then confirmed) and
-    puts it out at the BYE;
+    lights erin's BLF key for bob on node a (confirmed) and puts it out
+    at the BYE; node a's admin board shows bob busy, with his devices on
+    another node;
   - a call from alice (on a) to dave (on b) passes through both edges:
     erin's lamp for dave on node a shows it once, not once per node;
   - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
@@ -32,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lptest  # noqa: E402
+import lpweb  # noqa: E402
 from presphone import Phone, pidf  # noqa: E402
 
 tap = lptest.Tap()
@@ -46,6 +48,7 @@ pg = lptest.Postgres()
 url = pg.new_db()
 apps = []
 phones = []
+web = None
 
 
 def node(node_id):
@@ -193,6 +196,10 @@ try:
         return erin.wait_notify(lambda n: pred(dialogs(n)),
                                 timeout=timeout, callid=cid)
 
+    a.ctl("admin", "add", "root", "--password", "rootroot")
+    web = lpweb.Web(a)
+    wc = lpweb.Client(web)
+    wc.login("root", "rootroot")
     r, call = carol.call("bob")
     ok(r is not None and r.code == 200, "carol calls bob, both on node b",
        r and r.code)
@@ -200,6 +207,13 @@ try:
     n = lamp("bob", lambda ds: (cid, "confirmed") in ds)
     ok(n is not None, "erin's lamp for bob on node a shows the call "
        "through node b confirmed", [x.body[:300] for x in erin.notifies])
+    tiles = {t["user"]: t for t in
+             json.loads(wc.get("/lamplight/board.json").text)["users"]}
+    bt = tiles.get("bob", {})
+    ok(bt.get("lamp") == "busy" and bt.get("elsewhere") == 1 and
+       bt.get("devices") == [] and tiles.get("erin", {}).get("lamp") ==
+       "idle", "node a's admin board: bob busy, his device on another "
+       "node (none here), erin idle", bt)
     if call:
         carol.in_dialog("BYE", call)
     n = lamp("bob", lambda ds: (cid, "confirmed") not in ds)
@@ -238,6 +252,8 @@ try:
     ok(a.alive("presence") and a.alive("blf") and a.alive(),
        "node a's daemons run on")
 finally:
+    if web:
+        web.close(tap)
     for p in phones:
         p.close()
     for app in apps:

@@ -35,6 +35,10 @@
     for (const d of u.devices)
       ul.append(el("li", d.reachable ? "" : "unreachable",
                    (d.user_agent || "device") + " · " + d.received));
+    if (u.elsewhere)
+      ul.append(el("li", "elsewhere", u.elsewhere === 1 ?
+                   "1 device on another node" :
+                   u.elsewhere + " devices on other nodes"));
     tile.append(ul);
     if (t) board.replaceChild(tile, t.node); else board.append(tile);
     tiles.set(u.user, { key: key, node: tile });

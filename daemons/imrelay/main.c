@@ -89,14 +89,19 @@ static int salt_load(struct imrelay *r)
 	err = store_meta_get(r->st, "salt", &v);
 	if (!err && v) {
 		r->salt = strtoull(v, NULL, 16);
-		mem_deref(v);
+		v = mem_deref(v);
 		if (r->salt)
 			return 0;
 	}
 	r->salt = rand_u64() | 1;
 	re_snprintf(buf, sizeof(buf), "%016llx",
 		    (unsigned long long)r->salt);
-	return store_meta_set(r->st, "salt", buf);
+	/* the nodes of a cluster share it: the first one made wins */
+	err = store_meta_first(r->st, "salt", buf, &v);
+	if (!err && v)
+		r->salt = strtoull(v, NULL, 16) | 1;
+	mem_deref(v);
+	return err;
 }
 
 /* Deliveries go to route_edge, else the edge's first UDP address */

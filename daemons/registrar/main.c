@@ -79,13 +79,16 @@ static int load_secret(struct app *a)
 
 	err = store_meta_get(a->state, "nonce_secret", &hex);
 	if (err == ENOENT) {
+		/* the nodes of a cluster share it: the first one made wins */
 		char fresh[2 * DIGEST_SECRET_LEN + 1];
+
 		rand_bytes(secret, sizeof(secret));
 		re_snprintf(fresh, sizeof(fresh), "%w", secret,
 			    sizeof(secret));
-		err = store_meta_set(a->state, "nonce_secret", fresh);
+		err = store_meta_first(a->state, "nonce_secret", fresh, &hex);
+		memset(fresh, 0, sizeof(fresh));
 	}
-	else if (!err) {
+	if (!err) {
 		if (strlen(hex) != 2 * DIGEST_SECRET_LEN ||
 		    str_hex(secret, sizeof(secret), hex))
 			err = EBADMSG;

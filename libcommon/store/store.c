@@ -195,6 +195,9 @@ static const char meta_get_sql[] = "SELECT value FROM meta WHERE key = ?1";
 static const char meta_set_sql[] =
 	"INSERT INTO meta (key, value) VALUES (?1, ?2) "
 	"ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+static const char meta_add_sql[] =
+	"INSERT INTO meta (key, value) VALUES (?1, ?2) "
+	"ON CONFLICT(key) DO NOTHING";
 
 int store_meta_get(struct store *st, const char *key, char **valp)
 {
@@ -211,6 +214,20 @@ int store_meta_get(struct store *st, const char *key, char **valp)
 		err = rc == STORE_DONE ? ENOENT : rc;
 	q_reset(q);
 	return err;
+}
+
+int store_meta_first(struct store *st, const char *key, const char *val,
+		     char **valp)
+{
+	struct store_q *q = store_stmt(st, meta_add_sql);
+	int err;
+
+	if (!q)
+		return EIO;
+	q_text(q, 1, key);
+	q_text(q, 2, val);
+	err = store_step_done(q);
+	return err ? err : store_meta_get(st, key, valp);
 }
 
 int store_meta_set(struct store *st, const char *key, const char *val)

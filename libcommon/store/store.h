@@ -28,6 +28,10 @@ const char *store_errmsg(struct store *st);
 int  store_version(struct store *st);
 int  store_meta_get(struct store *st, const char *key, char **valp);
 int  store_meta_set(struct store *st, const char *key, const char *val);
+/* `val` unless the key has a value already (another node or program
+ * made it first, on a shared database): the value that holds. */
+int  store_meta_first(struct store *st, const char *key, const char *val,
+		      char **valp);
 int  store_mkdirs(const char *path, bool parent_only);
 bool store_changed(struct store *st);
 /* Whether an error says "not now" rather than "never": the database is

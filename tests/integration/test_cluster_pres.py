@@ -17,7 +17,9 @@ phones on one node for users on the other:
     lights erin's BLF key for bob on node a (confirmed) and puts it out
     at the BYE; node a's admin board shows bob busy, with his devices on
     another node;
-  - a call from alice (on a) to dave (on b) passes through both edges:
+  - a call from alice (on a) to dave (on b) passes through both edges
+    (the two edges started at once on the empty database, and share one
+    secret):
     erin's lamp for dave on node a shows it once, not once per node;
   - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
     see bob's published note gone and his devices no longer counted,
@@ -29,6 +31,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -78,8 +81,14 @@ try:
     a, b = node("a"), node("b")
     for u in ("alice", "bob", "carol", "dave", "erin"):
         a.add_user(u, u + "-pw")
+    # both edges at once on the empty database: they must end up with
+    # one nonce secret (a node's calls are signed with it)
+    starts = [threading.Thread(target=app.start) for app in (a, b)]
+    for t in starts:
+        t.start()
+    for t in starts:
+        t.join()
     for app in (a, b):
-        app.start()
         app.start("presence")
         app.start("blf")
     for app, other in ((a, "b"), (b, "a")):

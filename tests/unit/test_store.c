@@ -66,6 +66,16 @@ static void migrations(void)
 	   "meta set twice");
 	{
 		char *v = NULL;
+
+		ok(!store_meta_first(st, "f", "one", &v) && !strcmp(v, "one"),
+		   "meta first: the value made");
+		v = mem_deref(v);
+		ok(!store_meta_first(st, "f", "two", &v) && !strcmp(v, "one"),
+		   "meta first again: the first value holds");
+		mem_deref(v);
+	}
+	{
+		char *v = NULL;
 		ok(!store_meta_get(st, "k", &v) && !strcmp(v, "v2"),
 		   "meta keeps the last value");
 		mem_deref(v);

@@ -140,7 +140,8 @@ try:
              "/etc/lighttpd/conf-enabled/50-lamplight.conf",
              "/etc/lighttpd/conf-enabled/10-cgi.conf",
              "/etc/fail2ban/filter.d/lamplight.conf",
-             "/etc/fail2ban/jail.d/lamplight.conf"] + [
+             "/etc/fail2ban/jail.d/lamplight.conf",
+             "/usr/share/doc/lamplight/examples/keepalived.conf"] + [
         "/usr/share/lamplight/prov/%s.tmpl" % v
         for v in ("yealink", "polycom", "grandstream", "snom", "cisco")] + [
         "/lib/systemd/system/lamplight-%s.service" % d

@@ -199,6 +199,15 @@ static const struct follow_topic node_topics[] = {
 	{ "reg", CONF_CLUSTER_REG_PUB, lamps_reg_h },
 };
 
+/* A node killed or cut off: its watchers are ours now */
+static void gone_h(const struct node_rec *r, bool stopped, void *arg)
+{
+	struct blf *b = arg;
+
+	if (!stopped)
+		backnotify_adopt(b->not, b->conf, r->id);
+}
+
 /* A node of a cluster: the other nodes' calls and registrations light
  * our lamps too (their presence reaches us through our presence
  * daemon's `pres`, which counts it). */
@@ -207,7 +216,8 @@ static int join_cluster(struct app *a)
 	if (!a->conf->node_id)
 		return 0;
 	return follow_alloc(&a->b.follow, a->conf, a->b.admin, a->bus,
-			    node_topics, ARRAY_SIZE(node_topics), &a->b);
+			    node_topics, ARRAY_SIZE(node_topics), gone_h,
+			    &a->b);
 }
 
 /* The calls and registrations (the registrar's) and presence */

@@ -206,6 +206,15 @@ static const struct follow_topic node_topics[] = {
 	{ "pub", CONF_CLUSTER_PRES_PUB, pres_pub_h },
 };
 
+/* A node killed or cut off: its watchers are ours now */
+static void gone_h(const struct node_rec *r, bool stopped, void *arg)
+{
+	struct presence *p = arg;
+
+	if (!stopped)
+		backnotify_adopt(p->not, p->conf, r->id);
+}
+
 /* A node of a cluster: the other nodes' registrations, calls and
  * publications count as ours, and ours go to them (cluster_bus's
  * PORT + 2 and + 3). */
@@ -223,8 +232,8 @@ static int join_cluster(struct app *a)
 					  a->conf->cluster_bus,
 					  CONF_CLUSTER_PRES_SNAP);
 	err = err ? err : follow_alloc(&p->follow, a->conf, p->admin, a->bus,
-				       node_topics,
-				       ARRAY_SIZE(node_topics), p);
+				       node_topics, ARRAY_SIZE(node_topics),
+				       gone_h, p);
 	err = err ? err : bus_pub_listen(p->pub, pub, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", pub, snap, err);

@@ -127,7 +127,7 @@ int peers_alloc(struct peers **pp, const struct conf *conf,
 	p->self = *self;
 	p->key = mem_ref(key);
 	err = follow_alloc(&p->follow, conf, admin, bus, topics_reg,
-			   ARRAY_SIZE(topics_reg), p);
+			   ARRAY_SIZE(topics_reg), NULL, p);
 	if (err)
 		mem_deref(p);
 	else

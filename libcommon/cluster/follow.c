@@ -26,6 +26,7 @@ struct fnode {
 	struct sa sip;
 	bool sip_ok;
 	bool seen;             /* in this refresh */
+	bool stopped;          /* the table says it stopped cleanly */
 	uint64_t unsynced;     /* jiffies: since when one of them is not in
 				* sync (0: all are) */
 	struct fsub s[FOLLOW_TOPICS_MAX];
@@ -37,12 +38,14 @@ struct follow {
 	struct bus *bus;
 	const struct follow_topic *topics;
 	unsigned ntopics;
+	follow_gone_h *goneh;
 	void *arg;
 	struct fnode *node[FOLLOW_NODES_MAX];  /* source - 1 */
 	struct tmr tmr;
 	uint64_t refused_log;  /* when a refusal was last logged (s) */
 	uint32_t refused;      /* refusals since */
 	bool full_logged;      /* "too many nodes" said */
+	bool first;            /* the first refresh that read the table */
 };
 
 /* Every key the node told of, as a `del`, then no subscription. */
@@ -179,10 +182,16 @@ static int node_h(const struct node_rec *r, void *arg)
 	struct pl sip;
 	int err;
 
-	if (!strcmp(r->id, f->conf->node_id) || !r->seen ||
-	    r->seen + NODE_LIST_ALIVE_S <= now)
-		return 0;      /* ourselves, or not running */
+	if (!strcmp(r->id, f->conf->node_id))
+		return 0;
 	n = node_find(f, r->id);
+	if (!r->seen || r->seen + NODE_LIST_ALIVE_S <= now) {
+		if (n)         /* not running: how it ended */
+			n->stopped = !r->seen;
+		else if (f->first && r->seen && f->goneh)
+			f->goneh(r, false, f->arg); /* silent before we ran */
+		return 0;
+	}
 	if (!n) {
 		if (slot_new(f, r, &n))
 			return 0;
@@ -190,6 +199,7 @@ static int node_h(const struct node_rec *r, void *arg)
 			 r->bus, r->sip);
 	}
 	n->seen = true;
+	n->stopped = false;
 	err = follow_node_topics(n, r);
 	if (err)
 		log_warn("cluster: node %s: its bus %s: %m", r->id, r->bus,
@@ -216,6 +226,7 @@ int follow_refresh(struct follow *f)
 	err = nodes_foreach(f->admin, node_h, f);
 	if (err)
 		return err;        /* the database out of reach: as we were */
+	f->first = false;
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
 		struct fnode *n = f->node[i];
 
@@ -223,9 +234,12 @@ int follow_refresh(struct follow *f)
 			left += n != NULL;
 			continue;
 		}
-		log_info("cluster: node %s is no longer running", n->rec.id);
+		log_info("cluster: node %s is no longer running (%s)",
+			 n->rec.id, n->stopped ? "stopped" : "silent");
 		f->node[i] = NULL;
 		unfollow(n);
+		if (f->goneh)
+			f->goneh(&n->rec, n->stopped, f->arg);
 		mem_deref(n);
 	}
 	if (left < FOLLOW_NODES_MAX)
@@ -283,7 +297,7 @@ int follow_keys(const struct conf *conf, struct bus_keys *keys)
 int follow_alloc(struct follow **fp, const struct conf *conf,
 		 struct store *admin, struct bus *bus,
 		 const struct follow_topic *topics, unsigned ntopics,
-		 void *arg)
+		 follow_gone_h *goneh, void *arg)
 {
 	struct bus_keys keys;
 	struct follow *f;
@@ -307,7 +321,9 @@ int follow_alloc(struct follow **fp, const struct conf *conf,
 	f->bus = mem_ref(bus);
 	f->topics = topics;
 	f->ntopics = ntopics;
+	f->goneh = goneh;
 	f->arg = arg;
+	f->first = true;
 	tmr_init(&f->tmr);
 	err = bus_secure(bus, &keys, auth_h, f);
 	if (err) {

@@ -52,13 +52,20 @@ struct follow_topic {
 /* This node's key pair (cluster_key, made when missing); logs its
  * errors. */
 int  follow_keys(const struct conf *conf, struct bus_keys *keys);
+/* A node we followed is no longer running (after its keys were
+ * reported gone): `stopped` when it stopped cleanly (it takes its own
+ * back when it starts); otherwise it was killed, cut off or forgotten,
+ * and what it served is for the living to take over. Also, at the first
+ * reading of the table, each node silent already. */
+typedef void (follow_gone_h)(const struct node_rec *r, bool stopped,
+			     void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
- * must outlive the follower. Logs its errors. */
+ * must outlive the follower; goneh may be NULL. Logs its errors. */
 int  follow_alloc(struct follow **fp, const struct conf *conf,
 		  struct store *admin, struct bus *bus,
 		  const struct follow_topic *topics, unsigned ntopics,
-		  void *arg);
+		  follow_gone_h *goneh, void *arg);
 /* Read the nodes table again now (done every FOLLOW_REFRESH_MS). */
 int  follow_refresh(struct follow *f);
 /* The node that is source `src` (NULL: none), and its SIP address

@@ -93,3 +93,61 @@ int backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
 	*hp = hd;
 	return 0;
 }
+
+/* "<sip:HOST:PORT;transport=udp;lr;flow=TOKEN>", an address of ours */
+static int hop(struct mbuf *mb, const struct conf_listen *l,
+	       const struct pl *tok)
+{
+	return mbuf_printf(mb, strchr(l->addr, ':') ?
+			   "<sip:[%s]:%u;transport=udp;lr;flow=%r>" :
+			   "<sip:%s:%u;transport=udp;lr;flow=%r>",
+			   l->addr, l->port, tok);
+}
+
+/* The route set our edge would have given it: the flow token of the
+ * other node's edge (the nodes share the secret it is made with), on
+ * our route_edge address (the back side, when set) and our first udp
+ * listen address (the phone's side, as our edge Record-Routes). */
+static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
+{
+	const struct conf *c = arg;
+	const struct conf_listen *me = NULL;
+	struct mbuf *mb;
+	struct pl tok;
+	int err;
+
+	for (unsigned i = 0; i < c->listen_count && !me; i++)
+		if (c->listen[i].tp == CONF_TP_UDP)
+			me = &c->listen[i];
+	if (!me || !old ||
+	    re_regex(old, strlen(old), "flow=[^;>, \t]+", &tok))
+		return EINVAL;
+	mb = mbuf_alloc(256);
+	if (!mb)
+		return ENOMEM;
+	err = c->route_edge.port ? hop(mb, &c->route_edge, &tok) : 0;
+	err = err ? err : mbuf_printf(mb, c->route_edge.port ? ", " : "");
+	err = err ? err : hop(mb, me, &tok);
+	if (!err && mb->end >= sz)
+		err = EOVERFLOW;
+	if (!err) {
+		memcpy(buf, mb->buf, mb->end);
+		buf[mb->end] = '\0';
+	}
+	mem_deref(mb);
+	return err;
+}
+
+void backnotify_adopt(struct notifier *n, const struct conf *c,
+		      const char *from)
+{
+	unsigned count = 0;
+	int err = notifier_adopt(n, from, adopt_route_h, (void *)c, &count);
+
+	if (err)
+		log_warn("cluster: cannot take over node %s's subscriptions: "
+			 "%m", from, err);
+	else if (count)
+		log_notice("cluster: took over %u subscription(s) of node %s",
+			   count, from);
+}

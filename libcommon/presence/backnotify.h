@@ -28,4 +28,9 @@ int  backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
 		     struct bus_sub *const *subs, unsigned nsubs,
 		     backnotify_known_h *h, void *arg);
 
+/* A node of a cluster died: its subscriptions of this daemon's are ours
+ * (notifier_adopt), their NOTIFYs through our edge; logged. */
+void backnotify_adopt(struct notifier *n, const struct conf *c,
+		      const char *from);
+
 #endif

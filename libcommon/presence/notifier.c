@@ -1476,6 +1476,55 @@ int notifier_load(struct notifier *n)
 	return store_commit(n->st);
 }
 
+struct adopt {
+	struct notifier *n;
+	notifier_route_h *rh;
+	void *arg;
+	unsigned count;
+};
+
+/* One of the other node's: our route set, a CSeq past any it may have
+ * sent after it last saved one, stored so, then as after a restart. */
+static int adopt_h(const struct subs_rec *r, void *arg)
+{
+	struct adopt *a = arg;
+	struct subs_rec x = *r;
+	char route[MAX_ROUTE];
+	int err;
+
+	if (!a->rh(route, sizeof(route), r->route, a->arg))
+		x.route = route;
+	x.lseq = r->lseq + NOTIFIER_ADOPT_CSEQ_GAP;
+	x.node = a->n->node;
+	err = subs_put(a->n->st, &x);
+	if (err)
+		return err;
+	a->count += x.expires > now_s() && x.state != NSUB_TERMINATED;
+	return load_h(&x, a->n);
+}
+
+int notifier_adopt(struct notifier *n, const char *from,
+		   notifier_route_h *rh, void *arg, unsigned *countp)
+{
+	struct adopt a = { n, rh, arg, 0 };
+	int err;
+
+	if (!n || !from || !n->node || !rh)
+		return EINVAL;
+	err = store_begin(n->st);
+	if (err)
+		return err;
+	err = subs_take(n->st, from, n->node, adopt_h, &a);
+	if (err) {
+		store_rollback(n->st);
+		return err;
+	}
+	err = store_commit(n->st);
+	if (!err && countp)
+		*countp = a.count;
+	return err;
+}
+
 static void destructor(void *arg)
 {
 	struct notifier *n = arg;

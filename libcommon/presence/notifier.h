@@ -61,6 +61,21 @@ int  notifier_alloc(struct notifier **np, struct sip *sip,
 		    const struct evpkg *pkgs, unsigned npkgs,
 		    notifier_report_h *reporth, void *arg);
 int  notifier_load(struct notifier *n);
+/* The route set a subscription of another node gets here, from the one
+ * it had there (the other node's edge's): 0 and `buf` set, or an error
+ * (it keeps its own). */
+typedef int (notifier_route_h)(char *buf, size_t sz, const char *old,
+			       void *arg);
+/* A NOTIFY CSeq of an adopted subscription: past the last one saved by
+ * this much (the NOTIFYs the other node sent and had not saved yet). */
+#define NOTIFIER_ADOPT_CSEQ_GAP 100
+/* The subscriptions of node `from`, which died, become ours: moved to
+ * our node in the store in one statement (of the nodes that ask at once,
+ * one gets them), each with our route set (rh) and its CSeq moved on,
+ * then a NOTIFY of the state now to each, as after a restart. *countp:
+ * how many live ones. */
+int  notifier_adopt(struct notifier *n, const char *from,
+		    notifier_route_h *rh, void *arg, unsigned *countp);
 void notifier_request(struct notifier *n, const struct sip_msg *msg,
 		      const char *watcher);
 /* While held, NOTIFYs wait (and coalesce): a daemon that has just

@@ -132,6 +132,10 @@ int subs_del(struct store *st, const char *callid, const char *ltag)
 	"lseq, version, expires, state, min_interval, node FROM subs"
 
 static const char list_sql[] = SUBS_COLS;
+static const char take_sql[] = "UPDATE subs SET node = ?2 WHERE node = ?1 "
+	"RETURNING callid, ltag, rtag, event, event_id, watcher, presentity, "
+	"local_uri, remote_uri, target, route, ctype, rseq, lseq, version, "
+	"expires, state, min_interval, node";
 static const char node_sql[] = SUBS_COLS " WHERE node = ?1";
 
 static const char *col(struct store_q *s, int i)
@@ -180,4 +184,19 @@ int subs_foreach_node(struct store *st, const char *node, subs_h *h,
 	struct store_q *s = store_stmt_text(st, node_sql, node ? node : "");
 
 	return s ? rows(s, h, arg) : EIO;
+}
+
+int subs_take(struct store *st, const char *from, const char *to,
+	      subs_h *h, void *arg)
+{
+	struct store_q *s;
+
+	if (!st || !from || !from[0] || !to || !h)
+		return EINVAL;
+	s = store_stmt(st, take_sql);
+	if (!s)
+		return EIO;
+	q_text(s, 1, from);
+	q_text(s, 2, to);
+	return rows(s, h, arg);
 }

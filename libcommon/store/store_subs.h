@@ -59,5 +59,9 @@ int subs_foreach(struct store *st, subs_h *h, void *arg);
  * serves after a restart. */
 int subs_foreach_node(struct store *st, const char *node, subs_h *h,
 		      void *arg);
+/* Node `from`'s rows become node `to`'s, in one statement (of the
+ * nodes that ask at once, one gets them), each to `h` as it now is. */
+int subs_take(struct store *st, const char *from, const char *to,
+	      subs_h *h, void *arg);
 
 #endif

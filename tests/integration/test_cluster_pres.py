@@ -23,7 +23,11 @@ phones on one node for users on the other:
     erin's lamp for dave on node a shows it once, not once per node;
   - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
     see bob's published note gone and his devices no longer counted,
-    and a's logs say b is no longer running.
+    and a's logs say b is no longer running (silent); node a takes over
+    b's subscriptions: carol (whose phone was on b) gets, within 15 s, a
+    NOTIFY from node a's edge for her presence subscription and for her
+    lamp, in the same dialogs with a higher CSeq, still active, and
+    alice's next PUBLISH on a reaches her.
 """
 
 import json
@@ -242,7 +246,20 @@ try:
     n = lamp("dave", lambda ds: (cid, "confirmed") not in ds)
     ok(n is not None, "and out at the BYE")
 
-    # node b dies: its word on bob goes with it
+    # watchers on b: carol of alice (presence) and of erin (a lamp)
+    r, cd = carol.subscribe("alice")
+    r2, cl = carol.subscribe("erin", event="dialog",
+                             accept="application/dialog-info+xml")
+    ok(r is not None and r.code == 200 and r2 is not None and
+       r2.code == 200, "carol, on node b, watches alice and erin's lamp")
+    first = carol.wait_notify(lambda n: basic(n) == "open", timeout=8,
+                              callid=cd.callid if cd else None)
+    firstl = carol.wait_notify(timeout=8, callid=cl.callid if cl else None)
+    time.sleep(0.5)
+    carol.notifies.clear()
+
+    # node b dies: its word on bob goes with it, and its watchers are
+    # node a's
     r = bob.publish(pidf("bob", b.domain, note="back at 3"), expires=600)
     ok(alice.wait_notify(lambda n: b"back at 3" in n.body, timeout=8)
        is not None, "bob publishes again on b: seen on a")
@@ -256,8 +273,34 @@ try:
        "node b killed: within 15 s alice's NOTIFY from a has bob closed "
        "and without b's note (%.1f s)" % took,
        [x.body[:200] for x in alice.notifies])
-    ok("cluster: node b is no longer running" in a.log("presence"),
-       "a's presence daemon says b is no longer running")
+    ok("cluster: node b is no longer running (silent)" in
+       a.log("presence"), "a's presence daemon says b is no longer "
+       "running, silent")
+    n = carol.wait_notify(timeout=20 - (time.time() - t0),
+                          callid=cd.callid if cd else None)
+    took = time.time() - t0
+    ok(n is not None and took < 15 and n.src == ("127.0.0.1", a.port) and
+       first is not None and n.cseq > first.cseq and basic(n) == "open" and
+       "active" in (n.get("subscription-state") or ""),
+       "within 15 s carol's subscription to alice gets a NOTIFY from "
+       "node a's edge: alice open, a higher CSeq, still active (%.1f s)"
+       % took, n and (n.src, n.cseq, first and first.cseq, n.first,
+                      n.get("subscription-state")))
+    nl = carol.wait_notify(timeout=5, callid=cl.callid if cl else None)
+    ok(nl is not None and nl.src == ("127.0.0.1", a.port) and
+       firstl is not None and nl.cseq > firstl.cseq and
+       b"dialog-info" in nl.body, "and her lamp for erin one too",
+       nl and (nl.src, nl.cseq, firstl and firstl.cseq))
+    ok("took over 1 subscription(s) of node b" in a.log("presence") and
+       "took over 1 subscription(s) of node b" in a.log("blf"),
+       "a's presence daemon and BLF gateway log the takeover")
+    r = alice.publish(pidf("alice", a.domain, note="still here"),
+                      expires=600)
+    n = carol.wait_notify(lambda n: b"still here" in n.body, timeout=8,
+                          callid=cd.callid if cd else None)
+    ok(r is not None and r.code == 200 and n is not None,
+       "alice publishes on a: carol, whose node is dead, hears it from a",
+       n and n.body[:300])
     ok(a.alive("presence") and a.alive("blf") and a.alive(),
        "node a's daemons run on")
 finally:

@@ -108,8 +108,21 @@ static void subs_and_pubs(void)
 	ok(!subs_put(st, &r), "node b stores one");
 	memset(&s, 0, sizeof(s));
 	ok(!subs_foreach_node(st, "b", sub_h, &s) && s.n == 1 &&
-	   !subs_foreach_node(st, NULL, sub_h, &s) && s.n == 2 &&
-	   !subs_del(st, "c2", "l1"), "now b has its one, the box its one");
+	   !subs_foreach_node(st, NULL, sub_h, &s) && s.n == 2,
+	   "now b has its one, the box its one");
+	/* node b died: node a takes its rows */
+	memset(&s, 0, sizeof(s));
+	ok(!subs_take(st, "b", "a", sub_h, &s) && s.n == 1 &&
+	   s.lseq == r.lseq,
+	   "node a takes b's one, as it was");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_take(st, "b", "a", sub_h, &s) && s.n == 0 &&
+	   !subs_foreach_node(st, "a", sub_h, &s) && s.n == 1 &&
+	   !subs_foreach_node(st, "b", sub_h, &s) && s.n == 1,
+	   "taken again: nothing; it is a's now");
+	ok(subs_take(st, "", "a", sub_h, &s) == EINVAL,
+	   "the box's rows are nobody's to take");
+	ok(!subs_del(st, "c2", "l1"), "deleted");
 	/* and its own publications */
 	memset(&s, 0, sizeof(s));
 	ok(!pubs_foreach_node(st, NULL, pub_h, &s) && s.n == 1 &&

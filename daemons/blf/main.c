@@ -200,12 +200,16 @@ static const struct follow_topic node_topics[] = {
 };
 
 /* A node killed or cut off: its watchers are ours now */
-static void gone_h(const struct node_rec *r, bool stopped, void *arg)
+static int gone_h(const struct node_rec *r, bool stopped, void *arg)
 {
 	struct blf *b = arg;
+	int err;
 
-	if (!stopped)
-		backnotify_adopt(b->not, b->conf, r->id);
+	(void)stopped;
+	err = backnotify_adopt(b->not, b->conf, r->id);
+	if (!err)              /* each watcher decided by our rules */
+		lamps_users_changed(b);
+	return err;
 }
 
 /* A node of a cluster: the other nodes' calls and registrations light

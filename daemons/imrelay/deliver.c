@@ -749,6 +749,7 @@ int deliver_keep(struct imrelay *r, const struct im_msg *m,
 	rec.created = (uint64_t)time(NULL) * 1000;
 	rec.expires = (uint64_t)time(NULL) + c->im_store_expiry;
 	rec.attempt = 0;
+	rec.node = c->node_id;
 	err = msgs_add(r->st, &rec);
 	if (err) {
 		log_err("imrelay.db: cannot keep a message for '%s': %m",
@@ -909,11 +910,18 @@ static void mbox_run(struct mbox *mb)
 	}
 }
 
+static bool count_kept_h(struct le *le, void *arg)
+{
+	*(unsigned *)arg += ((const struct mbox *)le->data)->nkept;
+	return false;
+}
+
 static int load_h(const struct msgs_rec *rec, void *arg)
 {
 	struct imrelay *r = arg;
 	struct mbox *mb = mbox_find(r, rec->user, true);
 	struct qent *q;
+	struct le *le;
 
 	if (!mb)
 		return ENOMEM;
@@ -924,14 +932,42 @@ static int load_h(const struct msgs_rec *rec, void *arg)
 	q->expires = rec->expires;
 	q->attempt = rec->attempt;
 	q->resend = rec->attempt > 0;
-	list_append(&mb->queue, &q->le, q);
+	/* in the order they came (another node's, taken over, among ours;
+	 * not before one on its way) */
+	le = mb->queue.tail;
+	while (le && ((struct qent *)le->data)->id > q->id &&
+	       !((struct qent *)le->data)->live)
+		le = le->prev;
+	if (le)
+		list_insert_after(&mb->queue, le, &q->le, q);
+	else
+		list_prepend(&mb->queue, &q->le, q);
 	++mb->nkept;
 	return 0;
 }
 
 int deliver_load(struct imrelay *r)
 {
-	return msgs_foreach(r->st, load_h, r);
+	return msgs_foreach_node(r->st, r->conf->node_id, load_h, r);
+}
+
+int deliver_adopt(struct imrelay *r, const char *from)
+{
+	unsigned before = 0, after = 0;
+	int err;
+
+	if (!r->conf->node_id)
+		return 0;
+	hash_apply(r->mboxes, count_kept_h, &before);
+	err = msgs_take(r->st, from, r->conf->node_id, load_h, r);
+	hash_apply(r->mboxes, count_kept_h, &after);
+	if (err)
+		log_warn("cluster: cannot take over node %s's kept messages "
+			 "(again in 2 s): %m", from, err);
+	else
+		log_notice("cluster: took over %u kept message(s) of node %s",
+			   after - before, from);
+	return err;
 }
 
 /* ---- devices, from `reg` ---- */

@@ -31,6 +31,8 @@ bool im_temporary(uint16_t code);
 int  deliver_init(struct imrelay *r);
 void deliver_close(struct imrelay *r);
 int  deliver_load(struct imrelay *r);
+/* A node of a cluster died: the messages its relay kept are ours. */
+int  deliver_adopt(struct imrelay *r, const char *from);
 void deliver_reg_h(const struct bus_msg *m, void *arg);
 bool deliver_resp_h(const struct sip_msg *msg, void *arg);
 /* Read devices' answers on this UDP socket (ours) before libre does */

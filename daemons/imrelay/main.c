@@ -18,6 +18,7 @@
 #include "store/store_users.h"
 #include "store/store_msgs.h"
 #include "bus/bus.h"
+#include "cluster/follow.h"
 #include "sip/backsip.h"
 #include "sip/udpwide.h"
 #include "imrelay.h"
@@ -31,6 +32,7 @@ struct app {
 	struct conf *conf;
 	struct bus *bus;
 	struct bus_sub *sub_reg;
+	struct follow *follow;     /* the other nodes (a node of a cluster) */
 	struct lpdaemon *daemon;
 	char *state_path;
 	struct imrelay r;
@@ -209,6 +211,24 @@ static int connect_bus(struct app *a)
 	return err;
 }
 
+/* A node killed or cut off: what its relay kept is ours now */
+static int gone_h(const struct node_rec *n, bool stopped, void *arg)
+{
+	(void)stopped;
+	return deliver_adopt(arg, n->id);
+}
+
+/* A node of a cluster: the other nodes, to take over a dead one's kept
+ * messages (their topics it does not need: each relay delivers to the
+ * devices of its own node). */
+static int join_cluster(struct app *a)
+{
+	if (!a->conf->node_id)
+		return 0;
+	return follow_alloc(&a->follow, a->conf, a->r.admin, a->bus, NULL, 0,
+			    gone_h, &a->r);
+}
+
 /* The listeners that hand us requests and devices' answers, and the
  * tick. */
 static int start_relay(struct app *a)
@@ -232,6 +252,7 @@ static void close_all(struct app *a)
 
 	tmr_cancel(&r->tmr);
 	a->daemon = mem_deref(a->daemon);
+	a->follow = mem_deref(a->follow);
 	a->sub_reg = mem_deref(a->sub_reg);
 	r->lsnr_req = mem_deref(r->lsnr_req);
 	r->lsnr_resp = mem_deref(r->lsnr_resp);
@@ -273,6 +294,7 @@ int main(int argc, char **argv)
 	err = err ? err : open_transports(&a);
 	err = err ? err : load_kept(r);
 	err = err ? err : connect_bus(&a);
+	err = err ? err : join_cluster(&a);
 	err = err ? err : start_relay(&a);
 	err = err ? err : daemon_alloc(&a.daemon, reload_h, &a);
 	if (err)

@@ -207,12 +207,16 @@ static const struct follow_topic node_topics[] = {
 };
 
 /* A node killed or cut off: its watchers are ours now */
-static void gone_h(const struct node_rec *r, bool stopped, void *arg)
+static int gone_h(const struct node_rec *r, bool stopped, void *arg)
 {
 	struct presence *p = arg;
+	int err;
 
-	if (!stopped)
-		backnotify_adopt(p->not, p->conf, r->id);
+	(void)stopped;
+	err = backnotify_adopt(p->not, p->conf, r->id);
+	if (!err)              /* each watcher decided by our rules */
+		watchers_rules_changed(p);
+	return err;
 }
 
 /* A node of a cluster: the other nodes' registrations, calls and

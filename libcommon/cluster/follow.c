@@ -32,6 +32,22 @@ struct fnode {
 	struct fsub s[FOLLOW_TOPICS_MAX];
 };
 
+/* A node's row as this daemon watches it (to see it die): the `seen`
+ * it says, and since when (our clock, jiffies) it has said that; 0:
+ * since the next good read. */
+struct watch {
+	char id[NODE_ID_MAX + 1];
+	uint64_t seen;
+	uint64_t since;
+	bool listed;           /* in this refresh */
+	bool running;          /* by the table */
+	bool stopped;          /* its row says it stopped cleanly */
+	bool adopted;          /* taken over */
+	struct node_rec rec;
+};
+
+#define FOLLOW_WATCH_MAX (2 * FOLLOW_NODES_MAX)
+
 struct follow {
 	const struct conf *conf;
 	struct store *admin;
@@ -45,7 +61,7 @@ struct follow {
 	uint64_t refused_log;  /* when a refusal was last logged (s) */
 	uint32_t refused;      /* refusals since */
 	bool full_logged;      /* "too many nodes" said */
-	bool first;            /* the first refresh that read the table */
+	struct watch watch[FOLLOW_WATCH_MAX];
 };
 
 /* Every key the node told of, as a `del`, then no subscription. */
@@ -174,22 +190,87 @@ static struct fnode *node_find(const struct follow *f, const char *id)
 	return NULL;
 }
 
+static struct watch *watch_find(struct follow *f, const char *id)
+{
+	for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++)
+		if (f->watch[i].id[0] && !strcmp(f->watch[i].id, id))
+			return &f->watch[i];
+	return NULL;
+}
+
+/* Each node's row as we read it: dead once it is not running by the
+ * table and has said the same `seen` for FOLLOW_DEAD_MS of our own good
+ * reads (not by its clock against ours: a skew, an outage of the
+ * database or a start of ours is no death). A clean stop (seen 0) is
+ * not a death. */
+static void watch_row(struct follow *f, const struct node_rec *r,
+		      bool running)
+{
+	struct watch *w = watch_find(f, r->id);
+
+	if (!w) {
+		for (unsigned i = 0; i < FOLLOW_WATCH_MAX && !w; i++)
+			if (!f->watch[i].id[0])
+				w = &f->watch[i];
+		if (!w)
+			return;        /* more silent nodes than we watch */
+		str_ncpy(w->id, r->id, sizeof(w->id));
+		w->seen = r->seen;
+		w->since = tmr_jiffies();
+	}
+	w->listed = true;
+	w->running = running;
+	w->rec = *r;
+	if (w->seen != r->seen || !w->since) {
+		w->seen = r->seen;
+		w->since = tmr_jiffies();
+		w->adopted = false;
+	}
+	w->stopped = !r->seen;         /* it takes its own back */
+}
+
+/* The nodes dead (or forgotten: their row gone) to take over; a take
+ * that fails is tried again at the next refresh. */
+static void watch_sweep(struct follow *f)
+{
+	uint64_t now = tmr_jiffies();
+
+	for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++) {
+		struct watch *w = &f->watch[i];
+		bool gone = !w->listed;
+
+		if (!w->id[0])
+			continue;
+		w->listed = false;
+		if (!w->adopted && (gone || (!w->stopped && !w->running &&
+					     now >= w->since + FOLLOW_DEAD_MS))) {
+			log_info("cluster: node %s is dead (%s): taking over",
+				 w->id, gone ? "forgotten" : "silent");
+			w->adopted = !f->goneh ||
+				!f->goneh(&w->rec, false, f->arg);
+		}
+		if (gone && w->adopted)
+			memset(w, 0, sizeof(*w));
+	}
+}
+
 static int node_h(const struct node_rec *r, void *arg)
 {
 	struct follow *f = arg;
 	uint64_t now = (uint64_t)time(NULL);
 	struct fnode *n;
 	struct pl sip;
+	bool running;
 	int err;
 
 	if (!strcmp(r->id, f->conf->node_id))
 		return 0;
 	n = node_find(f, r->id);
-	if (!r->seen || r->seen + NODE_LIST_ALIVE_S <= now) {
-		if (n)         /* not running: how it ended */
+	running = r->seen && r->seen + NODE_LIST_ALIVE_S > now;
+	watch_row(f, r, running);
+	if (!running) {
+		if (n)         /* how it ended */
 			n->stopped = !r->seen;
-		else if (f->first && r->seen && f->goneh)
-			f->goneh(r, false, f->arg); /* silent before we ran */
 		return 0;
 	}
 	if (!n) {
@@ -224,9 +305,16 @@ int follow_refresh(struct follow *f)
 		if (f->node[i])
 			f->node[i]->seen = false;
 	err = nodes_foreach(f->admin, node_h, f);
-	if (err)
-		return err;        /* the database out of reach: as we were */
-	f->first = false;
+	if (err) {
+		/* the database out of reach: as we were, and what we
+		 * watched die is watched again from the next good read */
+		for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++) {
+			f->watch[i].since = 0;
+			f->watch[i].listed = false;
+		}
+		return err;
+	}
+	watch_sweep(f);
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
 		struct fnode *n = f->node[i];
 
@@ -238,8 +326,6 @@ int follow_refresh(struct follow *f)
 			 n->rec.id, n->stopped ? "stopped" : "silent");
 		f->node[i] = NULL;
 		unfollow(n);
-		if (f->goneh)
-			f->goneh(&n->rec, n->stopped, f->arg);
 		mem_deref(n);
 	}
 	if (left < FOLLOW_NODES_MAX)
@@ -323,7 +409,6 @@ int follow_alloc(struct follow **fp, const struct conf *conf,
 	f->ntopics = ntopics;
 	f->goneh = goneh;
 	f->arg = arg;
-	f->first = true;
 	tmr_init(&f->tmr);
 	err = bus_secure(bus, &keys, auth_h, f);
 	if (err) {

@@ -39,6 +39,7 @@ struct follow;
 #define FOLLOW_LOCAL 0
 #define FOLLOW_REFRESH_MS 2000
 #define FOLLOW_RETRY_MS 10000
+#define FOLLOW_DEAD_MS 10000   /* NODE_LIST_ALIVE_S, by our own clock */
 
 typedef void (follow_update_h)(unsigned src, const struct bus_msg *m,
 			       void *arg);
@@ -52,13 +53,14 @@ struct follow_topic {
 /* This node's key pair (cluster_key, made when missing); logs its
  * errors. */
 int  follow_keys(const struct conf *conf, struct bus_keys *keys);
-/* A node we followed is no longer running (after its keys were
- * reported gone): `stopped` when it stopped cleanly (it takes its own
- * back when it starts); otherwise it was killed, cut off or forgotten,
- * and what it served is for the living to take over. Also, at the first
- * reading of the table, each node silent already. */
-typedef void (follow_gone_h)(const struct node_rec *r, bool stopped,
-			     void *arg);
+/* A node is dead: its row has said the same `seen` (not 0: a clean stop
+ * is not a death) for FOLLOW_DEAD_MS of this daemon's own good reads of
+ * the table, or its row was forgotten (lamplightctl node forget). What
+ * it served is for the living to take over; an error: the handler is
+ * called again at the next refresh. `stopped` is false (kept for the
+ * handlers' sake). */
+typedef int (follow_gone_h)(const struct node_rec *r, bool stopped,
+			    void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
  * must outlive the follower; goneh may be NULL. Logs its errors. */

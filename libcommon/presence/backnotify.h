@@ -30,7 +30,7 @@ int  backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
 
 /* A node of a cluster died: its subscriptions of this daemon's are ours
  * (notifier_adopt), their NOTIFYs through our edge; logged. */
-void backnotify_adopt(struct notifier *n, const struct conf *c,
+int  backnotify_adopt(struct notifier *n, const struct conf *c,
 		      const char *from);
 
 #endif

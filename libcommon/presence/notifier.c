@@ -326,7 +326,7 @@ static void sub_end(struct nsub *s)
 	struct notifier *n = s->n;
 	bool told = s->state == NSUB_TERMINATED;
 
-	(void)subs_del(n->st, s->f[F_CALLID], s->f[F_LTAG]);
+	(void)subs_del(n->st, n->node, s->f[F_CALLID], s->f[F_LTAG]);
 	s->state = NSUB_TERMINATED;
 	if (!told && s->pkg->changed)
 		s->pkg->changed(s, n->arg);
@@ -548,8 +548,8 @@ static void resp_code(struct nsub *s, uint16_t code)
 
 static int save_seq(struct nsub *s)
 {
-	return subs_seq(s->n->st, s->f[F_CALLID], s->f[F_LTAG], s->lseq,
-			s->version);
+	return subs_seq(s->n->st, s->n->node, s->f[F_CALLID], s->f[F_LTAG],
+			s->lseq, s->version);
 }
 
 /* The CSeqs the store did not take before, into the transaction that
@@ -1433,7 +1433,7 @@ static int load_h(const struct subs_rec *r, void *arg)
 		r->remote_uri, r->target, r->route };
 
 	if (!pkg || r->expires <= now_s() || r->state == NSUB_TERMINATED) {
-		(void)subs_del(n->st, r->callid, r->ltag);
+		(void)subs_del(n->st, n->node, r->callid, r->ltag);
 		return 0;
 	}
 	s = mem_zalloc(sizeof(*s), sub_destructor);
@@ -1483,24 +1483,40 @@ struct adopt {
 	unsigned count;
 };
 
-/* One of the other node's: our route set, a CSeq past any it may have
- * sent after it last saved one, stored so, then as after a restart. */
+/* One of the other node's, moved to us: our route set and a CSeq past
+ * any it may have sent after it last saved one, stored so. */
 static int adopt_h(const struct subs_rec *r, void *arg)
 {
 	struct adopt *a = arg;
 	struct subs_rec x = *r;
 	char route[MAX_ROUTE];
-	int err;
 
+	if (r->expires <= now_s() || r->state == NSUB_TERMINATED)
+		return 0;      /* load_h deletes it */
 	if (!a->rh(route, sizeof(route), r->route, a->arg))
 		x.route = route;
 	x.lseq = r->lseq + NOTIFIER_ADOPT_CSEQ_GAP;
 	x.node = a->n->node;
-	err = subs_put(a->n->st, &x);
-	if (err)
-		return err;
-	a->count += x.expires > now_s() && x.state != NSUB_TERMINATED;
-	return load_h(&x, a->n);
+	return subs_put(a->n->st, &x);
+}
+
+/* Ours in the store and not in memory (taken over just now): loaded,
+ * as after a restart. */
+static int missing_h(const struct subs_rec *r, void *arg)
+{
+	struct adopt *a = arg;
+	struct dlg_find d;
+	int err;
+
+	pl_set_str(&d.callid, r->callid);
+	pl_set_str(&d.ltag, r->ltag);
+	if (hash_lookup(a->n->dialogs, dialog_hash(&d.callid, &d.ltag),
+			dialog_cmp, &d))
+		return 0;
+	err = load_h(r, a->n);
+	a->count += !err && r->expires > now_s() &&
+		r->state != NSUB_TERMINATED;
+	return err;
 }
 
 int notifier_adopt(struct notifier *n, const char *from,
@@ -1511,6 +1527,8 @@ int notifier_adopt(struct notifier *n, const char *from,
 
 	if (!n || !from || !n->node || !rh)
 		return EINVAL;
+	/* moved and rewritten in one transaction, loaded once it holds: a
+	 * take that fails leaves nothing of it here, to be tried again */
 	err = store_begin(n->st);
 	if (err)
 		return err;
@@ -1520,6 +1538,7 @@ int notifier_adopt(struct notifier *n, const char *from,
 		return err;
 	}
 	err = store_commit(n->st);
+	err = err ? err : subs_foreach_node(n->st, n->node, missing_h, &a);
 	if (!err && countp)
 		*countp = a.count;
 	return err;

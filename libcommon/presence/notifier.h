@@ -72,8 +72,10 @@ typedef int (notifier_route_h)(char *buf, size_t sz, const char *old,
 /* The subscriptions of node `from`, which died, become ours: moved to
  * our node in the store in one statement (of the nodes that ask at once,
  * one gets them), each with our route set (rh) and its CSeq moved on,
- * then a NOTIFY of the state now to each, as after a restart. *countp:
- * how many live ones. */
+ * committed; then every one of ours the store holds and memory does not
+ * is loaded, with a NOTIFY of the state now, as after a restart (an
+ * error: nothing loaded that is not ours; call again). *countp: how
+ * many were loaded. */
 int  notifier_adopt(struct notifier *n, const char *from,
 		    notifier_route_h *rh, void *arg, unsigned *countp);
 void notifier_request(struct notifier *n, const struct sip_msg *msg,

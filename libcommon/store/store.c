@@ -177,6 +177,19 @@ struct store_q *store_stmt_text(struct store *st, const char *sql,
 	return q;
 }
 
+struct store_q *store_stmt_take(struct store *st, const char *sql,
+				const char *from, const char *to)
+{
+	struct store_q *q;
+
+	if (!from || !from[0] || !to)
+		return NULL;
+	q = store_stmt_text(st, sql, from);
+	if (q)
+		q_text(q, 2, to);
+	return q;
+}
+
 int store_step_later(struct store_q *q)
 {
 	return q ? q->eng->later(q) : EINVAL;

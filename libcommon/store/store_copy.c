@@ -108,10 +108,11 @@ static const struct table blf_tables[] = {
 static const struct table msgs_tables[] = {
 	{"msgs",
 	 "SELECT id, \"user\", sender, from_name, date, ctype, origin, body, "
-	 "created, expires, attempt FROM msgs ORDER BY id",
+	 "created, expires, attempt, node FROM msgs ORDER BY id",
 	 "INSERT INTO msgs (id, \"user\", sender, from_name, date, ctype, "
-	 "origin, body, created, expires, attempt) VALUES (?1, ?2, ?3, ?4, "
-	 "?5, ?6, ?7, ?8, ?9, ?10, ?11)", COUNT("msgs"), "IttttttbIII"},
+	 "origin, body, created, expires, attempt, node) VALUES (?1, ?2, ?3, "
+	 "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", COUNT("msgs"),
+	 "IttttttbIIIt"},
 };
 
 struct db {

@@ -21,12 +21,20 @@
 	");" \
 	"CREATE INDEX msgs_user ON msgs (\"user\", id);"
 
+/* the node of a cluster whose relay keeps the message ('': a box of its
+ * own): each loads its own alone, and takes over a dead node's */
+#define MSGS_V2(I, B, K, ID, SERIAL, NOW, END) \
+	"ALTER TABLE msgs ADD COLUMN node " K " NOT NULL DEFAULT '';" \
+	"CREATE INDEX msgs_node ON msgs (node);"
+
 static const char *const lite[] = {
 	STORE_LITE(MSGS_V1),
+	STORE_LITE(MSGS_V2),
 };
 
 static const char *const pg[] = {
 	STORE_PG(MSGS_V1),
+	STORE_PG(MSGS_V2),
 };
 
 static const struct store_schema schema = {
@@ -41,8 +49,8 @@ int msgs_open(struct store **stp, const char *path,
 
 static const char add_sql[] =
 	"INSERT INTO msgs (\"user\", sender, from_name, date, ctype, origin, "
-	"body, created, expires, attempt) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id";
+	"body, created, expires, attempt, node) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id";
 
 int msgs_add(struct store *st, struct msgs_rec *r)
 {
@@ -65,6 +73,7 @@ int msgs_add(struct store *st, struct msgs_rec *r)
 	q_int(s, 8, r->created);
 	q_int(s, 9, r->expires);
 	q_int(s, 10, r->attempt);
+	q_text(s, 11, r->node ? r->node : "");
 	/* the id, then the end, which finishes the insert */
 	rc = q_step(s);
 	if (rc == STORE_ROW) {
@@ -153,22 +162,48 @@ int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
 }
 
 /* length(body), not the body: the list is read at start, bodies on use */
-static const char list_sql[] = "SELECT " COLUMNS "length(body), created, "
-	"expires, attempt FROM msgs ORDER BY id";
+#define LIST_COLS COLUMNS "length(body), created, expires, attempt"
+static const char list_sql[] = "SELECT " LIST_COLS " FROM msgs ORDER BY id";
+static const char node_sql[] = "SELECT " LIST_COLS " FROM msgs "
+	"WHERE node = ?1 ORDER BY id";
+static const char take_sql[] = "UPDATE msgs SET node = ?2 WHERE node = ?1 "
+	"RETURNING " LIST_COLS;
 
-int msgs_foreach(struct store *st, msgs_h *h, void *arg)
+static int rows(struct store_q *s, msgs_h *h, void *arg)
 {
-	struct store_q *s = st && h ? store_stmt(st, list_sql) : NULL;
 	int rc, err = 0;
 
-	if (!s)
-		return st && h ? EIO : EINVAL;
 	while ((rc = q_step(s)) == STORE_ROW) {
 		err = row(s, false, h, arg);
 		if (err)
 			break;
 	}
 	return store_rows_end(s, rc, err);
+}
+
+int msgs_foreach(struct store *st, msgs_h *h, void *arg)
+{
+	struct store_q *s = st && h ? store_stmt(st, list_sql) : NULL;
+
+	return s ? rows(s, h, arg) : st && h ? EIO : EINVAL;
+}
+
+int msgs_foreach_node(struct store *st, const char *node, msgs_h *h,
+		      void *arg)
+{
+	struct store_q *s = st && h ?
+		store_stmt_text(st, node_sql, node ? node : "") : NULL;
+
+	return s ? rows(s, h, arg) : st && h ? EIO : EINVAL;
+}
+
+int msgs_take(struct store *st, const char *from, const char *to,
+	      msgs_h *h, void *arg)
+{
+	struct store_q *s = st && h ?
+		store_stmt_take(st, take_sql, from, to) : NULL;
+
+	return s ? rows(s, h, arg) : EINVAL;
 }
 
 static const char count_sql[] = "SELECT count(*) FROM msgs";

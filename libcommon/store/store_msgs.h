@@ -22,6 +22,8 @@ struct msgs_rec {
 	uint64_t created;      /* milliseconds since 1970 */
 	uint64_t expires;      /* seconds since 1970 */
 	uint32_t attempt;      /* the last delivery attempt begun */
+	const char *node;      /* whose relay keeps it ('': one box); not
+				* read back */
 };
 
 typedef int (msgs_h)(const struct msgs_rec *r, void *arg);
@@ -37,5 +39,12 @@ int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg);
 /* Every message, oldest first; the body is not read (bodylen is) */
 int msgs_count(struct store *st, uint32_t *n);
 int msgs_foreach(struct store *st, msgs_h *h, void *arg);
+/* Those one node keeps (NULL or '': a box of its own) */
+int msgs_foreach_node(struct store *st, const char *node, msgs_h *h,
+		      void *arg);
+/* Node `from`'s become node `to`'s, in one statement (of the nodes that
+ * ask at once, one gets them), each to `h` as msgs_foreach gives it. */
+int msgs_take(struct store *st, const char *from, const char *to,
+	      msgs_h *h, void *arg);
 
 #endif

@@ -98,6 +98,11 @@ int  store_step_later(struct store_q *q);
  * statement is stepped). */
 struct store_q *store_stmt_text(struct store *st, const char *sql,
 				const char *v1);
+/* A node's rows becoming another's (UPDATE ... SET node = ?2 WHERE
+ * node = ?1 RETURNING ...): NULL if `from` is no node ("", a box's rows
+ * are nobody's to take) or the statement cannot be had. */
+struct store_q *store_stmt_take(struct store *st, const char *sql,
+				const char *from, const char *to);
 /* A statement that returns no rows, its ?1..?n bound to the n texts. */
 int  store_run_text(struct store *st, const char *sql, unsigned n, ...);
 /* The end of a loop over rows: an error if the last step was neither a

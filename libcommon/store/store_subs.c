@@ -72,8 +72,8 @@ static const char put_sql[] =
 	"target = excluded.target, route = excluded.route, "
 	"ctype = excluded.ctype, rseq = excluded.rseq, lseq = excluded.lseq, "
 	"version = excluded.version, expires = excluded.expires, "
-	"state = excluded.state, min_interval = excluded.min_interval, "
-	"node = excluded.node";
+	"state = excluded.state, min_interval = excluded.min_interval "
+	"WHERE subs.node = excluded.node";
 
 int subs_put(struct store *st, const struct subs_rec *r)
 {
@@ -102,10 +102,10 @@ int subs_put(struct store *st, const struct subs_rec *r)
 
 static const char seq_sql[] =
 	"UPDATE subs SET lseq = ?3, version = ?4 "
-	"WHERE callid = ?1 AND ltag = ?2";
+	"WHERE callid = ?1 AND ltag = ?2 AND node = ?5";
 
-int subs_seq(struct store *st, const char *callid, const char *ltag,
-	     uint32_t lseq, uint32_t version)
+int subs_seq(struct store *st, const char *node, const char *callid,
+	     const char *ltag, uint32_t lseq, uint32_t version)
 {
 	struct store_q *s = store_stmt(st, seq_sql);
 
@@ -115,16 +115,18 @@ int subs_seq(struct store *st, const char *callid, const char *ltag,
 	q_text(s, 2, ltag);
 	q_int(s, 3, lseq);
 	q_int(s, 4, version);
+	q_text(s, 5, node ? node : "");
 	/* a flush's CSeqs, in one transaction: sent together */
 	return store_step_later(s);
 }
 
 static const char del_sql[] =
-	"DELETE FROM subs WHERE callid = ?1 AND ltag = ?2";
+	"DELETE FROM subs WHERE callid = ?1 AND ltag = ?2 AND node = ?3";
 
-int subs_del(struct store *st, const char *callid, const char *ltag)
+int subs_del(struct store *st, const char *node, const char *callid,
+	     const char *ltag)
 {
-	return store_run_text(st, del_sql, 2, callid, ltag);
+	return store_run_text(st, del_sql, 3, callid, ltag, node ? node : "");
 }
 
 #define SUBS_COLS "SELECT callid, ltag, rtag, event, event_id, watcher, " \
@@ -189,14 +191,8 @@ int subs_foreach_node(struct store *st, const char *node, subs_h *h,
 int subs_take(struct store *st, const char *from, const char *to,
 	      subs_h *h, void *arg)
 {
-	struct store_q *s;
+	struct store_q *s = st && h ?
+		store_stmt_take(st, take_sql, from, to) : NULL;
 
-	if (!st || !from || !from[0] || !to || !h)
-		return EINVAL;
-	s = store_stmt(st, take_sql);
-	if (!s)
-		return EIO;
-	q_text(s, 1, from);
-	q_text(s, 2, to);
-	return rows(s, h, arg);
+	return s ? rows(s, h, arg) : EINVAL;
 }

@@ -49,10 +49,14 @@ typedef int (subs_h)(const struct subs_rec *r, void *arg);
 
 int subs_open(struct store **stp, const char *path,
 	      const struct store_opts *o);
+/* A row another node holds now (taken over) is left as it is: a node
+ * writes its own rows alone (r->node, and `node` below; NULL or "": a
+ * box of its own). */
 int subs_put(struct store *st, const struct subs_rec *r);
-int subs_seq(struct store *st, const char *callid, const char *ltag,
-	     uint32_t lseq, uint32_t version);
-int subs_del(struct store *st, const char *callid, const char *ltag);
+int subs_seq(struct store *st, const char *node, const char *callid,
+	     const char *ltag, uint32_t lseq, uint32_t version);
+int subs_del(struct store *st, const char *node, const char *callid,
+	     const char *ltag);
 /* Every row, of every node (the page, lamplightctl). */
 int subs_foreach(struct store *st, subs_h *h, void *arg);
 /* The rows of one node (NULL or "": a box of its own): what its daemon

@@ -27,7 +27,9 @@ phones on one node for users on the other:
     b's subscriptions: carol (whose phone was on b) gets, within 15 s, a
     NOTIFY from node a's edge for her presence subscription and for her
     lamp, in the same dialogs with a higher CSeq, still active, and
-    alice's next PUBLISH on a reaches her.
+    alice's next PUBLISH on a reaches her; the message b's relay kept
+    for fay (no device anywhere) is node a's, and reaches her, once,
+    when she registers on a.
 """
 
 import json
@@ -83,7 +85,7 @@ def dialogs(n):
 
 try:
     a, b = node("a"), node("b")
-    for u in ("alice", "bob", "carol", "dave", "erin"):
+    for u in ("alice", "bob", "carol", "dave", "erin", "fay"):
         a.add_user(u, u + "-pw")
     # both edges at once on the empty database: they must end up with
     # one nonce secret (a node's calls are signed with it)
@@ -95,6 +97,7 @@ try:
     for app in (a, b):
         app.start("presence")
         app.start("blf")
+        app.start("imrelay")
     for app, other in ((a, "b"), (b, "a")):
         for d in ("presence", "blf"):
             app.wait_log(["following node " + other], name=d, timeout=8)
@@ -258,6 +261,11 @@ try:
     time.sleep(0.5)
     carol.notifies.clear()
 
+    # a message for fay, who has no device anywhere: b's relay keeps it
+    r = carol.message("fay", b"while you were out")
+    ok(r is not None and r.code == 202, "carol's MESSAGE for fay (no "
+       "device anywhere) is kept by node b's relay: 202", r and r.code)
+
     # node b dies: its word on bob goes with it, and its watchers are
     # node a's
     r = bob.publish(pidf("bob", b.domain, note="back at 3"), expires=600)
@@ -301,6 +309,19 @@ try:
     ok(r is not None and r.code == 200 and n is not None,
        "alice publishes on a: carol, whose node is dead, hears it from a",
        n and n.body[:300])
+    ok("took over 1 kept message(s) of node b" in a.wait_log(
+        ["took over 1 kept message(s)"], name="imrelay", timeout=5),
+       "a's relay takes over the message b kept", a.log("imrelay")[-400:])
+    fay = Phone(a, "fay")
+    phones.append(fay)
+    ok(fay.register().code == 200, "fay registers on node a")
+    got = fay.wait_messages(1, timeout=8)
+    time.sleep(2)
+    ok(len(fay.messages) == 1 and got and
+       got[0].body == b"while you were out" and
+       "sip:carol@" in (got[0].get("from") or ""),
+       "node a's relay delivers it to her, once, From carol",
+       [(m.body, m.get("from")) for m in fay.messages])
     ok(a.alive("presence") and a.alive("blf") and a.alive(),
        "node a's daemons run on")
 finally:

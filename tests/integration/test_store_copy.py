@@ -174,7 +174,7 @@ try:
                 os.path.join(two.dir, "state", "device.key"))
     r = ctl(two, "store", "migrate")
     ok(r.returncode == 0 and "admin      postgresql, schema version 5"
-       in r.stdout and "imrelay    postgresql, schema version 1"
+       in r.stdout and "imrelay    postgresql, schema version 2"
        in r.stdout, "store migrate names each engine and version",
        r.stdout + r.stderr)
     ok(two.ctl("device", "show", MAC).stdout == shown,

@@ -73,7 +73,7 @@ int main(void)
 	if (!mkdtemp(dir))
 		return 1;
 	test_db(p, sizeof(p), dir, "imrelay.db");
-	ok(!msgs_open(&st, p, NULL) && store_version(st) == 1,
+	ok(!msgs_open(&st, p, NULL) && store_version(st) == 2,
 	   "the relay's database opens (version 1)");
 	ok(!msgs_add(st, &r) && r.id > 0, "a message kept, with an id");
 	first = r.id;
@@ -104,6 +104,28 @@ int main(void)
 	ok(!msgs_del(st, first) && msgs_get(st, first, get_h, &s) == ENOENT,
 	   "deleted: ENOENT");
 	ok(!msgs_count(st, &n) && n == 2, "count 2");
+	/* a node of a cluster: its own, and a dead node's */
+	r.user = "erin";
+	r.node = "b";
+	ok(!msgs_add(st, &r), "node b keeps one");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_foreach_node(st, NULL, list_h, &s) && s.n == 2,
+	   "the box's own: the two without a node");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_foreach_node(st, "b", list_h, &s) && s.n == 1 &&
+	   !strcmp(s.users[0], "erin") && s.lens[0] == 2 && !s.body_read,
+	   "node b's one, its length and no body");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_take(st, "b", "a", list_h, &s) && s.n == 1 &&
+	   !strcmp(s.users[0], "erin") && s.lens[0] == 2,
+	   "node a takes b's one, as msgs_foreach gives it");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_take(st, "b", "a", list_h, &s) && s.n == 0 &&
+	   !msgs_foreach_node(st, "a", list_h, &s) && s.n == 1,
+	   "taken again: nothing; it is a's");
+	ok(msgs_take(st, "", "a", list_h, &s) == EINVAL,
+	   "the box's are nobody's to take");
+	r.node = NULL;
 	r.user = NULL;
 	ok(msgs_add(st, &r) == EINVAL, "a message without a target: EINVAL");
 	st = mem_deref(st);

@@ -67,7 +67,7 @@ static void subs_and_pubs(void)
 	test_db(p, sizeof(p), dir, "presence.db");
 	ok(!pres_open(&st, p, NULL) && store_version(st) == 4,
 	   "the presence database has both tables (version 4)");
-	ok(!subs_put(st, &r) && !subs_seq(st, "c1", "l1", 7, 5),
+	ok(!subs_put(st, &r) && !subs_seq(st, NULL, "c1", "l1", 7, 5),
 	   "a subscription stored, its CSeq and version moved on");
 	ok(!pubs_put(st, &pr), "a publication stored");
 	pr.etag = "e0";
@@ -122,7 +122,14 @@ static void subs_and_pubs(void)
 	   "taken again: nothing; it is a's now");
 	ok(subs_take(st, "", "a", sub_h, &s) == EINVAL,
 	   "the box's rows are nobody's to take");
-	ok(!subs_del(st, "c2", "l1"), "deleted");
+	/* node b, not dead after all, writes on: not over a's row */
+	r.lseq = 99;
+	ok(!subs_put(st, &r) && !subs_seq(st, "b", "c2", "l1", 98, 9) &&
+	   !subs_del(st, "b", "c2", "l1"), "b's put, CSeq and delete go");
+	memset(&s, 0, sizeof(s));
+	ok(!subs_foreach_node(st, "a", sub_h, &s) && s.n == 1 &&
+	   s.lseq != 99 && s.lseq != 98, "and change nothing of a's row");
+	ok(!subs_del(st, "a", "c2", "l1"), "a deletes it");
 	/* and its own publications */
 	memset(&s, 0, sizeof(s));
 	ok(!pubs_foreach_node(st, NULL, pub_h, &s) && s.n == 1 &&
@@ -136,7 +143,8 @@ static void subs_and_pubs(void)
 	   !pubs_foreach_node(st, "", pub_h, &s) && s.n == 2 &&
 	   !pubs_foreach(st, pub_h, &s) && s.n == 4 && !pubs_del(st, "e9"),
 	   "now b has its one, the box its one; both are listed");
-	ok(!subs_del(st, "c1", "l1") && !pubs_del(st, "e1"), "both deleted");
+	ok(!subs_del(st, "", "c1", "l1") && !pubs_del(st, "e1"),
+	   "both deleted");
 	memset(&s, 0, sizeof(s));
 	ok(!subs_foreach(st, sub_h, &s) && !pubs_foreach(st, pub_h, &s) &&
 	   s.n == 0, "nothing left");

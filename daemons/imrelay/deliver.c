@@ -425,7 +425,7 @@ static void delivery_ok(struct delivery *d)
 	if (d->doneh)
 		delivery_done(d, 200);
 	if (q) {
-		int err = msgs_del(r->st, q->id);
+		int err = msgs_del(r->st, r->conf->node_id, q->id);
 
 		if (err)
 			log_err("imrelay.db: cannot delete message %llu: %m",
@@ -455,7 +455,8 @@ static void delivery_end(struct delivery *d)
 			log_notice("message %llu for '%s' refused by every "
 				   "device (%u): dropped",
 				   (unsigned long long)q->id, mb->user, code);
-			(void)msgs_del(d->r->st, q->id);
+			(void)msgs_del(d->r->st, d->r->conf->node_id,
+				       q->id);
 			d->q = NULL;
 			qent_drop(mb, q);
 		}
@@ -819,7 +820,8 @@ static int kept_h(const struct msgs_rec *rec, void *arg)
 	if (!d)
 		return ENOMEM;
 	if (!q->resend) {
-		err = msgs_set_attempt(r->st, q->id, attempt);
+		err = msgs_set_attempt(r->st, r->conf->node_id, q->id,
+				       attempt);
 		if (err) {
 			mem_deref(d);
 			return err;
@@ -863,7 +865,8 @@ static void mbox_run(struct mbox *mb)
 			continue;
 		if (mb->nsent >= window)
 			return;
-		err = msgs_get(mb->r->st, x.q->id, kept_h, &x);
+		err = msgs_get(mb->r->st, mb->r->conf->node_id, x.q->id,
+			       kept_h, &x);
 		if (err == ENOENT) {
 			log_warn("message %llu for '%s' is no longer in "
 				 "imrelay.db", (unsigned long long)x.q->id,
@@ -881,7 +884,8 @@ static void mbox_run(struct mbox *mb)
 			log_notice("message %llu from '%s' to self: no other "
 				   "device: dropped",
 				   (unsigned long long)x.q->id, mb->user);
-			(void)msgs_del(mb->r->st, x.q->id);
+			(void)msgs_del(mb->r->st, mb->r->conf->node_id,
+				       x.q->id);
 			qent_drop(mb, x.q);
 			continue;
 		}
@@ -946,9 +950,40 @@ static int load_h(const struct msgs_rec *rec, void *arg)
 	return 0;
 }
 
+/* A node takes the messages kept before the box became one (no node
+ * loads those otherwise, and they are not sent again), if no other node
+ * did first. */
 int deliver_load(struct imrelay *r)
 {
-	return msgs_foreach_node(r->st, r->conf->node_id, load_h, r);
+	int err = r->conf->node_id ?
+		msgs_claim_box(r->st, r->conf->node_id) : 0;
+
+	return err ? err : msgs_foreach_node(r->st, r->conf->node_id,
+					     load_h, r);
+}
+
+static bool queued(struct imrelay *r, const struct msgs_rec *rec)
+{
+	struct mbox *mb = mbox_find(r, rec->user, false);
+
+	for (struct le *le = mb ? mb->queue.head : NULL; le; le = le->next)
+		if (((struct qent *)le->data)->id == rec->id)
+			return true;
+	return false;
+}
+
+/* Ours in the store and not in memory (taken over just now, or a take
+ * whose answer was lost): loaded. */
+static int missing_h(const struct msgs_rec *rec, void *arg)
+{
+	return queued(arg, rec) ? 0 : load_h(rec, arg);
+}
+
+static int nothing_h(const struct msgs_rec *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	return 0;
 }
 
 int deliver_adopt(struct imrelay *r, const char *from)
@@ -959,12 +994,14 @@ int deliver_adopt(struct imrelay *r, const char *from)
 	if (!r->conf->node_id)
 		return 0;
 	hash_apply(r->mboxes, count_kept_h, &before);
-	err = msgs_take(r->st, from, r->conf->node_id, load_h, r);
+	err = msgs_take(r->st, from, r->conf->node_id, nothing_h, NULL);
+	err = err ? err : msgs_foreach_node(r->st, r->conf->node_id,
+					    missing_h, r);
 	hash_apply(r->mboxes, count_kept_h, &after);
 	if (err)
 		log_warn("cluster: cannot take over node %s's kept messages "
 			 "(again in 2 s): %m", from, err);
-	else
+	else if (after > before)
 		log_notice("cluster: took over %u kept message(s) of node %s",
 			   after - before, from);
 	return err;
@@ -1069,7 +1106,8 @@ static bool tick_mbox_h(struct le *le, void *arg)
 			continue;
 		log_notice("message %llu for '%s' expired undelivered",
 			   (unsigned long long)q->id, mb->user);
-		(void)msgs_del(mb->r->st, q->id);
+		(void)msgs_del(mb->r->st, mb->r->conf->node_id,
+			       q->id);
 		qent_drop(mb, q);
 	}
 	mbox_run(mb);

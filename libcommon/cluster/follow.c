@@ -212,8 +212,12 @@ static void watch_row(struct follow *f, const struct node_rec *r,
 		for (unsigned i = 0; i < FOLLOW_WATCH_MAX && !w; i++)
 			if (!f->watch[i].id[0])
 				w = &f->watch[i];
-		if (!w)
-			return;        /* more silent nodes than we watch */
+		if (!w) {
+			log_warn("cluster: node %s not watched: %u nodes are, "
+				 "the most there can be", r->id,
+				 FOLLOW_WATCH_MAX);
+			return;
+		}
 		str_ncpy(w->id, r->id, sizeof(w->id));
 		w->seen = r->seen;
 		w->since = tmr_jiffies();
@@ -221,10 +225,13 @@ static void watch_row(struct follow *f, const struct node_rec *r,
 	w->listed = true;
 	w->running = running;
 	w->rec = *r;
-	if (w->seen != r->seen || !w->since) {
+	if (w->seen != r->seen) {
 		w->seen = r->seen;
 		w->since = tmr_jiffies();
-		w->adopted = false;
+		w->adopted = false;    /* it lived again since */
+	}
+	else if (!w->since) {
+		w->since = tmr_jiffies();  /* watched again after an outage */
 	}
 	w->stopped = !r->seen;         /* it takes its own back */
 }
@@ -244,8 +251,10 @@ static void watch_sweep(struct follow *f)
 		w->listed = false;
 		if (!w->adopted && (gone || (!w->stopped && !w->running &&
 					     now >= w->since + FOLLOW_DEAD_MS))) {
-			log_info("cluster: node %s is dead (%s): taking over",
-				 w->id, gone ? "forgotten" : "silent");
+			if (f->goneh)
+				log_info("cluster: node %s is dead (%s): "
+					 "taking over", w->id,
+					 gone ? "forgotten" : "silent");
 			w->adopted = !f->goneh ||
 				!f->goneh(&w->rec, false, f->arg);
 		}

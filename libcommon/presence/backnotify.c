@@ -104,33 +104,11 @@ static int hop(struct mbuf *mb, const struct conf_listen *l,
 			   l->addr, l->port, tok);
 }
 
-/* The phone's side of the old route set (its last hop), when it is an
- * address we listen on too (a floating address that moved to us): the
- * phone knows the edge by it. */
-static const struct conf_listen *phone_side(const struct conf *c,
-					    const char *old)
-{
-	const char *last = strrchr(old, '<');
-	struct pl host, port;
-
-	if (!last || re_regex(last, strlen(last), "<sip:[^:;>]+:[0-9]+",
-			      &host, &port))
-		return NULL;
-	for (unsigned i = 0; i < c->listen_count; i++) {
-		const struct conf_listen *l = &c->listen[i];
-
-		if (l->tp == CONF_TP_UDP && !pl_strcmp(&host, l->addr) &&
-		    pl_u32(&port) == l->port)
-			return l;
-	}
-	return NULL;
-}
-
 /* The route set our edge would have given it: the flow token of the
  * other node's edge (the nodes share the secret it is made with), on
- * our route_edge address (the back side, when set) and on the phone's
- * side the address the phone knew if we listen on it (a floating
- * address), else our first udp listen address. */
+ * our route_edge address (the back side, when set) and our first udp
+ * listen address (the phone's side). Not the floating address the
+ * phone may have known: we listen on it whether we hold it or not. */
 static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
 {
 	const struct conf *c = arg;
@@ -139,7 +117,6 @@ static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
 	struct pl tok;
 	int err;
 
-	me = old ? phone_side(c, old) : NULL;
 	for (unsigned i = 0; i < c->listen_count && !me; i++)
 		if (c->listen[i].tp == CONF_TP_UDP)
 			me = &c->listen[i];
@@ -171,7 +148,7 @@ int backnotify_adopt(struct notifier *n, const struct conf *c,
 	if (err)
 		log_warn("cluster: cannot take over node %s's subscriptions "
 			 "(again in 2 s): %m", from, err);
-	else
+	else if (count)
 		log_notice("cluster: took over %u subscription(s) of node %s",
 			   count, from);
 	return err;

@@ -1281,6 +1281,16 @@ static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 	if (exp) {
 		int err = sub_save(s);
 
+		if (err == ESTALE) {
+			/* taken over by another node, which thought us
+			 * dead: the phone subscribes again, and this copy
+			 * ends at its expiry */
+			report(n, LOG_WARNING, msg, "SUBSCRIBE refresh of a "
+			       "subscription another node has taken over: "
+			       "481");
+			answer(n, msg, 481, "Subscription Taken Over");
+			return;
+		}
 		if (err) {
 			report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m",
 			       err);

@@ -88,22 +88,24 @@ int msgs_add(struct store *st, struct msgs_rec *r)
 	return err;
 }
 
-static const char del_sql[] = "DELETE FROM msgs WHERE id = ?1";
+static const char del_sql[] = "DELETE FROM msgs WHERE id = ?1 AND node = ?2";
 
-int msgs_del(struct store *st, uint64_t id)
+int msgs_del(struct store *st, const char *node, uint64_t id)
 {
 	struct store_q *s = st ? store_stmt(st, del_sql) : NULL;
 
 	if (!s)
 		return st ? EIO : EINVAL;
 	q_int(s, 1, id);
+	q_text(s, 2, node ? node : "");
 	return store_step_done(s);
 }
 
 static const char attempt_sql[] = "UPDATE msgs SET attempt = ?2 "
-	"WHERE id = ?1";
+	"WHERE id = ?1 AND node = ?3";
 
-int msgs_set_attempt(struct store *st, uint64_t id, uint32_t attempt)
+int msgs_set_attempt(struct store *st, const char *node, uint64_t id,
+		     uint32_t attempt)
 {
 	struct store_q *s = st ? store_stmt(st, attempt_sql) : NULL;
 
@@ -111,6 +113,7 @@ int msgs_set_attempt(struct store *st, uint64_t id, uint32_t attempt)
 		return st ? EIO : EINVAL;
 	q_int(s, 1, id);
 	q_int(s, 2, attempt);
+	q_text(s, 3, node ? node : "");
 	return store_step_done(s);
 }
 
@@ -140,9 +143,10 @@ static int row(struct store_q *s, bool with_body, msgs_h *h, void *arg)
 
 #define COLUMNS "id, \"user\", sender, from_name, date, ctype, origin, "
 static const char get_sql[] = "SELECT " COLUMNS "body, created, "
-	"expires, attempt FROM msgs WHERE id = ?1";
+	"expires, attempt FROM msgs WHERE id = ?1 AND node = ?2";
 
-int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
+int msgs_get(struct store *st, const char *node, uint64_t id, msgs_h *h,
+	     void *arg)
 {
 	struct store_q *s = st && h ? store_stmt(st, get_sql) : NULL;
 	int rc, err = 0;
@@ -150,6 +154,7 @@ int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg)
 	if (!s)
 		return st && h ? EIO : EINVAL;
 	q_int(s, 1, id);
+	q_text(s, 2, node ? node : "");
 	rc = q_step(s);
 	if (rc == STORE_ROW) {
 		err = row(s, true, h, arg);
@@ -218,4 +223,13 @@ int msgs_count(struct store *st, uint32_t *n)
 	rc = q_step(s);
 	*n = rc == STORE_ROW ? (uint32_t)q_col_int(s, 0) : 0;
 	return store_rows_end(s, rc == STORE_ROW ? STORE_DONE : rc, 0);
+}
+
+static const char box_sql[] = "UPDATE msgs SET node = ?1 WHERE node = ''";
+
+int msgs_claim_box(struct store *st, const char *node)
+{
+	if (!st || !node || !node[0])
+		return EINVAL;
+	return store_run_text(st, box_sql, 1, node);
 }

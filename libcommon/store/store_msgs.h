@@ -32,10 +32,15 @@ int msgs_open(struct store **stp, const char *path,
 	      const struct store_opts *o);
 /* Adds r (its id is set) */
 int msgs_add(struct store *st, struct msgs_rec *r);
-int msgs_del(struct store *st, uint64_t id);
-int msgs_set_attempt(struct store *st, uint64_t id, uint32_t attempt);
+/* `node`: whose relay keeps it (NULL or "": a box of its own); a message
+ * another node holds now (taken over) is not touched, nor read: ENOENT
+ * from msgs_get. */
+int msgs_del(struct store *st, const char *node, uint64_t id);
+int msgs_set_attempt(struct store *st, const char *node, uint64_t id,
+		     uint32_t attempt);
 /* One message (ENOENT when it is gone) */
-int msgs_get(struct store *st, uint64_t id, msgs_h *h, void *arg);
+int msgs_get(struct store *st, const char *node, uint64_t id, msgs_h *h,
+	     void *arg);
 /* Every message, oldest first; the body is not read (bodylen is) */
 int msgs_count(struct store *st, uint32_t *n);
 int msgs_foreach(struct store *st, msgs_h *h, void *arg);
@@ -46,5 +51,8 @@ int msgs_foreach_node(struct store *st, const char *node, msgs_h *h,
  * ask at once, one gets them), each to `h` as msgs_foreach gives it. */
 int msgs_take(struct store *st, const char *from, const char *to,
 	      msgs_h *h, void *arg);
+/* The messages kept before this box became node `node` (node ''): its
+ * own now, if no node took them first. */
+int msgs_claim_box(struct store *st, const char *node);
 
 #endif

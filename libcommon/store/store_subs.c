@@ -81,6 +81,7 @@ int subs_put(struct store *st, const struct subs_rec *r)
 		r->event_id, r->watcher, r->presentity, r->local_uri,
 		r->remote_uri, r->target, r->route, r->ctype };
 	struct store_q *s;
+	int err;
 
 	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
 		if (!text[i])
@@ -97,7 +98,10 @@ int subs_put(struct store *st, const struct subs_rec *r)
 	q_int(s, 17, r->state);
 	q_int(s, 18, r->min_interval);
 	q_text(s, 19, r->node ? r->node : "");
-	return store_step_done(s);
+	err = store_step_done(s);
+	if (!err && !q_changes(s))
+		err = ESTALE;          /* another node's now */
+	return err;
 }
 
 static const char seq_sql[] =

@@ -51,7 +51,7 @@ int subs_open(struct store **stp, const char *path,
 	      const struct store_opts *o);
 /* A row another node holds now (taken over) is left as it is: a node
  * writes its own rows alone (r->node, and `node` below; NULL or "": a
- * box of its own). */
+ * box of its own); subs_put says so with ESTALE. */
 int subs_put(struct store *st, const struct subs_rec *r);
 int subs_seq(struct store *st, const char *node, const char *callid,
 	     const char *ltag, uint32_t lseq, uint32_t version);

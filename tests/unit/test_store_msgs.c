@@ -74,7 +74,7 @@ int main(void)
 		return 1;
 	test_db(p, sizeof(p), dir, "imrelay.db");
 	ok(!msgs_open(&st, p, NULL) && store_version(st) == 2,
-	   "the relay's database opens (version 1)");
+	   "the relay's database opens (version 2)");
 	ok(!msgs_add(st, &r) && r.id > 0, "a message kept, with an id");
 	first = r.id;
 	r.user = "dave";
@@ -83,7 +83,7 @@ int main(void)
 	ok(!msgs_add(st, &r) && r.id > first, "a second, a later id");
 	r.user = "carol";
 	ok(!msgs_add(st, &r), "a third");
-	ok(!msgs_set_attempt(st, first, 3), "the first one's attempt moves");
+	ok(!msgs_set_attempt(st, NULL, first, 3), "the first one's attempt moves");
 	st = mem_deref(st);
 
 	ok(!msgs_open(&st, p, NULL), "reopened (a restart)");
@@ -94,14 +94,14 @@ int main(void)
 	ok(s.lens[0] == sizeof(body) && s.lens[1] == 2 && !s.body_read,
 	   "the list gives the lengths and reads no body");
 	memset(&s, 0, sizeof(s));
-	ok(!msgs_get(st, first, get_h, &s) && s.attempt == 3 &&
+	ok(!msgs_get(st, NULL, first, get_h, &s) && s.attempt == 3 &&
 	   s.bodylen == sizeof(body) && !memcmp(s.body, body, sizeof(body)),
 	   "the body back byte for byte (NUL, 0xff, CRLF), attempt 3");
 	ok(!strcmp(s.date, "Tue, 01 Dec 2026 09:00:00 GMT") &&
 	   !strcmp(s.ctype, "text/plain;charset=UTF-8") && !s.origin[0],
 	   "Date and Content-Type as given");
 	ok(!msgs_count(st, &n) && n == 3, "count 3");
-	ok(!msgs_del(st, first) && msgs_get(st, first, get_h, &s) == ENOENT,
+	ok(!msgs_del(st, "", first) && msgs_get(st, NULL, first, get_h, &s) == ENOENT,
 	   "deleted: ENOENT");
 	ok(!msgs_count(st, &n) && n == 2, "count 2");
 	/* a node of a cluster: its own, and a dead node's */
@@ -123,6 +123,18 @@ int main(void)
 	ok(!msgs_take(st, "b", "a", list_h, &s) && s.n == 0 &&
 	   !msgs_foreach_node(st, "a", list_h, &s) && s.n == 1,
 	   "taken again: nothing; it is a's");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_foreach_node(st, "a", list_h, &s) &&
+	   !msgs_del(st, "b", s.ids[0]) && !msgs_set_attempt(st, "b",
+							    s.ids[0], 9) &&
+	   msgs_get(st, "b", s.ids[0], get_h, &s) == ENOENT &&
+	   !msgs_get(st, "a", s.ids[0], get_h, &s) && s.attempt != 9,
+	   "b, not dead after all, neither reads, deletes nor moves it");
+	memset(&s, 0, sizeof(s));
+	ok(!msgs_claim_box(st, "c") && !msgs_foreach_node(st, "c", list_h,
+							   &s) &&
+	   s.n == 2 && !msgs_foreach_node(st, "", list_h, &s) && s.n == 2,
+	   "node c claims the two the box kept before it was a node");
 	ok(msgs_take(st, "", "a", list_h, &s) == EINVAL,
 	   "the box's are nobody's to take");
 	r.node = NULL;

@@ -2,7 +2,9 @@
  * from arbitrary call and presence state. The input's first byte picks
  * the phone quirks (blf_single_dialog, blf_initiator_confirmed,
  * blf_idle_between, blf_early_while_busy); each further line is a bus
- * message (topics dialog, pres, reg) handed to lamps.c as the bus would.
+ * message (topics dialog, pres, reg) handed to lamps.c as the bus would,
+ * from this node or one of two others (its seq picks: the calls and
+ * devices each node reports are kept apart).
  * Then every lamp's document is written twice for one subscription (so
  * that the quirks that depend on what was shown before run too) and must
  * be well-formed XML (libxml2). lamps.c is compiled in here as it is;
@@ -130,12 +132,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(&m, 0, sizeof(m));
 		if (n && !bus_msg_decode(&m, p, n) && m.topic && m.key &&
 		    m.type) {
+			/* the node that says it: this one, or one of
+			 * two others (the input's seq chooses) */
+			unsigned src = (unsigned)(m.seq % 3);
+
 			if (!strcmp(m.topic, "dialog"))
-				lamps_dialog_h(&m, &b);
+				lamps_dialog_h(src, &m, &b);
 			else if (!strcmp(m.topic, "pres"))
 				lamps_pres_h(&m, &b);
 			else if (!strcmp(m.topic, "reg"))
-				lamps_reg_h(&m, &b);
+				lamps_reg_h(src, &m, &b);
 		}
 		mem_deref(m.root);
 		p = nl ? nl + 1 : end;

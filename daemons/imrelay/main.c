@@ -212,9 +212,8 @@ static int connect_bus(struct app *a)
 }
 
 /* A node killed or cut off: what its relay kept is ours now */
-static int gone_h(const struct node_rec *n, bool stopped, void *arg)
+static int gone_h(const struct node_rec *n, void *arg)
 {
-	(void)stopped;
 	return deliver_adopt(arg, n->id);
 }
 

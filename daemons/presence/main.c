@@ -207,12 +207,11 @@ static const struct follow_topic node_topics[] = {
 };
 
 /* A node killed or cut off: its watchers are ours now */
-static int gone_h(const struct node_rec *r, bool stopped, void *arg)
+static int gone_h(const struct node_rec *r, void *arg)
 {
 	struct presence *p = arg;
 	int err;
 
-	(void)stopped;
 	err = backnotify_adopt(p->not, p->conf, r->id);
 	if (!err)              /* each watcher decided by our rules */
 		watchers_rules_changed(p);

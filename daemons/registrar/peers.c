@@ -40,20 +40,13 @@ static void puser_destructor(void *arg)
 		--*u->n;
 }
 
-static bool flush_h(struct le *le, void *arg)
-{
-	(void)arg;
-	mem_deref(le->data);
-	return false;
-}
-
 static void destructor(void *arg)
 {
 	struct peers *p = arg;
 
 	p->follow = mem_deref(p->follow);
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
-		hash_apply(p->users[i], flush_h, NULL);
+		hash_flush(p->users[i]);
 		mem_deref(p->users[i]);
 	}
 	mem_deref(p->key);

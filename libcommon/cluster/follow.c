@@ -26,7 +26,6 @@ struct fnode {
 	struct sa sip;
 	bool sip_ok;
 	bool seen;             /* in this refresh */
-	bool stopped;          /* the table says it stopped cleanly */
 	uint64_t unsynced;     /* jiffies: since when one of them is not in
 				* sync (0: all are) */
 	struct fsub s[FOLLOW_TOPICS_MAX];
@@ -256,7 +255,7 @@ static void watch_sweep(struct follow *f)
 					 "taking over", w->id,
 					 gone ? "forgotten" : "silent");
 			w->adopted = !f->goneh ||
-				!f->goneh(&w->rec, false, f->arg);
+				!f->goneh(&w->rec, f->arg);
 		}
 		if (gone && w->adopted)
 			memset(w, 0, sizeof(*w));
@@ -277,11 +276,8 @@ static int node_h(const struct node_rec *r, void *arg)
 	n = node_find(f, r->id);
 	running = r->seen && r->seen + NODE_LIST_ALIVE_S > now;
 	watch_row(f, r, running);
-	if (!running) {
-		if (n)         /* how it ended */
-			n->stopped = !r->seen;
+	if (!running)
 		return 0;
-	}
 	if (!n) {
 		if (slot_new(f, r, &n))
 			return 0;
@@ -289,7 +285,6 @@ static int node_h(const struct node_rec *r, void *arg)
 			 r->bus, r->sip);
 	}
 	n->seen = true;
-	n->stopped = false;
 	err = follow_node_topics(n, r);
 	if (err)
 		log_warn("cluster: node %s: its bus %s: %m", r->id, r->bus,
@@ -305,6 +300,7 @@ static int node_h(const struct node_rec *r, void *arg)
 
 int follow_refresh(struct follow *f)
 {
+	struct watch *w;
 	unsigned left = 0;
 	int err;
 
@@ -323,7 +319,6 @@ int follow_refresh(struct follow *f)
 		}
 		return err;
 	}
-	watch_sweep(f);
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
 		struct fnode *n = f->node[i];
 
@@ -331,12 +326,15 @@ int follow_refresh(struct follow *f)
 			left += n != NULL;
 			continue;
 		}
+		w = watch_find(f, n->rec.id);
 		log_info("cluster: node %s is no longer running (%s)",
-			 n->rec.id, n->stopped ? "stopped" : "silent");
+			 n->rec.id, !w || !w->listed ? "forgotten" :
+			 w->stopped ? "stopped" : "silent");
 		f->node[i] = NULL;
 		unfollow(n);
 		mem_deref(n);
 	}
+	watch_sweep(f);        /* after: what the dead said is forgotten */
 	if (left < FOLLOW_NODES_MAX)
 		f->full_logged = false;
 	return 0;

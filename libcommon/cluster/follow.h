@@ -57,10 +57,8 @@ int  follow_keys(const struct conf *conf, struct bus_keys *keys);
  * is not a death) for FOLLOW_DEAD_MS of this daemon's own good reads of
  * the table, or its row was forgotten (lamplightctl node forget). What
  * it served is for the living to take over; an error: the handler is
- * called again at the next refresh. `stopped` is false (kept for the
- * handlers' sake). */
-typedef int (follow_gone_h)(const struct node_rec *r, bool stopped,
-			    void *arg);
+ * called again at the next refresh. */
+typedef int (follow_gone_h)(const struct node_rec *r, void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
  * must outlive the follower; goneh may be NULL. Logs its errors. */

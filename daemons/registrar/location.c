@@ -307,6 +307,7 @@ struct sweep_ctx {
 
 struct changed {
 	struct le le;
+	struct le he;          /* location_adopt's, by user */
 	char *user;
 };
 
@@ -315,6 +316,7 @@ static void changed_destructor(void *arg)
 	struct changed *c = arg;
 
 	list_unlink(&c->le);
+	hash_unlink(&c->he);
 	mem_deref(c->user);
 }
 
@@ -531,6 +533,71 @@ static int reload(struct location *loc, const char *user, uint64_t now,
 int location_reload(struct location *loc, const char *user, uint64_t now)
 {
 	return reload(loc, user, now, NULL);
+}
+
+/* ---- a dead node's bindings ---- */
+
+struct adopt_ctx {
+	struct hash *users;    /* struct changed, by user */
+	struct list list;
+	uint32_t n;
+};
+
+static bool changed_cmp(struct le *le, void *arg)
+{
+	const struct changed *ch = le->data;
+
+	return 0 == pl_strcmp(arg, ch->user);
+}
+
+static int adopt_h(const struct loc_rec *r, void *arg)
+{
+	struct adopt_ctx *c = arg;
+	struct changed *ch;
+	struct pl pl;
+
+	++c->n;
+	pl_set_str(&pl, r->aor);
+	if (hash_lookup(c->users, hash_joaat_pl(&pl), changed_cmp, &pl))
+		return 0;
+	ch = mem_zalloc(sizeof(*ch), changed_destructor);
+	if (!ch || str_dup(&ch->user, r->aor)) {
+		mem_deref(ch);
+		return ENOMEM;
+	}
+	list_append(&c->list, &ch->le, ch);
+	hash_append(c->users, hash_joaat_pl(&pl), &ch->he, ch);
+	return 0;
+}
+
+int location_adopt(struct location *loc, const char *from, uint64_t now,
+		   uint32_t *np)
+{
+	struct adopt_ctx c = { .list = LIST_INIT };
+	int err;
+
+	if (!loc || !from || !loc->opts.node || !loc->opts.node[0])
+		return EINVAL;
+	err = hash_alloc(&c.users, 256);
+	err = err ? err : loc_take(loc->st, from, loc->opts.node, adopt_h,
+				   &c);
+	if (err && c.n)
+		log_err("location: %u binding(s) of node %s are ours in the "
+			"store, some not in memory until a restart: %m", c.n,
+			from, err);
+	/* whatever was taken is read again, published, and told to the
+	 * other edge workers, one address-of-record at a time */
+	for (struct le *le = c.list.head; le; le = le->next) {
+		struct changed *ch = le->data;
+
+		(void)reload(loc, ch->user, now, NULL);
+		tell(loc, ch->user);
+	}
+	if (np)
+		*np = c.n;
+	list_flush(&c.list);
+	mem_deref(c.users);
+	return err;
 }
 
 uint32_t location_count(const struct location *loc)

@@ -90,6 +90,13 @@ uint32_t location_count(const struct location *loc);
  * another edge worker changed; a probe's verdict on a Contact kept, the
  * change published (if this process publishes). */
 int  location_reload(struct location *loc, const char *user, uint64_t now);
+/* Node `from` died: its bindings in the store become ours (of the edges
+ * that ask at once, one gets them), each address-of-record taken read
+ * again, published and told to the other edge workers; *np: the rows
+ * taken. A phone that registered through the dead node is reached from
+ * here, at the address its REGISTER came from. */
+int  location_adopt(struct location *loc, const char *from, uint64_t now,
+		    uint32_t *np);
 
 typedef void (location_binding_h)(const struct aor *a,
 				  const struct binding *b, void *arg);

@@ -17,7 +17,7 @@
 struct node {
 	const struct conf *conf;
 	struct store *admin;
-	const struct location *loc;
+	struct location *loc;
 	struct bus *bus;
 	struct peers *peers;
 	struct node_rec rec;
@@ -125,8 +125,29 @@ static void seen_h(void *arg)
 	tmr_start(&n->seen, NODE_SEEN_MS, seen_h, n);
 }
 
+/* A node died: the bindings its edge held are ours (location_adopt),
+ * so that its phones are reached from here until they register again,
+ * through a floating address or DNS SRV, with a survivor. */
+static int gone_h(const struct node_rec *r, void *arg)
+{
+	struct node *n = arg;
+	uint32_t taken = 0;
+	int err;
+
+	if (!n->loc)
+		return 0;
+	err = location_adopt(n->loc, r->id, (uint64_t)time(NULL), &taken);
+	if (err)
+		log_warn("cluster: cannot take over the bindings of node %s: "
+			 "%m (again at the next look)", r->id, err);
+	else
+		log_notice("cluster: took over %u binding(s) of node %s",
+			   taken, r->id);
+	return err;
+}
+
 int node_publish(struct node *n, struct bus_pub *pub,
-		 const struct location *loc, struct nonce_ctx *key)
+		 struct location *loc, struct nonce_ctx *key)
 {
 	char snap[NODE_ADDR_MAX + 8];
 	struct sa self;
@@ -146,7 +167,7 @@ int node_publish(struct node *n, struct bus_pub *pub,
 	err = conf_cluster_ep(snap, sizeof(snap), n->conf->cluster_bus,
 			      CONF_CLUSTER_REG_SNAP);
 	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus,
-				      &self, key);
+				      &self, key, gone_h, n);
 	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", n->conf->cluster_bus,

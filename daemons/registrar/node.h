@@ -25,10 +25,11 @@ struct node;
 /* Before the bus publisher exists: the id is claimed with our key. */
 int  node_claim(struct node **np, const struct conf *conf,
 		struct store *admin, struct bus *bus);
-/* Then: publish on cluster_bus, follow the other nodes (peers.h) and
- * start saying it is alive. */
+/* Then: publish on cluster_bus, follow the other nodes (peers.h), take
+ * over the bindings of those that die (location_adopt) and start saying
+ * it is alive. */
 int  node_publish(struct node *n, struct bus_pub *pub,
-		  const struct location *loc, struct nonce_ctx *key);
+		  struct location *loc, struct nonce_ctx *key);
 struct peers *node_peers(const struct node *n);
 
 #endif

@@ -28,6 +28,8 @@ struct peers {
 	uint32_t nusers[FOLLOW_NODES_MAX];
 	struct sa self;
 	struct nonce_ctx *key;
+	follow_gone_h *goneh;
+	void *arg;
 };
 
 static void puser_destructor(void *arg)
@@ -101,13 +103,20 @@ static void update_h(unsigned src, const struct bus_msg *m, void *arg)
 	hash_append(*h, hash_joaat_ci(key.p, key.l), &u->he, u);
 }
 
+static int gone_h(const struct node_rec *r, void *arg)
+{
+	struct peers *p = arg;
+
+	return p->goneh ? p->goneh(r, p->arg) : 0;
+}
+
 static const struct follow_topic topics_reg[] = {
 	{ "reg", CONF_CLUSTER_REG_PUB, update_h },
 };
 
 int peers_alloc(struct peers **pp, const struct conf *conf,
 		struct store *admin, struct bus *bus, const struct sa *self,
-		struct nonce_ctx *key)
+		struct nonce_ctx *key, follow_gone_h *goneh, void *arg)
 {
 	struct peers *p;
 	int err;
@@ -119,8 +128,11 @@ int peers_alloc(struct peers **pp, const struct conf *conf,
 		return ENOMEM;
 	p->self = *self;
 	p->key = mem_ref(key);
+	p->goneh = goneh;
+	p->arg = arg;
+	/* the topics' handlers and the gone handler take one argument */
 	err = follow_alloc(&p->follow, conf, admin, bus, topics_reg,
-			   ARRAY_SIZE(topics_reg), NULL, p);
+			   ARRAY_SIZE(topics_reg), gone_h, p);
 	if (err)
 		mem_deref(p);
 	else

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <re.h>
+#include "cluster/follow.h"
 
 struct conf;
 struct store;
@@ -27,10 +28,10 @@ struct peers;
 
 /* Secures `bus` (follow.h). self: this node's SIP address (its
  * requests to other nodes leave from it); key: the registrar's
- * secret. */
+ * secret; goneh: told of each node that died (follow_gone_h). */
 int  peers_alloc(struct peers **pp, const struct conf *conf,
 		 struct store *admin, struct bus *bus, const struct sa *self,
-		 struct nonce_ctx *key);
+		 struct nonce_ctx *key, follow_gone_h *goneh, void *arg);
 /* The SIP addresses (UDP) of the running nodes where `user` has a
  * reachable device, at most `max`; how many. */
 unsigned peers_where(const struct peers *p, const struct pl *user,

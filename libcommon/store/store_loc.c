@@ -127,8 +127,9 @@ int loc_del_expired(struct store *st, const char *node, const char *aor,
 	return store_step_done(s);
 }
 
-#define LOC_COLS "SELECT aor, uri, params, callid, cseq, expires, q, tp, " \
-	"src, path, user_agent, instance, reg_id, updated, node FROM bindings "
+#define LOC_LIST "aor, uri, params, callid, cseq, expires, q, tp, src, " \
+	"path, user_agent, instance, reg_id, updated, node"
+#define LOC_COLS "SELECT " LOC_LIST " FROM bindings "
 
 static const char list_sql[] =
 	LOC_COLS "ORDER BY aor, q DESC, updated DESC";
@@ -139,6 +140,9 @@ static const char *col(struct store_q *s, int i)
 {
 	return q_col_text(s, i);
 }
+
+static const char take_sql[] =
+	"UPDATE bindings SET node = ?2 WHERE node = ?1 RETURNING " LOC_LIST;
 
 static const char aor_sql[] =
 	LOC_COLS "WHERE aor = ?1 AND node = ?2 ORDER BY q DESC, updated DESC";
@@ -194,4 +198,13 @@ int loc_foreach_aor(struct store *st, const char *node, const char *aor,
 	q_text(s, 1, aor);
 	q_text(s, 2, node ? node : "");
 	return rows(s, h, arg);
+}
+
+int loc_take(struct store *st, const char *from, const char *to,
+	     loc_h *h, void *arg)
+{
+	struct store_q *s = st && h ?
+		store_stmt_take(st, take_sql, from, to) : NULL;
+
+	return s ? rows(s, h, arg) : EINVAL;
 }

@@ -49,6 +49,7 @@ class Msg:
 
     def __init__(self, raw):
         self.raw = raw
+        self.t = time.time()          # when it arrived
         head, _, self.body = raw.partition(b"\r\n\r\n")
         lines = head.decode("utf-8", "replace").split("\r\n")
         self.first = lines[0]

@@ -22,9 +22,10 @@ phones on one node for users on the other:
     secret):
     erin's lamp for dave on node a shows it once, not once per node;
   - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
-    see bob's published note gone and his devices no longer counted,
-    and a's logs say b is no longer running (silent); node a takes over
-    b's subscriptions: carol (whose phone was on b) gets, within 15 s, a
+    see bob's published note gone, and a's logs say b is no longer
+    running (silent); node a's edge takes over b's bindings: bob is open
+    again on a, and alice's MESSAGE reaches his phone from a's edge; node
+    a takes over b's subscriptions: carol (whose phone was on b) gets, within 15 s, a
     NOTIFY from node a's edge for her presence subscription and for her
     lamp, in the same dialogs with a higher CSeq, still active, and
     alice's next PUBLISH on a reaches her; the message b's relay kept
@@ -271,22 +272,44 @@ try:
     r = bob.publish(pidf("bob", b.domain, note="back at 3"), expires=600)
     ok(alice.wait_notify(lambda n: b"back at 3" in n.body, timeout=8)
        is not None, "bob publishes again on b: seen on a")
+    time.sleep(0.5)
+    alice.notifies.clear()
     t0 = time.time()
     for name in ("registrar", "presence", "blf"):
         b.stop(name, signal.SIGKILL)
-    n = alice.wait_notify(lambda n: b"back at 3" not in n.body and
-                          basic(n) == "closed", timeout=20)
-    took = time.time() - t0
+    n = alice.wait_notify(lambda n: b"back at 3" not in n.body,
+                          timeout=20)
+    took = (n.t if n else time.time()) - t0
     ok(n is not None and took < 15,
-       "node b killed: within 15 s alice's NOTIFY from a has bob closed "
-       "and without b's note (%.1f s)" % took,
-       [x.body[:200] for x in alice.notifies])
+       "node b killed: within 15 s alice's NOTIFY from a is without b's "
+       "note (%.1f s)" % took, [x.body[:200] for x in alice.notifies])
     ok("cluster: node b is no longer running (silent)" in
        a.log("presence"), "a's presence daemon says b is no longer "
        "running, silent")
-    n = carol.wait_notify(timeout=20 - (time.time() - t0),
+    log = a.wait_log(["took over 3 binding(s) of node b"], timeout=15)
+    ok("cluster: took over 3 binding(s) of node b" in log,
+       "node a's edge takes over the bindings of bob, carol and dave",
+       log[-600:])
+    n = alice.wait_notify(lambda n: b"back at 3" not in n.body and
+                          basic(n) == "open", timeout=20 - (time.time() -
+                                                            t0))
+    took = (n.t if n else time.time()) - t0
+    time.sleep(1)
+    ok(n is not None and took < 15 and
+       not any(basic(x) == "closed" for x in alice.notifies),
+       "within 15 s bob, whose phone registered through b, is open again "
+       "on a and stays so (%.1f s)" % took,
+       [x.body[:200] for x in alice.notifies])
+    r = alice.message("bob", b"are you there?")
+    got = bob.wait_messages(1, timeout=5)
+    ok(r is not None and r.code in (200, 202) and got and
+       got[-1].body == b"are you there?" and
+       got[-1].src == ("127.0.0.1", a.port),
+       "a MESSAGE from alice reaches bob's phone from node a's edge",
+       (r and r.code, [(m.body, m.src) for m in bob.messages]))
+    n = carol.wait_notify(timeout=max(0.1, 20 - (time.time() - t0)),
                           callid=cd.callid if cd else None)
-    took = time.time() - t0
+    took = (n.t if n else time.time()) - t0
     ok(n is not None and took < 15 and n.src == ("127.0.0.1", a.port) and
        first is not None and n.cseq > first.cseq and basic(n) == "open" and
        "active" in (n.get("subscription-state") or ""),

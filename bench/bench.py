@@ -83,7 +83,9 @@ KAM_CHILDREN = [int(x) for x in
 KAM_SHM = int(os.environ.get("BENCH_KAM_SHM", "1024"))
 KAM_MALLOC = os.environ.get("BENCH_KAM_MALLOC", "fm")
 # 2: presentity documents in memory (5.6); 1: in the database, URIs cached
-KAM_PUBL_CACHE = int(os.environ.get("BENCH_KAM_PUBL_CACHE", "2"))
+# (durable: the default on PostgreSQL)
+KAM_PUBL_CACHE = int(os.environ.get(
+    "BENCH_KAM_PUBL_CACHE", "1" if STORE == "postgresql" else "2"))
 # the held part: subscriptions held while PUBLISH and MESSAGE are
 # measured, their idle presentities, searches per server (medians)
 HELD_SUBS = int(os.environ.get("BENCH_HELD_SUBS", "10000"))
@@ -279,10 +281,77 @@ class Kamailio:
         is locked" on the watchers table); WAL on the presence database.
         held: the held part's setting, as pres without the BLF modules.
         recovery: nothing changes (Kamailio probes nothing and has no
-        flood limit here)."""
+        flood limit here). BENCH_STORE=postgresql: durable, on the
+        benchmark's PostgreSQL server (kamailio.cfg.in says how)."""
         self.name = "Kamailio c=%d" % self.children
         self.dir = tempfile.mkdtemp(prefix="kamailio-", dir=WORK)
         self.port = lptest.free_port()
+        if STORE == "postgresql":
+            urls = self.pg_tables()
+        else:
+            urls = self.sqlite_tables()
+        with open(os.path.join(ROOT, "bench", "kamailio.cfg.in")) as f:
+            cfg = f.read()
+        # SQLite: two workers answered most SUBSCRIBEs 500 ("database is
+        # locked") with presentities in the database; PostgreSQL does not
+        one = pres and KAM_PUBL_CACHE < 2 and STORE != "postgresql"
+        for k, v in (("@PORT@", str(self.port)),
+                     ("@CHILDREN@", "1" if one else str(self.children)),
+                     ("@PUBL_CACHE@", str(KAM_PUBL_CACHE)),
+                     ("@UL_MODE@", "1" if STORE == "postgresql" else "2"),
+                     ("@SUBS_MODE@",
+                      "2" if STORE == "postgresql" else "0")) + urls:
+            cfg = cfg.replace(k, v)
+        self.cfg = os.path.join(self.dir, "kamailio.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(cfg)
+        self.log = open(os.path.join(self.dir, "kamailio.log"), "w")
+        defs = ["-A", "WITH_BLF"] if pres else []
+        if KAM_IM == "stateful":
+            defs += ["-A", "WITH_IM_STATEFUL"]
+        self.proc = subprocess.Popen(
+            ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", str(KAM_SHM),
+             "-M", "32", "-x", KAM_MALLOC, "-X", KAM_MALLOC,
+             "-Y", os.path.join(self.dir, "run")] + defs,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
+        self.wait_ready()
+
+    @staticmethod
+    def subscribers(fmt):
+        """The INSERTs of every benchmark user's credentials (HA1)."""
+        rows = []
+        creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
+        for u, pw in creds + [("callee", "calleepw"),
+                              ("imdev", "imdevpw")] + DEVICES + \
+                HELD_USERS:
+            ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
+                              .encode()).hexdigest()
+            rows.append(fmt % (u, DOMAIN, ha1))
+        return rows
+
+    def pg_tables(self):
+        """Kamailio's tables (its own schema files) in a database of the
+        benchmark's PostgreSQL server: the cfg's database addresses."""
+        url = pg_server().new_db()
+        schema = "/usr/share/kamailio/postgres"
+        sql = []
+        for name in ("standard", "auth_db", "usrloc", "presence"):
+            with open(os.path.join(schema, name + "-create.sql")) as fh:
+                sql.append(fh.read())
+        sql += ["BEGIN;"] + self.subscribers(
+            "INSERT INTO subscriber (username, domain, ha1, password) "
+            "VALUES ('%s', '%s', '%s', '');") + ["COMMIT;"]
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url],
+                       input="\n".join(sql), text=True, check=True,
+                       capture_output=True)
+        kurl = url.replace("postgresql://", "postgres://", 1)
+        return (("@DBMOD@", "db_postgres.so"), ("@DB@", kurl),
+                ("@LOCDB@", kurl), ("@PRESDB@", kurl))
+
+    def sqlite_tables(self):
+        """Kamailio's tables in SQLite files of its folder: the cfg's
+        database addresses."""
         # two files, so that usrloc's write-back flush never holds the
         # lock that auth_db's reads wait for
         db = os.path.join(self.dir, "auth.db")
@@ -302,39 +371,14 @@ class Kamailio:
         sql = [version]
         with open(os.path.join(schema, "auth_db-create.sql")) as fh:
             sql.append(fh.read())
-        sql.append("BEGIN;")
-        creds = [("u%05d" % i, "pw%05d" % i) for i in range(USERS)]
-        for u, pw in creds + [("callee", "calleepw"),
-                              ("imdev", "imdevpw")] + DEVICES + \
-                HELD_USERS:
-            ha1 = hashlib.md5(("%s:%s:%s" % (u, DOMAIN, pw))
-                              .encode()).hexdigest()
-            sql.append("INSERT INTO subscriber (username, domain, ha1) "
-                       "VALUES ('%s', '%s', '%s');" % (u, DOMAIN, ha1))
-        sql.append("COMMIT;")
+        sql += ["BEGIN;"] + self.subscribers(
+            "INSERT INTO subscriber (username, domain, ha1) "
+            "VALUES ('%s', '%s', '%s');") + ["COMMIT;"]
         subprocess.run(["sqlite3", db], input="\n".join(sql), text=True,
                        check=True)
-        with open(os.path.join(ROOT, "bench", "kamailio.cfg.in")) as f:
-            cfg = f.read()
-        cfg = (cfg.replace("@PORT@", str(self.port)).replace("@DB@", db)
-               .replace("@LOCDB@", locdb).replace("@PRESDB@", presdb)
-               .replace("@CHILDREN@", "1" if pres and KAM_PUBL_CACHE < 2
-                        else str(self.children))
-               .replace("@PUBL_CACHE@", str(KAM_PUBL_CACHE)))
-        self.cfg = os.path.join(self.dir, "kamailio.cfg")
-        with open(self.cfg, "w") as f:
-            f.write(cfg)
-        self.log = open(os.path.join(self.dir, "kamailio.log"), "w")
-        defs = ["-A", "WITH_BLF"] if pres else []
-        if KAM_IM == "stateful":
-            defs += ["-A", "WITH_IM_STATEFUL"]
-        self.proc = subprocess.Popen(
-            ["kamailio", "-f", self.cfg, "-DD", "-E", "-m", str(KAM_SHM),
-             "-M", "32", "-x", KAM_MALLOC, "-X", KAM_MALLOC,
-             "-Y", os.path.join(self.dir, "run")] + defs,
-            stdout=self.log, stderr=subprocess.STDOUT)
-        os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
-        self.wait_ready()
+        return (("@DBMOD@", "db_sqlite.so"), ("@DB@", "sqlite://" + db),
+                ("@LOCDB@", "sqlite://" + locdb),
+                ("@PRESDB@", "sqlite://" + presdb))
 
     def wait_ready(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -328,6 +328,34 @@ def low_ports(n):
     raise RuntimeError("no free low ports")
 
 
+def cluster_postgres(tap, what):
+    """The scratch PostgreSQL server of a test of several nodes and the
+    database they share (LP_STORE no longer applies), or the test
+    skipped where there is no server."""
+    if not Postgres.available():
+        tap.skip(what, "no PostgreSQL server programs")
+        sys.exit(tap.done())
+    os.environ.pop("LP_STORE", None)
+    pg = Postgres()
+    return pg, pg.new_db()
+
+
+def cluster_close(tap, phones, apps, pg):
+    """The end of a test of several nodes: its phones, its nodes (every
+    node's sanitizer reports in one line of the test) and its server."""
+    for p in phones:
+        p.close()
+    for app in apps:
+        for name in list(app.procs):
+            app.stop(name)
+    reports = [r for app in apps for r in app.sanitizer_reports()]
+    tap.ok(not reports, "no sanitizer report from any node's daemons",
+           "\n".join(reports))
+    for app in apps:
+        app.close()
+    pg.close()
+
+
 def cluster_node(url, node_id, extra="", build=None,
                  domain="lamplight.test"):
     """An Appliance that is node `node_id` of a cluster on the PostgreSQL

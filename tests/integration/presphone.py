@@ -37,6 +37,23 @@ def pidf(user, domain, basic="open", note=None, activity=None, tid="t1",
                 basic, person)).encode()
 
 
+def basic_of(n):
+    """The first <basic> of a presence NOTIFY n, or None."""
+    m = re.search(rb"<basic>(\w+)</basic>", n.body) if n else None
+    return m.group(1).decode() if m else None
+
+
+def dialog_states(n):
+    """(call-id, state) of each <dialog> of a dialog-info NOTIFY n."""
+    out = []
+    for d in re.finditer(rb'<dialog [^>]*call-id="([^"]*)"[^>]*>(.*?)'
+                         rb'</dialog>', n.body if n else b"", re.S):
+        st = re.search(rb"<state[^>]*>(\w+)</state>", d.group(2))
+        out.append((d.group(1).decode(),
+                    st.group(1).decode() if st else None))
+    return out
+
+
 def dialog_version(n):
     """The version of the dialog-info document in NOTIFY n, or None."""
     m = re.search(r'<dialog-info [^>]*version="(\d+)"', n.text()) if n \
@@ -152,13 +169,32 @@ class Phone:
             ua.auth_header(ch, "REGISTER", ruri)]).decode()
             .split("\r\n")[:-3])
 
-    def _send(self, lines, body=b""):
+    def _send(self, lines, body=b"", to=None):
         text = "\r\n".join(lines) + "\r\nContent-Length: %d\r\n\r\n" % \
             len(body)
         if not lines[0].startswith("SIP/2.0"):
             self.last_request = (lines, body)
         with self.io:
-            self.ua.t.send(text.encode() + body)
+            if to and self.ua.proto == "udp":
+                self.ua.t.sock.sendto(text.encode() + body, to)
+            else:
+                self.ua.t.send(text.encode() + body)
+
+    @staticmethod
+    def reply_to(req):
+        """Where an answer over UDP goes (RFC 3261 §18.2.2, RFC 3581):
+        the top Via's sent-by, or its received and rport: the server
+        that sent the request, which need not be the one we
+        registered with (another node, after a failover)."""
+        m = re.match(r"\s*SIP/2\.0/UDP\s+([^;:,\s]+)(?::(\d+))?([^,]*)",
+                     req.get("via") or "", re.I)
+        if not m:
+            return None
+        host, port = m.group(1), int(m.group(2) or 5060)
+        rcv = re.search(r";\s*received=([^;\s]+)", m.group(3))
+        rport = re.search(r";\s*rport=(\d+)", m.group(3))
+        return (rcv.group(1) if rcv else host,
+                int(rport.group(1)) if rport else port)
 
     def resend(self, timeout=3.0):
         """The last request again, byte for byte, as a phone
@@ -175,7 +211,7 @@ class Phone:
             to += ";tag=" + (tag or sc.rand(8))
         extra = ["Contact: <%s>" % self.ua.contact_uri()] if dialog else []
         self._send(["SIP/2.0 %d %s" % (code, "OK" if code < 300 else "X")]
-                   + keep + ["To: " + to] + extra)
+                   + keep + ["To: " + to] + extra, to=self.reply_to(req))
 
     def pump(self, timeout):
         """Receive one message; requests are answered and kept; a

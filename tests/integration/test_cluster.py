@@ -12,7 +12,8 @@ key) of its own:
   - a second node with the same node_id and another key, or the same key
     while the first runs, does not start, says why, and changes nothing;
   - a clean stop marks the node stopped, and a restart claims it again
-    at once; a node killed is listed silent once 10 s pass;
+    at once; a node killed is listed silent once 10 s pass, and the
+    other takes over its bindings (the page shows them in its load);
   - `lamplightctl node forget` refuses a running node, forgets a stopped
     one; the admin page's Nodes (on a node only) shows each node's state,
     addresses and load;
@@ -369,6 +370,10 @@ try:
     time.sleep(11)
     ok(listed().get("b", ("",))[0] == "silent",
        "b killed is listed silent once 10 s pass", listed().get("b"))
+    log = a.wait_log(["took over 3 binding(s) of node b"], timeout=10)
+    ok("cluster: took over 3 binding(s) of node b" in log,
+       "a's edge takes over the 3 bindings b held", log[-500:])
+    time.sleep(2.5)          # a says its load every 2 s
     a.ctl("admin", "add", "root", "--password", "rootroot")
     web = lpweb.Web(a)
     wc = lpweb.Client(web)
@@ -379,10 +384,10 @@ try:
                       r"<td>([^<]*)</td><td>([^<]*)</td></tr>", page.text)
     ok(page.code == 200 and
        ("a (this one)", "running", "tcp://127.0.0.1:%d" % a.bus_port,
-        "udp:127.0.0.1:%d" % a.port, "bindings 3") in rows and
+        "udp:127.0.0.1:%d" % a.port, "bindings 6") in rows and
        any(rw[0] == "b" and rw[1] == "silent" for rw in rows),
-       "the page's Nodes: a running with its addresses and load, b "
-       "silent", rows or page.text[:400])
+       "the page's Nodes: a running with its addresses and load (its "
+       "bindings and b's), b silent", rows or page.text[:400])
     ok('href="/lamplight/nodes"' in wc.get("/lamplight/board").text,
        "the navigation has Nodes on a node")
     r = ctl(a, "node", "forget", "b")

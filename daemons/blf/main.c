@@ -211,16 +211,27 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
+static void fence_h(bool fenced, void *arg)
+{
+	struct blf *b = arg;
+
+	backnotify_fence(b->not, fenced);
+}
+
 /* A node of a cluster: the other nodes' calls and registrations light
  * our lamps too (their presence reaches us through our presence
  * daemon's `pres`, which counts it). */
 static int join_cluster(struct app *a)
 {
+	int err;
+
 	if (!a->conf->node_id)
 		return 0;
-	return follow_alloc(&a->b.follow, a->conf, a->b.admin, a->bus,
-			    node_topics, ARRAY_SIZE(node_topics), gone_h,
-			    &a->b);
+	err = follow_alloc(&a->b.follow, a->conf, a->b.admin, a->bus,
+			   node_topics, ARRAY_SIZE(node_topics), gone_h,
+			   &a->b);
+	follow_on_fence(a->b.follow, fence_h);
+	return err;
 }
 
 /* The calls and registrations (the registrar's) and presence */

@@ -151,10 +151,21 @@ static void stop_h(int sig)
 	re_cancel();
 }
 
+static int stop_err;
+
+void daemon_stop(int err)
+{
+	stop_err = err;
+	re_cancel();
+}
+
 int daemon_run(struct lpdaemon *d)
 {
+	int err;
+
 	(void)d;
-	return re_main(stop_h);
+	err = re_main(stop_h);
+	return err ? err : stop_err;
 }
 
 /* What SIGHUP changes in every daemon: the log level (the rest needs a

@@ -24,6 +24,10 @@ int  daemon_args(int argc, char **argv, const char *name,
 		 const char **pathp, struct conf **confp);
 void daemon_ready(struct lpdaemon *d, const char *status);
 void daemon_status(const char *fmt, ...);
+/* The event loop until a signal stops it (0) or daemon_stop(err) */
 int  daemon_run(struct lpdaemon *d);
+/* Stop the loop; daemon_run returns err (an exit status 1: systemd's
+ * Restart=on-failure starts the daemon again). */
+void daemon_stop(int err);
 
 #endif

@@ -61,6 +61,13 @@ struct follow {
 	uint32_t refused;      /* refusals since */
 	bool full_logged;      /* "too many nodes" said */
 	struct watch watch[FOLLOW_WATCH_MAX];
+	/* our own row: its `seen`, since when (jiffies) it said that, and
+	 * whether we have read it yet (before: nothing to fence) */
+	uint64_t self_seen;
+	uint64_t self_since;
+	bool self_known;
+	bool fenced;
+	follow_fence_h *fenceh;
 };
 
 /* Every key the node told of, as a `del`, then no subscription. */
@@ -271,8 +278,14 @@ static int node_h(const struct node_rec *r, void *arg)
 	bool running;
 	int err;
 
-	if (!strcmp(r->id, f->conf->node_id))
+	if (!strcmp(r->id, f->conf->node_id)) {
+		/* changed, or stopped cleanly (nobody takes us over) */
+		if (!f->self_known || r->seen != f->self_seen || !r->seen)
+			f->self_since = tmr_jiffies();
+		f->self_seen = r->seen;
+		f->self_known = true;
 		return 0;
+	}
 	n = node_find(f, r->id);
 	running = r->seen && r->seen + NODE_LIST_ALIVE_S > now;
 	watch_row(f, r, running);
@@ -340,11 +353,34 @@ int follow_refresh(struct follow *f)
 	return 0;
 }
 
+/* Fenced once our own row has said the same for FOLLOW_FENCE_MS (a
+ * failed read tells nothing, so it counts too); back once it changes. */
+static void fence_check(struct follow *f)
+{
+	const bool fenced = f->self_known &&
+		tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS;
+
+	if (fenced == f->fenced)
+		return;
+	f->fenced = fenced;
+	if (fenced)
+		log_warn("cluster: this node (%s) has not said it is alive for "
+			 "%u s that we can read: fenced, its rows may be "
+			 "taken over", f->conf->node_id,
+			 FOLLOW_FENCE_MS / 1000);
+	else
+		log_notice("cluster: this node (%s) is alive again: no longer "
+			   "fenced", f->conf->node_id);
+	if (f->fenceh)
+		f->fenceh(fenced, f->arg);
+}
+
 static void refresh_h(void *arg)
 {
 	struct follow *f = arg;
 
 	(void)follow_refresh(f);
+	fence_check(f);
 	tmr_start(&f->tmr, FOLLOW_REFRESH_MS, refresh_h, f);
 }
 
@@ -426,6 +462,17 @@ int follow_alloc(struct follow **fp, const struct conf *conf,
 	refresh_h(f);
 	*fp = f;
 	return 0;
+}
+
+void follow_on_fence(struct follow *f, follow_fence_h *fenceh)
+{
+	if (f)
+		f->fenceh = fenceh;
+}
+
+bool follow_fenced(const struct follow *f)
+{
+	return f && f->fenced;
 }
 
 const struct node_rec *follow_node(const struct follow *f, unsigned src,

@@ -40,6 +40,11 @@ struct follow;
 #define FOLLOW_REFRESH_MS 2000
 #define FOLLOW_RETRY_MS 10000
 #define FOLLOW_DEAD_MS 10000   /* NODE_LIST_ALIVE_S, by our own clock */
+/* Our own node's row unchanged that long, by our reads (its edge dead or
+ * cut off, or the database out of our reach): the others may take us
+ * over soon (at FOLLOW_DEAD_MS of their reads, which began up to a
+ * refresh after ours), so we stop speaking for our rows first. */
+#define FOLLOW_FENCE_MS 4000
 
 typedef void (follow_update_h)(unsigned src, const struct bus_msg *m,
 			       void *arg);
@@ -59,6 +64,11 @@ int  follow_keys(const struct conf *conf, struct bus_keys *keys);
  * it served is for the living to take over; an error: the handler is
  * called again at the next refresh. */
 typedef int (follow_gone_h)(const struct node_rec *r, void *arg);
+/* This node fenced (true: its own row has not changed for
+ * FOLLOW_FENCE_MS of this daemon's reads, or they fail; what it holds
+ * may be another node's soon) or back (false; was it taken over
+ * meanwhile is the daemon's to find out). Same argument as goneh. */
+typedef void (follow_fence_h)(bool fenced, void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
  * must outlive the follower; goneh may be NULL. Logs its errors. */
@@ -66,6 +76,9 @@ int  follow_alloc(struct follow **fp, const struct conf *conf,
 		  struct store *admin, struct bus *bus,
 		  const struct follow_topic *topics, unsigned ntopics,
 		  follow_gone_h *goneh, void *arg);
+/* Be told when this node is fenced and when it is back. */
+void follow_on_fence(struct follow *f, follow_fence_h *fenceh);
+bool follow_fenced(const struct follow *f);
 /* Read the nodes table again now (done every FOLLOW_REFRESH_MS). */
 int  follow_refresh(struct follow *f);
 /* The node that is source `src` (NULL: none), and its SIP address

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <re.h>
 #include "base/conf.h"
+#include "base/daemon.h"
 #include "base/log.h"
 #include "bus/bus.h"
 #include "presence/notifier.h"
@@ -137,6 +138,25 @@ static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
 	}
 	mem_deref(mb);
 	return err;
+}
+
+void backnotify_fence(struct notifier *n, bool fenced)
+{
+	int err = notifier_fence(n, fenced);
+
+	if (fenced)
+		log_notice("cluster: NOTIFYs wait while this node is fenced");
+	if (!err)
+		return;
+	if (err == ESTALE)
+		log_err("cluster: another node took over our subscriptions "
+			"while this node was fenced: stopping, to start again "
+			"with what is still ours");
+	else
+		log_err("cluster: back from fenced, but the store cannot say "
+			"which subscriptions are still ours (%m): stopping, to "
+			"start again with them", err);
+	daemon_stop(err);
 }
 
 int backnotify_adopt(struct notifier *n, const struct conf *c,

@@ -32,5 +32,10 @@ int  backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
  * (notifier_adopt), their NOTIFYs through our edge; logged. */
 int  backnotify_adopt(struct notifier *n, const struct conf *c,
 		      const char *from);
+/* This node fenced or back (follow_fence_h): NOTIFYs wait while fenced.
+ * Back, if another node took our subscriptions meanwhile (or the store
+ * cannot say), the daemon stops with an error, logged: systemd starts it
+ * again with what is still ours, and what memory held is not sent. */
+void backnotify_fence(struct notifier *n, bool fenced);
 
 #endif

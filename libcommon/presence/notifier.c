@@ -111,6 +111,7 @@ struct notifier {
 	uint32_t count;
 	uint64_t salt;         /* of our To-tags, see subscribe_new */
 	bool held;             /* NOTIFYs wait: see notifier_hold */
+	bool fenced;           /* and while fenced: notifier_fence */
 };
 
 static void queue(struct nsub *s);
@@ -589,7 +590,7 @@ static void flush_h(void *arg)
 	struct le *le;
 	bool tx, saved;
 
-	if (list_isempty(&n->ready) || n->held)
+	if (list_isempty(&n->ready) || n->held || n->fenced)
 		return;
 	/* one transaction for every CSeq of this pass, before they leave */
 	tx = !store_begin(n->st);
@@ -1390,6 +1391,37 @@ void notifier_hold(struct notifier *n, bool hold)
 	n->held = hold;
 	if (!hold && !list_isempty(&n->ready))
 		tmr_start(&n->tmr_flush, 0, flush_h, n);
+}
+
+static int count_h(const struct subs_rec *r, void *arg)
+{
+	(void)r;
+	++*(uint32_t *)arg;
+	return 0;
+}
+
+int notifier_fence(struct notifier *n, bool fenced)
+{
+	uint32_t rows = 0;
+	int err;
+
+	if (!n)
+		return EINVAL;
+	if (fenced || !n->fenced) {
+		n->fenced = fenced;
+		return 0;
+	}
+	/* back: every subscription in memory has its row, ours, unless
+	 * another node took them while we were fenced */
+	err = subs_foreach_node(n->st, n->node, count_h, &rows);
+	if (err)
+		return err;    /* still fenced; asked again */
+	if (rows < n->count)
+		return ESTALE;
+	n->fenced = false;
+	if (!n->held && !list_isempty(&n->ready))
+		tmr_start(&n->tmr_flush, 0, flush_h, n);
+	return 0;
 }
 
 bool notifier_held(const struct notifier *n)

@@ -21,16 +21,19 @@ phones on one node for users on the other:
     (the two edges started at once on the empty database, and share one
     secret):
     erin's lamp for dave on node a shows it once, not once per node;
-  - node b killed (SIGKILL, every daemon): within 15 s node a's watchers
-    see bob's published note gone, and a's logs say b is no longer
-    running (silent); node a's edge takes over b's bindings: bob is open
-    again on a, and alice's MESSAGE reaches his phone from a's edge; node
-    a takes over b's subscriptions: carol (whose phone was on b) gets, within 15 s, a
-    NOTIFY from node a's edge for her presence subscription and for her
-    lamp, in the same dialogs with a higher CSeq, still active, and
-    alice's next PUBLISH on a reaches her; the message b's relay kept
-    for fay (no device anywhere) is node a's, and reaches her, once,
-    when she registers on a.
+  - node b's edge killed (SIGKILL): within 15 s node a's watchers see
+    bob's published note gone, and a's logs say b is no longer running
+    (silent); node a's edge takes over b's bindings: bob is open again
+    on a, and alice's MESSAGE reaches his phone from a's edge; node a
+    takes over b's subscriptions: carol (whose phone was on b) gets,
+    within 15 s, a NOTIFY from node a's edge for her presence
+    subscription and for her lamp, in the same dialogs with a higher
+    CSeq, still active, and alice's next PUBLISH on a reaches her; b's
+    presence daemon and BLF gateway, which ran on without their edge,
+    say b is fenced and send nothing; when b's edge is back they find
+    their subscriptions taken and stop (to start again with none of
+    them); the message b's relay kept for fay (no device anywhere) is
+    node a's, and reaches her, once, when she registers on a.
 """
 
 import json
@@ -256,8 +259,9 @@ try:
     time.sleep(0.5)
     alice.notifies.clear()
     t0 = time.time()
-    for name in ("registrar", "presence", "blf"):
-        b.stop(name, signal.SIGKILL)
+    # b's edge dies; its presence daemon and BLF gateway run on, cut off
+    # from their phones: they must not speak for what a takes over
+    b.stop("registrar", signal.SIGKILL)
     n = alice.wait_notify(lambda n: b"back at 3" not in n.body,
                           timeout=20)
     took = (n.t if n else time.time()) - t0
@@ -320,6 +324,32 @@ try:
     ok("took over 1 kept message(s) of node b" in a.wait_log(
         ["took over 1 kept message(s)"], name="imrelay", timeout=5),
        "a's relay takes over the message b kept", a.log("imrelay")[-400:])
+    ok(all("fenced, its rows may be taken over" in b.log(d) and
+           "NOTIFYs wait while this node is fenced" in b.log(d)
+           for d in ("presence", "blf")),
+       "b's presence daemon and BLF gateway, whose edge died, say b is "
+       "fenced: their NOTIFYs wait", b.log("presence")[-600:])
+    carol.notifies.clear()
+    b.start()
+    end = time.time() + 10
+    while time.time() < end and (b.alive("presence") or b.alive("blf")):
+        time.sleep(0.1)
+    ok(not b.alive("presence") and not b.alive("blf") and
+       b.procs["presence"].returncode == 1 and
+       all("another node took over our subscriptions while this node "
+           "was fenced: stopping" in b.log(d) for d in ("presence", "blf")),
+       "b's edge back: they find a took their subscriptions, and stop "
+       "(exit status 1: systemd starts them again)", b.log("blf")[-600:])
+    time.sleep(1)
+    ok(not [x for x in carol.notifies if x.src == ("127.0.0.1", b.port)],
+       "and nothing they held reaches carol from b's edge",
+       [(x.src, x.cseq) for x in carol.notifies])
+    for d in ("presence", "blf"):
+        b.procs.pop(d, None)
+        b.start(d)
+    ok("ready: domain 'lamplight.test', 0 subscription(s) restored" in
+       b.log("presence"), "started again, b's presence daemon has none of "
+       "them", b.log("presence")[-300:])
     fay = Phone(a, "fay")
     phones.append(fay)
     ok(fay.register().code == 200, "fay registers on node a")

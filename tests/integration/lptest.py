@@ -131,8 +131,11 @@ class Appliance:
     """A configuration, a state directory and the daemons, all scratch."""
 
     def __init__(self, build, extra_conf="", domain="lamplight.test",
-                 env=None, route_edge=True):
+                 env=None, route_edge=True, addr="127.0.0.1"):
+        """addr: the loopback address its SIP listens on (a node of a
+        cluster may have one of its own, as on a machine of its own)."""
         self.build = os.path.abspath(build)
+        self.addr = addr
         self.env = dict(env or {})     # for the daemons' environment
         self.dir = tempfile.mkdtemp(prefix="lp-it-")
         self.port = free_port()
@@ -141,8 +144,8 @@ class Appliance:
         self.procs = {}
         with open(self.conf, "w") as f:
             f.write("domain = %s\n" % domain)
-            f.write("listen = udp:127.0.0.1:%d\n" % self.port)
-            f.write("listen = tcp:127.0.0.1:%d\n" % self.port)
+            f.write("listen = udp:%s:%d\n" % (addr, self.port))
+            f.write("listen = tcp:%s:%d\n" % (addr, self.port))
             f.write("state_dir = %s/state\n" % self.dir)
             f.write("runtime_dir = %s/run\n" % self.dir)
             # LP_LOG_LEVEL=debug: every daemon's log in full
@@ -156,7 +159,7 @@ class Appliance:
                               if self.workers > 1 else free_port()) \
                 if route_edge else None
             if route_edge:
-                f.write("route_edge = udp:127.0.0.1:%d\n" % self.back_port)
+                f.write("route_edge = udp:%s:%d\n" % (addr, self.back_port))
             if route_edge and self.workers > 1:
                 f.write("workers = %d\n" % self.workers)
             # LP_STORE=postgresql: every test's databases in a database
@@ -357,20 +360,22 @@ def cluster_close(tap, phones, apps, pg):
 
 
 def cluster_node(url, node_id, extra="", build=None,
-                 domain="lamplight.test"):
+                 domain="lamplight.test", addr="127.0.0.1"):
     """An Appliance that is node `node_id` of a cluster on the PostgreSQL
-    database `url`: cluster_bus on 127.0.0.1 with its four ports free
-    (.bus_port the first), route ports of its own."""
+    database `url`, on the loopback address `addr` (SIP, cluster_bus and
+    the back daemons): cluster_bus with its four ports free (.bus_port
+    the first), route ports of its own."""
     port = low_ports(4)
     a = Appliance(build or build_dir(),
                   "store = %s\nnode_id = %s\n"
-                  "cluster_bus = tcp://127.0.0.1:%d\n"
-                  "route_presence = udp:127.0.0.1:%d\n"
-                  "route_blf = udp:127.0.0.1:%d\n"
-                  "route_imrelay = udp:127.0.0.1:%d\n"
+                  "cluster_bus = tcp://%s:%d\n"
+                  "route_presence = udp:%s:%d\n"
+                  "route_blf = udp:%s:%d\n"
+                  "route_imrelay = udp:%s:%d\n"
                   "probe_interval = 0\n%s"
-                  % (url, node_id, port, free_port(), free_port(),
-                     free_port(), extra), domain)
+                  % (url, node_id, addr, port, addr, free_port(), addr,
+                     free_port(), addr, free_port(), extra), domain,
+                  addr=addr)
     a.bus_port = port
     return a
 

@@ -110,7 +110,8 @@ class Phone:
     def __init__(self, app, user, password=None, proto="udp", port=None):
         self.app = app
         self.user = user
-        self.ua = sc.UA("127.0.0.1", port or app.port, app.domain, user,
+        self.ua = sc.UA(getattr(app, "addr", "127.0.0.1"),
+                        port or app.port, app.domain, user,
                         password or user + "-pw", proto)
         self.io = threading.RLock() if proto == "tls" else \
             contextlib.nullcontext()

@@ -19,7 +19,12 @@ What the phones and SIPp see on the wire:
     the death the sender knows of; none of it arrives twice either);
   - the lamps are right within 15 s: a watcher on a sees the call that
     passed through b alone end, and the call through a and c stay up;
-    a call after the death to a phone b held lights its lamp.
+    a call after the death to a phone b held lights its lamp;
+  - a real client, baresip on b watching pz, shows pz go offline after
+    b's death, told by a survivor in the dialog b had.
+
+Each node has a loopback address of its own (127.0.0.1, .2, .3), as it
+would have a machine.
 """
 
 import os
@@ -27,7 +32,7 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,10 +53,10 @@ NLOAD = 100                      # users SIPp registers on b before
 VICTIMS = ["v%d" % i for i in range(5)]
 
 
-def node(node_id):
+def node(node_id, addr):
     a = lptest.cluster_node(url, node_id, "presence_default_policy = allow\n"
                             "publish_expires_min = 1\n"
-                            "reg_max_contacts = 64\n")
+                            "reg_max_contacts = 64\n", addr=addr)
     apps.append(a)
     return a
 
@@ -73,7 +78,8 @@ def sipp(app, scenario, csv, calls, rate, tag, trace=False, timeout=120):
     """SIPp against `app`'s edge, in the background: (process, files)."""
     err = os.path.join(app.dir, "sipp-%s-err.log" % tag)
     msgs = os.path.join(app.dir, "sipp-%s-msg.log" % tag)
-    cmd = ["sipp", "127.0.0.1:%d" % app.port, "-sf", scenario, "-inf", csv,
+    cmd = ["sipp", "%s:%d" % (app.addr, app.port), "-sf", scenario,
+           "-inf", csv,
            "-m", str(calls), "-r", str(rate), "-i", "127.0.0.1",
            "-p", str(lptest.free_port()), "-t", "u1", "-nostdin",
            "-timeout", "%ds" % timeout, "-timeout_error",
@@ -128,10 +134,11 @@ def answered(msgfile):
 
 
 try:
-    a, b, c = node("a"), node("b"), node("c")
+    a, b, c = (node("a", "127.0.0.1"), node("b", "127.0.0.2"),
+               node("c", "127.0.0.3"))
     users = (["m%03d" % i for i in range(40)] +
              ["l%03d" % i for i in range(NLOAD)] + VICTIMS +
-             ["pz", "sender", "wa", "ca", "cc", "xa", "xb"])
+             ["pz", "sender", "wa", "ca", "cc", "xa", "xb", "bz"])
     with open(os.path.join(a.dir, "users.csv"), "w") as f:
         f.write("# user,password\n")
         for u in users:
@@ -180,6 +187,25 @@ try:
     ok(all(wl.values()), "wa on a has BLF keys for ca and xa")
     pzp = Phone(c, "pz")
     phones.append(pzp)
+    ok(pzp.register().code == 200, "pz registers on c")
+    # a real client on b: baresip, with pz in its contacts
+    bz = lptest.baresip_home(
+        b, "bz", '<sip:bz@%s;transport=udp>;auth_pass=bz-pw;'
+        'outbound="sip:%s:%d;transport=udp";regint=600'
+        % (b.domain, b.addr, b.port), apps=("contact", "presence"))
+    with open(os.path.join(bz, "contacts"), "w") as f:
+        f.write('"pz" <sip:pz@%s>;presence=p2p\n' % b.domain)
+    bares = subprocess.Popen(["baresip", "-f", bz, "-t", "240"],
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    sipps.append(bares)
+    blines = []            # (when, line) of what it prints
+
+    def read_baresip():
+        for line in bares.stdout:
+            blines.append((time.time(), re.sub(r"\x1b\[[0-9;]*m", "",
+                                               line.rstrip())))
+    threading.Thread(target=read_baresip, daemon=True).start()
     r = pzp.publish(pidf("pz", c.domain, note="morning"), expires=600)
     ok(r is not None and r.code == 200 and
        all(v.wait_notify(lambda n: b"morning" in n.body, timeout=8,
@@ -221,7 +247,7 @@ try:
         b.stop(name, signal.SIGKILL)
 
     # subscriptions: each phone on b hears from a survivor
-    survivors = {("127.0.0.1", a.port): "a", ("127.0.0.1", c.port): "c"}
+    survivors = {(a.addr, a.port): "a", (c.addr, c.port): "c"}
     got = {}
     for v in vict:
         n = v.wait_notify(lambda n: n.src in survivors,
@@ -280,8 +306,8 @@ try:
        st[-1500:])
     took = [app.log() for app in (a, c)]
     ok(sum(("took over %d binding(s) of node b" %
-            (NLOAD + len(VICTIMS) + 2)) in t for t in took) == 1,
-       "one survivor's edge took them all (with xa's and xb's)",
+            (NLOAD + len(VICTIMS) + 3)) in t for t in took) == 1,
+       "one survivor's edge took them all (with xa's, xb's and bz's)",
        [t[-400:] for t in took])
     after = [v.messages[-1] for v in vict if v.messages]
     ok(len(after) == len(vict) and all(m.src in survivors and
@@ -315,6 +341,21 @@ try:
                          callid=pres[v.user].callid) for v in vict),
        "pz publishes on c after the load: every phone b held hears it "
        "from a survivor")
+    t_leave = time.time()
+    pzp.publish(b"", etag=r.get("sip-etag") if r else None, expires=0)
+    ok(pzp.register(expires=0).code == 200, "pz leaves")
+    time.sleep(2)
+    bares.kill()           # (SIGTERM: it would unregister from b, dead)
+    bares.wait()
+    time.sleep(0.2)
+    changes = [(t, ln) for t, ln in blines if "changed status" in ln]
+    # (pz was online when it subscribed: baresip prints no change then)
+    ok(len(changes) == 1 and changes[0][0] > t_leave and
+       "<sip:pz@%s> changed status from Online to Offline" % b.domain
+       in changes[0][1],
+       "baresip on b shows pz go offline when pz leaves, after b died "
+       "(the NOTIFY of a survivor, in the dialog b had), and no change "
+       "before", [(round(t - t_leave, 1), ln) for t, ln in blines][-20:])
     _, wv = wa.subscribe("v0", event="dialog",
                          accept="application/dialog-info+xml")
     r, call_v = ca.call("v0")

@@ -211,11 +211,11 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
-static void fence_h(bool fenced, void *arg)
+static int fence_h(bool fenced, void *arg)
 {
 	struct blf *b = arg;
 
-	backnotify_fence(b->not, fenced);
+	return backnotify_fence(b->not, fenced);
 }
 
 /* A node of a cluster: the other nodes' calls and registrations light

@@ -218,11 +218,11 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
-static void fence_h(bool fenced, void *arg)
+static int fence_h(bool fenced, void *arg)
 {
 	struct presence *p = arg;
 
-	backnotify_fence(p->not, fenced);
+	return backnotify_fence(p->not, fenced);
 }
 
 /* A node of a cluster: the other nodes' registrations, calls and

@@ -579,8 +579,8 @@ int location_adopt(struct location *loc, const char *from, uint64_t now,
 	if (!loc || !from || !loc->opts.node || !loc->opts.node[0])
 		return EINVAL;
 	err = hash_alloc(&c.users, 256);
-	err = err ? err : loc_take(loc->st, from, loc->opts.node, adopt_h,
-				   &c);
+	err = err ? err : loc_take(loc->st, from, loc->opts.node, now,
+				   adopt_h, &c);
 	if (err && c.n)
 		log_err("location: %u binding(s) of node %s are ours in the "
 			"store, some not in memory until a restart: %m", c.n,

@@ -146,6 +146,38 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
+/* Another node reports a device of `user` that we hold too: its row
+ * moved there (the phone registered with that node after we took it
+ * over, or its own edge came back). Read again, ours alone stay. */
+static void user_h(const char *user, const struct odict *reg, void *arg)
+{
+	struct node *n = arg;
+	const struct odict_entry *ce;
+	const struct aor *a;
+	struct pl pl;
+
+	pl_set_str(&pl, user);
+	a = n->loc ? location_find(n->loc, &pl) : NULL;
+	ce = a && reg ? odict_get_type(reg, ODICT_ARRAY, "contacts") : NULL;
+	for (struct le *le = ce ? ce->u.odict->lst.head : NULL; le;
+	     le = le->next) {
+		const struct odict_entry *c = le->data;
+		const char *uri = c->type == ODICT_OBJECT ?
+			odict_string(c->u.odict, "uri") : NULL;
+
+		for (struct le *b = uri ? a->bindings.head : NULL; b;
+		     b = b->next) {
+			if (strcmp(uri, ((const struct binding *)b->data)->uri))
+				continue;
+			log_info("cluster: '%s': binding '%s' is another "
+				 "node's now", user, uri);
+			(void)location_reload(n->loc, user,
+					      (uint64_t)time(NULL));
+			return;
+		}
+	}
+}
+
 int node_publish(struct node *n, struct bus_pub *pub,
 		 struct location *loc, struct nonce_ctx *key)
 {
@@ -168,6 +200,7 @@ int node_publish(struct node *n, struct bus_pub *pub,
 			      CONF_CLUSTER_REG_SNAP);
 	err = err ? err : peers_alloc(&n->peers, n->conf, n->admin, n->bus,
 				      &self, key, gone_h, n);
+	peers_on_user(n->peers, user_h);
 	err = err ? err : bus_pub_listen(pub, n->conf->cluster_bus, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", n->conf->cluster_bus,

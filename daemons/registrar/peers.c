@@ -29,6 +29,7 @@ struct peers {
 	struct sa self;
 	struct nonce_ctx *key;
 	follow_gone_h *goneh;
+	peers_user_h *userh;
 	void *arg;
 };
 
@@ -89,6 +90,8 @@ static void update_h(unsigned src, const struct bus_msg *m, void *arg)
 		mem_deref(u);
 		return;
 	}
+	if (p->userh)
+		p->userh(m->key, m->data, p->arg);
 	if (u || p->nusers[src - 1] >= PEER_USERS_MAX)
 		return;
 	if (!*h && hash_alloc(h, 1024))
@@ -156,6 +159,12 @@ unsigned peers_where(const struct peers *p, const struct pl *user,
 			++n;
 	}
 	return n;
+}
+
+void peers_on_user(struct peers *p, peers_user_h *userh)
+{
+	if (p)
+		p->userh = userh;
 }
 
 bool peers_is_node(const struct peers *p, const struct sa *src)

@@ -26,12 +26,18 @@ struct peers;
  * taken for a node. */
 #define PEERS_HDR "X-Lamplight-Node"
 
+/* Another node says `user` has devices there; reg: its `reg` message's
+ * data (the contacts). */
+typedef void (peers_user_h)(const char *user, const struct odict *reg,
+			    void *arg);
 /* Secures `bus` (follow.h). self: this node's SIP address (its
  * requests to other nodes leave from it); key: the registrar's
  * secret; goneh: told of each node that died (follow_gone_h). */
 int  peers_alloc(struct peers **pp, const struct conf *conf,
 		 struct store *admin, struct bus *bus, const struct sa *self,
 		 struct nonce_ctx *key, follow_gone_h *goneh, void *arg);
+/* Be told of each user another node reports devices for (same arg). */
+void peers_on_user(struct peers *p, peers_user_h *userh);
 /* The SIP addresses (UDP) of the running nodes where `user` has a
  * reachable device, at most `max`; how many. */
 unsigned peers_where(const struct peers *p, const struct pl *user,

@@ -279,9 +279,17 @@ static int node_h(const struct node_rec *r, void *arg)
 	int err;
 
 	if (!strcmp(r->id, f->conf->node_id)) {
-		/* changed, or stopped cleanly (nobody takes us over) */
+		uint64_t age;
+
+		/* changed, or stopped cleanly (nobody takes us over); at our
+		 * first read, as old as the row says (the same machine's
+		 * clock): a daemon started after its edge fell silent is
+		 * not fresh */
+		age = !f->self_known && r->seen && r->seen <= now ?
+			(now - r->seen) * 1000 : 0;
 		if (!f->self_known || r->seen != f->self_seen || !r->seen)
-			f->self_since = tmr_jiffies();
+			f->self_since = tmr_jiffies() > age ?
+				tmr_jiffies() - age : 0;
 		f->self_seen = r->seen;
 		f->self_known = true;
 		return 0;
@@ -311,6 +319,36 @@ static int node_h(const struct node_rec *r, void *arg)
 	return 0;
 }
 
+/* Fenced once our own row has said the same for FOLLOW_FENCE_MS (a
+ * failed read tells nothing, so it counts too); back once it changes
+ * and the daemon agrees (its handler says 0). Back, the others are
+ * watched afresh: what we saw of them while fenced proves nothing. */
+static void fence_check(struct follow *f)
+{
+	const bool fenced = f->self_known &&
+		tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS;
+
+	if (fenced == f->fenced)
+		return;
+	if (fenced) {
+		log_warn("cluster: this node (%s) has not said it is alive for "
+			 "%u s that we can read: fenced, its rows may be "
+			 "taken over", f->conf->node_id,
+			 FOLLOW_FENCE_MS / 1000);
+		f->fenced = true;
+		if (f->fenceh)
+			(void)f->fenceh(true, f->arg);
+		return;
+	}
+	if (f->fenceh && f->fenceh(false, f->arg))
+		return;        /* still fenced: asked again */
+	log_notice("cluster: this node (%s) is alive again: no longer "
+		   "fenced", f->conf->node_id);
+	f->fenced = false;
+	for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++)
+		f->watch[i].since = 0;
+}
+
 int follow_refresh(struct follow *f)
 {
 	struct watch *w;
@@ -330,8 +368,10 @@ int follow_refresh(struct follow *f)
 			f->watch[i].since = 0;
 			f->watch[i].listed = false;
 		}
+		fence_check(f);
 		return err;
 	}
+	fence_check(f);
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++) {
 		struct fnode *n = f->node[i];
 
@@ -347,32 +387,16 @@ int follow_refresh(struct follow *f)
 		unfollow(n);
 		mem_deref(n);
 	}
-	watch_sweep(f);        /* after: what the dead said is forgotten */
+	/* after: what the dead said is forgotten; not while we may be the
+	 * dead one */
+	if (!f->fenced)
+		watch_sweep(f);
+	else
+		for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++)
+			f->watch[i].listed = false;
 	if (left < FOLLOW_NODES_MAX)
 		f->full_logged = false;
 	return 0;
-}
-
-/* Fenced once our own row has said the same for FOLLOW_FENCE_MS (a
- * failed read tells nothing, so it counts too); back once it changes. */
-static void fence_check(struct follow *f)
-{
-	const bool fenced = f->self_known &&
-		tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS;
-
-	if (fenced == f->fenced)
-		return;
-	f->fenced = fenced;
-	if (fenced)
-		log_warn("cluster: this node (%s) has not said it is alive for "
-			 "%u s that we can read: fenced, its rows may be "
-			 "taken over", f->conf->node_id,
-			 FOLLOW_FENCE_MS / 1000);
-	else
-		log_notice("cluster: this node (%s) is alive again: no longer "
-			   "fenced", f->conf->node_id);
-	if (f->fenceh)
-		f->fenceh(fenced, f->arg);
 }
 
 static void refresh_h(void *arg)
@@ -380,7 +404,6 @@ static void refresh_h(void *arg)
 	struct follow *f = arg;
 
 	(void)follow_refresh(f);
-	fence_check(f);
 	tmr_start(&f->tmr, FOLLOW_REFRESH_MS, refresh_h, f);
 }
 

@@ -67,8 +67,11 @@ typedef int (follow_gone_h)(const struct node_rec *r, void *arg);
 /* This node fenced (true: its own row has not changed for
  * FOLLOW_FENCE_MS of this daemon's reads, or they fail; what it holds
  * may be another node's soon) or back (false; was it taken over
- * meanwhile is the daemon's to find out). Same argument as goneh. */
-typedef void (follow_fence_h)(bool fenced, void *arg);
+ * meanwhile is the daemon's to find out: an error, it cannot say yet,
+ * and the node stays fenced, told again at the next refresh). Same
+ * argument as goneh. While fenced, this daemon takes over nobody: its
+ * own view of the others' rows is no better than theirs of ours. */
+typedef int (follow_fence_h)(bool fenced, void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
  * must outlive the follower; goneh may be NULL. Logs its errors. */

@@ -140,23 +140,24 @@ static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
 	return err;
 }
 
-void backnotify_fence(struct notifier *n, bool fenced)
+int backnotify_fence(struct notifier *n, bool fenced)
 {
 	int err = notifier_fence(n, fenced);
 
 	if (fenced)
 		log_notice("cluster: NOTIFYs wait while this node is fenced");
-	if (!err)
-		return;
-	if (err == ESTALE)
+	if (err == ESTALE) {
 		log_err("cluster: another node took over our subscriptions "
 			"while this node was fenced: stopping, to start again "
 			"with what is still ours");
-	else
-		log_err("cluster: back from fenced, but the store cannot say "
-			"which subscriptions are still ours (%m): stopping, to "
-			"start again with them", err);
-	daemon_stop(err);
+		daemon_stop(err);
+		return 0;
+	}
+	if (err)
+		log_warn("cluster: back from fenced, but the store cannot say "
+			 "yet which subscriptions are still ours (%m): NOTIFYs "
+			 "wait on", err);
+	return err;
 }
 
 int backnotify_adopt(struct notifier *n, const struct conf *c,

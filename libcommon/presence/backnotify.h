@@ -33,9 +33,10 @@ int  backnotify_hold(struct backnotify_hold **hp, struct notifier *n,
 int  backnotify_adopt(struct notifier *n, const struct conf *c,
 		      const char *from);
 /* This node fenced or back (follow_fence_h): NOTIFYs wait while fenced.
- * Back, if another node took our subscriptions meanwhile (or the store
- * cannot say), the daemon stops with an error, logged: systemd starts it
- * again with what is still ours, and what memory held is not sent. */
-void backnotify_fence(struct notifier *n, bool fenced);
+ * Back, if another node took our subscriptions meanwhile, the daemon
+ * stops with an error, logged: systemd starts it again with what is
+ * still ours, and what memory held is not sent. An error: the store
+ * cannot say yet (still fenced: asked again). */
+int  backnotify_fence(struct notifier *n, bool fenced);
 
 #endif

@@ -80,6 +80,7 @@ struct nsub {
 	bool final_sent;       /* the NOTIFY in flight says terminated */
 	bool was_active;
 	bool authorizing;      /* inside the package's authorize */
+	bool has_row;          /* notifier_fence: its row is still ours */
 };
 
 struct notifier {
@@ -1393,16 +1394,40 @@ void notifier_hold(struct notifier *n, bool hold)
 		tmr_start(&n->tmr_flush, 0, flush_h, n);
 }
 
-static int count_h(const struct subs_rec *r, void *arg)
+static int row_h(const struct subs_rec *r, void *arg)
 {
-	(void)r;
-	++*(uint32_t *)arg;
+	struct notifier *n = arg;
+	struct dlg_find d;
+	struct nsub *s;
+
+	pl_set_str(&d.callid, r->callid);
+	pl_set_str(&d.ltag, r->ltag);
+	s = list_ledata(hash_lookup(n->dialogs, dialog_hash(&d.callid,
+							    &d.ltag),
+				    dialog_cmp, &d));
+	if (s)
+		s->has_row = true;
 	return 0;
+}
+
+static bool unmark_h(struct le *le, void *arg)
+{
+	(void)arg;
+	((struct nsub *)le->data)->has_row = false;
+	return false;
+}
+
+/* A live subscription (not a fetch, not ending) without its row */
+static bool rowless_h(struct le *le, void *arg)
+{
+	const struct nsub *s = le->data;
+
+	(void)arg;
+	return s->state != NSUB_TERMINATED && !s->has_row;
 }
 
 int notifier_fence(struct notifier *n, bool fenced)
 {
-	uint32_t rows = 0;
 	int err;
 
 	if (!n)
@@ -1411,12 +1436,13 @@ int notifier_fence(struct notifier *n, bool fenced)
 		n->fenced = fenced;
 		return 0;
 	}
-	/* back: every subscription in memory has its row, ours, unless
-	 * another node took them while we were fenced */
-	err = subs_foreach_node(n->st, n->node, count_h, &rows);
+	/* back: each live subscription in memory still has its row, ours,
+	 * unless another node took them while we were fenced */
+	hash_apply(n->dialogs, unmark_h, NULL);
+	err = subs_foreach_node(n->st, n->node, row_h, n);
 	if (err)
 		return err;    /* still fenced; asked again */
-	if (rows < n->count)
+	if (hash_apply(n->dialogs, rowless_h, NULL))
 		return ESTALE;
 	n->fenced = false;
 	if (!n->held && !list_isempty(&n->ready))

@@ -86,10 +86,10 @@ void notifier_request(struct notifier *n, const struct sip_msg *msg,
 void notifier_hold(struct notifier *n, bool hold);
 bool notifier_held(const struct notifier *n);
 /* A node of a cluster fenced (follow.h): NOTIFYs wait, as while held.
- * Back: ESTALE if fewer of our rows are in the store than subscriptions
- * in memory (another node took them over meanwhile: what memory holds
- * is no longer ours to send); another error: the store cannot say, and
- * NOTIFYs still wait; 0: they go. */
+ * Back: ESTALE if a live subscription in memory no longer has its row,
+ * ours, in the store (another node took it over meanwhile: what memory
+ * holds is no longer ours to send); another error: the store cannot
+ * say, and NOTIFYs still wait (ask again); 0: they go. */
 int  notifier_fence(struct notifier *n, bool fenced);
 void notifier_changed(struct notifier *n, const char *event,
 		      const char *presentity);

@@ -142,7 +142,8 @@ static const char *col(struct store_q *s, int i)
 }
 
 static const char take_sql[] =
-	"UPDATE bindings SET node = ?2 WHERE node = ?1 RETURNING " LOC_LIST;
+	"UPDATE bindings SET node = ?2 WHERE node = ?1 AND expires > ?3 "
+	"RETURNING " LOC_LIST;
 
 static const char aor_sql[] =
 	LOC_COLS "WHERE aor = ?1 AND node = ?2 ORDER BY q DESC, updated DESC";
@@ -201,10 +202,13 @@ int loc_foreach_aor(struct store *st, const char *node, const char *aor,
 }
 
 int loc_take(struct store *st, const char *from, const char *to,
-	     loc_h *h, void *arg)
+	     uint64_t now, loc_h *h, void *arg)
 {
 	struct store_q *s = st && h ?
 		store_stmt_take(st, take_sql, from, to) : NULL;
 
-	return s ? rows(s, h, arg) : EINVAL;
+	if (!s)
+		return EINVAL;
+	q_int(s, 3, now);
+	return rows(s, h, arg);
 }

@@ -45,10 +45,11 @@ int loc_foreach_node(struct store *st, const char *node, loc_h *h,
  * wrote: daemons/registrar/handoff.c). */
 int loc_foreach_aor(struct store *st, const char *node, const char *aor,
 		    loc_h *h, void *arg);
-/* Node `from`'s rows become node `to`'s (a node that died: issue 21),
- * in one statement: of the edges that ask at once, one gets them. Each
- * row taken to `h`, as loc_foreach gives it. */
+/* Node `from`'s rows that have not expired by `now` become node `to`'s
+ * (a node that died: issue 21), in one statement: of the edges that ask
+ * at once, one gets them. Each row taken to `h`, as loc_foreach gives
+ * it. */
 int loc_take(struct store *st, const char *from, const char *to,
-	     loc_h *h, void *arg);
+	     uint64_t now, loc_h *h, void *arg);
 
 #endif

@@ -344,6 +344,18 @@ try:
     ok(not [x for x in carol.notifies if x.src == ("127.0.0.1", b.port)],
        "and nothing they held reaches carol from b's edge",
        [(x.src, x.cseq) for x in carol.notifies])
+    # bob's phone registers with b again: a, which took his binding,
+    # lets it go
+    ok(bob.register().code == 200, "bob registers with b's edge again")
+    log = a.wait_log(["'bob': binding"], timeout=5)
+    st = a.ctl("status").stdout
+    ok("'bob': binding 'sip:bob@" in log and "is another node's now" in
+       log and [ln for ln in st.splitlines() if ln.startswith("bob ")
+                and ln.rstrip().endswith("node b")] and
+       not [ln for ln in st.splitlines() if ln.startswith("bob ") and
+            ln.rstrip().endswith("node a")],
+       "a's edge, told by b's `reg`, drops its copy: bob's binding is b's "
+       "alone", (log[-400:], st))
     for d in ("presence", "blf"):
         b.procs.pop(d, None)
         b.start(d)

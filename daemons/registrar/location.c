@@ -541,6 +541,7 @@ struct adopt_ctx {
 	struct hash *users;    /* struct changed, by user */
 	struct list list;
 	uint32_t n;
+	struct load_ctx load;  /* the rows into memory, as at a start */
 };
 
 static bool changed_cmp(struct le *le, void *arg)
@@ -554,10 +555,25 @@ static int adopt_h(const struct loc_rec *r, void *arg)
 {
 	struct adopt_ctx *c = arg;
 	struct changed *ch;
+	struct binding *b;
 	struct pl pl;
+	int err;
 
 	++c->n;
 	pl_set_str(&pl, r->aor);
+	/* a copy of the same binding in memory (it was ours, and moved
+	 * there and back) is the row's now */
+	b = location_binding(c->load.loc, r->aor, r->uri);
+	if (b) {
+		mem_deref(b);
+		--c->load.loc->nbindings;
+	}
+	err = load_h(r, &c->load);
+	if (err == ENOMEM)
+		return err;
+	if (err)
+		log_warn("location: '%s': binding '%s' of node %s unreadable "
+			 "(%m): skipped", r->aor, r->uri, r->node, err);
 	if (hash_lookup(c->users, hash_joaat_pl(&pl), changed_cmp, &pl))
 		return 0;
 	ch = mem_zalloc(sizeof(*ch), changed_destructor);
@@ -573,7 +589,8 @@ static int adopt_h(const struct loc_rec *r, void *arg)
 int location_adopt(struct location *loc, const char *from, uint64_t now,
 		   uint32_t *np)
 {
-	struct adopt_ctx c = { .list = LIST_INIT };
+	struct adopt_ctx c = { .list = LIST_INIT,
+			       .load = { .loc = loc, .now = now } };
 	int err;
 
 	if (!loc || !from || !loc->opts.node || !loc->opts.node[0])
@@ -585,13 +602,19 @@ int location_adopt(struct location *loc, const char *from, uint64_t now,
 		log_err("location: %u binding(s) of node %s are ours in the "
 			"store, some not in memory until a restart: %m", c.n,
 			from, err);
-	/* whatever was taken is read again, published, and told to the
-	 * other edge workers, one address-of-record at a time */
+	/* whatever was taken is in memory: published, and told to the
+	 * other edge workers (who read it from the store) */
 	for (struct le *le = c.list.head; le; le = le->next) {
 		struct changed *ch = le->data;
+		struct aor *a;
+		struct pl pl;
 
-		(void)reload(loc, ch->user, now, NULL);
+		pl_set_str(&pl, ch->user);
+		a = (struct aor *)location_find(loc, &pl);
+		publish(loc, a, ch->user, "registered");
 		tell(loc, ch->user);
+		if (a)
+			aor_drop_if_empty(loc, a);
 	}
 	if (np)
 		*np = c.n;

@@ -14,6 +14,13 @@
 #include "peers.h"
 #include "node.h"
 
+/* A node killed comes back as itself only once the others have taken
+ * over what it held (they see it dead FOLLOW_DEAD_MS after the last
+ * change of its row they read, reading every FOLLOW_REFRESH_MS): until
+ * then a start of it could load rows they are about to take. */
+#define NODE_CLAIM_S (FOLLOW_DEAD_MS / 1000 + \
+		      2 * FOLLOW_REFRESH_MS / 1000 + 1)
+
 struct node {
 	const struct conf *conf;
 	struct store *admin;
@@ -76,16 +83,17 @@ int node_claim(struct node **np, const struct conf *conf,
 	re_snprintf(n->rec.instance, sizeof(n->rec.instance), "%016llx",
 		    (unsigned long long)rand_u64());
 
-	err = nodes_claim(admin, &n->rec, now, NODE_ALIVE_S, &holder);
+	err = nodes_claim(admin, &n->rec, now, NODE_CLAIM_S, &holder);
 	if (err == EEXIST)
 		log_err("cluster: node_id '%s' is another node's (key %s, bus "
 			"%s): not starting; if that node is gone for good, "
 			"`lamplightctl node forget %s`", n->rec.id, holder.key,
 			holder.bus, n->rec.id);
 	else if (err == EBUSY)
-		log_err("cluster: node_id '%s' is running already (bus %s, "
-			"seen %llu s ago): not starting a second one",
-			n->rec.id, holder.bus,
+		log_err("cluster: node_id '%s' is running already, or was "
+			"killed less than %u s ago (bus %s, seen %llu s ago): "
+			"not starting (the others take over a killed node's "
+			"rows first)", n->rec.id, NODE_CLAIM_S, holder.bus,
 			(unsigned long long)(now > holder.seen ?
 					     now - holder.seen : 0));
 	else if (err)

@@ -986,6 +986,14 @@ static int nothing_h(const struct msgs_rec *rec, void *arg)
 	return 0;
 }
 
+unsigned deliver_kept(const struct imrelay *r)
+{
+	unsigned n = 0;
+
+	hash_apply(r->mboxes, count_kept_h, &n);
+	return n;
+}
+
 int deliver_adopt(struct imrelay *r, const char *from)
 {
 	unsigned before = 0, after = 0;

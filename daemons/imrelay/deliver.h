@@ -33,6 +33,8 @@ void deliver_close(struct imrelay *r);
 int  deliver_load(struct imrelay *r);
 /* A node of a cluster died: the messages its relay kept are ours. */
 int  deliver_adopt(struct imrelay *r, const char *from);
+/* The messages kept in memory: this box's, or this node's alone */
+unsigned deliver_kept(const struct imrelay *r);
 void deliver_reg_h(const struct bus_msg *m, void *arg);
 bool deliver_resp_h(const struct sip_msg *msg, void *arg);
 /* Read devices' answers on this UDP socket (ours) before libre does */

@@ -273,7 +273,6 @@ int main(int argc, char **argv)
 {
 	struct app a;
 	struct imrelay *r = &a.r;
-	uint32_t kept = 0;
 	int err;
 
 	memset(&a, 0, sizeof(a));
@@ -299,9 +298,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 
-	(void)msgs_count(r->st, &kept);
 	log_notice("ready: domain '%s', %u message(s) kept", a.conf->domain,
-		   kept);
+		   deliver_kept(r));
 	daemon_ready(a.daemon, "serving");
 
 	err = daemon_run(a.daemon);

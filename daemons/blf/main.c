@@ -211,6 +211,13 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
+static bool lease_h(void *arg)
+{
+	struct blf *b = arg;
+
+	return follow_lease(b->follow);
+}
+
 static int fence_h(bool fenced, void *arg)
 {
 	struct blf *b = arg;
@@ -231,6 +238,7 @@ static int join_cluster(struct app *a)
 			   node_topics, ARRAY_SIZE(node_topics), gone_h,
 			   &a->b);
 	follow_on_fence(a->b.follow, fence_h);
+	notifier_set_lease(a->b.not, lease_h, &a->b);
 	return err;
 }
 

@@ -218,6 +218,13 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
+static bool lease_h(void *arg)
+{
+	struct presence *p = arg;
+
+	return follow_lease(p->follow);
+}
+
 static int fence_h(bool fenced, void *arg)
 {
 	struct presence *p = arg;
@@ -245,6 +252,7 @@ static int join_cluster(struct app *a)
 				       node_topics, ARRAY_SIZE(node_topics),
 				       gone_h, p);
 	follow_on_fence(p->follow, fence_h);
+	notifier_set_lease(p->not, lease_h, p);
 	err = err ? err : bus_pub_listen(p->pub, pub, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", pub, snap, err);

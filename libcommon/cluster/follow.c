@@ -319,6 +319,8 @@ static int node_h(const struct node_rec *r, void *arg)
 	return 0;
 }
 
+static void fence_set(struct follow *f, bool fenced);
+
 /* Fenced once our own row has said the same for FOLLOW_FENCE_MS (a
  * failed read tells nothing, so it counts too); back once it changes
  * and the daemon agrees (its handler says 0). Back, the others are
@@ -330,6 +332,12 @@ static void fence_check(struct follow *f)
 
 	if (fenced == f->fenced)
 		return;
+	fence_set(f, fenced);
+}
+
+/* The transition, whoever saw it (fence_check, or follow_lease) */
+static void fence_set(struct follow *f, bool fenced)
+{
 	if (fenced) {
 		log_warn("cluster: this node (%s) has not said it is alive for "
 			 "%u s that we can read: fenced, its rows may be "
@@ -496,6 +504,16 @@ void follow_on_fence(struct follow *f, follow_fence_h *fenceh)
 bool follow_fenced(const struct follow *f)
 {
 	return f && f->fenced;
+}
+
+bool follow_lease(struct follow *f)
+{
+	if (!f)
+		return true;
+	if (!f->fenced && f->self_known &&
+	    tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS)
+		fence_set(f, true);    /* before the next refresh saw it */
+	return !f->fenced;
 }
 
 const struct node_rec *follow_node(const struct follow *f, unsigned src,

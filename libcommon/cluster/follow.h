@@ -82,6 +82,11 @@ int  follow_alloc(struct follow **fp, const struct conf *conf,
 /* Be told when this node is fenced and when it is back. */
 void follow_on_fence(struct follow *f, follow_fence_h *fenceh);
 bool follow_fenced(const struct follow *f);
+/* May this node speak for its rows now? Asked at the moment of sending,
+ * by the clock: a process that was frozen (stopped, swapped out, its
+ * machine suspended) learns it was out of touch before its timers'
+ * work goes out, not at its next refresh; false fences it. */
+bool follow_lease(struct follow *f);
 /* Read the nodes table again now (done every FOLLOW_REFRESH_MS). */
 int  follow_refresh(struct follow *f);
 /* The node that is source `src` (NULL: none), and its SIP address

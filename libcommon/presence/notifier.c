@@ -113,6 +113,8 @@ struct notifier {
 	uint64_t salt;         /* of our To-tags, see subscribe_new */
 	bool held;             /* NOTIFYs wait: see notifier_hold */
 	bool fenced;           /* and while fenced: notifier_fence */
+	notifier_lease_h *leaseh;    /* may we send now (a node's lease) */
+	void *lease_arg;
 };
 
 static void queue(struct nsub *s);
@@ -593,6 +595,8 @@ static void flush_h(void *arg)
 
 	if (list_isempty(&n->ready) || n->held || n->fenced)
 		return;
+	if (n->leaseh && !n->leaseh(n->lease_arg))
+		return;        /* fenced now: notifier_fence was told */
 	/* one transaction for every CSeq of this pass, before they leave */
 	tx = !store_begin(n->st);
 	saved = unsaved_write(n);
@@ -1424,6 +1428,15 @@ static bool rowless_h(struct le *le, void *arg)
 
 	(void)arg;
 	return s->state != NSUB_TERMINATED && !s->has_row;
+}
+
+void notifier_set_lease(struct notifier *n, notifier_lease_h *leaseh,
+			void *arg)
+{
+	if (!n)
+		return;
+	n->leaseh = leaseh;
+	n->lease_arg = arg;
 }
 
 int notifier_fence(struct notifier *n, bool fenced)

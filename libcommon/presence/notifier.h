@@ -91,6 +91,11 @@ bool notifier_held(const struct notifier *n);
  * holds is no longer ours to send); another error: the store cannot
  * say, and NOTIFYs still wait (ask again); 0: they go. */
 int  notifier_fence(struct notifier *n, bool fenced);
+/* Asked before NOTIFYs go: false, they wait (follow_lease, which then
+ * fences the node: notifier_fence is told). */
+typedef bool (notifier_lease_h)(void *arg);
+void notifier_set_lease(struct notifier *n, notifier_lease_h *leaseh,
+			void *arg);
 void notifier_changed(struct notifier *n, const char *event,
 		      const char *presentity);
 void notifier_foreach(struct notifier *n, const char *event,

@@ -365,6 +365,47 @@ try:
     ok("ready: domain 'lamplight.test', 0 subscription(s) restored" in
        b.log("presence"), "started again, b's presence daemon has none of "
        "them", b.log("presence")[-300:])
+
+    # node b frozen whole (every daemon stopped, as a machine suspended
+    # or cut off and back): a takes over dave's new subscription; when b
+    # runs again, what its presence daemon queued meanwhile must not go
+    ok(dave.register().code == 200, "dave registers with b again")
+    r, dd = dave.subscribe("alice")
+    ok(r is not None and r.code == 200 and
+       dave.wait_notify(timeout=8, callid=dd.callid if dd else None),
+       "dave, on b, watches alice")
+    frozen = [b.procs[d] for d in ("registrar", "presence", "blf")]
+    for pr in frozen:
+        pr.send_signal(signal.SIGSTOP)
+    tf = time.time()
+    n = None
+    while time.time() < tf + 16 and n is None:
+        n = dave.wait_notify(lambda n: n.src == (a.addr, a.port),
+                             timeout=0.5,
+                             callid=dd.callid if dd else None)
+    r = alice.publish(pidf("alice", a.domain, note="while b slept"),
+                      expires=600)
+    ok(n is not None and r is not None and r.code == 200 and
+       dave.wait_notify(lambda n: b"while b slept" in n.body and
+                        n.src == (a.addr, a.port), timeout=8,
+                        callid=dd.callid if dd else None),
+       "b frozen: a takes over dave's subscription, and alice's PUBLISH "
+       "reaches him from a", n and n.src)
+    dave.notifies.clear()
+    for pr in frozen:
+        pr.send_signal(signal.SIGCONT)
+    end = time.time() + 10
+    while time.time() < end and b.alive("presence"):
+        time.sleep(0.1)
+    time.sleep(1)
+    ok(not b.alive("presence") and
+       "another node took over our subscriptions" in b.log("presence"),
+       "b runs again: its presence daemon finds the subscription taken "
+       "and stops", b.log("presence")[-800:])
+    ok(not [x for x in dave.notifies if x.src == (b.addr, b.port)],
+       "and what it had queued while frozen never reaches dave",
+       [(x.src, x.cseq, x.body[:120]) for x in dave.notifies])
+    b.procs.pop("presence", None)
     fay = Phone(a, "fay")
     phones.append(fay)
     ok(fay.register().code == 200, "fay registers on node a")

@@ -535,6 +535,14 @@ int location_reload(struct location *loc, const char *user, uint64_t now)
 	return reload(loc, user, now, NULL);
 }
 
+int location_moved(struct location *loc, const char *user, uint64_t now)
+{
+	int err = reload(loc, user, now, NULL);
+
+	tell(loc, user);
+	return err;
+}
+
 /* ---- a dead node's bindings ---- */
 
 struct adopt_ctx {

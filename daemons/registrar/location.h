@@ -90,6 +90,9 @@ uint32_t location_count(const struct location *loc);
  * another edge worker changed; a probe's verdict on a Contact kept, the
  * change published (if this process publishes). */
 int  location_reload(struct location *loc, const char *user, uint64_t now);
+/* The same when another node took one of the user's bindings (its row
+ * moved): read again here and in the other edge workers. */
+int  location_moved(struct location *loc, const char *user, uint64_t now);
 /* Node `from` died: its bindings in the store become ours (of the edges
  * that ask at once, one gets them), each address-of-record taken read
  * again, published and told to the other edge workers; *np: the rows

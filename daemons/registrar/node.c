@@ -19,7 +19,7 @@
  * change of its row they read, reading every FOLLOW_REFRESH_MS): until
  * then a start of it could load rows they are about to take. */
 #define NODE_CLAIM_S (FOLLOW_DEAD_MS / 1000 + \
-		      2 * FOLLOW_REFRESH_MS / 1000 + 1)
+		      3 * FOLLOW_REFRESH_MS / 1000 + 1)
 
 struct node {
 	const struct conf *conf;
@@ -179,8 +179,8 @@ static void user_h(const char *user, const struct odict *reg, void *arg)
 				continue;
 			log_info("cluster: '%s': binding '%s' is another "
 				 "node's now", user, uri);
-			(void)location_reload(n->loc, user,
-					      (uint64_t)time(NULL));
+			(void)location_moved(n->loc, user,
+					     (uint64_t)time(NULL));
 			return;
 		}
 	}

@@ -65,6 +65,7 @@ struct follow {
 	 * whether we have read it yet (before: nothing to fence) */
 	uint64_t self_seen;
 	uint64_t self_since;
+	uint64_t last_read;    /* jiffies: the last refresh began */
 	bool self_known;
 	bool fenced;
 	follow_fence_h *fenceh;
@@ -285,8 +286,8 @@ static int node_h(const struct node_rec *r, void *arg)
 		 * first read, as old as the row says (the same machine's
 		 * clock): a daemon started after its edge fell silent is
 		 * not fresh */
-		age = !f->self_known && r->seen && r->seen <= now ?
-			(now - r->seen) * 1000 : 0;
+		age = !f->self_known && r->seen && r->seen + 1 < now ?
+			(now - r->seen - 1) * 1000 : 0;  /* whole seconds */
 		if (!f->self_known || r->seen != f->self_seen || !r->seen)
 			f->self_since = tmr_jiffies() > age ?
 				tmr_jiffies() - age : 0;
@@ -354,7 +355,7 @@ static void fence_set(struct follow *f, bool fenced)
 		   "fenced", f->conf->node_id);
 	f->fenced = false;
 	for (unsigned i = 0; i < FOLLOW_WATCH_MAX; i++)
-		f->watch[i].since = 0;
+		f->watch[i].since = tmr_jiffies();  /* not 0: swept now */
 }
 
 int follow_refresh(struct follow *f)
@@ -365,6 +366,14 @@ int follow_refresh(struct follow *f)
 
 	if (!f)
 		return EINVAL;
+	/* this refresh late by a fence's length: the process was frozen,
+	 * and the others may have taken us over meanwhile, even if our row
+	 * has changed by now (our edge woke first): fenced, and back only
+	 * through the daemon's check */
+	if (f->self_known && !f->fenced && f->last_read &&
+	    tmr_jiffies() >= f->last_read + FOLLOW_FENCE_MS)
+		fence_set(f, true);
+	f->last_read = tmr_jiffies();
 	for (unsigned i = 0; i < FOLLOW_NODES_MAX; i++)
 		if (f->node[i])
 			f->node[i]->seen = false;
@@ -497,8 +506,11 @@ int follow_alloc(struct follow **fp, const struct conf *conf,
 
 void follow_on_fence(struct follow *f, follow_fence_h *fenceh)
 {
-	if (f)
-		f->fenceh = fenceh;
+	if (!f)
+		return;
+	f->fenceh = fenceh;
+	if (f->fenced && fenceh)   /* since the first read */
+		(void)fenceh(true, f->arg);
 }
 
 bool follow_fenced(const struct follow *f)
@@ -510,8 +522,13 @@ bool follow_lease(struct follow *f)
 {
 	if (!f)
 		return true;
+	/* a refresh late by a fence's length: this process was frozen; or
+	 * the row older than a fence and a refresh (the margin: a read may
+	 * just miss a heartbeat), still under the others' FOLLOW_DEAD_MS */
 	if (!f->fenced && f->self_known &&
-	    tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS)
+	    (tmr_jiffies() >= f->last_read + FOLLOW_FENCE_MS ||
+	     tmr_jiffies() >= f->self_since + FOLLOW_FENCE_MS +
+	     FOLLOW_REFRESH_MS))
 		fence_set(f, true);    /* before the next refresh saw it */
 	return !f->fenced;
 }

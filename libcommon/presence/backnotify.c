@@ -151,7 +151,7 @@ int backnotify_fence(struct notifier *n, bool fenced)
 			"while this node was fenced: stopping, to start again "
 			"with what is still ours");
 		daemon_stop(err);
-		return 0;
+		return err;    /* fenced until it stops: it takes nothing */
 	}
 	if (err)
 		log_warn("cluster: back from fenced, but the store cannot say "

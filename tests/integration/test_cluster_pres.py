@@ -330,9 +330,9 @@ try:
        "b's presence daemon and BLF gateway, whose edge died, say b is "
        "fenced: their NOTIFYs wait", b.log("presence")[-600:])
     carol.notifies.clear()
-    # a killed node starts again as itself once silent for 15 s (the
+    # a killed node starts again as itself once silent for 17 s (the
     # others have taken over what it held by then)
-    time.sleep(max(0.0, t0 + 16 - time.time()))
+    time.sleep(max(0.0, t0 + 18 - time.time()))
     b.start()
     end = time.time() + 10
     while time.time() < end and (b.alive("presence") or b.alive("blf")):

@@ -211,20 +211,6 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
-static bool lease_h(void *arg)
-{
-	struct blf *b = arg;
-
-	return follow_lease(b->follow);
-}
-
-static int fence_h(bool fenced, void *arg)
-{
-	struct blf *b = arg;
-
-	return backnotify_fence(b->not, fenced);
-}
-
 /* A node of a cluster: the other nodes' calls and registrations light
  * our lamps too (their presence reaches us through our presence
  * daemon's `pres`, which counts it). */
@@ -237,8 +223,8 @@ static int join_cluster(struct app *a)
 	err = follow_alloc(&a->b.follow, a->conf, a->b.admin, a->bus,
 			   node_topics, ARRAY_SIZE(node_topics), gone_h,
 			   &a->b);
-	follow_on_fence(a->b.follow, fence_h);
-	notifier_set_lease(a->b.not, lease_h, &a->b);
+	follow_on_fence(a->b.follow, backnotify_fence, a->b.not);
+	notifier_set_lease(a->b.not, follow_lease, a->b.follow);
 	return err;
 }
 

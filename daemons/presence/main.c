@@ -218,20 +218,6 @@ static int gone_h(const struct node_rec *r, void *arg)
 	return err;
 }
 
-static bool lease_h(void *arg)
-{
-	struct presence *p = arg;
-
-	return follow_lease(p->follow);
-}
-
-static int fence_h(bool fenced, void *arg)
-{
-	struct presence *p = arg;
-
-	return backnotify_fence(p->not, fenced);
-}
-
 /* A node of a cluster: the other nodes' registrations, calls and
  * publications count as ours, and ours go to them (cluster_bus's
  * PORT + 2 and + 3). */
@@ -251,8 +237,8 @@ static int join_cluster(struct app *a)
 	err = err ? err : follow_alloc(&p->follow, a->conf, p->admin, a->bus,
 				       node_topics, ARRAY_SIZE(node_topics),
 				       gone_h, p);
-	follow_on_fence(p->follow, fence_h);
-	notifier_set_lease(p->not, lease_h, p);
+	follow_on_fence(p->follow, backnotify_fence, p->not);
+	notifier_set_lease(p->not, follow_lease, p->follow);
 	err = err ? err : bus_pub_listen(p->pub, pub, snap);
 	if (err)
 		log_err("cluster: bus '%s' / '%s': %m", pub, snap, err);

@@ -2,7 +2,12 @@
  * check of RFC 3261 §10.3 steps 6-7 on every Contact), then written to the
  * store in one transaction, then applied in memory: a REGISTER that fails
  * on its third Contact leaves nothing half-applied, and a failed commit
- * leaves memory as it was. Expiry is one sweep when the earliest binding is
+ * leaves memory as it was. Group commit: the updates staged within
+ * group_ms share that transaction (one round trip and one fsync for all),
+ * and each caller is told once it commits; an update of an address-of-
+ * record already in the group, and anything else that changes memory
+ * (a reload, an expiry, a takeover), commits the group first, so that
+ * what was staged is never staged against memory that moved. Expiry is one sweep when the earliest binding is
  * due: O(AORs) per sweep, no timer per binding. */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 #include "location.h"
 
 #define SWEEP_MS 1000
+#define LOC_GROUP_MAX 64   /* updates that share a commit, at most */
 
 struct location {
 	struct hash *aors;
@@ -26,7 +32,12 @@ struct location {
 	struct loc_opts opts;
 	struct tmr sweep;
 	uint64_t next_expiry;
+	struct list pend;      /* updates waiting for the group's commit */
+	unsigned npend;
+	struct tmr tmr_group;
 };
+
+static void pend_cancel(struct location *loc);
 
 static void binding_destructor(void *arg)
 {
@@ -67,6 +78,8 @@ static void location_destructor(void *arg)
 	struct location *loc = arg;
 
 	tmr_cancel(&loc->sweep);
+	tmr_cancel(&loc->tmr_group);
+	pend_cancel(loc);
 	hash_apply(loc->aors, aor_deref_h, NULL);
 	mem_deref(loc->aors);
 }
@@ -361,6 +374,7 @@ void location_expire(struct location *loc, uint64_t now)
 	if (!loc->next_expiry || now < loc->next_expiry)
 		return;
 	loc->next_expiry = 0;
+	location_flush(loc);
 	if (store_begin(loc->st))
 		return;
 	hash_apply(loc->aors, sweep_aor_h, &c);
@@ -423,6 +437,8 @@ int location_alloc(struct location **locp, struct store *st,
 	loc->pub = pub;
 	loc->opts = *opts;
 	tmr_init(&loc->sweep);
+	tmr_init(&loc->tmr_group);
+	list_init(&loc->pend);
 	err = hash_alloc(&loc->aors, 16384);
 	if (err) {
 		mem_deref(loc);
@@ -492,6 +508,7 @@ static int reload(struct location *loc, const char *user, uint64_t now,
 
 	if (!loc || !user)
 		return EINVAL;
+	location_flush(loc);
 	pl_set_str(&pl, user);
 	a = (struct aor *)location_find(loc, &pl);
 	while (a && a->bindings.head) {
@@ -603,6 +620,7 @@ int location_adopt(struct location *loc, const char *from, uint64_t now,
 
 	if (!loc || !from || !loc->opts.node || !loc->opts.node[0])
 		return EINVAL;
+	location_flush(loc);
 	err = hash_alloc(&c.users, 256);
 	err = err ? err : loc_take(loc->st, from, loc->opts.node, now,
 				   adopt_h, &c);
@@ -739,22 +757,49 @@ static bool is_retransmission(const struct binding *b,
 	return !pl_strcmp(&u->callid, b->callid) && u->cseq == b->cseq;
 }
 
-int location_apply(struct location *loc, const struct loc_update *u,
-		   uint64_t now, uint16_t *scode, const char **reason)
+/* An update between its staging and its commit (location_update). The
+ * caller keeps `u` and what it points at until `dh` is called. */
+struct pend {
+	struct le le;
+	const struct loc_update *u;
+	uint64_t now;
+	struct staged *sg;     /* nsg of them; NULL for remove_all */
+	unsigned nsg;          /* u->n: `u` may go before this does */
+	loc_done_h *dh;
+	void *arg;
+};
+
+static void pend_destructor(void *arg)
 {
-	struct staged *sg = NULL;
-	struct aor *a;
+	struct pend *p = arg;
+
+	list_unlink(&p->le);
+	for (unsigned i = 0; p->sg && i < p->nsg; i++)
+		mem_deref(p->sg[i].nb);
+	mem_deref(p->sg);
+}
+
+static struct aor *aor_of(struct location *loc, const char *user)
+{
 	struct pl upl;
+
+	pl_set_str(&upl, user);
+	return (struct aor *)location_find(loc, &upl);
+}
+
+/* Every RFC 3261 §10.3 step 6-7 check, and the new bindings built; with
+ * nothing to write (a refusal, a query, a retransmission), *scode says
+ * the answer at once. */
+static int stage(struct location *loc, struct pend *p, uint16_t *scode,
+		 const char **reason)
+{
+	const struct loc_update *u = p->u;
+	struct aor *a = aor_of(loc, u->user);
+	struct staged *sg;
 	unsigned remaining = 0, i;
-	bool changed = false, added = false, removed = false;
+	bool writes = false;
 	struct le *le;
-	int err = 0;
-
-	pl_set_str(&upl, u->user);
-	a = (struct aor *)location_find(loc, &upl);
-
-	*scode = 200;
-	*reason = "OK";
+	int err;
 
 	if (u->remove_all) {
 		for (le = a ? a->bindings.head : NULL; le; le = le->next) {
@@ -765,43 +810,25 @@ int location_apply(struct location *loc, const struct loc_update *u,
 			}
 		}
 		if (!a)
-			return 0;
-		err = store_begin(loc->st);
-		for (le = a->bindings.head; le && !err; le = le->next) {
-			const struct binding *b = le->data;
-			err = loc_del(loc->st, loc->opts.node, a->user,
-				      b->uri);
-		}
-		err = err ? err : store_commit(loc->st);
-		if (err)
-			goto fail;
-		loc->nbindings -= list_count(&a->bindings);
-		le = a->bindings.head;
-		while (le) {
-			struct binding *b = le->data;
-			le = le->next;
-			mem_deref(b);
-		}
-		publish(loc, NULL, u->user, "unregistered");
-		tell(loc, u->user);
-		aor_drop_if_empty(loc, a);
+			*scode = 200;
+		return 0;
+	}
+	if (!u->n) {
+		*scode = 200;  /* a query: the caller lists the bindings */
 		return 0;
 	}
 
-	if (!u->n)
-		return 0;   /* a query: the caller lists the bindings */
-
-	/* stage */
-	sg = mem_zalloc(u->n * sizeof(*sg), NULL);
+	sg = p->sg = mem_zalloc(u->n * sizeof(*sg), NULL);
 	if (!sg)
 		return ENOMEM;
+	p->nsg = u->n;
 	for (i = 0; i < u->n; i++) {
 		sg[i].c = &u->c[i];
 		sg[i].old = match(a, &u->c[i]);
 		if (sg[i].old && !cseq_ok(sg[i].old, u)) {
 			*scode = 400;
 			*reason = "Out of order CSeq";
-			goto out;
+			return 0;
 		}
 		if (sg[i].old && is_retransmission(sg[i].old, u)) {
 			sg[i].c = NULL;
@@ -838,21 +865,43 @@ int location_apply(struct location *loc, const struct loc_update *u,
 	if (remaining > loc->opts.max_contacts) {
 		*scode = 403;
 		*reason = "Too Many Contacts";
-		goto out;
+		return 0;
 	}
 
 	/* build the new bindings */
 	for (i = 0; i < u->n; i++) {
+		writes = writes || sg[i].c;
 		if (!sg[i].c || !sg[i].c->expires)
 			continue;
-		err = build(&sg[i].nb, u, sg[i].c, now);
+		err = build(&sg[i].nb, u, sg[i].c, p->now);
 		if (err)
-			goto out;
+			return err;
 	}
+	if (!writes)
+		*scode = 200;  /* every Contact a retransmission's */
+	return 0;
+}
 
-	/* write through: one transaction for the whole request */
-	err = store_begin(loc->st);
-	for (i = 0; i < u->n && !err; i++) {
+/* One update's rows, inside the group's transaction. */
+static int pend_write(struct location *loc, const struct pend *p)
+{
+	const struct loc_update *u = p->u;
+	const struct staged *sg = p->sg;
+	int err = 0;
+
+	if (u->remove_all) {
+		const struct aor *a = aor_of(loc, u->user);
+
+		for (struct le *le = a ? a->bindings.head : NULL;
+		     le && !err; le = le->next) {
+			const struct binding *b = le->data;
+
+			err = loc_del(loc->st, loc->opts.node, a->user,
+				      b->uri);
+		}
+		return err;
+	}
+	for (unsigned i = 0; i < u->n && !err; i++) {
 		if (!sg[i].c)
 			continue;
 		if (sg[i].old && (!sg[i].nb ||
@@ -862,19 +911,34 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		if (!err && sg[i].nb)
 			err = store_put(loc, u->user, sg[i].nb);
 	}
-	err = err ? err : store_commit(loc->st);
-	if (err)
-		goto fail;
+	return err;
+}
 
-	/* apply in memory: nothing below can fail but aor_get */
+/* Committed: the same in memory, where nothing can fail but aor_get. */
+static int pend_apply(struct location *loc, struct pend *p)
+{
+	const struct loc_update *u = p->u;
+	struct staged *sg = p->sg;
+	struct aor *a = aor_of(loc, u->user);
+	bool changed = false, added = false, removed = false;
+
+	if (u->remove_all) {
+		if (!a)
+			return 0;
+		loc->nbindings -= list_count(&a->bindings);
+		while (a->bindings.head)
+			mem_deref(a->bindings.head->data);
+		publish(loc, NULL, u->user, "unregistered");
+		tell(loc, u->user);
+		aor_drop_if_empty(loc, a);
+		return 0;
+	}
 	if (!a) {
 		a = aor_get(loc, u->user);
-		if (!a) {
-			err = ENOMEM;
-			goto out;
-		}
+		if (!a)
+			return ENOMEM;
 	}
-	for (i = 0; i < u->n; i++) {
+	for (unsigned i = 0; i < u->n; i++) {
 		if (!sg[i].c)
 			continue;
 		if (sg[i].old) {
@@ -913,30 +977,158 @@ int location_apply(struct location *loc, const struct loc_update *u,
 		tell(loc, u->user);
 	}
 	aor_drop_if_empty(loc, a);
-	goto out;
+	return 0;
+}
 
- fail:
-	store_rollback(loc->st);
-	log_err("location: cannot store bindings of '%s': %m (%s)", u->user,
-		err, store_errmsg(loc->st));
-	if (store_unavailable(err)) {
-		/* nothing was changed: the phone tries again later */
-		*scode = 503;
-		*reason = "Service Unavailable";
-	}
-	else {
-		*scode = 500;
-		*reason = "Server Internal Error";
-	}
-	err = 0;
+static bool pending(const struct location *loc, const char *user)
+{
+	for (struct le *le = loc->pend.head; le; le = le->next) {
+		const struct pend *p = le->data;
 
- out:
-	if (sg) {
-		for (i = 0; i < u->n; i++)
-			mem_deref(sg[i].nb);
-		mem_deref(sg);
+		if (!strcmp(p->u->user, user))
+			return true;
 	}
-	return err;
+	return false;
+}
+
+/* The group's rows in one transaction; then, in the order they came,
+ * each update applied in memory and its caller told. A failure fails
+ * them all, with nothing changed: their phones try again. */
+void location_flush(struct location *loc)
+{
+	struct list batch = LIST_INIT;
+	const char *reason = "OK";
+	uint16_t scode = 200;
+	struct le *le;
+	unsigned n = 0;
+	int err;
+
+	if (!loc || !loc->npend)
+		return;
+	tmr_cancel(&loc->tmr_group);
+	while ((le = loc->pend.head)) {
+		list_unlink(le);
+		list_append(&batch, le, le->data);
+		++n;
+	}
+	loc->npend = 0;
+	err = store_begin(loc->st);
+	for (le = batch.head; le && !err; le = le->next)
+		err = pend_write(loc, le->data);
+	err = err ? err : store_commit(loc->st);
+	if (err) {
+		store_rollback(loc->st);
+		/* nothing was changed: the phones try again later */
+		scode = store_unavailable(err) ? 503 : 500;
+		reason = scode == 503 ? "Service Unavailable"
+				      : "Server Internal Error";
+	}
+	while ((le = batch.head)) {
+		struct pend *p = le->data;
+		uint16_t c = scode;
+
+		list_unlink(le);
+		if (err) {
+			log_err("location: cannot store bindings of '%s' "
+				"(one of a group of %u): %m (%s)", p->u->user,
+				n, err, store_errmsg(loc->st));
+		}
+		else if (pend_apply(loc, p)) {
+			log_err("location: '%s': stored, not in memory "
+				"until it is read again", p->u->user);
+			c = 500;
+		}
+		p->dh(c, c == scode ? reason : "Server Internal Error",
+		      p->arg);
+		mem_deref(p);
+	}
+}
+
+/* Closing with updates uncommitted (location_flush was not called):
+ * their callers are told, to answer nothing. */
+static void pend_cancel(struct location *loc)
+{
+	struct le *le;
+
+	while ((le = loc->pend.head)) {
+		struct pend *p = le->data;
+
+		list_unlink(le);
+		p->dh(0, NULL, p->arg);
+		mem_deref(p);
+	}
+	loc->npend = 0;
+}
+
+static void group_h(void *arg)
+{
+	location_flush(arg);
+}
+
+int location_update(struct location *loc, const struct loc_update *u,
+		    uint64_t now, loc_done_h *dh, void *arg, uint16_t *scode,
+		    const char **reason)
+{
+	struct pend *p;
+	int err;
+
+	if (!loc || !u || !u->user || !dh || !scode || !reason)
+		return EINVAL;
+	*scode = 0;
+	*reason = "OK";
+	/* staged against memory as the group before it leaves it */
+	if (pending(loc, u->user))
+		location_flush(loc);
+	p = mem_zalloc(sizeof(*p), pend_destructor);
+	if (!p)
+		return ENOMEM;
+	p->u = u;
+	p->now = now;
+	p->dh = dh;
+	p->arg = arg;
+	err = stage(loc, p, scode, reason);
+	if (err || *scode) {
+		mem_deref(p);
+		return err;
+	}
+	list_append(&loc->pend, &p->le, p);
+	++loc->npend;
+	if (!loc->opts.group_ms) {
+		location_flush(loc);
+		return 0;
+	}
+	if (loc->npend >= LOC_GROUP_MAX)
+		tmr_start(&loc->tmr_group, 0, group_h, loc);
+	else if (!tmr_isrunning(&loc->tmr_group))
+		tmr_start(&loc->tmr_group, loc->opts.group_ms, group_h, loc);
+	return 0;
+}
+
+struct sync_res {
+	uint16_t scode;
+	const char *reason;
+};
+
+static void sync_h(uint16_t scode, const char *reason, void *arg)
+{
+	struct sync_res *r = arg;
+
+	r->scode = scode;
+	r->reason = reason;
+}
+
+int location_apply(struct location *loc, const struct loc_update *u,
+		   uint64_t now, uint16_t *scode, const char **reason)
+{
+	struct sync_res r = { 500, "Server Internal Error" };
+	int err = location_update(loc, u, now, sync_h, &r, scode, reason);
+
+	if (err || *scode)
+		return err;
+	location_flush(loc);
+	*scode = r.scode;
+	*reason = r.reason;
+	return 0;
 }
 
 struct foreach_ctx {

@@ -76,15 +76,34 @@ struct loc_opts {
 	/* node_id: the rows of the shared table that are this node's
 	 * (NULL: a box of its own) */
 	const char *node;
+	/* group commit: ms an update waits for others to share its
+	 * transaction (0: each commits alone, before location_update
+	 * returns) */
+	uint32_t group_ms;
 };
+
+/* An update's end (location_update): 200, stored and in memory; 503, the
+ * store is out of reach, or 500: nothing changed. 0: the location is
+ * closing; answer nothing. */
+typedef void (loc_done_h)(uint16_t scode, const char *reason, void *arg);
 
 int  location_alloc(struct location **locp, struct store *st,
 		    struct bus_pub *pub, const struct loc_opts *opts);
 int  location_load(struct location *loc, uint64_t now);
 const struct aor *location_find(const struct location *loc,
 				const struct pl *user);
+/* An update staged and put in the group (loc_opts.group_ms). *scode set:
+ * answered at once (a refusal, or nothing to write: 200), `dh` never
+ * called; 0: `dh` is called when the group commits, maybe before this
+ * returns. `u` and what it points at stay valid until then. */
+int  location_update(struct location *loc, const struct loc_update *u,
+		     uint64_t now, loc_done_h *dh, void *arg,
+		     uint16_t *scode, const char **reason);
+/* The same, committed before it returns (with the group). */
 int  location_apply(struct location *loc, const struct loc_update *u,
 		    uint64_t now, uint16_t *scode, const char **reason);
+/* The group committed now (before closing, or to read the store). */
+void location_flush(struct location *loc);
 uint32_t location_count(const struct location *loc);
 /* Read one address-of-record's bindings again from the store, which
  * another edge worker changed; a probe's verdict on a Contact kept, the

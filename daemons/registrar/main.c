@@ -317,6 +317,7 @@ static int open_location(struct app *a)
 	lo.changed_arg = &a->edge;
 	lo.shared = workers_count(a->workers) > 1;
 	lo.node = a->conf->node_id;
+	lo.group_ms = a->conf->store_group_ms;
 	err = location_alloc(&a->loc, a->state, a->pub, &lo);
 	err = err ? err : location_load(a->loc, (uint64_t)time(NULL));
 	if (err) {
@@ -372,6 +373,7 @@ static int start_edge(struct app *a)
  * calls in progress, which tell the dialogs, which publish. */
 static void close_all(struct app *a)
 {
+	location_flush(a->loc);    /* answered while SIP is open */
 	a->daemon = mem_deref(a->daemon);
 	a->prober = mem_deref(a->prober);
 	a->gone = mem_deref(a->gone);

@@ -231,22 +231,78 @@ static int print_ok(struct re_printf *pf, const struct ok_ctx *c)
 	return err;
 }
 
+/* A REGISTER from its staging to the commit of its bindings, which it
+ * may share with others (location_update): what its answer needs. */
+struct reg_wait {
+	struct edge *r;
+	struct sip_msg *msg;             /* referenced */
+	struct user_rec *user;
+	char *path;
+	bool echo_path;
+	uint64_t now;
+	struct loc_update u;
+	struct loc_contact contacts[MAX_CONTACTS_PER_REQUEST];
+};
+
+static void reg_wait_destructor(void *arg)
+{
+	struct reg_wait *w = arg;
+
+	for (unsigned i = 0; i < w->u.n; i++)
+		mem_deref(w->contacts[i].params);
+	mem_deref(w->path);
+	mem_deref(w->user);
+	mem_deref(w->msg);
+}
+
+/* The 200, which lists every binding the address-of-record has now. */
+static void reg_ok(struct reg_wait *w)
+{
+	const struct sip_msg *msg = w->msg;
+	struct ok_ctx ok;
+
+	/* its flow stays an authenticated one while the binding lasts */
+	for (unsigned i = 0; i < w->u.n; i++)
+		flood_authed(w->r->flood, &msg->src, tmr_jiffies(),
+			     (uint64_t)w->u.c[i].expires * 1000);
+	ok.aor = location_find(w->r->loc, &msg->to.uri.user);
+	ok.now = w->now;
+	ok.path = w->path;
+	ok.echo_path = w->echo_path;
+	(void)sip_replyf(w->r->sip, msg, 200, "OK",
+			  "%HContent-Length: 0\r\n\r\n", print_ok, &ok);
+	log_sip(LOG_DEBUG, msg, w->user->username, "REGISTER from %J: 200, "
+		"%u contact(s) sent", &msg->src, w->u.n);
+}
+
+static void reg_done_h(uint16_t scode, const char *reason, void *arg)
+{
+	struct reg_wait *w = arg;
+
+	if (scode == 200) {
+		reg_ok(w);
+	}
+	else if (scode) {
+		log_sip(LOG_NOTICE, w->msg, w->user->username,
+			"REGISTER: %u %s", scode, reason);
+		reply(w->r, w->msg, scode, reason);
+	}
+	mem_deref(w);
+}
+
 static void handle_register(struct edge *r, const struct sip_msg *msg)
 {
 	const struct conf *conf = r->conf;
-	struct loc_contact contacts[MAX_CONTACTS_PER_REQUEST];
-	struct loc_update u;
+	struct reg_wait *w = NULL;
+	struct loc_update *up;
 	struct parse_ctx pc;
 	struct path_ctx path = { NULL, false };
 	struct user_rec *user = NULL;
-	struct ok_ctx ok;
-	char *path_str = NULL;
 	uint16_t code;
 	const char *reason;
 	uint32_t dflt = conf->reg_expires_default;
 	int err;
 
-	memset(&u, 0, sizeof(u));
 	memset(&pc, 0, sizeof(pc));
 
 	/* RFC 3261 §10.3 step 1-3: our domain, an AOR of our domain */
@@ -276,22 +332,32 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 	if (pl_isset(&msg->expires))
 		(void)sipval_expires(&dflt, &msg->expires);
 
-	u.user = user->username;
-	u.callid = msg->callid;
-	u.cseq = msg->cseq.num;
-	u.tp = msg->tp;
-	u.src = msg->src;
-	u.c = contacts;
+	w = mem_zalloc(sizeof(*w), reg_wait_destructor);
+	if (!w) {
+		reply(r, msg, 500, "Server Internal Error");
+		goto out;
+	}
+	w->r = r;
+	w->msg = mem_ref((void *)msg);
+	w->user = user;
+	user = NULL;
+	up = &w->u;
+	up->user = w->user->username;
+	up->callid = msg->callid;
+	up->cseq = msg->cseq.num;
+	up->tp = msg->tp;
+	up->src = msg->src;
+	up->c = w->contacts;
 	{
 		const struct sip_hdr *ua = sip_msg_hdr(msg,
 						       SIP_HDR_USER_AGENT);
 		if (ua && ua->val.l <= 256)
-			u.user_agent = ua->val;
+			up->user_agent = ua->val;
 	}
 
 	pc.r = r;
 	pc.msg = msg;
-	pc.u = &u;
+	pc.u = up;
 	pc.dflt = dflt;
 	if (sip_msg_hdr_apply(msg, true, SIP_HDR_CONTACT, contact_h, &pc)) {
 		if (pc.code == 423)
@@ -302,7 +368,7 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 					  conf->reg_expires_min);
 		else
 			reply(r, msg, pc.code, pc.reason);
-		log_sip(LOG_NOTICE, msg, user->username, "REGISTER: %u %s",
+		log_sip(LOG_NOTICE, msg, w->user->username, "REGISTER: %u %s",
 			pc.code, pc.reason);
 		goto out;
 	}
@@ -312,7 +378,7 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 			reply(r, msg, 400, "Invalid wildcard Contact");
 			goto out;
 		}
-		u.remove_all = true;
+		up->remove_all = true;
 	}
 
 	/* RFC 3327: keep Path; echo it when the UA supports it */
@@ -328,46 +394,39 @@ static void handle_register(struct edge *r, const struct sip_msg *msg)
 	}
 	if (path.mb->end) {
 		path.mb->pos = 0;
-		if (mbuf_strdup(path.mb, &path_str, path.mb->end)) {
+		if (mbuf_strdup(path.mb, &w->path, path.mb->end)) {
 			reply(r, msg, 500, "Server Internal Error");
 			goto out;
 		}
-		u.path = path_str;
+		up->path = w->path;
 	}
+	w->echo_path = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "path");
 
 	/* one clock reading for the bindings and the 200 that lists them:
 	 * a second that turns between the two would show a binding just
 	 * granted 3600 s as 3599 */
-	ok.now = now_s();
-	err = location_apply(r->loc, &u, ok.now, &code, &reason);
+	w->now = now_s();
+	err = location_update(r->loc, up, w->now, reg_done_h, w, &code,
+			      &reason);
+	if (!err && !code) {
+		w = NULL;      /* reg_done_h's, answered when it commits */
+		goto out;
+	}
 	if (err) {
-		log_sip(LOG_ERR, msg, user->username, "REGISTER: %m", err);
+		log_sip(LOG_ERR, msg, w->user->username, "REGISTER: %m", err);
 		reply(r, msg, 500, "Server Internal Error");
-		goto out;
 	}
-	if (code != 200) {
-		log_sip(LOG_NOTICE, msg, user->username, "REGISTER: %u %s",
-			code, reason);
+	else if (code == 200) {
+		reg_ok(w);     /* nothing to write: a query, a retransmission */
+	}
+	else {
+		log_sip(LOG_NOTICE, msg, w->user->username,
+			"REGISTER: %u %s", code, reason);
 		reply(r, msg, code, reason);
-		goto out;
 	}
-
-	/* its flow stays an authenticated one while the binding lasts */
-	for (unsigned i = 0; i < u.n; i++)
-		flood_authed(r->flood, &msg->src, tmr_jiffies(),
-			     (uint64_t)u.c[i].expires * 1000);
-	ok.aor = location_find(r->loc, &msg->to.uri.user);
-	ok.path = path_str;
-	ok.echo_path = sip_msg_hdr_has_value(msg, SIP_HDR_SUPPORTED, "path");
-	(void)sip_replyf(r->sip, msg, 200, "OK",
-			  "%HContent-Length: 0\r\n\r\n", print_ok, &ok);
-	log_sip(LOG_DEBUG, msg, user->username, "REGISTER from %J: 200, "
-		"%u contact(s) sent", &msg->src, u.n);
 
  out:
-	for (unsigned i = 0; i < u.n; i++)
-		mem_deref(u.c[i].params);
-	mem_deref(path_str);
+	mem_deref(w);
 	mem_deref(path.mb);
 	mem_deref(user);
 }

@@ -53,6 +53,7 @@ static const struct key keys[] = {
 	{"sip_max_message",        K_U32, OFF(sip_max_message), 1024,
 	 65535},
 	{"store_sync_full",        K_BOOL, OFF(store_sync_full), 0, 0},
+	{"store_group_ms",         K_U32, OFF(store_group_ms), 0, 1000},
 	{"server_version",         K_BOOL, OFF(server_version), 0, 0},
 	{"auth_fail_limit",        K_U32, OFF(auth_fail_limit), 1, 1000},
 	{"flood_rate",             K_U32, OFF(flood_rate), 0, 1000000},
@@ -629,6 +630,7 @@ int conf_parse(struct conf **confp, const char *text, size_t len,
 	c->nonce_cache_size = 100000;
 	c->sip_max_message = 65535;
 	c->store_sync_full = false;
+	c->store_group_ms = 2;
 	c->server_version = false;
 	c->auth_fail_limit = 5;
 	c->flood_rate = 100;

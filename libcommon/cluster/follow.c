@@ -69,6 +69,7 @@ struct follow {
 	bool self_known;
 	bool fenced;
 	follow_fence_h *fenceh;
+	void *fence_arg;
 };
 
 /* Every key the node told of, as a `del`, then no subscription. */
@@ -346,10 +347,10 @@ static void fence_set(struct follow *f, bool fenced)
 			 FOLLOW_FENCE_MS / 1000);
 		f->fenced = true;
 		if (f->fenceh)
-			(void)f->fenceh(true, f->arg);
+			(void)f->fenceh(true, f->fence_arg);
 		return;
 	}
-	if (f->fenceh && f->fenceh(false, f->arg))
+	if (f->fenceh && f->fenceh(false, f->fence_arg))
 		return;        /* still fenced: asked again */
 	log_notice("cluster: this node (%s) is alive again: no longer "
 		   "fenced", f->conf->node_id);
@@ -504,22 +505,20 @@ int follow_alloc(struct follow **fp, const struct conf *conf,
 	return 0;
 }
 
-void follow_on_fence(struct follow *f, follow_fence_h *fenceh)
+void follow_on_fence(struct follow *f, follow_fence_h *fenceh, void *arg)
 {
 	if (!f)
 		return;
 	f->fenceh = fenceh;
+	f->fence_arg = arg;
 	if (f->fenced && fenceh)   /* since the first read */
-		(void)fenceh(true, f->arg);
+		(void)fenceh(true, arg);
 }
 
-bool follow_fenced(const struct follow *f)
+bool follow_lease(void *arg)
 {
-	return f && f->fenced;
-}
+	struct follow *f = arg;
 
-bool follow_lease(struct follow *f)
-{
 	if (!f)
 		return true;
 	/* a refresh late by a fence's length: this process was frozen; or

@@ -68,9 +68,9 @@ typedef int (follow_gone_h)(const struct node_rec *r, void *arg);
  * FOLLOW_FENCE_MS of this daemon's reads, or they fail; what it holds
  * may be another node's soon) or back (false; was it taken over
  * meanwhile is the daemon's to find out: an error, it cannot say yet,
- * and the node stays fenced, told again at the next refresh). Same
- * argument as goneh. While fenced, this daemon takes over nobody: its
- * own view of the others' rows is no better than theirs of ours. */
+ * and the node stays fenced, told again at the next refresh). While
+ * fenced, this daemon takes over nobody: its own view of the others'
+ * rows is no better than theirs of ours. */
 typedef int (follow_fence_h)(bool fenced, void *arg);
 /* Secures `bus` with this node's key pair (cluster_key; before any
  * node-facing socket of it is made) and starts following. `topics`
@@ -80,13 +80,13 @@ int  follow_alloc(struct follow **fp, const struct conf *conf,
 		  const struct follow_topic *topics, unsigned ntopics,
 		  follow_gone_h *goneh, void *arg);
 /* Be told when this node is fenced and when it is back. */
-void follow_on_fence(struct follow *f, follow_fence_h *fenceh);
-bool follow_fenced(const struct follow *f);
-/* May this node speak for its rows now? Asked at the moment of sending,
- * by the clock: a process that was frozen (stopped, swapped out, its
- * machine suspended) learns it was out of touch before its timers'
- * work goes out, not at its next refresh; false fences it. */
-bool follow_lease(struct follow *f);
+void follow_on_fence(struct follow *f, follow_fence_h *fenceh, void *arg);
+/* May this node speak for its rows now (`arg`: the follower, NULL: no
+ * cluster, yes)? Asked at the moment of sending, by the clock: a
+ * process that was frozen (stopped, swapped out, its machine suspended)
+ * learns it was out of touch before its timers' work goes out, not at
+ * its next refresh; false fences it. */
+bool follow_lease(void *arg);
 /* Read the nodes table again now (done every FOLLOW_REFRESH_MS). */
 int  follow_refresh(struct follow *f);
 /* The node that is source `src` (NULL: none), and its SIP address

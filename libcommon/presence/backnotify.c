@@ -23,6 +23,7 @@ void backnotify_opts(struct notifier_opts *no, const struct conf *c,
 	no->min_interval = c->notify_min_interval;
 	no->notify_timeout = c->notify_timeout;
 	no->node = c->node_id;
+	no->group_ms = c->store_group_ms;
 }
 
 void backnotify_report_h(int prio, const struct sip_msg *msg,
@@ -140,9 +141,9 @@ static int adopt_route_h(char *buf, size_t sz, const char *old, void *arg)
 	return err;
 }
 
-int backnotify_fence(struct notifier *n, bool fenced)
+int backnotify_fence(bool fenced, void *arg)
 {
-	int err = notifier_fence(n, fenced);
+	int err = notifier_fence(arg, fenced);
 
 	if (fenced)
 		log_notice("cluster: NOTIFYs wait while this node is fenced");

@@ -36,7 +36,8 @@ int  backnotify_adopt(struct notifier *n, const struct conf *c,
  * Back, if another node took our subscriptions meanwhile, the daemon
  * stops with an error, logged: systemd starts it again with what is
  * still ours, and what memory held is not sent. An error: the store
- * cannot say yet (still fenced: asked again). */
-int  backnotify_fence(struct notifier *n, bool fenced);
+ * cannot say yet (still fenced: asked again). `arg`: the notifier (a
+ * follow_fence_h). */
+int  backnotify_fence(bool fenced, void *arg);
 
 #endif

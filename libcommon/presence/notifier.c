@@ -10,7 +10,10 @@
  * second, ends the expired ones: O(N) a second over all
  * subscriptions, cheaper than libre's sorted timer list with one timer
  * each. Sending: a 0 ms timer takes everything queued in one loop pass,
- * writes each CSeq and version in one transaction, then sends. */
+ * writes each CSeq and version in one transaction, then sends. Group
+ * commit: a new subscription's row waits group_ms for others' to be
+ * written in one transaction, and its 200 and first NOTIFY go once that
+ * commits (save_flush). */
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -30,6 +33,7 @@
 #define MAX_ROUTE 1024
 #define MAX_STR 512
 #define MIN_RATE_FLOOR_MS 200  /* the fastest min-rate we keep to */
+#define GROUP_MAX 64           /* new subscriptions that share a commit */
 
 enum {
 	F_CALLID, F_LTAG, F_RTAG, F_EVID, F_WATCHER, F_PRES, F_LURI,
@@ -81,6 +85,9 @@ struct nsub {
 	bool was_active;
 	bool authorizing;      /* inside the package's authorize */
 	bool has_row;          /* notifier_fence: its row is still ours */
+	struct le le_save;     /* n->saving: its row not committed yet */
+	struct sip_msg *wait_msg;  /* and the SUBSCRIBE to answer then */
+	uint32_t wait_granted;
 };
 
 struct notifier {
@@ -106,6 +113,9 @@ struct notifier {
 	 * (out of reach): written at the next flush or tick, so that one
 	 * loaded after a restart never goes back */
 	struct list unsaved;
+	struct list saving;    /* new subscriptions: save_flush */
+	unsigned nsaving;
+	struct tmr tmr_save;
 	struct tmr tmr_flush;
 	struct tmr tmr_tick;
 	unsigned ticks;
@@ -215,6 +225,8 @@ static void sub_destructor(void *arg)
 	list_unlink(&s->le_q);
 	list_unlink(&s->le_min);
 	list_unlink(&s->le_unsaved);
+	list_unlink(&s->le_save);
+	mem_deref(s->wait_msg);
 	if (s->grp) {
 		list_unlink(&s->le_grp);
 		if (!--s->grp->n)
@@ -642,6 +654,8 @@ static void queue(struct nsub *s)
 {
 	struct notifier *n = s->n;
 
+	if (s->wait_msg)
+		return;        /* its first NOTIFY goes once it is stored */
 	if (s->out) {
 		s->pending = true;     /* coalesces: the latest state goes */
 		return;
@@ -1090,6 +1104,71 @@ static uint64_t new_ltag(const struct notifier *n, const struct sip_msg *msg,
 static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 			      struct nsub *s);
 
+/* A new subscription stored: answered, then its first NOTIFY. */
+static void granted(struct notifier *n, const struct sip_msg *msg,
+		    struct nsub *s, uint32_t exp)
+{
+	reply_ok(n, msg, s, exp);
+	if (s->max_interval && exp)
+		list_append(&n->minrate, &s->le_min, s);
+	if (s->pkg->changed && exp)
+		s->pkg->changed(s, n->arg);
+	queue(s);
+}
+
+/* The new subscriptions' rows in one transaction; then each answered
+ * (and notified) in the order they came, or, when it failed, refused
+ * 503 (500) and forgotten: their watchers subscribe again. */
+static void save_flush(struct notifier *n)
+{
+	struct list batch = LIST_INIT;
+	struct le *le;
+	int err;
+
+	if (!n->nsaving)
+		return;
+	tmr_cancel(&n->tmr_save);
+	while ((le = n->saving.head)) {
+		list_unlink(le);
+		list_append(&batch, le, le->data);
+	}
+	n->nsaving = 0;
+	err = store_begin(n->st);
+	for (le = batch.head; le && !err; le = le->next) {
+		struct subs_rec r;
+
+		sub_rec(&r, le->data);
+		err = subs_add(n->st, &r);
+	}
+	err = err ? err : store_commit(n->st);
+	if (err)
+		store_rollback(n->st);
+	/* the batch's list may lose others as these are answered (a
+	 * package's handler can end a subscription): one at a time */
+	while ((le = batch.head)) {
+		struct nsub *s = le->data;
+		struct sip_msg *msg = s->wait_msg;
+
+		list_unlink(le);
+		s->wait_msg = NULL;
+		if (err) {
+			report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m",
+			       err);
+			store_failed(n, msg, err);
+			mem_deref(s);
+		}
+		else {
+			granted(n, msg, s, s->wait_granted);
+		}
+		mem_deref(msg);
+	}
+}
+
+static void save_h(void *arg)
+{
+	save_flush(arg);
+}
+
 static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 			  const struct evpkg *pkg,
 			  const struct sipevent_event *ev,
@@ -1219,6 +1298,19 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		s->reason = "timeout";
 	}
 	err = sub_index(n, s);
+	if (!err && exp && n->o.group_ms) {
+		/* stored with the others of the next group_ms, answered
+		 * when that commits; the indexes hold it meanwhile */
+		s->wait_msg = mem_ref((void *)msg);
+		s->wait_granted = exp;
+		list_append(&n->saving, &s->le_save, s);
+		if (++n->nsaving >= GROUP_MAX)
+			tmr_start(&n->tmr_save, 0, save_h, n);
+		else if (!tmr_isrunning(&n->tmr_save))
+			tmr_start(&n->tmr_save, n->o.group_ms, save_h, n);
+		s = NULL;
+		goto out;
+	}
 	if (!err && exp)
 		err = sub_save(s);
 	if (err) {
@@ -1226,12 +1318,7 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		store_failed(n, msg, err);
 		goto out;
 	}
-	reply_ok(n, msg, s, exp);
-	if (s->max_interval && exp)
-		list_append(&n->minrate, &s->le_min, s);
-	if (pkg->changed && exp)
-		pkg->changed(s, n->arg);
-	queue(s);
+	granted(n, msg, s, exp);
 	s = NULL;              /* the indexes hold it */
 	goto out;
 
@@ -1254,6 +1341,13 @@ static void subscribe_refresh(struct notifier *n, const struct sip_msg *msg,
 
 	if (pl_strcmp(&msg->from.tag, s->f[F_RTAG])) {
 		answer(n, msg, 481, "Subscription Does Not Exist");
+		return;
+	}
+	if (s->wait_msg) {
+		/* its row is not committed yet (a few ms): a retransmission
+		 * is answered with the first, anything else waits for it */
+		if (msg->cseq.num != s->rseq)
+			answer(n, msg, 491, "Request Pending");
 		return;
 	}
 	if (msg->cseq.num == s->rseq) {
@@ -1445,6 +1539,7 @@ int notifier_fence(struct notifier *n, bool fenced)
 
 	if (!n)
 		return EINVAL;
+	save_flush(n);         /* each live subscription with its row */
 	if (fenced || !n->fenced) {
 		n->fenced = fenced;
 		return 0;
@@ -1631,6 +1726,7 @@ static void destructor(void *arg)
 
 	tmr_cancel(&n->tmr_flush);
 	tmr_cancel(&n->tmr_tick);
+	tmr_cancel(&n->tmr_save);  /* unanswered: their watchers resend */
 	mem_deref(n->fast);
 	mem_deref(n->lsnr_resp);
 	/* subscriptions first: they unlink from groups and counts */
@@ -1681,6 +1777,7 @@ int notifier_alloc(struct notifier **np, struct sip *sip, struct store *st,
 	n->salt = rand_u64();
 	tmr_init(&n->tmr_flush);
 	tmr_init(&n->tmr_tick);
+	tmr_init(&n->tmr_save);
 	err = str_dup(&n->contact, o->contact);
 	n->o.contact = NULL;
 	if (!err && o->node)

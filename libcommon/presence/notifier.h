@@ -43,6 +43,9 @@ struct notifier_opts {
 	uint32_t retry_after;         /* s, with reason=probation; 0: none */
 	const char *node;             /* node_id: the subscriptions it
 				       * serves of a shared table; NULL */
+	uint32_t group_ms;            /* a new subscription's row waits
+				       * this long to share a commit; 0:
+				       * stored alone before its 200 */
 };
 
 /* What happened that a log should say (a refusal, a subscription ended):

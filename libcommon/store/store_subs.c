@@ -75,20 +75,23 @@ static const char put_sql[] =
 	"state = excluded.state, min_interval = excluded.min_interval "
 	"WHERE subs.node = excluded.node";
 
-int subs_put(struct store *st, const struct subs_rec *r)
+/* *errp: EINVAL, a text missing; EIO, no statement. */
+static struct store_q *put_stmt(struct store *st, const struct subs_rec *r,
+				int *errp)
 {
 	const char *text[] = { r->callid, r->ltag, r->rtag, r->event,
 		r->event_id, r->watcher, r->presentity, r->local_uri,
 		r->remote_uri, r->target, r->route, r->ctype };
 	struct store_q *s;
-	int err;
 
+	*errp = EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
 		if (!text[i])
-			return EINVAL;
+			return NULL;
+	*errp = EIO;
 	s = store_stmt(st, put_sql);
 	if (!s)
-		return EIO;
+		return NULL;
 	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
 		q_text(s, (int)i + 1, text[i]);
 	q_int(s, 13, r->rseq);
@@ -98,10 +101,28 @@ int subs_put(struct store *st, const struct subs_rec *r)
 	q_int(s, 17, r->state);
 	q_int(s, 18, r->min_interval);
 	q_text(s, 19, r->node ? r->node : "");
+	return s;
+}
+
+int subs_put(struct store *st, const struct subs_rec *r)
+{
+	int err;
+	struct store_q *s = put_stmt(st, r, &err);
+
+	if (!s)
+		return err;
 	err = store_step_done(s);
 	if (!err && !q_changes(s))
 		err = ESTALE;          /* another node's now */
 	return err;
+}
+
+int subs_add(struct store *st, const struct subs_rec *r)
+{
+	int err;
+	struct store_q *s = put_stmt(st, r, &err);
+
+	return s ? store_step_later(s) : err;
 }
 
 static const char seq_sql[] =

@@ -53,6 +53,9 @@ int subs_open(struct store **stp, const char *path,
  * writes its own rows alone (r->node, and `node` below; NULL or "": a
  * box of its own); subs_put says so with ESTALE. */
 int subs_put(struct store *st, const struct subs_rec *r);
+/* The same for a new dialog's row, whose result nobody reads (in a
+ * transaction: sent with its COMMIT): no other node can hold its row. */
+int subs_add(struct store *st, const struct subs_rec *r);
 int subs_seq(struct store *st, const char *node, const char *callid,
 	     const char *ltag, uint32_t lseq, uint32_t version);
 int subs_del(struct store *st, const char *node, const char *callid,

@@ -150,6 +150,93 @@ static void shared(struct store *st, const struct loc_opts *base)
 	mem_deref(b);
 }
 
+struct done {
+	unsigned n;
+	uint16_t code[8];
+};
+
+static void done_h(uint16_t code, const char *reason, void *arg)
+{
+	struct done *d = arg;
+
+	(void)reason;
+	if (d->n < 8)
+		d->code[d->n] = code;
+	++d->n;
+}
+
+static int count_h(const struct loc_rec *r, void *arg)
+{
+	(void)r;
+	++*(unsigned *)arg;
+	return 0;
+}
+
+static unsigned rows(struct store *st, const char *user)
+{
+	unsigned n = 0;
+
+	return loc_foreach_aor(st, NULL, user, count_h, &n) ? 99 : n;
+}
+
+/* Group commit: updates wait for the group's one transaction; each
+ * caller hears once it commits, in order; a second update of the same
+ * address-of-record commits the group first; closing tells the
+ * waiting to answer nothing. */
+static void group(struct store *st, const struct loc_opts *base)
+{
+	struct loc_opts o = *base;
+	struct location *loc = NULL;
+	struct loc_contact c[3][1];
+	struct loc_update u[3];
+	char uris[3][64];
+	const char *users[] = { "gina", "hal", "ida" };
+	struct done d = { .n = 0 };
+	uint16_t code;
+	const char *reason;
+	bool waiting = true;
+
+	o.group_ms = 50;
+	if (location_alloc(&loc, st, NULL, &o)) {
+		ok(false, "group: location service");
+		return;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		/* the URI is read at the commit: kept until then */
+		re_snprintf(uris[i], sizeof(uris[i]), "sip:%s@192.0.2.9:5060",
+			    users[i]);
+		c[i][0] = contact(uris[i], 60, 1000);
+		u[i] = upd("call-g", 1, c[i], 1);
+		u[i].user = users[i];
+		waiting = waiting && !location_update(loc, &u[i], 5000,
+			done_h, &d, &code, &reason) && code == 0;
+	}
+	ok(waiting && d.n == 0 && rows(st, "gina") == 0,
+	   "group: three registrations wait for one commit, nothing stored "
+	   "yet");
+	location_flush(loc);
+	ok(d.n == 3 && d.code[0] == 200 && d.code[2] == 200 &&
+	   rows(st, "gina") == 1 && rows(st, "ida") == 1 &&
+	   location_count(loc) == 3,
+	   "group: the commit stores all three, and each is told 200");
+
+	c[0][0].expires = 120;
+	u[0].cseq = 2;
+	d.n = 0;
+	(void)location_update(loc, &u[0], 5010, done_h, &d, &code, &reason);
+	u[0].cseq = 3;
+	(void)location_update(loc, &u[0], 5011, done_h, &d, &code, &reason);
+	ok(d.n == 1 && d.code[0] == 200,
+	   "group: a second update of the same user commits the first");
+	ok(!location_update(loc, &u[1], 5012, done_h, &d, &code, &reason) &&
+	   code == 200 && d.n == 1,
+	   "group: a retransmission has nothing to write: answered at once");
+
+	loc = mem_deref(loc);
+	ok(d.n == 2 && d.code[1] == 0,
+	   "group: closing tells the one still waiting to answer nothing");
+}
+
 int main(void)
 {
 	struct store *st = NULL;
@@ -276,6 +363,7 @@ int main(void)
 	mem_deref(loc);
 	loc = NULL;
 	shared(st, &o);
+	group(st, &o);
 
 	mem_deref(st);
 	re_snprintf(p, sizeof(p), "rm -rf %s", dir);

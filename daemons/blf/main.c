@@ -277,6 +277,8 @@ static void close_all(struct app *a)
 	struct blf *b = &a->b;
 
 	tmr_cancel(&b->tmr);
+	notifier_flush(b->not);    /* answered while SIP is open */
+	notifier_set_lease(b->not, NULL, NULL);   /* it asked the follower */
 	a->daemon = mem_deref(a->daemon);
 	a->hold = mem_deref(a->hold);
 	b->follow = mem_deref(b->follow);

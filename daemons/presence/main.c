@@ -20,6 +20,7 @@
 #include "presence.h"
 #include "sip/backsip.h"
 #include "presence/backnotify.h"
+#include "rulebook.h"
 
 #define ALLOW "SUBSCRIBE, PUBLISH, OPTIONS"
 
@@ -57,8 +58,11 @@ static void tick_h(void *arg)
 
 	tmr_start(&p->tmr, 1000, tick_h, p);
 	pres_tick(p);
-	if (store_changed(p->rules))
-		watchers_rules_changed(p);
+	watchers_rules_read(p);
+	if (!p->rules_moved)
+		return;
+	p->rules_moved = false;
+	watchers_rules_changed(p);
 }
 
 static void reload_h(void *arg)
@@ -94,6 +98,7 @@ static int open_stores(struct app *a)
 	err = users_open(&p->admin, a->conf->admin_db, false);
 	err = err ? err : users_open(&p->rules, a->conf->admin_db, false);
 	err = err ? err : users_cache_alloc(&p->users, p->admin, 100000);
+	err = err ? err : rulebook_alloc(&p->book);
 	if (err) {
 		log_err("admin database '%s': %m", a->conf->admin_db, err);
 		return err;
@@ -170,6 +175,12 @@ static int load_state(struct presence *p)
 		return err;
 	}
 	(void)store_changed(p->rules);
+	if (rulebook_load(p->book, p->rules)) {
+		log_warn("watcher rules: cannot read them: asked of the "
+			 "database for each SUBSCRIBE until they can be");
+		p->rules_stale = true;    /* read again at each tick */
+		p->rules_warned = true;
+	}
 	watchers_rules_changed(p);
 	return 0;
 }
@@ -270,6 +281,8 @@ static void close_all(struct app *a)
 	struct presence *p = &a->p;
 
 	tmr_cancel(&p->tmr);
+	notifier_flush(p->not);    /* answered while SIP is open */
+	notifier_set_lease(p->not, NULL, NULL);   /* it asked the follower */
 	a->hold = mem_deref(a->hold);
 	p->follow = mem_deref(p->follow);
 	a->daemon = mem_deref(a->daemon);
@@ -287,6 +300,7 @@ static void close_all(struct app *a)
 	p->st = mem_deref(p->st);
 	p->users = mem_deref(p->users);
 	p->rules = mem_deref(p->rules);
+	p->book = mem_deref(p->book);
 	p->admin = mem_deref(p->admin);
 	a->state_path = mem_deref(a->state_path);
 	a->conf = mem_deref(a->conf);

@@ -15,6 +15,7 @@ struct notifier;
 struct evpkg;
 struct presentity;
 struct follow;
+struct rulebook;
 
 #define PRES_KEY_MAX 128       /* a bus key: USER/ID */
 
@@ -26,6 +27,11 @@ struct presence {
 	struct store *admin;       /* users (the cache's connection) */
 	struct store *rules;       /* watcher rules: a connection of its own,
 				    * so that store_changed sees each change */
+	struct rulebook *book;     /* the rules in memory, read from `rules` */
+	bool rules_stale;          /* changed, the book not read again yet */
+	bool rules_warned;         /* and the log said so */
+	bool rules_moved;          /* the book was read again: each watcher
+				    * is decided again at the next tick */
 	struct users_cache *users;
 	struct bus_pub *pub;
 	struct follow *follow;     /* the other nodes (a node of a cluster) */
@@ -60,5 +66,8 @@ void publish_request(struct presence *p, const struct sip_msg *msg,
 extern const struct evpkg *const watchers_pkgs;
 extern const unsigned watchers_npkgs;
 void watchers_rules_changed(struct presence *p);
+/* The rule book read again if the admin database changed (rulebook.h);
+ * when it was, rules_moved is set. */
+void watchers_rules_read(struct presence *p);
 
 #endif

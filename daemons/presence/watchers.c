@@ -23,6 +23,7 @@
 #include "presence/pidf.h"
 #include "base/xmlesc.h"
 #include "presence.h"
+#include "rulebook.h"
 
 /* nsub_mark bits: polite-block (the watcher sees the owner offline);
  * approved (it waited, then a rule let it in: its winfo event). */
@@ -31,7 +32,8 @@ enum { MARK_POLITE = 1, MARK_APPROVED = 2 };
 static enum rule_action decide(struct presence *p, const char *owner,
 			       const char *watcher)
 {
-	return rules_decide(p->rules, p->conf->presence_default_policy,
+	return rulebook_decide(p->book, p->rules,
+			       p->conf->presence_default_policy,
 			    owner, watcher);
 }
 
@@ -56,6 +58,8 @@ static uint16_t presence_authorize(struct nsub *s, void *arg)
 
 	if (code)
 		return code;
+	/* a rule the admin just wrote counts from the next SUBSCRIBE on */
+	watchers_rules_read(p);
 	switch (decide(p, nsub_presentity(s), nsub_watcher(s))) {
 	case RULE_BLOCK:
 		return 403;
@@ -219,6 +223,27 @@ static void reeval_h(struct nsub *s, void *arg)
 /* A rule or a user changed (lamplightctl, the admin page), or we just
  * started: every subscription is decided again; those to a user who is
  * gone end with reason noresource. */
+/* Asking costs no round trip: SQLite's data_version, or a LISTEN's
+ * NOTIFY already read from the socket. A book that cannot be read again
+ * is asked again at the next call, its last read deciding meanwhile. */
+void watchers_rules_read(struct presence *p)
+{
+	if (store_changed(p->rules))
+		p->rules_stale = true;
+	if (!p->rules_stale)
+		return;
+	if (rulebook_load(p->book, p->rules)) {
+		if (!p->rules_warned)
+			log_warn("watcher rules: cannot read them again; what "
+				 "was read last decides meanwhile");
+		p->rules_warned = true;
+		return;
+	}
+	p->rules_warned = false;
+	p->rules_stale = false;
+	p->rules_moved = true;
+}
+
 void watchers_rules_changed(struct presence *p)
 {
 	notifier_all(p->not, reeval_h, p);

@@ -21,7 +21,7 @@
 #include "location.h"
 
 #define SWEEP_MS 1000
-#define LOC_GROUP_MAX 64   /* updates that share a commit, at most */
+#define LOC_GROUP_MAX 64   /* a group this big commits at the next pass */
 
 struct location {
 	struct hash *aors;
@@ -765,6 +765,7 @@ struct pend {
 	uint64_t now;
 	struct staged *sg;     /* nsg of them; NULL for remove_all */
 	unsigned nsg;          /* u->n: `u` may go before this does */
+	int err;               /* location_flush: its rows' fate */
 	loc_done_h *dh;
 	void *arg;
 };
@@ -991,14 +992,31 @@ static bool pending(const struct location *loc, const char *user)
 	return false;
 }
 
+/* The rows of `batch`'s updates, or of `one`, in one transaction. */
+static int write_group(struct location *loc, const struct list *batch,
+		       const struct pend *one)
+{
+	struct le *le = batch ? batch->head : NULL;
+	int err = store_begin(loc->st);
+
+	while (!err && (one || le)) {
+		err = pend_write(loc, one ? one : le->data);
+		if (one)
+			break;
+		le = le->next;
+	}
+	err = err ? err : store_commit(loc->st);
+	if (err)
+		store_rollback(loc->st);
+	return err;
+}
+
 /* The group's rows in one transaction; then, in the order they came,
  * each update applied in memory and its caller told. A failure fails
  * them all, with nothing changed: their phones try again. */
 void location_flush(struct location *loc)
 {
 	struct list batch = LIST_INIT;
-	const char *reason = "OK";
-	uint16_t scode = 200;
 	struct le *le;
 	unsigned n = 0;
 	int err;
@@ -1012,34 +1030,43 @@ void location_flush(struct location *loc)
 		++n;
 	}
 	loc->npend = 0;
-	err = store_begin(loc->st);
-	for (le = batch.head; le && !err; le = le->next)
-		err = pend_write(loc, le->data);
-	err = err ? err : store_commit(loc->st);
-	if (err) {
-		store_rollback(loc->st);
-		/* nothing was changed: the phones try again later */
-		scode = store_unavailable(err) ? 503 : 500;
-		reason = scode == 503 ? "Service Unavailable"
-				      : "Server Internal Error";
+	err = write_group(loc, &batch, NULL);
+	/* not the store out of reach but some row's fault (which, the
+	 * store does not say): each alone, so that it fails only its own */
+	if (err && !store_unavailable(err) && n > 1) {
+		for (le = batch.head; le; le = le->next)
+			((struct pend *)le->data)->err =
+				write_group(loc, NULL, le->data);
+	}
+	else {
+		for (le = batch.head; le; le = le->next)
+			((struct pend *)le->data)->err = err;
 	}
 	while ((le = batch.head)) {
 		struct pend *p = le->data;
-		uint16_t c = scode;
+		uint16_t c = 200;
+		const char *reason = "OK";
 
 		list_unlink(le);
-		if (err) {
+		if (p->err) {
+			/* nothing was changed: the phone tries again later
+			 * (a commit whose answer was lost may have been
+			 * applied: the next load reads it) */
 			log_err("location: cannot store bindings of '%s' "
 				"(one of a group of %u): %m (%s)", p->u->user,
-				n, err, store_errmsg(loc->st));
+				n, p->err, store_errmsg(loc->st));
+			c = store_unavailable(p->err) ? 503 : 500;
 		}
 		else if (pend_apply(loc, p)) {
 			log_err("location: '%s': stored, not in memory "
 				"until it is read again", p->u->user);
 			c = 500;
 		}
-		p->dh(c, c == scode ? reason : "Server Internal Error",
-		      p->arg);
+		if (c == 503)
+			reason = "Service Unavailable";
+		else if (c == 500)
+			reason = "Server Internal Error";
+		p->dh(c, reason, p->arg);
 		mem_deref(p);
 	}
 }

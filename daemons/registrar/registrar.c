@@ -279,6 +279,10 @@ static void reg_done_h(uint16_t scode, const char *reason, void *arg)
 {
 	struct reg_wait *w = arg;
 
+	/* its TCP or TLS connection closed while it waited: libre would
+	 * open one to the phone's port; the phone registers again */
+	if (w->msg->tp != SIP_TRANSP_UDP && !sip_msg_tcpconn(w->msg))
+		scode = 0;
 	if (scode == 200) {
 		reg_ok(w);
 	}

@@ -33,7 +33,7 @@
 #define MAX_ROUTE 1024
 #define MAX_STR 512
 #define MIN_RATE_FLOOR_MS 200  /* the fastest min-rate we keep to */
-#define GROUP_MAX 64           /* new subscriptions that share a commit */
+#define GROUP_MAX 64           /* a group this big commits at the next pass */
 
 enum {
 	F_CALLID, F_LTAG, F_RTAG, F_EVID, F_WATCHER, F_PRES, F_LURI,
@@ -88,6 +88,7 @@ struct nsub {
 	struct le le_save;     /* n->saving: its row not committed yet */
 	struct sip_msg *wait_msg;  /* and the SUBSCRIBE to answer then */
 	uint32_t wait_granted;
+	int save_err;          /* save_flush: its row's fate */
 };
 
 struct notifier {
@@ -225,6 +226,8 @@ static void sub_destructor(void *arg)
 	list_unlink(&s->le_q);
 	list_unlink(&s->le_min);
 	list_unlink(&s->le_unsaved);
+	if (s->le_save.list == &s->n->saving && s->n->nsaving)
+		--s->n->nsaving;
 	list_unlink(&s->le_save);
 	mem_deref(s->wait_msg);
 	if (s->grp) {
@@ -848,7 +851,9 @@ void nsub_set_state(struct nsub *s, enum nsub_state st, const char *reason)
 {
 	if (!s || s->state == NSUB_TERMINATED)
 		return;
-	if (s->authorizing) {  /* not indexed, not stored yet */
+	if (s->authorizing || s->wait_msg) {
+		/* not indexed or not stored yet: save_flush writes it as it
+		 * is then, and granted() tells the package once */
 		s->state = (uint8_t)st;
 		s->reason = reason;
 		return;
@@ -1116,6 +1121,33 @@ static void granted(struct notifier *n, const struct sip_msg *msg,
 	queue(s);
 }
 
+static bool several(const struct list *l)
+{
+	return l->head && l->head != l->tail;
+}
+
+/* The rows of `batch`'s subscriptions, or of `one`, in one transaction. */
+static int save_rows(struct notifier *n, const struct list *batch,
+		     struct nsub *one)
+{
+	struct le *le = batch ? batch->head : NULL;
+	int err = store_begin(n->st);
+
+	while (!err && (one || le)) {
+		struct subs_rec r;
+
+		sub_rec(&r, one ? one : le->data);
+		err = subs_add(n->st, &r);
+		if (one)
+			break;
+		le = le->next;
+	}
+	err = err ? err : store_commit(n->st);
+	if (err)
+		store_rollback(n->st);
+	return err;
+}
+
 /* The new subscriptions' rows in one transaction; then each answered
  * (and notified) in the order they came, or, when it failed, refused
  * 503 (500) and forgotten: their watchers subscribe again. */
@@ -1133,16 +1165,20 @@ static void save_flush(struct notifier *n)
 		list_append(&batch, le, le->data);
 	}
 	n->nsaving = 0;
-	err = store_begin(n->st);
-	for (le = batch.head; le && !err; le = le->next) {
-		struct subs_rec r;
+	err = save_rows(n, &batch, NULL);
+	/* not the store out of reach but some row's fault (which, the
+	 * store does not say): each alone, so that it fails only its own */
+	if (err && !store_unavailable(err) && several(&batch)) {
+		for (le = batch.head; le; le = le->next) {
+			struct nsub *s = le->data;
 
-		sub_rec(&r, le->data);
-		err = subs_add(n->st, &r);
+			s->save_err = save_rows(n, NULL, s);
+		}
 	}
-	err = err ? err : store_commit(n->st);
-	if (err)
-		store_rollback(n->st);
+	else {
+		for (le = batch.head; le; le = le->next)
+			((struct nsub *)le->data)->save_err = err;
+	}
 	/* the batch's list may lose others as these are answered (a
 	 * package's handler can end a subscription): one at a time */
 	while ((le = batch.head)) {
@@ -1151,10 +1187,16 @@ static void save_flush(struct notifier *n)
 
 		list_unlink(le);
 		s->wait_msg = NULL;
+		err = s->save_err;
 		if (err) {
 			report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m",
 			       err);
 			store_failed(n, msg, err);
+			/* a winfo document may have listed it meanwhile */
+			s->state = NSUB_TERMINATED;
+			s->reason = "noresource";
+			if (s->pkg->changed)
+				s->pkg->changed(s, n->arg);
 			mem_deref(s);
 		}
 		else {
@@ -1522,6 +1564,12 @@ static bool rowless_h(struct le *le, void *arg)
 
 	(void)arg;
 	return s->state != NSUB_TERMINATED && !s->has_row;
+}
+
+void notifier_flush(struct notifier *n)
+{
+	if (n)
+		save_flush(n);
 }
 
 void notifier_set_lease(struct notifier *n, notifier_lease_h *leaseh,

@@ -94,6 +94,9 @@ bool notifier_held(const struct notifier *n);
  * holds is no longer ours to send); another error: the store cannot
  * say, and NOTIFYs still wait (ask again); 0: they go. */
 int  notifier_fence(struct notifier *n, bool fenced);
+/* The new subscriptions waiting for their group's commit (group_ms)
+ * committed and answered now (before closing). */
+void notifier_flush(struct notifier *n);
 /* Asked before NOTIFYs go: false, they wait (follow_lease, which then
  * fences the node: notifier_fence is told). */
 typedef bool (notifier_lease_h)(void *arg);

@@ -12,6 +12,7 @@
 struct rulebook {
 	struct hash *rules;    /* NULL: not read whole, ask the store */
 	uint32_t n;
+	bool over;             /* over RULEBOOK_MAX at the last read */
 };
 
 struct rule {
@@ -100,24 +101,35 @@ int rulebook_load(struct rulebook *rb, struct store *st)
 
 	if (!rb || !st)
 		return EINVAL;
-	err = hash_alloc(&l.h, 1024);
+	/* about one rule a bucket, as many as the last read found */
+	err = hash_alloc(&l.h, hash_valid_size(MAX(1024, MIN(rb->n,
+							 RULEBOOK_MAX))));
 	err = err ? err : rules_foreach(st, NULL, add_h, &l);
 	if (err == EOVERFLOW) {
-		log_warn("watcher rules: more than %u, asked of the database "
-			 "for each SUBSCRIBE", RULEBOOK_MAX);
+		/* read whole all the same: the store decides, until the
+		 * next change is read */
+		if (!rb->over)
+			log_warn("watcher rules: more than %u, asked of the "
+				 "database for each SUBSCRIBE", RULEBOOK_MAX);
+		rb->over = true;
 		hash_flush(rb->rules);
 		rb->rules = mem_deref(rb->rules);
+		rb->n = 0;
+		err = 0;
+		goto out;
 	}
-	if (err) {
-		hash_flush(l.h);
-		mem_deref(l.h);
-		return err;
-	}
+	if (err)
+		goto out;
 	hash_flush(rb->rules);
 	mem_deref(rb->rules);
 	rb->rules = l.h;
+	l.h = NULL;
 	rb->n = l.n;
-	return 0;
+	rb->over = false;
+ out:
+	hash_flush(l.h);
+	mem_deref(l.h);
+	return err;
 }
 
 static enum rule_action lookup(const struct rulebook *rb, const char *owner,

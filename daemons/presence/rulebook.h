@@ -14,7 +14,8 @@
 struct rulebook;
 
 int  rulebook_alloc(struct rulebook **rbp);
-/* Every rule read again: the old book is kept if the read fails. */
+/* Every rule read again: the old book is kept if the read fails; over
+ * RULEBOOK_MAX, the book is dropped (0: the store decides from now). */
 int  rulebook_load(struct rulebook *rb, struct store *st);
 /* rules_decide's answer, from memory (from `st` when the book could not
  * be read whole). */

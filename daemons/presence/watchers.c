@@ -220,9 +220,6 @@ static void reeval_h(struct nsub *s, void *arg)
 	}
 }
 
-/* A rule or a user changed (lamplightctl, the admin page), or we just
- * started: every subscription is decided again; those to a user who is
- * gone end with reason noresource. */
 /* Asking costs no round trip: SQLite's data_version, or a LISTEN's
  * NOTIFY already read from the socket. A book that cannot be read again
  * is asked again at the next call, its last read deciding meanwhile. */
@@ -244,6 +241,9 @@ void watchers_rules_read(struct presence *p)
 	p->rules_moved = true;
 }
 
+/* A rule or a user changed (lamplightctl, the admin page), or we just
+ * started: every subscription is decided again; those to a user who is
+ * gone end with reason noresource. */
 void watchers_rules_changed(struct presence *p)
 {
 	notifier_all(p->not, reeval_h, p);

@@ -766,6 +766,7 @@ struct pend {
 	struct staged *sg;     /* nsg of them; NULL for remove_all */
 	unsigned nsg;          /* u->n: `u` may go before this does */
 	int err;               /* location_flush: its rows' fate */
+	char *errmsg;          /* and the store's words for it */
 	loc_done_h *dh;
 	void *arg;
 };
@@ -775,6 +776,7 @@ static void pend_destructor(void *arg)
 	struct pend *p = arg;
 
 	list_unlink(&p->le);
+	mem_deref(p->errmsg);
 	for (unsigned i = 0; p->sg && i < p->nsg; i++)
 		mem_deref(p->sg[i].nb);
 	mem_deref(p->sg);
@@ -1033,14 +1035,13 @@ void location_flush(struct location *loc)
 	err = write_group(loc, &batch, NULL);
 	/* not the store out of reach but some row's fault (which, the
 	 * store does not say): each alone, so that it fails only its own */
-	if (err && !store_unavailable(err) && n > 1) {
-		for (le = batch.head; le; le = le->next)
-			((struct pend *)le->data)->err =
-				write_group(loc, NULL, le->data);
-	}
-	else {
-		for (le = batch.head; le; le = le->next)
-			((struct pend *)le->data)->err = err;
+	for (le = batch.head; le; le = le->next) {
+		struct pend *p = le->data;
+
+		p->err = err && !store_unavailable(err) && n > 1 ?
+			write_group(loc, NULL, p) : err;
+		if (p->err)
+			(void)str_dup(&p->errmsg, store_errmsg(loc->st));
 	}
 	while ((le = batch.head)) {
 		struct pend *p = le->data;
@@ -1054,7 +1055,7 @@ void location_flush(struct location *loc)
 			 * applied: the next load reads it) */
 			log_err("location: cannot store bindings of '%s' "
 				"(one of a group of %u): %m (%s)", p->u->user,
-				n, p->err, store_errmsg(loc->st));
+				n, p->err, p->errmsg ? p->errmsg : "");
 			c = store_unavailable(p->err) ? 503 : 500;
 		}
 		else if (pend_apply(loc, p)) {

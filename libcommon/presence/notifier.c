@@ -1194,7 +1194,7 @@ static void save_flush(struct notifier *n)
 			store_failed(n, msg, err);
 			/* a winfo document may have listed it meanwhile */
 			s->state = NSUB_TERMINATED;
-			s->reason = "noresource";
+			s->reason = "deactivated";
 			if (s->pkg->changed)
 				s->pkg->changed(s, n->arg);
 			mem_deref(s);

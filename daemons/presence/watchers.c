@@ -33,8 +33,8 @@ static enum rule_action decide(struct presence *p, const char *owner,
 			       const char *watcher)
 {
 	return rulebook_decide(p->book, p->rules,
-			       p->conf->presence_default_policy,
-			    owner, watcher);
+			       p->conf->presence_default_policy, owner,
+			       watcher);
 }
 
 /* 0: the user exists; 404: no such user; 503: the admin database is

@@ -7,8 +7,9 @@
  * and each caller is told once it commits; an update of an address-of-
  * record already in the group, and anything else that changes memory
  * (a reload, an expiry, a takeover), commits the group first, so that
- * what was staged is never staged against memory that moved. Expiry is one sweep when the earliest binding is
- * due: O(AORs) per sweep, no timer per binding. */
+ * what was staged is never staged against memory that moved. Expiry is
+ * one sweep when the earliest binding is due: O(AORs) per sweep, no
+ * timer per binding. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -33,7 +34,6 @@ struct location {
 	struct tmr sweep;
 	uint64_t next_expiry;
 	struct list pend;      /* updates waiting for the group's commit */
-	unsigned npend;
 	struct tmr tmr_group;
 };
 
@@ -765,8 +765,6 @@ struct pend {
 	uint64_t now;
 	struct staged *sg;     /* nsg of them; NULL for remove_all */
 	unsigned nsg;          /* u->n: `u` may go before this does */
-	int err;               /* location_flush: its rows' fate */
-	char *errmsg;          /* and the store's words for it */
 	loc_done_h *dh;
 	void *arg;
 };
@@ -776,7 +774,6 @@ static void pend_destructor(void *arg)
 	struct pend *p = arg;
 
 	list_unlink(&p->le);
-	mem_deref(p->errmsg);
 	for (unsigned i = 0; p->sg && i < p->nsg; i++)
 		mem_deref(p->sg[i].nb);
 	mem_deref(p->sg);
@@ -1014,49 +1011,42 @@ static int write_group(struct location *loc, const struct list *batch,
 }
 
 /* The group's rows in one transaction; then, in the order they came,
- * each update applied in memory and its caller told. A failure fails
- * them all, with nothing changed: their phones try again. */
+ * each update applied in memory and its caller told. The database out
+ * of reach fails them all, with nothing changed: their phones try again;
+ * any other failure is some row's (which, the store does not say): each
+ * is tried alone, so that it fails only its own. */
 void location_flush(struct location *loc)
 {
 	struct list batch = LIST_INIT;
 	struct le *le;
-	unsigned n = 0;
+	unsigned n;
+	bool alone;
 	int err;
 
-	if (!loc || !loc->npend)
+	if (!loc || list_isempty(&loc->pend))
 		return;
 	tmr_cancel(&loc->tmr_group);
 	while ((le = loc->pend.head)) {
 		list_unlink(le);
 		list_append(&batch, le, le->data);
-		++n;
 	}
-	loc->npend = 0;
+	n = list_count(&batch);
 	err = write_group(loc, &batch, NULL);
-	/* not the store out of reach but some row's fault (which, the
-	 * store does not say): each alone, so that it fails only its own */
-	for (le = batch.head; le; le = le->next) {
-		struct pend *p = le->data;
-
-		p->err = err && !store_unavailable(err) && n > 1 ?
-			write_group(loc, NULL, p) : err;
-		if (p->err)
-			(void)str_dup(&p->errmsg, store_errmsg(loc->st));
-	}
+	alone = err && !store_unavailable(err) && n > 1;
 	while ((le = batch.head)) {
 		struct pend *p = le->data;
+		int e = alone ? write_group(loc, NULL, p) : err;
 		uint16_t c = 200;
 		const char *reason = "OK";
 
 		list_unlink(le);
-		if (p->err) {
-			/* nothing was changed: the phone tries again later
-			 * (a commit whose answer was lost may have been
-			 * applied: the next load reads it) */
+		if (e) {
+			/* nothing was changed (a commit whose answer was lost
+			 * may have been applied: the next load reads it) */
 			log_err("location: cannot store bindings of '%s' "
 				"(one of a group of %u): %m (%s)", p->u->user,
-				n, p->err, p->errmsg ? p->errmsg : "");
-			c = store_unavailable(p->err) ? 503 : 500;
+				n, e, store_errmsg(loc->st));
+			c = store_unavailable(e) ? 503 : 500;
 		}
 		else if (pend_apply(loc, p)) {
 			log_err("location: '%s': stored, not in memory "
@@ -1085,7 +1075,6 @@ static void pend_cancel(struct location *loc)
 		p->dh(0, NULL, p->arg);
 		mem_deref(p);
 	}
-	loc->npend = 0;
 }
 
 static void group_h(void *arg)
@@ -1120,12 +1109,11 @@ int location_update(struct location *loc, const struct loc_update *u,
 		return err;
 	}
 	list_append(&loc->pend, &p->le, p);
-	++loc->npend;
 	if (!loc->opts.group_ms) {
 		location_flush(loc);
 		return 0;
 	}
-	if (loc->npend >= LOC_GROUP_MAX)
+	if (list_count(&loc->pend) >= LOC_GROUP_MAX)
 		tmr_start(&loc->tmr_group, 0, group_h, loc);
 	else if (!tmr_isrunning(&loc->tmr_group))
 		tmr_start(&loc->tmr_group, loc->opts.group_ms, group_h, loc);

@@ -76,8 +76,9 @@ struct conf {
 	uint32_t sip_max_message;
 	uint32_t sip_max_address_header; /* bytes of a From, Via, ... line */
 	bool store_sync_full;
-	uint32_t store_group_ms;       /* a registration waits this long to
-					* share its commit (0: alone) */
+	uint32_t store_group_ms;       /* a registration or new subscription
+					* waits this long to share its
+					* commit (0: alone) */
 	bool server_version;   /* Server/User-Agent carry the version */
 
 	/* back daemons the edge routes to: presence, imrelay, blf */

@@ -88,7 +88,6 @@ struct nsub {
 	struct le le_save;     /* n->saving: its row not committed yet */
 	struct sip_msg *wait_msg;  /* and the SUBSCRIBE to answer then */
 	uint32_t wait_granted;
-	int save_err;          /* save_flush: its row's fate */
 };
 
 struct notifier {
@@ -115,7 +114,6 @@ struct notifier {
 	 * loaded after a restart never goes back */
 	struct list unsaved;
 	struct list saving;    /* new subscriptions: save_flush */
-	unsigned nsaving;
 	struct tmr tmr_save;
 	struct tmr tmr_flush;
 	struct tmr tmr_tick;
@@ -226,8 +224,6 @@ static void sub_destructor(void *arg)
 	list_unlink(&s->le_q);
 	list_unlink(&s->le_min);
 	list_unlink(&s->le_unsaved);
-	if (s->le_save.list == &s->n->saving && s->n->nsaving)
-		--s->n->nsaving;
 	list_unlink(&s->le_save);
 	mem_deref(s->wait_msg);
 	if (s->grp) {
@@ -1121,11 +1117,6 @@ static void granted(struct notifier *n, const struct sip_msg *msg,
 	queue(s);
 }
 
-static bool several(const struct list *l)
-{
-	return l->head && l->head != l->tail;
-}
-
 /* The rows of `batch`'s subscriptions, or of `one`, in one transaction. */
 static int save_rows(struct notifier *n, const struct list *batch,
 		     struct nsub *one)
@@ -1150,48 +1141,38 @@ static int save_rows(struct notifier *n, const struct list *batch,
 
 /* The new subscriptions' rows in one transaction; then each answered
  * (and notified) in the order they came, or, when it failed, refused
- * 503 (500) and forgotten: their watchers subscribe again. */
+ * 503 (500) and forgotten: their watchers subscribe again. A failure
+ * other than the store out of reach is some row's (which, the store
+ * does not say): each is tried alone, so that it fails only its own. */
 static void save_flush(struct notifier *n)
 {
 	struct list batch = LIST_INIT;
 	struct le *le;
+	bool alone;
 	int err;
 
-	if (!n->nsaving)
+	if (list_isempty(&n->saving))
 		return;
 	tmr_cancel(&n->tmr_save);
 	while ((le = n->saving.head)) {
 		list_unlink(le);
 		list_append(&batch, le, le->data);
 	}
-	n->nsaving = 0;
 	err = save_rows(n, &batch, NULL);
-	/* not the store out of reach but some row's fault (which, the
-	 * store does not say): each alone, so that it fails only its own */
-	if (err && !store_unavailable(err) && several(&batch)) {
-		for (le = batch.head; le; le = le->next) {
-			struct nsub *s = le->data;
-
-			s->save_err = save_rows(n, NULL, s);
-		}
-	}
-	else {
-		for (le = batch.head; le; le = le->next)
-			((struct nsub *)le->data)->save_err = err;
-	}
+	alone = err && !store_unavailable(err) && list_count(&batch) > 1;
 	/* the batch's list may lose others as these are answered (a
 	 * package's handler can end a subscription): one at a time */
 	while ((le = batch.head)) {
 		struct nsub *s = le->data;
 		struct sip_msg *msg = s->wait_msg;
+		int e = alone ? save_rows(n, NULL, s) : err;
 
 		list_unlink(le);
 		s->wait_msg = NULL;
-		err = s->save_err;
-		if (err) {
+		if (e) {
 			report(n, LOG_ERR, msg, "SUBSCRIBE: cannot store: %m",
-			       err);
-			store_failed(n, msg, err);
+			       e);
+			store_failed(n, msg, e);
 			/* a winfo document may have listed it meanwhile */
 			s->state = NSUB_TERMINATED;
 			s->reason = "deactivated";
@@ -1346,7 +1327,7 @@ static void subscribe_new(struct notifier *n, const struct sip_msg *msg,
 		s->wait_msg = mem_ref((void *)msg);
 		s->wait_granted = exp;
 		list_append(&n->saving, &s->le_save, s);
-		if (++n->nsaving >= GROUP_MAX)
+		if (list_count(&n->saving) >= GROUP_MAX)
 			tmr_start(&n->tmr_save, 0, save_h, n);
 		else if (!tmr_isrunning(&n->tmr_save))
 			tmr_start(&n->tmr_save, n->o.group_ms, save_h, n);
